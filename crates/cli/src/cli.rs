@@ -1,0 +1,220 @@
+//! The command line of DESIGN section 7, declared with clap's derive API.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "pai-provision",
+    version,
+    about = "Plan and apply Alibaba Cloud PAI product activations from a TOML manifest"
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: Global,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct Global {
+    /// State store: a SQLite file path (default state/pai-provision.db).
+    #[arg(long, global = true, env = "PAI_PROVISION_STATE")]
+    pub state: Option<String>,
+    /// API endpoint override for every region; may contain `{region}`.
+    #[arg(long, global = true)]
+    pub endpoint: Option<String>,
+    /// aliyun CLI profile to take credentials from.
+    #[arg(long, global = true)]
+    pub profile: Option<String>,
+    /// Request signature: v3 (ACS3-HMAC-SHA256, default) or v2 (ROA HMAC-SHA1).
+    #[arg(long, global = true, value_enum)]
+    pub signature: Option<SignatureArg>,
+    /// How long to wait for the state lock (e.g. 30s, 2m, 0s).
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    pub lock_timeout: Duration,
+    /// Disable colour (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+    /// Log to stderr: -v info, -vv debug, -vvv trace.
+    #[arg(short, long, global = true, action = ArgAction::Count)]
+    pub verbose: u8,
+    /// Run against an in-process emulator whose ledger lives beside the state file.
+    #[arg(long, global = true)]
+    pub sandbox: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum SignatureArg {
+    V3,
+    V2,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Human,
+    Json,
+    Markdown,
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e} (e.g. 30s, 2m)"))
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest; exit 1 with every error found.
+    Validate(ValidateArgs),
+    /// Rewrite the manifest in canonical layout.
+    Fmt(FmtArgs),
+    /// Show what apply would do.
+    Plan(PlanArgs),
+    /// Order what is missing, exactly once.
+    Apply(ApplyArgs),
+    /// Compare the state with the cloud and record what it reports.
+    Refresh(RefreshArgs),
+    /// Show the state, or a saved plan.
+    Show(ShowArgs),
+    /// Inspect and edit the state.
+    #[command(subcommand)]
+    State(StateCommand),
+    /// Break a state lock left by another process.
+    ForceUnlock(ForceUnlockArgs),
+    /// Serve a local AIWorkSpace emulator.
+    Emulator(EmulatorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    pub manifest: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct FmtArgs {
+    /// Exit 1 with a diff when the file is not formatted; write nothing.
+    #[arg(long)]
+    pub check: bool,
+    pub manifest: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    pub manifest: Option<PathBuf>,
+    /// Ask the cloud (ListProducts); `--refresh=false` plans from the state alone.
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+    /// Save the plan as JSON for `apply FILE`.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+    /// Exit 2 when the plan has changes, 0 when none, 1 on error.
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    /// A manifest, or a plan saved with `plan --out`.
+    pub target: Option<PathBuf>,
+    #[arg(long)]
+    pub auto_approve: bool,
+    #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
+    pub refresh: bool,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct RefreshArgs {
+    pub manifest: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    pub planfile: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StateCommand {
+    /// One row per address.
+    List(StateFormatArgs),
+    /// Everything recorded for one address.
+    Show(StateAddrArgs),
+    /// Drop an address from the state (the activation stays active and billed).
+    Rm(StateAddrArgs),
+    /// The history of runs and API calls.
+    History(StateHistoryArgs),
+    /// Record an activation bought elsewhere.
+    Import(StateImportArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateFormatArgs {
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StateAddrArgs {
+    pub address: String,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StateHistoryArgs {
+    pub address: Option<String>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StateImportArgs {
+    pub address: String,
+    /// The manifest that declares the address.
+    #[arg(long)]
+    pub manifest: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct ForceUnlockArgs {
+    pub lock_id: String,
+}
+
+#[derive(Debug, Args)]
+pub struct EmulatorArgs {
+    /// `ADDR` (serves --region) or `REGION=ADDR`; repeat for several regions.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    pub listen: Vec<String>,
+    #[arg(long, default_value = "cn-hangzhou")]
+    pub region: String,
+    /// Persist the ledger in this JSON file across restarts.
+    #[arg(long)]
+    pub ledger: Option<PathBuf>,
+    #[arg(long, requires = "access_key_secret")]
+    pub access_key_id: Option<String>,
+    #[arg(long, requires = "access_key_id")]
+    pub access_key_secret: Option<String>,
+    /// e.g. latency_ms=50,throttle=0.2,error_500=0.1,drop_after_commit=0.3,slow_after_commit=0.1
+    #[arg(long)]
+    pub faults: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+}
+
+/// The manifest path: the argument, or `pai-provision.toml` in the working directory.
+pub fn manifest_path(arg: &Option<PathBuf>) -> PathBuf {
+    arg.clone().unwrap_or_else(|| PathBuf::from("pai-provision.toml"))
+}

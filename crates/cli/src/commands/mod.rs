@@ -1,0 +1,32 @@
+//! One module per command. Each `run` returns the process exit code.
+
+use crate::cli::{Cli, Command, StateCommand};
+
+mod apply;
+mod emulator;
+mod fmt;
+mod plan;
+mod show;
+mod state;
+mod validate;
+
+pub fn run(cli: Cli) -> anyhow::Result<u8> {
+    let g = &cli.global;
+    match cli.command {
+        Command::Validate(args) => validate::run(g, args),
+        Command::Fmt(args) => fmt::run(g, args),
+        Command::Plan(args) => plan::run(g, args),
+        Command::Apply(args) => apply::run(g, args),
+        Command::Refresh(args) => apply::refresh(g, args),
+        Command::Show(args) => show::run(g, args),
+        Command::State(cmd) => match cmd {
+            StateCommand::List(args) => state::list(g, args),
+            StateCommand::Show(args) => state::show(g, args),
+            StateCommand::Rm(args) => state::rm(g, args),
+            StateCommand::History(args) => state::history(g, args),
+            StateCommand::Import(args) => state::import(g, args),
+        },
+        Command::ForceUnlock(args) => state::force_unlock(g, args),
+        Command::Emulator(args) => emulator::run(g, args),
+    }
+}

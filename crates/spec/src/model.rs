@@ -1,0 +1,323 @@
+//! Validated manifest types. Constructing them through the parser guarantees every API rule holds.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// The stable name of a product in plans and state: the `dataworks` of `[products.dataworks]`.
+///
+/// Syntax: a lower-case ASCII letter, then lower-case letters, digits, `_` or `-`, at most 64 bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Address(String);
+
+impl Address {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let mut chars = s.chars();
+        let ok_first = chars.next().is_some_and(|c| c.is_ascii_lowercase());
+        let ok_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
+        if ok_first && ok_rest && s.len() <= 64 {
+            Ok(Address(s.to_owned()))
+        } else {
+            Err(format!(
+                "invalid address `{s}`: use a lower-case letter followed by lower-case letters, digits, `_` or `-` (at most 64)"
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Address {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Address::parse(&s)
+    }
+}
+impl From<Address> for String {
+    fn from(a: Address) -> String {
+        a.0
+    }
+}
+impl fmt::Display for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// An Alibaba Cloud region id such as `cn-hangzhou` or `ap-southeast-1`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Region(String);
+
+impl Region {
+    /// Lower-case ASCII words joined by `-`, at least two of them, the first alphabetic
+    /// (`cn-hangzhou`, `ap-southeast-1`, `cn-hangzhou-finance`).
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = s.split('-').collect();
+        let word_ok = |w: &&str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        let first_alpha = parts
+            .first()
+            .is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()));
+        if parts.len() >= 2 && parts.iter().all(word_ok) && first_alpha && s.len() <= 40 {
+            Ok(Region(s.to_owned()))
+        } else {
+            Err(format!(
+                "invalid region `{s}`: expected a region id like `cn-hangzhou` or `ap-southeast-1`"
+            ))
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for Region {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Region::parse(&s)
+    }
+}
+impl From<Region> for String {
+    fn from(r: Region) -> String {
+        r.0
+    }
+}
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The four products `CreateProductOrders` sells.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum ProductCode {
+    #[serde(rename = "DataWorks_share")]
+    DataWorks,
+    #[serde(rename = "MaxCompute_share")]
+    MaxCompute,
+    #[serde(rename = "PAI_share")]
+    Pai,
+    #[serde(rename = "OSS_share")]
+    Oss,
+}
+
+impl ProductCode {
+    pub const ALL: [ProductCode; 4] = [
+        ProductCode::DataWorks,
+        ProductCode::MaxCompute,
+        ProductCode::Pai,
+        ProductCode::Oss,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ProductCode::DataWorks => "DataWorks_share",
+            ProductCode::MaxCompute => "MaxCompute_share",
+            ProductCode::Pai => "PAI_share",
+            ProductCode::Oss => "OSS_share",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.as_str() == s)
+    }
+}
+
+impl fmt::Display for ProductCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Which request signature the client uses: ACS3-HMAC-SHA256 (`v3`, default) or ROA HMAC-SHA1 (`v2`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SignatureVersion {
+    #[default]
+    V3,
+    V2,
+}
+
+impl SignatureVersion {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "v3" => Some(SignatureVersion::V3),
+            "v2" => Some(SignatureVersion::V2),
+            _ => None,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignatureVersion::V3 => "v3",
+            SignatureVersion::V2 => "v2",
+        }
+    }
+}
+
+/// One `InstanceProperties` element. Field order is the official SDK's: Code, Name, Value.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InstanceProperty {
+    #[serde(rename = "Code")]
+    pub code: String,
+    #[serde(rename = "Name", skip_serializing_if = "Option::is_none", default)]
+    pub name: Option<String>,
+    #[serde(rename = "Value")]
+    pub value: String,
+}
+
+/// One `Products[]` element of the CreateProductOrders body, exactly as the official SDK
+/// serialises it (`CreateProductOrdersRequestProducts.to_map`): keys in this order,
+/// `InstanceProperties` always present (possibly empty), `PricingCycle` omitted when unset.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductRequest {
+    #[serde(rename = "AutoRenew")]
+    pub auto_renew: bool,
+    #[serde(rename = "ChargeType")]
+    pub charge_type: String,
+    #[serde(rename = "Duration")]
+    pub duration: i64,
+    #[serde(rename = "InstanceProperties", default)]
+    pub instance_properties: Vec<InstanceProperty>,
+    #[serde(rename = "OrderType")]
+    pub order_type: String,
+    #[serde(rename = "PricingCycle", skip_serializing_if = "Option::is_none", default)]
+    pub pricing_cycle: Option<String>,
+    #[serde(rename = "ProductCode")]
+    pub product_code: ProductCode,
+}
+
+impl ProductRequest {
+    /// Compact JSON in SDK key order; the bytes that are fingerprinted and sent.
+    pub fn canonical_json(&self) -> String {
+        // Serialising plain strings, bools and integers cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    pub fn fingerprint(&self) -> Fingerprint {
+        Fingerprint(hex::encode(Sha256::digest(self.canonical_json().as_bytes())))
+    }
+}
+
+/// Hex SHA-256 of a [`ProductRequest`]'s canonical JSON.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Fingerprint(pub String);
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// `[provider]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Provider {
+    pub region: Region,
+    pub auto_pay: bool,
+    pub signature: SignatureVersion,
+    pub profile: Option<String>,
+    /// Override for every region; may contain `{region}`.
+    pub endpoint: Option<String>,
+    /// Per-region overrides; win over `endpoint`.
+    pub endpoints: BTreeMap<Region, String>,
+}
+
+/// One `[products.<address>]` entry after defaults and validation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Product {
+    pub address: Address,
+    /// The region whose endpoint orders it: the product's own `region` or the provider's.
+    pub region: Region,
+    pub request: ProductRequest,
+}
+
+impl Product {
+    pub fn code(&self) -> ProductCode {
+        self.request.product_code
+    }
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.request.fingerprint()
+    }
+}
+
+/// A whole validated manifest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Manifest {
+    pub provider: Provider,
+    /// Sorted by address.
+    pub products: BTreeMap<Address, Product>,
+    /// Hex SHA-256 of the manifest file's bytes; a saved plan is refused when it changes.
+    pub source_hash: String,
+}
+
+impl Manifest {
+    /// The endpoint URL for a region: per-region override, then `endpoint` (with `{region}`
+    /// substituted), then the public `https://aiworkspace.{region}.aliyuncs.com`.
+    pub fn endpoint_for(&self, region: &Region) -> String {
+        if let Some(url) = self.provider.endpoints.get(region) {
+            return url.clone();
+        }
+        let template = self
+            .provider
+            .endpoint
+            .as_deref()
+            .unwrap_or("https://aiworkspace.{region}.aliyuncs.com");
+        template.replace("{region}", region.as_str())
+    }
+
+    /// The regions the manifest orders in, sorted.
+    pub fn regions(&self) -> Vec<Region> {
+        let mut regions: Vec<Region> = self.products.values().map(|p| p.region.clone()).collect();
+        regions.sort();
+        regions.dedup();
+        regions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_serialises_in_sdk_key_order() {
+        let req = ProductRequest {
+            auto_renew: true,
+            charge_type: "POSTPAY".into(),
+            duration: 1,
+            instance_properties: vec![InstanceProperty {
+                code: "region".into(),
+                name: None,
+                value: "cn-shanghai".into(),
+            }],
+            order_type: "BUY".into(),
+            pricing_cycle: Some("Month".into()),
+            product_code: ProductCode::DataWorks,
+        };
+        // The body of the `order-dataworks` signing vector, produced by the official SDK.
+        assert_eq!(
+            format!("{{\"AutoPay\":true,\"Products\":[{}]}}", req.canonical_json()),
+            r#"{"AutoPay":true,"Products":[{"AutoRenew":true,"ChargeType":"POSTPAY","Duration":1,"InstanceProperties":[{"Code":"region","Value":"cn-shanghai"}],"OrderType":"BUY","PricingCycle":"Month","ProductCode":"DataWorks_share"}]}"#
+        );
+        assert_eq!(req.fingerprint().0.len(), 64);
+    }
+
+    #[test]
+    fn addresses_and_regions() {
+        for ok in ["pai", "data-works_2"] {
+            assert!(Address::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "Pai", "1pai", "p ai", "p.ai"] {
+            assert!(Address::parse(bad).is_err(), "{bad}");
+        }
+        for ok in ["cn-hangzhou", "ap-southeast-1", "cn-hangzhou-finance"] {
+            assert!(Region::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "hangzhou", "CN-hangzhou", "cn_hangzhou", "1cn-x", "cn-", "cn--x"] {
+            assert!(Region::parse(bad).is_err(), "{bad}");
+        }
+    }
+}
