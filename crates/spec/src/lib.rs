@@ -13,6 +13,6 @@ pub mod model;
 pub mod rules;
 
 pub use model::{
-    Address, Fingerprint, InstanceProperty, Manifest, Product, ProductCode, ProductRequest, Provider, Region,
-    SignatureVersion,
+    Address, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest, Provider,
+    Region, SignatureVersion,
 };

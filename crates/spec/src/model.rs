@@ -202,6 +202,22 @@ impl ProductRequest {
     }
 }
 
+/// The whole CreateProductOrders body for one region: `{"AutoPay":..,"Products":[..]}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrderBody {
+    #[serde(rename = "AutoPay")]
+    pub auto_pay: bool,
+    #[serde(rename = "Products")]
+    pub products: Vec<ProductRequest>,
+}
+
+impl OrderBody {
+    /// The exact bytes sent (and signed): compact JSON, non-ASCII unescaped, as the SDK does.
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
 /// Hex SHA-256 of a [`ProductRequest`]'s canonical JSON.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -299,7 +315,11 @@ mod tests {
         };
         // The body of the `order-dataworks` signing vector, produced by the official SDK.
         assert_eq!(
-            format!("{{\"AutoPay\":true,\"Products\":[{}]}}", req.canonical_json()),
+            OrderBody {
+                auto_pay: true,
+                products: vec![req.clone()]
+            }
+            .to_json(),
             r#"{"AutoPay":true,"Products":[{"AutoRenew":true,"ChargeType":"POSTPAY","Duration":1,"InstanceProperties":[{"Code":"region","Value":"cn-shanghai"}],"OrderType":"BUY","PricingCycle":"Month","ProductCode":"DataWorks_share"}]}"#
         );
         assert_eq!(req.fingerprint().0.len(), 64);
