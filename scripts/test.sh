@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The whole test suite. It installs what the tests need (a venv with the official Alibaba Cloud
+# Python SDK, for the conformance tests) and runs every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+venv=${PAI_SDK_VENV:-.venv}
+if ! "$venv/bin/python" -c "import alibabacloud_aiworkspace20210204" 2>/dev/null; then
+  echo "setting up $venv with the official SDK (tests/requirements-sdk.txt)"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-sdk.txt
+fi
+export PAI_SDK_PYTHON="$PWD/$venv/bin/python"
+
+if cargo nextest --version >/dev/null 2>&1; then
+  cargo nextest run --workspace --no-fail-fast "$@"
+else
+  cargo test --workspace --no-fail-fast "$@"
+fi
