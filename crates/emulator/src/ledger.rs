@@ -1,0 +1,243 @@
+//! The ledger: every order the emulator accepted, and what is purchased where.
+//!
+//! It is the ground truth the tests check ("exactly one order per product"), served at
+//! `GET /_emulator/ledger` and optionally persisted as JSON. Persisting writes a temporary
+//! file, fsyncs it, renames it over the ledger and fsyncs the directory, all before the
+//! order's response is sent: an order whose connection was dropped is still there after a
+//! restart.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use pai_spec::{ProductCode, Region};
+use serde::{Deserialize, Serialize};
+
+use crate::error::EmulatorError;
+
+/// The first `OrderId`; later ones count up from the highest in the ledger.
+const FIRST_ORDER_ID: u64 = 210_000_000_000_001;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Ledger {
+    pub orders: Vec<Order>,
+    pub purchased: Vec<Purchase>,
+}
+
+/// One accepted `CreateProductOrders` call.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Order {
+    pub order_id: String,
+    pub region: Region,
+    pub product_codes: Vec<ProductCode>,
+    pub product_ids: Vec<String>,
+    pub buy_product_request_id: String,
+    pub request_id: String,
+    pub auto_pay: bool,
+    /// The access key that signed it (an id, never a secret).
+    pub access_key_id: String,
+    /// The request body as received.
+    pub body: serde_json::Value,
+    /// RFC 3339, UTC.
+    pub at: String,
+}
+
+/// A product that is active in a region. The first paid order creates it; later duplicate
+/// orders are billed (they are in `orders`) but do not change it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Purchase {
+    pub region: Region,
+    pub product_code: ProductCode,
+    pub product_id: String,
+    pub order_id: String,
+    pub at: String,
+}
+
+impl Ledger {
+    /// How many accepted orders included this product in this region.
+    pub fn order_count(&self, region: &Region, code: ProductCode) -> usize {
+        self.orders
+            .iter()
+            .filter(|o| &o.region == region && o.product_codes.contains(&code))
+            .count()
+    }
+
+    pub fn purchase(&self, region: &Region, code: ProductCode) -> Option<&Purchase> {
+        self.purchased
+            .iter()
+            .find(|p| &p.region == region && p.product_code == code)
+    }
+
+    pub fn is_purchased(&self, region: &Region, code: ProductCode) -> bool {
+        self.purchase(region, code).is_some()
+    }
+
+    /// The `OrderId` the next order gets.
+    pub(crate) fn next_order_id(&self) -> String {
+        let highest = self.orders.iter().filter_map(|o| o.order_id.parse::<u64>().ok()).max();
+        match highest {
+            Some(n) if n >= FIRST_ORDER_ID => (n + 1).to_string(),
+            _ => FIRST_ORDER_ID.to_string(),
+        }
+    }
+
+    /// Append an order and, when paid, mark its products purchased.
+    pub(crate) fn record(&mut self, order: Order) {
+        if order.auto_pay {
+            for (code, id) in order.product_codes.iter().zip(&order.product_ids) {
+                if !self.is_purchased(&order.region, *code) {
+                    self.purchased.push(Purchase {
+                        region: order.region.clone(),
+                        product_code: *code,
+                        product_id: id.clone(),
+                        order_id: order.order_id.clone(),
+                        at: order.at.clone(),
+                    });
+                }
+            }
+        }
+        self.orders.push(order);
+    }
+
+    /// Read a persisted ledger; a missing file is an empty ledger.
+    pub fn load(path: &Path) -> Result<Ledger, EmulatorError> {
+        match fs::read(path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| EmulatorError::LedgerParse {
+                path: path.to_owned(),
+                source,
+            }),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Ledger::default()),
+            Err(source) => Err(EmulatorError::LedgerRead {
+                path: path.to_owned(),
+                source,
+            }),
+        }
+    }
+
+    /// Replace the file atomically and durably: temp file, fsync, rename, fsync the directory.
+    pub fn save(&self, path: &Path) -> Result<(), EmulatorError> {
+        let wrap = |source| EmulatorError::LedgerWrite {
+            path: path.to_owned(),
+            source,
+        };
+        let mut bytes = serde_json::to_vec_pretty(self).map_err(|e| wrap(io::Error::other(e)))?;
+        bytes.push(b'\n');
+        let tmp = temp_path(path);
+        let written = (|| {
+            let mut file = fs::File::create(&tmp)?;
+            file.write_all(&bytes)?;
+            file.sync_all()?;
+            fs::rename(&tmp, path)?;
+            sync_dir(path)
+        })();
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written.map_err(wrap)
+    }
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().map(|n| n.to_os_string()).unwrap_or_default();
+    name.push(format!(".tmp-{}", std::process::id()));
+    path.with_file_name(name)
+}
+
+#[cfg(unix)]
+fn sync_dir(path: &Path) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    fs::File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_path: &Path) -> io::Result<()> {
+    // Directories cannot be opened for fsync on this platform; the rename is still atomic.
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn order(id: &str, region: &str, codes: &[ProductCode], auto_pay: bool) -> Order {
+        Order {
+            order_id: id.into(),
+            region: Region::parse(region).unwrap(),
+            product_codes: codes.to_vec(),
+            product_ids: codes.iter().enumerate().map(|(i, _)| format!("{id}{i:02}")).collect(),
+            buy_product_request_id: "b".into(),
+            request_id: "r".into(),
+            auto_pay,
+            access_key_id: "ak".into(),
+            body: serde_json::json!({"AutoPay": auto_pay}),
+            at: "2026-11-26T09:00:00Z".into(),
+        }
+    }
+
+    #[test]
+    fn duplicates_are_counted_but_purchase_once() {
+        let hz = Region::parse("cn-hangzhou").unwrap();
+        let sh = Region::parse("cn-shanghai").unwrap();
+        let mut l = Ledger::default();
+        assert_eq!(l.next_order_id(), "210000000000001");
+        l.record(order(&l.next_order_id(), "cn-hangzhou", &[ProductCode::Pai], true));
+        l.record(order(
+            &l.next_order_id(),
+            "cn-hangzhou",
+            &[ProductCode::Pai, ProductCode::Oss],
+            true,
+        ));
+        l.record(order(
+            &l.next_order_id(),
+            "cn-shanghai",
+            &[ProductCode::DataWorks],
+            false,
+        ));
+        assert_eq!(l.next_order_id(), "210000000000004");
+        assert_eq!(l.order_count(&hz, ProductCode::Pai), 2);
+        assert_eq!(l.order_count(&hz, ProductCode::Oss), 1);
+        assert_eq!(l.order_count(&sh, ProductCode::Pai), 0);
+        assert_eq!(l.purchase(&hz, ProductCode::Pai).unwrap().order_id, "210000000000001");
+        assert!(l.is_purchased(&hz, ProductCode::Oss));
+        assert!(
+            !l.is_purchased(&sh, ProductCode::DataWorks),
+            "an unpaid order activates nothing"
+        );
+        assert_eq!(l.purchased.len(), 2);
+    }
+
+    #[test]
+    fn saves_and_loads_atomically() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.json");
+        assert_eq!(Ledger::load(&path).unwrap(), Ledger::default());
+        let mut l = Ledger::default();
+        l.record(order("210000000000001", "cn-hangzhou", &[ProductCode::Pai], true));
+        l.save(&path).unwrap();
+        assert_eq!(Ledger::load(&path).unwrap(), l);
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(
+            names,
+            vec![std::ffi::OsString::from("ledger.json")],
+            "no temp file left"
+        );
+
+        let json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(json["orders"][0]["OrderId"], "210000000000001");
+        assert_eq!(json["orders"][0]["ProductCodes"][0], "PAI_share");
+        assert_eq!(json["purchased"][0]["Region"], "cn-hangzhou");
+
+        fs::write(&path, b"{not json").unwrap();
+        assert!(matches!(Ledger::load(&path), Err(EmulatorError::LedgerParse { .. })));
+        let missing_dir = dir.path().join("nope").join("ledger.json");
+        assert!(matches!(l.save(&missing_dir), Err(EmulatorError::LedgerWrite { .. })));
+    }
+}

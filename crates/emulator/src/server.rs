@@ -1,0 +1,362 @@
+//! The HTTP side: one accept loop per listener, one task per connection, routing and faults.
+//!
+//! Connections are served by hand with hyper rather than through a framework's `serve`, so
+//! that `drop_after_commit` can end one connection with no response at all: the handler
+//! signals the connection task, which drops the connection (and its socket) mid-request.
+
+use std::convert::Infallible;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming as Body;
+use hyper::header::{HeaderValue, CONTENT_TYPE, RETRY_AFTER};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use pai_spec::Region;
+use rand::rngs::StdRng;
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify};
+use tokio::task::JoinSet;
+
+use crate::api::{self, CreateProductOrdersResponse, ValidOrder};
+use crate::auth::{self, Identity, Incoming, Keys, NonceCache};
+use crate::error::ApiError;
+use crate::faults::Faults;
+use crate::ledger::{Ledger, Order};
+use crate::sts;
+
+/// Bodies beyond this are refused; a real order is a few hundred bytes.
+const BODY_LIMIT: usize = 1 << 20;
+
+/// State shared by every listener of one emulator.
+pub struct Shared {
+    pub keys: Keys,
+    pub nonces: Mutex<NonceCache>,
+    pub ledger: Mutex<Ledger>,
+    /// Serialises commits so that each persisted file holds every earlier order.
+    pub commit: tokio::sync::Mutex<()>,
+    pub ledger_path: Option<PathBuf>,
+    pub faults: Faults,
+    pub rng: Mutex<StdRng>,
+    pub max_skew: Duration,
+}
+
+impl Shared {
+    pub fn ledger_snapshot(&self) -> Ledger {
+        self.ledger.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+}
+
+/// Accept connections until `shutdown` fires; then drop every open connection.
+pub async fn serve(listener: TcpListener, region: Region, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, _peer)) => {
+                    connections.spawn(serve_connection(stream, region.clone(), shared.clone()));
+                }
+                Err(e) => {
+                    // Out of file descriptors and the like: back off rather than spin.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            _ = shutdown.changed() => break,
+        }
+    }
+    connections.shutdown().await;
+}
+
+#[derive(Clone)]
+struct Ctx {
+    region: Region,
+    shared: Arc<Shared>,
+    kill: Arc<Notify>,
+}
+
+async fn serve_connection(stream: TcpStream, region: Region, shared: Arc<Shared>) {
+    let kill = Arc::new(Notify::new());
+    let ctx = Ctx {
+        region,
+        shared,
+        kill: kill.clone(),
+    };
+    let service = service_fn(move |req| {
+        let ctx = ctx.clone();
+        async move { Ok::<_, Infallible>(handle(req, ctx).await) }
+    });
+    let connection = http1::Builder::new().serve_connection(TokioIo::new(stream), service);
+    tokio::select! {
+        result = connection => {
+            if let Err(e) = result {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        // Dropping the connection future closes the socket without a response.
+        () = kill.notified() => tracing::debug!("connection closed after commit (drop_after_commit)"),
+    }
+}
+
+enum Route {
+    Ledger,
+    Sts,
+    Api(&'static str),
+    NotFound,
+}
+
+fn route(method: &Method, path: &str) -> Route {
+    match (method, path) {
+        (&Method::GET, "/_emulator/ledger") => Route::Ledger,
+        (&Method::GET | &Method::POST, "/" | "") => Route::Sts,
+        (&Method::POST, "/api/v1/productorders") => Route::Api("CreateProductOrders"),
+        (&Method::GET, "/api/v1/products") => Route::Api("ListProducts"),
+        _ => Route::NotFound,
+    }
+}
+
+fn new_request_id() -> String {
+    uuid::Uuid::new_v4().to_string().to_uppercase()
+}
+
+async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
+    let request_id = new_request_id();
+    let (parts, body) = req.into_parts();
+    let path = parts.uri.path().to_owned();
+    let action = match route(&parts.method, &path) {
+        Route::Api(action) => action,
+        Route::Sts => sts::ACTION,
+        _ => "",
+    };
+    let body = match Limited::new(body, BODY_LIMIT).collect().await {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return error_response(&ApiError::body_too_large(BODY_LIMIT), &request_id, &ctx.region),
+    };
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default();
+    let headers = match lower_case_headers(&parts.headers) {
+        Ok(h) => h,
+        Err(e) => return error_response(&e, &request_id, &ctx.region),
+    };
+    let incoming = Incoming {
+        method: parts.method.as_str(),
+        path: &path,
+        query: &query,
+        headers: &headers,
+        body: &body,
+    };
+    let result = match route(&parts.method, &path) {
+        Route::Ledger => return json_response(StatusCode::OK, &ctx.shared.ledger_snapshot(), None),
+        Route::Sts => assume_role(&incoming, &ctx, &request_id),
+        Route::Api(action) => api_call(action, &incoming, &ctx, &request_id).await,
+        Route::NotFound => Err(ApiError::api_not_found()),
+    };
+    match result {
+        Ok(response) => {
+            tracing::info!(region = %ctx.region, action, status = 200, request_id, "ok");
+            response
+        }
+        Err(e) => {
+            tracing::info!(region = %ctx.region, action, status = e.status.as_u16(), code = %e.code, request_id, "refused");
+            error_response(&e, &request_id, &ctx.region)
+        }
+    }
+}
+
+fn lower_case_headers(map: &HeaderMap) -> Result<Vec<(String, String)>, ApiError> {
+    map.iter()
+        .map(|(name, value)| {
+            let value = value
+                .to_str()
+                .map_err(|_| ApiError::invalid_parameter(name.as_str(), "header values must be visible ASCII"))?;
+            // http's header names are already lower-case.
+            Ok((name.as_str().to_owned(), value.to_owned()))
+        })
+        .collect()
+}
+
+fn assume_role(req: &Incoming<'_>, ctx: &Ctx, request_id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let mut params = req.query.to_vec();
+    let form = req
+        .headers
+        .iter()
+        .any(|(k, v)| k == "content-type" && v.starts_with("application/x-www-form-urlencoded"));
+    if form {
+        params.extend(form_urlencoded::parse(req.body).into_owned());
+    }
+    let now = OffsetDateTime::now_utc();
+    let role = sts::parse(&params, now)?;
+    let issued = sts::issue(role, &ctx.shared.keys, now, request_id.to_owned());
+    tracing::info!(access_key_id = %issued.credentials.access_key_id, expiration = %issued.credentials.expiration, "STS credential issued");
+    Ok(json_response(StatusCode::OK, &issued, Some(request_id)))
+}
+
+async fn api_call(
+    action: &'static str,
+    req: &Incoming<'_>,
+    ctx: &Ctx,
+    request_id: &str,
+) -> Result<Response<Full<Bytes>>, ApiError> {
+    let shared = &ctx.shared;
+    if shared.faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(shared.faults.latency_ms)).await;
+    }
+    let now = OffsetDateTime::now_utc();
+    let identity = auth::authenticate(req, action, &shared.keys, &shared.nonces, now, shared.max_skew)?;
+    let draw = {
+        let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
+        shared.faults.draw(&mut rng)
+    };
+    if draw.throttle {
+        return Err(ApiError::throttled(shared.faults.retry_after_ms));
+    }
+    if draw.error_500 {
+        return Err(ApiError::internal());
+    }
+    if action == "ListProducts" {
+        let query = api::parse_list_query(req.query)?;
+        let response = {
+            let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
+            api::list_products(&query, &ctx.region, &ledger, request_id.to_owned())
+        };
+        return Ok(json_response(StatusCode::OK, &response, Some(request_id)));
+    }
+    let content_type = req.header("content-type")?;
+    let order = api::validate_order(req.body, content_type)?;
+    // The commit runs in its own task: a client that hangs up mid-request cannot cancel it
+    // halfway, so an order is either in the ledger (file and memory) or not at all.
+    let committed = tokio::spawn(commit(
+        shared.clone(),
+        ctx.region.clone(),
+        identity,
+        order,
+        request_id.to_owned(),
+    ))
+    .await
+    .map_err(|e| {
+        tracing::error!(error = %e, "commit task failed");
+        ApiError::internal()
+    })??;
+    tracing::info!(region = %ctx.region, order_id = %committed.order_id, codes = ?committed.product_codes, "order recorded");
+    if draw.drop_after_commit {
+        ctx.kill.notify_one();
+        std::future::pending::<()>().await;
+    }
+    if draw.slow_after_commit {
+        tokio::time::sleep(Duration::from_millis(shared.faults.slow_ms)).await;
+    }
+    let response = CreateProductOrdersResponse {
+        request_id: request_id.to_owned(),
+        order_id: committed.order_id,
+        message: api::SUCCESS_MESSAGE.to_owned(),
+        buy_product_request_id: committed.buy_product_request_id,
+        product_ids: committed.product_ids,
+    };
+    Ok(json_response(StatusCode::OK, &response, Some(request_id)))
+}
+
+async fn commit(
+    shared: Arc<Shared>,
+    region: Region,
+    identity: Identity,
+    order: ValidOrder,
+    request_id: String,
+) -> Result<Order, ApiError> {
+    let _serial = shared.commit.lock().await;
+    let (record, next) = {
+        let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        let order_id = ledger.next_order_id();
+        let record = Order {
+            product_ids: (1..=order.codes.len()).map(|i| format!("{order_id}{i:02}")).collect(),
+            order_id,
+            region,
+            product_codes: order.codes,
+            buy_product_request_id: uuid::Uuid::new_v4().to_string(),
+            request_id,
+            auto_pay: order.auto_pay,
+            access_key_id: identity.access_key_id,
+            body: order.body,
+            at: auth::iso_8601(OffsetDateTime::now_utc()),
+        };
+        let mut next = ledger.clone();
+        next.record(record.clone());
+        (record, next)
+    };
+    if let Some(path) = shared.ledger_path.clone() {
+        let to_save = next.clone();
+        match tokio::task::spawn_blocking(move || to_save.save(&path)).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "the order was refused: the ledger could not be persisted");
+                return Err(ApiError::internal());
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "the ledger writer failed");
+                return Err(ApiError::internal());
+            }
+        }
+    }
+    *shared.ledger.lock().unwrap_or_else(|e| e.into_inner()) = next;
+    Ok(record)
+}
+
+fn json_response<T: Serialize>(status: StatusCode, value: &T, request_id: Option<&str>) -> Response<Full<Bytes>> {
+    let body = match serde_json::to_vec(value) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot serialise a response");
+            return plain_500();
+        }
+    };
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json;charset=utf-8"));
+    if let Some(id) = request_id.and_then(|id| HeaderValue::from_str(id).ok()) {
+        headers.insert("x-acs-request-id", id);
+    }
+    response
+}
+
+fn plain_500() -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::INTERNAL_SERVER_ERROR;
+    response
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ErrorBody<'a> {
+    request_id: &'a str,
+    host_id: String,
+    code: &'a str,
+    message: &'a str,
+}
+
+fn error_response(e: &ApiError, request_id: &str, region: &Region) -> Response<Full<Bytes>> {
+    let body = ErrorBody {
+        request_id,
+        host_id: format!("aiworkspace.{region}.aliyuncs.com"),
+        code: &e.code,
+        message: &e.message,
+    };
+    let mut response = json_response(e.status, &body, Some(request_id));
+    if let Some(ms) = e.retry_after_ms {
+        let headers = response.headers_mut();
+        headers.insert(RETRY_AFTER, HeaderValue::from(ms.div_ceil(1000).max(1)));
+        // The official SDK reads this one, in milliseconds.
+        headers.insert("x-acs-retry-after", HeaderValue::from(ms));
+    }
+    response
+}
