@@ -1,1 +1,46 @@
-//! placeholder
+//! Everything of pai-provision that talks to Alibaba Cloud: the AIWorkSpace API client and the
+//! credentials it signs with.
+//!
+//! The client sends `CreateProductOrders` and `ListProducts` exactly as the official Python SDK
+//! does (same headers, same query encoding, the same bytes signed with ACS3-HMAC-SHA256 or ROA
+//! HMAC-SHA1 through `pai-sign`), and classifies every failure by what the server may have done,
+//! because an order sent twice is billed twice: retry-safe failures are retried with backoff,
+//! ambiguous ones are handed back for the executor to resolve with `ListProducts`.
+//!
+//! Modules:
+//! - [`client`]: [`Client`], [`ClientConfig`], endpoints, request building and signing, retries,
+//!   [`ApiError`] and the response types.
+//! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
+//!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
+//! - [`status`]: [`ListProductsStatus`], what the cloud reports as purchased, for the planner.
+//!
+//! The executor calls, per region:
+//!
+//! ```no_run
+//! # async fn example(body: pai_spec::OrderBody) -> Result<(), Box<dyn std::error::Error>> {
+//! use std::sync::Arc;
+//! use pai_apply::{Client, ClientConfig, DefaultChain, EndpointResolver};
+//! let config = ClientConfig { endpoint: EndpointResolver::public(), ..ClientConfig::default() };
+//! let client = Client::new(config, Arc::new(DefaultChain::from_process_env(None, None)))?;
+//! let region = pai_spec::Region::parse("cn-hangzhou")?;
+//! match client.create_product_orders(&region, &body).await {
+//!     Ok(order) => println!("ordered: {:?}", order.order_id),
+//!     Err(e) if e.is_ambiguous() => println!("may have been ordered; ask ListProducts: {e}"),
+//!     Err(e) => println!("not ordered: {e}"),
+//! }
+//! # Ok(()) }
+//! ```
+
+pub mod client;
+pub mod credentials;
+pub mod status;
+
+pub use client::{
+    ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
+    ListProductsResponse, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
+};
+pub use credentials::{
+    CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
+    StaticCredentials,
+};
+pub use status::{ListProductsStatus, Observation};

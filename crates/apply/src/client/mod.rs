@@ -1,0 +1,426 @@
+//! The AIWorkSpace API client: `CreateProductOrders` and `ListProducts`, signed, retried when that
+//! is safe, and failing with errors the executor can act on.
+//!
+//! - [`endpoint`]: region to URL (per-region override, template, public default).
+//! - [`request`]: the headers the SDK sends, and signing (pure).
+//! - [`error`]: [`ApiError`] and the three failure classes.
+//! - [`retry`]: backoff with full jitter, `Retry-After`, the time budget.
+//! - [`types`]: request and response types.
+//! - [`transport`]: reqwest with timeouts and proxies, clock formats.
+
+pub mod endpoint;
+pub mod error;
+pub mod request;
+pub mod retry;
+pub mod transport;
+pub mod types;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use pai_spec::{OrderBody, ProductCode, Region, SignatureVersion};
+use rand::Rng;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+
+pub use endpoint::{Endpoint, EndpointResolver};
+pub use error::{ApiError, ErrorKind, Failure};
+pub use request::{Call, SignedRequest, SigningContext};
+pub use retry::RetryPolicy;
+pub use transport::{ProxyConfig, TransportError};
+pub use types::{ListProductsQuery, ListProductsResponse, OrderResponse, ProductStatus, ServiceStatus};
+
+use crate::credentials::{CredentialError, CredentialProvider};
+use error::{classify_status, ErrorBody};
+
+pub const CREATE_PRODUCT_ORDERS: &str = "CreateProductOrders";
+pub const LIST_PRODUCTS: &str = "ListProducts";
+
+/// How the client reaches the API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientConfig {
+    pub endpoint: EndpointResolver,
+    pub signature: SignatureVersion,
+    /// Time allowed to establish a connection (TCP and TLS).
+    pub connect_timeout: Duration,
+    /// Time allowed for one whole request, from sending to the last byte of the response.
+    pub read_timeout: Duration,
+    pub retry: RetryPolicy,
+    pub user_agent: String,
+    pub proxy: ProxyConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            endpoint: EndpointResolver::public(),
+            signature: SignatureVersion::V3,
+            // The SDK's defaults are 5 s and 10 s; an order may take longer to be accepted.
+            connect_timeout: Duration::from_secs(5),
+            read_timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            user_agent: default_user_agent(),
+            proxy: ProxyConfig::FromEnvironment,
+        }
+    }
+}
+
+/// `pai-provision/0.1.0 (linux; x86_64)`.
+pub fn default_user_agent() -> String {
+    format!(
+        "pai-provision/{} ({}; {})",
+        env!("CARGO_PKG_VERSION"),
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    )
+}
+
+/// Why a [`Client`] could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("invalid endpoint `{endpoint}`: {reason}")]
+    InvalidEndpoint { endpoint: String, reason: String },
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// Whether an ambiguous failure may be sent again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replay {
+    /// Orders: only failures where the server certainly did not act.
+    RetrySafeOnly,
+    /// Reads: also failures where it may have.
+    AlsoAmbiguous,
+}
+
+/// The API client. Cheap to clone; clones share connections and credentials.
+#[derive(Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    http: reqwest::Client,
+    credentials: Arc<dyn CredentialProvider>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("config", &self.inner.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// One failed attempt, before the retry decision.
+struct AttemptError {
+    error: ApiError,
+    retry_after: Option<Duration>,
+}
+
+impl AttemptError {
+    fn from(error: ApiError) -> Self {
+        AttemptError {
+            error,
+            retry_after: None,
+        }
+    }
+}
+
+impl Client {
+    /// A client whose proxies (with [`ProxyConfig::FromEnvironment`]) come from the process environment.
+    pub fn new(config: ClientConfig, credentials: Arc<dyn CredentialProvider>) -> Result<Client, ClientError> {
+        Client::with_env(config, credentials, &|name| std::env::var(name).ok())
+    }
+
+    /// A client whose proxy variables are read through `env`.
+    pub fn with_env(
+        config: ClientConfig,
+        credentials: Arc<dyn CredentialProvider>,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Client, ClientError> {
+        config.endpoint.validate()?;
+        let http = transport::http_client(config.connect_timeout, config.read_timeout, &config.proxy, env)?;
+        Ok(Client {
+            inner: Arc::new(Inner {
+                config,
+                http,
+                credentials,
+            }),
+        })
+    }
+
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    /// Order products in a region. Retries only failures where the server certainly did not act;
+    /// an ambiguous failure comes back at once, after exactly one request reached the network.
+    pub async fn create_product_orders(&self, region: &Region, body: &OrderBody) -> Result<OrderResponse, ApiError> {
+        let call = Call {
+            action: CREATE_PRODUCT_ORDERS,
+            method: "POST",
+            path: "/api/v1/productorders",
+            query: Vec::new(),
+            body: Some(body.to_json().into_bytes()),
+        };
+        self.call(region, &call, Replay::RetrySafeOnly).await
+    }
+
+    /// What the account has purchased among `codes` in a region. Read-only, so ambiguous failures
+    /// are retried too.
+    pub async fn list_products(
+        &self,
+        region: &Region,
+        codes: &[ProductCode],
+    ) -> Result<ListProductsResponse, ApiError> {
+        self.list_products_with(region, &ListProductsQuery::for_products(codes))
+            .await
+    }
+
+    /// `ListProducts` with every query parameter under the caller's control.
+    pub async fn list_products_with(
+        &self,
+        region: &Region,
+        query: &ListProductsQuery,
+    ) -> Result<ListProductsResponse, ApiError> {
+        let call = Call {
+            action: LIST_PRODUCTS,
+            method: "GET",
+            path: "/api/v1/products",
+            query: query.to_pairs(),
+            body: None,
+        };
+        self.call(region, &call, Replay::AlsoAmbiguous).await
+    }
+
+    async fn call<T: DeserializeOwned>(&self, region: &Region, call: &Call, replay: Replay) -> Result<T, ApiError> {
+        let policy = self.inner.config.retry;
+        let endpoint = self.inner.config.endpoint.resolve(region).map_err(|e| {
+            let mut error = ApiError::new(ErrorKind::Permanent, Failure::Request, call.action, e.to_string());
+            error.attempts = 0;
+            error
+        })?;
+        let started = Instant::now();
+        let mut attempt: u32 = 0;
+        let mut previous_delay: Option<Duration> = None;
+        loop {
+            attempt += 1;
+            let failed = match self.attempt(region, &endpoint, call, attempt, previous_delay).await {
+                Ok(value) => return Ok(value),
+                Err(failed) => failed,
+            };
+            let AttemptError { mut error, retry_after } = failed;
+            error.attempts = attempt;
+            let replayable = match error.kind {
+                ErrorKind::RetrySafe => true,
+                ErrorKind::Ambiguous => replay == Replay::AlsoAmbiguous,
+                ErrorKind::Permanent => false,
+            };
+            if !replayable {
+                tracing::debug!(action = call.action, %region, kind = %error.kind, attempt, "not retrying: {error}");
+                return Err(error);
+            }
+            let unit: f64 = rand::thread_rng().gen();
+            let Some(delay) = policy.next_delay(attempt, retry_after, started.elapsed(), unit) else {
+                tracing::debug!(
+                    action = call.action,
+                    %region,
+                    attempt,
+                    elapsed_ms = started.elapsed().as_millis() as u64,
+                    "retry budget exhausted: {error}"
+                );
+                return Err(error);
+            };
+            tracing::debug!(
+                action = call.action,
+                %region,
+                kind = %error.kind,
+                attempt,
+                delay_ms = delay.as_millis() as u64,
+                retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
+                "retrying after: {error}"
+            );
+            tokio::time::sleep(delay).await;
+            previous_delay = Some(delay);
+        }
+    }
+
+    async fn attempt<T: DeserializeOwned>(
+        &self,
+        region: &Region,
+        endpoint: &Endpoint,
+        call: &Call,
+        attempt: u32,
+        previous_delay: Option<Duration>,
+    ) -> Result<T, AttemptError> {
+        let action = call.action;
+        let credentials = self
+            .inner
+            .credentials
+            .credentials()
+            .await
+            .map_err(|e| AttemptError::from(credential_failure(action, &e)))?;
+        let ctx = SigningContext {
+            host: endpoint.host.clone(),
+            at: OffsetDateTime::now_utc(),
+            nonce: request::new_nonce(),
+            user_agent: Some(self.inner.config.user_agent.clone()).filter(|ua| !ua.is_empty()),
+            retry: previous_delay.map(|d| (attempt - 1, d.as_millis() as u64)),
+        };
+        let signed = request::sign(self.inner.config.signature, call, &ctx, &credentials);
+        let mut url = endpoint.base.clone();
+        url.set_path(signed.path);
+        let query = signed.wire_query();
+        url.set_query((!query.is_empty()).then_some(query.as_str()));
+        let headers = header_map(&signed)
+            .map_err(|m| AttemptError::from(ApiError::new(ErrorKind::Permanent, Failure::Request, action, m)))?;
+        tracing::debug!(action, %region, method = signed.method, %url, attempt, "sending request");
+        tracing::trace!(headers = ?signed.redacted_headers(), body_bytes = signed.body.len(), "request headers");
+        let method = if signed.method == "POST" {
+            reqwest::Method::POST
+        } else {
+            reqwest::Method::GET
+        };
+        let sent_at = Instant::now();
+        let response = self
+            .inner
+            .http
+            .request(method, url.clone())
+            .headers(headers)
+            .body(signed.body.clone())
+            .send()
+            .await
+            .map_err(|e| AttemptError::from(transport_failure(action, signed.method, &url, &e)))?;
+        let status = response.status().as_u16();
+        let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+        let header_request_id = response
+            .headers()
+            .get("x-acs-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = response.bytes().await;
+        let elapsed_ms = sent_at.elapsed().as_millis() as u64;
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => {
+                let mut error = transport_failure(action, signed.method, &url, &e);
+                error.http_status = Some(status);
+                error.request_id = header_request_id;
+                // The status line arrived: an error status still tells what happened.
+                if status >= 400 {
+                    error.kind = classify_status(status, None);
+                } else {
+                    error.kind = ErrorKind::Ambiguous;
+                }
+                return Err(AttemptError { error, retry_after });
+            }
+        };
+        if (200..300).contains(&status) {
+            return match serde_json::from_slice::<T>(&body) {
+                Ok(value) => {
+                    tracing::debug!(action, %region, status, request_id = ?header_request_id, elapsed_ms, "response");
+                    tracing::trace!(body = %String::from_utf8_lossy(&body), "response body");
+                    Ok(value)
+                }
+                Err(e) => {
+                    let mut error = ApiError::new(
+                        ErrorKind::Ambiguous,
+                        Failure::InvalidResponse,
+                        action,
+                        format!("HTTP {status} with a body that is not the expected JSON: {e}"),
+                    );
+                    error.http_status = Some(status);
+                    error.request_id = header_request_id;
+                    Err(AttemptError { error, retry_after })
+                }
+            };
+        }
+        let parsed = ErrorBody::parse(&body);
+        let request_id = parsed.request_id.or(header_request_id);
+        tracing::debug!(action, %region, status, code = ?parsed.code, request_id = ?request_id, elapsed_ms, "error response");
+        let mut error = ApiError::new(
+            classify_status(status, parsed.code.as_deref()),
+            Failure::Status,
+            action,
+            parsed
+                .message
+                .unwrap_or_else(|| format!("HTTP {status} without an error message")),
+        );
+        error.http_status = Some(status);
+        error.code = parsed.code;
+        error.request_id = request_id;
+        Err(AttemptError { error, retry_after })
+    }
+}
+
+fn credential_failure(action: &'static str, e: &CredentialError) -> ApiError {
+    let kind = if e.is_transient() {
+        ErrorKind::RetrySafe
+    } else {
+        ErrorKind::Permanent
+    };
+    ApiError::new(kind, Failure::Credentials, action, e.to_string())
+}
+
+/// A reqwest error before a full response: refused connections are safe to retry, anything after
+/// the connection was made may have reached the server.
+fn transport_failure(action: &'static str, method: &str, url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
+    let (kind, failure) = if e.is_connect() {
+        (ErrorKind::RetrySafe, Failure::Connect)
+    } else if e.is_timeout() {
+        (ErrorKind::Ambiguous, Failure::Timeout)
+    } else if e.is_builder() {
+        (ErrorKind::Permanent, Failure::Request)
+    } else {
+        (ErrorKind::Ambiguous, Failure::ConnectionLost)
+    };
+    let what = match failure {
+        Failure::Connect => "cannot connect",
+        Failure::Timeout => "no complete response in time",
+        Failure::ConnectionLost => "connection lost before a complete response",
+        _ => "cannot send the request",
+    };
+    let cause = reqwest_cause(e);
+    ApiError::new(kind, failure, action, format!("{method} {url}: {what}: {cause}"))
+}
+
+/// A reqwest error's causes, without the URL its own `Display` would repeat.
+fn reqwest_cause(e: &reqwest::Error) -> String {
+    let mut text = String::new();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        let cause_text = cause.to_string();
+        if !text.contains(&cause_text) {
+            if !text.is_empty() {
+                text.push_str(": ");
+            }
+            text.push_str(&cause_text);
+        }
+        source = cause.source();
+    }
+    if text.is_empty() {
+        text = if e.is_timeout() {
+            "operation timed out".to_owned()
+        } else {
+            "no further detail".to_owned()
+        };
+    }
+    text
+}
+
+fn header_map(signed: &SignedRequest) -> Result<HeaderMap, String> {
+    let mut map = HeaderMap::with_capacity(signed.headers.len());
+    for (name, value) in &signed.headers {
+        let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name `{name}`"))?;
+        // The value is not quoted: it may be a token.
+        let mut value = HeaderValue::from_str(value).map_err(|_| format!("invalid value for header `{name}`"))?;
+        if request::SENSITIVE_HEADERS.contains(&name.as_str()) {
+            value.set_sensitive(true);
+        }
+        map.insert(header, value);
+    }
+    Ok(map)
+}
