@@ -3,15 +3,35 @@
 //! This crate turns a TOML manifest into typed, validated [`Manifest`] values and, for each
 //! product, the exact `Products[]` element that `CreateProductOrders` will carry plus a
 //! fingerprint of it. It does no I/O beyond reading the manifest file; the planner and the
-//! executor consume its types.
+//! executor consume its types. Every problem in a file is reported in one run, as a
+//! [`Diagnostic`] with file, line, column, the source line and a hint.
+//!
+//! Entry points: [`load`] and [`parse`] (validate), [`format`] (the canonical layout of `fmt`).
 //!
 //! Modules:
 //! - [`model`]: the validated types (addresses, regions, product codes, canonical requests).
 //! - [`rules`]: the API rules of `CreateProductOrders`, as pure checks shared with the emulator.
+//! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
+//! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
+//! - `check`: the walk over the TOML document (provider, products, properties, identities).
+//! - `format`: the canonical layout, keeping comments.
+//! - `source`: byte offsets to lines, columns and printable excerpts.
+//! - `suggest`: "did you mean" for near misses.
 
+mod check;
+pub mod diagnostic;
+mod error;
+mod format;
+mod load;
 pub mod model;
 pub mod rules;
+mod source;
+mod suggest;
 
+pub use diagnostic::{Diagnostic, Severity, Snippet};
+pub use error::SpecError;
+pub use format::format;
+pub use load::{analyse, load, parse, read, Loaded, MAX_MANIFEST_BYTES};
 pub use model::{
     Address, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest, Provider,
     Region, SignatureVersion,

@@ -268,6 +268,8 @@ pub struct Manifest {
     pub products: BTreeMap<Address, Product>,
     /// Hex SHA-256 of the manifest file's bytes; a saved plan is refused when it changes.
     pub source_hash: String,
+    /// `[state] url`: where the state lives, for a later release; `None` when not given.
+    pub state: Option<String>,
 }
 
 impl Manifest {

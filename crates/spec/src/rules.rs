@@ -28,7 +28,8 @@ impl Field {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Severity {
     Error,
     Warning,
@@ -194,18 +195,21 @@ mod tests {
         }
     }
 
+    /// (code, charge type, order type, duration, pricing cycle, properties, expected (field, severity)).
+    type Case<'a> = (
+        ProductCode,
+        &'a str,
+        &'a str,
+        i64,
+        Option<&'a str>,
+        Vec<InstanceProperty>,
+        &'a [(&'a str, Severity)],
+    );
+
     #[test]
     fn table() {
         use ProductCode::*;
-        let cases: &[(
-            ProductCode,
-            &str,
-            &str,
-            i64,
-            Option<&str>,
-            Vec<InstanceProperty>,
-            &[(&str, Severity)],
-        )] = &[
+        let cases: &[Case] = &[
             (
                 DataWorks,
                 "POSTPAY",

@@ -1,5 +1,54 @@
-use crate::cli::{Global, ValidateArgs};
+//! `validate [MANIFEST] [--format human|json]`: every finding in one run; exit 0 when the
+//! manifest has no error (warnings are printed), 1 otherwise.
 
-pub fn run(_g: &Global, _args: ValidateArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`validate` is not built yet")
+use std::io::{IsTerminal, Write};
+
+use anyhow::Context;
+use pai_spec::{diagnostic, Diagnostic};
+
+use crate::cli::{manifest_path, Format, Global, ValidateArgs};
+
+pub fn run(g: &Global, args: ValidateArgs) -> anyhow::Result<u8> {
+    let path = manifest_path(&args.manifest);
+    let bytes = pai_spec::read(&path)?;
+    let file = path.display().to_string();
+    let (manifest, diagnostics) = pai_spec::analyse(&bytes, &file);
+    let failed = manifest.is_none() || diagnostics.iter().any(Diagnostic::is_error);
+    match args.format {
+        Format::Json => {
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &diagnostics).context("writing the JSON report")?;
+            writeln!(out).context("writing the JSON report")?;
+        }
+        Format::Human | Format::Markdown => {
+            let color = use_color(g);
+            let mut err = std::io::stderr().lock();
+            if !diagnostics.is_empty() {
+                let _ = writeln!(err, "{}", diagnostic::render_all(&diagnostics, color));
+            }
+            if failed {
+                let _ = writeln!(err, "`{file}` is not valid: {}", diagnostic::summary(&diagnostics));
+            } else if let Some(m) = &manifest {
+                let regions = m.regions().len();
+                let products = m.products.len();
+                let _ = writeln!(
+                    err,
+                    "`{file}` is valid: {products} product{} in {regions} region{}{}",
+                    if products == 1 { "" } else { "s" },
+                    if regions == 1 { "" } else { "s" },
+                    if diagnostics.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", diagnostic::summary(&diagnostics))
+                    }
+                );
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+/// Colour on a terminal only, and never under `--no-color` or `NO_COLOR`.
+pub(crate) fn use_color(g: &Global) -> bool {
+    !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }
