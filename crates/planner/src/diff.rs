@@ -1,0 +1,543 @@
+//! The diff: a pure function of (desired manifest, recorded state, observed cloud) to one
+//! [`Change`] per address. The decision table, with its reasons, is in `docs/state.md`; the
+//! short form:
+//!
+//! | recorded      | cloud: purchased | cloud: not purchased | not asked / not reported         |
+//! |---------------|------------------|----------------------|----------------------------------|
+//! | nothing       | adopt            | order                | order                            |
+//! | active        | noop             | reorder              | noop                             |
+//! | pending       | adopt (resolves) | order                | order, `resolve_first`           |
+//! | failed        | adopt            | order                | order                            |
+//! | not wanted    | forget           | forget               | forget                           |
+//!
+//! An active (or pending-and-purchased) record whose request differs from the manifest's in a
+//! field that cannot change after purchase is a `conflict`, unless the cloud reports the
+//! activation gone (then the new request is simply ordered). Cosmetic differences (property
+//! labels, property order) are reported and otherwise ignored.
+
+use pai_spec::{Address, Manifest, Product, ProductRequest, Region};
+use serde_json::{json, Value};
+
+use crate::observe::{Observation, Observed};
+use crate::plan::{Action, Change, Desired, Effect, FieldChange, Recorded};
+use crate::state::{Resource, StateSnapshot, Status};
+
+/// One change per address of the manifest or the state, sorted by address. An address the
+/// manifest renamed appears only as the `moved_from` of its new address.
+pub fn diff(manifest: &Manifest, state: &StateSnapshot, observed: Option<&Observation>) -> Vec<Change> {
+    let planner = Planner {
+        manifest,
+        state,
+        observed,
+    };
+    let mut changes: Vec<Change> = manifest.products.values().map(|p| planner.desired(p)).collect();
+    let moved: Vec<Address> = changes.iter().filter_map(|c| c.moved_from.clone()).collect();
+    changes.extend(
+        state
+            .resources
+            .values()
+            .filter(|r| !manifest.products.contains_key(&r.address) && !moved.contains(&r.address))
+            .map(|r| planner.forget(r)),
+    );
+    changes.sort_by(|a, b| a.address.cmp(&b.address));
+    changes
+}
+
+/// What is known of the cloud for one product.
+#[derive(Clone, Copy)]
+enum Knowledge<'a> {
+    NotAsked,
+    NotReported,
+    Seen(&'a Observed),
+}
+
+impl<'a> Knowledge<'a> {
+    fn seen(self) -> Option<&'a Observed> {
+        match self {
+            Knowledge::Seen(o) => Some(o),
+            _ => None,
+        }
+    }
+
+    /// Completes "… the cloud was not asked" style clauses for the unknown cases.
+    fn unknown_clause(self) -> &'static str {
+        match self {
+            Knowledge::NotAsked => "the cloud was not asked (--refresh=false)",
+            _ => "the cloud did not report on it",
+        }
+    }
+}
+
+const BILLED_WARNING: &str = "the activation stays active and billed: the API cannot cancel it. Cancel it in the \
+                              Alibaba Cloud console if it is no longer needed";
+
+struct Planner<'a> {
+    manifest: &'a Manifest,
+    state: &'a StateSnapshot,
+    observed: Option<&'a Observation>,
+}
+
+impl Planner<'_> {
+    fn knowledge(&self, region: &Region, code: pai_spec::ProductCode) -> Knowledge<'_> {
+        match self.observed {
+            None => Knowledge::NotAsked,
+            Some(obs) => obs.get(region, code).map_or(Knowledge::NotReported, Knowledge::Seen),
+        }
+    }
+
+    fn desired(&self, product: &Product) -> Change {
+        let k = self.knowledge(&product.region, product.code());
+        let mut change = base(product, k);
+        match self.state.resources.get(&product.address) {
+            Some(r) if r.region != product.region || r.product_code != product.code() => {
+                self.identity_changed(&mut change, product, r, k)
+            }
+            Some(r) => self.recorded(&mut change, product, r, k, ""),
+            None => self.unrecorded(&mut change, product, k),
+        }
+        change
+    }
+
+    /// Not in the state under this address: adopt or order, unless the activation is recorded
+    /// under another address (renamed, or declared twice over time).
+    fn unrecorded(&self, change: &mut Change, product: &Product, k: Knowledge<'_>) {
+        if let Some(other) = self.state.find_activation(&product.region, product.code()) {
+            if self.manifest.products.contains_key(&other.address) {
+                change.action = Action::Conflict;
+                change.reason = format!(
+                    "the state records {} in {} as `{}`, which the manifest now declares as something else; one \
+                     activation cannot have two addresses",
+                    product.code(),
+                    product.region,
+                    other.address
+                );
+                change.before = Some(Recorded::from(other));
+                change.remedies = vec![
+                    format!("give `{}` back its region and product code", other.address),
+                    format!(
+                        "or run `pai-provision state rm {}` and plan again: `{}` then adopts the activation",
+                        other.address, product.address
+                    ),
+                ];
+                return;
+            }
+            change.moved_from = Some(other.address.clone());
+            let prefix = format!("renamed from `{}`; ", other.address);
+            self.recorded(change, product, other, k, &prefix);
+            if change.action == Action::Noop {
+                // Moving the record is a change of the state, and recording is what adopt does.
+                change.action = Action::Adopt;
+                change.reason += "; the record moves to the new address, nothing is ordered";
+            }
+            return;
+        }
+        match k {
+            Knowledge::Seen(o) if o.purchased => {
+                change.action = Action::Adopt;
+                change.reason = format!("not in the state; the cloud reports it purchased{}", product_id(o));
+            }
+            Knowledge::Seen(o) => {
+                change.action = Action::Order;
+                change.reason = "not in the state; the cloud reports it not purchased".into();
+                permission_warning(change, o);
+            }
+            _ => {
+                change.action = Action::Order;
+                change.reason = format!("not in the state; {}", k.unknown_clause());
+            }
+        }
+    }
+
+    /// The same address, recorded for another region or product.
+    fn identity_changed(&self, change: &mut Change, product: &Product, r: &Resource, k: Knowledge<'_>) {
+        if r.status == Status::Failed {
+            // Nothing was bought under the old identity: plan the new one as if unrecorded,
+            // unless another record holds it (its move would have nowhere to go).
+            self.unrecorded(change, product, k);
+            change.before = Some(Recorded::from(r));
+            let failed = format!("the last order attempt, for {} in {}, failed", r.product_code, r.region);
+            if let Some(other) = change.moved_from.take() {
+                change.action = Action::Conflict;
+                change.reason = format!(
+                    "{failed}; the state records {} in {} as `{other}`, which is gone from the manifest",
+                    product.code(),
+                    product.region
+                );
+                change.remedies = vec![format!(
+                    "run `pai-provision state rm {}` (nothing was bought for it) and plan again: the record of \
+                     `{other}` then moves to `{}`",
+                    product.address, product.address
+                )];
+            } else {
+                change.reason = format!("{failed}; {}", change.reason);
+            }
+            return;
+        }
+        change.action = Action::Conflict;
+        change.before = Some(Recorded::from(r));
+        change.field_changes = field_changes(&r.region, &r.request, &product.region, &product.request);
+        change.reason = format!(
+            "the manifest moved `{}` from {} in {} to {} in {}; an activation cannot move",
+            product.address,
+            r.product_code,
+            r.region,
+            product.code(),
+            product.region
+        );
+        change.remedies = vec![
+            format!(
+                "restore the region and product code of `{}` in the manifest",
+                product.address
+            ),
+            format!(
+                "or declare the new product under a new address and keep `{}` as it was",
+                product.address
+            ),
+            format!(
+                "or run `pai-provision state rm {}` and plan again ({} in {} stays active and billed)",
+                product.address, r.product_code, r.region
+            ),
+        ];
+    }
+
+    /// Recorded with the same region and product code (under this address, or under the old
+    /// address of a rename, with `prefix` saying so).
+    fn recorded(&self, change: &mut Change, product: &Product, r: &Resource, k: Knowledge<'_>, prefix: &str) {
+        change.before = Some(Recorded::from(r));
+        change.field_changes = field_changes(&r.region, &r.request, &product.region, &product.request);
+        let fixed = fixed_fields(&change.field_changes);
+        let order = r
+            .order_id
+            .as_deref()
+            .map(|id| format!(", order {id}"))
+            .unwrap_or_default();
+        match r.status {
+            Status::Active => match (k, &fixed) {
+                (Knowledge::Seen(o), _) if !o.purchased => {
+                    change.action = Action::Reorder;
+                    change.reason =
+                        format!("{prefix}recorded active{order}, but the cloud reports it not purchased (drift)");
+                    if let Some(fields) = &fixed {
+                        change.reason +=
+                            &format!("; the manifest changed {fields} since, so the new request is ordered");
+                    }
+                    permission_warning(change, o);
+                }
+                (_, Some(fields)) => {
+                    change.action = Action::Conflict;
+                    change.reason = format!(
+                        "{prefix}the manifest changed {fields}, which cannot change after purchase (recorded active{order})"
+                    );
+                    change.remedies = conflict_remedies(&product.address);
+                }
+                (Knowledge::Seen(_), None) => {
+                    change.action = Action::Noop;
+                    change.reason = format!("{prefix}active with the same request; the cloud reports it purchased");
+                }
+                (_, None) => {
+                    change.action = Action::Noop;
+                    change.reason = format!("{prefix}active with the same request; {}", k.unknown_clause());
+                }
+            },
+            Status::Pending => match k {
+                Knowledge::Seen(o) if o.purchased => match &fixed {
+                    Some(fields) => {
+                        change.action = Action::Conflict;
+                        change.reason = format!(
+                            "{prefix}an interrupted order went through (the cloud reports it purchased), but the \
+                             manifest changed {fields} since it was sent"
+                        );
+                        change.remedies = conflict_remedies(&product.address);
+                    }
+                    None => {
+                        change.action = Action::Adopt;
+                        change.reason = format!(
+                            "{prefix}resolving an interrupted order: the cloud reports it purchased{}",
+                            product_id(o)
+                        );
+                    }
+                },
+                Knowledge::Seen(o) => {
+                    change.action = Action::Order;
+                    change.reason = format!(
+                        "{prefix}resolving an interrupted order: the cloud reports it not purchased, so the order \
+                         sent at {} did not take effect",
+                        r.updated_at
+                    );
+                    permission_warning(change, o);
+                }
+                _ => {
+                    change.action = Action::Order;
+                    change.resolve_first = true;
+                    change.reason = format!(
+                        "{prefix}an order sent at {} has an unknown outcome (pending) and {}; apply asks the cloud \
+                         first and orders only if it reports the product not purchased",
+                        r.updated_at,
+                        k.unknown_clause()
+                    );
+                    if let Some(fields) = &fixed {
+                        change.warnings.push(format!(
+                            "the manifest changed {fields} since that order was sent; if the cloud reports it \
+                             purchased, apply stops with a conflict"
+                        ));
+                    }
+                }
+            },
+            Status::Failed => {
+                let failed = format!(
+                    "{prefix}the last order attempt failed ({})",
+                    r.last_error.as_deref().unwrap_or("no error recorded")
+                );
+                match k {
+                    Knowledge::Seen(o) if o.purchased => {
+                        change.action = Action::Adopt;
+                        change.reason = format!("{failed}, but the cloud reports it purchased{}", product_id(o));
+                    }
+                    Knowledge::Seen(o) => {
+                        change.action = Action::Order;
+                        change.reason = format!("{failed}; the cloud reports it not purchased, so it is ordered again");
+                        permission_warning(change, o);
+                    }
+                    _ => {
+                        change.action = Action::Order;
+                        change.reason = format!("{failed}; ordering again ({})", k.unknown_clause());
+                    }
+                }
+            }
+        }
+        if change.action != Action::Conflict {
+            for c in change.field_changes.iter().filter(|c| c.effect == Effect::Cosmetic) {
+                change.warnings.push(format!(
+                    "{} changed; it is a label with no effect on the activation, and the state keeps the recorded \
+                     request",
+                    c.field
+                ));
+            }
+        }
+    }
+
+    fn forget(&self, r: &Resource) -> Change {
+        let k = self.knowledge(&r.region, r.product_code);
+        let observed = k.seen();
+        let purchased = observed.map(|o| o.purchased);
+        let mut change = Change {
+            address: r.address.clone(),
+            action: Action::Forget,
+            reason: "in the state, gone from the manifest".into(),
+            region: r.region.clone(),
+            product_code: r.product_code,
+            fingerprint: r.fingerprint.clone(),
+            resolve_first: false,
+            moved_from: None,
+            before: Some(Recorded::from(r)),
+            after: None,
+            observed: observed.cloned(),
+            field_changes: Vec::new(),
+            warnings: Vec::new(),
+            remedies: Vec::new(),
+        };
+        match (r.status, purchased) {
+            (_, Some(false)) => change.reason += "; the cloud reports it not purchased, so nothing stays billed",
+            (Status::Failed, None) => change.reason += "; its last order failed, so nothing was bought",
+            (Status::Pending, None) => {
+                change.reason += "; an order for it was sent and its outcome is unknown";
+                change
+                    .warnings
+                    .push(format!("if that order went through, {BILLED_WARNING}"));
+            }
+            (_, Some(true)) | (Status::Active, None) => change.warnings.push(capitalised(BILLED_WARNING)),
+        }
+        change
+    }
+}
+
+/// A change for `product` before the decision: `after` filled, action to be decided.
+fn base(product: &Product, k: Knowledge<'_>) -> Change {
+    Change {
+        address: product.address.clone(),
+        action: Action::Noop,
+        reason: String::new(),
+        region: product.region.clone(),
+        product_code: product.code(),
+        fingerprint: product.fingerprint(),
+        resolve_first: false,
+        moved_from: None,
+        before: None,
+        after: Some(Desired {
+            region: product.region.clone(),
+            product_code: product.code(),
+            fingerprint: product.fingerprint(),
+            request: product.request.clone(),
+        }),
+        observed: k.seen().cloned(),
+        field_changes: Vec::new(),
+        warnings: Vec::new(),
+        remedies: Vec::new(),
+    }
+}
+
+fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    match chars.next() {
+        Some(c) => c.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn product_id(o: &Observed) -> String {
+    o.product_id
+        .as_deref()
+        .map(|id| format!(" (ProductId {id})"))
+        .unwrap_or_default()
+}
+
+fn permission_warning(change: &mut Change, o: &Observed) {
+    if o.has_permission == Some(false) {
+        let url = o
+            .purchase_url
+            .as_deref()
+            .map(|u| format!("; purchase page: {u}"))
+            .unwrap_or_default();
+        change.warnings.push(format!(
+            "the cloud reports that this account may not purchase it (HasPermissionToPurchase=false), so the order \
+             is likely to be refused{url}"
+        ));
+    }
+}
+
+fn conflict_remedies(address: &Address) -> Vec<String> {
+    vec![
+        "revert the manifest to the recorded values shown above".to_owned(),
+        format!(
+            "or accept the activation as it is and record the manifest's request without ordering: \
+             `pai-provision state rm {address}` then `pai-provision state import {address}`"
+        ),
+        format!("or stop managing it: remove `{address}` from the manifest (the activation stays active and billed)"),
+    ]
+}
+
+/// The non-cosmetic changed fields, for a reason: "AutoRenew and PricingCycle".
+fn fixed_fields(changes: &[FieldChange]) -> Option<String> {
+    let names: Vec<&str> = changes
+        .iter()
+        .filter(|c| c.effect != Effect::Cosmetic)
+        .map(|c| c.field.as_str())
+        .collect();
+    match names.as_slice() {
+        [] => None,
+        [one] => Some((*one).to_owned()),
+        [init @ .., last] => Some(format!("{} and {last}", init.join(", "))),
+    }
+}
+
+/// Field by field, what differs between a recorded request and a desired one. Instance
+/// properties are compared by `Code`, so reordering them is cosmetic.
+pub fn field_changes(
+    before_region: &Region,
+    before: &ProductRequest,
+    after_region: &Region,
+    after: &ProductRequest,
+) -> Vec<FieldChange> {
+    let mut out = Vec::new();
+    let field = |out: &mut Vec<FieldChange>, name: &str, b: Option<Value>, a: Option<Value>, effect: Effect| {
+        if b != a {
+            out.push(FieldChange {
+                field: name.to_owned(),
+                before: b,
+                after: a,
+                effect,
+            });
+        }
+    };
+    field(
+        &mut out,
+        "region",
+        Some(json!(before_region)),
+        Some(json!(after_region)),
+        Effect::Identity,
+    );
+    field(
+        &mut out,
+        "ProductCode",
+        Some(json!(before.product_code)),
+        Some(json!(after.product_code)),
+        Effect::Identity,
+    );
+    field(
+        &mut out,
+        "ChargeType",
+        Some(json!(before.charge_type)),
+        Some(json!(after.charge_type)),
+        Effect::Immutable,
+    );
+    field(
+        &mut out,
+        "OrderType",
+        Some(json!(before.order_type)),
+        Some(json!(after.order_type)),
+        Effect::Immutable,
+    );
+    field(
+        &mut out,
+        "Duration",
+        Some(json!(before.duration)),
+        Some(json!(after.duration)),
+        Effect::Immutable,
+    );
+    field(
+        &mut out,
+        "PricingCycle",
+        before.pricing_cycle.as_ref().map(|v| json!(v)),
+        after.pricing_cycle.as_ref().map(|v| json!(v)),
+        Effect::Immutable,
+    );
+    field(
+        &mut out,
+        "AutoRenew",
+        Some(json!(before.auto_renew)),
+        Some(json!(after.auto_renew)),
+        Effect::Immutable,
+    );
+    let mut codes: Vec<&str> = before
+        .instance_properties
+        .iter()
+        .chain(&after.instance_properties)
+        .map(|p| p.code.as_str())
+        .collect();
+    codes.sort_unstable();
+    codes.dedup();
+    for code in codes {
+        let b = before.instance_properties.iter().find(|p| p.code == code);
+        let a = after.instance_properties.iter().find(|p| p.code == code);
+        field(
+            &mut out,
+            &format!("InstanceProperties[{code}]"),
+            b.map(|p| json!(p.value)),
+            a.map(|p| json!(p.value)),
+            Effect::Immutable,
+        );
+        if let (Some(b), Some(a)) = (b, a) {
+            field(
+                &mut out,
+                &format!("InstanceProperties[{code}].Name"),
+                b.name.as_ref().map(|n| json!(n)),
+                a.name.as_ref().map(|n| json!(n)),
+                Effect::Cosmetic,
+            );
+        }
+    }
+    if out.is_empty() && before.canonical_json() != after.canonical_json() {
+        let order = |r: &ProductRequest| json!(r.instance_properties.iter().map(|p| &p.code).collect::<Vec<_>>());
+        field(
+            &mut out,
+            "InstanceProperties order",
+            Some(order(before)),
+            Some(order(after)),
+            Effect::Cosmetic,
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

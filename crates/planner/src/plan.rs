@@ -1,0 +1,426 @@
+//! The plan: what `apply` will do, per address, and the exact request each region will send.
+//! It is what `plan --out` saves and `apply FILE` / `show FILE` read back, so every type here
+//! is part of the versioned JSON schema documented in `docs/plan-json.md`.
+
+use std::path::{Path, PathBuf};
+
+use pai_spec::{Address, Fingerprint, Manifest, OrderBody, ProductCode, ProductRequest, Region};
+use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
+
+use crate::diff::diff;
+use crate::observe::{Observation, Observed};
+use crate::state::{Origin, Resource, StateSnapshot, Status};
+use crate::{clock, render};
+
+/// The version of the plan JSON schema. Readers refuse newer ones.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// The six things a plan can do with an address (DESIGN section 5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Wanted, not active in the state, not purchased: `CreateProductOrders`.
+    Order,
+    /// The cloud reports it purchased and the state does not hold it as active: record it.
+    Adopt,
+    /// Active with the same request, and the cloud agrees (or was not asked).
+    Noop,
+    /// Active in the state, but the cloud reports it not purchased: order it again.
+    Reorder,
+    /// In the state, gone from the manifest: drop the record; the activation stays billed.
+    Forget,
+    /// Active, but the manifest changed what cannot change after purchase: nothing is done.
+    Conflict,
+}
+
+impl Action {
+    pub const ALL: [Action; 6] = [
+        Action::Order,
+        Action::Adopt,
+        Action::Noop,
+        Action::Reorder,
+        Action::Forget,
+        Action::Conflict,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Order => "order",
+            Action::Adopt => "adopt",
+            Action::Noop => "noop",
+            Action::Reorder => "reorder",
+            Action::Forget => "forget",
+            Action::Conflict => "conflict",
+        }
+    }
+
+    /// Whether apply does something for it.
+    pub fn is_change(self) -> bool {
+        !matches!(self, Action::Noop | Action::Conflict)
+    }
+
+    /// Whether apply sends `CreateProductOrders` for it.
+    pub fn orders(self) -> bool {
+        matches!(self, Action::Order | Action::Reorder)
+    }
+}
+
+/// An address as the state recorded it when the plan was made.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Recorded {
+    pub status: Status,
+    pub origin: Origin,
+    pub region: Region,
+    pub product_code: ProductCode,
+    pub fingerprint: Fingerprint,
+    pub request: ProductRequest,
+    pub order_id: Option<String>,
+    pub product_ids: Vec<String>,
+    pub last_error: Option<String>,
+    pub updated_at: String,
+}
+
+impl From<&Resource> for Recorded {
+    fn from(r: &Resource) -> Self {
+        Recorded {
+            status: r.status,
+            origin: r.origin,
+            region: r.region.clone(),
+            product_code: r.product_code,
+            fingerprint: r.fingerprint.clone(),
+            request: r.request.clone(),
+            order_id: r.order_id.clone(),
+            product_ids: r.product_ids.clone(),
+            last_error: r.last_error.clone(),
+            updated_at: r.updated_at.clone(),
+        }
+    }
+}
+
+/// An address as the manifest declares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Desired {
+    pub region: Region,
+    pub product_code: ProductCode,
+    pub fingerprint: Fingerprint,
+    pub request: ProductRequest,
+}
+
+/// Whether a changed field can change without a new purchase.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Effect {
+    /// Which activation it is (region, product code): it cannot move.
+    Identity,
+    /// Fixed at purchase, with no API to change it.
+    Immutable,
+    /// A label with no effect on the activation (an instance property's `Name`, property order).
+    Cosmetic,
+}
+
+/// One field that differs between the recorded request and the manifest's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FieldChange {
+    /// `region`, a request key such as `AutoRenew`, `InstanceProperties[region]` or
+    /// `InstanceProperties[region].Name`.
+    pub field: String,
+    /// `null` when the field was absent.
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub effect: Effect,
+}
+
+/// What the plan does with one address, and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Change {
+    pub address: Address,
+    pub action: Action,
+    pub reason: String,
+    /// The manifest's region and product, or the recorded ones for a `forget`.
+    pub region: Region,
+    pub product_code: ProductCode,
+    /// The manifest's request fingerprint, or the recorded one for a `forget`.
+    pub fingerprint: Fingerprint,
+    /// An `order` made without the cloud's answer for a `pending` row: apply must first ask the
+    /// cloud and record the product instead of ordering it if it is purchased.
+    pub resolve_first: bool,
+    /// The manifest renamed the address: the record lives under this old address and moves here.
+    pub moved_from: Option<Address>,
+    pub before: Option<Recorded>,
+    pub after: Option<Desired>,
+    /// What the cloud reported; `null` when it was not asked or did not report.
+    pub observed: Option<Observed>,
+    pub field_changes: Vec<FieldChange>,
+    pub warnings: Vec<String>,
+    /// For a conflict: the ways out.
+    pub remedies: Vec<String>,
+}
+
+/// One region's `CreateProductOrders` call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegionOrder {
+    pub region: Region,
+    pub endpoint: String,
+    /// The addresses ordered, in the order of `body.Products`.
+    pub addresses: Vec<Address>,
+    /// The exact body: its compact JSON (`OrderBody::to_json`) is what is sent and signed.
+    pub body: OrderBody,
+}
+
+/// How many addresses each action concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Summary {
+    pub order: usize,
+    pub adopt: usize,
+    pub reorder: usize,
+    pub forget: usize,
+    pub conflict: usize,
+    pub noop: usize,
+}
+
+impl Summary {
+    pub fn of(changes: &[Change]) -> Summary {
+        let mut s = Summary::default();
+        for c in changes {
+            *match c.action {
+                Action::Order => &mut s.order,
+                Action::Adopt => &mut s.adopt,
+                Action::Reorder => &mut s.reorder,
+                Action::Forget => &mut s.forget,
+                Action::Conflict => &mut s.conflict,
+                Action::Noop => &mut s.noop,
+            } += 1;
+        }
+        s
+    }
+}
+
+/// A whole plan. See `docs/plan-json.md` for the meaning of every field.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    pub format_version: u32,
+    pub tool_version: String,
+    pub created_at: String,
+    /// The manifest as given on the command line (relative paths are relative to where `plan` ran).
+    pub manifest_path: String,
+    /// Hex SHA-256 of the manifest's bytes.
+    pub manifest_hash: String,
+    /// The state's lineage, `null` when there was no state yet.
+    pub lineage: Option<String>,
+    pub serial: u64,
+    /// Whether the cloud was asked (`--refresh=false` makes it `false`).
+    pub refreshed: bool,
+    pub summary: Summary,
+    /// Every address of the manifest and the state, sorted; `noop`s included.
+    pub changes: Vec<Change>,
+    /// One entry per region with something to order, sorted by region.
+    pub orders: Vec<RegionOrder>,
+}
+
+/// Why a saved plan may not be applied.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StalePlan {
+    #[error("the plan was made for another state (lineage {}, this state has {})", show(.plan), show(.state))]
+    Lineage {
+        plan: Option<String>,
+        state: Option<String>,
+    },
+    #[error("the state changed since the plan was made (serial {plan}, now {state}); plan again")]
+    Serial { plan: u64, state: u64 },
+    #[error("the manifest changed since the plan was made; plan again")]
+    Manifest { plan: String, now: String },
+}
+
+fn show(lineage: &Option<String>) -> &str {
+    lineage.as_deref().unwrap_or("none")
+}
+
+/// Why a plan file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a pai-provision plan ({why})", path.display())]
+    NotAPlan { path: PathBuf, why: String },
+    #[error(
+        "{}: the plan's format is version {found}, newer than this pai-provision reads ({supported}); \
+         apply it with the version that made it",
+        path.display()
+    )]
+    NewerFormat { path: PathBuf, found: u64, supported: u32 },
+}
+
+impl Plan {
+    /// Diffs the manifest against the state and the cloud's report (`None` with
+    /// `--refresh=false`) and assembles the plan. Pure: the clock is an argument.
+    pub fn build(
+        manifest: &Manifest,
+        manifest_path: &str,
+        state: &StateSnapshot,
+        observed: Option<&Observation>,
+        created_at: OffsetDateTime,
+    ) -> Plan {
+        let changes = diff(manifest, state, observed);
+        let orders = region_orders(manifest, &changes);
+        Plan {
+            format_version: FORMAT_VERSION,
+            tool_version: env!("CARGO_PKG_VERSION").to_owned(),
+            created_at: clock::format(created_at),
+            manifest_path: manifest_path.to_owned(),
+            manifest_hash: manifest.source_hash.clone(),
+            lineage: state.lineage.clone(),
+            serial: state.serial,
+            refreshed: observed.is_some(),
+            summary: Summary::of(&changes),
+            changes,
+            orders,
+        }
+    }
+
+    /// Whether apply would change anything (conflicts and noops are not changes).
+    pub fn has_changes(&self) -> bool {
+        self.changes.iter().any(|c| c.action.is_change())
+    }
+
+    pub fn has_conflicts(&self) -> bool {
+        self.changes.iter().any(|c| c.action == Action::Conflict)
+    }
+
+    /// `plan`'s exit code: 1 with conflicts; with `--detailed-exitcode`, 2 when there are changes.
+    pub fn exit_code(&self, detailed: bool) -> u8 {
+        if self.has_conflicts() {
+            1
+        } else if detailed && self.has_changes() {
+            2
+        } else {
+            0
+        }
+    }
+
+    /// Refuses a saved plan whose state or manifest moved on since it was made.
+    pub fn check_current(&self, state: &StateSnapshot, manifest_hash: &str) -> Result<(), StalePlan> {
+        if self.lineage != state.lineage {
+            return Err(StalePlan::Lineage {
+                plan: self.lineage.clone(),
+                state: state.lineage.clone(),
+            });
+        }
+        if self.serial != state.serial {
+            return Err(StalePlan::Serial {
+                plan: self.serial,
+                state: state.serial,
+            });
+        }
+        if self.manifest_hash != manifest_hash {
+            return Err(StalePlan::Manifest {
+                plan: self.manifest_hash.clone(),
+                now: manifest_hash.to_owned(),
+            });
+        }
+        Ok(())
+    }
+
+    pub fn change(&self, address: &Address) -> Option<&Change> {
+        self.changes.iter().find(|c| &c.address == address)
+    }
+
+    /// The JSON document: what `--format json` prints and `--out` saves.
+    pub fn render_json(&self) -> String {
+        let mut s = serde_json::to_string_pretty(self).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    pub fn render_human(&self, color: bool) -> String {
+        render::human::plan(self, color)
+    }
+
+    pub fn render_markdown(&self) -> String {
+        render::markdown::plan(self)
+    }
+
+    /// Reads a plan document, refusing other documents and newer formats.
+    pub fn from_json(text: &str, path: &Path) -> Result<Plan, PlanFileError> {
+        let not_a_plan = |why: String| PlanFileError::NotAPlan {
+            path: path.to_owned(),
+            why,
+        };
+        let value: serde_json::Value = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
+        let version = value
+            .get("format_version")
+            .and_then(serde_json::Value::as_u64)
+            .ok_or_else(|| not_a_plan("no `format_version`".into()))?;
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(PlanFileError::NewerFormat {
+                path: path.to_owned(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        serde_json::from_value(value).map_err(|e| not_a_plan(e.to_string()))
+    }
+
+    pub fn load(path: &Path) -> Result<Plan, PlanFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Plan::from_json(&text, path)
+    }
+
+    /// Writes the JSON document atomically (a temporary file beside it, then a rename).
+    pub fn save(&self, path: &Path) -> Result<(), PlanFileError> {
+        let io = |e| PlanFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        };
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
+        let written = std::fs::write(&temp, self.render_json())
+            .and_then(|()| std::fs::File::open(&temp)?.sync_all())
+            .and_then(|()| std::fs::rename(&temp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written.map_err(io)
+    }
+}
+
+/// Groups the `order` and `reorder` changes by the region whose endpoint orders them.
+fn region_orders(manifest: &Manifest, changes: &[Change]) -> Vec<RegionOrder> {
+    let mut orders: Vec<RegionOrder> = Vec::new();
+    for change in changes.iter().filter(|c| c.action.orders()) {
+        let Some(after) = &change.after else { continue };
+        let i = match orders.iter().position(|o| o.region == after.region) {
+            Some(i) => i,
+            None => {
+                orders.push(RegionOrder {
+                    region: after.region.clone(),
+                    endpoint: manifest.endpoint_for(&after.region),
+                    addresses: Vec::new(),
+                    body: OrderBody {
+                        auto_pay: manifest.provider.auto_pay,
+                        products: Vec::new(),
+                    },
+                });
+                orders.len() - 1
+            }
+        };
+        orders[i].addresses.push(change.address.clone());
+        orders[i].body.products.push(after.request.clone());
+    }
+    orders.sort_by(|a, b| a.region.cmp(&b.region));
+    orders
+}

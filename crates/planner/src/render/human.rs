@@ -1,0 +1,141 @@
+//! The Terraform-like plan text.
+
+use std::fmt::Write;
+
+use super::{line_diff, qualified, request_text, Paint};
+use crate::plan::{Action, Change, Plan};
+
+pub fn plan(plan: &Plan, color: bool) -> String {
+    let paint = Paint { on: color };
+    let mut out = String::new();
+    if !plan.refreshed {
+        out.push_str("Note: planned from the state alone (--refresh=false); the cloud was not asked.\n\n");
+    }
+    let shown: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Noop || !c.warnings.is_empty())
+        .collect();
+    let acting = shown.iter().any(|c| c.action != Action::Noop);
+    if acting {
+        out.push_str("pai-provision will perform the following actions:\n\n");
+    } else if plan.refreshed {
+        out.push_str("No changes: the state and the cloud match the manifest.\n\n");
+    } else {
+        out.push_str("No changes: the state matches the manifest.\n\n");
+    }
+    for change in &shown {
+        change_block(&mut out, change, paint);
+    }
+    if !plan.orders.is_empty() {
+        out.push_str("Orders (one CreateProductOrders call per region):\n");
+        for order in &plan.orders {
+            let addresses: Vec<String> = order.addresses.iter().map(qualified).collect();
+            let _ = writeln!(
+                out,
+                "  {}  {}  AutoPay={}\n    {}",
+                order.region,
+                order.endpoint,
+                order.body.auto_pay,
+                addresses.join(", ")
+            );
+        }
+        out.push('\n');
+    }
+    out.push_str(&summary_line(plan));
+    out.push('\n');
+    out
+}
+
+/// `Plan: 2 to order, 1 to adopt, 0 to reorder, 1 to forget, 0 conflicts, 3 unchanged.`
+pub fn summary_line(plan: &Plan) -> String {
+    let s = &plan.summary;
+    format!(
+        "Plan: {} to order, {} to adopt, {} to reorder, {} to forget, {} {}, {} unchanged.",
+        s.order,
+        s.adopt,
+        s.reorder,
+        s.forget,
+        s.conflict,
+        if s.conflict == 1 { "conflict" } else { "conflicts" },
+        s.noop
+    )
+}
+
+fn headline(change: &Change) -> (&'static str, String) {
+    let what = match change.action {
+        Action::Order if change.resolve_first => {
+            "will be ordered, unless the cloud reports its interrupted order went through".to_owned()
+        }
+        Action::Order => "will be ordered".to_owned(),
+        Action::Adopt => match &change.moved_from {
+            Some(from) => format!("will be recorded, moved from {}", qualified(from)),
+            None => "will be adopted".to_owned(),
+        },
+        Action::Reorder => "will be ordered again".to_owned(),
+        Action::Forget => "will be forgotten".to_owned(),
+        Action::Conflict => "conflicts with the manifest".to_owned(),
+        Action::Noop => "is unchanged".to_owned(),
+    };
+    let symbol = match change.action {
+        Action::Order | Action::Reorder => "+",
+        Action::Adopt => "=",
+        Action::Forget => "-",
+        Action::Conflict => "!",
+        Action::Noop => " ",
+    };
+    (symbol, what)
+}
+
+fn change_block(out: &mut String, change: &Change, paint: Paint) {
+    let (symbol, what) = headline(change);
+    let symbol = match change.action {
+        Action::Order => paint.green(symbol),
+        Action::Reorder => paint.yellow(symbol),
+        Action::Adopt => paint.cyan(symbol),
+        Action::Forget => paint.red(symbol),
+        Action::Conflict => paint.bold_red(symbol),
+        Action::Noop => symbol.to_owned(),
+    };
+    let _ = writeln!(
+        out,
+        "  {symbol} {} ({}, {}) {what}",
+        paint.bold(&qualified(&change.address)),
+        change.product_code,
+        change.region
+    );
+    let _ = writeln!(out, "      reason: {}", change.reason);
+    if let Some(o) = &change.observed {
+        if let Some(id) = o.product_id.as_deref().filter(|_| change.action == Action::Adopt) {
+            let _ = writeln!(out, "      product id: {id}");
+        }
+    }
+    for w in &change.warnings {
+        let _ = writeln!(out, "      {} {w}", paint.yellow("warning:"));
+    }
+    if change.action == Action::Conflict {
+        if let (Some(before), Some(after)) = (&change.before, &change.after) {
+            out.push_str("      recorded (-) vs. manifest (+):\n");
+            let diff = line_diff(
+                &request_text(&before.region, &before.request),
+                &request_text(&after.region, &after.request),
+            );
+            for (tag, line) in diff {
+                let text = format!("{tag} {line}");
+                let text = match tag {
+                    '-' => paint.red(&text),
+                    '+' => paint.green(&text),
+                    _ => text,
+                };
+                let _ = writeln!(out, "        {text}");
+            }
+        }
+        if !change.remedies.is_empty() {
+            out.push_str("      to resolve it:\n");
+            for r in &change.remedies {
+                let _ = writeln!(out, "        - {r}");
+            }
+        }
+    }
+    out.push('\n');
+}

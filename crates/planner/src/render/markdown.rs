@@ -1,0 +1,109 @@
+//! The plan as a pull-request comment (GitHub-flavoured Markdown).
+
+use std::fmt::Write;
+
+use super::{line_diff, qualified, request_text};
+use crate::plan::{Action, Plan};
+
+/// Table cells hold one line and no `|`.
+fn cell(s: &str) -> String {
+    s.replace('|', "\\|").replace('\n', " ")
+}
+
+pub fn plan(plan: &Plan) -> String {
+    let mut out = String::new();
+    out.push_str("### pai-provision plan\n\n");
+    let _ = writeln!(out, "**{}**\n", super::human::summary_line(plan));
+    if !plan.refreshed {
+        out.push_str("> [!NOTE]\n> Planned from the state alone (`--refresh=false`); the cloud was not asked.\n\n");
+    }
+    if plan.has_conflicts() {
+        out.push_str(
+            "> [!CAUTION]\n> The plan has conflicts: apply will refuse it until they are resolved (see below).\n\n",
+        );
+    }
+    let rows: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::Noop).collect();
+    if rows.is_empty() {
+        out.push_str("No changes.\n\n");
+    } else {
+        out.push_str("| | Address | Product | Region | Action | Reason |\n");
+        out.push_str("|:-:|---|---|---|---|---|\n");
+        for c in &rows {
+            let symbol = match c.action {
+                Action::Order | Action::Reorder => "`+`",
+                Action::Adopt => "`=`",
+                Action::Forget => "`-`",
+                Action::Conflict => "`!`",
+                Action::Noop => "",
+            };
+            let _ = writeln!(
+                out,
+                "| {symbol} | `{}` | `{}` | {} | **{}**{} | {} |",
+                qualified(&c.address),
+                c.product_code,
+                c.region,
+                c.action.as_str(),
+                if c.resolve_first { " (after resolving)" } else { "" },
+                cell(&c.reason)
+            );
+        }
+        out.push('\n');
+    }
+    let warned: Vec<_> = plan.changes.iter().filter(|c| !c.warnings.is_empty()).collect();
+    if !warned.is_empty() {
+        out.push_str("> [!WARNING]\n");
+        for c in warned {
+            for w in &c.warnings {
+                let _ = writeln!(out, "> - `{}`: {}", qualified(&c.address), cell(w));
+            }
+        }
+        out.push('\n');
+    }
+    for c in plan.changes.iter().filter(|c| c.action == Action::Conflict) {
+        let _ = writeln!(
+            out,
+            "<details open><summary>Conflict: <code>{}</code></summary>\n",
+            qualified(&c.address)
+        );
+        if let (Some(before), Some(after)) = (&c.before, &c.after) {
+            out.push_str("Recorded (`-`) vs. manifest (`+`):\n\n```diff\n");
+            let diff = line_diff(
+                &request_text(&before.region, &before.request),
+                &request_text(&after.region, &after.request),
+            );
+            for (tag, line) in diff {
+                let _ = writeln!(out, "{tag} {line}");
+            }
+            out.push_str("```\n\n");
+        }
+        out.push_str("To resolve it:\n\n");
+        for r in &c.remedies {
+            let _ = writeln!(out, "- {r}");
+        }
+        out.push_str("\n</details>\n\n");
+    }
+    if !plan.orders.is_empty() {
+        out.push_str("#### Orders\n\n");
+        for order in &plan.orders {
+            let addresses: Vec<String> = order.addresses.iter().map(|a| format!("`{}`", qualified(a))).collect();
+            let _ = writeln!(
+                out,
+                "<details><summary><b>{}</b>: {} (<code>{}</code>)</summary>\n\n```json\n{}\n```\n\n</details>\n",
+                order.region,
+                addresses.join(", "),
+                order.endpoint,
+                serde_json::to_string_pretty(&order.body).unwrap_or_default()
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "<sub>state lineage {}, serial {} · manifest <code>{}</code> sha256 {} · pai-provision {}</sub>",
+        plan.lineage.as_deref().unwrap_or("(none yet)"),
+        plan.serial,
+        plan.manifest_path,
+        plan.manifest_hash.get(..12).unwrap_or(&plan.manifest_hash),
+        plan.tool_version
+    );
+    out
+}

@@ -1,0 +1,78 @@
+//! Plans and states as people read them: [`human`] (Terraform-like, optionally coloured) and
+//! [`markdown`] (pull-request comments); [`state`] renders `show` and the `state` commands.
+//! The JSON forms are the serde serialisations of the types themselves.
+
+pub mod human;
+pub mod markdown;
+pub mod state;
+
+use pai_spec::{Address, ProductRequest, Region};
+use similar::{ChangeTag, TextDiff};
+
+/// `products.pai`: how an address reads in text, as in the manifest's table header.
+pub fn qualified(address: &Address) -> String {
+    format!("products.{address}")
+}
+
+/// Accepts `pai` or `products.pai`.
+pub fn parse_address(s: &str) -> Result<Address, String> {
+    Address::parse(s.strip_prefix("products.").unwrap_or(s))
+}
+
+/// ANSI colours, or nothing.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Paint {
+    pub on: bool,
+}
+
+impl Paint {
+    fn wrap(self, code: &str, s: &str) -> String {
+        if self.on {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    }
+    pub fn green(self, s: &str) -> String {
+        self.wrap("32", s)
+    }
+    pub fn cyan(self, s: &str) -> String {
+        self.wrap("36", s)
+    }
+    pub fn yellow(self, s: &str) -> String {
+        self.wrap("33", s)
+    }
+    pub fn red(self, s: &str) -> String {
+        self.wrap("31", s)
+    }
+    pub fn bold(self, s: &str) -> String {
+        self.wrap("1", s)
+    }
+    pub fn bold_red(self, s: &str) -> String {
+        self.wrap("1;31", s)
+    }
+}
+
+/// A request with its region, as pretty JSON: the text conflicts are diffed on.
+pub(crate) fn request_text(region: &Region, request: &ProductRequest) -> String {
+    let mut value = serde_json::to_value(request).unwrap_or_default();
+    if let Some(map) = value.as_object_mut() {
+        map.insert("region".into(), serde_json::Value::String(region.to_string()));
+    }
+    serde_json::to_string_pretty(&value).unwrap_or_default()
+}
+
+/// A line diff of two texts: `(' ' | '-' | '+', line)`.
+pub(crate) fn line_diff(before: &str, after: &str) -> Vec<(char, String)> {
+    TextDiff::from_lines(before, after)
+        .iter_all_changes()
+        .map(|c| {
+            let tag = match c.tag() {
+                ChangeTag::Equal => ' ',
+                ChangeTag::Delete => '-',
+                ChangeTag::Insert => '+',
+            };
+            (tag, c.value().trim_end_matches('\n').to_owned())
+        })
+        .collect()
+}

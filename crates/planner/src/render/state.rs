@@ -1,0 +1,243 @@
+//! `show`, `state list`, `state show` and `state history`, as text and as the JSON documents
+//! documented in `docs/state.md`.
+
+use std::fmt::Write;
+
+use serde::Serialize;
+
+use super::qualified;
+use crate::state::{Event, EventKind, History, Resource, StateSnapshot};
+
+/// The version of the state JSON documents below.
+pub const STATE_FORMAT_VERSION: u32 = 1;
+
+/// `show --format json`.
+#[derive(Debug, Serialize)]
+pub struct StateDocument<'a> {
+    pub format_version: u32,
+    pub path: String,
+    pub lineage: Option<&'a str>,
+    pub serial: u64,
+    pub resources: Vec<&'a Resource>,
+}
+
+impl<'a> StateDocument<'a> {
+    pub fn new(snapshot: &'a StateSnapshot, path: &str) -> Self {
+        StateDocument {
+            format_version: STATE_FORMAT_VERSION,
+            path: path.to_owned(),
+            lineage: snapshot.lineage.as_deref(),
+            serial: snapshot.serial,
+            resources: snapshot.resources.values().collect(),
+        }
+    }
+}
+
+/// One row of `state list --format json`.
+#[derive(Debug, Serialize)]
+pub struct ListRow<'a> {
+    pub address: &'a str,
+    pub region: &'a str,
+    pub product_code: &'a str,
+    pub status: &'a str,
+    pub order_id: Option<&'a str>,
+}
+
+pub fn list_rows(snapshot: &StateSnapshot) -> Vec<ListRow<'_>> {
+    snapshot
+        .resources
+        .values()
+        .map(|r| ListRow {
+            address: r.address.as_str(),
+            region: r.region.as_str(),
+            product_code: r.product_code.as_str(),
+            status: r.status.as_str(),
+            order_id: r.order_id.as_deref(),
+        })
+        .collect()
+}
+
+/// `state list`: an aligned table.
+pub fn list(snapshot: &StateSnapshot) -> String {
+    let mut rows = vec![[
+        "ADDRESS".to_owned(),
+        "REGION".to_owned(),
+        "PRODUCT".to_owned(),
+        "STATUS".to_owned(),
+        "ORDER ID".to_owned(),
+    ]];
+    for r in snapshot.resources.values() {
+        rows.push([
+            qualified(&r.address),
+            r.region.to_string(),
+            r.product_code.to_string(),
+            r.status.as_str().to_owned(),
+            r.order_id.clone().unwrap_or_else(|| "-".into()),
+        ]);
+    }
+    let mut widths = [0usize; 5];
+    for row in &rows {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let mut out = String::new();
+    for row in &rows {
+        let mut line = String::new();
+        for (i, (w, c)) in widths.iter().zip(row).enumerate() {
+            if i + 1 == row.len() {
+                line.push_str(c);
+            } else {
+                let _ = write!(line, "{c:<w$}  ");
+            }
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// `state show ADDR`.
+pub fn resource(r: &Resource) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}", qualified(&r.address));
+    let field = |out: &mut String, name: &str, value: &str| {
+        let _ = writeln!(out, "  {name:<24}{value}");
+    };
+    field(&mut out, "product code", r.product_code.as_str());
+    field(&mut out, "region", r.region.as_str());
+    field(&mut out, "status", r.status.as_str());
+    field(&mut out, "origin", r.origin.as_str());
+    let dash = |v: &Option<String>| v.clone().unwrap_or_else(|| "-".into());
+    field(&mut out, "order id", &dash(&r.order_id));
+    let ids = if r.product_ids.is_empty() {
+        "-".to_owned()
+    } else {
+        r.product_ids.join(", ")
+    };
+    field(&mut out, "product ids", &ids);
+    field(&mut out, "buy product request id", &dash(&r.buy_product_request_id));
+    field(&mut out, "request id", &dash(&r.request_id));
+    if let Some(e) = &r.last_error {
+        field(&mut out, "last error", e);
+    }
+    field(&mut out, "fingerprint", &r.fingerprint.0);
+    field(&mut out, "created", &r.created_at);
+    field(&mut out, "updated", &r.updated_at);
+    out.push_str("  request\n");
+    let request = serde_json::to_string_pretty(&r.request).unwrap_or_default();
+    for line in request.lines() {
+        let _ = writeln!(out, "    {line}");
+    }
+    out
+}
+
+/// `show` without a plan file: the header and every resource.
+pub fn state(snapshot: &StateSnapshot, path: &str) -> String {
+    let mut out = String::new();
+    let Some(lineage) = &snapshot.lineage else {
+        let _ = writeln!(out, "No state at {path} yet: nothing has been recorded.");
+        return out;
+    };
+    let _ = writeln!(out, "State {path}");
+    let _ = writeln!(out, "  lineage {lineage}, serial {}", snapshot.serial);
+    let _ = writeln!(
+        out,
+        "  {} recorded\n",
+        count(snapshot.resources.len(), "address", "addresses")
+    );
+    for r in snapshot.resources.values() {
+        out.push_str(&resource(r));
+        out.push('\n');
+    }
+    out
+}
+
+fn count(n: usize, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `state history`: each run, then its events.
+pub fn history(h: &History) -> String {
+    let mut out = String::new();
+    if h.runs.is_empty() && h.events.is_empty() {
+        out.push_str("No history.\n");
+        return out;
+    }
+    let mut events = h.events.iter().peekable();
+    for run in &h.runs {
+        let ended = match (&run.ended_at, &run.result) {
+            (Some(at), Some(result)) => format!("{result} at {at}"),
+            _ => "did not finish".to_owned(),
+        };
+        let _ = writeln!(
+            out,
+            "run {}  {}  started {}  {ended}  (pid {} on {}, pai-provision {})",
+            run.id, run.command, run.started_at, run.pid, run.host, run.version
+        );
+        if let Some(m) = &run.message {
+            let _ = writeln!(out, "  {m}");
+        }
+        while let Some(ev) = events.next_if(|e| e.run_id == run.id) {
+            let _ = writeln!(out, "  {}", event(ev));
+        }
+    }
+    // Events whose run is not listed cannot happen with this schema; show them rather than hide.
+    for ev in events {
+        let _ = writeln!(out, "  {}", event(ev));
+    }
+    out
+}
+
+fn event(ev: &Event) -> String {
+    let addresses: Vec<String> = ev
+        .addresses
+        .iter()
+        .map(|a| match crate::render::parse_address(a) {
+            Ok(a) => qualified(&a),
+            Err(_) => a.clone(),
+        })
+        .collect();
+    let mut line = format!("{}  ", ev.at);
+    match ev.kind {
+        EventKind::Api => {
+            let _ = write!(
+                line,
+                "{} {} -> {}",
+                ev.action,
+                ev.region.as_deref().unwrap_or("?"),
+                ev.outcome.as_deref().unwrap_or("?")
+            );
+            if let Some(s) = ev.http_status {
+                let _ = write!(line, " HTTP {s}");
+            }
+            if let Some(c) = &ev.code {
+                let _ = write!(line, " {c}");
+            }
+            if let Some(d) = ev.duration_ms {
+                let _ = write!(line, " in {d} ms");
+            }
+            if !addresses.is_empty() {
+                let _ = write!(line, " [{}]", addresses.join(", "));
+            }
+            if let Some(id) = &ev.order_id {
+                let _ = write!(line, " OrderId {id}");
+            }
+            if let Some(id) = &ev.request_id {
+                let _ = write!(line, " RequestId {id}");
+            }
+            if let Some(m) = &ev.message {
+                let _ = write!(line, ": {m}");
+            }
+        }
+        EventKind::State => {
+            let _ = write!(
+                line,
+                "{} {}",
+                addresses.join(", "),
+                ev.message.as_deref().unwrap_or(&ev.action)
+            );
+        }
+    }
+    line
+}
