@@ -44,9 +44,11 @@ fn verify(python: &str, doc: &Value) -> (bool, Vec<Value>) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("requests.json");
     std::fs::write(&path, serde_json::to_vec(doc).expect("json")).expect("write");
-    let out = Command::new(python).arg(verifier()).arg(&path).output().unwrap_or_else(|e| {
-        panic!("cannot run PAI_SDK_PYTHON={python}: {e}")
-    });
+    let out = Command::new(python)
+        .arg(verifier())
+        .arg(&path)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run PAI_SDK_PYTHON={python}: {e}"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         !stderr.contains("Traceback"),
@@ -76,7 +78,11 @@ async fn every_request_matches_the_official_sdk() {
     // The first request is throttled once, so a retried request (with the SDK's retry headers)
     // is checked too.
     let server = ScriptedServer::start(
-        vec![Step::Respond(429, vec![("x-acs-retry-after".into(), "10".into())], r#"{"Code":"Throttling"}"#.into())],
+        vec![Step::Respond(
+            429,
+            vec![("x-acs-retry-after".into(), "10".into())],
+            r#"{"Code":"Throttling"}"#.into(),
+        )],
         Step::json(200, ANY_OK),
     )
     .await;
@@ -124,7 +130,10 @@ async fn every_request_matches_the_official_sdk() {
                 compare_with_sdk: true,
             });
 
-            client.list_products(&region(), &[ProductCode::Pai, ProductCode::DataWorks]).await.expect("list");
+            client
+                .list_products(&region(), &[ProductCode::Pai, ProductCode::DataWorks])
+                .await
+                .expect("list");
             expected.push(Expect {
                 name: format!("list-verbose/{label}"),
                 signature,
@@ -138,7 +147,11 @@ async fn every_request_matches_the_official_sdk() {
     }
     let captured = server.requests();
     assert_eq!(captured.len(), expected.len(), "one captured request per expectation");
-    assert_eq!(captured[1].header("x-acs-retry-attempts"), Some("1"), "the second request is the retry");
+    assert_eq!(
+        captured[1].header("x-acs-retry-attempts"),
+        Some("1"),
+        "the second request is the retry"
+    );
     let host = format!("127.0.0.1:{}", server.addr.port());
     let requests: Vec<Value> = captured
         .iter()
@@ -180,5 +193,8 @@ async fn every_request_matches_the_official_sdk() {
     let body = base64::engine::general_purpose::STANDARD.encode(order.to_json().replace("true", "false"));
     tampered["requests"][1]["body_b64"] = json!(body);
     let (ok, reports) = verify(&python, &tampered);
-    assert!(!ok && reports[1]["ok"] == json!(false) && reports[0]["ok"] == json!(true), "{reports:#?}");
+    assert!(
+        !ok && reports[1]["ok"] == json!(false) && reports[0]["ok"] == json!(true),
+        "{reports:#?}"
+    );
 }

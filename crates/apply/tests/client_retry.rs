@@ -28,7 +28,10 @@ async fn throttled_with_retry_after_then_ok_honours_the_delay() {
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(10_000)), creds());
-    let order = client.create_product_orders(&region(), &oss_order()).await.expect("ordered after the throttle");
+    let order = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect("ordered after the throttle");
     assert_eq!(order.order_id.as_deref(), Some("ORDER-1"));
     assert_eq!(order.product_ids, ["P-1"]);
     let seen = server.requests();
@@ -37,8 +40,13 @@ async fn throttled_with_retry_after_then_ok_honours_the_delay() {
     assert!(gap >= Duration::from_secs(1), "Retry-After: 1 honoured, waited {gap:?}");
     // The retry is signed afresh, with the SDK's retry headers and a new nonce.
     assert_eq!(seen[1].header("x-acs-retry-attempts"), Some("1"));
-    assert!(seen[1].header("x-acs-retry-delay").is_some_and(|d| d.parse::<u64>().is_ok_and(|ms| ms >= 1000)));
-    assert_ne!(seen[0].header("x-acs-signature-nonce"), seen[1].header("x-acs-signature-nonce"));
+    assert!(seen[1]
+        .header("x-acs-retry-delay")
+        .is_some_and(|d| d.parse::<u64>().is_ok_and(|ms| ms >= 1000)));
+    assert_ne!(
+        seen[0].header("x-acs-signature-nonce"),
+        seen[1].header("x-acs-signature-nonce")
+    );
     assert_eq!(seen[0].header("x-acs-retry-attempts"), None);
 }
 
@@ -51,13 +59,22 @@ async fn throttling_code_on_400_is_retried_with_the_acs_delay() {
     );
     let server = ScriptedServer::start(vec![throttle.clone(), throttle], Step::json(200, LIST_OK)).await;
     let client = client(config(&server.url(), SignatureVersion::V2, fast_retry(5_000)), creds());
-    let listed = client.list_products(&region(), &[ProductCode::Pai]).await.expect("listed");
-    assert_eq!(listed.product(ProductCode::Pai).and_then(|p| p.is_purchased), Some(true));
+    let listed = client
+        .list_products(&region(), &[ProductCode::Pai])
+        .await
+        .expect("listed");
+    assert_eq!(
+        listed.product(ProductCode::Pai).and_then(|p| p.is_purchased),
+        Some(true)
+    );
     let seen = server.requests();
     assert_eq!(seen.len(), 3);
     for pair in seen.windows(2) {
         let gap = pair[1].at - pair[0].at;
-        assert!(gap >= Duration::from_millis(200), "x-acs-retry-after honoured, waited {gap:?}");
+        assert!(
+            gap >= Duration::from_millis(200),
+            "x-acs-retry-after honoured, waited {gap:?}"
+        );
     }
 }
 
@@ -65,11 +82,17 @@ async fn throttling_code_on_400_is_retried_with_the_acs_delay() {
 async fn server_error_on_an_order_is_ambiguous_and_sent_once() {
     let server = ScriptedServer::start(
         vec![],
-        Step::json(500, r#"{"RequestId":"E-500","Code":"InternalError","Message":"The request processing has failed."}"#),
+        Step::json(
+            500,
+            r#"{"RequestId":"E-500","Code":"InternalError","Message":"The request processing has failed."}"#,
+        ),
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("500 must fail");
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("500 must fail");
     assert_eq!(err.kind, ErrorKind::Ambiguous);
     assert!(err.is_ambiguous());
     assert_eq!(err.failure, Failure::Status);
@@ -79,18 +102,27 @@ async fn server_error_on_an_order_is_ambiguous_and_sent_once() {
     assert_eq!(err.attempts, 1);
     assert_eq!(server.requests().len(), 1, "an ambiguous order is never re-sent");
     let shown = err.to_string();
-    assert!(shown.contains("CreateProductOrders failed") && shown.contains("RequestId E-500"), "{shown}");
+    assert!(
+        shown.contains("CreateProductOrders failed") && shown.contains("RequestId E-500"),
+        "{shown}"
+    );
 }
 
 #[tokio::test]
 async fn server_errors_on_a_read_are_retried() {
     let server = ScriptedServer::start(
-        vec![Step::json(503, r#"{"Code":"ServiceUnavailable"}"#), Step::json(500, "{}")],
+        vec![
+            Step::json(503, r#"{"Code":"ServiceUnavailable"}"#),
+            Step::json(500, "{}"),
+        ],
         Step::json(200, LIST_OK),
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
-    client.list_products(&region(), &[ProductCode::Pai]).await.expect("listed after two 5xx");
+    client
+        .list_products(&region(), &[ProductCode::Pai])
+        .await
+        .expect("listed after two 5xx");
     assert_eq!(server.requests().len(), 3);
 }
 
@@ -98,17 +130,31 @@ async fn server_errors_on_a_read_are_retried() {
 async fn connection_closed_without_answer_is_ambiguous_for_an_order() {
     let server = ScriptedServer::start(vec![], Step::Close).await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("no answer");
-    assert_eq!((err.kind, err.failure), (ErrorKind::Ambiguous, Failure::ConnectionLost), "{err}");
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("no answer");
+    assert_eq!(
+        (err.kind, err.failure),
+        (ErrorKind::Ambiguous, Failure::ConnectionLost),
+        "{err}"
+    );
     assert_eq!(err.http_status, None);
-    assert_eq!(server.requests().len(), 1, "the order reached the server once and was not re-sent");
+    assert_eq!(
+        server.requests().len(),
+        1,
+        "the order reached the server once and was not re-sent"
+    );
 }
 
 #[tokio::test]
 async fn connection_closed_on_a_read_is_retried() {
     let server = ScriptedServer::start(vec![Step::Close], Step::json(200, LIST_OK)).await;
     let client = client(config(&server.url(), SignatureVersion::V2, fast_retry(5_000)), creds());
-    client.list_products(&region(), &[ProductCode::Pai]).await.expect("listed after a dropped connection");
+    client
+        .list_products(&region(), &[ProductCode::Pai])
+        .await
+        .expect("listed after a dropped connection");
     assert_eq!(server.requests().len(), 2);
 }
 
@@ -119,10 +165,20 @@ async fn hanging_past_the_read_timeout_is_ambiguous() {
     cfg.read_timeout = Duration::from_millis(300);
     let client = client(cfg, creds());
     let started = Instant::now();
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("timed out");
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("timed out");
     let took = started.elapsed();
-    assert_eq!((err.kind, err.failure), (ErrorKind::Ambiguous, Failure::Timeout), "{err}");
-    assert!(took >= Duration::from_millis(300) && took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(
+        (err.kind, err.failure),
+        (ErrorKind::Ambiguous, Failure::Timeout),
+        "{err}"
+    );
+    assert!(
+        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
+        "took {took:?}"
+    );
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -133,13 +189,34 @@ async fn refused_connections_are_retried_within_the_budget() {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         listener.local_addr().expect("addr").port()
     };
-    let client = client(config(&format!("http://127.0.0.1:{port}"), SignatureVersion::V3, fast_retry(600)), creds());
+    let client = client(
+        config(
+            &format!("http://127.0.0.1:{port}"),
+            SignatureVersion::V3,
+            fast_retry(600),
+        ),
+        creds(),
+    );
     let started = Instant::now();
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("refused");
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("refused");
     let took = started.elapsed();
-    assert_eq!((err.kind, err.failure), (ErrorKind::RetrySafe, Failure::Connect), "{err}");
-    assert!(err.attempts >= 3, "retried while the budget lasted: {} attempts", err.attempts);
-    assert!(took < Duration::from_millis(1500), "the budget bounds the time: {took:?}");
+    assert_eq!(
+        (err.kind, err.failure),
+        (ErrorKind::RetrySafe, Failure::Connect),
+        "{err}"
+    );
+    assert!(
+        err.attempts >= 3,
+        "retried while the budget lasted: {} attempts",
+        err.attempts
+    );
+    assert!(
+        took < Duration::from_millis(1500),
+        "the budget bounds the time: {took:?}"
+    );
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 
@@ -147,14 +224,23 @@ async fn refused_connections_are_retried_within_the_budget() {
 async fn client_errors_are_permanent_and_not_retried() {
     let server = ScriptedServer::start(
         vec![],
-        Step::json(400, r#"{"RequestId":"E-400","Code":"InvalidParameter","Message":"ProductCode is invalid"}"#),
+        Step::json(
+            400,
+            r#"{"RequestId":"E-400","Code":"InvalidParameter","Message":"ProductCode is invalid"}"#,
+        ),
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V2, fast_retry(5_000)), creds());
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("400");
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("400");
     assert_eq!((err.kind, err.http_status), (ErrorKind::Permanent, Some(400)));
     assert_eq!(err.message, "ProductCode is invalid");
-    let listed = client.list_products(&region(), &[ProductCode::Pai]).await.expect_err("400");
+    let listed = client
+        .list_products(&region(), &[ProductCode::Pai])
+        .await
+        .expect_err("400");
     assert!(listed.is_permanent());
     assert_eq!(server.requests().len(), 2, "one request per call");
 }
@@ -163,12 +249,19 @@ async fn client_errors_are_permanent_and_not_retried() {
 async fn a_retry_after_beyond_the_budget_gives_up_at_once() {
     let server = ScriptedServer::start(
         vec![],
-        Step::Respond(429, vec![("retry-after".into(), "30".into())], r#"{"Code":"Throttling"}"#.into()),
+        Step::Respond(
+            429,
+            vec![("retry-after".into(), "30".into())],
+            r#"{"Code":"Throttling"}"#.into(),
+        ),
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(2_000)), creds());
     let started = Instant::now();
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("throttled");
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("throttled");
     assert!(started.elapsed() < Duration::from_secs(1));
     assert_eq!((err.kind, err.attempts), (ErrorKind::RetrySafe, 1));
     assert!(err.is_throttling());
@@ -179,8 +272,14 @@ async fn a_retry_after_beyond_the_budget_gives_up_at_once() {
 async fn an_unreadable_success_is_ambiguous_for_an_order() {
     let server = ScriptedServer::start(vec![], Step::json(200, "<html>ok</html>")).await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
-    let err = client.create_product_orders(&region(), &oss_order()).await.expect_err("garbage");
-    assert_eq!((err.kind, err.failure, err.http_status), (ErrorKind::Ambiguous, Failure::InvalidResponse, Some(200)));
+    let err = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("garbage");
+    assert_eq!(
+        (err.kind, err.failure, err.http_status),
+        (ErrorKind::Ambiguous, Failure::InvalidResponse, Some(200))
+    );
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -192,8 +291,17 @@ async fn responses_with_missing_and_null_fields_are_accepted() {
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
-    let order = client.create_product_orders(&region(), &oss_order()).await.expect("accepted");
-    assert_eq!((order.request_id.as_deref(), order.order_id, order.product_ids.len()), (Some("R"), None, 0));
-    let listed = client.list_products(&region(), &[ProductCode::Pai]).await.expect("accepted");
+    let order = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect("accepted");
+    assert_eq!(
+        (order.request_id.as_deref(), order.order_id, order.product_ids.len()),
+        (Some("R"), None, 0)
+    );
+    let listed = client
+        .list_products(&region(), &[ProductCode::Pai])
+        .await
+        .expect("accepted");
     assert!(listed.products.is_empty());
 }

@@ -69,7 +69,9 @@ impl ScriptedServer {
             let seen = Arc::clone(&seen);
             tokio::spawn(async move {
                 loop {
-                    let Ok((stream, _)) = listener.accept().await else { return };
+                    let Ok((stream, _)) = listener.accept().await else {
+                        return;
+                    };
                     let seen = Arc::clone(&seen);
                     let script = Arc::clone(&script);
                     let fallback = fallback.clone();
@@ -95,8 +97,15 @@ impl Drop for ScriptedServer {
     }
 }
 
-async fn serve(mut stream: TcpStream, seen: Arc<Mutex<Vec<Captured>>>, script: Arc<Mutex<VecDeque<Step>>>, fallback: Step) {
-    let Some(captured) = read_request(&mut stream).await else { return };
+async fn serve(
+    mut stream: TcpStream,
+    seen: Arc<Mutex<Vec<Captured>>>,
+    script: Arc<Mutex<VecDeque<Step>>>,
+    fallback: Step,
+) {
+    let Some(captured) = read_request(&mut stream).await else {
+        return;
+    };
     seen.lock().expect("lock").push(captured);
     let step = script.lock().expect("lock").pop_front().unwrap_or(fallback);
     match step {
@@ -161,7 +170,14 @@ async fn read_request(stream: &mut TcpStream) -> Option<Captured> {
         Some((p, q)) => (p.to_owned(), q.to_owned()),
         None => (target, String::new()),
     };
-    Some(Captured { method, path, query, headers, body, at })
+    Some(Captured {
+        method,
+        path,
+        query,
+        headers,
+        body,
+        at,
+    })
 }
 
 pub fn region() -> Region {
@@ -177,8 +193,16 @@ pub fn oss_order() -> OrderBody {
             charge_type: "POSTPAY".into(),
             duration: 1,
             instance_properties: vec![
-                InstanceProperty { code: "commodity_type".into(), name: Some("对象存储OSS".into()), value: "oss".into() },
-                InstanceProperty { code: "ord_time".into(), name: Some("1 Hour".into()), value: "1:Hour".into() },
+                InstanceProperty {
+                    code: "commodity_type".into(),
+                    name: Some("对象存储OSS".into()),
+                    value: "oss".into(),
+                },
+                InstanceProperty {
+                    code: "ord_time".into(),
+                    name: Some("1 Hour".into()),
+                    value: "1:Hour".into(),
+                },
             ],
             order_type: "BUY".into(),
             pricing_cycle: Some("Hour".into()),
@@ -187,8 +211,7 @@ pub fn oss_order() -> OrderBody {
     }
 }
 
-pub const ORDER_OK: &str =
-    r#"{"RequestId":"REQ-1","OrderId":"ORDER-1","Message":"success","BuyProductRequestId":"BUY-1","ProductIds":["P-1"]}"#;
+pub const ORDER_OK: &str = r#"{"RequestId":"REQ-1","OrderId":"ORDER-1","Message":"success","BuyProductRequestId":"BUY-1","ProductIds":["P-1"]}"#;
 pub const LIST_OK: &str = r#"{"RequestId":"REQ-2","Products":[{"ProductCode":"PAI_share","IsPurchased":true,"ProductId":"P-9"}],"Services":[]}"#;
 
 /// Small, fast retry settings for tests.

@@ -1,0 +1,159 @@
+//! The client against the emulator, which verifies both signatures, nonces, clock skew and STS
+//! tokens the way the gateway does: orders and reads end to end, a wrong secret refused, and the
+//! OIDC role of the default chain exchanging a token at the emulator's STS.
+
+#[path = "client_support/mod.rs"]
+mod support;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use base64::Engine;
+use pai_apply::{Client, Credentials, DefaultChain, EndpointResolver, ErrorKind, ListProductsStatus};
+use pai_emulator::EmulatorConfig;
+use pai_spec::{OrderBody, ProductCode, ProductRequest, Region, SignatureVersion};
+use support::*;
+
+const AK: &str = "LTAI5tEmulatorKey";
+const SECRET: &str = "emulator-secret-value";
+
+fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn emulator(regions: &[&str]) -> pai_emulator::Emulator {
+    let listeners = regions
+        .iter()
+        .map(|r| (Region::parse(r).expect("region"), loopback()))
+        .collect();
+    pai_emulator::spawn(EmulatorConfig::new(listeners, vec![(AK.into(), SECRET.into())])).expect("emulator")
+}
+
+fn pai_order() -> OrderBody {
+    OrderBody {
+        auto_pay: true,
+        products: vec![ProductRequest {
+            auto_renew: false,
+            charge_type: "POSTPAY".into(),
+            duration: 1,
+            instance_properties: Vec::new(),
+            order_type: "BUY".into(),
+            pricing_cycle: None,
+            product_code: ProductCode::Pai,
+        }],
+    }
+}
+
+#[tokio::test]
+async fn orders_and_reads_with_both_signatures() {
+    for signature in [SignatureVersion::V3, SignatureVersion::V2] {
+        let emu = emulator(&["cn-hangzhou"]);
+        let url = emu.endpoints().into_values().next().expect("endpoint");
+        let client = client(config(&url, signature, fast_retry(5_000)), Credentials::new(AK, SECRET));
+        let before = client
+            .list_products(&region(), &[ProductCode::Oss])
+            .await
+            .expect("list");
+        assert_eq!(
+            before.product(ProductCode::Oss).and_then(|p| p.is_purchased),
+            Some(false),
+            "{signature:?}"
+        );
+        let order = client
+            .create_product_orders(&region(), &oss_order())
+            .await
+            .expect("order");
+        assert!(order.order_id.is_some(), "{signature:?}: {order:?}");
+        assert_eq!(order.product_ids.len(), 1);
+        let after = client
+            .list_products(&region(), &[ProductCode::Oss])
+            .await
+            .expect("list");
+        assert_eq!(after.product(ProductCode::Oss).and_then(|p| p.is_purchased), Some(true));
+        let ledger = emu.ledger();
+        assert_eq!(ledger.orders.len(), 1, "{signature:?}: exactly one order");
+    }
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_refused_permanently() {
+    let emu = emulator(&["cn-hangzhou"]);
+    let url = emu.endpoints().into_values().next().expect("endpoint");
+    for signature in [SignatureVersion::V3, SignatureVersion::V2] {
+        let client = client(
+            config(&url, signature, fast_retry(5_000)),
+            Credentials::new(AK, "not-the-secret"),
+        );
+        let err = client
+            .create_product_orders(&region(), &oss_order())
+            .await
+            .expect_err("refused");
+        assert_eq!(err.kind, ErrorKind::Permanent, "{err}");
+        assert!(err.http_status.is_some_and(|s| (400..500).contains(&s)), "{err}");
+        assert!(err.code.is_some() && err.request_id.is_some(), "{err}");
+        assert!(!err.to_string().contains("not-the-secret"));
+    }
+    assert!(emu.ledger().orders.is_empty());
+}
+
+fn jwt() -> String {
+    let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
+    let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
+    let claims = serde_json::json!({"iss": "https://ci.example", "sub": "repo:team/infra", "aud": "sts.aliyuncs.com", "exp": exp});
+    format!("{}.{}.c2lnbmF0dXJl", b64(&header), b64(&claims))
+}
+
+#[tokio::test]
+async fn the_oidc_role_orders_with_sts_credentials() {
+    let emu = emulator(&["cn-hangzhou"]);
+    let url = emu.endpoints().into_values().next().expect("endpoint");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, jwt()).expect("token");
+    let vars = BTreeMap::from([
+        (
+            "ALIBABA_CLOUD_ROLE_ARN",
+            "acs:ram::1234567890123456:role/ci-deployer".to_owned(),
+        ),
+        (
+            "ALIBABA_CLOUD_OIDC_PROVIDER_ARN",
+            "acs:ram::1234567890123456:oidc-provider/ci".to_owned(),
+        ),
+        ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", token_file.display().to_string()),
+    ]);
+    let chain = DefaultChain::new(move |name| vars.get(name).cloned(), None, None, Some(url.clone()));
+    let client = Client::new(config(&url, SignatureVersion::V3, fast_retry(5_000)), Arc::new(chain)).expect("client");
+    let order = client
+        .create_product_orders(&region(), &pai_order())
+        .await
+        .expect("ordered with STS credentials");
+    assert!(order.order_id.is_some());
+    assert_eq!(emu.ledger().orders.len(), 1);
+}
+
+#[tokio::test]
+async fn status_is_observed_per_region_in_parallel() {
+    let emu = emulator(&["cn-hangzhou", "cn-shanghai"]);
+    let endpoints: BTreeMap<Region, String> = emu.endpoints();
+    let mut cfg = config("http://127.0.0.1:9", SignatureVersion::V3, fast_retry(5_000));
+    cfg.endpoint = EndpointResolver::new(None, endpoints);
+    let client = client(cfg, Credentials::new(AK, SECRET));
+    let shanghai = Region::parse("cn-shanghai").expect("region");
+    client
+        .create_product_orders(&shanghai, &pai_order())
+        .await
+        .expect("order in Shanghai");
+    let status = ListProductsStatus::new(client);
+    let wanted = [
+        (region(), ProductCode::Pai),
+        (shanghai.clone(), ProductCode::Pai),
+        (shanghai.clone(), ProductCode::Oss),
+    ];
+    let seen = status.observe(&wanted).await.expect("observed");
+    let purchased = |r: &Region, c| seen.get(&(r.clone(), c)).map(|o| o.purchased);
+    assert_eq!(purchased(&region(), ProductCode::Pai), Some(false));
+    assert_eq!(purchased(&shanghai, ProductCode::Pai), Some(true));
+    assert_eq!(purchased(&shanghai, ProductCode::Oss), Some(false));
+}
