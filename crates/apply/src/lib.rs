@@ -12,7 +12,7 @@
 //!   [`ApiError`] and the response types.
 //! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
 //!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
-//! - [`status`]: [`ListProductsStatus`], what the cloud reports as purchased, for the planner.
+//! - [`status`]: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
 //!
 //! The executor calls, per region:
 //!
@@ -43,4 +43,4 @@ pub use credentials::{
     CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
     StaticCredentials,
 };
-pub use status::{ListProductsStatus, Observation};
+pub use status::ListProductsStatus;

@@ -1,21 +1,13 @@
-//! What the cloud reports as purchased, from `ListProducts`: the "observed" input of the plan.
+//! What the cloud reports as purchased, from `ListProducts`: the planner's [`StatusSource`].
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::future::Future;
 
+use pai_planner::{Observation, ObserveError, Observed, StatusSource};
 use pai_spec::{ProductCode, Region};
-use serde::Serialize;
+use tokio::runtime::{Handle, RuntimeFlavor};
 
-use crate::client::{ApiError, Client, ListProductsResponse};
-
-/// What `ListProducts` says about one product in one region.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Observation {
-    pub purchased: bool,
-    pub product_id: Option<String>,
-    pub has_permission_to_purchase: Option<bool>,
-    /// The `RequestId` of the `ListProducts` call that reported it.
-    pub request_id: Option<String>,
-}
+use crate::client::{ApiError, Client, ErrorKind, Failure, ListProductsResponse, LIST_PRODUCTS};
 
 /// Observes products with one `ListProducts` call per region, regions in parallel.
 #[derive(Debug, Clone)]
@@ -32,14 +24,11 @@ impl ListProductsStatus {
         &self.client
     }
 
-    /// The observation for each wanted `(region, product)`. A product the response does not list,
-    /// or lists without `IsPurchased`, is left out of the map: unknown is not "not purchased", and
-    /// only the planner may decide what unknown means. Any region's failure fails the whole call
-    /// (the first failing region in sorted order, so the error is deterministic).
-    pub async fn observe(
-        &self,
-        wanted: &[(Region, ProductCode)],
-    ) -> Result<BTreeMap<(Region, ProductCode), Observation>, ApiError> {
+    /// What the cloud reports for each wanted `(region, product)`. A product the response does
+    /// not list, or lists without `IsPurchased`, is left out: unknown is not "not purchased".
+    /// Any region's failure fails the whole call (the first failing region in sorted order, so
+    /// the error does not depend on timing).
+    pub async fn observe_async(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ApiError> {
         let mut by_region: BTreeMap<Region, BTreeSet<ProductCode>> = BTreeMap::new();
         for (region, code) in wanted {
             by_region.entry(region.clone()).or_default().insert(*code);
@@ -59,48 +48,79 @@ impl ListProductsStatus {
                 Ok((region, codes, result)) => {
                     answers.insert(region, (codes, result));
                 }
-                // A panicking task is a bug; report it as an error rather than propagate the panic.
+                // A task that panicked is a bug; report it rather than take the caller down.
                 Err(e) => {
                     return Err(ApiError::new(
-                        crate::client::ErrorKind::Permanent,
-                        crate::client::Failure::Request,
-                        crate::client::LIST_PRODUCTS,
+                        ErrorKind::Permanent,
+                        Failure::Request,
+                        LIST_PRODUCTS,
                         format!("internal error while listing products: {e}"),
                     ))
                 }
             }
         }
-        let mut observed = BTreeMap::new();
+        let mut observation = Observation::new();
         for (region, (codes, result)) in answers {
             let response = result?;
-            observed.extend(observations(&region, &codes, &response));
+            for (code, observed) in observations(&codes, &response) {
+                observation.insert(region.clone(), code, observed);
+            }
         }
-        Ok(observed)
+        Ok(observation)
     }
 }
 
 /// The observations one region's response gives for the codes asked about.
-pub fn observations(
-    region: &Region,
-    codes: &[ProductCode],
-    response: &ListProductsResponse,
-) -> Vec<((Region, ProductCode), Observation)> {
+pub fn observations(codes: &[ProductCode], response: &ListProductsResponse) -> Vec<(ProductCode, Observed)> {
     codes
         .iter()
         .filter_map(|code| {
             let status = response.product(*code)?;
-            let purchased = status.is_purchased?;
             Some((
-                (region.clone(), *code),
-                Observation {
-                    purchased,
+                *code,
+                Observed {
+                    purchased: status.is_purchased?,
                     product_id: status.product_id.clone(),
-                    has_permission_to_purchase: status.has_permission_to_purchase,
-                    request_id: response.request_id.clone(),
+                    has_permission: status.has_permission_to_purchase,
+                    purchase_url: status.purchase_url.clone(),
                 },
             ))
         })
         .collect()
+}
+
+/// The planner asks synchronously; the client is async. On a multi-threaded runtime the current
+/// worker blocks in place; on a current-thread runtime (which must not block) or outside any
+/// runtime, the calls run on a scoped thread with a runtime of its own.
+fn block_on<F>(future: F) -> Result<F::Output, ObserveError>
+where
+    F: Future + Send,
+    F::Output: Send,
+{
+    match Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == RuntimeFlavor::MultiThread => {
+            Ok(tokio::task::block_in_place(|| handle.block_on(future)))
+        }
+        _ => std::thread::scope(|scope| {
+            let worker = scope.spawn(|| {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .map(|runtime| runtime.block_on(future))
+            });
+            match worker.join() {
+                Ok(Ok(output)) => Ok(output),
+                Ok(Err(e)) => Err(ObserveError::with_source("cannot start an async runtime", e)),
+                Err(_) => Err(ObserveError::new("the ListProducts worker thread panicked")),
+            }
+        }),
+    }
+}
+
+impl StatusSource for ListProductsStatus {
+    fn observe(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ObserveError> {
+        block_on(self.observe_async(wanted))?.map_err(|e| ObserveError::with_source(e.to_string(), e))
+    }
 }
 
 #[cfg(test)]
@@ -110,7 +130,6 @@ mod tests {
 
     #[test]
     fn unknown_products_are_left_out() {
-        let region = Region::parse("cn-hangzhou").unwrap_or_else(|e| panic!("{e}"));
         let response = ListProductsResponse {
             request_id: Some("R".into()),
             products: vec![
@@ -118,11 +137,13 @@ mod tests {
                     product_code: Some("PAI_share".into()),
                     is_purchased: Some(true),
                     product_id: Some("p-1".into()),
-                    ..ProductStatus::default()
+                    has_permission_to_purchase: Some(true),
+                    purchase_url: None,
                 },
                 ProductStatus {
                     product_code: Some("OSS_share".into()),
                     is_purchased: Some(false),
+                    purchase_url: Some("https://buy".into()),
                     ..ProductStatus::default()
                 },
                 ProductStatus {
@@ -139,21 +160,17 @@ mod tests {
             ProductCode::DataWorks,
             ProductCode::MaxCompute,
         ];
-        let seen: BTreeMap<_, _> = observations(&region, &codes, &response).into_iter().collect();
+        let seen: BTreeMap<_, _> = observations(&codes, &response).into_iter().collect();
         assert_eq!(seen.len(), 2);
         assert_eq!(
-            seen.get(&(region.clone(), ProductCode::Pai)).map(|o| o.purchased),
-            Some(true)
+            seen.get(&ProductCode::Pai),
+            Some(&Observed {
+                purchased: true,
+                product_id: Some("p-1".into()),
+                has_permission: Some(true),
+                purchase_url: None
+            })
         );
-        assert_eq!(
-            seen.get(&(region.clone(), ProductCode::Oss)).map(|o| o.purchased),
-            Some(false)
-        );
-        assert_eq!(
-            seen.get(&(region, ProductCode::Pai))
-                .and_then(|o| o.request_id.clone())
-                .as_deref(),
-            Some("R")
-        );
+        assert_eq!(seen.get(&ProductCode::Oss).map(|o| o.purchased), Some(false));
     }
 }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use base64::Engine;
 use pai_apply::{Client, Credentials, DefaultChain, EndpointResolver, ErrorKind, ListProductsStatus};
 use pai_emulator::EmulatorConfig;
+use pai_planner::{Observation, StatusSource};
 use pai_spec::{OrderBody, ProductCode, ProductRequest, Region, SignatureVersion};
 use support::*;
 
@@ -133,27 +134,79 @@ async fn the_oidc_role_orders_with_sts_credentials() {
     assert_eq!(emu.ledger().orders.len(), 1);
 }
 
-#[tokio::test]
-async fn status_is_observed_per_region_in_parallel() {
-    let emu = emulator(&["cn-hangzhou", "cn-shanghai"]);
-    let endpoints: BTreeMap<Region, String> = emu.endpoints();
+fn two_region_setup(emu: &pai_emulator::Emulator) -> (ListProductsStatus, Vec<(Region, ProductCode)>) {
     let mut cfg = config("http://127.0.0.1:9", SignatureVersion::V3, fast_retry(5_000));
-    cfg.endpoint = EndpointResolver::new(None, endpoints);
+    cfg.endpoint = EndpointResolver::new(None, emu.endpoints());
     let client = client(cfg, Credentials::new(AK, SECRET));
     let shanghai = Region::parse("cn-shanghai").expect("region");
-    client
-        .create_product_orders(&shanghai, &pai_order())
-        .await
-        .expect("order in Shanghai");
-    let status = ListProductsStatus::new(client);
-    let wanted = [
+    let wanted = vec![
         (region(), ProductCode::Pai),
         (shanghai.clone(), ProductCode::Pai),
-        (shanghai.clone(), ProductCode::Oss),
+        (shanghai, ProductCode::Oss),
     ];
-    let seen = status.observe(&wanted).await.expect("observed");
-    let purchased = |r: &Region, c| seen.get(&(r.clone(), c)).map(|o| o.purchased);
+    (ListProductsStatus::new(client), wanted)
+}
+
+fn assert_observed(seen: &Observation) {
+    let shanghai = Region::parse("cn-shanghai").expect("region");
+    let purchased = |r: &Region, c| seen.get(r, c).map(|o| o.purchased);
     assert_eq!(purchased(&region(), ProductCode::Pai), Some(false));
     assert_eq!(purchased(&shanghai, ProductCode::Pai), Some(true));
     assert_eq!(purchased(&shanghai, ProductCode::Oss), Some(false));
+    assert!(seen
+        .get(&shanghai, ProductCode::Pai)
+        .is_some_and(|o| o.product_id.is_some()));
+}
+
+#[tokio::test]
+async fn status_is_observed_per_region_in_parallel() {
+    let emu = emulator(&["cn-hangzhou", "cn-shanghai"]);
+    let (status, wanted) = two_region_setup(&emu);
+    let shanghai = Region::parse("cn-shanghai").expect("region");
+    status
+        .client()
+        .create_product_orders(&shanghai, &pai_order())
+        .await
+        .expect("order in Shanghai");
+    assert_observed(&status.observe_async(&wanted).await.expect("observed"));
+}
+
+/// The planner's synchronous trait, called from every kind of context the CLI might have.
+#[test]
+fn the_status_source_works_with_and_without_a_runtime() {
+    let server_runtime = tokio::runtime::Runtime::new().expect("runtime");
+    let emu = {
+        let _guard = server_runtime.enter();
+        emulator(&["cn-hangzhou", "cn-shanghai"])
+    };
+    let (status, wanted) = two_region_setup(&emu);
+    let shanghai = Region::parse("cn-shanghai").expect("region");
+    server_runtime
+        .block_on(status.client().create_product_orders(&shanghai, &pai_order()))
+        .expect("order");
+
+    // No runtime at all.
+    assert_observed(&StatusSource::observe(&status, &wanted).expect("observed without a runtime"));
+    // Inside a multi-threaded runtime (the CLI's): blocks in place.
+    let multi = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("rt");
+    let seen = multi.block_on(async { StatusSource::observe(&status, &wanted) });
+    assert_observed(&seen.expect("observed in a multi-threaded runtime"));
+    // Inside a current-thread runtime, which must not be blocked.
+    let single = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("rt");
+    let seen = single.block_on(async { StatusSource::observe(&status, &wanted) });
+    assert_observed(&seen.expect("observed in a current-thread runtime"));
+
+    // A failure carries the API error.
+    let mut cfg = config("http://127.0.0.1:9", SignatureVersion::V3, fast_retry(5_000));
+    cfg.endpoint = EndpointResolver::new(None, emu.endpoints());
+    let refused = ListProductsStatus::new(client(cfg, Credentials::new(AK, "wrong")));
+    let err = StatusSource::observe(&refused, &wanted).expect_err("refused");
+    assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
 }

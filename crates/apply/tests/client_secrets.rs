@@ -96,7 +96,7 @@ async fn trace_logs_of_a_full_run_contain_no_secret() {
         let order = oidc.create_product_orders(&region(), &oss_order()).await;
         tracing::info!(?order, "order");
         let status = ListProductsStatus::new(oidc.clone())
-            .observe(&[(region(), ProductCode::Oss)])
+            .observe_async(&[(region(), ProductCode::Oss)])
             .await;
         tracing::info!(?status, "status");
 
