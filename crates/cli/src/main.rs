@@ -5,6 +5,7 @@
 
 mod cli;
 mod commands;
+mod sandbox;
 
 use std::process::ExitCode;
 

@@ -46,6 +46,7 @@ use tokio::task::JoinHandle;
 pub use error::{ApiError, EmulatorError};
 pub use faults::{Faults, FaultsError};
 pub use ledger::{Ledger, Order, Purchase};
+pub use sts::random_secret;
 
 /// How far a request's timestamp may be from the emulator's clock, as on the real gateway.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);

@@ -244,11 +244,17 @@ pub struct AssumeRoleResponse {
     pub credentials: Credentials,
 }
 
+/// A fresh access key secret of the kind the emulator's STS issues: 44 random alphanumerics
+/// from the OS-seeded thread RNG (never the fault RNG, whose seed is printed).
+pub fn random_secret() -> String {
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 44)
+}
+
 /// Issue a credential for a validated request and register it with `keys`.
 pub fn issue(role: AssumeRole, keys: &Keys, now: OffsetDateTime, request_id: String) -> AssumeRoleResponse {
     let mut rng = rand::thread_rng();
     let access_key_id = format!("STS.NT{}", Alphanumeric.sample_string(&mut rng, 24));
-    let secret = Alphanumeric.sample_string(&mut rng, 44);
+    let secret = random_secret();
     let token = format!("CAIS{}", Alphanumeric.sample_string(&mut rng, 300));
     let expires = now + time::Duration::seconds(role.duration_secs);
     keys.insert_sts(
