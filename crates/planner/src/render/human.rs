@@ -105,13 +105,13 @@ fn change_block(out: &mut String, change: &Change, paint: Paint) {
         change.region
     );
     let _ = writeln!(out, "      reason: {}", change.reason);
-    if let Some(o) = &change.observed {
-        if let Some(id) = o.product_id.as_deref().filter(|_| change.action == Action::Adopt) {
-            let _ = writeln!(out, "      product id: {id}");
-        }
-    }
+    // Forgetting is the one action that can leave something billed unmanaged: say it loudest.
+    let label = match change.action {
+        Action::Forget => paint.bold_red("WARNING:"),
+        _ => paint.yellow("warning:"),
+    };
     for w in &change.warnings {
-        let _ = writeln!(out, "      {} {w}", paint.yellow("warning:"));
+        let _ = writeln!(out, "      {label} {w}");
     }
     if change.action == Action::Conflict {
         if let (Some(before), Some(after)) = (&change.before, &change.after) {

@@ -54,7 +54,8 @@ pub fn plan(plan: &Plan) -> String {
         out.push_str("> [!WARNING]\n");
         for c in warned {
             for w in &c.warnings {
-                let _ = writeln!(out, "> - `{}`: {}", qualified(&c.address), cell(w));
+                let strong = if c.action == Action::Forget { "**" } else { "" };
+                let _ = writeln!(out, "> - `{}`: {strong}{}{strong}", qualified(&c.address), cell(w));
             }
         }
         out.push('\n');
@@ -85,7 +86,11 @@ pub fn plan(plan: &Plan) -> String {
     if !plan.orders.is_empty() {
         out.push_str("#### Orders\n\n");
         for order in &plan.orders {
-            let addresses: Vec<String> = order.addresses.iter().map(|a| format!("`{}`", qualified(a))).collect();
+            let addresses: Vec<String> = order
+                .addresses
+                .iter()
+                .map(|a| format!("<code>{}</code>", qualified(a)))
+                .collect();
             let _ = writeln!(
                 out,
                 "<details><summary><b>{}</b>: {} (<code>{}</code>)</summary>\n\n```json\n{}\n```\n\n</details>\n",

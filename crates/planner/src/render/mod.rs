@@ -5,6 +5,8 @@
 pub mod human;
 pub mod markdown;
 pub mod state;
+#[cfg(test)]
+mod tests;
 
 use pai_spec::{Address, ProductRequest, Region};
 use similar::{ChangeTag, TextDiff};

@@ -1,0 +1,237 @@
+//! Snapshots of the three plan formats and the state listings.
+
+use pai_spec::ProductCode::{DataWorks, MaxCompute, Oss, Pai};
+use time::OffsetDateTime;
+
+use crate::fixtures::*;
+use crate::plan::Plan;
+use crate::state::{Event, EventKind, History, RunRecord, Status};
+
+fn at() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
+}
+
+/// Every action: order, adopt, noop, reorder, forget and a conflict, refreshed.
+fn everything() -> Plan {
+    let pai = product("pai", Pai, "cn-hangzhou");
+    let mut oss = product("oss", Oss, "cn-hangzhou");
+    let dw = product("dataworks", DataWorks, "cn-shanghai");
+    let mc = product("maxcompute", MaxCompute, "cn-shanghai");
+    let ml = product("ml", Pai, "cn-beijing");
+    let old = product("legacy", Oss, "cn-beijing");
+    let mut dw_renewing = dw.clone();
+    dw_renewing.request.auto_renew = true;
+    oss.request.instance_properties[0].name = Some("Object Storage Service".into());
+    let m = manifest(&[pai.clone(), oss.clone(), dw_renewing, mc.clone(), ml.clone()]);
+    let s = state(&[
+        record(&dw, Status::Active),
+        record(&mc, Status::Active),
+        record(&ml, Status::Active),
+        record(&old, Status::Active),
+    ]);
+    let obs = seen(&[
+        (&pai, false),
+        (&oss, true),
+        (&dw, true),
+        (&mc, false),
+        (&ml, true),
+        (&old, true),
+    ]);
+    let mut plan = Plan::build(&m, "examples/quickstart.toml", &s, Some(&obs), at());
+    plan.tool_version = "0.0.0-test".into();
+    plan
+}
+
+/// `--refresh=false` with an interrupted order and a new product.
+fn blind() -> Plan {
+    let pai = product("pai", Pai, "cn-hangzhou");
+    let oss = product("oss", Oss, "cn-hangzhou");
+    let dw = product("dataworks", DataWorks, "cn-shanghai");
+    let m = manifest(&[pai.clone(), oss.clone(), dw.clone()]);
+    let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending)]);
+    let mut plan = Plan::build(&m, "pai-provision.toml", &s, None, at());
+    plan.tool_version = "0.0.0-test".into();
+    plan
+}
+
+fn settled() -> Plan {
+    let pai = product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let s = state(&[record(&pai, Status::Active)]);
+    let mut plan = Plan::build(&m, "pai-provision.toml", &s, Some(&seen(&[(&pai, true)])), at());
+    plan.tool_version = "0.0.0-test".into();
+    plan
+}
+
+#[test]
+fn human() {
+    insta::assert_snapshot!("human_everything", everything().render_human(false));
+    insta::assert_snapshot!("human_blind", blind().render_human(false));
+    insta::assert_snapshot!("human_settled", settled().render_human(false));
+}
+
+#[test]
+fn human_colour_is_only_escape_codes_around_the_plain_text() {
+    let plan = everything();
+    let coloured = plan.render_human(true);
+    assert!(coloured.contains("\x1b[32m+\x1b[0m"), "order in green");
+    assert!(coloured.contains("\x1b[1;31m!\x1b[0m"), "conflict in bold red");
+    let stripped = strip_ansi(&coloured);
+    assert_eq!(stripped, plan.render_human(false));
+    assert!(!plan.render_human(false).contains('\x1b'));
+}
+
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::new();
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c == 'm' {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[test]
+fn json() {
+    insta::assert_snapshot!("json_everything", everything().render_json());
+    insta::assert_snapshot!("json_blind", blind().render_json());
+}
+
+#[test]
+fn markdown() {
+    insta::assert_snapshot!("markdown_everything", everything().render_markdown());
+    insta::assert_snapshot!("markdown_blind", blind().render_markdown());
+    insta::assert_snapshot!("markdown_settled", settled().render_markdown());
+}
+
+#[test]
+fn summary_line_is_terraform_like() {
+    assert_eq!(
+        super::human::summary_line(&everything()),
+        "Plan: 1 to order, 1 to adopt, 1 to reorder, 1 to forget, 1 conflict, 1 unchanged."
+    );
+}
+
+#[test]
+fn state_listings() {
+    let pai = product("pai", Pai, "cn-hangzhou");
+    let oss = product("oss", Oss, "cn-hangzhou");
+    let mut failed = record(&product("dataworks", DataWorks, "cn-shanghai"), Status::Failed);
+    failed.run_id = Some(4);
+    let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending), failed]);
+    insta::assert_snapshot!("state_list", super::state::list(&s));
+    insta::assert_snapshot!("state_show", super::state::state(&s, "state/pai-provision.db"));
+    insta::assert_snapshot!(
+        "state_list_json",
+        serde_json::to_string_pretty(&super::state::list_rows(&s)).unwrap()
+    );
+    assert_eq!(
+        super::state::state(&Default::default(), "s.db"),
+        "No state at s.db yet: nothing has been recorded.\n"
+    );
+}
+
+#[test]
+fn history_listing() {
+    let h = History {
+        runs: vec![
+            RunRecord {
+                id: 1,
+                command: "apply".into(),
+                host: "ci-7".into(),
+                pid: 4242,
+                version: "0.1.0".into(),
+                started_at: "2026-11-26T09:00:00Z".into(),
+                ended_at: None,
+                result: None,
+                message: None,
+            },
+            RunRecord {
+                id: 2,
+                command: "apply".into(),
+                host: "ci-7".into(),
+                pid: 4250,
+                version: "0.1.0".into(),
+                started_at: "2026-11-26T09:05:00Z".into(),
+                ended_at: Some("2026-11-26T09:05:02Z".into()),
+                result: Some("succeeded".into()),
+                message: None,
+            },
+        ],
+        events: vec![
+            Event {
+                id: 1,
+                run_id: 1,
+                at: "2026-11-26T09:00:01Z".into(),
+                kind: EventKind::State,
+                action: "pending".into(),
+                region: None,
+                addresses: vec!["pai".into()],
+                outcome: Some("pending".into()),
+                http_status: None,
+                code: None,
+                message: Some("recorded -> pending".into()),
+                request_id: None,
+                order_id: None,
+                duration_ms: None,
+            },
+            Event {
+                id: 2,
+                run_id: 1,
+                at: "2026-11-26T09:00:31Z".into(),
+                kind: EventKind::Api,
+                action: "CreateProductOrders".into(),
+                region: Some("cn-hangzhou".into()),
+                addresses: vec!["pai".into()],
+                outcome: Some("ambiguous".into()),
+                http_status: None,
+                code: None,
+                message: Some("timed out after the request was sent".into()),
+                request_id: None,
+                order_id: None,
+                duration_ms: Some(30_000),
+            },
+            Event {
+                id: 3,
+                run_id: 2,
+                at: "2026-11-26T09:05:01Z".into(),
+                kind: EventKind::Api,
+                action: "ListProducts".into(),
+                region: Some("cn-hangzhou".into()),
+                addresses: vec!["pai".into()],
+                outcome: Some("ok".into()),
+                http_status: Some(200),
+                code: None,
+                message: None,
+                request_id: Some("9C1E".into()),
+                order_id: None,
+                duration_ms: Some(84),
+            },
+            Event {
+                id: 4,
+                run_id: 2,
+                at: "2026-11-26T09:05:01Z".into(),
+                kind: EventKind::State,
+                action: "resolved".into(),
+                region: None,
+                addresses: vec!["pai".into()],
+                outcome: Some("active".into()),
+                http_status: None,
+                code: None,
+                message: Some("pending -> active: resolved by observation, the cloud reports it purchased".into()),
+                request_id: None,
+                order_id: None,
+                duration_ms: None,
+            },
+        ],
+    };
+    insta::assert_snapshot!("history", super::state::history(&h));
+    assert_eq!(super::state::history(&History::default()), "No history.\n");
+}

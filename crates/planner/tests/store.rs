@@ -1,0 +1,363 @@
+//! The state store on real SQLite files in temporary directories.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use pai_planner::state::SCHEMA_VERSION;
+use pai_planner::{ApiCall, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store};
+use pai_spec::{Address, Product, ProductCode, ProductRequest, Region};
+
+fn product(address: &str, code: ProductCode, region: &str) -> Product {
+    Product {
+        address: Address::parse(address).unwrap(),
+        region: Region::parse(region).unwrap(),
+        request: ProductRequest {
+            auto_renew: false,
+            charge_type: "POSTPAY".into(),
+            duration: 1,
+            instance_properties: vec![],
+            order_type: "BUY".into(),
+            pricing_cycle: None,
+            product_code: code,
+        },
+    }
+}
+
+fn addr(s: &str) -> Address {
+    Address::parse(s).unwrap()
+}
+
+fn writer(path: &Path) -> StateWriter {
+    StateWriter::open(path, "test", Duration::ZERO).unwrap()
+}
+
+/// The files in `dir`, sorted, with their sizes.
+fn listing(dir: &Path) -> Vec<(String, u64)> {
+    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let e = e.unwrap();
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn a_missing_state_is_empty_and_reading_it_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("nested/state.db");
+    let store = Store::open_read_only(&path).unwrap();
+    assert!(!store.exists());
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.lineage, None);
+    assert_eq!(snap.serial, 0);
+    assert!(snap.resources.is_empty());
+    assert!(store.history(None).unwrap().runs.is_empty());
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+}
+
+#[test]
+fn the_first_write_creates_the_state_and_each_change_bumps_the_serial() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("state/pai-provision.db");
+    let mut w = writer(&path);
+    assert!(!path.exists(), "opening the writer must not create the state");
+    assert!(w.snapshot().unwrap().resources.is_empty());
+
+    let run = w.begin_run("apply").unwrap();
+    assert!(path.exists());
+    let first = w.snapshot().unwrap();
+    let lineage = first.lineage.clone().unwrap();
+    assert_eq!(lineage.len(), 36);
+    assert_eq!(first.serial, 0, "history appends do not bump the serial");
+
+    let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
+    let oss = product("oss", ProductCode::Oss, "cn-hangzhou");
+    w.put_pending(run, &[&pai, &oss]).unwrap();
+    assert_eq!(w.snapshot().unwrap().serial, 1, "one transaction, one bump");
+    w.record_api_call(
+        run,
+        &ApiCall {
+            region: pai.region.clone(),
+            action: "CreateProductOrders".into(),
+            addresses: vec![addr("oss"), addr("pai")],
+            outcome: CallOutcome::Ok,
+            http_status: Some(200),
+            code: None,
+            message: None,
+            request_id: Some("REQ-1".into()),
+            order_id: Some("ORDER-1".into()),
+            duration: Duration::from_millis(312),
+        },
+    )
+    .unwrap();
+    assert_eq!(w.snapshot().unwrap().serial, 1);
+    let outcome = OrderOutcome {
+        order_id: Some("ORDER-1".into()),
+        product_ids: vec!["p-1".into(), "p-2".into()],
+        buy_product_request_id: Some("BUY-1".into()),
+        request_id: Some("REQ-1".into()),
+    };
+    w.mark_active(run, &[addr("oss"), addr("pai")], &outcome).unwrap();
+    w.end_run(run, &RunResult::Succeeded).unwrap();
+    drop(w);
+
+    let store = Store::open_read_only(&path).unwrap();
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.lineage.as_deref(), Some(lineage.as_str()));
+    assert_eq!(snap.serial, 2);
+    let r = &snap.resources[&addr("pai")];
+    assert_eq!(r.status, Status::Active);
+    assert_eq!(r.origin, Origin::Ordered);
+    assert_eq!(r.order_id.as_deref(), Some("ORDER-1"));
+    assert_eq!(r.product_ids, ["p-1", "p-2"]);
+    assert_eq!(r.buy_product_request_id.as_deref(), Some("BUY-1"));
+    assert_eq!(r.request, pai.request);
+    assert_eq!(r.fingerprint, pai.fingerprint());
+    assert_eq!(r.run_id, Some(run.0));
+
+    let h = store.history(None).unwrap();
+    assert_eq!(h.runs.len(), 1);
+    assert_eq!(h.runs[0].command, "apply");
+    assert_eq!(h.runs[0].result.as_deref(), Some("succeeded"));
+    let actions: Vec<&str> = h.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["pending", "pending", "CreateProductOrders", "active", "active"]
+    );
+    assert_eq!(h.events[2].addresses, ["oss", "pai"]);
+    assert_eq!(h.events[2].duration_ms, Some(312));
+
+    let only_pai = store.history(Some(&addr("pai"))).unwrap();
+    assert_eq!(only_pai.events.len(), 3);
+    assert!(only_pai.events.iter().all(|e| e.addresses.contains(&"pai".to_owned())));
+    assert_eq!(only_pai.runs.len(), 1);
+}
+
+#[test]
+fn state_writes_cover_every_transition() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut w = writer(&path);
+    let run = w.begin_run("apply").unwrap();
+    let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
+    let dw = product("dataworks", ProductCode::DataWorks, "cn-shanghai");
+    let oss = product("oss", ProductCode::Oss, "cn-hangzhou");
+
+    w.put_pending(run, &[&pai]).unwrap();
+    w.mark_failed(run, &[addr("pai")], "HTTP 400 InvalidParameter").unwrap();
+    let r = &w.snapshot().unwrap().resources[&addr("pai")];
+    assert_eq!(r.status, Status::Failed);
+    assert_eq!(r.last_error.as_deref(), Some("HTTP 400 InvalidParameter"));
+
+    w.put_pending(run, &[&pai]).unwrap();
+    w.mark_resolved(run, &addr("pai"), Some("pid-9")).unwrap();
+    let r = &w.snapshot().unwrap().resources[&addr("pai")];
+    assert_eq!((r.status, r.origin), (Status::Active, Origin::Ordered));
+    assert_eq!(r.product_ids, ["pid-9"]);
+    assert_eq!(r.last_error, None);
+
+    w.mark_adopted(run, &dw, Some("pid-dw")).unwrap();
+    let r = &w.snapshot().unwrap().resources[&addr("dataworks")];
+    assert_eq!((r.status, r.origin), (Status::Active, Origin::Adopted));
+
+    w.import(run, &oss, None).unwrap();
+    assert_eq!(w.snapshot().unwrap().resources[&addr("oss")].origin, Origin::Imported);
+    assert!(matches!(w.import(run, &oss, None), Err(StateError::AlreadyRecorded(_))));
+
+    // One activation, two addresses: refused.
+    let twin = Product {
+        address: addr("twin"),
+        ..pai.clone()
+    };
+    let err = w.put_pending(run, &[&twin]).unwrap_err();
+    assert!(
+        matches!(&err, StateError::DuplicateActivation { existing, .. } if existing == "pai"),
+        "{err}"
+    );
+
+    w.move_resource(run, &addr("pai"), &addr("ml")).unwrap();
+    let snap = w.snapshot().unwrap();
+    assert!(!snap.resources.contains_key(&addr("pai")));
+    assert_eq!(snap.resources[&addr("ml")].product_ids, ["pid-9"]);
+    assert!(matches!(
+        w.move_resource(run, &addr("ml"), &addr("oss")),
+        Err(StateError::AlreadyRecorded(_))
+    ));
+
+    let removed = w.remove(run, &addr("ml")).unwrap();
+    assert_eq!(removed.product_code, ProductCode::Pai);
+    assert!(matches!(w.remove(run, &addr("ml")), Err(StateError::NoSuchAddress(_))));
+    assert!(matches!(
+        w.mark_active(run, &[addr("nope")], &OrderOutcome::default()),
+        Err(StateError::NoSuchAddress(_))
+    ));
+    w.end_run(run, &RunResult::Failed("stopped".into())).unwrap();
+
+    let serial_before = w.snapshot().unwrap().serial;
+    let h = w.history(Some(&addr("ml"))).unwrap();
+    let ml: Vec<&str> = h.events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(ml, ["moved", "removed"]);
+    assert_eq!(h.runs[0].message.as_deref(), Some("stopped"));
+    assert_eq!(serial_before, 8, "every successful state change bumped the serial once");
+}
+
+#[test]
+fn a_refused_write_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let mut w = writer(&path);
+    let run = w.begin_run("apply").unwrap();
+    let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
+    w.put_pending(run, &[&pai]).unwrap();
+    let before = w.snapshot().unwrap();
+    let twin = Product {
+        address: addr("twin"),
+        ..pai.clone()
+    };
+    let oss = product("oss", ProductCode::Oss, "cn-hangzhou");
+    // The second product is refused, so the first of the same batch must not stay either.
+    assert!(w.put_pending(run, &[&oss, &twin]).is_err());
+    assert_eq!(w.snapshot().unwrap(), before);
+}
+
+fn make_state(path: &Path) {
+    let mut w = writer(path);
+    let run = w.begin_run("apply").unwrap();
+    w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
+        .unwrap();
+}
+
+fn corrupt(path: &Path) {
+    make_state(path);
+    let mut bytes = std::fs::read(path).unwrap();
+    for (i, b) in bytes.iter_mut().enumerate().skip(100).take(3000) {
+        *b = (i * 31 % 251) as u8;
+    }
+    std::fs::write(path, bytes).unwrap();
+}
+
+fn foreign(path: &Path) {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.execute_batch("CREATE TABLE notes (id INTEGER PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');")
+        .unwrap();
+}
+
+fn newer(path: &Path) {
+    make_state(path);
+    let conn = rusqlite::Connection::open(path).unwrap();
+    conn.pragma_update(None, "user_version", SCHEMA_VERSION + 1).unwrap();
+}
+
+fn text(path: &Path) {
+    std::fs::write(path, "version = 4\nserial = 12\n").unwrap();
+}
+
+fn empty(path: &Path) {
+    std::fs::write(path, "").unwrap();
+}
+
+#[test]
+fn files_that_are_not_our_state_are_refused_and_left_byte_identical() {
+    let cases: [(&str, fn(&Path), &str); 5] = [
+        ("corrupt", corrupt, "damaged"),
+        ("foreign", foreign, "another application"),
+        ("newer", newer, "newer than this pai-provision understands"),
+        ("text", text, "not an SQLite database"),
+        ("empty", empty, "the file is empty"),
+    ];
+    for (name, make, message) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let path: PathBuf = dir.path().join("s.db");
+        make(&path);
+        let bytes = std::fs::read(&path).unwrap();
+        let mut files = listing(dir.path());
+        files.retain(|(f, _)| f != "s.db.lock");
+
+        let read = Store::open_read_only(&path).and_then(|s| s.snapshot());
+        let err = read.expect_err(name).to_string();
+        assert!(err.contains(message), "{name} (read): {err}");
+        assert!(err.contains("left untouched"), "{name} (read): {err}");
+
+        let write = StateWriter::open(&path, "state rm", Duration::ZERO).and_then(|mut w| {
+            let run = w.begin_run("state rm")?;
+            w.remove(run, &addr("pai"))
+        });
+        let err = write.expect_err(name).to_string();
+        assert!(err.contains(message), "{name} (write): {err}");
+
+        assert_eq!(std::fs::read(&path).unwrap(), bytes, "{name}: the file changed");
+        let mut after = listing(dir.path());
+        after.retain(|(f, _)| f != "s.db.lock");
+        assert_eq!(after, files, "{name}: files appeared or changed beside it");
+    }
+}
+
+#[test]
+fn reading_never_modifies_a_state() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    make_state(&path);
+    let bytes = std::fs::read(&path).unwrap();
+    for _ in 0..3 {
+        let store = Store::open_read_only(&path).unwrap();
+        assert_eq!(store.snapshot().unwrap().resources.len(), 1);
+        store.history(None).unwrap();
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), bytes);
+}
+
+#[test]
+fn the_state_is_wal_with_full_sync_and_recognisable() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    make_state(&path);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let mode: String = conn.pragma_query_value(None, "journal_mode", |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let app: i32 = conn.pragma_query_value(None, "application_id", |r| r.get(0)).unwrap();
+    assert_eq!(app, 0x5041_4950);
+    let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+    assert_eq!(version, SCHEMA_VERSION);
+}
+
+#[test]
+fn history_queries_by_address_use_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    make_state(&path);
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let plan: Vec<String> = conn
+        .prepare(
+            "EXPLAIN QUERY PLAN SELECT e.id FROM event_addresses a JOIN events e ON e.id = a.event_id
+             WHERE a.address = 'pai' ORDER BY a.event_id",
+        )
+        .unwrap()
+        .query_map([], |r| r.get::<_, String>(3))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let text = plan.join("\n");
+    assert!(text.contains("event_addresses_by_address"), "{text}");
+    assert!(!text.contains("SCAN"), "{text}");
+}
+
+#[test]
+fn a_killed_holder_leaves_no_lock_and_its_record_is_replaced() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    // A record left behind by a process that is gone (the kernel released its lock).
+    let stale = r#"{"id":"dead","operation":"apply","host":"ci-7","pid":4242,"created_at":"2026-11-26T00:00:00Z","version":"0.1.0"}"#;
+    std::fs::write(dir.path().join("s.db.lock"), stale).unwrap();
+    let w = StateWriter::open(&path, "refresh", Duration::ZERO).unwrap();
+    assert_ne!(w.lock_info().id, "dead");
+    assert_eq!(
+        Store::open_read_only(&path).unwrap().lock_holder().unwrap(),
+        *w.lock_info()
+    );
+}
