@@ -264,7 +264,8 @@ fn empty(path: &Path) {
 
 #[test]
 fn files_that_are_not_our_state_are_refused_and_left_byte_identical() {
-    let cases: [(&str, fn(&Path), &str); 5] = [
+    type Case = (&'static str, fn(&Path), &'static str);
+    let cases: [Case; 5] = [
         ("corrupt", corrupt, "damaged"),
         ("foreign", foreign, "another application"),
         ("newer", newer, "newer than this pai-provision understands"),
