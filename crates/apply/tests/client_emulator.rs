@@ -102,7 +102,12 @@ fn jwt() -> String {
     let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
     let exp = time::OffsetDateTime::now_utc().unix_timestamp() + 3600;
     let header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
-    let claims = serde_json::json!({"iss": "https://ci.example", "sub": "repo:team/infra", "aud": "sts.aliyuncs.com", "exp": exp});
+    let claims = serde_json::json!({
+        "iss": "https://ci.example",
+        "sub": "repo:team/infra",
+        "aud": "sts.aliyuncs.com",
+        "exp": exp,
+    });
     format!("{}.{}.c2lnbmF0dXJl", b64(&header), b64(&claims))
 }
 

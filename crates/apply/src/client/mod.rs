@@ -340,7 +340,15 @@ impl Client {
         }
         let parsed = ErrorBody::parse(&body);
         let request_id = parsed.request_id.or(header_request_id);
-        tracing::debug!(action, %region, status, code = ?parsed.code, request_id = ?request_id, elapsed_ms, "error response");
+        tracing::debug!(
+            action,
+            %region,
+            status,
+            code = ?parsed.code,
+            request_id = ?request_id,
+            elapsed_ms,
+            "error response"
+        );
         let mut error = ApiError::new(
             classify_status(status, parsed.code.as_deref()),
             Failure::Status,

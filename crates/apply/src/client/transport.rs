@@ -229,8 +229,7 @@ mod tests {
         let env = |vars: &'static [(&'static str, &'static str)]| {
             move |name: &str| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| v.to_string())
         };
-        let url =
-            |s: &str| Url::parse(s).unwrap_or_else(|_| Url::parse("http://invalid").unwrap_or_else(|_| unreachable!()));
+        let url = |s: &str| Url::parse(s).expect("test URL");
         let p = EnvProxies::read(&env(&[
             ("https_proxy", "proxy.corp:3128"),
             ("HTTP_PROXY", "http://user:pw@plain.corp:80"),

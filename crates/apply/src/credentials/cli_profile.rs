@@ -2,8 +2,9 @@
 //!
 //! ```json
 //! {"current": "default",
-//!  "profiles": [{"name": "default", "mode": "AK", "access_key_id": "..", "access_key_secret": ".."},
-//!               {"name": "ci", "mode": "StsToken", "access_key_id": "..", "access_key_secret": "..", "sts_token": ".."}]}
+//!  "profiles": [
+//!    {"name": "default", "mode": "AK", "access_key_id": "..", "access_key_secret": ".."},
+//!    {"name": "ci", "mode": "StsToken", "access_key_id": "..", "access_key_secret": "..", "sts_token": ".."}]}
 //! ```
 //!
 //! The profile used is the one requested (`--profile` or `ALIBABA_CLOUD_PROFILE`), else `current`.

@@ -193,6 +193,7 @@ pub struct DefaultChain {
     resolved: tokio::sync::Mutex<Option<Resolved>>,
 }
 
+#[derive(Clone)]
 enum Resolved {
     Static(Credentials),
     Oidc(Arc<OidcRoleProvider>),
@@ -267,27 +268,33 @@ impl DefaultChain {
     }
 
     async fn fetch(&self) -> Result<Credentials, CredentialError> {
-        let mut resolved = self.resolved.lock().await;
-        if resolved.is_none() {
-            *resolved = Some(match self.resolve_source()? {
-                Found::Static(credentials) => {
-                    tracing::debug!(provider = %credentials.provider_name, "credentials resolved");
-                    Resolved::Static(credentials)
+        let resolved = {
+            let mut cached = self.resolved.lock().await;
+            match cached.as_ref() {
+                Some(resolved) => resolved.clone(),
+                None => {
+                    let resolved = match self.resolve_source()? {
+                        Found::Static(credentials) => {
+                            tracing::debug!(provider = %credentials.provider_name, "credentials resolved");
+                            Resolved::Static(credentials)
+                        }
+                        Found::Oidc(config) => {
+                            tracing::debug!(
+                                role_arn = %config.role_arn,
+                                sts = %config.sts_endpoint,
+                                "credentials: OIDC role"
+                            );
+                            Resolved::Oidc(Arc::new(OidcRoleProvider::new(config, &self.env)?))
+                        }
+                    };
+                    *cached = Some(resolved.clone());
+                    resolved
                 }
-                Found::Oidc(config) => {
-                    tracing::debug!(role_arn = %config.role_arn, sts = %config.sts_endpoint, "credentials: OIDC role");
-                    Resolved::Oidc(Arc::new(OidcRoleProvider::new(config, &self.env)?))
-                }
-            });
-        }
-        match resolved.as_ref() {
-            Some(Resolved::Static(credentials)) => Ok(credentials.clone()),
-            Some(Resolved::Oidc(provider)) => {
-                let provider = Arc::clone(provider);
-                drop(resolved);
-                provider.fetch_cached().await
             }
-            None => Err(CredentialError::NotFound { tried: Vec::new() }),
+        };
+        match resolved {
+            Resolved::Static(credentials) => Ok(credentials),
+            Resolved::Oidc(provider) => provider.fetch_cached().await,
         }
     }
 }
