@@ -110,6 +110,11 @@ impl Checker {
             format!("did you mean `{near}`? valid keys here: {valid}")
         } else if let Some((_, table)) = elsewhere.iter().find(|(k, _)| *k == key) {
             format!("`{key}` belongs in {table}; valid keys here: {valid}")
+        } else if !path.is_empty() && ROOT_KEYS.contains(&key) {
+            format!(
+                "`{key}` is a top-level table, but a key below a `[table]` header belongs to that table; \
+                 write `[{key}]` (or `[products.<address>]`) on its own line"
+            )
         } else {
             format!("valid keys here: {valid}")
         };
