@@ -4,6 +4,7 @@
 //! OS when `:0` is given), then the access key id, faults, seed and ledger on stderr. The
 //! secret is never printed.
 
+use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::{bail, Context};
@@ -73,22 +74,33 @@ fn parse_listen(spec: &str, default_region: &Region) -> anyhow::Result<(Region, 
 }
 
 async fn serve(config: EmulatorConfig) -> anyhow::Result<u8> {
-    let key_ids: Vec<String> = config.credentials.iter().map(|(id, _)| id.clone()).collect();
-    let (faults, seed, ledger) = (config.faults.clone(), config.seed, config.ledger_path.clone());
-    let emulator = pai_emulator::start(config).await?;
-    for (region, url) in emulator.endpoints() {
-        println!("listening {region} {url}");
-    }
-    eprintln!("access key id: {}", key_ids.join(", "));
-    eprintln!("faults: {faults} (seed {seed})");
-    match ledger {
-        Some(path) => eprintln!("ledger: {} (also at GET /_emulator/ledger)", path.display()),
-        None => eprintln!("ledger: in memory (GET /_emulator/ledger)"),
-    }
+    let emulator = start_and_announce(config, &mut std::io::stdout(), &mut std::io::stderr()).await?;
     wait_for_signal().await?;
     eprintln!("stopping");
     emulator.shutdown().await;
     Ok(0)
+}
+
+/// Start the emulator; the listener lines go to `out` (what scripts read), the rest to `info`.
+async fn start_and_announce(
+    config: EmulatorConfig,
+    out: &mut dyn Write,
+    info: &mut dyn Write,
+) -> anyhow::Result<pai_emulator::Emulator> {
+    let key_ids: Vec<String> = config.credentials.iter().map(|(id, _)| id.clone()).collect();
+    let (faults, seed, ledger) = (config.faults.clone(), config.seed, config.ledger_path.clone());
+    let emulator = pai_emulator::start(config).await?;
+    for (region, url) in emulator.endpoints() {
+        writeln!(out, "listening {region} {url}")?;
+    }
+    out.flush()?;
+    writeln!(info, "access key id: {}", key_ids.join(", "))?;
+    writeln!(info, "faults: {faults} (seed {seed})")?;
+    match ledger {
+        Some(path) => writeln!(info, "ledger: {} (also at GET /_emulator/ledger)", path.display())?,
+        None => writeln!(info, "ledger: in memory (GET /_emulator/ledger)")?,
+    }
+    Ok(emulator)
 }
 
 #[cfg(unix)]
@@ -110,6 +122,100 @@ async fn wait_for_signal() -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> EmulatorArgs {
+        let mut full = vec!["pai-provision", "emulator"];
+        full.extend_from_slice(argv);
+        match Cli::try_parse_from(full).unwrap().command {
+            Command::Emulator(a) => a,
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_become_a_config() {
+        let c = config(&args(&[])).unwrap();
+        assert_eq!(c.listeners.len(), 1);
+        assert_eq!(c.listeners[0].0.as_str(), "cn-hangzhou");
+        assert_eq!(c.listeners[0].1.to_string(), "127.0.0.1:8080");
+        assert_eq!(
+            c.credentials,
+            vec![(DEFAULT_ACCESS_KEY_ID.to_owned(), DEFAULT_ACCESS_KEY_SECRET.to_owned())]
+        );
+        assert_eq!(c.faults, Faults::default());
+
+        let c = config(&args(&[
+            "--listen",
+            "127.0.0.1:0",
+            "--listen",
+            "cn-shanghai=127.0.0.1:0",
+            "--region",
+            "cn-beijing",
+            "--access-key-id",
+            "ak",
+            "--access-key-secret",
+            "sk",
+            "--faults",
+            "throttle=0.5",
+            "--seed",
+            "9",
+            "--ledger",
+            "l.json",
+        ]))
+        .unwrap();
+        let regions: Vec<&str> = c.listeners.iter().map(|(r, _)| r.as_str()).collect();
+        assert_eq!(regions, ["cn-beijing", "cn-shanghai"]);
+        assert_eq!(c.credentials, vec![("ak".to_owned(), "sk".to_owned())]);
+        assert_eq!((c.faults.throttle, c.seed), (0.5, 9));
+        assert_eq!(c.ledger_path.as_deref(), Some(std::path::Path::new("l.json")));
+
+        assert!(config(&args(&["--faults", "throttle=2"])).is_err());
+        assert!(config(&args(&["--region", "nowhere"])).is_err());
+        assert!(Cli::try_parse_from(["pai-provision", "emulator", "--access-key-id", "only"]).is_err());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn announces_each_listener_and_never_the_secret() {
+        let c = config(&args(&[
+            "--listen",
+            "cn-hangzhou=127.0.0.1:0",
+            "--listen",
+            "cn-shanghai=127.0.0.1:0",
+            "--access-key-secret",
+            "very-secret-value",
+            "--access-key-id",
+            "ak",
+        ]))
+        .unwrap();
+        let (mut out, mut info) = (Vec::new(), Vec::new());
+        let emulator = start_and_announce(c, &mut out, &mut info).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        let info = String::from_utf8(info).unwrap();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 2, "{out}");
+        for (line, region) in lines.iter().zip(["cn-hangzhou", "cn-shanghai"]) {
+            let url = format!("{}", emulator.endpoints()[&Region::parse(region).unwrap()]);
+            assert_eq!(*line, format!("listening {region} {url}"));
+        }
+        assert!(info.contains("access key id: ak"), "{info}");
+        assert!(!out.contains("very-secret-value") && !info.contains("very-secret-value"));
+
+        // The announced address really serves.
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let host = lines[0].rsplit("http://").next().unwrap();
+        let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+        stream
+            .write_all(b"GET /_emulator/ledger HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).await.unwrap();
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.contains(r#"{"orders":[],"purchased":[]}"#), "{response}");
+        emulator.shutdown().await;
+    }
 
     #[test]
     fn listen_specs() {
