@@ -196,7 +196,7 @@ mod tests {
         let lines: Vec<&str> = out.lines().collect();
         assert_eq!(lines.len(), 2, "{out}");
         for (line, region) in lines.iter().zip(["cn-hangzhou", "cn-shanghai"]) {
-            let url = format!("{}", emulator.endpoints()[&Region::parse(region).unwrap()]);
+            let url = emulator.endpoints()[&Region::parse(region).unwrap()].clone();
             assert_eq!(*line, format!("listening {region} {url}"));
         }
         assert!(info.contains("access key id: ak"), "{info}");
