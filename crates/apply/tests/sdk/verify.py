@@ -27,7 +27,11 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from urllib.parse import parse_qsl
 
 from alibabacloud_tea_openapi.utils import Utils
-from darabonba.request import DaraRequest
+
+try:  # alibabacloud-tea-openapi >= 0.4 builds requests on darabonba, older ones on Tea.
+    from darabonba.request import DaraRequest
+except ImportError:  # pragma: no cover
+    from Tea.request import TeaRequest as DaraRequest
 
 API_VERSION = "2021-02-04"
 # Headers the HTTP library adds on its own; neither side signs them.
