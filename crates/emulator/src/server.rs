@@ -248,7 +248,8 @@ async fn api_call(
         tracing::error!(error = %e, "commit task failed");
         ApiError::internal()
     })??;
-    tracing::info!(region = %ctx.region, order_id = %committed.order_id, codes = ?committed.product_codes, "order recorded");
+    let codes: Vec<&str> = committed.product_codes.iter().map(|c| c.as_str()).collect();
+    tracing::info!(region = %ctx.region, order_id = %committed.order_id, codes = %codes.join(","), "order recorded");
     if draw.drop_after_commit {
         ctx.kill.notify_one();
         std::future::pending::<()>().await;
