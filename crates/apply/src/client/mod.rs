@@ -198,11 +198,13 @@ impl Client {
 
     async fn call<T: DeserializeOwned>(&self, region: &Region, call: &Call, replay: Replay) -> Result<T, ApiError> {
         let policy = self.inner.config.retry;
-        let endpoint = self.inner.config.endpoint.resolve(region).map_err(|e| {
-            let mut error = ApiError::new(ErrorKind::Permanent, Failure::Request, call.action, e.to_string());
-            error.attempts = 0;
-            error
-        })?;
+        // Nothing was sent, so the error reports zero attempts.
+        let endpoint = self
+            .inner
+            .config
+            .endpoint
+            .resolve(region)
+            .map_err(|e| ApiError::new(ErrorKind::Permanent, Failure::Request, call.action, e.to_string()))?;
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut previous_delay: Option<Duration> = None;

@@ -1,0 +1,252 @@
+//! The executor: carries out a [`Plan`] against the API, exactly once per product.
+//!
+//! The protocol is in `docs/idempotency.md`. In short: a durable `pending` intent before each
+//! `CreateProductOrders`, the outcome recorded after it, and on any failure where the server may
+//! have acted, `ListProducts` decides between recording the purchase and ordering again. A
+//! request is never re-sent blindly.
+//!
+//! - [`region`]: one region's order, from intent to record, including ambiguous outcomes.
+//! - [`report`]: what a run did, for the summary and `--format json`.
+//!
+//! State writes go through one [`StateWriter`] behind a mutex: regions run concurrently on the
+//! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
+
+mod region;
+pub mod report;
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use pai_planner::{Action, ApiCall, CallOutcome, Change, Plan, RunId, StateError, StateWriter};
+use pai_spec::{Product, ProductCode, Region};
+
+use crate::client::{ApiError, Client, LIST_PRODUCTS};
+use crate::status::observations;
+
+pub use report::{ApplyReport, ProductOutcome, RegionReport};
+
+/// How hard the executor tries before it leaves a product for the next run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExecutorConfig {
+    /// Orders sent for one product in one run, counting the first. A second is only ever sent
+    /// after `ListProducts` reported the first one not purchased.
+    pub max_order_attempts: u32,
+    /// Ask `ListProducts` before ordering, even where the plan did not ask for it: a saved plan
+    /// or one made with `--refresh=false` may be older than the cloud's truth.
+    pub check_before_order: bool,
+}
+
+impl Default for ExecutorConfig {
+    fn default() -> Self {
+        ExecutorConfig { max_order_attempts: 3, check_before_order: false }
+    }
+}
+
+/// What the executor reports while it works; the CLI draws progress from it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Progress {
+    /// Checking the cloud before ordering (a saved or unrefreshed plan, an interrupted order).
+    Checking { region: Region },
+    Ordering { region: Region, products: Vec<ProductCode>, attempt: u32 },
+    /// The outcome of an order is unknown; asking `ListProducts`.
+    Resolving { region: Region },
+    Finished { region: Region, ok: bool, message: String },
+}
+
+pub trait ProgressSink: Send + Sync {
+    fn report(&self, event: Progress);
+}
+
+/// Discards progress.
+pub struct Silent;
+
+impl ProgressSink for Silent {
+    fn report(&self, _event: Progress) {}
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ExecError {
+    #[error(transparent)]
+    State(#[from] StateError),
+    #[error("the plan has conflicts; nothing was done")]
+    Conflicts,
+    #[error("the plan refers to `{0}`, which it does not describe; plan again")]
+    Inconsistent(String),
+}
+
+/// Carries out plans with one client and one locked state.
+pub struct Executor {
+    client: Client,
+    writer: Arc<Mutex<StateWriter>>,
+    run: RunId,
+    config: ExecutorConfig,
+    progress: Arc<dyn ProgressSink>,
+}
+
+impl Executor {
+    pub fn new(
+        client: Client,
+        writer: Arc<Mutex<StateWriter>>,
+        run: RunId,
+        config: ExecutorConfig,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Self {
+        Executor { client, writer, run, config, progress }
+    }
+
+    /// Everything the plan says, in this order: renames, forgets, adoptions, then the orders of
+    /// all regions concurrently. Errors of single products are in the report; `Err` means the
+    /// state itself could not be written, and the run must stop.
+    pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, ExecError> {
+        if plan.has_conflicts() {
+            return Err(ExecError::Conflicts);
+        }
+        let mut report = ApplyReport::default();
+        for change in plan.changes.iter().filter(|c| c.action.is_change()) {
+            if let Some(from) = &change.moved_from {
+                lock(&self.writer).move_resource(self.run, from, &change.address)?;
+                report.moved.push((from.clone(), change.address.clone()));
+            }
+        }
+        for change in &plan.changes {
+            match change.action {
+                Action::Forget => {
+                    lock(&self.writer).remove(self.run, &change.address)?;
+                    report.forgotten.push(change.address.clone());
+                }
+                Action::Adopt => {
+                    let product = product_of(change)?;
+                    let product_id = change.observed.as_ref().and_then(|o| o.product_id.as_deref());
+                    let mut writer = lock(&self.writer);
+                    match change.before.as_ref().map(|b| b.status) {
+                        Some(pai_planner::Status::Pending) => {
+                            writer.mark_resolved(self.run, &change.address, product_id)?
+                        }
+                        _ => writer.mark_adopted(self.run, &product, product_id)?,
+                    }
+                    report.adopted.push(change.address.clone());
+                }
+                _ => {}
+            }
+        }
+
+        let mut tasks = tokio::task::JoinSet::new();
+        for order in &plan.orders {
+            let mut products = Vec::new();
+            let mut check_first = self.config.check_before_order;
+            for address in &order.addresses {
+                let change = plan.change(address).ok_or_else(|| ExecError::Inconsistent(address.to_string()))?;
+                check_first |= change.resolve_first;
+                products.push(product_of(change)?);
+            }
+            let job = region::RegionJob {
+                region: order.region.clone(),
+                auto_pay: order.body.auto_pay,
+                products,
+                check_first,
+            };
+            let ctx = region::Context {
+                client: self.client.clone(),
+                writer: Arc::clone(&self.writer),
+                run: self.run,
+                config: self.config,
+                progress: Arc::clone(&self.progress),
+            };
+            tasks.spawn(async move { ctx.run(job).await });
+        }
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok(Ok(region_report)) => report.regions.push(region_report),
+                Ok(Err(e)) => return Err(e),
+                Err(e) => return Err(ExecError::Inconsistent(format!("a region task failed: {e}"))),
+            }
+        }
+        report.regions.sort_by(|a, b| a.region.cmp(&b.region));
+        Ok(report)
+    }
+}
+
+/// The manifest's product for an `order`, `reorder` or `adopt` change, rebuilt from the plan so
+/// that a saved plan is applied exactly as reviewed.
+fn product_of(change: &Change) -> Result<Product, ExecError> {
+    let after = change.after.as_ref().ok_or_else(|| ExecError::Inconsistent(change.address.to_string()))?;
+    Ok(Product { address: change.address.clone(), region: after.region.clone(), request: after.request.clone() })
+}
+
+/// The writer, even if another region's task panicked while holding it: every write is one
+/// SQLite transaction, so a poisoned mutex guards a consistent database.
+fn lock(writer: &Mutex<StateWriter>) -> MutexGuard<'_, StateWriter> {
+    writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The history entry of one API call; never any secret (the error's Display holds none).
+fn api_call(
+    region: &Region,
+    action: &str,
+    products: &[Product],
+    started: Instant,
+    result: Result<(Option<String>, Option<String>), &ApiError>,
+) -> ApiCall {
+    let addresses = products.iter().map(|p| p.address.clone()).collect();
+    match result {
+        Ok((request_id, order_id)) => ApiCall {
+            region: region.clone(),
+            action: action.to_owned(),
+            addresses,
+            outcome: CallOutcome::Ok,
+            http_status: Some(200),
+            code: None,
+            message: None,
+            request_id,
+            order_id,
+            duration: started.elapsed(),
+        },
+        Err(e) => ApiCall {
+            region: region.clone(),
+            action: action.to_owned(),
+            addresses,
+            outcome: if e.is_ambiguous() {
+                CallOutcome::Ambiguous
+            } else if e.is_retry_safe() {
+                CallOutcome::Retryable
+            } else {
+                CallOutcome::Rejected
+            },
+            http_status: e.http_status,
+            code: e.code.clone(),
+            message: Some(e.message.clone()),
+            request_id: e.request_id.clone(),
+            order_id: None,
+            duration: started.elapsed(),
+        },
+    }
+}
+
+/// Which of `products` the cloud reports purchased, with their product ids; `Err` when the
+/// cloud could not be asked.
+async fn purchased(
+    client: &Client,
+    writer: &Mutex<StateWriter>,
+    run: RunId,
+    region: &Region,
+    products: &[Product],
+) -> Result<Result<Vec<(Product, Option<String>)>, ApiError>, StateError> {
+    let codes: Vec<ProductCode> = products.iter().map(Product::code).collect();
+    let started = Instant::now();
+    let answer = client.list_products(region, &codes).await;
+    let call = match &answer {
+        Ok(r) => api_call(region, LIST_PRODUCTS, products, started, Ok((r.request_id.clone(), None))),
+        Err(e) => api_call(region, LIST_PRODUCTS, products, started, Err(e)),
+    };
+    lock(writer).record_api_call(run, &call)?;
+    Ok(answer.map(|response| {
+        let seen = observations(&codes, &response);
+        products
+            .iter()
+            .filter_map(|p| {
+                let (_, observed) = seen.iter().find(|(code, o)| *code == p.code() && o.purchased)?;
+                Some((p.clone(), observed.product_id.clone()))
+            })
+            .collect()
+    }))
+}
