@@ -33,6 +33,7 @@
 
 pub mod client;
 pub mod credentials;
+pub mod executor;
 pub mod status;
 
 pub use client::{
@@ -43,4 +44,5 @@ pub use credentials::{
     CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
     StaticCredentials,
 };
+pub use executor::{ApplyReport, ExecError, Executor, ExecutorConfig, Progress, ProgressSink};
 pub use status::ListProductsStatus;

@@ -35,6 +35,9 @@ pub struct Global {
     /// How long to wait for the state lock (e.g. 30s, 2m, 0s).
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub lock_timeout: Duration,
+    /// Time allowed for one API request, from sending to the last byte of the answer.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    pub timeout: Duration,
     /// Disable colour (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,

@@ -4,7 +4,9 @@
 //! [`commands`] holds one module per command, and `anyhow` lives here at the edge.
 
 mod cli;
+mod cloud;
 mod commands;
+mod context;
 mod sandbox;
 
 use std::process::ExitCode;

@@ -6,16 +6,13 @@
 //! id is `sandbox`; its secret is drawn at random each time it starts and lives only in this
 //! process's memory, since the only client is this same process. See docs/emulator.md.
 
-// The commands reach this through `--sandbox`; until each of them is wired to it, the
-// binary has no caller and the lint would fail the build.
-#![allow(dead_code)]
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use pai_emulator::{Emulator, EmulatorConfig, Ledger};
+use pai_emulator::{Emulator, EmulatorConfig};
 use pai_spec::Region;
 
 pub const SANDBOX_ACCESS_KEY_ID: &str = "sandbox";
@@ -84,15 +81,6 @@ impl Sandbox {
 
     pub fn ledger_path(&self) -> &Path {
         &self.ledger_path
-    }
-
-    /// Every order the sandbox has ever accepted for this state file.
-    pub fn ledger(&self) -> Ledger {
-        self.emulator.ledger()
-    }
-
-    pub async fn shutdown(self) {
-        self.emulator.shutdown().await;
     }
 }
 

@@ -38,7 +38,10 @@ pub struct ExecutorConfig {
 
 impl Default for ExecutorConfig {
     fn default() -> Self {
-        ExecutorConfig { max_order_attempts: 3, check_before_order: false }
+        ExecutorConfig {
+            max_order_attempts: 3,
+            check_before_order: false,
+        }
     }
 }
 
@@ -46,11 +49,23 @@ impl Default for ExecutorConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Progress {
     /// Checking the cloud before ordering (a saved or unrefreshed plan, an interrupted order).
-    Checking { region: Region },
-    Ordering { region: Region, products: Vec<ProductCode>, attempt: u32 },
+    Checking {
+        region: Region,
+    },
+    Ordering {
+        region: Region,
+        products: Vec<ProductCode>,
+        attempt: u32,
+    },
     /// The outcome of an order is unknown; asking `ListProducts`.
-    Resolving { region: Region },
-    Finished { region: Region, ok: bool, message: String },
+    Resolving {
+        region: Region,
+    },
+    Finished {
+        region: Region,
+        ok: bool,
+        message: String,
+    },
 }
 
 pub trait ProgressSink: Send + Sync {
@@ -91,7 +106,13 @@ impl Executor {
         config: ExecutorConfig,
         progress: Arc<dyn ProgressSink>,
     ) -> Self {
-        Executor { client, writer, run, config, progress }
+        Executor {
+            client,
+            writer,
+            run,
+            config,
+            progress,
+        }
     }
 
     /// Everything the plan says, in this order: renames, forgets, adoptions, then the orders of
@@ -135,7 +156,9 @@ impl Executor {
             let mut products = Vec::new();
             let mut check_first = self.config.check_before_order;
             for address in &order.addresses {
-                let change = plan.change(address).ok_or_else(|| ExecError::Inconsistent(address.to_string()))?;
+                let change = plan
+                    .change(address)
+                    .ok_or_else(|| ExecError::Inconsistent(address.to_string()))?;
                 check_first |= change.resolve_first;
                 products.push(product_of(change)?);
             }
@@ -169,8 +192,15 @@ impl Executor {
 /// The manifest's product for an `order`, `reorder` or `adopt` change, rebuilt from the plan so
 /// that a saved plan is applied exactly as reviewed.
 fn product_of(change: &Change) -> Result<Product, ExecError> {
-    let after = change.after.as_ref().ok_or_else(|| ExecError::Inconsistent(change.address.to_string()))?;
-    Ok(Product { address: change.address.clone(), region: after.region.clone(), request: after.request.clone() })
+    let after = change
+        .after
+        .as_ref()
+        .ok_or_else(|| ExecError::Inconsistent(change.address.to_string()))?;
+    Ok(Product {
+        address: change.address.clone(),
+        region: after.region.clone(),
+        request: after.request.clone(),
+    })
 }
 
 /// The writer, even if another region's task panicked while holding it: every write is one
@@ -222,20 +252,34 @@ fn api_call(
     }
 }
 
-/// Which of `products` the cloud reports purchased, with their product ids; `Err` when the
-/// cloud could not be asked.
-async fn purchased(
+/// What `ListProducts` says of one product.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Verdict {
+    Purchased(Option<String>),
+    NotPurchased,
+    /// Not in the answer, or without `IsPurchased`: as good as no answer.
+    Unknown,
+}
+
+/// The cloud's verdict on each of `products`, in their order; `Err` when it could not be asked.
+async fn ask_cloud(
     client: &Client,
     writer: &Mutex<StateWriter>,
     run: RunId,
     region: &Region,
     products: &[Product],
-) -> Result<Result<Vec<(Product, Option<String>)>, ApiError>, StateError> {
+) -> Result<Result<Vec<Verdict>, ApiError>, StateError> {
     let codes: Vec<ProductCode> = products.iter().map(Product::code).collect();
     let started = Instant::now();
     let answer = client.list_products(region, &codes).await;
     let call = match &answer {
-        Ok(r) => api_call(region, LIST_PRODUCTS, products, started, Ok((r.request_id.clone(), None))),
+        Ok(r) => api_call(
+            region,
+            LIST_PRODUCTS,
+            products,
+            started,
+            Ok((r.request_id.clone(), None)),
+        ),
         Err(e) => api_call(region, LIST_PRODUCTS, products, started, Err(e)),
     };
     lock(writer).record_api_call(run, &call)?;
@@ -243,9 +287,10 @@ async fn purchased(
         let seen = observations(&codes, &response);
         products
             .iter()
-            .filter_map(|p| {
-                let (_, observed) = seen.iter().find(|(code, o)| *code == p.code() && o.purchased)?;
-                Some((p.clone(), observed.product_id.clone()))
+            .map(|p| match seen.iter().find(|(code, _)| *code == p.code()) {
+                Some((_, o)) if o.purchased => Verdict::Purchased(o.product_id.clone()),
+                Some(_) => Verdict::NotPurchased,
+                None => Verdict::Unknown,
             })
             .collect()
     }))

@@ -1,9 +1,314 @@
-use crate::cli::{ApplyArgs, Global, RefreshArgs};
+//! `apply` and `refresh`: the commands that take the state's lock and talk to the cloud.
 
-pub fn run(_g: &Global, _args: ApplyArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`apply` is not built yet")
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use anyhow::Context;
+use pai_apply::executor::{ApplyReport, ProductOutcome};
+use pai_apply::{Executor, ExecutorConfig, Progress, ProgressSink};
+use pai_planner::{wanted, Plan, RunResult, StateWriter};
+use serde::Serialize;
+
+use crate::cli::{manifest_path, ApplyArgs, Format, Global};
+use crate::cloud::Cloud;
+use crate::context::{self, LoadedManifest};
+
+mod refresh;
+pub use refresh::refresh;
+
+pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
+    let target = manifest_path(&args.target);
+    let saved_plan = if is_plan_file(&target) {
+        Some(Plan::load(&target)?)
+    } else {
+        None
+    };
+    let saved = saved_plan.is_some();
+    let loaded = match &saved_plan {
+        Some(plan) => context::load_manifest(g, &Some(PathBuf::from(&plan.manifest_path)))
+            .with_context(|| format!("the saved plan was made from `{}`", plan.manifest_path))?,
+        None => context::load_manifest(g, &args.target)?,
+    };
+    // A saved plan was reviewed when it was made; anything else needs a yes now or --auto-approve.
+    let interactive = !saved && !args.auto_approve;
+    if interactive && !std::io::stdin().is_terminal() {
+        anyhow::bail!("apply needs confirmation: run it on a terminal, pass --auto-approve, or apply a saved plan");
+    }
+
+    let writer = context::open_write(g, "apply")?;
+    let snapshot = writer.snapshot()?;
+    let LoadedManifest { manifest, path } = loaded;
+    let pairs = wanted(&manifest, &snapshot);
+    let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
+    let cloud = Cloud::connect(g, &manifest, &regions)?;
+
+    let plan = match saved_plan {
+        Some(plan) => {
+            plan.check_current(&snapshot, &manifest.source_hash)
+                .with_context(|| format!("refusing the saved plan {}", target.display()))?;
+            plan
+        }
+        None => {
+            let observed = if args.refresh {
+                Some(cloud.observe(&pairs)?)
+            } else {
+                None
+            };
+            Plan::build(
+                &manifest,
+                &path.to_string_lossy(),
+                &snapshot,
+                observed.as_ref(),
+                pai_planner::clock::now_utc(),
+            )
+        }
+    };
+
+    let mut plan = plan;
+    if !saved {
+        // The plan shows where each order goes: the sandbox, an override, or the public endpoint.
+        for order in &mut plan.orders {
+            order.endpoint = cloud.client().config().endpoint.url_for(&order.region);
+        }
+    }
+    let json = args.format == Format::Json;
+    if !json {
+        context::emit(&plan.render_human(context::stdout_color(g)))?;
+    }
+    if plan.has_conflicts() {
+        if json {
+            context::emit_json(&Outcome {
+                plan: &plan,
+                report: None,
+                success: false,
+            })?;
+        }
+        anyhow::bail!("the plan has conflicts; nothing was done (see the remedies above)");
+    }
+    if !plan.has_changes() {
+        if json {
+            context::emit_json(&Outcome {
+                plan: &plan,
+                report: None,
+                success: true,
+            })?;
+        }
+        return Ok(0);
+    }
+    if interactive && !confirm()? {
+        context::emit("Apply cancelled; nothing was done.\n")?;
+        return Ok(1);
+    }
+
+    let report = execute(g, &cloud, writer, &plan, saved)?;
+    let success = report.is_success();
+    if json {
+        context::emit_json(&Outcome {
+            plan: &plan,
+            report: Some(&report),
+            success,
+        })?;
+    } else {
+        context::emit(&summary(&report))?;
+        if let Some(ledger) = cloud.sandbox_ledger() {
+            context::emit(&format!("Sandbox: no real order was placed; the emulator's ledger is {}\n", ledger.display()))?;
+        }
+    }
+    Ok(if success { 0 } else { 1 })
 }
 
-pub fn refresh(_g: &Global, _args: RefreshArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`refresh` is not built yet")
+/// Runs the executor inside a history run and closes the run with its result.
+fn execute(
+    g: &Global,
+    cloud: &Cloud,
+    mut writer: StateWriter,
+    plan: &Plan,
+    saved: bool,
+) -> anyhow::Result<ApplyReport> {
+    let run = writer.begin_run("apply")?;
+    let writer = Arc::new(Mutex::new(writer));
+    let config = ExecutorConfig {
+        // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.
+        check_before_order: saved || !plan.refreshed,
+        ..ExecutorConfig::default()
+    };
+    let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() && !g.no_color {
+        Arc::new(Bars::new(plan))
+    } else {
+        Arc::new(Lines)
+    };
+    let executor = Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress);
+    let result = cloud.block_on(executor.apply(plan));
+    let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
+    let run_result = match &result {
+        Ok(report) if report.is_success() => RunResult::Succeeded,
+        Ok(_) => RunResult::Failed("some products were not ordered".into()),
+        Err(e) => RunResult::Failed(e.to_string()),
+    };
+    writer.end_run(run, &run_result)?;
+    Ok(result?)
+}
+
+#[derive(Serialize)]
+struct Outcome<'a> {
+    plan: &'a Plan,
+    report: Option<&'a ApplyReport>,
+    success: bool,
+}
+
+/// A saved plan is a JSON document; a manifest is TOML, whose first byte is never `{`.
+fn is_plan_file(path: &Path) -> bool {
+    if path.extension().is_some_and(|e| e == "json") {
+        return true;
+    }
+    std::fs::read(path)
+        .ok()
+        .and_then(|b| b.iter().find(|c| !c.is_ascii_whitespace()).copied())
+        == Some(b'{')
+}
+
+fn confirm() -> anyhow::Result<bool> {
+    let mut err = std::io::stderr();
+    write!(
+        err,
+        "\nDo you want to perform these actions? Orders cost money and cannot be cancelled through the API.\n  \
+         Only 'yes' will be accepted to approve.\n\n  Enter a value: "
+    )?;
+    err.flush()?;
+    let mut line = String::new();
+    std::io::stdin()
+        .lock()
+        .read_line(&mut line)
+        .context("reading the confirmation")?;
+    Ok(line.trim() == "yes")
+}
+
+fn summary(report: &ApplyReport) -> String {
+    let mut out = String::from("\n");
+    for region in &report.regions {
+        for (address, outcome) in &region.products {
+            let line = match outcome {
+                ProductOutcome::Ordered { order_id, request_id } => format!(
+                    "products.{address}: ordered in {} (OrderId {}, RequestId {})",
+                    region.region,
+                    order_id.as_deref().unwrap_or("?"),
+                    request_id.as_deref().unwrap_or("?")
+                ),
+                ProductOutcome::Recorded { why } => format!("products.{address}: recorded ({why})"),
+                ProductOutcome::Failed { error } => format!("products.{address}: NOT ordered: {error}"),
+                ProductOutcome::Unknown { error } => {
+                    format!("products.{address}: outcome unknown, left pending; run apply again to resolve it: {error}")
+                }
+            };
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    for (from, to) in &report.moved {
+        out.push_str(&format!("products.{from}: moved to products.{to}\n"));
+    }
+    for address in &report.adopted {
+        out.push_str(&format!("products.{address}: adopted (already purchased)\n"));
+    }
+    for address in &report.forgotten {
+        out.push_str(&format!(
+            "products.{address}: forgotten; it stays ACTIVE and BILLED in the account (the API cannot cancel it)\n"
+        ));
+    }
+    let failed = report.count(|o| matches!(o, ProductOutcome::Failed { .. }));
+    let unknown = report.count(|o| matches!(o, ProductOutcome::Unknown { .. }));
+    let head = if report.is_success() {
+        "Apply complete"
+    } else {
+        "Apply incomplete"
+    };
+    out.push_str(&format!(
+        "\n{head}: {} ordered, {} adopted, {} forgotten, {failed} failed, {unknown} unknown.\n",
+        report.ordered(),
+        report.adopted.len() + report.count(|o| matches!(o, ProductOutcome::Recorded { .. })),
+        report.forgotten.len(),
+    ));
+    out
+}
+
+/// Progress without a terminal: one log line per event on stderr, only with `-v`.
+struct Lines;
+
+impl ProgressSink for Lines {
+    fn report(&self, event: Progress) {
+        match event {
+            Progress::Checking { region } => tracing::info!(%region, "checking the cloud before ordering"),
+            Progress::Ordering {
+                region,
+                products,
+                attempt,
+            } => {
+                tracing::info!(%region, attempt, products = ?products, "ordering")
+            }
+            Progress::Resolving { region } => tracing::warn!(%region, "order outcome unknown; asking ListProducts"),
+            Progress::Finished { region, ok, message } => tracing::info!(%region, ok, "{message}"),
+        }
+    }
+}
+
+/// One spinner per region on a terminal.
+struct Bars {
+    bars: std::collections::BTreeMap<pai_spec::Region, indicatif::ProgressBar>,
+    _multi: indicatif::MultiProgress,
+}
+
+impl Bars {
+    fn new(plan: &Plan) -> Self {
+        let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
+        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
+        let bars = plan
+            .orders
+            .iter()
+            .map(|o| {
+                let bar = multi.add(indicatif::ProgressBar::new_spinner());
+                bar.set_style(style.clone());
+                bar.set_prefix(o.region.to_string());
+                bar.set_message("waiting");
+                bar.enable_steady_tick(std::time::Duration::from_millis(100));
+                (o.region.clone(), bar)
+            })
+            .collect();
+        Bars { bars, _multi: multi }
+    }
+}
+
+impl ProgressSink for Bars {
+    fn report(&self, event: Progress) {
+        let (region, message, done) = match event {
+            Progress::Checking { region } => (region, "checking the cloud before ordering".to_owned(), false),
+            Progress::Ordering {
+                region,
+                products,
+                attempt,
+            } => {
+                let codes: Vec<&str> = products.iter().map(|c| c.as_str()).collect();
+                let again = if attempt > 1 {
+                    format!(" (attempt {attempt})")
+                } else {
+                    String::new()
+                };
+                (region, format!("ordering {}{again}", codes.join(", ")), false)
+            }
+            Progress::Resolving { region } => (region, "outcome unknown; asking ListProducts".to_owned(), false),
+            Progress::Finished { region, ok, message } => (
+                region,
+                format!("{} {message}", if ok { "done:" } else { "FAILED:" }),
+                true,
+            ),
+        };
+        if let Some(bar) = self.bars.get(&region) {
+            if done {
+                bar.finish_with_message(message);
+            } else {
+                bar.set_message(message);
+            }
+        }
+    }
 }

@@ -1,0 +1,211 @@
+//! One region's order: check, intent, send once, record; and the resolution of an unknown outcome.
+
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use pai_planner::{OrderOutcome, RunId, StateWriter};
+use pai_spec::{Address, OrderBody, Product, Region};
+
+use super::report::{ProductOutcome, RegionReport};
+use super::{api_call, ask_cloud, lock, ExecError, ExecutorConfig, Progress, ProgressSink, Verdict};
+use crate::client::{Client, CREATE_PRODUCT_ORDERS};
+
+pub(super) struct RegionJob {
+    pub region: Region,
+    pub auto_pay: bool,
+    pub products: Vec<Product>,
+    /// Ask `ListProducts` before the first order.
+    pub check_first: bool,
+}
+
+pub(super) struct Context {
+    pub client: Client,
+    pub writer: Arc<Mutex<StateWriter>>,
+    pub run: RunId,
+    pub config: ExecutorConfig,
+    pub progress: Arc<dyn ProgressSink>,
+}
+
+impl Context {
+    pub async fn run(self, job: RegionJob) -> Result<RegionReport, ExecError> {
+        let region = job.region.clone();
+        let mut report = RegionReport::new(region.clone());
+        let mut to_order = job.products;
+
+        if job.check_first {
+            self.progress.report(Progress::Checking { region: region.clone() });
+            match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
+                Ok(verdicts) => to_order = self.settle(&mut report, to_order, verdicts, "already purchased")?,
+                Err(e) => {
+                    // Without the cloud's word an interrupted order could be sent twice: order nothing.
+                    for p in &to_order {
+                        report.set(&p.address, ProductOutcome::Unknown { error: e.to_string() });
+                    }
+                    return Ok(self.finish(report));
+                }
+            }
+        }
+
+        let mut attempt = 0;
+        while !to_order.is_empty() {
+            attempt += 1;
+            if attempt > self.config.max_order_attempts {
+                for p in &to_order {
+                    report.set(
+                        &p.address,
+                        ProductOutcome::Failed {
+                            error: format!(
+                                "not purchased after {} orders whose outcome was unknown; run apply again",
+                                self.config.max_order_attempts
+                            ),
+                        },
+                    );
+                }
+                break;
+            }
+            to_order = self.order_once(&mut report, to_order, job.auto_pay, attempt).await?;
+        }
+        Ok(self.finish(report))
+    }
+
+    /// Sends one order for `products` and returns those that must be ordered again: only ones
+    /// that `ListProducts` reported not purchased after an ambiguous failure.
+    async fn order_once(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        auto_pay: bool,
+        attempt: u32,
+    ) -> Result<Vec<Product>, ExecError> {
+        let region = &report.region.clone();
+        let refs: Vec<&Product> = products.iter().collect();
+        lock(&self.writer).put_pending(self.run, &refs)?;
+
+        let body = OrderBody {
+            auto_pay,
+            products: products.iter().map(|p| p.request.clone()).collect(),
+        };
+        self.progress.report(Progress::Ordering {
+            region: region.clone(),
+            products: products.iter().map(Product::code).collect(),
+            attempt,
+        });
+        let started = Instant::now();
+        let answer = self.client.create_product_orders(region, &body).await;
+        let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
+        match answer {
+            Ok(response) => {
+                let call = api_call(
+                    region,
+                    CREATE_PRODUCT_ORDERS,
+                    &products,
+                    started,
+                    Ok((response.request_id.clone(), response.order_id.clone())),
+                );
+                let outcome = OrderOutcome {
+                    order_id: response.order_id.clone(),
+                    product_ids: response.product_ids.clone(),
+                    buy_product_request_id: response.buy_product_request_id.clone(),
+                    request_id: response.request_id.clone(),
+                };
+                let mut writer = lock(&self.writer);
+                writer.record_api_call(self.run, &call)?;
+                writer.mark_active(self.run, &addresses, &outcome)?;
+                for a in &addresses {
+                    report.set(
+                        a,
+                        ProductOutcome::Ordered {
+                            order_id: response.order_id.clone(),
+                            request_id: response.request_id.clone(),
+                        },
+                    );
+                }
+                Ok(Vec::new())
+            }
+            Err(e) if e.is_ambiguous() => {
+                lock(&self.writer).record_api_call(
+                    self.run,
+                    &api_call(region, CREATE_PRODUCT_ORDERS, &products, started, Err(&e)),
+                )?;
+                tracing::warn!(region = %region, error = %e, "order outcome unknown; asking ListProducts");
+                self.progress.report(Progress::Resolving { region: region.clone() });
+                match ask_cloud(&self.client, &self.writer, self.run, region, &products).await? {
+                    Ok(verdicts) => self.settle(report, products, verdicts, "purchased, response lost"),
+                    Err(list_error) => {
+                        // The rows stay `pending`: the next run resolves them before ordering.
+                        for p in &products {
+                            report.set(
+                                &p.address,
+                                ProductOutcome::Unknown {
+                                    error: format!("{e}; then {list_error}"),
+                                },
+                            );
+                        }
+                        Ok(Vec::new())
+                    }
+                }
+            }
+            Err(e) => {
+                // Retry-safe (retries exhausted) or permanent: the server did not place the order.
+                let mut writer = lock(&self.writer);
+                writer.record_api_call(
+                    self.run,
+                    &api_call(region, CREATE_PRODUCT_ORDERS, &products, started, Err(&e)),
+                )?;
+                writer.mark_failed(self.run, &addresses, &e.to_string())?;
+                for a in &addresses {
+                    report.set(a, ProductOutcome::Failed { error: e.to_string() });
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Records the products the cloud reports purchased and returns those it reports not
+    /// purchased; a product it does not report stays as it is, for the next run.
+    fn settle(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        verdicts: Vec<Verdict>,
+        why: &str,
+    ) -> Result<Vec<Product>, ExecError> {
+        let mut again = Vec::new();
+        for (product, verdict) in products.into_iter().zip(verdicts) {
+            match verdict {
+                Verdict::Purchased(product_id) => {
+                    let mut writer = lock(&self.writer);
+                    let pending = writer
+                        .snapshot()?
+                        .resources
+                        .get(&product.address)
+                        .is_some_and(|r| r.status == pai_planner::Status::Pending);
+                    if pending {
+                        writer.mark_resolved(self.run, &product.address, product_id.as_deref())?;
+                    } else {
+                        writer.mark_adopted(self.run, &product, product_id.as_deref())?;
+                    }
+                    report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
+                }
+                Verdict::NotPurchased => again.push(product),
+                Verdict::Unknown => report.set(
+                    &product.address,
+                    ProductOutcome::Unknown {
+                        error: "ListProducts did not report this product".into(),
+                    },
+                ),
+            }
+        }
+        Ok(again)
+    }
+
+    fn finish(&self, report: RegionReport) -> RegionReport {
+        let ok = report.is_success();
+        self.progress.report(Progress::Finished {
+            region: report.region.clone(),
+            ok,
+            message: report.headline(),
+        });
+        report
+    }
+}

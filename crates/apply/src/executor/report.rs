@@ -1,0 +1,126 @@
+//! What an apply did, per product: the summary a person reads and the JSON a pipeline parses.
+
+use pai_spec::{Address, Region};
+use serde::Serialize;
+
+/// How one product of an order ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum ProductOutcome {
+    /// Ordered now, with the order's ids.
+    Ordered {
+        order_id: Option<String>,
+        request_id: Option<String>,
+    },
+    /// Not ordered: the cloud reports it purchased, so it was recorded.
+    Recorded { why: String },
+    /// Not purchased: the server refused the order (nothing was bought).
+    Failed { error: String },
+    /// Unknown: the order may have been placed and the cloud could not confirm it. The state
+    /// keeps it `pending`; the next run resolves it before ordering anything.
+    Unknown { error: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct RegionReport {
+    pub region: Region,
+    pub products: Vec<(Address, ProductOutcome)>,
+}
+
+impl RegionReport {
+    pub fn new(region: Region) -> Self {
+        RegionReport {
+            region,
+            products: Vec::new(),
+        }
+    }
+
+    /// Sets the outcome of `address`, replacing an earlier one (a retried order).
+    pub fn set(&mut self, address: &Address, outcome: ProductOutcome) {
+        match self.products.iter_mut().find(|(a, _)| a == address) {
+            Some((_, o)) => *o = outcome,
+            None => self.products.push((address.clone(), outcome)),
+        }
+    }
+
+    pub fn is_success(&self) -> bool {
+        self.products
+            .iter()
+            .all(|(_, o)| matches!(o, ProductOutcome::Ordered { .. } | ProductOutcome::Recorded { .. }))
+    }
+
+    pub fn order_ids(&self) -> Vec<&str> {
+        let mut ids: Vec<&str> = self
+            .products
+            .iter()
+            .filter_map(|(_, o)| match o {
+                ProductOutcome::Ordered { order_id: Some(id), .. } => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        ids.dedup();
+        ids
+    }
+
+    /// One line for the progress display.
+    pub fn headline(&self) -> String {
+        let ids = self.order_ids();
+        let failed = self
+            .products
+            .iter()
+            .filter(|(_, o)| matches!(o, ProductOutcome::Failed { .. }))
+            .count();
+        let unknown = self
+            .products
+            .iter()
+            .filter(|(_, o)| matches!(o, ProductOutcome::Unknown { .. }))
+            .count();
+        let mut parts = Vec::new();
+        if !ids.is_empty() {
+            parts.push(format!("ordered (OrderId {})", ids.join(", ")));
+        }
+        let recorded = self
+            .products
+            .iter()
+            .filter(|(_, o)| matches!(o, ProductOutcome::Recorded { .. }))
+            .count();
+        if recorded > 0 {
+            parts.push(format!("{recorded} recorded as already purchased"));
+        }
+        if failed > 0 {
+            parts.push(format!("{failed} failed"));
+        }
+        if unknown > 0 {
+            parts.push(format!("{unknown} unknown, left pending"));
+        }
+        parts.join("; ")
+    }
+}
+
+/// Everything one apply did.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+pub struct ApplyReport {
+    pub moved: Vec<(Address, Address)>,
+    pub forgotten: Vec<Address>,
+    pub adopted: Vec<Address>,
+    pub regions: Vec<RegionReport>,
+}
+
+impl ApplyReport {
+    /// True when everything planned is done: the exit status of `apply`.
+    pub fn is_success(&self) -> bool {
+        self.regions.iter().all(RegionReport::is_success)
+    }
+
+    pub fn ordered(&self) -> usize {
+        self.count(|o| matches!(o, ProductOutcome::Ordered { .. }))
+    }
+
+    pub fn count(&self, pred: impl Fn(&ProductOutcome) -> bool) -> usize {
+        self.regions
+            .iter()
+            .flat_map(|r| &r.products)
+            .filter(|(_, o)| pred(o))
+            .count()
+    }
+}

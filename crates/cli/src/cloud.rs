@@ -1,0 +1,84 @@
+//! The connection to the cloud (or to the `--sandbox` emulator): a Tokio runtime, the API
+//! client with its credentials, and the sandbox when one runs. Commands that talk to the API
+//! build one [`Cloud`] and drive their async work through [`Cloud::block_on`].
+
+use std::future::Future;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pai_apply::{
+    Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
+    StaticCredentials,
+};
+use pai_planner::Observation;
+use pai_spec::{Manifest, ProductCode, Region, SignatureVersion};
+
+use crate::cli::{Global, SignatureArg};
+use crate::context;
+use crate::sandbox::Sandbox;
+
+pub struct Cloud {
+    client: Client,
+    sandbox: Option<Sandbox>,
+    // Declared last so that the sandbox's listeners are dropped while the runtime still runs.
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Cloud {
+    /// Connects for `manifest`; with `--sandbox`, starts an emulator serving `regions`.
+    pub fn connect(g: &Global, manifest: &Manifest, regions: &[Region]) -> anyhow::Result<Cloud> {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .context("cannot start the async runtime")?;
+        let signature = match g.signature {
+            Some(SignatureArg::V3) => SignatureVersion::V3,
+            Some(SignatureArg::V2) => SignatureVersion::V2,
+            None => manifest.provider.signature,
+        };
+        let mut config = ClientConfig {
+            signature,
+            read_timeout: g.timeout,
+            endpoint: EndpointResolver::from_provider(&manifest.provider).with_template(g.endpoint.clone()),
+            ..ClientConfig::default()
+        };
+        let (credentials, sandbox): (Arc<dyn CredentialProvider>, Option<Sandbox>) = if g.sandbox {
+            let _entered = runtime.enter();
+            let sandbox = Sandbox::start(&context::state_path(g), regions)?;
+            config.endpoint = EndpointResolver::new(None, sandbox.endpoints());
+            let (id, secret) = sandbox.credentials();
+            let credentials = Credentials::new(id, secret.to_owned()).with_provider_name("sandbox");
+            (Arc::new(StaticCredentials::new(credentials)), Some(sandbox))
+        } else {
+            let profile = g.profile.clone().or_else(|| manifest.provider.profile.clone());
+            (Arc::new(DefaultChain::from_process_env(profile, None)), None)
+        };
+        let client = Client::new(config, credentials).context("cannot build the API client")?;
+        Ok(Cloud {
+            client,
+            sandbox,
+            runtime,
+        })
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        self.runtime.block_on(future)
+    }
+
+    /// `ListProducts` for every pair, regions concurrently.
+    pub fn observe(&self, wanted: &[(Region, ProductCode)]) -> anyhow::Result<Observation> {
+        let status = ListProductsStatus::new(self.client.clone());
+        self.block_on(status.observe_async(wanted))
+            .context("cannot read the products' status (ListProducts)")
+    }
+
+    /// Where the sandbox keeps its ledger, when this is a sandbox.
+    pub fn sandbox_ledger(&self) -> Option<&std::path::Path> {
+        self.sandbox.as_ref().map(Sandbox::ledger_path)
+    }
+}
