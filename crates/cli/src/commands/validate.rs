@@ -1,5 +1,9 @@
 //! `validate [MANIFEST] [--format human|json]`: every finding in one run; exit 0 when the
 //! manifest has no error (warnings are printed), 1 otherwise.
+//!
+//! Human format: diagnostics on stderr, the one-line verdict on stdout when valid, on stderr
+//! when not. JSON format: the list of diagnostics (possibly empty) on stdout and nothing else;
+//! a file that cannot be read is an error on stderr with exit 1 in both formats.
 
 use std::io::{IsTerminal, Write};
 
@@ -32,7 +36,7 @@ pub fn run(g: &Global, args: ValidateArgs) -> anyhow::Result<u8> {
                 let regions = m.regions().len();
                 let products = m.products.len();
                 let _ = writeln!(
-                    err,
+                    std::io::stdout(),
                     "`{file}` is valid: {products} product{} in {regions} region{}{}",
                     if products == 1 { "" } else { "s" },
                     if regions == 1 { "" } else { "s" },
