@@ -161,14 +161,27 @@ fn excerpt(text: &str, line: Range<usize>, start: usize, end: usize) -> Snippet 
 /// so that a diagnostic about such a line never prints the secret itself.
 fn secret_value_start(line: &str) -> Option<usize> {
     let eq = line.find('=')?;
-    let key = line[..eq].to_ascii_lowercase();
-    let secret = ["secret", "password", "passwd", "token", "credential", "private"]
-        .iter()
-        .any(|word| key.contains(word));
     // A URL with user information (`https://user:password@host`) carries a password too.
     let value = &line[eq..];
     let userinfo = value.find("://").is_some_and(|i| value[i..].contains('@'));
-    (secret || userinfo).then_some(eq + 1)
+    (looks_secret(&line[..eq]) || userinfo).then_some(eq + 1)
+}
+
+/// Whether a key names a credential; such keys are refused and their values never printed.
+pub(crate) fn looks_secret(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    [
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "access_key",
+        "accesskey",
+        "credential",
+        "private",
+    ]
+    .iter()
+    .any(|word| key.contains(word))
 }
 
 #[cfg(test)]

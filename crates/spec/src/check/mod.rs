@@ -17,6 +17,7 @@ use toml_edit::{ImDocument, Item, TableLike};
 
 use crate::model::{Manifest, Provider, Region, SignatureVersion};
 use crate::rules::Severity;
+use crate::source::looks_secret;
 use crate::suggest;
 
 pub(crate) type Span = Range<usize>;
@@ -358,19 +359,4 @@ pub(crate) fn join(path: &str, key: &str) -> String {
     } else {
         format!("{path}.{key}")
     }
-}
-
-fn looks_secret(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "access_key",
-        "accesskey",
-        "credential",
-    ]
-    .iter()
-    .any(|w| k.contains(w))
 }
