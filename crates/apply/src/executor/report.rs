@@ -24,7 +24,31 @@ pub enum ProductOutcome {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct RegionReport {
     pub region: Region,
+    /// In JSON, `[{"address": .., "outcome": .., ..}]`: objects a pipeline can filter by key.
+    #[serde(serialize_with = "outcomes_as_objects")]
     pub products: Vec<(Address, ProductOutcome)>,
+}
+
+fn outcomes_as_objects<S: serde::Serializer>(
+    products: &[(Address, ProductOutcome)],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Entry<'a> {
+        address: &'a Address,
+        #[serde(flatten)]
+        outcome: &'a ProductOutcome,
+    }
+    serializer.collect_seq(products.iter().map(|(address, outcome)| Entry { address, outcome }))
+}
+
+fn moves_as_objects<S: serde::Serializer>(moved: &[(Address, Address)], serializer: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    struct Move<'a> {
+        from: &'a Address,
+        to: &'a Address,
+    }
+    serializer.collect_seq(moved.iter().map(|(from, to)| Move { from, to }))
 }
 
 impl RegionReport {
@@ -100,6 +124,8 @@ impl RegionReport {
 /// Everything one apply did.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct ApplyReport {
+    /// In JSON, `[{"from": .., "to": ..}]`.
+    #[serde(serialize_with = "moves_as_objects")]
     pub moved: Vec<(Address, Address)>,
     pub forgotten: Vec<Address>,
     pub adopted: Vec<Address>,
@@ -122,5 +148,49 @@ impl ApplyReport {
             .flat_map(|r| &r.products)
             .filter(|(_, o)| pred(o))
             .count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn address(s: &str) -> Address {
+        Address::parse(s).unwrap()
+    }
+
+    #[test]
+    fn json_has_one_object_per_product_and_move() {
+        let mut region = RegionReport::new(Region::parse("cn-hangzhou").unwrap());
+        region.set(
+            &address("pai"),
+            ProductOutcome::Ordered {
+                order_id: Some("210000000000001".into()),
+                request_id: Some("R".into()),
+            },
+        );
+        region.set(&address("oss"), ProductOutcome::Unknown { error: "lost".into() });
+        let report = ApplyReport {
+            moved: vec![(address("old"), address("new"))],
+            forgotten: vec![],
+            adopted: vec![],
+            regions: vec![region],
+        };
+        let json = serde_json::to_value(&report).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({
+                "moved": [{"from": "old", "to": "new"}],
+                "forgotten": [],
+                "adopted": [],
+                "regions": [{
+                    "region": "cn-hangzhou",
+                    "products": [
+                        {"address": "pai", "outcome": "ordered", "order_id": "210000000000001", "request_id": "R"},
+                        {"address": "oss", "outcome": "unknown", "error": "lost"},
+                    ],
+                }],
+            })
+        );
     }
 }
