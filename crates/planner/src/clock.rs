@@ -16,6 +16,11 @@ pub fn now() -> String {
     format(OffsetDateTime::now_utc())
 }
 
+/// The current time, for [`crate::Plan::build`], so that callers need no `time` dependency.
+pub fn now_utc() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
 /// The name of this machine, for lock holders and run records.
 pub fn host_name() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -1,5 +1,70 @@
-use crate::cli::{Global, PlanArgs};
+//! `plan [MANIFEST] [--refresh=false] [--out FILE] [--format human|json|markdown] [--detailed-exitcode]`:
+//! what apply would do. Reads the state without locking or writing it.
 
-pub fn run(_g: &Global, _args: PlanArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`plan` is not built yet")
+use anyhow::Context;
+use pai_planner::{clock, Plan};
+
+use crate::cli::{Format, Global, PlanArgs};
+use crate::context;
+
+pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
+    let loaded = context::load_manifest(g, &args.manifest)?;
+    let store = context::open_read(g)?;
+    let snapshot = store.snapshot()?;
+    let observation = if args.refresh {
+        let source = context::status_source(g, &loaded.manifest)?;
+        let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
+        Some(source.observe(&wanted)?)
+    } else {
+        None
+    };
+    let plan = Plan::build(
+        &loaded.manifest,
+        &loaded.path.display().to_string(),
+        &snapshot,
+        observation.as_ref(),
+        clock::now_utc(),
+    );
+    let saved = match &args.out {
+        Some(out) if !plan.has_conflicts() => {
+            plan.save(out)
+                .with_context(|| format!("saving the plan to {}", out.display()))?;
+            Some(format!(
+                "Saved the plan to {0}; apply exactly it with `pai-provision apply {0}`.",
+                out.display()
+            ))
+        }
+        _ => None,
+    };
+    match args.format {
+        Format::Human => {
+            let mut text = plan.render_human(context::stdout_color(g));
+            if let Some(note) = &saved {
+                text.push('\n');
+                text.push_str(note);
+                text.push('\n');
+            }
+            context::emit(&text)?;
+        }
+        Format::Json => context::emit(&plan.render_json())?,
+        Format::Markdown => context::emit(&plan.render_markdown())?,
+    }
+    if saved.is_some() && args.format != Format::Human {
+        eprintln!("{}", saved.unwrap_or_default());
+    }
+    if plan.has_conflicts() {
+        let n = plan.summary.conflict;
+        eprintln!(
+            "error: the plan has {n} conflict{}: the manifest asks for what cannot change after purchase. \
+             Resolve {} as shown above; apply refuses the plan until then.{}",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" },
+            if args.out.is_some() {
+                " The plan was not saved."
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(plan.exit_code(args.detailed_exitcode))
 }

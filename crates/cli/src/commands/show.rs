@@ -1,5 +1,28 @@
-use crate::cli::{Global, ShowArgs};
+//! `show [PLANFILE] [--format human|json|markdown]`: a saved plan, or the state.
 
-pub fn run(_g: &Global, _args: ShowArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`show` is not built yet")
+use pai_planner::render::state::{self as state_render, StateDocument};
+use pai_planner::Plan;
+
+use crate::cli::{Format, Global, ShowArgs};
+use crate::context;
+
+pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
+    if let Some(file) = &args.planfile {
+        let plan = Plan::load(file)?;
+        match args.format {
+            Format::Human => context::emit(&plan.render_human(context::stdout_color(g)))?,
+            Format::Json => context::emit(&plan.render_json())?,
+            Format::Markdown => context::emit(&plan.render_markdown())?,
+        }
+        return Ok(0);
+    }
+    let store = context::open_read(g)?;
+    let snapshot = store.snapshot()?;
+    let path = store.path().display().to_string();
+    match args.format {
+        Format::Human => context::emit(&state_render::state(&snapshot, &path))?,
+        Format::Json => context::emit_json(&StateDocument::new(&snapshot, &path))?,
+        Format::Markdown => anyhow::bail!("`show` renders Markdown for saved plans only; use --format human or json"),
+    }
+    Ok(0)
 }

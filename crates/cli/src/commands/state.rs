@@ -1,20 +1,199 @@
-use crate::cli::{ForceUnlockArgs, Global, StateAddrArgs, StateFormatArgs, StateHistoryArgs, StateImportArgs};
+//! `state list | show ADDR | rm ADDR | history [ADDR] | import ADDR` and `force-unlock ID`.
+//! Reads never lock; `rm` and `import` take the state lock and record a run in the history.
 
-pub fn list(_g: &Global, _args: StateFormatArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`state list` is not built yet")
+use pai_planner::render::{qualified, state as render};
+use pai_planner::{Resource, RunResult, Status};
+use serde::Serialize;
+
+use crate::cli::{ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateHistoryArgs, StateImportArgs};
+use crate::context;
+
+fn markdown_unsupported(command: &str) -> anyhow::Result<u8> {
+    anyhow::bail!("`{command}` prints human text or JSON; --format markdown is for plans")
 }
-pub fn show(_g: &Global, _args: StateAddrArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`state show` is not built yet")
+
+pub fn list(g: &Global, args: StateFormatArgs) -> anyhow::Result<u8> {
+    let snapshot = context::open_read(g)?.snapshot()?;
+    match args.format {
+        Format::Human if snapshot.resources.is_empty() => context::emit("No addresses recorded.\n")?,
+        Format::Human => context::emit(&render::list(&snapshot))?,
+        Format::Json => context::emit_json(&render::list_rows(&snapshot))?,
+        Format::Markdown => return markdown_unsupported("state list"),
+    }
+    Ok(0)
 }
-pub fn rm(_g: &Global, _args: StateAddrArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`state rm` is not built yet")
+
+pub fn show(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
+    let address = context::parse_address(&args.address)?;
+    let store = context::open_read(g)?;
+    let snapshot = store.snapshot()?;
+    let Some(resource) = snapshot.resources.get(&address) else {
+        anyhow::bail!(
+            "`{}` is not in the state {}",
+            qualified(&address),
+            store.path().display()
+        );
+    };
+    match args.format {
+        Format::Human => context::emit(&render::resource(resource))?,
+        Format::Json => context::emit_json(resource)?,
+        Format::Markdown => return markdown_unsupported("state show"),
+    }
+    Ok(0)
 }
-pub fn history(_g: &Global, _args: StateHistoryArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`state history` is not built yet")
+
+/// What stays true after `state rm`, said plainly.
+fn forget_warning(r: &Resource) -> String {
+    let what = format!("{} in {}", r.product_code, r.region);
+    match r.status {
+        Status::Active => format!(
+            "{what} stays active and billed{}: the API cannot cancel it, and pai-provision no longer manages it. \
+             Cancel it in the Alibaba Cloud console if it is no longer needed; if the manifest still declares `{}`, \
+             the next plan adopts it again.",
+            r.order_id
+                .as_deref()
+                .map(|id| format!(" (order {id})"))
+                .unwrap_or_default(),
+            r.address
+        ),
+        Status::Pending => format!(
+            "an order for {what} was sent and its outcome was never recorded; if it went through, the activation \
+             stays active and billed, and pai-provision no longer tracks it."
+        ),
+        Status::Failed => format!("the last order for {what} failed, so nothing was bought for this record."),
+    }
 }
-pub fn import(_g: &Global, _args: StateImportArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`state import` is not built yet")
+
+#[derive(Serialize)]
+struct Removed<'a> {
+    removed: &'a Resource,
+    warning: String,
 }
-pub fn force_unlock(_g: &Global, _args: ForceUnlockArgs) -> anyhow::Result<u8> {
-    anyhow::bail!("`force-unlock` is not built yet")
+
+pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
+    let address = context::parse_address(&args.address)?;
+    if args.format == Format::Markdown {
+        return markdown_unsupported("state rm");
+    }
+    let mut writer = context::open_write(g, "state rm")?;
+    if !writer.snapshot()?.resources.contains_key(&address) {
+        anyhow::bail!(
+            "`{}` is not in the state {}",
+            qualified(&address),
+            writer.path().display()
+        );
+    }
+    let run = writer.begin_run(&format!("state rm {address}"))?;
+    let removed = match writer.remove(run, &address) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = writer.end_run(run, &RunResult::Failed(e.to_string()));
+            return Err(e.into());
+        }
+    };
+    writer.end_run(run, &RunResult::Succeeded)?;
+    let warning = forget_warning(&removed);
+    match args.format {
+        Format::Json => context::emit_json(&Removed {
+            removed: &removed,
+            warning,
+        })?,
+        _ => {
+            context::emit(&format!("Removed {} from the state.\n", qualified(&address)))?;
+            let label = if removed.status == Status::Failed {
+                "note"
+            } else {
+                "WARNING"
+            };
+            eprintln!("{label}: {warning}");
+        }
+    }
+    Ok(0)
+}
+
+pub fn history(g: &Global, args: StateHistoryArgs) -> anyhow::Result<u8> {
+    let address = args.address.as_deref().map(context::parse_address).transpose()?;
+    let history = context::open_read(g)?.history(address.as_ref())?;
+    match args.format {
+        Format::Human => context::emit(&render::history(&history))?,
+        Format::Json => context::emit_json(&history)?,
+        Format::Markdown => return markdown_unsupported("state history"),
+    }
+    Ok(0)
+}
+
+pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
+    let address = context::parse_address(&args.address)?;
+    if args.format == Format::Markdown {
+        return markdown_unsupported("state import");
+    }
+    let loaded = context::load_manifest(g, &args.manifest)?;
+    let Some(product) = loaded.manifest.products.get(&address) else {
+        let declared: Vec<String> = loaded.manifest.products.keys().map(qualified).collect();
+        anyhow::bail!(
+            "`{}` is not declared in {}; import records an address the manifest declares (declared: {})",
+            qualified(&address),
+            loaded.path.display(),
+            if declared.is_empty() {
+                "none".to_owned()
+            } else {
+                declared.join(", ")
+            }
+        );
+    };
+    let mut writer = context::open_write(g, "state import")?;
+    let snapshot = writer.snapshot()?;
+    if snapshot.resources.contains_key(&address) {
+        anyhow::bail!(
+            "`{}` is already in the state; `pai-provision state rm {address}` first to record it again",
+            qualified(&address)
+        );
+    }
+    if let Some(other) = snapshot.find_activation(&product.region, product.code()) {
+        anyhow::bail!(
+            "the state already records {} in {} as `{}`; one activation cannot have two addresses",
+            product.code(),
+            product.region,
+            qualified(&other.address)
+        );
+    }
+    let run = writer.begin_run(&format!("state import {address}"))?;
+    if let Err(e) = writer.import(run, product, None) {
+        let _ = writer.end_run(run, &RunResult::Failed(e.to_string()));
+        return Err(e.into());
+    }
+    writer.end_run(run, &RunResult::Succeeded)?;
+    let snapshot = writer.snapshot()?;
+    let Some(recorded) = snapshot.resources.get(&address) else {
+        anyhow::bail!("`{}` was imported but cannot be read back", qualified(&address));
+    };
+    match args.format {
+        Format::Json => context::emit_json(recorded)?,
+        _ => context::emit(&format!(
+            "Imported {} ({} in {}) as active, with the manifest's request. Nothing was ordered. Run \
+             `pai-provision plan` to compare it with the cloud: if the cloud reports it not purchased, the plan \
+             orders it again.\n",
+            qualified(&address),
+            product.code(),
+            product.region
+        ))?,
+    }
+    Ok(0)
+}
+
+pub fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
+    let path = context::state_path(g);
+    let done = pai_planner::state::lock::force_unlock(&path, &args.lock_id)?;
+    let s = &done.stale;
+    context::emit(&format!(
+        "Cleared the record of lock {} (`{}` by pid {} on {} since {}). No process held the lock: the operating \
+         system had released it when that process ended. The state {} is unlocked.\n",
+        s.id,
+        s.operation,
+        s.pid,
+        s.host,
+        s.created_at,
+        path.display()
+    ))?;
+    Ok(0)
 }
