@@ -1,0 +1,444 @@
+//! `apply` and `refresh` end to end: the real binary against an in-process emulator, the state in
+//! a real SQLite file. What a user relies on: a second run orders nothing, a saved plan is
+//! carried out as reviewed and refused once stale, nothing happens without approval or with
+//! conflicts, forgetting warns about billing, and `refresh` records what the cloud reports.
+
+mod support;
+
+use std::time::Duration;
+
+use pai_planner::{StateWriter, Status, Store};
+use pai_spec::ProductCode;
+use support::{hangzhou, shanghai, want, Setup, Want};
+
+const ACTIONS: [&str; 6] = ["order", "adopt", "noop", "reorder", "forget", "conflict"];
+
+fn pai() -> Want {
+    want("pai", ProductCode::Pai, &hangzhou())
+}
+
+fn oss() -> Want {
+    want("oss", ProductCode::Oss, &hangzhou())
+}
+
+fn pai_shanghai() -> Want {
+    want("pai-shanghai", ProductCode::Pai, &shanghai())
+}
+
+fn serial(setup: &Setup) -> u64 {
+    Store::open_read_only(&setup.work.state)
+        .and_then(|s| s.snapshot())
+        .expect("read the state")
+        .serial
+}
+
+fn assert_exactly_once(setup: &Setup, wanted: &[Want]) {
+    let problems = support::exactly_once_problems(&setup.emu.ledger(), wanted, &setup.work.state_list());
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+/// Leaves `products` `pending`, as an apply killed between its intent and its answer does.
+fn leave_pending(setup: &Setup, addresses: &[&str]) {
+    let loaded = pai_spec::load(&setup.work.manifest).expect("the manifest loads");
+    let products: Vec<_> = addresses
+        .iter()
+        .map(|a| {
+            loaded
+                .manifest
+                .products
+                .values()
+                .find(|p| p.address.as_str() == *a)
+                .expect("declared")
+        })
+        .collect();
+    let mut writer = StateWriter::open(&setup.work.state, "apply", Duration::ZERO).expect("lock the state");
+    let run = writer.begin_run("apply").expect("begin a run");
+    writer.put_pending(run, &products).expect("write the intent");
+    // No end_run: the process "died" here.
+}
+
+#[test]
+fn a_second_apply_orders_nothing() {
+    let wanted = [pai(), oss(), pai_shanghai()];
+    let setup = Setup::new(&wanted);
+    let first = setup.apply(&[]);
+    assert_eq!(first.code, Some(0), "{}", first.describe());
+    assert!(first.stdout.contains("Apply complete: 3 ordered"), "{}", first.stdout);
+    assert_eq!(setup.emu.ledger().orders.len(), 2, "one order per region");
+    let before = serial(&setup);
+
+    let second = setup.apply(&[]);
+    assert_eq!(second.code, Some(0), "{}", second.describe());
+    assert!(second.stdout.contains("No changes"), "{}", second.stdout);
+    assert!(second.stdout.contains("3 unchanged"), "{}", second.stdout);
+    assert_eq!(setup.emu.ledger().orders.len(), 2, "nothing ordered again");
+    assert_eq!(serial(&setup), before, "a run with nothing to do writes nothing");
+    assert_exactly_once(&setup, &wanted);
+
+    let plan = setup.work.run(&["plan", "--detailed-exitcode"]);
+    assert_eq!(plan.code, Some(0), "{}", plan.describe());
+}
+
+#[test]
+fn apply_without_a_terminal_needs_auto_approve() {
+    let setup = Setup::new(&[pai()]);
+    let run = setup.work.run(&["apply"]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(run.stderr.contains("--auto-approve"), "{}", run.stderr);
+    assert!(setup.emu.ledger().orders.is_empty(), "nothing ordered");
+    assert!(!setup.work.state.exists(), "no state created");
+}
+
+#[test]
+fn a_saved_plan_is_applied_as_reviewed_and_only_once() {
+    let wanted = [pai(), oss()];
+    let setup = Setup::new(&wanted);
+    let plan_file = setup.work.path().join("plan.json");
+    let plan_path = plan_file.to_str().expect("UTF-8 path");
+    let plan = setup.work.run(&["plan", "--out", plan_path]);
+    assert_eq!(plan.code, Some(0), "{}", plan.describe());
+
+    // A saved plan was approved when it was reviewed: no --auto-approve.
+    let applied = setup.work.run(&["apply", plan_path]);
+    assert_eq!(applied.code, Some(0), "{}", applied.describe());
+    assert!(
+        applied.stdout.contains("Apply complete: 2 ordered"),
+        "{}",
+        applied.stdout
+    );
+    assert_exactly_once(&setup, &wanted);
+
+    // Applying changed the state's serial: the same plan is now stale.
+    let again = setup.work.run(&["apply", plan_path]);
+    assert_eq!(again.code, Some(1), "{}", again.describe());
+    assert!(again.stderr.contains("refusing the saved plan"), "{}", again.stderr);
+    assert_exactly_once(&setup, &wanted);
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_the_state_changed_since() {
+    let setup = Setup::new(&[pai()]);
+    assert_eq!(setup.apply(&[]).code, Some(0));
+    setup.want(&[pai(), oss()]);
+    let plan_file = setup.work.path().join("plan.json");
+    let plan_path = plan_file.to_str().expect("UTF-8 path");
+    assert_eq!(setup.work.run(&["plan", "--out", plan_path]).code, Some(0));
+
+    // Another apply gets there first.
+    let direct = setup.apply(&[]);
+    assert_eq!(direct.code, Some(0), "{}", direct.describe());
+    let stale = setup.work.run(&["apply", plan_path]);
+    assert_eq!(stale.code, Some(1), "{}", stale.describe());
+    assert!(stale.stderr.contains("refusing the saved plan"), "{}", stale.stderr);
+    assert!(stale.stderr.contains("serial"), "names what changed: {}", stale.stderr);
+    assert_exactly_once(&setup, &[pai(), oss()]);
+
+    // A plan made before the state existed belongs to no state at all.
+    let fresh = Setup::new(&[pai()]);
+    assert_eq!(fresh.work.run(&["plan", "--out", plan_path]).code, Some(0));
+    assert_eq!(fresh.apply(&[]).code, Some(0));
+    let foreign = fresh.work.run(&["apply", plan_path]);
+    assert_eq!(foreign.code, Some(1), "{}", foreign.describe());
+    assert!(foreign.stderr.contains("lineage"), "{}", foreign.stderr);
+    assert_eq!(fresh.emu.ledger().orders.len(), 1);
+}
+
+#[test]
+fn a_saved_plan_is_refused_when_the_manifest_changed_since() {
+    let setup = Setup::new(&[pai()]);
+    let plan_file = setup.work.path().join("plan.json");
+    let plan_path = plan_file.to_str().expect("UTF-8 path");
+    assert_eq!(setup.work.run(&["plan", "--out", plan_path]).code, Some(0));
+
+    let mut text = std::fs::read_to_string(&setup.work.manifest).expect("read the manifest");
+    text.push_str("\n# reviewed again\n");
+    setup.work.write_manifest(&text);
+    let stale = setup.work.run(&["apply", plan_path]);
+    assert_eq!(stale.code, Some(1), "{}", stale.describe());
+    assert!(stale.stderr.contains("refusing the saved plan"), "{}", stale.stderr);
+    assert!(
+        stale.stderr.contains("manifest"),
+        "names what changed: {}",
+        stale.stderr
+    );
+    assert!(setup.emu.ledger().orders.is_empty(), "nothing ordered");
+}
+
+#[test]
+fn a_saved_plan_records_instead_of_ordering_what_was_bought_since() {
+    let setup = Setup::new(&[pai()]);
+    let plan_file = setup.work.path().join("plan.json");
+    let plan_path = plan_file.to_str().expect("UTF-8 path");
+    assert_eq!(setup.work.run(&["plan", "--out", plan_path]).code, Some(0));
+
+    // Someone buys it elsewhere (the console, another state) between plan and apply.
+    let other = setup.elsewhere(&[pai()]);
+    assert_eq!(other.run(&["apply", "--auto-approve"]).code, Some(0));
+    let applied = setup.work.run(&["apply", plan_path]);
+    assert_eq!(applied.code, Some(0), "{}", applied.describe());
+    assert!(applied.stdout.contains("recorded"), "{}", applied.stdout);
+    assert_eq!(
+        setup.emu.ledger().order_count(&hangzhou(), ProductCode::Pai),
+        1,
+        "the saved plan did not buy it a second time"
+    );
+    let rows = setup.work.state_list();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].status, "active");
+}
+
+#[test]
+fn a_conflict_blocks_the_whole_apply() {
+    let setup = Setup::new(&[pai(), oss()]);
+    assert_eq!(setup.apply(&[]).code, Some(0));
+    let before = serial(&setup);
+
+    // AutoRenew cannot change after purchase; a new product in the same run must wait too.
+    setup.want(&[pai(), oss(), pai_shanghai()]);
+    let text = std::fs::read_to_string(&setup.work.manifest).expect("read the manifest");
+    let renewing = "[products.pai]\ncode = \"PAI_share\"\nauto_renew = true\n";
+    setup
+        .work
+        .write_manifest(&text.replace("[products.pai]\ncode = \"PAI_share\"\n", renewing));
+
+    let run = setup.apply(&[]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(
+        run.stdout.contains("AutoRenew"),
+        "the plan shows the field: {}",
+        run.stdout
+    );
+    assert!(run.stderr.contains("conflicts; nothing was done"), "{}", run.stderr);
+    assert_eq!(
+        setup.emu.ledger().orders.len(),
+        1,
+        "nothing ordered, not even the new product"
+    );
+    assert_eq!(serial(&setup), before, "nothing written");
+
+    let json = setup.apply(&["--format", "json"]).json();
+    assert_eq!(json["success"], false);
+    assert!(json["report"].is_null());
+    let pai = change(&json, "pai");
+    assert_eq!(pai["action"], "conflict");
+    assert!(!pai["remedies"].as_array().expect("remedies").is_empty(), "{pai}");
+}
+
+#[test]
+fn forgetting_warns_that_the_activation_stays_billed() {
+    let setup = Setup::new(&[pai(), oss()]);
+    assert_eq!(setup.apply(&[]).code, Some(0));
+    setup.want(&[pai()]);
+
+    let plan = setup.work.run(&["plan"]);
+    assert!(plan.stdout.contains("oss"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.to_lowercase().contains("billed"),
+        "the plan warns: {}",
+        plan.stdout
+    );
+
+    let run = setup.apply(&[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.stdout
+            .contains("products.oss: forgotten; it stays ACTIVE and BILLED"),
+        "{}",
+        run.stdout
+    );
+    let rows = setup.work.state_list();
+    assert_eq!(rows.iter().map(|r| r.address.as_str()).collect::<Vec<_>>(), ["pai"]);
+    let ledger = setup.emu.ledger();
+    assert_eq!(ledger.orders.len(), 1, "nothing ordered");
+    assert!(
+        ledger.is_purchased(&hangzhou(), ProductCode::Oss),
+        "and of course nothing cancelled"
+    );
+}
+
+#[test]
+fn refresh_adopts_what_the_cloud_reports_purchased() {
+    let setup = Setup::new(&[pai(), oss()]);
+    let other = setup.elsewhere(&[oss()]);
+    assert_eq!(other.run(&["apply", "--auto-approve"]).code, Some(0));
+
+    let refresh = setup.work.run(&["refresh", "--format", "json"]);
+    assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
+    let findings = refresh.json();
+    let findings = findings.as_array().expect("an array of findings");
+    assert_eq!(findings.len(), 1, "{findings:?}");
+    assert_eq!(findings[0]["address"], "oss");
+    assert_eq!(findings[0]["kind"], "adopted");
+    assert_eq!(findings[0]["product_code"], "OSS_share");
+    let rows = setup.work.state_list();
+    assert_eq!(rows.len(), 1);
+    assert_eq!((rows[0].address.as_str(), rows[0].status.as_str()), ("oss", "active"));
+
+    // Apply then orders only what is missing.
+    let run = setup.apply(&[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(run.stdout.contains("Apply complete: 1 ordered"), "{}", run.stdout);
+    assert_exactly_once(&setup, &[pai(), oss()]);
+}
+
+#[test]
+fn refresh_records_drift_and_apply_reorders() {
+    let mut setup = Setup::new(&[pai(), oss()]);
+    assert_eq!(setup.apply(&[]).code, Some(0));
+    // The PAI activation is released in the console.
+    setup
+        .emu
+        .edit_ledger(|ledger| ledger.purchased.retain(|p| p.product_code != ProductCode::Pai));
+    let first_order = setup.emu.ledger().orders[0].order_id.clone();
+
+    let refresh = setup.work.run(&["refresh"]);
+    assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
+    assert!(
+        refresh.stdout.contains("products.pai (PAI_share, cn-hangzhou): drift"),
+        "{}",
+        refresh.stdout
+    );
+    let history = setup.work.run(&["state", "history", "pai", "--format", "json"]).json();
+    let drift = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .any(|e| e["code"] == "Drift");
+    assert!(drift, "the drift is in the history: {history}");
+
+    let plan = setup.work.run(&["plan", "--format", "json"]).json();
+    assert_eq!(change(&plan, "pai")["action"], "reorder");
+    assert_eq!(change(&plan, "oss")["action"], "noop");
+    let run = setup.apply(&[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let ledger = setup.emu.ledger();
+    assert_eq!(
+        ledger.order_count(&hangzhou(), ProductCode::Pai),
+        2,
+        "ordered again, once"
+    );
+    assert_eq!(ledger.order_count(&hangzhou(), ProductCode::Oss), 1);
+    let rows = setup.work.state_list();
+    let pai_row = rows.iter().find(|r| r.address == "pai").expect("pai");
+    assert_eq!(pai_row.status, "active");
+    assert_ne!(
+        pai_row.order_id.as_deref(),
+        Some(first_order.as_str()),
+        "records the new order"
+    );
+}
+
+#[test]
+fn refresh_settles_interrupted_orders_both_ways() {
+    let setup = Setup::new(&[pai(), oss()]);
+    leave_pending(&setup, &["pai", "oss"]);
+    // The interrupted PAI order went through (bought under another state to the same effect);
+    // the OSS one never reached the server.
+    let other = setup.elsewhere(&[pai()]);
+    assert_eq!(other.run(&["apply", "--auto-approve"]).code, Some(0));
+
+    let refresh = setup.work.run(&["refresh", "--format", "json"]);
+    assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
+    let findings = refresh.json();
+    let kind = |address: &str| {
+        findings
+            .as_array()
+            .expect("findings")
+            .iter()
+            .find(|f| f["address"] == address)
+            .map(|f| f["kind"].clone())
+    };
+    assert_eq!(kind("pai"), Some("resolved".into()), "{findings}");
+    assert_eq!(kind("oss"), Some("not_placed".into()), "{findings}");
+    let snapshot = Store::open_read_only(&setup.work.state)
+        .and_then(|s| s.snapshot())
+        .expect("state");
+    let status = |a: &str| {
+        snapshot
+            .resources
+            .values()
+            .find(|r| r.address.as_str() == a)
+            .map(|r| r.status)
+    };
+    assert_eq!(status("pai"), Some(Status::Active));
+    assert_eq!(status("oss"), Some(Status::Pending), "refresh orders nothing");
+    assert_eq!(setup.emu.ledger().orders.len(), 1);
+
+    let run = setup.apply(&[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_exactly_once(&setup, &[pai(), oss()]);
+}
+
+#[test]
+fn apply_resolves_a_leftover_pending_order_before_ordering() {
+    let setup = Setup::new(&[pai(), oss()]);
+    leave_pending(&setup, &["pai", "oss"]);
+    let other = setup.elsewhere(&[pai()]);
+    assert_eq!(other.run(&["apply", "--auto-approve"]).code, Some(0));
+
+    let plan = setup.work.run(&["plan", "--format", "json"]).json();
+    assert_eq!(change(&plan, "pai")["action"], "adopt", "{plan}");
+    assert_eq!(change(&plan, "oss")["action"], "order", "{plan}");
+    let run = setup.apply(&[]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_exactly_once(&setup, &[pai(), oss()]);
+    let history = setup.work.run(&["state", "history", "pai", "--format", "json"]).json();
+    let resolved = history["events"]
+        .as_array()
+        .expect("events")
+        .iter()
+        .any(|e| e["action"] == "resolved");
+    assert!(resolved, "the history says it was resolved by observation: {history}");
+}
+
+#[test]
+fn apply_json_output_has_the_plan_the_report_and_the_verdict() {
+    let wanted = [pai(), oss(), pai_shanghai()];
+    let setup = Setup::new(&wanted);
+    let run = setup.apply(&["--format", "json"]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    let json = run.json();
+    assert_eq!(json["success"], true);
+    let changes = json["plan"]["changes"].as_array().expect("plan.changes");
+    assert_eq!(changes.len(), 3);
+    for c in changes {
+        assert!(c["address"].is_string(), "{c}");
+        assert!(ACTIONS.contains(&c["action"].as_str().unwrap_or("")), "{c}");
+        assert_eq!(c["action"], "order");
+        assert!(c["reason"].is_string(), "{c}");
+        assert!(c["after"]["request"]["ProductCode"].is_string(), "{c}");
+    }
+    let regions = json["report"]["regions"].as_array().expect("report.regions");
+    assert_eq!(regions.len(), 2);
+    let ledger = setup.emu.ledger();
+    for region in regions {
+        for p in region["products"].as_array().expect("products") {
+            assert_eq!(p["outcome"], "ordered", "{p}");
+            let order_id = p["order_id"].as_str().expect("order_id");
+            assert!(ledger.orders.iter().any(|o| o.order_id == order_id), "{p}");
+            assert!(p["address"].is_string(), "{p}");
+        }
+    }
+    assert!(!run.stdout.contains("Apply complete"), "JSON only on stdout");
+
+    let again = setup.apply(&["--format", "json"]).json();
+    assert_eq!(again["success"], true);
+    assert!(again["report"].is_null(), "nothing was carried out: {again}");
+    assert!(again["plan"]["changes"]
+        .as_array()
+        .expect("changes")
+        .iter()
+        .all(|c| c["action"] == "noop"));
+}
+
+fn change<'a>(json: &'a serde_json::Value, address: &str) -> &'a serde_json::Value {
+    let changes = json
+        .get("plan")
+        .map_or(&json["changes"], |plan| &plan["changes"])
+        .as_array()
+        .expect("changes");
+    changes
+        .iter()
+        .find(|c| c["address"] == address)
+        .unwrap_or_else(|| panic!("no change for {address}: {json}"))
+}

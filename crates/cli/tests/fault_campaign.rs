@@ -1,0 +1,514 @@
+//! The fault campaign of `docs/idempotency.md`: seeded scenarios in which the real binary
+//! applies a manifest against an emulator that injects latency, throttling, 5xx, dropped and
+//! late responses, while the test SIGKILLs applies at random moments, and then applies again
+//! until one succeeds. After each scenario the emulator's ledger must hold exactly one order per
+//! wanted product, and the state must agree with it.
+//!
+//! CI runs 50 scenarios; `benches/campaign.sh` runs 1,000. The knobs, read from the environment:
+//! `PAI_CAMPAIGN_RUNS` (50), `PAI_CAMPAIGN_SEED` (the first scenario's seed; scenario `i` uses
+//! `seed + i`) and `PAI_CAMPAIGN_JOBS` (scenarios run at once, 4). Every failure names its seed;
+//! `PAI_CAMPAIGN_SEED=<seed> PAI_CAMPAIGN_RUNS=1` runs that scenario again with the same faults
+//! drawn by the emulator and the same kill delays (the moment a kill lands still depends on timing).
+//!
+//! Alone in its test binary because it installs the process-wide tracing subscriber that counts
+//! the faults the emulators inject.
+
+mod support;
+
+use std::fmt;
+use std::panic::AssertUnwindSafe;
+use std::process::Child;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use pai_emulator::{Faults, Ledger};
+use pai_planner::state::EventKind;
+use pai_planner::Store;
+use support::{Draws, Emu, Want, Workdir};
+
+const DEFAULT_RUNS: u64 = 50;
+const DEFAULT_SEED: u64 = 20_261_126;
+const DEFAULT_JOBS: u64 = 4;
+/// Applies after the chaos before the faults are turned off for a last one.
+const MAX_CONVERGE_ATTEMPTS: u32 = 30;
+/// A kill lands at a uniform moment this long after the start of the process.
+const KILL_WINDOW_MS: u64 = 150;
+/// The per-request timeout of the CLI; `slow_after_commit` holds answers far longer.
+const REQUEST_TIMEOUT: &str = "300ms";
+const SLOW_MS: u64 = 1_500;
+
+#[test]
+fn exactly_one_order_per_product_under_faults_and_kills() {
+    let settings = Settings::from(|name: &str| std::env::var(name).ok());
+    count_server_faults();
+    let runtime = support::runtime();
+    let started = Instant::now();
+    let next = AtomicU64::new(0);
+    let results: Mutex<Vec<(u64, Result<Tally, String>)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..settings.jobs {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= settings.runs {
+                    break;
+                }
+                let seed = settings.seed.wrapping_add(i);
+                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| scenario(seed, runtime.handle())))
+                    .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_text(&panic))));
+                results.lock().unwrap_or_else(|p| p.into_inner()).push((seed, outcome));
+            });
+        }
+    });
+    let mut results = results.into_inner().unwrap_or_else(|p| p.into_inner());
+    results.sort_by_key(|(seed, _)| *seed);
+
+    let mut total = Tally::default();
+    let mut failures = Vec::new();
+    for (seed, outcome) in &results {
+        match outcome {
+            Ok(tally) => total.add(tally),
+            Err(why) => failures.push(format!(
+                "seed {seed}: {why}\n  replay: PAI_CAMPAIGN_SEED={seed} PAI_CAMPAIGN_RUNS=1 cargo test -p pai-provision \
+                 --test fault_campaign -- --nocapture"
+            )),
+        }
+    }
+    println!(
+        "campaign: seeds {}..{}, {} failed; {total}; server injected {}; {:.1}s",
+        settings.seed,
+        settings.seed.wrapping_add(settings.runs),
+        failures.len(),
+        ServerFaults::snapshot(),
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        failures.is_empty(),
+        "{} scenario(s) failed:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert_eq!(results.len() as u64, settings.runs, "every scenario ran");
+    assert_eq!(total.duplicates, 0, "no duplicate order in the whole campaign");
+    if settings.runs >= 25 {
+        // The campaign is only worth its time if the faults it is about actually happened.
+        let server = ServerFaults::snapshot();
+        assert!(total.kills > 0, "no apply was killed: {total}");
+        assert!(
+            total.lost > 0 && total.resolved > 0,
+            "no response was lost and resolved by observation: {total}"
+        );
+        assert!(total.timeouts > 0, "no order timed out (slow_after_commit): {total}");
+        assert!(
+            server.throttled > 0 && server.internal_errors > 0 && server.dropped > 0,
+            "not every kind of fault was injected: {server}"
+        );
+    }
+}
+
+struct Settings {
+    runs: u64,
+    seed: u64,
+    jobs: u64,
+}
+
+impl Settings {
+    fn from(env: impl Fn(&str) -> Option<String>) -> Settings {
+        let number = |name: &str, default: u64| match env(name) {
+            None => default,
+            Some(text) => text
+                .trim()
+                .parse()
+                .unwrap_or_else(|_| panic!("{name} must be a whole number, not `{text}`")),
+        };
+        Settings {
+            runs: number("PAI_CAMPAIGN_RUNS", DEFAULT_RUNS),
+            seed: number("PAI_CAMPAIGN_SEED", DEFAULT_SEED),
+            jobs: number("PAI_CAMPAIGN_JOBS", DEFAULT_JOBS).max(1),
+        }
+    }
+}
+
+/// One scenario, drawn from its seed.
+#[derive(Debug)]
+struct Plan {
+    products: Vec<Want>,
+    faults: Faults,
+    /// Apply rounds before the runs to convergence; each round is one apply, or two at once.
+    rounds: u32,
+    kill_probability: f64,
+}
+
+/// Every fifth scenario leans on one fault (the last of five on kills), so that even a short
+/// campaign sees each of them often; the rest of each scenario is drawn.
+fn draw_plan(seed: u64) -> Plan {
+    let mut rng = Draws::new(seed);
+    let emphasis = seed % 5;
+    let latency = rng.pick(&[0, 2, 10, 25]);
+    let throttle = if emphasis == 0 {
+        0.2
+    } else {
+        rng.pick(&[0.0, 0.0, 0.05])
+    };
+    let error_500 = if emphasis == 1 {
+        0.35
+    } else {
+        rng.pick(&[0.0, 0.1, 0.2])
+    };
+    let drop_after_commit = if emphasis == 2 { 0.6 } else { rng.pick(&[0.0, 0.2, 0.4]) };
+    let slow_after_commit = if emphasis == 3 {
+        0.6
+    } else {
+        rng.pick(&[0.0, 0.15, 0.3])
+    };
+    let faults = Faults {
+        latency_ms: latency,
+        throttle,
+        error_500,
+        drop_after_commit,
+        slow_after_commit,
+        slow_ms: SLOW_MS,
+        retry_after_ms: 10,
+    };
+    let mut products = if rng.chance(0.4) {
+        support::two_regions()
+    } else {
+        support::single_region()
+    };
+    // Some scenarios want fewer products, so that orders of different sizes are cut short.
+    if rng.chance(0.3) {
+        let keep = rng.between(1, products.len() as u64) as usize;
+        products.truncate(keep);
+    }
+    Plan {
+        products,
+        faults,
+        rounds: if emphasis == 4 { 4 } else { rng.between(1, 3) as u32 },
+        kill_probability: if emphasis == 4 { 1.0 } else { 0.7 },
+    }
+}
+
+/// What one scenario did and saw.
+#[derive(Debug, Default, Clone)]
+struct Tally {
+    runs: u64,
+    multi_region: u64,
+    applies: u64,
+    kills: u64,
+    /// Applies that ended with exit 1 (not killed).
+    incomplete: u64,
+    /// Scenarios that needed the fault-free last run.
+    fault_free: u64,
+    /// Ambiguous `CreateProductOrders` outcomes, by cause, as the state's history records them.
+    errors_5xx: u64,
+    dropped: u64,
+    timeouts: u64,
+    /// `ListProducts` calls that failed after the client's retries.
+    list_failures: u64,
+    /// Rows settled by observation (an order whose response was lost or whose apply was killed).
+    resolved: u64,
+    /// Orders the ledger holds that no state row records: their response never arrived.
+    lost: u64,
+    orders: u64,
+    products: u64,
+    duplicates: u64,
+}
+
+impl Tally {
+    fn add(&mut self, o: &Tally) {
+        self.runs += o.runs;
+        self.multi_region += o.multi_region;
+        self.applies += o.applies;
+        self.kills += o.kills;
+        self.incomplete += o.incomplete;
+        self.fault_free += o.fault_free;
+        self.errors_5xx += o.errors_5xx;
+        self.dropped += o.dropped;
+        self.timeouts += o.timeouts;
+        self.list_failures += o.list_failures;
+        self.resolved += o.resolved;
+        self.lost += o.lost;
+        self.orders += o.orders;
+        self.products += o.products;
+        self.duplicates += o.duplicates;
+    }
+}
+
+impl fmt::Display for Tally {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "runs {} ({} multi-region), applies {} (killed {}, incomplete {}), fault-free last runs {}; faults seen by \
+             apply: order 5xx {}, order connection dropped {}, order timed out {}, ListProducts failed {}; resolved by \
+             observation {}, responses lost {}; orders {} for {} products, duplicates {}",
+            self.runs,
+            self.multi_region,
+            self.applies,
+            self.kills,
+            self.incomplete,
+            self.fault_free,
+            self.errors_5xx,
+            self.dropped,
+            self.timeouts,
+            self.list_failures,
+            self.resolved,
+            self.lost,
+            self.orders,
+            self.products,
+            self.duplicates
+        )
+    }
+}
+
+fn apply_args() -> [&'static str; 6] {
+    [
+        "--lock-timeout",
+        "60s",
+        "--timeout",
+        REQUEST_TIMEOUT,
+        "apply",
+        "--auto-approve",
+    ]
+}
+
+fn scenario(seed: u64, handle: &tokio::runtime::Handle) -> Result<Tally, String> {
+    let plan = draw_plan(seed);
+    let mut rng = Draws::new(seed ^ 0x6b69_6c6c); // the kills' own stream
+    let work = Workdir::new();
+    let mut config = Emu::config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
+    config.faults = plan.faults.clone();
+    config.seed = seed;
+    let mut emu = Emu::start(handle, config);
+    work.write_manifest(&support::manifest(&emu.endpoints(), &plan.products));
+    let mut tally = Tally {
+        runs: 1,
+        multi_region: u64::from(support::regions_of(&plan.products).len() > 1),
+        ..Tally::default()
+    };
+
+    for _ in 0..plan.rounds {
+        let at_once = if rng.chance(0.25) { 2 } else { 1 };
+        let mut children: Vec<(Child, Option<Duration>)> = (0..at_once)
+            .map(|_| {
+                let kill_after = rng
+                    .chance(plan.kill_probability)
+                    .then(|| Duration::from_millis(rng.between(0, KILL_WINDOW_MS)));
+                let child = work.command(&apply_args()).spawn().expect("start apply");
+                (child, kill_after)
+            })
+            .collect();
+        tally.applies += at_once;
+        let spawned = Instant::now();
+        let mut by_deadline: Vec<usize> = (0..children.len()).collect();
+        by_deadline.sort_by_key(|&i| children[i].1);
+        for i in by_deadline {
+            let (child, kill_after) = &mut children[i];
+            let Some(after) = *kill_after else { continue };
+            std::thread::sleep(after.saturating_sub(spawned.elapsed()));
+            if child
+                .try_wait()
+                .map_err(|e| format!("seed {seed}: wait: {e}"))?
+                .is_none()
+            {
+                child.kill().map_err(|e| format!("seed {seed}: kill: {e}"))?;
+                tally.kills += 1;
+            }
+        }
+        for (child, _) in children {
+            let run = support::Run::from(child.wait_with_output().map_err(|e| format!("wait: {e}"))?);
+            match run.code {
+                Some(0) | None => {}
+                Some(1) => tally.incomplete += 1,
+                Some(other) => return Err(format!("an apply exited {other}: {}", run.describe())),
+            }
+        }
+    }
+
+    let mut converged = false;
+    let mut last = None;
+    for _ in 0..MAX_CONVERGE_ATTEMPTS {
+        let run = work.run(&apply_args());
+        tally.applies += 1;
+        if run.code == Some(0) {
+            converged = true;
+            break;
+        }
+        tally.incomplete += 1;
+        last = Some(run);
+    }
+    if !converged {
+        tally.fault_free += 1;
+        emu.restart(Faults::default());
+        let run = work.run(&apply_args());
+        tally.applies += 1;
+        if run.code != Some(0) {
+            return Err(format!(
+                "apply did not converge in {MAX_CONVERGE_ATTEMPTS} runs with faults ({}), nor in one without; last \
+                 with faults: {}\nwithout: {}",
+                plan.faults,
+                last.map(|r| r.describe()).unwrap_or_default(),
+                run.describe()
+            ));
+        }
+    }
+
+    let ledger = emu.ledger();
+    let rows = work.state_list();
+    let mut problems = support::exactly_once_problems(&ledger, &plan.products, &rows);
+    problems.extend(product_id_problems(&work, &ledger, &plan.products));
+    let check = work.run(&[
+        "--timeout",
+        REQUEST_TIMEOUT,
+        "plan",
+        "--refresh=false",
+        "--detailed-exitcode",
+    ]);
+    if check.code != Some(0) {
+        problems.push(format!("plan after convergence is not empty: {}", check.describe()));
+    }
+    if !problems.is_empty() {
+        return Err(format!(
+            "faults {}, products {:?}:\n  {}\n  ledger: {}\n  state: {rows:?}",
+            plan.faults,
+            plan.products.iter().map(|w| &w.address).collect::<Vec<_>>(),
+            problems.join("\n  "),
+            serde_json::to_string(&ledger.orders).unwrap_or_default()
+        ));
+    }
+
+    history_counts(&work, &mut tally)?;
+    tally.lost = support::unrecorded_orders(&ledger, &rows) as u64;
+    tally.orders = ledger.orders.len() as u64;
+    tally.products = ledger.orders.iter().map(|o| o.product_codes.len() as u64).sum();
+    tally.duplicates = support::duplicates(&ledger) as u64;
+    Ok(tally)
+}
+
+/// Each row's product ids name the product the account holds: the ids of the order that
+/// bought it, or the one `ListProducts` reported when it was resolved by observation.
+fn product_id_problems(work: &Workdir, ledger: &Ledger, wanted: &[Want]) -> Vec<String> {
+    let snapshot = match Store::open_read_only(&work.state).and_then(|s| s.snapshot()) {
+        Ok(s) => s,
+        Err(e) => return vec![format!("cannot read the state: {e}")],
+    };
+    let mut problems = Vec::new();
+    for w in wanted {
+        let row = snapshot.resources.values().find(|r| r.address.as_str() == w.address);
+        let purchase = ledger.purchase(&w.region, w.code);
+        match (row, purchase) {
+            (Some(row), Some(p)) if !row.product_ids.contains(&p.product_id) => problems.push(format!(
+                "`{}` records product ids {:?}; the account holds {}",
+                w.address, row.product_ids, p.product_id
+            )),
+            _ => {}
+        }
+    }
+    problems
+}
+
+/// What the applies met, from the state's history (which survives kills).
+fn history_counts(work: &Workdir, tally: &mut Tally) -> Result<(), String> {
+    let history = Store::open_read_only(&work.state)
+        .and_then(|s| s.history(None))
+        .map_err(|e| format!("cannot read the history: {e}"))?;
+    for event in &history.events {
+        let outcome = event.outcome.as_deref().unwrap_or("");
+        match (event.kind, event.action.as_str(), outcome) {
+            (EventKind::Api, "CreateProductOrders", "ambiguous") => {
+                let message = event.message.as_deref().unwrap_or("");
+                if event.http_status.is_some_and(|s| s >= 500) {
+                    tally.errors_5xx += 1;
+                } else if message.contains("no complete response in time") {
+                    tally.timeouts += 1;
+                } else {
+                    tally.dropped += 1;
+                }
+            }
+            (EventKind::Api, "ListProducts", o) if o != "ok" => tally.list_failures += 1,
+            (EventKind::State, "resolved", _) => tally.resolved += 1,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// The faults the emulators injected, counted from their log events. Slow answers are not
+/// logged by the emulator; the applies' timeouts count them instead.
+struct ServerFaults {
+    throttled: u64,
+    internal_errors: u64,
+    dropped: u64,
+}
+
+static THROTTLED: AtomicU64 = AtomicU64::new(0);
+static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
+static DROPPED: AtomicU64 = AtomicU64::new(0);
+
+impl ServerFaults {
+    fn snapshot() -> ServerFaults {
+        ServerFaults {
+            throttled: THROTTLED.load(Ordering::SeqCst),
+            internal_errors: INTERNAL_ERRORS.load(Ordering::SeqCst),
+            dropped: DROPPED.load(Ordering::SeqCst),
+        }
+    }
+}
+
+impl fmt::Display for ServerFaults {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} throttled, {} InternalError, {} connections dropped after commit",
+            self.throttled, self.internal_errors, self.dropped
+        )
+    }
+}
+
+fn count_server_faults() {
+    use tracing_subscriber::layer::SubscriberExt;
+    let subscriber = tracing_subscriber::registry().with(FaultCounter);
+    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+}
+
+struct FaultCounter;
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FaultCounter {
+    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
+        if !event.metadata().target().starts_with("pai_emulator") {
+            return;
+        }
+        let mut fields = Fields::default();
+        event.record(&mut fields);
+        let counter = match (fields.message.as_str(), fields.code.as_str()) {
+            ("refused", code) if code.starts_with("Throttling") => &THROTTLED,
+            ("refused", "InternalError") => &INTERNAL_ERRORS,
+            (message, _) if message.starts_with("connection closed after commit") => &DROPPED,
+            _ => return,
+        };
+        counter.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[derive(Default)]
+struct Fields {
+    message: String,
+    code: String,
+}
+
+impl tracing::field::Visit for Fields {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
+        match field.name() {
+            "message" => self.message = format!("{value:?}"),
+            "code" => self.code = format!("{value:?}"),
+            _ => {}
+        }
+    }
+}

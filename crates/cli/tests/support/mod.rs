@@ -1,0 +1,493 @@
+//! What the apply tests share (`apply_e2e`, `apply_race`, `apply_secrets`, `fault_campaign`):
+//! an in-process emulator on loopback whose ledger lives in a file and which can be restarted
+//! with other faults on the same ports, a work directory holding a state file and a manifest
+//! that points at the emulator, the real `pai-provision` binary run as a child process with
+//! credentials passed through its own environment only, and the exactly-once check itself.
+//!
+//! Each test binary uses a different part of this module.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use pai_emulator::{Emulator, EmulatorConfig, Faults, Ledger};
+use pai_spec::{ProductCode, Region};
+use serde::Deserialize;
+
+pub const ACCESS_KEY_ID: &str = "LTAI5tApplyTestKey";
+pub const ACCESS_KEY_SECRET: &str = "ApplyTest-Secret-5f4e3d2c1b0a";
+
+pub fn region(name: &str) -> Region {
+    Region::parse(name).expect("a valid region name")
+}
+
+pub fn hangzhou() -> Region {
+    region("cn-hangzhou")
+}
+
+pub fn shanghai() -> Region {
+    region("cn-shanghai")
+}
+
+/// A product the manifest wants, at its address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Want {
+    pub address: String,
+    pub code: ProductCode,
+    pub region: Region,
+}
+
+pub fn want(address: &str, code: ProductCode, region: &Region) -> Want {
+    Want {
+        address: address.to_owned(),
+        code,
+        region: region.clone(),
+    }
+}
+
+/// The quickstart's four products, all ordered through cn-hangzhou.
+pub fn single_region() -> Vec<Want> {
+    let hz = hangzhou();
+    vec![
+        want("dataworks", ProductCode::DataWorks, &hz),
+        want("maxcompute", ProductCode::MaxCompute, &hz),
+        want("oss", ProductCode::Oss, &hz),
+        want("pai", ProductCode::Pai, &hz),
+    ]
+}
+
+/// The four in cn-hangzhou, and PAI and OSS again in cn-shanghai: two orders, in parallel.
+pub fn two_regions() -> Vec<Want> {
+    let sh = shanghai();
+    let mut products = single_region();
+    products.push(want("oss-shanghai", ProductCode::Oss, &sh));
+    products.push(want("pai-shanghai", ProductCode::Pai, &sh));
+    products
+}
+
+/// The regions `products` are ordered in, sorted.
+pub fn regions_of(products: &[Want]) -> Vec<Region> {
+    let set: BTreeSet<Region> = products.iter().map(|w| w.region.clone()).collect();
+    set.into_iter().collect()
+}
+
+/// A manifest ordering `products` through cn-hangzhou, the endpoint of each region it orders
+/// in overridden.
+pub fn manifest(endpoints: &BTreeMap<Region, String>, products: &[Want]) -> String {
+    let mut text = String::from("[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\n");
+    let used = regions_of(products);
+    for (region, url) in endpoints.iter().filter(|(r, _)| used.contains(r)) {
+        text.push_str(&format!("{region} = \"{url}\"\n"));
+    }
+    for w in products {
+        text.push_str(&format!("\n[products.{}]\ncode = \"{}\"\n", w.address, w.code.as_str()));
+        if w.region != hangzhou() {
+            text.push_str(&format!("region = \"{}\"\n", w.region));
+        }
+        text.push_str(properties(w.code));
+    }
+    text
+}
+
+/// The documented instance properties of each product, as in the API reference's example.
+fn properties(code: ProductCode) -> &'static str {
+    match code {
+        ProductCode::DataWorks => "properties.region = \"cn-hangzhou\"\n",
+        ProductCode::MaxCompute => {
+            "properties.odps_specification_type = \"OdpsStandard\"\nproperties.ord_time = \"1:Hour\"\n\
+             properties.region = \"cn-hangzhou\"\n"
+        }
+        ProductCode::Oss => {
+            "properties.commodity_type = { value = \"oss\", name = \"Object Storage Service\" }\n\
+             properties.ord_time = { value = \"1:Hour\", name = \"1 Hour\" }\n"
+        }
+        ProductCode::Pai => "",
+    }
+}
+
+/// The runtime the emulators of a test run on; the CLI under test runs in its own processes.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a Tokio runtime")
+}
+
+/// An emulator serving some regions on 127.0.0.1, its ledger in a file so that it survives a
+/// restart with other faults.
+pub struct Emu {
+    handle: tokio::runtime::Handle,
+    config: EmulatorConfig,
+    running: Option<Emulator>,
+}
+
+impl Emu {
+    /// The usual configuration: one listener per region on a free port, the test key pair,
+    /// the ledger in `ledger`, no faults.
+    pub fn config(regions: &[Region], ledger: &Path) -> EmulatorConfig {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let mut config = EmulatorConfig::new(
+            regions.iter().map(|r| (r.clone(), loopback)).collect(),
+            vec![(ACCESS_KEY_ID.to_owned(), ACCESS_KEY_SECRET.to_owned())],
+        );
+        config.ledger_path = Some(ledger.to_owned());
+        config
+    }
+
+    pub fn start(handle: &tokio::runtime::Handle, config: EmulatorConfig) -> Emu {
+        let mut emu = Emu {
+            handle: handle.clone(),
+            config,
+            running: None,
+        };
+        emu.spawn();
+        emu
+    }
+
+    fn spawn(&mut self) {
+        let _entered = self.handle.enter();
+        let emulator = pai_emulator::spawn(self.config.clone()).expect("the emulator starts");
+        // A restart binds the same ports, so that the manifest's endpoints stay right.
+        self.config.listeners = emulator.addrs().iter().map(|(r, a)| (r.clone(), *a)).collect();
+        self.running = Some(emulator);
+    }
+
+    fn running(&self) -> &Emulator {
+        self.running.as_ref().expect("the emulator runs")
+    }
+
+    pub fn endpoints(&self) -> BTreeMap<Region, String> {
+        self.running().endpoints()
+    }
+
+    pub fn ledger(&self) -> Ledger {
+        self.running().ledger()
+    }
+
+    /// Stops the emulator and starts it again from its ledger file with `faults`.
+    pub fn restart(&mut self, faults: Faults) {
+        self.stop();
+        self.config.faults = faults;
+        self.spawn();
+    }
+
+    /// Stops the emulator, lets `edit` change the account behind its back (a purchase made or
+    /// cancelled in the console), and starts it again on the same ports.
+    pub fn edit_ledger(&mut self, edit: impl FnOnce(&mut Ledger)) {
+        self.stop();
+        let path = self.config.ledger_path.clone().expect("a ledger file");
+        let mut ledger = Ledger::load(&path).expect("read the ledger");
+        edit(&mut ledger);
+        ledger.save(&path).expect("write the ledger");
+        self.spawn();
+    }
+
+    fn stop(&mut self) {
+        if let Some(emulator) = self.running.take() {
+            self.handle.block_on(emulator.shutdown());
+        }
+        // A commit runs in a task of its own that a shutdown does not cancel (an order is all
+        // or nothing); give one that a killed client left behind time to reach the file.
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// An emulator serving cn-hangzhou and cn-shanghai and a work directory whose manifest asks
+/// for `products` through it. Dropped in field order: the emulator before its runtime.
+pub struct Setup {
+    pub work: Workdir,
+    pub emu: Emu,
+    runtime: tokio::runtime::Runtime,
+}
+
+impl Setup {
+    pub fn new(products: &[Want]) -> Setup {
+        Setup::with(products, |_| {})
+    }
+
+    /// With the emulator's configuration changed by `configure` (faults, keys ...).
+    pub fn with(products: &[Want], configure: impl FnOnce(&mut EmulatorConfig)) -> Setup {
+        let runtime = runtime();
+        let work = Workdir::new();
+        let mut config = Emu::config(&[hangzhou(), shanghai()], &work.path().join("ledger.json"));
+        configure(&mut config);
+        let emu = Emu::start(runtime.handle(), config);
+        let setup = Setup { work, emu, runtime };
+        setup.want(products);
+        setup
+    }
+
+    /// Rewrites the manifest to ask for `products`.
+    pub fn want(&self, products: &[Want]) {
+        self.work.write_manifest(&manifest(&self.emu.endpoints(), products));
+    }
+
+    pub fn handle(&self) -> &tokio::runtime::Handle {
+        self.runtime.handle()
+    }
+
+    /// `apply --auto-approve ARGS`.
+    pub fn apply(&self, args: &[&str]) -> Run {
+        let mut all = vec!["apply", "--auto-approve"];
+        all.extend_from_slice(args);
+        self.work.run(&all)
+    }
+
+    /// Another work directory (its own state) on the same account, asking for `products`.
+    pub fn elsewhere(&self, products: &[Want]) -> Workdir {
+        let other = Workdir::new();
+        other.write_manifest(&manifest(&self.emu.endpoints(), products));
+        other
+    }
+}
+
+/// A temporary directory with a state file and a manifest, and the environment the binary
+/// runs in: nothing of this process's own, a `HOME` inside the directory (no stray aliyun CLI
+/// profile), and the test's credentials.
+pub struct Workdir {
+    dir: tempfile::TempDir,
+    pub state: PathBuf,
+    pub manifest: PathBuf,
+    env: BTreeMap<String, String>,
+}
+
+impl Default for Workdir {
+    fn default() -> Self {
+        Workdir::new()
+    }
+}
+
+impl Workdir {
+    pub fn new() -> Workdir {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let state = dir.path().join("s.db");
+        let manifest = dir.path().join("pai-provision.toml");
+        let env = BTreeMap::from([
+            ("HOME".to_owned(), dir.path().display().to_string()),
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID".to_owned(), ACCESS_KEY_ID.to_owned()),
+            (
+                "ALIBABA_CLOUD_ACCESS_KEY_SECRET".to_owned(),
+                ACCESS_KEY_SECRET.to_owned(),
+            ),
+        ]);
+        Workdir {
+            dir,
+            state,
+            manifest,
+            env,
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Sets (or, with `None`, removes) a variable of the binary's environment.
+    pub fn set_env(&mut self, name: &str, value: Option<&str>) {
+        match value {
+            Some(v) => self.env.insert(name.to_owned(), v.to_owned()),
+            None => self.env.remove(name),
+        };
+    }
+
+    pub fn write_manifest(&self, text: &str) {
+        std::fs::write(&self.manifest, text).expect("write the manifest");
+    }
+
+    /// `pai-provision --state <state> --no-color ARGS`, in the directory, with only the
+    /// workdir's environment; output captured, no stdin (so never a terminal).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
+        cmd.current_dir(self.dir.path())
+            .env_clear()
+            .envs(&self.env)
+            .arg("--state")
+            .arg(&self.state)
+            .arg("--no-color")
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        cmd
+    }
+
+    pub fn run(&self, args: &[&str]) -> Run {
+        Run::from(self.command(args).output().expect("run pai-provision"))
+    }
+
+    /// `state list --format json`.
+    pub fn state_list(&self) -> Vec<StateRow> {
+        let run = self.run(&["state", "list", "--format", "json"]);
+        assert_eq!(run.code, Some(0), "state list: {}", run.describe());
+        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("state list JSON: {e}: {}", run.stdout))
+    }
+}
+
+/// A finished run of the binary.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// `None` when a signal ended it.
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl From<Output> for Run {
+    fn from(o: Output) -> Run {
+        Run {
+            code: o.status.code(),
+            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// For assertion messages.
+    pub fn describe(&self) -> String {
+        format!(
+            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.describe()))
+    }
+}
+
+/// One row of `state list --format json`.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct StateRow {
+    pub address: String,
+    pub region: String,
+    pub product_code: String,
+    pub status: String,
+    pub order_id: Option<String>,
+}
+
+/// Everything wrong with the claim "the account holds exactly one order per wanted product and
+/// the state agrees with it"; empty when it holds.
+///
+/// A row without an order id is accepted: it was resolved by observation after its response
+/// was lost, and the ledger's single order for it is the one that went through.
+pub fn exactly_once_problems(ledger: &Ledger, wanted: &[Want], rows: &[StateRow]) -> Vec<String> {
+    let mut problems = Vec::new();
+    let wanted_pairs: BTreeSet<(Region, ProductCode)> = wanted.iter().map(|w| (w.region.clone(), w.code)).collect();
+    for w in wanted {
+        let count = ledger.order_count(&w.region, w.code);
+        if count != 1 {
+            problems.push(format!("{} in {} was ordered {count} times", w.code, w.region));
+        }
+    }
+    for order in &ledger.orders {
+        for code in &order.product_codes {
+            if !wanted_pairs.contains(&(order.region.clone(), *code)) {
+                problems.push(format!(
+                    "order {} bought unwanted {code} in {}",
+                    order.order_id, order.region
+                ));
+            }
+        }
+    }
+    let purchased: BTreeSet<(Region, ProductCode)> = ledger
+        .purchased
+        .iter()
+        .map(|p| (p.region.clone(), p.product_code))
+        .collect();
+    if purchased != wanted_pairs {
+        problems.push(format!("purchased {purchased:?}, wanted {wanted_pairs:?}"));
+    }
+    if rows.len() != wanted.len() {
+        problems.push(format!(
+            "the state has {} rows for {} wanted products",
+            rows.len(),
+            wanted.len()
+        ));
+    }
+    for w in wanted {
+        let Some(row) = rows.iter().find(|r| r.address == w.address) else {
+            problems.push(format!("no state row for `{}`", w.address));
+            continue;
+        };
+        if row.status != "active" || row.region != w.region.as_str() || row.product_code != w.code.as_str() {
+            problems.push(format!("state row {row:?} is not {} in {}, active", w.code, w.region));
+        }
+        let ledger_order = ledger
+            .orders
+            .iter()
+            .find(|o| o.region == w.region && o.product_codes.contains(&w.code));
+        if let (Some(id), Some(order)) = (&row.order_id, ledger_order) {
+            if *id != order.order_id {
+                problems.push(format!(
+                    "`{}` records order {id}, but the ledger's order for it is {}",
+                    w.address, order.order_id
+                ));
+            }
+        }
+    }
+    problems
+}
+
+/// Orders of the ledger that no state row records: their responses were lost on the way.
+pub fn unrecorded_orders(ledger: &Ledger, rows: &[StateRow]) -> usize {
+    ledger
+        .orders
+        .iter()
+        .filter(|o| !rows.iter().any(|r| r.order_id.as_deref() == Some(o.order_id.as_str())))
+        .count()
+}
+
+/// Duplicate orders: every order of a product beyond its first.
+pub fn duplicates(ledger: &Ledger) -> usize {
+    let mut seen = BTreeSet::new();
+    let mut extra = 0;
+    for order in &ledger.orders {
+        for code in &order.product_codes {
+            if !seen.insert((order.region.clone(), *code)) {
+                extra += 1;
+            }
+        }
+    }
+    extra
+}
+
+/// SplitMix64: a small seeded generator for the tests' own draws (which products, which
+/// faults, when to kill), so that a seed replays a scenario.
+pub struct Draws(u64);
+
+impl Draws {
+    pub fn new(seed: u64) -> Draws {
+        Draws(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in `[0, 1)`.
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    pub fn chance(&mut self, p: f64) -> bool {
+        self.unit() < p
+    }
+
+    /// Uniform in `low..=high`.
+    pub fn between(&mut self, low: u64, high: u64) -> u64 {
+        low + self.next_u64() % (high - low + 1)
+    }
+
+    pub fn pick<T: Copy>(&mut self, choices: &[T]) -> T {
+        choices[self.between(0, choices.len() as u64 - 1) as usize]
+    }
+}
