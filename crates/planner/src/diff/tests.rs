@@ -1,4 +1,5 @@
 use pai_spec::ProductCode::{DataWorks, MaxCompute, Oss, Pai};
+use pai_spec::ProductRequest;
 
 use super::*;
 use crate::fixtures::*;

@@ -1,6 +1,7 @@
 //! The state store: what pai-provision has ordered, adopted or imported, in one SQLite file.
 //!
-//! - [`store`]: [`Store`] (read-only, for `plan` and `show`) and [`StateWriter`] (holds the lock).
+//! - [`store`]: [`Store`], read-only (for `plan` and `show`), and opening and creating the file.
+//! - [`writer`]: [`StateWriter`], which holds the lock and makes every change.
 //! - [`lock`]: the OS file lock beside the database and the holder record others can read.
 //! - [`history`]: the append-only record of runs, API calls and state changes.
 //! - `schema`: the SQL schema, its migrations and the checks that refuse foreign files.
@@ -11,6 +12,7 @@ pub mod history;
 pub mod lock;
 mod schema;
 pub mod store;
+pub mod writer;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -22,7 +24,8 @@ use serde::{Deserialize, Serialize};
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
 pub use lock::{LockGuard, LockInfo, Unlocked};
 pub use schema::SCHEMA_VERSION;
-pub use store::{OrderOutcome, StateWriter, Store};
+pub use store::Store;
+pub use writer::{OrderOutcome, StateWriter};
 
 /// Where an address stands. `pending` means an order may have reached the server and its
 /// outcome is not known; `failed` means the server definitely rejected it (nothing was bought).
