@@ -33,6 +33,9 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
         return Err(format!("{} exists; give a new path", state.display()).into());
     }
     let manifest = pai_spec::load(manifest.as_ref())?.manifest;
+    if manifest.products.is_empty() {
+        return Err("the manifest declares no products; nothing to record".into());
+    }
 
     let mut writer = StateWriter::open(&state, "apply", Duration::ZERO)?;
     let run = writer.begin_run("apply")?;
@@ -70,7 +73,7 @@ fn run() -> Result<(), Box<dyn std::error::Error>> {
                 new_run.execute([])?;
                 run_id = tx.last_insert_rowid();
             }
-            let region = &regions[(i as usize) % regions.len().max(1)];
+            let region = &regions[(i as usize) % regions.len()];
             new_event.execute((run_id, region.as_str(), format!("REQ-{i:08}")))?;
             let event = tx.last_insert_rowid();
             for address in &addresses {
