@@ -277,7 +277,8 @@ fn make_newer(dir: &Dir) {
 
 #[test]
 fn foreign_corrupt_and_newer_state_files_are_refused_and_left_byte_identical() {
-    let cases: [(&str, fn(&Dir), &str); 3] = [
+    type Case = (&'static str, fn(&Dir), &'static str);
+    let cases: [Case; 3] = [
         ("corrupt", make_corrupt, "damaged"),
         ("foreign", make_foreign, "not a pai-provision state"),
         ("newer", make_newer, "newer than this pai-provision understands"),
