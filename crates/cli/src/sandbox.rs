@@ -85,6 +85,18 @@ impl Sandbox {
 }
 
 #[cfg(test)]
+impl Sandbox {
+    /// Every order the sandbox has ever accepted for this state file.
+    pub fn ledger(&self) -> pai_emulator::Ledger {
+        self.emulator.ledger()
+    }
+
+    pub async fn shutdown(self) {
+        self.emulator.shutdown().await;
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
