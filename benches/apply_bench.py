@@ -330,7 +330,8 @@ def describe_machine(args):
     return (
         f"date: {time.strftime('%Y-%m-%d', time.gmtime())}; machine: {os.cpu_count()} cores, {cpu}, "
         f"{platform.system()} {platform.release()}; {version} (release build); {sdk_text}; "
-        f"runs: {args.runs} per row after {args.warmup} warm-up rounds, interleaved"
+        f"runs: {args.runs} per row after {args.warmup} warm-up rounds, interleaved; "
+        f"load average at the start {os.getloadavg()[0]:.2f}"
     )
 
 
@@ -359,6 +360,8 @@ def main():
         except BenchError as e:
             print(f"error: {e}", file=sys.stderr)
             return 1
+    # Other work on the machine (a build) shows up here, and in the min – max spread.
+    print(f"load average at the end: {os.getloadavg()[0]:.2f}")
     return 0
 
 
