@@ -21,9 +21,8 @@ process alone; wall time is taken here around the spawn and the wait, so time an
 same run, and the `/bin/true` row shows what spawning through time costs. (The `ru_maxrss` of a
 child spawned straight from Python would not do: a vfork-style child shares Python's memory until
 its exec, and the kernel keeps that high-water mark, so every child would look at least as big as
-this interpreter.) Emulator start and ledger checks are
-outside the timed window; the emulator shares the machine's cores with the client, as it would
-in CI.
+this interpreter.) Emulator start and ledger checks are outside the timed window; the emulator
+shares the machine's cores with the client, as it would in CI.
 """
 
 import argparse
