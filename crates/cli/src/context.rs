@@ -73,8 +73,8 @@ pub fn open_write(g: &Global, operation: &str) -> anyhow::Result<StateWriter> {
 }
 
 /// Where `plan` (and later `apply`/`refresh`) learn what the cloud has.
-pub fn status_source(_g: &Global, _manifest: &Manifest) -> anyhow::Result<Box<dyn StatusSource>> {
-    anyhow::bail!("refresh needs the API client (not built yet); use --refresh=false")
+pub fn status_source(g: &Global, manifest: &Manifest) -> anyhow::Result<Box<dyn StatusSource>> {
+    Ok(Box::new(crate::cloud::Cloud::connect(g, manifest, &manifest.regions())?))
 }
 
 /// Accepts `pai` or `products.pai`.
