@@ -20,7 +20,7 @@ pub struct Cli {
 
 #[derive(Debug, Args, Clone)]
 pub struct Global {
-    /// State store: a SQLite file path (default state/pai-provision.db).
+    /// State store: a SQLite file path (default state/pai-provision.db) or a postgres:// URL.
     #[arg(long, global = true, env = "PAI_PROVISION_STATE")]
     pub state: Option<String>,
     /// API endpoint override for every region; may contain `{region}`.
@@ -159,6 +159,8 @@ pub enum StateCommand {
     History(StateHistoryArgs),
     /// Record an activation bought elsewhere.
     Import(StateImportArgs),
+    /// Copy the state to an empty location (a file or a postgres:// URL), verified.
+    Migrate(StateMigrateArgs),
 }
 
 #[derive(Debug, Args)]
@@ -187,6 +189,15 @@ pub struct StateImportArgs {
     /// The manifest that declares the address.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct StateMigrateArgs {
+    /// Where to copy the state: a SQLite file path or a postgres:// URL; it must hold no state.
+    #[arg(long)]
+    pub to: String,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }

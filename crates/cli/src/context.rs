@@ -3,22 +3,143 @@
 
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
 
 use anyhow::Context;
-use pai_planner::{StateWriter, StatusSource, Store};
+use pai_planner::state::postgres::target::PasswordSource;
+use pai_planner::{StateLocation, StateWriter, StatusSource, Store};
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
 
 use crate::cli::{manifest_path, Global};
 
-/// Where the state lives unless `--state` or `PAI_PROVISION_STATE` says otherwise.
+/// Where the state lives unless `--state`, `PAI_PROVISION_STATE` or the manifest says otherwise.
 pub const DEFAULT_STATE: &str = "state/pai-provision.db";
 
-/// `--state`, then `PAI_PROVISION_STATE` (clap reads both into `g.state`), then the default.
-pub fn state_path(g: &Global) -> PathBuf {
-    match g.state.as_deref().filter(|s| !s.is_empty()) {
-        Some(s) => PathBuf::from(s),
-        None => PathBuf::from(DEFAULT_STATE),
+/// The manifest's `[state] url`, once a command has loaded the manifest, so that the commands
+/// that open the state after loading it (all of them do) use it without being told.
+static MANIFEST_STATE: Mutex<Loaded> = Mutex::new(Loaded::Not);
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Loaded {
+    Not,
+    Manifest(Option<ManifestState>),
+}
+
+/// A manifest's `[state] url` and the directory a relative path in it is relative to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ManifestState {
+    url: String,
+    dir: PathBuf,
+    manifest: PathBuf,
+}
+
+impl ManifestState {
+    fn of(manifest: &Manifest, path: &Path) -> Option<ManifestState> {
+        let url = manifest.state.clone()?;
+        Some(ManifestState {
+            url,
+            dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            manifest: path.to_owned(),
+        })
     }
+}
+
+/// Where the state location comes from, in order of precedence.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Source {
+    /// `--state`, or `PAI_PROVISION_STATE` (clap reads both into `g.state`).
+    Given(String),
+    /// The manifest's `[state] url`.
+    Manifest(ManifestState),
+    Default,
+}
+
+fn choose(given: Option<&str>, manifest: Option<ManifestState>) -> Source {
+    match (given.filter(|s| !s.is_empty()), manifest) {
+        (Some(s), _) => Source::Given(s.to_owned()),
+        (None, Some(m)) => Source::Manifest(m),
+        (None, None) => Source::Default,
+    }
+}
+
+/// Reads an environment variable for the state's connection settings (`PGPASSWORD` ...).
+fn process_env(name: &str) -> Option<String> {
+    std::env::var(name).ok()
+}
+
+fn resolve(source: &Source, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<StateLocation> {
+    match source {
+        Source::Given(text) => Ok(StateLocation::parse(text, env)?),
+        Source::Default => Ok(StateLocation::File(PathBuf::from(DEFAULT_STATE))),
+        Source::Manifest(m) => {
+            let location = StateLocation::parse(&m.url, env)?;
+            if location.as_postgres().and_then(|t| t.password_source()) == Some(&PasswordSource::Url) {
+                anyhow::bail!(
+                    "the `[state] url` of {} carries a password, and a manifest is committed to git; remove it and \
+                     give the password in PGPASSWORD or ~/.pgpass (or pass the whole URL in PAI_PROVISION_STATE)",
+                    m.manifest.display()
+                );
+            }
+            // A relative path in a manifest is relative to the manifest, wherever it is run from.
+            Ok(match location {
+                StateLocation::File(p) if p.is_relative() => StateLocation::File(m.dir.join(p)),
+                other => other,
+            })
+        }
+    }
+}
+
+/// The `[state] url` that applies: the loaded manifest's, or, for commands that take no
+/// manifest (`show`, `state ...`, `force-unlock`), that of `pai-provision.toml` in the working
+/// directory if there is a valid one.
+fn manifest_state() -> Option<ManifestState> {
+    let loaded = MANIFEST_STATE.lock().map(|l| l.clone()).unwrap_or(Loaded::Not);
+    match loaded {
+        Loaded::Manifest(m) => m,
+        Loaded::Not => {
+            let path = manifest_path(&None);
+            if !path.is_file() {
+                return None;
+            }
+            match pai_spec::load(&path) {
+                Ok(loaded) => ManifestState::of(&loaded.manifest, &path),
+                Err(e) => {
+                    tracing::info!("{} was not read for its [state] url: {e}", path.display());
+                    None
+                }
+            }
+        }
+    }
+}
+
+/// Where the state is: `--state` / `PAI_PROVISION_STATE`, else the manifest's `[state] url`,
+/// else `state/pai-provision.db`.
+pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
+    resolve(&choose(g.state.as_deref(), manifest_state()), &process_env)
+}
+
+/// The state file, or for a state in PostgreSQL a local path standing for it, beside which
+/// local companions live (the `--sandbox` ledger): `state/postgres-DB-SCHEMA.db`.
+pub fn state_path(g: &Global) -> PathBuf {
+    match state_location(g) {
+        Ok(StateLocation::File(p)) => p,
+        Ok(StateLocation::Postgres(t)) => {
+            PathBuf::from(format!("state/postgres-{}-{}.db", sanitise(t.database()), t.schema()))
+        }
+        Err(_) => PathBuf::from(DEFAULT_STATE),
+    }
+}
+
+fn sanitise(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
 }
 
 /// A validated manifest and the path it was read from.
@@ -37,13 +158,21 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
             if !loaded.warnings.is_empty() {
                 eprintln!("{}", diagnostic::render_all(&loaded.warnings, color));
             }
-            if let Some(url) = &loaded.manifest.state {
-                if Path::new(url) != state_path(g) {
-                    eprintln!(
-                        "warning: the manifest's `[state] url` ({url}) is not used yet; the state is {} \
-                         (set it with --state or PAI_PROVISION_STATE)",
-                        state_path(g).display()
-                    );
+            let from_manifest = ManifestState::of(&loaded.manifest, &path);
+            if let Ok(mut slot) = MANIFEST_STATE.lock() {
+                *slot = Loaded::Manifest(from_manifest.clone());
+            }
+            if let (Some(given), Some(m)) = (g.state.as_deref().filter(|s| !s.is_empty()), from_manifest) {
+                let no_env = |_: &str| None;
+                let overridden = resolve(&Source::Given(given.to_owned()), &no_env);
+                let declared = resolve(&Source::Manifest(m), &no_env);
+                if let (Ok(used), Ok(declared)) = (overridden, declared) {
+                    if !used.same_state(&declared) {
+                        eprintln!(
+                            "warning: the state is {used} (--state or PAI_PROVISION_STATE), not the manifest's \
+                             `[state] url` ({declared})"
+                        );
+                    }
                 }
             }
             Ok(LoadedManifest {
@@ -64,17 +193,21 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
 
 /// The state, read-only: never created, never written, no lock taken.
 pub fn open_read(g: &Global) -> anyhow::Result<Store> {
-    Ok(Store::open_read_only(&state_path(g))?)
+    Ok(Store::open_read_only(state_location(g)?)?)
 }
 
 /// The state, locked for `operation` (waiting up to `--lock-timeout`).
 pub fn open_write(g: &Global, operation: &str) -> anyhow::Result<StateWriter> {
-    Ok(StateWriter::open(&state_path(g), operation, g.lock_timeout)?)
+    Ok(StateWriter::open(state_location(g)?, operation, g.lock_timeout)?)
 }
 
 /// Where `plan` (and later `apply`/`refresh`) learn what the cloud has.
 pub fn status_source(g: &Global, manifest: &Manifest) -> anyhow::Result<Box<dyn StatusSource>> {
-    Ok(Box::new(crate::cloud::Cloud::connect(g, manifest, &manifest.regions())?))
+    Ok(Box::new(crate::cloud::Cloud::connect(
+        g,
+        manifest,
+        &manifest.regions(),
+    )?))
 }
 
 /// Accepts `pai` or `products.pai`.
@@ -110,4 +243,70 @@ pub fn emit_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
     let mut text = serde_json::to_string_pretty(value).context("serialising the JSON output")?;
     text.push('\n');
     emit(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest_at(url: &str, manifest: &str) -> ManifestState {
+        let path = PathBuf::from(manifest);
+        ManifestState {
+            url: url.to_owned(),
+            dir: path.parent().map(Path::to_owned).unwrap_or_default(),
+            manifest: path,
+        }
+    }
+
+    #[test]
+    fn choose_table() {
+        let m = manifest_at("postgres://ci@db/infra", "infra/pai-provision.toml");
+        let cases = [
+            (Some("x.db"), Some(m.clone()), Source::Given("x.db".into())),
+            (Some(""), Some(m.clone()), Source::Manifest(m.clone())),
+            (None, Some(m.clone()), Source::Manifest(m)),
+            (None, None, Source::Default),
+        ];
+        for (given, manifest, want) in cases {
+            assert_eq!(choose(given, manifest), want, "{given:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_table() {
+        let env = |k: &str| (k == "PGPASSWORD").then(|| "from-env".to_owned());
+        let shown = |s: Source| resolve(&s, &env).map(|l| l.to_string()).map_err(|e| e.to_string());
+        assert_eq!(shown(Source::Default).unwrap(), DEFAULT_STATE);
+        assert_eq!(
+            shown(Source::Given("postgres://ci:pw@db/infra".into())).unwrap(),
+            "postgres://ci:***@db:5432/infra?schema=pai_provision"
+        );
+        assert_eq!(
+            shown(Source::Manifest(manifest_at(
+                "state/prod.db",
+                "infra/pai-provision.toml"
+            )))
+            .unwrap(),
+            "infra/state/prod.db"
+        );
+        assert_eq!(
+            shown(Source::Manifest(manifest_at("/var/lib/s.db", "infra/m.toml"))).unwrap(),
+            "/var/lib/s.db"
+        );
+        assert_eq!(
+            shown(Source::Manifest(manifest_at(
+                "postgres://ci@db/infra?schema=prod",
+                "m.toml"
+            )))
+            .unwrap(),
+            "postgres://ci@db:5432/infra?schema=prod"
+        );
+        let err = shown(Source::Manifest(manifest_at(
+            "postgres://ci:hunter2@db/infra",
+            "m.toml",
+        )))
+        .unwrap_err();
+        assert!(err.contains("carries a password"), "{err}");
+        assert!(!err.contains("hunter2"), "{err}");
+    }
 }

@@ -3,9 +3,11 @@
 //! through the [`StatusSource`] trait, which the API client implements.
 //!
 //! Modules:
-//! - [`state`]: the SQLite state store. [`Store`] reads (never creates or writes; `plan` and
-//!   `show` use it); [`StateWriter`] holds the OS file lock and makes every change, each one
-//!   transaction that appends its history entry.
+//! - [`state`]: the state store, in a SQLite file (the default) or a PostgreSQL schema, chosen
+//!   by its [`StateLocation`]. [`Store`] reads (never creates or writes; `plan` and `show` use
+//!   it); [`StateWriter`] holds the state's lock (an OS file lock, or a PostgreSQL advisory lock)
+//!   and makes every change, each one transaction that appends its history entry;
+//!   [`state::migrate`] copies a state between locations, verified.
 //! - [`observe`]: [`StatusSource`], [`Observation`] and [`Observed`], the cloud's answers.
 //! - [`diff`]: the pure function (manifest, state, observation) -> one [`Change`] per address.
 //! - [`plan`]: [`Plan`], the saved/rendered document, with the per-region order bodies and the
@@ -45,5 +47,5 @@ pub use plan::{
 };
 pub use state::{
     ApiCall, CallOutcome, History, LockInfo, OrderOutcome, Origin, Resource, RunId, RunResult, StateError,
-    StateSnapshot, StateWriter, Status, Store,
+    StateLocation, StateSnapshot, StateWriter, Status, Store,
 };

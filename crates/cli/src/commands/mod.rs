@@ -25,6 +25,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             StateCommand::Rm(args) => state::rm(g, args),
             StateCommand::History(args) => state::history(g, args),
             StateCommand::Import(args) => state::import(g, args),
+            StateCommand::Migrate(args) => state::migrate(g, args),
         },
         Command::ForceUnlock(args) => state::force_unlock(g, args),
         Command::Emulator(args) => emulator::run(g, args),

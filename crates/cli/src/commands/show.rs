@@ -18,7 +18,7 @@ pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     }
     let store = context::open_read(g)?;
     let snapshot = store.snapshot()?;
-    let path = store.path().display().to_string();
+    let path = store.location().to_string();
     match args.format {
         Format::Human => context::emit(&state_render::state(&snapshot, &path))?,
         Format::Json => context::emit_json(&StateDocument::new(&snapshot, &path))?,

@@ -1,11 +1,15 @@
-//! `state list | show ADDR | rm ADDR | history [ADDR] | import ADDR` and `force-unlock ID`.
-//! Reads never lock; `rm` and `import` take the state lock and record a run in the history.
+//! `state list | show ADDR | rm ADDR | history [ADDR] | import ADDR | migrate --to URL` and
+//! `force-unlock ID`. Reads never lock; `rm` and `import` take the state lock and record a run
+//! in the history; `migrate` takes the locks of both states.
 
 use pai_planner::render::{qualified, state as render};
-use pai_planner::{Resource, RunResult, Status};
+use pai_planner::{Resource, RunResult, StateLocation, Status};
 use serde::Serialize;
 
-use crate::cli::{ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateHistoryArgs, StateImportArgs};
+use crate::cli::{
+    ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateHistoryArgs, StateImportArgs,
+    StateMigrateArgs,
+};
 use crate::context;
 
 fn markdown_unsupported(command: &str) -> anyhow::Result<u8> {
@@ -28,11 +32,7 @@ pub fn show(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let store = context::open_read(g)?;
     let snapshot = store.snapshot()?;
     let Some(resource) = snapshot.resources.get(&address) else {
-        anyhow::bail!(
-            "`{}` is not in the state {}",
-            qualified(&address),
-            store.path().display()
-        );
+        anyhow::bail!("`{}` is not in the state {}", qualified(&address), store.location());
     };
     match args.format {
         Format::Human => context::emit(&render::resource(resource))?,
@@ -77,11 +77,7 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     }
     let mut writer = context::open_write(g, "state rm")?;
     if !writer.snapshot()?.resources.contains_key(&address) {
-        anyhow::bail!(
-            "`{}` is not in the state {}",
-            qualified(&address),
-            writer.path().display()
-        );
+        anyhow::bail!("`{}` is not in the state {}", qualified(&address), writer.location());
     }
     let run = writer.begin_run(&format!("state rm {address}"))?;
     let removed = match writer.remove(run, &address) {
@@ -182,18 +178,57 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
 }
 
 pub fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
-    let path = context::state_path(g);
-    let done = pai_planner::state::lock::force_unlock(&path, &args.lock_id)?;
+    let location = context::state_location(g)?;
+    let done = pai_planner::state::force_unlock(&location, &args.lock_id)?;
     let s = &done.stale;
+    let released = match location {
+        StateLocation::File(_) => {
+            "No process held the lock: the operating system had released it when that process ended."
+        }
+        StateLocation::Postgres(_) => {
+            "No session held the lock: PostgreSQL had released it when that process's session ended."
+        }
+    };
     context::emit(&format!(
-        "Cleared the record of lock {} (`{}` by pid {} on {} since {}). No process held the lock: the operating \
-         system had released it when that process ended. The state {} is unlocked.\n",
-        s.id,
-        s.operation,
-        s.pid,
-        s.host,
-        s.created_at,
-        path.display()
+        "Cleared the record of lock {} (`{}` by pid {} on {} since {}). {released} The state {location} is unlocked.\n",
+        s.id, s.operation, s.pid, s.host, s.created_at,
     ))?;
     Ok(0)
+}
+
+pub fn migrate(g: &Global, args: StateMigrateArgs) -> anyhow::Result<u8> {
+    if args.format == Format::Markdown {
+        return markdown_unsupported("state migrate");
+    }
+    let from = context::state_location(g)?;
+    let to = StateLocation::parse(&args.to, &|name: &str| std::env::var(name).ok())?;
+    let done = pai_planner::state::migrate(&from, &to, g.lock_timeout)?;
+    match args.format {
+        Format::Json => context::emit_json(&done)?,
+        _ => context::emit(&format!(
+            "Copied the state {} to {}: lineage {}, serial {}, {} address{}, {} run{}, {} event{}. Both were read \
+             again and compared: the copy is exact. The source was not changed.\n\
+             Use the copy from now on (--state, PAI_PROVISION_STATE or the manifest's `[state] url`), and retire \
+             the source so that nobody applies against it.\n",
+            done.from,
+            done.to,
+            done.lineage,
+            done.serial,
+            done.resources,
+            plural(done.resources, "es"),
+            done.runs,
+            plural(done.runs, "s"),
+            done.events,
+            plural(done.events, "s"),
+        ))?,
+    }
+    Ok(0)
+}
+
+fn plural(n: usize, suffix: &'static str) -> &'static str {
+    if n == 1 {
+        ""
+    } else {
+        suffix
+    }
 }

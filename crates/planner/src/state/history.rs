@@ -1,15 +1,11 @@
 //! The append-only history: one row per run, one per API call or state change, each linked to
-//! the addresses it concerns. Nothing here is read by `plan`; the tables are indexed so that
-//! `state history ADDR` stays fast however long the history grows.
+//! the addresses it concerns. Nothing here is read by `plan`; both backends index the tables so
+//! that `state history ADDR` stays fast however long the history grows.
 
-use std::path::Path;
 use std::time::Duration;
 
 use pai_spec::{Address, Region};
-use rusqlite::{Connection, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
-
-use super::StateError;
 
 /// A run of a writing command (`apply`, `refresh`, `state rm` ...), as numbered in the history.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -121,7 +117,7 @@ pub struct History {
 }
 
 /// An event about to be appended.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct NewEvent<'a> {
     pub kind: Option<EventKind>,
     pub action: &'a str,
@@ -136,145 +132,20 @@ pub(crate) struct NewEvent<'a> {
     pub duration_ms: Option<u64>,
 }
 
-pub(crate) fn append(tx: &Transaction<'_>, run: RunId, at: &str, ev: &NewEvent<'_>) -> rusqlite::Result<i64> {
-    let kind = match ev.kind.unwrap_or(EventKind::State) {
-        EventKind::Api => "api",
-        EventKind::State => "state",
-    };
-    tx.execute(
-        "INSERT INTO events (run_id, at, kind, action, region, outcome, http_status, code, message, request_id,
-                             order_id, duration_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-        rusqlite::params![
-            run.0,
-            at,
-            kind,
-            ev.action,
-            ev.region,
-            ev.outcome,
-            ev.http_status,
-            ev.code,
-            ev.message,
-            ev.request_id,
-            ev.order_id,
-            ev.duration_ms.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
-        ],
-    )?;
-    let id = tx.last_insert_rowid();
-    let mut link = tx.prepare_cached("INSERT OR IGNORE INTO event_addresses (event_id, address) VALUES (?1, ?2)")?;
-    for address in &ev.addresses {
-        link.execute((id, address))?;
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Api => "api",
+            EventKind::State => "state",
+        }
     }
-    Ok(id)
-}
 
-const EVENT_COLUMNS: &str = "e.id, e.run_id, e.at, e.kind, e.action, e.region, e.outcome, e.http_status, e.code, \
-                             e.message, e.request_id, e.order_id, e.duration_ms";
-
-fn event_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Event> {
-    let kind: String = row.get(3)?;
-    Ok(Event {
-        id: row.get(0)?,
-        run_id: row.get(1)?,
-        at: row.get(2)?,
-        kind: if kind == "api" {
+    /// Anything but `api` is a state change, as the schema's CHECK allows only the two.
+    pub(crate) fn parse(s: &str) -> EventKind {
+        if s == "api" {
             EventKind::Api
         } else {
             EventKind::State
-        },
-        action: row.get(4)?,
-        region: row.get(5)?,
-        addresses: Vec::new(),
-        outcome: row.get(6)?,
-        http_status: row.get(7)?,
-        code: row.get(8)?,
-        message: row.get(9)?,
-        request_id: row.get(10)?,
-        order_id: row.get(11)?,
-        duration_ms: row.get::<_, Option<i64>>(12)?.map(|d| u64::try_from(d).unwrap_or(0)),
-    })
-}
-
-fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
-    Ok(RunRecord {
-        id: row.get(0)?,
-        command: row.get(1)?,
-        host: row.get(2)?,
-        pid: row.get(3)?,
-        version: row.get(4)?,
-        started_at: row.get(5)?,
-        ended_at: row.get(6)?,
-        result: row.get(7)?,
-        message: row.get(8)?,
-    })
-}
-
-const RUN_COLUMNS: &str = "id, command, host, pid, version, started_at, ended_at, result, message";
-
-/// The whole history, or the part that concerns one address (its events and their runs).
-pub(crate) fn read(conn: &Connection, path: &Path, address: Option<&Address>) -> Result<History, StateError> {
-    read_inner(conn, address).map_err(|e| StateError::sqlite(path, e))
-}
-
-fn read_inner(conn: &Connection, address: Option<&Address>) -> rusqlite::Result<History> {
-    let tx = conn.unchecked_transaction()?;
-    let mut events: Vec<Event> = match address {
-        None => tx
-            .prepare(&format!("SELECT {EVENT_COLUMNS} FROM events e ORDER BY e.id"))?
-            .query_map([], event_from_row)?
-            .collect::<Result<_, _>>()?,
-        Some(addr) => tx
-            .prepare(&format!(
-                "SELECT {EVENT_COLUMNS} FROM event_addresses a JOIN events e ON e.id = a.event_id
-                 WHERE a.address = ?1 ORDER BY a.event_id"
-            ))?
-            .query_map([addr.as_str()], event_from_row)?
-            .collect::<Result<_, _>>()?,
-    };
-    attach_addresses(&tx, &mut events)?;
-    let runs = match address {
-        None => tx
-            .prepare(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"))?
-            .query_map([], run_from_row)?
-            .collect::<Result<_, _>>()?,
-        Some(_) => {
-            let mut ids: Vec<i64> = events.iter().map(|e| e.run_id).collect();
-            ids.dedup();
-            let mut stmt = tx.prepare(&format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"))?;
-            let mut runs = Vec::with_capacity(ids.len());
-            for id in ids {
-                if let Some(run) = stmt.query_row([id], run_from_row).optional()? {
-                    runs.push(run);
-                }
-            }
-            runs.dedup_by_key(|r| r.id);
-            runs
-        }
-    };
-    tx.finish()?;
-    Ok(History { runs, events })
-}
-
-/// Fills each event's addresses with one ordered pass over the link table's primary key.
-fn attach_addresses(conn: &Connection, events: &mut [Event]) -> rusqlite::Result<()> {
-    let (Some(first), Some(last)) = (events.first().map(|e| e.id), events.last().map(|e| e.id)) else {
-        return Ok(());
-    };
-    let mut stmt = conn.prepare(
-        "SELECT event_id, address FROM event_addresses WHERE event_id BETWEEN ?1 AND ?2 ORDER BY event_id, address",
-    )?;
-    let mut rows = stmt.query((first, last))?;
-    let mut i = 0;
-    while let Some(row) = rows.next()? {
-        let id: i64 = row.get(0)?;
-        while i < events.len() && events[i].id < id {
-            i += 1;
-        }
-        match events.get_mut(i) {
-            Some(ev) if ev.id == id => ev.addresses.push(row.get(1)?),
-            Some(_) => {}
-            None => break,
         }
     }
-    Ok(())
 }

@@ -1,5 +1,7 @@
-//! The state lock: an exclusive OS file lock on `<state>.lock`, plus a holder record inside
-//! that file so that a waiting process can say who holds it.
+//! Who holds a state's lock ([`LockInfo`], both backends), and the SQLite backend's lock: an
+//! exclusive OS file lock on `<state>.lock`, plus a holder record inside that file so that a
+//! waiting process can say who holds it. (The PostgreSQL backend's advisory lock is in
+//! `postgres::lock`.)
 //!
 //! The kernel lock is what excludes: it is released when its holder exits, however it exits
 //! (`kill -9` included), so a local state can never stay locked by a dead process. The record
@@ -15,7 +17,7 @@ use std::time::{Duration, Instant};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
-use super::StateError;
+use super::{StateError, StateLocation};
 use crate::clock;
 
 /// Who holds (or last held) the lock.
@@ -29,12 +31,32 @@ pub struct LockInfo {
     pub pid: u32,
     pub created_at: String,
     pub version: String,
+    /// The PostgreSQL session (backend pid) that holds the lock; PostgreSQL states only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<i32>,
 }
 
 impl LockInfo {
-    fn describe(&self) -> String {
+    /// A new record for this process taking a lock for `operation`.
+    pub(crate) fn new(operation: &str, session: Option<i32>) -> LockInfo {
+        LockInfo {
+            id: uuid::Uuid::new_v4().to_string(),
+            operation: operation.to_owned(),
+            host: clock::host_name(),
+            pid: std::process::id(),
+            created_at: clock::now(),
+            version: env!("CARGO_PKG_VERSION").to_owned(),
+            session,
+        }
+    }
+
+    pub(crate) fn describe(&self) -> String {
+        let session = match self.session {
+            Some(s) => format!(", PostgreSQL session {s}"),
+            None => String::new(),
+        };
         format!(
-            "lock ID {}: `{}` by pid {} on {} since {} (pai-provision {})",
+            "lock ID {}: `{}` by pid {} on {} since {} (pai-provision {}{session})",
             self.id, self.operation, self.pid, self.host, self.created_at, self.version
         )
     }
@@ -137,7 +159,7 @@ pub fn acquire(state: &Path, operation: &str, timeout: Duration) -> Result<LockG
         let waited = started.elapsed();
         if waited >= timeout {
             return Err(StateError::Locked {
-                path: state.to_owned(),
+                location: StateLocation::File(state.to_owned()),
                 holder: read_holder(&path).map(Box::new),
                 waited,
             });
@@ -157,14 +179,7 @@ pub fn acquire(state: &Path, operation: &str, timeout: Duration) -> Result<LockG
             stale.describe()
         );
     }
-    let info = LockInfo {
-        id: uuid::Uuid::new_v4().to_string(),
-        operation: operation.to_owned(),
-        host: clock::host_name(),
-        pid: std::process::id(),
-        created_at: clock::now(),
-        version: env!("CARGO_PKG_VERSION").to_owned(),
-    };
+    let info = LockInfo::new(operation, None);
     write_holder(&mut file, &info).map_err(|e| StateError::io(&path, e))?;
     Ok(LockGuard {
         file: Some(file),
@@ -210,16 +225,15 @@ pub fn force_unlock(state: &Path, id: &str) -> Result<Unlocked, StateError> {
     result
 }
 
-pub(crate) fn locked_message(state: &Path, holder: Option<&LockInfo>, waited: Duration) -> String {
+pub(crate) fn locked_message(state: &StateLocation, holder: Option<&LockInfo>, waited: Duration) -> String {
     let who = match holder {
         Some(h) => h.describe(),
         None => "a process that has not yet recorded itself".to_owned(),
     };
     format!(
-        "the state {} is locked by another process ({who}); gave up after {:.1}s. \
+        "the state {state} is locked by another process ({who}); gave up after {:.1}s. \
          Wait for it to finish or raise --lock-timeout. A holder that exits releases the lock, \
          even when it is killed",
-        state.display(),
         waited.as_secs_f64()
     )
 }

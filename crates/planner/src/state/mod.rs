@@ -1,17 +1,27 @@
-//! The state store: what pai-provision has ordered, adopted or imported, in one SQLite file.
+//! The state store: what pai-provision has ordered, adopted or imported, in a SQLite file or in
+//! a schema of a PostgreSQL database.
 //!
-//! - [`store`]: [`Store`], read-only (for `plan` and `show`), and opening and creating the file.
-//! - [`writer`]: [`StateWriter`], which holds the lock and makes every change.
-//! - [`lock`]: the OS file lock beside the database and the holder record others can read.
+//! - [`location`]: [`StateLocation`], a path or a `postgres://` URL, displayed without secrets.
+//! - [`store`]: [`Store`], read-only (for `plan` and `show`).
+//! - [`writer`]: [`StateWriter`], which holds the lock and makes every change: the protocol of
+//!   each write, once, over the [`tx`] primitives that each backend implements.
+//! - [`lock`]: the holder record ([`LockInfo`]) and the SQLite backend's OS file lock.
 //! - [`history`]: the append-only record of runs, API calls and state changes.
-//! - `schema`: the SQL schema, its migrations and the checks that refuse foreign files.
+//! - [`copy`]: [`StateDump`] and [`migrate`], a verified copy between locations.
+//! - `sqlite`, `postgres`: the two backends (schema, migrations, locking, statements).
+//! - `rows`: the text columns of a resource row, checked, which both backends share.
 //!
-//! The layout on disk and the reasons behind it are in `docs/state.md`.
+//! The layout of both backends and the reasons behind it are in `docs/state.md`.
 
+pub mod copy;
 pub mod history;
+pub mod location;
 pub mod lock;
-mod schema;
+pub mod postgres;
+mod rows;
+mod sqlite;
 pub mod store;
+mod tx;
 pub mod writer;
 
 use std::collections::BTreeMap;
@@ -21,11 +31,14 @@ use std::time::Duration;
 use pai_spec::{Address, Fingerprint, ProductCode, ProductRequest, Region};
 use serde::{Deserialize, Serialize};
 
+pub use copy::{migrate, Migrated, StateDump};
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
+pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};
-pub use schema::SCHEMA_VERSION;
+pub use postgres::PG_SCHEMA_VERSION;
+pub use sqlite::schema::SCHEMA_VERSION;
 pub use store::Store;
-pub use writer::{OrderOutcome, StateWriter};
+pub use writer::{force_unlock, OrderOutcome, StateWriter};
 
 /// Where an address stands. `pending` means an order may have reached the server and its
 /// outcome is not known; `failed` means the server definitely rejected it (nothing was bought).
@@ -123,24 +136,31 @@ impl StateSnapshot {
     }
 }
 
-/// Why the state could not be read or written. Every variant that concerns a file that is not
-/// ours says that the file was left untouched, because it was.
+/// Why the state could not be read or written. Every variant that concerns a state that is not
+/// ours says that it was left untouched, because it was. Locations display without passwords.
 #[derive(Debug, thiserror::Error)]
 pub enum StateError {
-    #[error("{}: not a pai-provision state ({why}); the file was left untouched", path.display())]
-    NotAState { path: PathBuf, why: String },
+    #[error("{location}: not a pai-provision state ({why}); {} was left untouched", location.noun())]
+    NotAState { location: StateLocation, why: String },
     #[error(
-        "{}: the state's schema is version {found}, newer than this pai-provision understands ({supported}); \
-         upgrade pai-provision. The file was left untouched",
-        path.display()
+        "{location}: the state's schema is version {found}, newer than this pai-provision understands ({supported}); \
+         upgrade pai-provision. {} was left untouched",
+        capitalise(location.noun())
     )]
-    NewerSchema { path: PathBuf, found: i64, supported: i64 },
+    NewerSchema {
+        location: StateLocation,
+        found: i64,
+        supported: i64,
+    },
     #[error(
-        "{}: the state's schema is version {found}, older than this pai-provision's ({supported}); \
-         a command that writes the state (apply, refresh, state rm/import) upgrades it",
-        path.display()
+        "{location}: the state's schema is version {found}, older than this pai-provision's ({supported}); \
+         a command that writes the state (apply, refresh, state rm/import) upgrades it"
     )]
-    OlderSchema { path: PathBuf, found: i64, supported: i64 },
+    OlderSchema {
+        location: StateLocation,
+        found: i64,
+        supported: i64,
+    },
     #[error("{}: the state file is damaged ({source}); the file was left untouched", path.display())]
     Corrupt {
         path: PathBuf,
@@ -159,9 +179,13 @@ pub enum StateError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}", lock::locked_message(path, holder.as_deref(), *waited))]
+    /// A PostgreSQL error: connecting, or a statement the server refused. `message` has been
+    /// scrubbed of the password.
+    #[error("{location}: {message}")]
+    Postgres { location: StateLocation, message: String },
+    #[error("{}", lock::locked_message(location, holder.as_deref(), *waited))]
     Locked {
-        path: PathBuf,
+        location: StateLocation,
         holder: Option<Box<LockInfo>>,
         waited: Duration,
     },
@@ -179,6 +203,30 @@ pub enum StateError {
         held: bool,
         holder: Option<Box<LockInfo>>,
     },
+    #[error("{}", postgres::lock::unlock_refused_message(location, requested, *session, holder.as_deref()))]
+    PgUnlockRefused {
+        location: StateLocation,
+        requested: String,
+        /// The PostgreSQL session (backend pid) holding the advisory lock, if one does.
+        session: Option<i32>,
+        holder: Option<Box<LockInfo>>,
+    },
+    #[error(
+        "{location}: another writer changed the state while this one held its lock (serial {found}, this writer \
+         last wrote or read {expected}); nothing was written. The lock must have been broken (a terminated \
+         session); run the command again to plan from what is recorded now"
+    )]
+    SerialConflict {
+        location: StateLocation,
+        expected: u64,
+        found: u64,
+    },
+    #[error("`{location}` is not a usable state location: {why}")]
+    BadLocation {
+        /// The text as given, its password replaced by `***`.
+        location: String,
+        why: String,
+    },
     #[error("`{0}` is not in the state")]
     NoSuchAddress(Address),
     #[error("`{0}` is already in the state; `state rm` it first to record it again")]
@@ -189,12 +237,39 @@ pub enum StateError {
         code: ProductCode,
         existing: String,
     },
-    #[error("{}: the record of `{address}` is unreadable ({why}); the file was left untouched", path.display())]
+    #[error("{location}: the record of `{address}` is unreadable ({why}); {} was left untouched", location.noun())]
     BadRecord {
-        path: PathBuf,
+        location: StateLocation,
         address: String,
         why: String,
     },
+    #[error("{location} holds no state; there is nothing to migrate")]
+    NothingToMigrate { location: StateLocation },
+    #[error("`state migrate` needs two different states; both locations name {location}")]
+    SameState { location: StateLocation },
+    #[error(
+        "{location} already holds a state (lineage {lineage}, serial {serial}, {resources} addresses); \
+         `state migrate` only copies into an empty location, so nothing was copied"
+    )]
+    TargetNotEmpty {
+        location: StateLocation,
+        lineage: String,
+        serial: u64,
+        resources: usize,
+    },
+    #[error(
+        "the copy at {location} does not match its source ({what}); keep using the source, and remove the copy \
+         before trying again"
+    )]
+    MigrationMismatch { location: StateLocation, what: String },
+}
+
+fn capitalise(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
 }
 
 impl StateError {

@@ -1,17 +1,18 @@
 //! [`StateWriter`]: the state locked for writing, and the only way to change it. Every write
 //! is one transaction that also appends its history entry and, when it changes the recorded
-//! resources, bumps the serial.
+//! resources, bumps the serial. The writes are composed here once from the backend's
+//! primitives ([`Tx`]); the backends differ only in SQL, locking and connections.
 
-use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pai_spec::{Address, Product, ProductCode, Region};
-use rusqlite::{Connection, OptionalExtension, Transaction, TransactionBehavior};
 
-use super::history::{self, ApiCall, EventKind, History, NewEvent, RunId, RunResult};
-use super::lock::{self, LockGuard, LockInfo};
-use super::store::{create, open_existing, read_snapshot};
-use super::{Origin, Resource, StateError, StateSnapshot, Status};
+use super::copy::StateDump;
+use super::history::{ApiCall, EventKind, History, NewEvent, RunId, RunResult};
+use super::lock::{LockInfo, Unlocked};
+use super::rows::product_ids_json;
+use super::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
+use super::{lock, postgres, sqlite, Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
 use crate::clock;
 
 /// What `CreateProductOrders` answered.
@@ -24,55 +25,95 @@ pub struct OrderOutcome {
 }
 
 /// The state, locked for writing. Created by [`StateWriter::open`], which waits for the lock;
-/// dropping it releases the lock. The state file itself is created by the first write.
+/// dropping it releases the lock. The state itself is created by the first write.
+///
+/// Its methods block until the database answers; they may be called from inside a Tokio
+/// runtime (the PostgreSQL backend drives its connection on a thread of its own).
 #[derive(Debug)]
 pub struct StateWriter {
-    path: PathBuf,
-    conn: Option<Connection>,
-    lock: LockGuard,
+    location: StateLocation,
+    backend: Backend,
+}
+
+#[derive(Debug)]
+enum Backend {
+    Sqlite(sqlite::Writer),
+    Postgres(postgres::Writer),
 }
 
 impl StateWriter {
-    /// Takes the lock of the state at `path` for `operation` (e.g. `apply`), waiting up to
-    /// `timeout`, then opens the file if it exists, refusing foreign files and newer schemas
-    /// and migrating older ones.
-    pub fn open(path: &Path, operation: &str, timeout: Duration) -> Result<StateWriter, StateError> {
-        let lock = lock::acquire(path, operation, timeout)?;
-        let conn = if path.exists() {
-            Some(open_existing(path)?)
-        } else {
-            None
+    /// Takes the lock of the state at `location` (a path, or a [`StateLocation`]) for
+    /// `operation` (e.g. `apply`), waiting up to `timeout`, then opens the state if it exists,
+    /// refusing foreign files or schemas and newer schemas and migrating older ones.
+    pub fn open(
+        location: impl Into<StateLocation>,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<StateWriter, StateError> {
+        let location = location.into();
+        let backend = match &location {
+            StateLocation::File(path) => Backend::Sqlite(sqlite::Writer::open(path, operation, timeout)?),
+            StateLocation::Postgres(target) => {
+                Backend::Postgres(postgres::Writer::open(&location, target, operation, timeout)?)
+            }
         };
-        Ok(StateWriter {
-            path: path.to_owned(),
-            conn,
-            lock,
-        })
+        Ok(StateWriter { location, backend })
     }
 
-    pub fn path(&self) -> &Path {
-        &self.path
+    pub fn location(&self) -> &StateLocation {
+        &self.location
     }
 
     pub fn lock_info(&self) -> &LockInfo {
-        self.lock.info()
+        match &self.backend {
+            Backend::Sqlite(w) => w.lock_info(),
+            Backend::Postgres(w) => w.lock_info(),
+        }
     }
 
     pub fn exists(&self) -> bool {
-        self.conn.is_some()
+        match &self.backend {
+            Backend::Sqlite(w) => w.exists(),
+            Backend::Postgres(w) => w.exists(),
+        }
     }
 
     pub fn snapshot(&self) -> Result<StateSnapshot, StateError> {
-        match &self.conn {
-            None => Ok(StateSnapshot::default()),
-            Some(conn) => read_snapshot(conn, &self.path),
+        match &self.backend {
+            Backend::Sqlite(w) => w.snapshot(),
+            Backend::Postgres(w) => w.snapshot(),
         }
     }
 
     pub fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
-        match &self.conn {
-            None => Ok(History::default()),
-            Some(conn) => history::read(conn, &self.path, address),
+        match &self.backend {
+            Backend::Sqlite(w) => w.history(address),
+            Backend::Postgres(w) => w.history(address),
+        }
+    }
+
+    /// Everything the state holds; `None` when there is no state yet.
+    pub fn dump(&self) -> Result<Option<StateDump>, StateError> {
+        match &self.backend {
+            Backend::Sqlite(w) => w.dump(),
+            Backend::Postgres(w) => w.dump(),
+        }
+    }
+
+    /// Creates the state as an exact copy of `dump`: its lineage, serial, rows and history,
+    /// keeping every id. Refuses when a state exists here. See [`super::migrate`].
+    pub fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
+        if let Some(existing) = self.dump()? {
+            return Err(StateError::TargetNotEmpty {
+                location: self.location.clone(),
+                lineage: existing.lineage,
+                serial: existing.serial,
+                resources: existing.resources.len(),
+            });
+        }
+        match &mut self.backend {
+            Backend::Sqlite(w) => w.restore(dump),
+            Backend::Postgres(w) => w.restore(dump),
         }
     }
 
@@ -81,11 +122,13 @@ impl StateWriter {
         let now = clock::now();
         let host = clock::host_name();
         self.write(false, |tx| {
-            tx.execute(
-                "INSERT INTO runs (command, host, pid, version, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                (command, &host, std::process::id(), env!("CARGO_PKG_VERSION"), &now),
-            )?;
-            Ok(RunId(tx.last_insert_rowid()))
+            tx.insert_run(&NewRun {
+                command,
+                host: &host,
+                pid: std::process::id(),
+                version: env!("CARGO_PKG_VERSION"),
+                started_at: &now,
+            })
         })
     }
 
@@ -95,21 +138,14 @@ impl StateWriter {
             RunResult::Succeeded => ("succeeded", None),
             RunResult::Failed(m) => ("failed", Some(m.as_str())),
         };
-        self.write(false, |tx| {
-            tx.execute(
-                "UPDATE runs SET ended_at = ?2, result = ?3, message = ?4 WHERE id = ?1 AND ended_at IS NULL",
-                (run.0, &now, result, message),
-            )?;
-            Ok(())
-        })
+        self.write(false, |tx| tx.close_run(run, &now, result, message))
     }
 
     /// Appends one API call to the history. Does not change the serial.
     pub fn record_api_call(&mut self, run: RunId, call: &ApiCall) -> Result<(), StateError> {
         let now = clock::now();
         self.write(false, |tx| {
-            history::append(
-                tx,
+            tx.append_event(
                 run,
                 &now,
                 &NewEvent {
@@ -125,8 +161,7 @@ impl StateWriter {
                     order_id: call.order_id.as_deref(),
                     duration_ms: Some(u64::try_from(call.duration.as_millis()).unwrap_or(u64::MAX)),
                 },
-            )?;
-            Ok(())
+            )
         })
     }
 
@@ -137,8 +172,15 @@ impl StateWriter {
         self.write_state(|tx| {
             for product in products {
                 ensure_unique_activation(tx, &product.address, &product.region, product.code())?;
-                let before = status_of(tx, &product.address)?;
-                upsert(tx, product, Status::Pending, Origin::Ordered, run, &now)?;
+                let before = tx.status_of(&product.address)?;
+                tx.upsert(&NewRow {
+                    product,
+                    status: Status::Pending,
+                    origin: Origin::Ordered,
+                    product_ids: "[]",
+                    run,
+                    now: &now,
+                })?;
                 let message = match before {
                     Some(s) => format!("{} -> pending", s.as_str()),
                     None => "recorded -> pending".to_owned(),
@@ -161,24 +203,18 @@ impl StateWriter {
     /// Records a successful order for `addresses` (all pending in this region's order).
     pub fn mark_active(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
         let now = clock::now();
-        let ids = serde_json::to_string(&outcome.product_ids).unwrap_or_else(|_| "[]".into());
+        let ids = product_ids_json(&outcome.product_ids);
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
-                tx.execute(
-                    "UPDATE resources SET status = 'active', order_id = ?2, product_ids = ?3,
-                         buy_product_request_id = ?4, request_id = ?5, last_error = NULL, run_id = ?6,
-                         updated_at = ?7
-                     WHERE address = ?1",
-                    rusqlite::params![
-                        address.as_str(),
-                        outcome.order_id,
-                        ids,
-                        outcome.buy_product_request_id,
-                        outcome.request_id,
-                        run.0,
-                        now
-                    ],
+                tx.update(
+                    address,
+                    &RowUpdate::Ordered {
+                        outcome,
+                        product_ids: &ids,
+                    },
+                    run,
+                    &now,
                 )?;
                 let message = format!("{} -> active: ordered", before.as_str());
                 state_event(
@@ -200,15 +236,10 @@ impl StateWriter {
     /// was lost: the row becomes `active`, keeping the request that was sent.
     pub fn mark_resolved(&mut self, run: RunId, address: &Address, product_id: Option<&str>) -> Result<(), StateError> {
         let now = clock::now();
-        let ids = serde_json::to_string(&product_id.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+        let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());
         self.write_state(|tx| {
             let before = require(tx, address)?;
-            tx.execute(
-                "UPDATE resources SET status = 'active', product_ids = ?2, last_error = NULL, run_id = ?3,
-                     updated_at = ?4
-                 WHERE address = ?1",
-                (address.as_str(), &ids, run.0, &now),
-            )?;
+            tx.update(address, &RowUpdate::Resolved { product_ids: &ids }, run, &now)?;
             let message = format!(
                 "{} -> active: resolved by observation, the cloud reports it purchased",
                 before.as_str()
@@ -240,16 +271,19 @@ impl StateWriter {
         origin: Origin,
     ) -> Result<(), StateError> {
         let now = clock::now();
-        let ids = serde_json::to_string(&product_id.into_iter().collect::<Vec<_>>()).unwrap_or_else(|_| "[]".into());
+        let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());
         let action = origin.as_str();
         self.write_state(|tx| {
             ensure_unique_activation(tx, &product.address, &product.region, product.code())?;
-            let before = status_of(tx, &product.address)?;
-            upsert(tx, product, Status::Active, origin, run, &now)?;
-            tx.execute(
-                "UPDATE resources SET product_ids = ?2 WHERE address = ?1",
-                (product.address.as_str(), &ids),
-            )?;
+            let before = tx.status_of(&product.address)?;
+            tx.upsert(&NewRow {
+                product,
+                status: Status::Active,
+                origin,
+                product_ids: &ids,
+                run,
+                now: &now,
+            })?;
             let message = match before {
                 Some(s) => format!("{} -> active: {action}", s.as_str()),
                 None => format!("recorded active: {action}"),
@@ -264,11 +298,7 @@ impl StateWriter {
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
-                tx.execute(
-                    "UPDATE resources SET status = 'failed', last_error = ?2, run_id = ?3, updated_at = ?4
-                     WHERE address = ?1",
-                    (address.as_str(), error, run.0, &now),
-                )?;
+                tx.update(address, &RowUpdate::Failed { error }, run, &now)?;
                 let message = format!("{} -> failed: {error}", before.as_str());
                 state_event(tx, run, &now, "failed", address, Status::Failed, &message, None)?;
             }
@@ -282,16 +312,12 @@ impl StateWriter {
         let now = clock::now();
         self.write_state(|tx| {
             let status = require(tx, from)?;
-            if status_of(tx, to)?.is_some() {
+            if tx.status_of(to)?.is_some() {
                 return Err(TxError::State(StateError::AlreadyRecorded(to.clone())));
             }
-            tx.execute(
-                "UPDATE resources SET address = ?2, run_id = ?3, updated_at = ?4 WHERE address = ?1",
-                (from.as_str(), to.as_str(), run.0, &now),
-            )?;
+            tx.rename(from, to, run, &now)?;
             let message = format!("moved from `{from}` to `{to}`");
-            history::append(
-                tx,
+            tx.append_event(
                 run,
                 &now,
                 &NewEvent {
@@ -301,8 +327,7 @@ impl StateWriter {
                     message: Some(&message),
                     ..NewEvent::default()
                 },
-            )?;
-            Ok(())
+            )
         })
     }
 
@@ -316,14 +341,13 @@ impl StateWriter {
             .ok_or_else(|| StateError::NoSuchAddress(address.clone()))?;
         let now = clock::now();
         self.write_state(|tx| {
-            tx.execute("DELETE FROM resources WHERE address = ?1", [address.as_str()])?;
+            tx.delete(address)?;
             let message = format!(
                 "{} -> removed from the state (order {})",
                 removed.status.as_str(),
                 removed.order_id.as_deref().unwrap_or("unknown")
             );
-            history::append(
-                tx,
+            tx.append_event(
                 run,
                 &now,
                 &NewEvent {
@@ -334,102 +358,49 @@ impl StateWriter {
                     order_id: removed.order_id.as_deref(),
                     ..NewEvent::default()
                 },
-            )?;
-            Ok(())
+            )
         })?;
         Ok(removed)
     }
 
-    fn write_state<T>(&mut self, f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>) -> Result<T, StateError> {
+    fn write_state<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>) -> Result<T, StateError> {
         self.write(true, f)
     }
 
-    /// Runs `f` in one immediate transaction, creating the state file first if it is missing.
+    /// Runs `f` in one transaction, creating the state first if it is missing.
     fn write<T>(
         &mut self,
         bump_serial: bool,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T, TxError>,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>,
     ) -> Result<T, StateError> {
-        let path = self.path.clone();
-        let conn = self.connection()?;
-        let sql = |e| StateError::sqlite(&path, e);
-        let tx = conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .map_err(sql)?;
-        let value = f(&tx).map_err(|e| e.into_state(&path))?;
-        if bump_serial {
-            tx.execute("UPDATE state SET serial = serial + 1 WHERE id = 1", [])
-                .map_err(sql)?;
-        }
-        tx.commit().map_err(sql)?;
-        Ok(value)
-    }
-
-    fn connection(&mut self) -> Result<&mut Connection, StateError> {
-        if self.conn.is_none() {
-            create(&self.path)?;
-            self.conn = Some(open_existing(&self.path)?);
-        }
-        match self.conn.as_mut() {
-            Some(conn) => Ok(conn),
-            None => Err(StateError::NotAState {
-                path: self.path.clone(),
-                why: "it could not be created".into(),
-            }),
+        match &mut self.backend {
+            Backend::Sqlite(w) => w.transact(bump_serial, f),
+            Backend::Postgres(w) => w.transact(bump_serial, f),
         }
     }
 }
 
-/// An error inside a write transaction: SQL, or a refusal decided by the state's contents.
-enum TxError {
-    Sql(rusqlite::Error),
-    State(StateError),
-}
-
-impl From<rusqlite::Error> for TxError {
-    fn from(e: rusqlite::Error) -> Self {
-        TxError::Sql(e)
+/// Clears the record of lock `id` left by a holder that is gone; refuses to break a lock that
+/// a live process holds. See `docs/state.md` for what each backend does.
+pub fn force_unlock(location: &StateLocation, id: &str) -> Result<Unlocked, StateError> {
+    match location {
+        StateLocation::File(path) => lock::force_unlock(path, id),
+        StateLocation::Postgres(target) => postgres::force_unlock(location, target, id),
     }
 }
 
-impl TxError {
-    fn into_state(self, path: &Path) -> StateError {
-        match self {
-            TxError::Sql(e) => StateError::sqlite(path, e),
-            TxError::State(e) => e,
-        }
-    }
-}
-
-fn status_of(tx: &Transaction<'_>, address: &Address) -> rusqlite::Result<Option<Status>> {
-    let status: Option<String> = tx
-        .query_row(
-            "SELECT status FROM resources WHERE address = ?1",
-            [address.as_str()],
-            |r| r.get(0),
-        )
-        .optional()?;
-    Ok(status.and_then(|s| Status::parse(&s)))
-}
-
-fn require(tx: &Transaction<'_>, address: &Address) -> Result<Status, TxError> {
-    status_of(tx, address)?.ok_or_else(|| TxError::State(StateError::NoSuchAddress(address.clone())))
+fn require(tx: &mut dyn Tx, address: &Address) -> Result<Status, TxError> {
+    tx.status_of(address)?
+        .ok_or_else(|| TxError::State(StateError::NoSuchAddress(address.clone())))
 }
 
 fn ensure_unique_activation(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     address: &Address,
     region: &Region,
     code: ProductCode,
 ) -> Result<(), TxError> {
-    let existing: Option<String> = tx
-        .query_row(
-            "SELECT address FROM resources WHERE region = ?1 AND product_code = ?2 AND address <> ?3",
-            (region.as_str(), code.as_str(), address.as_str()),
-            |r| r.get(0),
-        )
-        .optional()?;
-    match existing {
+    match tx.activation_address(region, code, address)? {
         Some(existing) => Err(TxError::State(StateError::DuplicateActivation {
             region: region.clone(),
             code,
@@ -439,44 +410,9 @@ fn ensure_unique_activation(
     }
 }
 
-/// Inserts or replaces the row of `product` with the manifest's request; the order's ids are
-/// cleared, since they belonged to an earlier order (the history keeps them).
-fn upsert(
-    tx: &Transaction<'_>,
-    product: &Product,
-    status: Status,
-    origin: Origin,
-    run: RunId,
-    now: &str,
-) -> Result<(), TxError> {
-    let request = &product.request;
-    tx.execute(
-        "INSERT INTO resources (address, region, product_code, status, origin, fingerprint, request_json,
-                                product_ids, run_id, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, '[]', ?8, ?9, ?9)
-         ON CONFLICT (address) DO UPDATE SET
-             region = excluded.region, product_code = excluded.product_code, status = excluded.status,
-             origin = excluded.origin, fingerprint = excluded.fingerprint, request_json = excluded.request_json,
-             order_id = NULL, product_ids = '[]', buy_product_request_id = NULL, request_id = NULL,
-             last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at",
-        rusqlite::params![
-            product.address.as_str(),
-            product.region.as_str(),
-            product.code().as_str(),
-            status.as_str(),
-            origin.as_str(),
-            request.fingerprint().0,
-            request.canonical_json(),
-            run.0,
-            now,
-        ],
-    )?;
-    Ok(())
-}
-
 #[allow(clippy::too_many_arguments)]
 fn state_event(
-    tx: &Transaction<'_>,
+    tx: &mut dyn Tx,
     run: RunId,
     now: &str,
     action: &str,
@@ -485,8 +421,7 @@ fn state_event(
     message: &str,
     order_id: Option<&str>,
 ) -> Result<(), TxError> {
-    history::append(
-        tx,
+    tx.append_event(
         run,
         now,
         &NewEvent {
@@ -497,6 +432,5 @@ fn state_event(
             order_id,
             ..NewEvent::default()
         },
-    )?;
-    Ok(())
+    )
 }

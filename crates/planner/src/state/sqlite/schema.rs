@@ -9,7 +9,11 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use super::StateError;
+use crate::state::{StateError, StateLocation};
+
+fn at(path: &Path) -> StateLocation {
+    StateLocation::File(path.to_owned())
+}
 
 /// `PAIP` in SQLite's `application_id` header field (offset 68).
 pub const APPLICATION_ID: i32 = 0x5041_4950;
@@ -140,7 +144,7 @@ pub fn check_file(path: &Path) -> Result<i64, StateError> {
         .and_then(|f| f.take(100).read_to_end(&mut head))
         .map_err(|e| StateError::io(path, e))?;
     let not_a_state = |why: &str| StateError::NotAState {
-        path: path.to_owned(),
+        location: at(path),
         why: why.to_owned(),
     };
     match classify(&head) {
@@ -153,7 +157,7 @@ pub fn check_file(path: &Path) -> Result<i64, StateError> {
             "an SQLite database of another application (application id {application_id:#x})"
         ))),
         Header::State { version } if version > SCHEMA_VERSION => Err(StateError::NewerSchema {
-            path: path.to_owned(),
+            location: at(path),
             found: version,
             supported: SCHEMA_VERSION,
         }),
@@ -170,7 +174,7 @@ pub fn check_open(conn: &Connection, path: &Path) -> Result<i64, StateError> {
         .map_err(sql)?;
     if application_id != APPLICATION_ID {
         return Err(StateError::NotAState {
-            path: path.to_owned(),
+            location: at(path),
             why: "an SQLite database of another application".into(),
         });
     }
@@ -179,7 +183,7 @@ pub fn check_open(conn: &Connection, path: &Path) -> Result<i64, StateError> {
         .map_err(sql)?;
     if version > SCHEMA_VERSION {
         return Err(StateError::NewerSchema {
-            path: path.to_owned(),
+            location: at(path),
             found: version,
             supported: SCHEMA_VERSION,
         });
@@ -189,7 +193,7 @@ pub fn check_open(conn: &Connection, path: &Path) -> Result<i64, StateError> {
         .map_err(sql)?;
     if rows != 1 {
         return Err(StateError::NotAState {
-            path: path.to_owned(),
+            location: at(path),
             why: "it has no lineage record".into(),
         });
     }

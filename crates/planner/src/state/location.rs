@@ -1,0 +1,163 @@
+//! Where a state lives: a SQLite file, or a schema in a PostgreSQL database.
+//!
+//! A location is written as a path or as a `postgres://` / `postgresql://` URL. It is only ever
+//! displayed with its password replaced by `***` ([`StateLocation`]'s `Display` and `Debug` both
+//! redact), so that it can go into errors, logs, lock records and `show` output.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::postgres::target::{self, PgTarget};
+use super::StateError;
+
+/// A state's location.
+#[derive(Clone, PartialEq, Eq)]
+pub enum StateLocation {
+    /// A SQLite file.
+    File(PathBuf),
+    /// A schema in a PostgreSQL database.
+    Postgres(Box<PgTarget>),
+}
+
+impl StateLocation {
+    /// A `postgres://` or `postgresql://` URL names a PostgreSQL state; anything else is a
+    /// file path. `env` looks up environment variables (`PGPASSWORD`, `PGPASSFILE`, `HOME`,
+    /// `PGSSLMODE`, ...): the caller passes `std::env::var`, tests pass their own.
+    pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<StateLocation, StateError> {
+        if target::is_postgres_url(text) {
+            let target = PgTarget::parse(text, env).map_err(|why| StateError::BadLocation {
+                location: target::redact_url(text),
+                why,
+            })?;
+            Ok(StateLocation::Postgres(Box::new(target)))
+        } else if text.is_empty() {
+            Err(StateError::BadLocation {
+                location: String::new(),
+                why: "the state location is empty".into(),
+            })
+        } else {
+            Ok(StateLocation::File(PathBuf::from(text)))
+        }
+    }
+
+    /// The file of a SQLite state.
+    pub fn as_file(&self) -> Option<&Path> {
+        match self {
+            StateLocation::File(p) => Some(p),
+            StateLocation::Postgres(_) => None,
+        }
+    }
+
+    pub fn as_postgres(&self) -> Option<&PgTarget> {
+        match self {
+            StateLocation::File(_) => None,
+            StateLocation::Postgres(t) => Some(t),
+        }
+    }
+
+    /// What the state is, in a sentence: "the file" or "the schema".
+    pub(crate) fn noun(&self) -> &'static str {
+        match self {
+            StateLocation::File(_) => "the file",
+            StateLocation::Postgres(_) => "the schema",
+        }
+    }
+
+    /// Whether two locations name the same state (for `state migrate`, which refuses to copy a
+    /// state onto itself). Passwords and TLS settings do not matter.
+    pub fn same_state(&self, other: &StateLocation) -> bool {
+        match (self, other) {
+            (StateLocation::File(a), StateLocation::File(b)) => {
+                a == b || matches!((a.canonicalize(), b.canonicalize()), (Ok(x), Ok(y)) if x == y)
+            }
+            (StateLocation::Postgres(a), StateLocation::Postgres(b)) => a.same_schema(b),
+            _ => false,
+        }
+    }
+}
+
+impl From<&Path> for StateLocation {
+    fn from(p: &Path) -> Self {
+        StateLocation::File(p.to_owned())
+    }
+}
+
+impl From<&PathBuf> for StateLocation {
+    fn from(p: &PathBuf) -> Self {
+        StateLocation::File(p.clone())
+    }
+}
+
+impl From<PathBuf> for StateLocation {
+    fn from(p: PathBuf) -> Self {
+        StateLocation::File(p)
+    }
+}
+
+impl From<&StateLocation> for StateLocation {
+    fn from(l: &StateLocation) -> Self {
+        l.clone()
+    }
+}
+
+impl fmt::Display for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateLocation::File(p) => write!(f, "{}", p.display()),
+            StateLocation::Postgres(t) => write!(f, "{t}"),
+        }
+    }
+}
+
+impl fmt::Debug for StateLocation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StateLocation::File(p) => f.debug_tuple("File").field(p).finish(),
+            StateLocation::Postgres(t) => f.debug_tuple("Postgres").field(&t.to_string()).finish(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    #[test]
+    fn paths_and_urls() {
+        let file = StateLocation::parse("state/pai-provision.db", &no_env).unwrap();
+        assert_eq!(file.as_file(), Some(Path::new("state/pai-provision.db")));
+        assert_eq!(file.to_string(), "state/pai-provision.db");
+        for url in ["postgres://u:pw@db:5433/app", "postgresql://u:pw@db:5433/app"] {
+            let pg = StateLocation::parse(url, &no_env).unwrap();
+            assert!(pg.as_postgres().is_some(), "{url}");
+            assert_eq!(pg.to_string(), "postgres://u:***@db:5433/app?schema=pai_provision");
+            assert!(!format!("{pg:?}").contains("pw"), "{pg:?}");
+        }
+        assert!(StateLocation::parse("", &no_env).is_err());
+    }
+
+    #[test]
+    fn a_bad_url_is_reported_without_its_password() {
+        let err = StateLocation::parse("postgres://u:hunter2@db/app?schema=Bad-Name", &no_env).unwrap_err();
+        let msg = err.to_string();
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("postgres://u:***@db/app"), "{msg}");
+        assert!(msg.contains("schema"), "{msg}");
+    }
+
+    #[test]
+    fn same_state_ignores_passwords() {
+        let a = StateLocation::parse("postgres://u:one@db/app?schema=s1", &no_env).unwrap();
+        let b = StateLocation::parse("postgres://u:two@db:5432/app?schema=s1&sslmode=require", &no_env).unwrap();
+        let c = StateLocation::parse("postgres://u@db/app?schema=s2", &no_env).unwrap();
+        assert!(a.same_state(&b));
+        assert!(!a.same_state(&c));
+        let f = StateLocation::parse("x.db", &no_env).unwrap();
+        assert!(f.same_state(&StateLocation::parse("x.db", &no_env).unwrap()));
+        assert!(!f.same_state(&a));
+    }
+}

@@ -1,0 +1,330 @@
+//! The PostgreSQL backend: a state in one schema of a database a team already runs, for
+//! pipelines on fresh machines and several runners at once.
+//!
+//! - [`target`]: the connection URL, parsed as libpq reads it, and its password.
+//! - `pgpass`: libpq's password file rules.
+//! - `conn`: a session driven on a thread of its own (usable inside a Tokio runtime), and TLS.
+//! - `schema`: the tables, their migrations, and the checks that refuse foreign schemas.
+//! - `lock`: the advisory lock held for the whole operation, and its holder record.
+//! - `sql`: the write primitives and the reads, as SQL.
+//!
+//! [`Reader`] and [`Writer`] mirror the SQLite backend's. Every write transaction locks the
+//! `meta` row and compares its serial with the one this writer last saw; a difference means
+//! another writer got in (only possible if the lock was broken), and the write is refused.
+
+mod conn;
+pub(crate) mod lock;
+mod pgpass;
+mod schema;
+mod sql;
+pub mod target;
+
+use std::time::Duration;
+
+use pai_spec::Address;
+
+use super::copy::StateDump;
+use super::history::History;
+use super::lock::{LockInfo, Unlocked};
+use super::tx::{Tx, TxError};
+use super::{StateError, StateLocation, StateSnapshot};
+use crate::clock;
+use conn::{block_on, Conn};
+use schema::Found;
+pub use schema::PG_SCHEMA_VERSION;
+use target::PgTarget;
+
+/// A PostgreSQL error as one line: the server's severity, code, message, detail and hint, or
+/// the driver's error and its causes.
+pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        let mut text = format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+        if let Some(detail) = db.detail() {
+            text.push_str(&format!(" ({detail})"));
+        }
+        if let Some(hint) = db.hint() {
+            text.push_str(&format!(" hint: {hint}"));
+        }
+        return text;
+    }
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        text.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    text
+}
+
+/// A [`StateError`] for a PostgreSQL error at `location`, scrubbed of the password.
+pub(crate) fn error(location: &StateLocation, e: &tokio_postgres::Error) -> StateError {
+    let message = describe(e);
+    let message = match location.as_postgres() {
+        Some(t) => t.scrub(&message),
+        None => message,
+    };
+    StateError::Postgres {
+        location: location.clone(),
+        message,
+    }
+}
+
+/// A read-only view of a state in PostgreSQL.
+#[derive(Debug)]
+pub(crate) struct Reader {
+    location: StateLocation,
+    conn: Conn,
+    exists: bool,
+}
+
+impl Reader {
+    /// Connects and checks the schema: nothing there is an empty state; a schema that is not
+    /// a state, or whose version differs from this binary's, is refused and left untouched.
+    pub(crate) fn open(location: &StateLocation, target: &PgTarget) -> Result<Reader, StateError> {
+        let conn = Conn::open(location, target)?;
+        let exists = match schema::inspect(conn.client(), location, target.schema())? {
+            Found::Absent => false,
+            Found::State { version } if version < PG_SCHEMA_VERSION => {
+                return Err(StateError::OlderSchema {
+                    location: location.clone(),
+                    found: version,
+                    supported: PG_SCHEMA_VERSION,
+                })
+            }
+            Found::State { .. } => true,
+        };
+        Ok(Reader {
+            location: location.clone(),
+            conn,
+            exists,
+        })
+    }
+
+    pub(crate) fn exists(&self) -> bool {
+        self.exists
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<StateSnapshot, StateError> {
+        if !self.exists {
+            return Ok(StateSnapshot::default());
+        }
+        sql::read_snapshot(self.conn.client(), &self.location)
+    }
+
+    pub(crate) fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
+        if !self.exists {
+            return Ok(History::default());
+        }
+        sql::read_history(self.conn.client(), &self.location, address)
+    }
+
+    pub(crate) fn dump(&self) -> Result<Option<StateDump>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        sql::read_dump(self.conn.client(), &self.location).map(Some)
+    }
+
+    pub(crate) fn lock_holder(&self) -> Option<LockInfo> {
+        lock::read_holder(self.conn.client())
+    }
+}
+
+/// A state in PostgreSQL, locked for writing for as long as this lives.
+#[derive(Debug)]
+pub(crate) struct Writer {
+    location: StateLocation,
+    schema: String,
+    conn: Conn,
+    info: LockInfo,
+    exists: bool,
+    /// The serial of the last state this writer read or wrote; every write checks it.
+    serial_seen: u64,
+}
+
+impl Writer {
+    /// Connects, takes the lock (waiting up to `timeout`), then checks the schema and upgrades
+    /// an older state.
+    pub(crate) fn open(
+        location: &StateLocation,
+        target: &PgTarget,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<Writer, StateError> {
+        let conn = Conn::open(location, target)?;
+        let info = lock::acquire(conn.client(), location, target.schema(), operation, timeout)?;
+        let pg = |e: tokio_postgres::Error| error(location, &e);
+        let found = schema::inspect(conn.client(), location, target.schema());
+        let found = match found {
+            Ok(f) => f,
+            Err(e) => {
+                lock::release(conn.client(), target.schema(), &info);
+                return Err(e);
+            }
+        };
+        let mut writer = Writer {
+            location: location.clone(),
+            schema: target.schema().to_owned(),
+            conn,
+            info,
+            exists: false,
+            serial_seen: 0,
+        };
+        if let Found::State { version } = found {
+            if version < PG_SCHEMA_VERSION {
+                let tx = block_on(writer.conn.client_mut().transaction()).map_err(pg)?;
+                schema::migrate(&tx, location, version)?;
+                block_on(tx.commit()).map_err(pg)?;
+            }
+            writer.exists = true;
+            writer.serial_seen = sql::read_serial(writer.conn.client(), location)?;
+        }
+        Ok(writer)
+    }
+
+    pub(crate) fn lock_info(&self) -> &LockInfo {
+        &self.info
+    }
+
+    pub(crate) fn exists(&self) -> bool {
+        self.exists
+    }
+
+    pub(crate) fn snapshot(&self) -> Result<StateSnapshot, StateError> {
+        if !self.exists {
+            return Ok(StateSnapshot::default());
+        }
+        sql::read_snapshot(self.conn.client(), &self.location)
+    }
+
+    pub(crate) fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
+        if !self.exists {
+            return Ok(History::default());
+        }
+        sql::read_history(self.conn.client(), &self.location, address)
+    }
+
+    pub(crate) fn dump(&self) -> Result<Option<StateDump>, StateError> {
+        if !self.exists {
+            return Ok(None);
+        }
+        sql::read_dump(self.conn.client(), &self.location).map(Some)
+    }
+
+    /// Runs `f` in one transaction that first checks the serial (and creates the state if it
+    /// does not exist yet), then bumps the serial when asked.
+    pub(crate) fn transact<T>(
+        &mut self,
+        bump_serial: bool,
+        f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>,
+    ) -> Result<T, StateError> {
+        let location = &self.location;
+        let pg = |e: tokio_postgres::Error| error(location, &e);
+        let tx = block_on(self.conn.client_mut().transaction()).map_err(pg)?;
+        if !self.exists {
+            match schema::inspect(&tx, location, &self.schema)? {
+                Found::Absent => {
+                    let lineage = uuid::Uuid::new_v4().to_string();
+                    schema::create(&tx, location, &lineage, &clock::now())?;
+                }
+                Found::State { .. } => {
+                    // Created behind this writer's back: its lock was broken.
+                    let found = sql::read_serial(&tx, location)?;
+                    return Err(StateError::SerialConflict {
+                        location: location.clone(),
+                        expected: self.serial_seen,
+                        found,
+                    });
+                }
+            }
+        }
+        let serial: i64 = block_on(tx.query_one("SELECT serial FROM meta WHERE id = 1 FOR UPDATE", &[]))
+            .map_err(pg)?
+            .get(0);
+        let serial = u64::try_from(serial).unwrap_or(0);
+        if serial != self.serial_seen {
+            return Err(StateError::SerialConflict {
+                location: location.clone(),
+                expected: self.serial_seen,
+                found: serial,
+            });
+        }
+        let value = f(&mut sql::PgTx::new(&tx)).map_err(|e| e.into_state(location))?;
+        let serial = if bump_serial {
+            let bumped: i64 =
+                block_on(tx.query_one("UPDATE meta SET serial = serial + 1 WHERE id = 1 RETURNING serial", &[]))
+                    .map_err(pg)?
+                    .get(0);
+            u64::try_from(bumped).unwrap_or(0)
+        } else {
+            serial
+        };
+        block_on(tx.commit()).map_err(pg)?;
+        self.exists = true;
+        self.serial_seen = serial;
+        Ok(value)
+    }
+
+    /// Creates the state as a copy of `dump`, in one transaction.
+    pub(crate) fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
+        let location = &self.location;
+        let pg = |e: tokio_postgres::Error| error(location, &e);
+        let tx = block_on(self.conn.client_mut().transaction()).map_err(pg)?;
+        if schema::inspect(&tx, location, &self.schema)? != Found::Absent {
+            let existing = sql::dump_in(&tx, location)?;
+            return Err(StateError::TargetNotEmpty {
+                location: location.clone(),
+                lineage: existing.lineage,
+                serial: existing.serial,
+                resources: existing.resources.len(),
+            });
+        }
+        schema::create(&tx, location, &dump.lineage, &dump.created_at)?;
+        sql::insert_dump(&tx, dump).map_err(pg)?;
+        block_on(tx.commit()).map_err(pg)?;
+        self.exists = true;
+        self.serial_seen = dump.serial;
+        Ok(())
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        lock::release(self.conn.client(), &self.schema, &self.info);
+    }
+}
+
+/// `force-unlock` for a PostgreSQL state: clears the record of a holder whose session is
+/// gone; never ends a live session (see `lock::unlock_refused_message`).
+pub(crate) fn force_unlock(location: &StateLocation, target: &PgTarget, id: &str) -> Result<Unlocked, StateError> {
+    let conn = Conn::open(location, target)?;
+    let client = conn.client();
+    let pg = |e: tokio_postgres::Error| error(location, &e);
+    let refused = |session: Option<i32>, holder: Option<LockInfo>| StateError::PgUnlockRefused {
+        location: location.clone(),
+        requested: id.to_owned(),
+        session,
+        holder: holder.map(Box::new),
+    };
+    let schema = target.schema();
+    if let Some(session) = lock::holding_session(client, schema).map_err(pg)? {
+        return Err(refused(Some(session), lock::read_holder(client)));
+    }
+    // Hold the lock while looking, so that a new holder cannot write its record meanwhile.
+    if !lock::try_lock(client, schema).map_err(pg)? {
+        let session = lock::holding_session(client, schema).map_err(pg)?;
+        return Err(refused(session, lock::read_holder(client)));
+    }
+    let result = match lock::read_holder(client) {
+        Some(stale) if stale.id == id => {
+            block_on(client.execute("DELETE FROM lock_holder WHERE id = 1 AND lock_id = $1", &[&stale.id]))
+                .map(|_| Unlocked { stale })
+                .map_err(pg)
+        }
+        other => Err(refused(None, other)),
+    };
+    if let Err(e) = block_on(client.query_one("SELECT pg_advisory_unlock($1)", &[&lock::key(schema)])) {
+        tracing::debug!("releasing the state lock after force-unlock: {e}");
+    }
+    result
+}

@@ -1,0 +1,101 @@
+//! The primitives of a write transaction, which each backend implements with its own SQL.
+//! [`super::StateWriter`] composes them into the state's writes once, for both backends, so
+//! that a transition means the same thing (the same rows, the same history entries, the same
+//! refusals) whichever database holds the state.
+
+use pai_spec::{Address, Product, ProductCode, Region};
+
+use super::history::{NewEvent, RunId};
+use super::location::StateLocation;
+use super::writer::OrderOutcome;
+use super::{Origin, StateError, Status};
+
+/// A run about to be opened.
+pub(crate) struct NewRun<'a> {
+    pub command: &'a str,
+    pub host: &'a str,
+    pub pid: u32,
+    pub version: &'a str,
+    pub started_at: &'a str,
+}
+
+/// A resource row about to be inserted, or to replace the row of the same address. The
+/// order's ids are cleared: they belonged to an earlier order (the history keeps them).
+pub(crate) struct NewRow<'a> {
+    pub product: &'a Product,
+    pub status: Status,
+    pub origin: Origin,
+    /// JSON array.
+    pub product_ids: &'a str,
+    pub run: RunId,
+    pub now: &'a str,
+}
+
+/// A change of an existing row's outcome; each also sets `run_id` and `updated_at`.
+pub(crate) enum RowUpdate<'a> {
+    /// `active` with the order's ids; clears `last_error`.
+    Ordered {
+        outcome: &'a OrderOutcome,
+        product_ids: &'a str,
+    },
+    /// `active` by observation, keeping the order id it may have; clears `last_error`.
+    Resolved { product_ids: &'a str },
+    /// `failed`, with the reason.
+    Failed { error: &'a str },
+}
+
+pub(crate) trait Tx {
+    fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, TxError>;
+    /// Closes a run that is still open; a closed run is left as it is.
+    fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), TxError>;
+    fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), TxError>;
+    fn status_of(&mut self, address: &Address) -> Result<Option<Status>, TxError>;
+    /// The address, other than `except`, that records the activation `(region, code)`.
+    fn activation_address(
+        &mut self,
+        region: &Region,
+        code: ProductCode,
+        except: &Address,
+    ) -> Result<Option<String>, TxError>;
+    fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), TxError>;
+    fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), TxError>;
+    fn rename(&mut self, from: &Address, to: &Address, run: RunId, now: &str) -> Result<(), TxError>;
+    fn delete(&mut self, address: &Address) -> Result<(), TxError>;
+}
+
+/// An error inside a write transaction: the database's, or a refusal decided by the state's
+/// contents.
+#[derive(Debug)]
+pub(crate) enum TxError {
+    Sqlite(rusqlite::Error),
+    Postgres(tokio_postgres::Error),
+    State(StateError),
+}
+
+impl From<rusqlite::Error> for TxError {
+    fn from(e: rusqlite::Error) -> Self {
+        TxError::Sqlite(e)
+    }
+}
+
+impl From<tokio_postgres::Error> for TxError {
+    fn from(e: tokio_postgres::Error) -> Self {
+        TxError::Postgres(e)
+    }
+}
+
+impl From<StateError> for TxError {
+    fn from(e: StateError) -> Self {
+        TxError::State(e)
+    }
+}
+
+impl TxError {
+    pub(crate) fn into_state(self, location: &StateLocation) -> StateError {
+        match self {
+            TxError::Sqlite(e) => StateError::sqlite(location.as_file().unwrap_or(std::path::Path::new("")), e),
+            TxError::Postgres(e) => super::postgres::error(location, &e),
+            TxError::State(e) => e,
+        }
+    }
+}
