@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite. It installs what the tests need (a venv with the official Alibaba Cloud
-# Python SDK, for the conformance tests) and runs every test of the workspace.
+# The whole test suite. It installs and starts what the tests need (a venv with the official
+# Alibaba Cloud Python SDK for the conformance tests; a throwaway PostgreSQL server on loopback
+# for the PostgreSQL state backend) and runs every test of the workspace.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,11 @@ if ! "$venv/bin/python" -c "import alibabacloud_aiworkspace20210204" 2>/dev/null
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-sdk.txt
 fi
 export PAI_SDK_PYTHON="$PWD/$venv/bin/python"
+
+if [ -z "${PAI_TEST_POSTGRES_URL:-}" ]; then
+  eval "$(bash scripts/postgres.sh start)"
+  trap 'bash scripts/postgres.sh stop 2>/dev/null || true' EXIT
+fi
 
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast "$@"
