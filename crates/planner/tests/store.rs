@@ -1,76 +1,67 @@
-//! The state store on real SQLite files in temporary directories.
+//! The state store on both backends: real SQLite files in temporary directories, and real
+//! PostgreSQL schemas on the server of `PAI_TEST_POSTGRES_URL`. The tests of the shared
+//! behaviour run once per backend (`sqlite::NAME`, `postgres::NAME`); the file format's own
+//! checks follow, SQLite only (the PostgreSQL ones are in `postgres.rs`).
+
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pai_planner::state::SCHEMA_VERSION;
 use pai_planner::{ApiCall, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store};
-use pai_spec::{Address, Product, ProductCode, ProductRequest, Region};
+use pai_spec::{Product, ProductCode};
+use support::{addr, listing, product, Backend};
 
-fn product(address: &str, code: ProductCode, region: &str) -> Product {
-    Product {
-        address: Address::parse(address).unwrap(),
-        region: Region::parse(region).unwrap(),
-        request: ProductRequest {
-            auto_renew: false,
-            charge_type: "POSTPAY".into(),
-            duration: 1,
-            instance_properties: vec![],
-            order_type: "BUY".into(),
-            pricing_cycle: None,
-            product_code: code,
-        },
-    }
+/// Runs each named test once per backend.
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
+        }
+        mod postgres {
+            $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
+        }
+    };
 }
 
-fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
-}
+on_both_backends!(
+    a_missing_state_is_empty_and_reading_it_creates_nothing,
+    the_first_write_creates_the_state_and_each_change_bumps_the_serial,
+    state_writes_cover_every_transition,
+    a_refused_write_changes_nothing,
+    reading_never_modifies_a_state,
+    the_history_is_append_only,
+    a_stale_lock_record_is_replaced,
+    the_lock_excludes_a_second_writer_and_names_the_holder,
+);
 
 fn writer(path: &Path) -> StateWriter {
     StateWriter::open(path, "test", Duration::ZERO).unwrap()
 }
 
-/// The files in `dir`, sorted, with their sizes.
-fn listing(dir: &Path) -> Vec<(String, u64)> {
-    let mut out: Vec<(String, u64)> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| {
-            let e = e.unwrap();
-            (
-                e.file_name().to_string_lossy().into_owned(),
-                e.metadata().unwrap().len(),
-            )
-        })
-        .collect();
-    out.sort();
-    out
-}
-
-#[test]
-fn a_missing_state_is_empty_and_reading_it_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("nested/state.db");
-    let store = Store::open_read_only(&path).unwrap();
+fn a_missing_state_is_empty_and_reading_it_creates_nothing(b: &Backend) {
+    let store = b.store();
     assert!(!store.exists());
     let snap = store.snapshot().unwrap();
     assert_eq!(snap.lineage, None);
     assert_eq!(snap.serial, 0);
     assert!(snap.resources.is_empty());
     assert!(store.history(None).unwrap().runs.is_empty());
-    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    assert_eq!(store.dump().unwrap(), None);
+    assert_eq!(store.lock_holder(), None);
+    assert!(b.footprint().is_empty(), "{:?}", b.footprint());
 }
 
-#[test]
-fn the_first_write_creates_the_state_and_each_change_bumps_the_serial() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("state/pai-provision.db");
-    let mut w = writer(&path);
-    assert!(!path.exists(), "opening the writer must not create the state");
+fn the_first_write_creates_the_state_and_each_change_bumps_the_serial(b: &Backend) {
+    let mut w = b.writer();
+    assert!(!w.exists());
+    assert!(!b.store().exists(), "opening the writer must not create the state");
     assert!(w.snapshot().unwrap().resources.is_empty());
 
     let run = w.begin_run("apply").unwrap();
-    assert!(path.exists());
+    assert!(w.exists());
+    assert!(b.store().exists());
     let first = w.snapshot().unwrap();
     let lineage = first.lineage.clone().unwrap();
     assert_eq!(lineage.len(), 36);
@@ -107,7 +98,7 @@ fn the_first_write_creates_the_state_and_each_change_bumps_the_serial() {
     w.end_run(run, &RunResult::Succeeded).unwrap();
     drop(w);
 
-    let store = Store::open_read_only(&path).unwrap();
+    let store = b.store();
     let snap = store.snapshot().unwrap();
     assert_eq!(snap.lineage.as_deref(), Some(lineage.as_str()));
     assert_eq!(snap.serial, 2);
@@ -139,11 +130,8 @@ fn the_first_write_creates_the_state_and_each_change_bumps_the_serial() {
     assert_eq!(only_pai.runs.len(), 1);
 }
 
-#[test]
-fn state_writes_cover_every_transition() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    let mut w = writer(&path);
+fn state_writes_cover_every_transition(b: &Backend) {
+    let mut w = b.writer();
     let run = w.begin_run("apply").unwrap();
     let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
     let dw = product("dataworks", ProductCode::DataWorks, "cn-shanghai");
@@ -207,11 +195,8 @@ fn state_writes_cover_every_transition() {
     assert_eq!(serial_before, 8, "every successful state change bumped the serial once");
 }
 
-#[test]
-fn a_refused_write_changes_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    let mut w = writer(&path);
+fn a_refused_write_changes_nothing(b: &Backend) {
+    let mut w = b.writer();
     let run = w.begin_run("apply").unwrap();
     let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
     w.put_pending(run, &[&pai]).unwrap();
@@ -224,6 +209,9 @@ fn a_refused_write_changes_nothing() {
     // The second product is refused, so the first of the same batch must not stay either.
     assert!(w.put_pending(run, &[&oss, &twin]).is_err());
     assert_eq!(w.snapshot().unwrap(), before);
+    // And the writer goes on writing after a refusal.
+    w.put_pending(run, &[&oss]).unwrap();
+    assert_eq!(w.snapshot().unwrap().serial, before.serial + 1);
 }
 
 fn make_state(path: &Path) {
@@ -231,6 +219,102 @@ fn make_state(path: &Path) {
     let run = w.begin_run("apply").unwrap();
     w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
         .unwrap();
+}
+
+fn reading_never_modifies_a_state(b: &Backend) {
+    {
+        let mut w = b.writer();
+        let run = w.begin_run("apply").unwrap();
+        w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
+            .unwrap();
+    }
+    // SQLite may leave the -wal and -shm side files of a reader behind; they hold no data.
+    let footprint = || {
+        let mut f = b.footprint();
+        f.retain(|f| !f.ends_with("-wal") && !f.ends_with("-shm"));
+        f
+    };
+    let before = b.store().dump().unwrap().unwrap();
+    let files = footprint();
+    for _ in 0..3 {
+        let store = b.store();
+        assert_eq!(store.snapshot().unwrap().resources.len(), 1);
+        store.history(None).unwrap();
+        store.history(Some(&addr("pai"))).unwrap();
+    }
+    assert_eq!(b.store().dump().unwrap().unwrap(), before);
+    assert_eq!(footprint(), files);
+}
+
+fn the_history_is_append_only(b: &Backend) {
+    let mut w = b.writer();
+    let run = w.begin_run("apply").unwrap();
+    w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
+        .unwrap();
+    w.end_run(run, &RunResult::Succeeded).unwrap();
+    // Closing a run twice leaves the first result.
+    w.end_run(run, &RunResult::Failed("again".into())).unwrap();
+    drop(w);
+    let before = b.store().history(None).unwrap();
+    assert_eq!(before.runs[0].result.as_deref(), Some("succeeded"));
+    for sql in [
+        "UPDATE runs SET result = 'failed'",
+        "DELETE FROM runs",
+        "UPDATE events SET action = 'x'",
+        "DELETE FROM events",
+        "UPDATE event_addresses SET address = 'x'",
+        "DELETE FROM event_addresses",
+    ] {
+        let err = b.raw_sql(sql).expect_err(sql);
+        assert!(err.contains("append-only"), "{sql}: {err}");
+    }
+    assert_eq!(b.store().history(None).unwrap(), before);
+}
+
+fn a_stale_lock_record_is_replaced(b: &Backend) {
+    let first = b.writer();
+    let first_id = first.lock_info().id.clone();
+    assert_eq!(b.store().lock_holder().unwrap(), *first.lock_info());
+    drop(first);
+    assert_eq!(b.store().lock_holder(), None, "a clean release clears the record");
+    // A record left behind by a holder that is gone.
+    match b {
+        Backend::Sqlite { path, .. } => {
+            let stale = r#"{"id":"dead","operation":"apply","host":"ci-7","pid":4242,"created_at":"2026-11-26T00:00:00Z","version":"0.1.0"}"#;
+            std::fs::write(format!("{}.lock", path.display()), stale).unwrap();
+        }
+        Backend::Postgres { .. } => b
+            .raw_sql(
+                "INSERT INTO lock_holder VALUES (1, 'dead', 'apply', 'ci-7', 4242, 99999, '2026-11-26T00:00:00Z', \
+                 '0.1.0')",
+            )
+            .unwrap(),
+    }
+    assert_eq!(b.store().lock_holder().unwrap().id, "dead");
+    let w = StateWriter::open(b.location(), "refresh", Duration::ZERO).unwrap();
+    assert_ne!(w.lock_info().id, "dead");
+    assert_ne!(w.lock_info().id, first_id);
+    assert_eq!(w.lock_info().operation, "refresh");
+    assert_eq!(b.store().lock_holder().unwrap(), *w.lock_info());
+}
+
+fn the_lock_excludes_a_second_writer_and_names_the_holder(b: &Backend) {
+    let first = b.writer();
+    let started = std::time::Instant::now();
+    let err = StateWriter::open(b.location(), "state rm", Duration::from_millis(250)).unwrap_err();
+    assert!(started.elapsed() >= Duration::from_millis(250));
+    let msg = err.to_string();
+    assert!(matches!(err, StateError::Locked { .. }), "{msg}");
+    assert!(msg.contains(&first.lock_info().id), "{msg}");
+    assert!(msg.contains("`test`"), "{msg}");
+    assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
+    // A waiter gets the lock once it is released.
+    let location = b.location();
+    let waiter = std::thread::spawn(move || StateWriter::open(location, "refresh", Duration::from_secs(20)));
+    std::thread::sleep(Duration::from_millis(200));
+    drop(first);
+    let second = waiter.join().unwrap().unwrap();
+    assert_eq!(second.lock_info().operation, "refresh");
 }
 
 fn corrupt(path: &Path) {
@@ -300,7 +384,7 @@ fn files_that_are_not_our_state_are_refused_and_left_byte_identical() {
 }
 
 #[test]
-fn reading_never_modifies_a_state() {
+fn reading_never_modifies_a_state_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.db");
     make_state(&path);
@@ -346,19 +430,4 @@ fn history_queries_by_address_use_the_index() {
     let text = plan.join("\n");
     assert!(text.contains("event_addresses_by_address"), "{text}");
     assert!(!text.contains("SCAN"), "{text}");
-}
-
-#[test]
-fn a_killed_holder_leaves_no_lock_and_its_record_is_replaced() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.db");
-    // A record left behind by a process that is gone (the kernel released its lock).
-    let stale = r#"{"id":"dead","operation":"apply","host":"ci-7","pid":4242,"created_at":"2026-11-26T00:00:00Z","version":"0.1.0"}"#;
-    std::fs::write(dir.path().join("s.db.lock"), stale).unwrap();
-    let w = StateWriter::open(&path, "refresh", Duration::ZERO).unwrap();
-    assert_ne!(w.lock_info().id, "dead");
-    assert_eq!(
-        Store::open_read_only(&path).unwrap().lock_holder().unwrap(),
-        *w.lock_info()
-    );
 }

@@ -162,7 +162,8 @@ mod tests {
         let a = dump();
         assert_eq!(difference(&a, Some(&a)), None);
         assert_eq!(difference(&a, None).as_deref(), Some("the copy holds no state"));
-        let cases: Vec<(fn(&mut StateDump), &str)> = vec![
+        type Change = fn(&mut StateDump);
+        let cases: Vec<(Change, &str)> = vec![
             (|d| d.lineage = "x".into(), "lineage x instead of l"),
             (|d| d.serial = 4, "serial 4 instead of 3"),
             (|d| d.created_at = "u".into(), "another creation time"),

@@ -146,13 +146,15 @@ fn config(target: &PgTarget) -> tokio_postgres::Config {
 
 fn connect_error(location: &StateLocation, target: &PgTarget, e: &tokio_postgres::Error) -> StateError {
     let mut message = format!("cannot connect: {}", super::describe(e));
-    if e.as_db_error().map(|d| d.code().code()) == Some("28P01") {
-        match target.password_source() {
-            Some(source) => message.push_str(&format!(" (the password came from {source})")),
-            None => message.push_str(
-                " (no password was given: put it in the URL, PGPASSWORD, or the password file ~/.pgpass or PGPASSFILE)",
-            ),
-        }
+    // The server refused the password (28P01), or asked for one and the driver had none.
+    let refused = e.as_db_error().map(|d| d.code().code()) == Some("28P01");
+    let missing = !refused && e.as_db_error().is_none() && message.contains("password missing");
+    match target.password_source() {
+        Some(source) if refused => message.push_str(&format!(" (the password came from {source})")),
+        None if refused || missing => message.push_str(
+            " (no password was given: put it in the URL, PGPASSWORD, or the password file ~/.pgpass or PGPASSFILE)",
+        ),
+        _ => {}
     }
     StateError::Postgres {
         location: location.clone(),

@@ -216,14 +216,8 @@ mod tests {
 
     #[test]
     fn keys_are_stable_and_differ_by_schema() {
-        assert_eq!(key("pai_provision"), key("pai_provision"));
         assert_ne!(key("pai_provision"), key("pai_provision_staging"));
         // Pinned: a change would let two versions of pai-provision write one state at once.
-        assert_eq!(key("pai_provision"), self::pinned());
-    }
-
-    fn pinned() -> i64 {
-        let digest = Sha256::digest(b"pai-provision state lock\0pai_provision");
-        i64::from_be_bytes(digest[..8].try_into().unwrap())
+        assert_eq!(key("pai_provision"), 5_796_538_935_753_408_406);
     }
 }
