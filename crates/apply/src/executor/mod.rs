@@ -7,10 +7,12 @@
 //!
 //! - [`region`]: one region's order, from intent to record, including ambiguous outcomes.
 //! - [`report`]: what a run did, for the summary and `--format json`.
+//! - [`interrupted`]: when orders a killed run left `pending` may be settled by `ListProducts`.
 //!
 //! State writes go through one [`StateWriter`] behind a mutex: regions run concurrently on the
 //! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
 
+pub mod interrupted;
 mod region;
 pub mod report;
 
@@ -23,6 +25,7 @@ use pai_spec::{Product, ProductCode, Region};
 use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
 
+pub use interrupted::{unsettled, Unsettled};
 pub use report::{ApplyReport, ProductOutcome, RegionReport};
 
 /// How hard the executor tries before it leaves a product for the next run.

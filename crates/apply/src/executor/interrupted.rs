@@ -1,0 +1,162 @@
+//! Orders an earlier run left `pending`: when the cloud's word on them can be trusted.
+//!
+//! A run killed while it sends an order leaves the order's intent `pending`, and the request
+//! itself may still be on its way: in a socket buffer, on a slow network path, queued in the
+//! gateway, which carries it out although the client is gone. A `ListProducts` answered in
+//! that window says "not purchased", and ordering on that word buys twice. A live run waits up
+//! to its request timeout for an answer before it asks `ListProducts`; a row left by a dead
+//! run gets the same time, counted from its intent, before the cloud is asked about it.
+
+use std::time::Duration;
+
+use pai_planner::{StateSnapshot, Status};
+use pai_spec::Address;
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+/// State timestamps are whole seconds: an intent stamped `09:30:00` was written before `09:30:01`.
+const TIMESTAMP_RESOLUTION: Duration = Duration::from_secs(1);
+
+/// Pending rows too young to ask the cloud about, and how long until the youngest is not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unsettled {
+    pub addresses: Vec<Address>,
+    pub wait: Duration,
+}
+
+/// The rows of `snapshot` left `pending` less than `grace` ago (as of `now`), if any. A row
+/// whose time does not parse is taken as written just now.
+pub fn unsettled(snapshot: &StateSnapshot, grace: Duration, now: OffsetDateTime) -> Option<Unsettled> {
+    let mut addresses = Vec::new();
+    let mut wait = Duration::ZERO;
+    for row in snapshot.resources.values().filter(|r| r.status == Status::Pending) {
+        let written = OffsetDateTime::parse(&row.updated_at, &Rfc3339).unwrap_or(now);
+        let settles = written + TIMESTAMP_RESOLUTION + grace;
+        let left = settles - now;
+        if left.is_positive() {
+            addresses.push(row.address.clone());
+            wait = wait.max(left.unsigned_abs());
+        }
+    }
+    (!addresses.is_empty()).then_some(Unsettled { addresses, wait })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use pai_planner::{Origin, Resource};
+    use pai_spec::{ProductCode, ProductRequest, Region};
+    use time::macros::datetime;
+
+    use super::*;
+
+    fn row(address: &str, status: Status, updated_at: &str) -> Resource {
+        let request = ProductRequest {
+            auto_renew: false,
+            charge_type: "POSTPAY".into(),
+            duration: 1,
+            instance_properties: Vec::new(),
+            order_type: "BUY".into(),
+            pricing_cycle: None,
+            product_code: ProductCode::Pai,
+        };
+        Resource {
+            address: Address::parse(address).unwrap(),
+            region: Region::parse("cn-hangzhou").unwrap(),
+            product_code: ProductCode::Pai,
+            status,
+            origin: Origin::Ordered,
+            fingerprint: request.fingerprint(),
+            request,
+            order_id: None,
+            product_ids: Vec::new(),
+            buy_product_request_id: None,
+            request_id: None,
+            last_error: None,
+            run_id: None,
+            created_at: updated_at.to_owned(),
+            updated_at: updated_at.to_owned(),
+        }
+    }
+
+    fn snapshot(rows: Vec<Resource>) -> StateSnapshot {
+        StateSnapshot {
+            lineage: Some("l".into()),
+            serial: 1,
+            resources: rows
+                .into_iter()
+                .map(|r| (r.address.clone(), r))
+                .collect::<BTreeMap<_, _>>(),
+        }
+    }
+
+    #[test]
+    fn waits_for_the_youngest_pending_row_only() {
+        let now = datetime!(2026-11-26 09:30:10.250 UTC);
+        let grace = Duration::from_secs(30);
+        let ms = Duration::from_millis;
+        type Want = Option<(Vec<&'static str>, Duration)>;
+        let table: Vec<(&str, Vec<Resource>, Want)> = vec![
+            ("empty", vec![], None),
+            (
+                "only active",
+                vec![row("a", Status::Active, "2026-11-26T09:30:10Z")],
+                None,
+            ),
+            (
+                "only failed",
+                vec![row("a", Status::Failed, "2026-11-26T09:30:10Z")],
+                None,
+            ),
+            (
+                "pending, older than grace and resolution",
+                vec![row("a", Status::Pending, "2026-11-26T09:29:39Z")],
+                None,
+            ),
+            (
+                "pending, just inside",
+                vec![row("a", Status::Pending, "2026-11-26T09:29:40Z")],
+                Some((vec!["a"], ms(750))),
+            ),
+            (
+                "pending now",
+                vec![row("a", Status::Pending, "2026-11-26T09:30:10Z")],
+                Some((vec!["a"], ms(30_750))),
+            ),
+            (
+                "two young, one old, one active",
+                vec![
+                    row("a", Status::Pending, "2026-11-26T09:30:00Z"),
+                    row("b", Status::Pending, "2026-11-26T09:30:05Z"),
+                    row("c", Status::Pending, "2026-11-26T09:00:00Z"),
+                    row("d", Status::Active, "2026-11-26T09:30:10Z"),
+                ],
+                Some((vec!["a", "b"], ms(25_750))),
+            ),
+            (
+                "unparseable time counts as now",
+                vec![row("a", Status::Pending, "yesterday")],
+                Some((vec!["a"], ms(31_000))),
+            ),
+        ];
+        for (name, rows, want) in table {
+            let got = unsettled(&snapshot(rows), grace, now).map(|u| {
+                let names: Vec<String> = u.addresses.iter().map(|a| a.to_string()).collect();
+                (names, u.wait)
+            });
+            let want = want.map(|(names, wait)| (names.into_iter().map(String::from).collect::<Vec<_>>(), wait));
+            assert_eq!(got, want, "{name}");
+        }
+        let zero_grace = unsettled(
+            &snapshot(vec![row("a", Status::Pending, "2026-11-26T09:30:10Z")]),
+            Duration::ZERO,
+            now,
+        );
+        assert_eq!(
+            zero_grace.map(|u| u.wait),
+            Some(ms(750)),
+            "the timestamp's resolution still counts"
+        );
+    }
+}
