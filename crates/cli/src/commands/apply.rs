@@ -38,6 +38,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 
     let writer = context::open_write(g, "apply")?;
     let snapshot = writer.snapshot()?;
+    let_interrupted_orders_land(g, &snapshot);
     let LoadedManifest { manifest, path } = loaded;
     let pairs = wanted(&manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
@@ -112,10 +113,32 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         context::emit(&summary(&report))?;
         if let Some(ledger) = cloud.sandbox_ledger() {
-            context::emit(&format!("Sandbox: no real order was placed; the emulator's ledger is {}\n", ledger.display()))?;
+            context::emit(&format!(
+                "Sandbox: no real order was placed; the emulator's ledger is {}\n",
+                ledger.display()
+            ))?;
         }
     }
     Ok(if success { 0 } else { 1 })
+}
+
+/// Gives an order that a killed run may still have on its way time to reach the cloud before the
+/// cloud is asked about it (see `pai_apply::executor::interrupted`). The lock is held meanwhile.
+/// A sandbox died with the process that started it, and its orders with it: nothing to wait for.
+fn let_interrupted_orders_land(g: &Global, snapshot: &pai_planner::StateSnapshot) {
+    if g.sandbox {
+        return;
+    }
+    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.timeout, pai_planner::clock::now_utc()) {
+        let addresses: Vec<String> = u.addresses.iter().map(|a| format!("products.{a}")).collect();
+        tracing::warn!(
+            "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
+             reach the cloud before asking about it",
+            addresses.join(", "),
+            u.wait.as_secs_f64()
+        );
+        std::thread::sleep(u.wait);
+    }
 }
 
 /// Runs the executor inside a history run and closes the run with its result.

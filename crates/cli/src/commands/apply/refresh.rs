@@ -25,6 +25,8 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
     let manifest = &loaded.manifest;
     let mut writer = context::open_write(g, "refresh")?;
     let snapshot = writer.snapshot()?;
+    // Otherwise an order still on its way would be reported `not_placed`.
+    super::let_interrupted_orders_land(g, &snapshot);
     let pairs = wanted(manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
     let cloud = Cloud::connect(g, manifest, &regions)?;
