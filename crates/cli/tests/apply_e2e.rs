@@ -337,8 +337,15 @@ fn refresh_settles_interrupted_orders_both_ways() {
     let other = setup.elsewhere(&[pai()]);
     assert_eq!(other.run(&["apply", "--auto-approve"]).code, Some(0));
 
-    let refresh = setup.work.run(&["refresh", "--format", "json"]);
+    // A short request timeout: the intent was written just now, and an order sent with it is
+    // given that long (plus the timestamps' second) to land before the cloud is asked.
+    let refresh = setup.work.run(&["--timeout", "200ms", "refresh", "--format", "json"]);
     assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
+    assert!(
+        refresh.stderr.contains("left pending by an interrupted run"),
+        "{}",
+        refresh.stderr
+    );
     let findings = refresh.json();
     let kind = |address: &str| {
         findings
@@ -364,7 +371,7 @@ fn refresh_settles_interrupted_orders_both_ways() {
     assert_eq!(status("oss"), Some(Status::Pending), "refresh orders nothing");
     assert_eq!(setup.emu.ledger().orders.len(), 1);
 
-    let run = setup.apply(&[]);
+    let run = setup.apply(&["--timeout", "200ms"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_exactly_once(&setup, &[pai(), oss()]);
 }
@@ -379,8 +386,19 @@ fn apply_resolves_a_leftover_pending_order_before_ordering() {
     let plan = setup.work.run(&["plan", "--format", "json"]).json();
     assert_eq!(change(&plan, "pai")["action"], "adopt", "{plan}");
     assert_eq!(change(&plan, "oss")["action"], "order", "{plan}");
-    let run = setup.apply(&[]);
+    let started = std::time::Instant::now();
+    let run = setup.apply(&["--timeout", "200ms"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.stderr
+            .contains("products.oss, products.pai left pending by an interrupted run"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(200),
+        "it waited for the grace"
+    );
     assert_exactly_once(&setup, &[pai(), oss()]);
     let history = setup.work.run(&["state", "history", "pai", "--format", "json"]).json();
     let resolved = history["events"]
@@ -441,4 +459,47 @@ fn change<'a>(json: &'a serde_json::Value, address: &str) -> &'a serde_json::Val
         .iter()
         .find(|c| c["address"] == address)
         .unwrap_or_else(|| panic!("no change for {address}: {json}"))
+}
+
+/// An apply killed just after it sent its order, while the order is still on its way (a slow
+/// network path, a busy gateway): the server carries the order out after the process is gone.
+/// The next apply must not take `ListProducts`' "not purchased", answered before that order
+/// landed, as the last word on it.
+#[test]
+fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
+    let wanted = [pai(), oss()];
+    let setup = Setup::new(&wanted);
+    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
+        .trim_start_matches("http://")
+        .parse()
+        .expect("emulator address");
+    let hold = Duration::from_millis(600);
+    let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
+    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
+    let args = ["--timeout", "1s", "apply", "--auto-approve"];
+
+    let mut first = setup.work.command(&args).spawn().expect("start apply");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let pending = || {
+        Store::open_read_only(&setup.work.state)
+            .and_then(|s| s.snapshot())
+            .is_ok_and(|s| s.resources.values().any(|r| r.status == Status::Pending))
+    };
+    while !pending() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first apply never wrote its intent"
+        );
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    // The request leaves right after its intent is durable; let it reach the slow path.
+    std::thread::sleep(Duration::from_millis(100));
+    first.kill().expect("kill the first apply");
+    first.wait().expect("reap it");
+    assert!(setup.emu.ledger().orders.is_empty(), "the order is still on its way");
+
+    let second = setup.work.run(&args);
+    assert_eq!(second.code, Some(0), "{}", second.describe());
+    assert_exactly_once(&setup, &wanted);
 }

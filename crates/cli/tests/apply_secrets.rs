@@ -13,76 +13,14 @@ mod support;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use pai_apply::{CredentialProvider, DefaultChain};
 use pai_spec::{ProductCode, Region};
-use support::{hangzhou, shanghai, want, Run, Setup, Want, Workdir, ACCESS_KEY_SECRET};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use support::{hangzhou, shanghai, want, Run, Setup, Want, Wire, Workdir, ACCESS_KEY_SECRET};
 
 const WRONG_SECRET: &str = "LeakCheck-WrongSecret-0a1b2c3d4e";
 const ROLE_ARN: &str = "acs:ram::1234567890123456:role/ci";
 const PROVIDER_ARN: &str = "acs:ram::1234567890123456:oidc-provider/ci";
-
-/// Bytes seen on one loopback hop, both ways.
-#[derive(Clone, Default)]
-struct Wire {
-    to_server: Arc<Mutex<Vec<u8>>>,
-    to_client: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Wire {
-    fn text(buffer: &Mutex<Vec<u8>>) -> String {
-        String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
-
-/// A TCP proxy on 127.0.0.1:0 to `upstream` that records everything it forwards into `wire`.
-fn proxy(handle: &tokio::runtime::Handle, upstream: SocketAddr, wire: &Wire) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-    listener.set_nonblocking(true).expect("non-blocking");
-    let addr = listener.local_addr().expect("proxy address");
-    let wire = wire.clone();
-    handle.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
-        while let Ok((client, _)) = listener.accept().await {
-            let wire = wire.clone();
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                tokio::join!(
-                    pump(client_read, server_write, wire.to_server),
-                    pump(server_read, client_write, wire.to_client)
-                );
-            });
-        }
-    });
-    addr
-}
-
-async fn pump(
-    mut from: tokio::net::tcp::OwnedReadHalf,
-    mut to: tokio::net::tcp::OwnedWriteHalf,
-    record: Arc<Mutex<Vec<u8>>>,
-) {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = from.read(&mut buf).await {
-        if n == 0 {
-            break;
-        }
-        record
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(&buf[..n]);
-        if to.write_all(&buf[..n]).await.is_err() {
-            break;
-        }
-    }
-    let _ = to.shutdown().await;
-}
 
 /// What must never be written: the values of the headers that carry a signature or a token,
 /// and the secrets an STS answer handed out.
@@ -166,7 +104,7 @@ fn trace_output_and_files_of_full_runs_hold_no_secret() {
             let upstream: SocketAddr = url.trim_start_matches("http://").parse().expect("emulator address");
             (
                 region.clone(),
-                format!("http://{}", proxy(setup.handle(), upstream, &wire)),
+                format!("http://{}", support::proxy(setup.handle(), upstream, &wire, None)),
             )
         })
         .collect();

@@ -15,6 +15,7 @@
 
 mod support;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::process::Child;
@@ -25,6 +26,7 @@ use std::time::{Duration, Instant};
 use pai_emulator::{Faults, Ledger};
 use pai_planner::state::EventKind;
 use pai_planner::Store;
+use pai_spec::Region;
 use support::{Draws, Emu, Want, Workdir};
 
 const DEFAULT_RUNS: u64 = 50;
@@ -32,8 +34,13 @@ const DEFAULT_SEED: u64 = 20_261_126;
 const DEFAULT_JOBS: u64 = 4;
 /// Applies after the chaos before the faults are turned off for a last one.
 const MAX_CONVERGE_ATTEMPTS: u32 = 30;
-/// A kill lands at a uniform moment this long after the start of the process.
+/// A kill lands at a uniform moment this long after the start of the process: within the
+/// first window (refresh, plan, intent, order) or the second (past the wait for an interrupted
+/// order's grace, see `pai_apply::executor::interrupted`); or it is aimed at an order.
 const KILL_WINDOW_MS: u64 = 150;
+const LONG_KILL_WINDOW_MS: u64 = 1_500;
+/// A kill aimed at an order lands this long at most after its intent was written.
+const INTENT_KILL_MS: u64 = 8;
 /// The per-request timeout of the CLI; `slow_after_commit` holds answers far longer.
 const REQUEST_TIMEOUT: &str = "300ms";
 const SLOW_MS: u64 = 1_500;
@@ -137,6 +144,10 @@ struct Plan {
     /// Apply rounds before the runs to convergence; each round is one apply, or two at once.
     rounds: u32,
     kill_probability: f64,
+    /// `v3` or `v2`, for every command of the scenario.
+    signature: &'static str,
+    /// How long the gateway in front of the emulator holds each order before passing it on.
+    gateway_hold: Duration,
 }
 
 /// Every fifth scenario leans on one fault (the last of five on kills), so that even a short
@@ -185,6 +196,8 @@ fn draw_plan(seed: u64) -> Plan {
         faults,
         rounds: if emphasis == 4 { 4 } else { rng.between(1, 3) as u32 },
         kill_probability: if emphasis == 4 { 1.0 } else { 0.7 },
+        signature: if rng.chance(0.25) { "v2" } else { "v3" },
+        gateway_hold: Duration::from_millis(if rng.chance(0.5) { 0 } else { rng.between(20, 250) }),
     }
 }
 
@@ -195,10 +208,14 @@ struct Tally {
     multi_region: u64,
     applies: u64,
     kills: u64,
+    /// Kills that left an order without its answer: its intent written, its request sent or about to be.
+    killed_mid_order: u64,
     /// Applies that ended with exit 1 (not killed).
     incomplete: u64,
     /// Scenarios that needed the fault-free last run.
     fault_free: u64,
+    /// Chaos rounds that applied a saved plan.
+    saved_plans: u64,
     /// Ambiguous `CreateProductOrders` outcomes, by cause, as the state's history records them.
     errors_5xx: u64,
     dropped: u64,
@@ -220,8 +237,10 @@ impl Tally {
         self.multi_region += o.multi_region;
         self.applies += o.applies;
         self.kills += o.kills;
+        self.killed_mid_order += o.killed_mid_order;
         self.incomplete += o.incomplete;
         self.fault_free += o.fault_free;
+        self.saved_plans += o.saved_plans;
         self.errors_5xx += o.errors_5xx;
         self.dropped += o.dropped;
         self.timeouts += o.timeouts;
@@ -238,14 +257,17 @@ impl fmt::Display for Tally {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "runs {} ({} multi-region), applies {} (killed {}, incomplete {}), fault-free last runs {}; faults seen by \
+            "runs {} ({} multi-region), applies {} (killed {}, of them mid-order {}; incomplete {}; of saved plans {}), fault-free last runs {}; \
+             faults seen by \
              apply: order 5xx {}, order connection dropped {}, order timed out {}, ListProducts failed {}; resolved by \
              observation {}, responses lost {}; orders {} for {} products, duplicates {}",
             self.runs,
             self.multi_region,
             self.applies,
             self.kills,
+            self.killed_mid_order,
             self.incomplete,
+            self.saved_plans,
             self.fault_free,
             self.errors_5xx,
             self.dropped,
@@ -260,66 +282,196 @@ impl fmt::Display for Tally {
     }
 }
 
-fn apply_args() -> [&'static str; 6] {
+/// The options of every command of a scenario.
+fn global_args(plan: &Plan) -> Vec<String> {
     [
         "--lock-timeout",
         "60s",
         "--timeout",
         REQUEST_TIMEOUT,
-        "apply",
-        "--auto-approve",
+        "--signature",
+        plan.signature,
     ]
+    .map(str::to_owned)
+    .to_vec()
 }
 
+/// How a chaos round's apply is started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    /// `apply --auto-approve`: refresh, plan, order.
+    Manifest,
+    /// `apply --auto-approve --refresh=false`: the executor checks before ordering.
+    Unrefreshed,
+    /// `plan --out FILE`, then `apply FILE`: the saved plan is checked against the state and
+    /// the cloud before anything is ordered.
+    SavedPlan,
+}
+
+fn args(plan: &Plan, tail: &[&str]) -> Vec<String> {
+    let mut all = global_args(plan);
+    all.extend(tail.iter().map(|s| (*s).to_owned()));
+    all
+}
+
+fn refs(args: &[String]) -> Vec<&str> {
+    args.iter().map(String::as_str).collect()
+}
+
+/// When a chaos apply is SIGKILLed.
+#[derive(Debug, Clone, Copy)]
+enum Kill {
+    /// This long after it started.
+    After(Duration),
+    /// This long after it wrote an intent: while its order is being sent or awaited.
+    AtIntent(Duration),
+}
+
+/// The id of the newest run in the history (0 when there is none).
+fn newest_run(work: &Workdir) -> i64 {
+    Store::open_read_only(&work.state)
+        .and_then(|s| s.history(None))
+        .map(|h| h.runs.iter().map(|r| r.id).max().unwrap_or(0))
+        .unwrap_or(0)
+}
+
+/// Returns once a run newer than `after_run` has written an intent (a `pending` row), or the
+/// child has ended, or a few seconds have passed.
+fn wait_for_intent(work: &Workdir, after_run: i64, child: &mut Child) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline && matches!(child.try_wait(), Ok(None)) {
+        let written = Store::open_read_only(&work.state)
+            .and_then(|s| s.snapshot())
+            .is_ok_and(|s| {
+                s.resources
+                    .values()
+                    .any(|r| r.status == pai_planner::Status::Pending && r.run_id.is_some_and(|id| id > after_run))
+            });
+        if written {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// Runs scenario `seed`; on failure keeps its directory (state, ledger, every command's output in
+/// `runs.log`) and says where.
 fn scenario(seed: u64, handle: &tokio::runtime::Handle) -> Result<Tally, String> {
+    let work = Workdir::new();
+    match run_scenario(seed, handle, &work) {
+        Ok(tally) => Ok(tally),
+        Err(why) => Err(format!("{why}\n  kept for inspection: {}", work.keep().display())),
+    }
+}
+
+/// Appends a command's outcome to `runs.log` in the work directory.
+fn log_run(work: &Workdir, args: &[String], run: &support::Run) {
+    use std::io::Write;
+    let entry = format!("=== {}\n{}\n", args.join(" "), run.describe());
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(work.path().join("runs.log"));
+    if let Ok(mut file) = file {
+        let _ = file.write_all(entry.as_bytes());
+    }
+}
+
+/// Runs `args` to the end, logged.
+fn run_logged(work: &Workdir, args: Vec<String>) -> support::Run {
+    let run = work.run(&refs(&args));
+    log_run(work, &args, &run);
+    run
+}
+
+fn run_scenario(seed: u64, handle: &tokio::runtime::Handle, work: &Workdir) -> Result<Tally, String> {
     let plan = draw_plan(seed);
     let mut rng = Draws::new(seed ^ 0x6b69_6c6c); // the kills' own stream
-    let work = Workdir::new();
     let mut config = Emu::config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
     config.faults = plan.faults.clone();
     config.seed = seed;
     let mut emu = Emu::start(handle, config);
-    work.write_manifest(&support::manifest(&emu.endpoints(), &plan.products));
+    // The emulator stops working on a request whose client hangs up; a real gateway carries out
+    // a request it has received. A proxy in front of it plays that gateway (and a slow path).
+    let gateway: BTreeMap<Region, String> = emu
+        .endpoints()
+        .into_iter()
+        .map(|(region, url)| {
+            let upstream = url
+                .trim_start_matches("http://")
+                .parse()
+                .expect("the emulator's address");
+            let proxy = support::proxy(handle, upstream, &support::Wire::default(), Some(plan.gateway_hold));
+            (region, format!("http://{proxy}"))
+        })
+        .collect();
+    work.write_manifest(&support::manifest(&gateway, &plan.products));
     let mut tally = Tally {
         runs: 1,
         multi_region: u64::from(support::regions_of(&plan.products).len() > 1),
         ..Tally::default()
     };
 
-    for _ in 0..plan.rounds {
+    for round in 0..plan.rounds {
+        let variant = match rng.between(0, 9) {
+            0..=5 => Variant::Manifest,
+            6 | 7 => Variant::Unrefreshed,
+            _ => Variant::SavedPlan,
+        };
+        let plan_file = work.path().join(format!("plan-{round}.json"));
+        let plan_path = plan_file.display().to_string();
+        let apply = match variant {
+            Variant::Manifest => args(&plan, &["apply", "--auto-approve"]),
+            Variant::Unrefreshed => args(&plan, &["apply", "--auto-approve", "--refresh=false"]),
+            Variant::SavedPlan => {
+                let made = run_logged(work, args(&plan, &["plan", "--out", &plan_path]));
+                if made.code != Some(0) || !plan_file.exists() {
+                    // ListProducts failed past the client's retries: this round has nothing to apply.
+                    tally.incomplete += 1;
+                    continue;
+                }
+                tally.saved_plans += 1;
+                args(&plan, &["apply", &plan_path])
+            }
+        };
         let at_once = if rng.chance(0.25) { 2 } else { 1 };
-        let mut children: Vec<(Child, Option<Duration>)> = (0..at_once)
+        let newest_run = newest_run(work);
+        let mut children: Vec<(Child, Option<Kill>)> = (0..at_once)
             .map(|_| {
-                let kill_after = rng
-                    .chance(plan.kill_probability)
-                    .then(|| Duration::from_millis(rng.between(0, KILL_WINDOW_MS)));
-                let child = work.command(&apply_args()).spawn().expect("start apply");
-                (child, kill_after)
+                let kill = rng.chance(plan.kill_probability).then(|| match rng.between(0, 19) {
+                    0..=7 => Kill::AtIntent(Duration::from_millis(rng.between(0, INTENT_KILL_MS))),
+                    8..=14 => Kill::After(Duration::from_millis(rng.between(0, KILL_WINDOW_MS))),
+                    _ => Kill::After(Duration::from_millis(rng.between(0, LONG_KILL_WINDOW_MS))),
+                });
+                let child = work.command(&refs(&apply)).spawn().expect("start apply");
+                (child, kill)
             })
             .collect();
         tally.applies += at_once;
         let spawned = Instant::now();
-        let mut by_deadline: Vec<usize> = (0..children.len()).collect();
-        by_deadline.sort_by_key(|&i| children[i].1);
-        for i in by_deadline {
-            let (child, kill_after) = &mut children[i];
-            let Some(after) = *kill_after else { continue };
+        for (child, kill) in &mut children {
+            let Some(kill) = *kill else { continue };
+            let after = match kill {
+                Kill::After(after) => after,
+                Kill::AtIntent(after) => {
+                    wait_for_intent(work, newest_run, child);
+                    spawned.elapsed() + after
+                }
+            };
             std::thread::sleep(after.saturating_sub(spawned.elapsed()));
-            if child
-                .try_wait()
-                .map_err(|e| format!("seed {seed}: wait: {e}"))?
-                .is_none()
-            {
-                child.kill().map_err(|e| format!("seed {seed}: kill: {e}"))?;
+            if child.try_wait().map_err(|e| format!("wait: {e}"))?.is_none() {
+                child.kill().map_err(|e| format!("kill: {e}"))?;
                 tally.kills += 1;
             }
         }
         for (child, _) in children {
             let run = support::Run::from(child.wait_with_output().map_err(|e| format!("wait: {e}"))?);
+            log_run(work, &apply, &run);
             match run.code {
                 Some(0) | None => {}
+                // Incomplete (an unknown outcome left pending), or a saved plan gone stale.
                 Some(1) => tally.incomplete += 1,
-                Some(other) => return Err(format!("an apply exited {other}: {}", run.describe())),
+                Some(other) => return Err(format!("{variant:?} apply exited {other}: {}", run.describe())),
             }
         }
     }
@@ -327,7 +479,7 @@ fn scenario(seed: u64, handle: &tokio::runtime::Handle) -> Result<Tally, String>
     let mut converged = false;
     let mut last = None;
     for _ in 0..MAX_CONVERGE_ATTEMPTS {
-        let run = work.run(&apply_args());
+        let run = run_logged(work, args(&plan, &["apply", "--auto-approve"]));
         tally.applies += 1;
         if run.code == Some(0) {
             converged = true;
@@ -339,7 +491,7 @@ fn scenario(seed: u64, handle: &tokio::runtime::Handle) -> Result<Tally, String>
     if !converged {
         tally.fault_free += 1;
         emu.restart(Faults::default());
-        let run = work.run(&apply_args());
+        let run = run_logged(work, args(&plan, &["apply", "--auto-approve"]));
         tally.applies += 1;
         if run.code != Some(0) {
             return Err(format!(
@@ -355,28 +507,24 @@ fn scenario(seed: u64, handle: &tokio::runtime::Handle) -> Result<Tally, String>
     let ledger = emu.ledger();
     let rows = work.state_list();
     let mut problems = support::exactly_once_problems(&ledger, &plan.products, &rows);
-    problems.extend(product_id_problems(&work, &ledger, &plan.products));
-    let check = work.run(&[
-        "--timeout",
-        REQUEST_TIMEOUT,
-        "plan",
-        "--refresh=false",
-        "--detailed-exitcode",
-    ]);
+    problems.extend(product_id_problems(work, &ledger, &plan.products));
+    let check = run_logged(work, args(&plan, &["plan", "--detailed-exitcode"]));
     if check.code != Some(0) {
         problems.push(format!("plan after convergence is not empty: {}", check.describe()));
     }
     if !problems.is_empty() {
         return Err(format!(
-            "faults {}, products {:?}:\n  {}\n  ledger: {}\n  state: {rows:?}",
+            "faults {}, gateway hold {:?}, signature {}, products {:?}:\n  {}\n  ledger: {}\n  state: {rows:?}",
             plan.faults,
+            plan.gateway_hold,
+            plan.signature,
             plan.products.iter().map(|w| &w.address).collect::<Vec<_>>(),
             problems.join("\n  "),
             serde_json::to_string(&ledger.orders).unwrap_or_default()
         ));
     }
 
-    history_counts(&work, &mut tally)?;
+    history_counts(work, &mut tally)?;
     tally.lost = support::unrecorded_orders(&ledger, &rows) as u64;
     tally.orders = ledger.orders.len() as u64;
     tally.products = ledger.orders.iter().map(|o| o.product_codes.len() as u64).sum();
@@ -411,6 +559,22 @@ fn history_counts(work: &Workdir, tally: &mut Tally) -> Result<(), String> {
     let history = Store::open_read_only(&work.state)
         .and_then(|s| s.history(None))
         .map_err(|e| format!("cannot read the history: {e}"))?;
+    // A killed run never closed its record. It died with an order in flight when its last
+    // word on some order is the intent: no answer, no failure recorded after it.
+    for run in history.runs.iter().filter(|r| r.ended_at.is_none()) {
+        let events: Vec<_> = history.events.iter().filter(|e| e.run_id == run.id).collect();
+        let last_intent = events
+            .iter()
+            .rposition(|e| e.kind == EventKind::State && e.action == "pending");
+        if let Some(at) = last_intent {
+            let answered = events[at..]
+                .iter()
+                .any(|e| e.kind == EventKind::Api && e.action == "CreateProductOrders");
+            if !answered {
+                tally.killed_mid_order += 1;
+            }
+        }
+    }
     for event in &history.events {
         let outcome = event.outcome.as_deref().unwrap_or("");
         match (event.kind, event.action.as_str(), outcome) {
