@@ -102,7 +102,7 @@ fn plan_apply_and_the_state_commands_work_on_postgres() {
     assert!(!store(&url).exists(), "plan does not create the state");
 
     // The executor writes the state from its tasks on a multi-thread runtime.
-    let apply = setup.work.run(&["-vv", "apply", plan_path]);
+    let apply = setup.work.run(&["-vvv", "apply", plan_path]);
     assert_eq!(apply.code, Some(0), "{}", apply.describe());
     let problems = support::exactly_once_problems(&setup.emu.ledger(), &wanted, &setup.work.state_list());
     assert!(problems.is_empty(), "{problems:#?}");
