@@ -60,7 +60,8 @@ fn secrets_on_the_wire(wire: &Wire) -> Vec<String> {
 /// `{"iss":"https://ci.example","sub":"leak-check","aud":"sts","exp":4102444800}`, and a signature
 /// the emulator does not check.
 const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.\
-                   eyJpc3MiOiJodHRwczovL2NpLmV4YW1wbGUiLCJzdWIiOiJsZWFrLWNoZWNrIiwiYXVkIjoic3RzIiwiZXhwIjo0MTAyNDQ0ODAwfQ.\
+                   eyJpc3MiOiJodHRwczovL2NpLmV4YW1wbGUiLCJzdWIiOiJsZWFrLWNoZWNrIiwiYXVkIjoic3RzIiwiZXhwIjo0MTAy\
+                   NDQ0ODAwfQ.\
                    LeakCheckJwtSignature-9z8y7x";
 
 /// Runs with `-vvv`, keeping the output for the final check.

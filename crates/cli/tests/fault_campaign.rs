@@ -2,7 +2,15 @@
 //! applies a manifest against an emulator that injects latency, throttling, 5xx, dropped and
 //! late responses, while the test SIGKILLs applies at random moments, and then applies again
 //! until one succeeds. After each scenario the emulator's ledger must hold exactly one order per
-//! wanted product, and the state must agree with it.
+//! wanted product, the state must agree with it, and `plan --detailed-exitcode` must be empty.
+//!
+//! Each scenario draws from its seed: the products (one region or two, all or some), the
+//! faults (every fifth scenario leans hard on one of them, or on kills), the signature version,
+//! how long a gateway in front of the emulator holds each order, and per round whether the apply
+//! works from the manifest, with `--refresh=false`, or from a saved plan, whether two start at
+//! once, and when each is killed: at a random moment, or just after it wrote an order's intent.
+//! The gateway carries out an order whose client has gone, as a real one does, so a killed
+//! apply's order can land after the next apply has started.
 //!
 //! CI runs 50 scenarios; `benches/campaign.sh` runs 1,000. The knobs, read from the environment:
 //! `PAI_CAMPAIGN_RUNS` (50), `PAI_CAMPAIGN_SEED` (the first scenario's seed; scenario `i` uses
@@ -14,9 +22,10 @@
 //! the faults the emulators inject.
 
 mod support;
+#[path = "fault_campaign/tally.rs"]
+mod tally;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -24,10 +33,10 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pai_emulator::{Faults, Ledger};
-use pai_planner::state::EventKind;
 use pai_planner::Store;
 use pai_spec::Region;
 use support::{Draws, Emu, Want, Workdir};
+use tally::{count_server_faults, history_counts, ServerFaults, Tally};
 
 const DEFAULT_RUNS: u64 = 50;
 const DEFAULT_SEED: u64 = 20_261_126;
@@ -76,8 +85,8 @@ fn exactly_one_order_per_product_under_faults_and_kills() {
         match outcome {
             Ok(tally) => total.add(tally),
             Err(why) => failures.push(format!(
-                "seed {seed}: {why}\n  replay: PAI_CAMPAIGN_SEED={seed} PAI_CAMPAIGN_RUNS=1 cargo test -p pai-provision \
-                 --test fault_campaign -- --nocapture"
+                "seed {seed}: {why}\n  replay: PAI_CAMPAIGN_SEED={seed} PAI_CAMPAIGN_RUNS=1 cargo test \
+                 -p pai-provision --test fault_campaign -- --nocapture"
             )),
         }
     }
@@ -100,7 +109,10 @@ fn exactly_one_order_per_product_under_faults_and_kills() {
     if settings.runs >= 25 {
         // The campaign is only worth its time if the faults it is about actually happened.
         let server = ServerFaults::snapshot();
-        assert!(total.kills > 0, "no apply was killed: {total}");
+        assert!(
+            total.kills > 0 && total.killed_mid_order > 0,
+            "no apply was killed, or none with an order in flight: {total}"
+        );
         assert!(
             total.lost > 0 && total.resolved > 0,
             "no response was lost and resolved by observation: {total}"
@@ -198,87 +210,6 @@ fn draw_plan(seed: u64) -> Plan {
         kill_probability: if emphasis == 4 { 1.0 } else { 0.7 },
         signature: if rng.chance(0.25) { "v2" } else { "v3" },
         gateway_hold: Duration::from_millis(if rng.chance(0.5) { 0 } else { rng.between(20, 250) }),
-    }
-}
-
-/// What one scenario did and saw.
-#[derive(Debug, Default, Clone)]
-struct Tally {
-    runs: u64,
-    multi_region: u64,
-    applies: u64,
-    kills: u64,
-    /// Kills that left an order without its answer: its intent written, its request sent or about to be.
-    killed_mid_order: u64,
-    /// Applies that ended with exit 1 (not killed).
-    incomplete: u64,
-    /// Scenarios that needed the fault-free last run.
-    fault_free: u64,
-    /// Chaos rounds that applied a saved plan.
-    saved_plans: u64,
-    /// Ambiguous `CreateProductOrders` outcomes, by cause, as the state's history records them.
-    errors_5xx: u64,
-    dropped: u64,
-    timeouts: u64,
-    /// `ListProducts` calls that failed after the client's retries.
-    list_failures: u64,
-    /// Rows settled by observation (an order whose response was lost or whose apply was killed).
-    resolved: u64,
-    /// Orders the ledger holds that no state row records: their response never arrived.
-    lost: u64,
-    orders: u64,
-    products: u64,
-    duplicates: u64,
-}
-
-impl Tally {
-    fn add(&mut self, o: &Tally) {
-        self.runs += o.runs;
-        self.multi_region += o.multi_region;
-        self.applies += o.applies;
-        self.kills += o.kills;
-        self.killed_mid_order += o.killed_mid_order;
-        self.incomplete += o.incomplete;
-        self.fault_free += o.fault_free;
-        self.saved_plans += o.saved_plans;
-        self.errors_5xx += o.errors_5xx;
-        self.dropped += o.dropped;
-        self.timeouts += o.timeouts;
-        self.list_failures += o.list_failures;
-        self.resolved += o.resolved;
-        self.lost += o.lost;
-        self.orders += o.orders;
-        self.products += o.products;
-        self.duplicates += o.duplicates;
-    }
-}
-
-impl fmt::Display for Tally {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "runs {} ({} multi-region), applies {} (killed {}, of them mid-order {}; incomplete {}; of saved plans {}), fault-free last runs {}; \
-             faults seen by \
-             apply: order 5xx {}, order connection dropped {}, order timed out {}, ListProducts failed {}; resolved by \
-             observation {}, responses lost {}; orders {} for {} products, duplicates {}",
-            self.runs,
-            self.multi_region,
-            self.applies,
-            self.kills,
-            self.killed_mid_order,
-            self.incomplete,
-            self.saved_plans,
-            self.fault_free,
-            self.errors_5xx,
-            self.dropped,
-            self.timeouts,
-            self.list_failures,
-            self.resolved,
-            self.lost,
-            self.orders,
-            self.products,
-            self.duplicates
-        )
     }
 }
 
@@ -554,125 +485,10 @@ fn product_id_problems(work: &Workdir, ledger: &Ledger, wanted: &[Want]) -> Vec<
     problems
 }
 
-/// What the applies met, from the state's history (which survives kills).
-fn history_counts(work: &Workdir, tally: &mut Tally) -> Result<(), String> {
-    let history = Store::open_read_only(&work.state)
-        .and_then(|s| s.history(None))
-        .map_err(|e| format!("cannot read the history: {e}"))?;
-    // A killed run never closed its record. It died with an order in flight when its last
-    // word on some order is the intent: no answer, no failure recorded after it.
-    for run in history.runs.iter().filter(|r| r.ended_at.is_none()) {
-        let events: Vec<_> = history.events.iter().filter(|e| e.run_id == run.id).collect();
-        let last_intent = events
-            .iter()
-            .rposition(|e| e.kind == EventKind::State && e.action == "pending");
-        if let Some(at) = last_intent {
-            let answered = events[at..]
-                .iter()
-                .any(|e| e.kind == EventKind::Api && e.action == "CreateProductOrders");
-            if !answered {
-                tally.killed_mid_order += 1;
-            }
-        }
-    }
-    for event in &history.events {
-        let outcome = event.outcome.as_deref().unwrap_or("");
-        match (event.kind, event.action.as_str(), outcome) {
-            (EventKind::Api, "CreateProductOrders", "ambiguous") => {
-                let message = event.message.as_deref().unwrap_or("");
-                if event.http_status.is_some_and(|s| s >= 500) {
-                    tally.errors_5xx += 1;
-                } else if message.contains("no complete response in time") {
-                    tally.timeouts += 1;
-                } else {
-                    tally.dropped += 1;
-                }
-            }
-            (EventKind::Api, "ListProducts", o) if o != "ok" => tally.list_failures += 1,
-            (EventKind::State, "resolved", _) => tally.resolved += 1,
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
 fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
     panic
         .downcast_ref::<String>()
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "a panic without a message".to_owned())
-}
-
-/// The faults the emulators injected, counted from their log events. Slow answers are not
-/// logged by the emulator; the applies' timeouts count them instead.
-struct ServerFaults {
-    throttled: u64,
-    internal_errors: u64,
-    dropped: u64,
-}
-
-static THROTTLED: AtomicU64 = AtomicU64::new(0);
-static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-
-impl ServerFaults {
-    fn snapshot() -> ServerFaults {
-        ServerFaults {
-            throttled: THROTTLED.load(Ordering::SeqCst),
-            internal_errors: INTERNAL_ERRORS.load(Ordering::SeqCst),
-            dropped: DROPPED.load(Ordering::SeqCst),
-        }
-    }
-}
-
-impl fmt::Display for ServerFaults {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} throttled, {} InternalError, {} connections dropped after commit",
-            self.throttled, self.internal_errors, self.dropped
-        )
-    }
-}
-
-fn count_server_faults() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry().with(FaultCounter);
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
-}
-
-struct FaultCounter;
-
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FaultCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
-        if !event.metadata().target().starts_with("pai_emulator") {
-            return;
-        }
-        let mut fields = Fields::default();
-        event.record(&mut fields);
-        let counter = match (fields.message.as_str(), fields.code.as_str()) {
-            ("refused", code) if code.starts_with("Throttling") => &THROTTLED,
-            ("refused", "InternalError") => &INTERNAL_ERRORS,
-            (message, _) if message.starts_with("connection closed after commit") => &DROPPED,
-            _ => return,
-        };
-        counter.fetch_add(1, Ordering::SeqCst);
-    }
-}
-
-#[derive(Default)]
-struct Fields {
-    message: String,
-    code: String,
-}
-
-impl tracing::field::Visit for Fields {
-    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn fmt::Debug) {
-        match field.name() {
-            "message" => self.message = format!("{value:?}"),
-            "code" => self.code = format!("{value:?}"),
-            _ => {}
-        }
-    }
 }

@@ -4,21 +4,28 @@
 //! that points at the emulator, the real `pai-provision` binary run as a child process with
 //! credentials passed through its own environment only, and the exactly-once check itself.
 //!
+//! - `emu`: the emulator's runtime, [`Emu`] and [`Setup`].
+//! - `proxy`: a recording TCP proxy that can play a slow gateway.
+//!
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+mod emu;
+mod proxy;
+
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use pai_emulator::{Emulator, EmulatorConfig, Faults, Ledger};
+use pai_emulator::Ledger;
 use pai_spec::{ProductCode, Region};
 use serde::Deserialize;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+
+// Re-exported for the binaries that use them; the others do not.
+#[allow(unused_imports)]
+pub use emu::{runtime, Emu, Setup};
+#[allow(unused_imports)]
+pub use proxy::{proxy, Wire};
 
 pub const ACCESS_KEY_ID: &str = "LTAI5tApplyTestKey";
 pub const ACCESS_KEY_SECRET: &str = "ApplyTest-Secret-5f4e3d2c1b0a";
@@ -109,224 +116,6 @@ fn properties(code: ProductCode) -> &'static str {
         }
         ProductCode::Pai => "",
     }
-}
-
-/// The runtime the emulators of a test run on; the CLI under test runs in its own processes.
-pub fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a Tokio runtime")
-}
-
-/// An emulator serving some regions on 127.0.0.1, its ledger in a file so that it survives a
-/// restart with other faults.
-pub struct Emu {
-    handle: tokio::runtime::Handle,
-    config: EmulatorConfig,
-    running: Option<Emulator>,
-}
-
-impl Emu {
-    /// The usual configuration: one listener per region on a free port, the test key pair,
-    /// the ledger in `ledger`, no faults.
-    pub fn config(regions: &[Region], ledger: &Path) -> EmulatorConfig {
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut config = EmulatorConfig::new(
-            regions.iter().map(|r| (r.clone(), loopback)).collect(),
-            vec![(ACCESS_KEY_ID.to_owned(), ACCESS_KEY_SECRET.to_owned())],
-        );
-        config.ledger_path = Some(ledger.to_owned());
-        config
-    }
-
-    pub fn start(handle: &tokio::runtime::Handle, config: EmulatorConfig) -> Emu {
-        let mut emu = Emu {
-            handle: handle.clone(),
-            config,
-            running: None,
-        };
-        emu.spawn();
-        emu
-    }
-
-    fn spawn(&mut self) {
-        let _entered = self.handle.enter();
-        let emulator = pai_emulator::spawn(self.config.clone()).expect("the emulator starts");
-        // A restart binds the same ports, so that the manifest's endpoints stay right.
-        self.config.listeners = emulator.addrs().iter().map(|(r, a)| (r.clone(), *a)).collect();
-        self.running = Some(emulator);
-    }
-
-    fn running(&self) -> &Emulator {
-        self.running.as_ref().expect("the emulator runs")
-    }
-
-    pub fn endpoints(&self) -> BTreeMap<Region, String> {
-        self.running().endpoints()
-    }
-
-    pub fn ledger(&self) -> Ledger {
-        self.running().ledger()
-    }
-
-    /// Stops the emulator and starts it again from its ledger file with `faults`.
-    pub fn restart(&mut self, faults: Faults) {
-        self.stop();
-        self.config.faults = faults;
-        self.spawn();
-    }
-
-    /// Stops the emulator, lets `edit` change the account behind its back (a purchase made or
-    /// cancelled in the console), and starts it again on the same ports.
-    pub fn edit_ledger(&mut self, edit: impl FnOnce(&mut Ledger)) {
-        self.stop();
-        let path = self.config.ledger_path.clone().expect("a ledger file");
-        let mut ledger = Ledger::load(&path).expect("read the ledger");
-        edit(&mut ledger);
-        ledger.save(&path).expect("write the ledger");
-        self.spawn();
-    }
-
-    fn stop(&mut self) {
-        if let Some(emulator) = self.running.take() {
-            self.handle.block_on(emulator.shutdown());
-        }
-        // A commit runs in a task of its own that a shutdown does not cancel (an order is all
-        // or nothing); give one that a killed client left behind time to reach the file.
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// An emulator serving cn-hangzhou and cn-shanghai and a work directory whose manifest asks
-/// for `products` through it. Dropped in field order: the emulator before its runtime.
-pub struct Setup {
-    pub work: Workdir,
-    pub emu: Emu,
-    runtime: tokio::runtime::Runtime,
-}
-
-impl Setup {
-    pub fn new(products: &[Want]) -> Setup {
-        Setup::with(products, |_| {})
-    }
-
-    /// With the emulator's configuration changed by `configure` (faults, keys ...).
-    pub fn with(products: &[Want], configure: impl FnOnce(&mut EmulatorConfig)) -> Setup {
-        let runtime = runtime();
-        let work = Workdir::new();
-        let mut config = Emu::config(&[hangzhou(), shanghai()], &work.path().join("ledger.json"));
-        configure(&mut config);
-        let emu = Emu::start(runtime.handle(), config);
-        let setup = Setup { work, emu, runtime };
-        setup.want(products);
-        setup
-    }
-
-    /// Rewrites the manifest to ask for `products`.
-    pub fn want(&self, products: &[Want]) {
-        self.work.write_manifest(&manifest(&self.emu.endpoints(), products));
-    }
-
-    pub fn handle(&self) -> &tokio::runtime::Handle {
-        self.runtime.handle()
-    }
-
-    /// `apply --auto-approve ARGS`.
-    pub fn apply(&self, args: &[&str]) -> Run {
-        let mut all = vec!["apply", "--auto-approve"];
-        all.extend_from_slice(args);
-        self.work.run(&all)
-    }
-
-    /// Another work directory (its own state) on the same account, asking for `products`.
-    pub fn elsewhere(&self, products: &[Want]) -> Workdir {
-        let other = Workdir::new();
-        other.write_manifest(&manifest(&self.emu.endpoints(), products));
-        other
-    }
-}
-
-/// Bytes seen on one loopback hop, both ways.
-#[derive(Clone, Default)]
-pub struct Wire {
-    pub to_server: Arc<Mutex<Vec<u8>>>,
-    pub to_client: Arc<Mutex<Vec<u8>>>,
-}
-
-impl Wire {
-    pub fn text(buffer: &Mutex<Vec<u8>>) -> String {
-        String::from_utf8_lossy(&buffer.lock().unwrap_or_else(|p| p.into_inner())).into_owned()
-    }
-}
-
-/// A TCP proxy on 127.0.0.1:0 to `upstream` that records everything it forwards into `wire`.
-///
-/// With `hold_orders`, it plays a slow network path for orders: a `CreateProductOrders`
-/// request is held that long before it is passed on, and it is passed on even if the client
-/// has gone meanwhile, as a real gateway that has received a request still carries it out.
-pub fn proxy(
-    handle: &tokio::runtime::Handle,
-    upstream: SocketAddr,
-    wire: &Wire,
-    hold_orders: Option<Duration>,
-) -> SocketAddr {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
-    listener.set_nonblocking(true).expect("non-blocking");
-    let addr = listener.local_addr().expect("proxy address");
-    let wire = wire.clone();
-    handle.spawn(async move {
-        let listener = tokio::net::TcpListener::from_std(listener).expect("a Tokio listener");
-        while let Ok((client, _)) = listener.accept().await {
-            let wire = wire.clone();
-            tokio::spawn(async move {
-                let Ok(server) = tokio::net::TcpStream::connect(upstream).await else {
-                    return;
-                };
-                let (client_read, client_write) = client.into_split();
-                let (server_read, server_write) = server.into_split();
-                // The halves come back so that a client's hang-up is not passed on to the
-                // server before the server has answered.
-                let _halves = tokio::join!(
-                    pump(client_read, server_write, wire.to_server, hold_orders),
-                    pump(server_read, client_write, wire.to_client, None)
-                );
-            });
-        }
-    });
-    addr
-}
-
-async fn pump(
-    mut from: OwnedReadHalf,
-    mut to: OwnedWriteHalf,
-    record: Arc<Mutex<Vec<u8>>>,
-    hold_orders: Option<Duration>,
-) -> OwnedWriteHalf {
-    let mut buf = [0u8; 8192];
-    while let Ok(n) = from.read(&mut buf).await {
-        if n == 0 {
-            if hold_orders.is_none() {
-                let _ = to.shutdown().await;
-            }
-            break;
-        }
-        let chunk = &buf[..n];
-        record
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .extend_from_slice(chunk);
-        if let Some(hold) = hold_orders {
-            if chunk.starts_with(b"POST /api/v1/productorders") {
-                tokio::time::sleep(hold).await;
-            }
-        }
-        if to.write_all(chunk).await.is_err() {
-            break;
-        }
-    }
-    to
 }
 
 /// A temporary directory with a state file and a manifest, and the environment the binary
