@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use pai_planner::state::postgres::target::PgTarget;
 use pai_planner::state::{migrate, PG_SCHEMA_VERSION};
-use pai_planner::{OrderOutcome, RunResult, StateError, StateLocation, StateWriter, Status, Store};
+use pai_planner::{
+    ApiCall, CallOutcome, OrderOutcome, RunResult, StateError, StateLocation, StateWriter, Status, Store,
+};
 use pai_spec::ProductCode;
 use support::{addr, admin, postgres_url, product, unique_schema, with_schema, Backend};
 
@@ -433,6 +435,23 @@ fn migrate_copies_a_state_between_backends_exactly() {
         let run = w.begin_run("apply").unwrap();
         w.put_pending(run, &[&product("oss", ProductCode::Oss, "cn-shanghai")])
             .unwrap();
+        w.record_api_call(
+            run,
+            &ApiCall {
+                region: pai_spec::Region::parse("cn-shanghai").unwrap(),
+                action: "CreateProductOrders".into(),
+                // Unsorted on purpose: both backends store and return them sorted.
+                addresses: vec![addr("zeta"), addr("oss"), addr("a-b"), addr("a_b")],
+                outcome: CallOutcome::Rejected,
+                http_status: Some(400),
+                code: Some("InvalidParameter".into()),
+                message: Some("ünïcode message".into()),
+                request_id: Some("REQ-2".into()),
+                order_id: None,
+                duration: Duration::from_millis(12),
+            },
+        )
+        .unwrap();
         w.mark_failed(run, &[addr("oss")], "HTTP 400 InvalidParameter").unwrap();
         w.end_run(run, &RunResult::Failed("1 failed".into())).unwrap();
     }
@@ -453,6 +472,8 @@ fn migrate_copies_a_state_between_backends_exactly() {
         done.to
     );
     assert_eq!(pg.store().dump().unwrap().unwrap(), original);
+    let call = original.history.events.iter().find(|e| e.code.is_some()).unwrap();
+    assert_eq!(call.addresses, ["a-b", "a_b", "oss", "zeta"]);
     assert_eq!(std::fs::read(path).unwrap(), bytes, "the source was not written");
 
     // The copy goes on: its ids continue after the copied ones.

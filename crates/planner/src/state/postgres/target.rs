@@ -361,15 +361,6 @@ impl PgTarget {
         self.same_database(other) && self.schema == other.schema
     }
 
-    /// The URL for `other_schema` on the same server, as `display` would show it.
-    pub fn with_schema(&self, schema: &str) -> Result<PgTarget, String> {
-        check_schema(schema)?;
-        Ok(PgTarget {
-            schema: schema.to_owned(),
-            ..self.clone()
-        })
-    }
-
     /// Replaces every occurrence of the password in `text`, for messages that come from the
     /// server or the driver, which should never contain it but are not ours to vouch for.
     pub(crate) fn scrub(&self, text: &str) -> String {
