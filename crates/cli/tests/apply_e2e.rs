@@ -473,11 +473,13 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
         .trim_start_matches("http://")
         .parse()
         .expect("emulator address");
-    let hold = Duration::from_millis(600);
+    // Long enough that the kill below lands while the order is held, even on a loaded machine;
+    // shorter than the request timeout, as the protocol assumes of the service.
+    let hold = Duration::from_millis(1000);
     let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
     let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
-    let args = ["--timeout", "1s", "apply", "--auto-approve"];
+    let args = ["--timeout", "1500ms", "apply", "--auto-approve"];
 
     let mut first = setup.work.command(&args).spawn().expect("start apply");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
