@@ -87,7 +87,7 @@ fn the_state_is_one_schema_of_its_own() {
 
 #[test]
 fn schemas_that_are_not_our_state_are_refused_and_left_untouched() {
-    let cases: [(&str, &str, &str); 3] = [
+    let cases: [(&str, &str, &str); 4] = [
         (
             "foreign tables",
             "CREATE TABLE notes (id INT PRIMARY KEY, body TEXT); INSERT INTO notes VALUES (1, 'x');",

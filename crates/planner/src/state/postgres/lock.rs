@@ -47,8 +47,8 @@ pub(crate) fn acquire(
     let mut announced = false;
     loop {
         let got: bool = block_on(client.query_one("SELECT pg_try_advisory_lock($1)", &[&key]))
-            .map_err(pg)?
-            .get(0);
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
         if got {
             break;
         }
@@ -73,8 +73,8 @@ pub(crate) fn acquire(
         "SELECT EXISTS (SELECT 1 FROM pg_namespace WHERE nspname = $1)",
         &[&schema],
     ))
-    .map_err(pg)?
-    .get(0);
+    .and_then(|r| r.try_get(0))
+    .map_err(pg)?;
     if !exists {
         // Only a lock holder creates anything, so no two sessions race to create the schema.
         block_on(client.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))).map_err(|e| StateError::Postgres {
@@ -95,8 +95,8 @@ pub(crate) fn acquire(
         );
     }
     let session: i32 = block_on(client.query_one("SELECT pg_backend_pid()", &[]))
-        .map_err(pg)?
-        .get(0);
+        .and_then(|r| r.try_get(0))
+        .map_err(pg)?;
     let info = LockInfo::new(operation, Some(session));
     let pid = i64::from(info.pid);
     block_on(client.execute(
@@ -131,7 +131,7 @@ pub(crate) fn release(client: &Client, schema: &str, info: &LockInfo) {
 }
 
 fn lock_table_exists(client: &Client) -> Result<bool, tokio_postgres::Error> {
-    Ok(block_on(client.query_one("SELECT to_regclass('lock_holder') IS NOT NULL", &[]))?.get(0))
+    block_on(client.query_one("SELECT to_regclass('lock_holder') IS NOT NULL", &[]))?.try_get(0)
 }
 
 /// The holder record, if the table exists and holds one. Outside any transaction.
@@ -144,15 +144,18 @@ pub(crate) fn read_holder(client: &Client) -> Option<LockInfo> {
         &[],
     ))
     .ok()??;
-    Some(LockInfo {
-        id: row.get(0),
-        operation: row.get(1),
-        host: row.get(2),
-        pid: u32::try_from(row.get::<_, i64>(3)).unwrap_or(0),
-        session: Some(row.get(4)),
-        created_at: row.get(5),
-        version: row.get(6),
-    })
+    let info = |row: &tokio_postgres::Row| -> Result<LockInfo, tokio_postgres::Error> {
+        Ok(LockInfo {
+            id: row.try_get(0)?,
+            operation: row.try_get(1)?,
+            host: row.try_get(2)?,
+            pid: u32::try_from(row.try_get::<_, i64>(3)?).unwrap_or(0),
+            session: Some(row.try_get(4)?),
+            created_at: row.try_get(5)?,
+            version: row.try_get(6)?,
+        })
+    };
+    info(&row).ok()
 }
 
 /// The session (backend pid) holding the advisory lock of `schema` in this database, if any.
@@ -168,12 +171,12 @@ pub(crate) fn holding_session(client: &Client, schema: &str) -> Result<Option<i3
            AND classid::bigint = $1 AND objid::bigint = $2",
         &[&high, &low],
     ))?;
-    Ok(row.map(|r| r.get(0)))
+    row.map(|r| r.try_get(0)).transpose()
 }
 
 /// Tries once to take the lock, for `force-unlock`'s look at a lock nobody holds.
 pub(crate) fn try_lock(client: &Client, schema: &str) -> Result<bool, tokio_postgres::Error> {
-    Ok(block_on(client.query_one("SELECT pg_try_advisory_lock($1)", &[&key(schema)]))?.get(0))
+    block_on(client.query_one("SELECT pg_try_advisory_lock($1)", &[&key(schema)]))?.try_get(0)
 }
 
 pub(crate) fn unlock_refused_message(

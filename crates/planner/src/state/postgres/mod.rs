@@ -239,8 +239,8 @@ impl Writer {
             }
         }
         let serial: i64 = block_on(tx.query_one("SELECT serial FROM meta WHERE id = 1 FOR UPDATE", &[]))
-            .map_err(pg)?
-            .get(0);
+            .and_then(|r| r.try_get(0))
+            .map_err(pg)?;
         let serial = u64::try_from(serial).unwrap_or(0);
         if serial != self.serial_seen {
             return Err(StateError::SerialConflict {
@@ -253,8 +253,8 @@ impl Writer {
         let serial = if bump_serial {
             let bumped: i64 =
                 block_on(tx.query_one("UPDATE meta SET serial = serial + 1 WHERE id = 1 RETURNING serial", &[]))
-                    .map_err(pg)?
-                    .get(0);
+                    .and_then(|r| r.try_get(0))
+                    .map_err(pg)?;
             u64::try_from(bumped).unwrap_or(0)
         } else {
             serial

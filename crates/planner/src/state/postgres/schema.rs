@@ -153,8 +153,9 @@ pub(crate) fn inspect(
     ))
     .map_err(pg)?
     .iter()
-    .map(|r| r.get(0))
-    .collect();
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()
+    .map_err(pg)?;
     if !tables.iter().any(|t| t == "meta") {
         let others: Vec<&str> = tables
             .iter()
@@ -177,8 +178,9 @@ pub(crate) fn inspect(
     ))
     .map_err(pg)?
     .iter()
-    .map(|r| r.get(0))
-    .collect();
+    .map(|r| r.try_get(0))
+    .collect::<Result<_, _>>()
+    .map_err(pg)?;
     let required = ["id", "application", "schema_version", "lineage", "serial", "created_at"];
     if !required.iter().all(|c| columns.iter().any(|have| have == c)) {
         return Err(not_a_state("its `meta` table is not pai-provision's".into()));
@@ -186,8 +188,10 @@ pub(crate) fn inspect(
     let row = block_on(client.query_opt("SELECT application, schema_version FROM meta WHERE id = 1", &[]))
         .map_err(pg)?
         .ok_or_else(|| not_a_state("it has no lineage record".into()))?;
-    let application: String = row.get(0);
-    let version = i64::from(row.get::<_, i32>(1));
+    let (Ok(application), Ok(version)) = (row.try_get::<_, String>(0), row.try_get::<_, i32>(1)) else {
+        return Err(not_a_state("its `meta` table is not pai-provision's".into()));
+    };
+    let version = i64::from(version);
     if application != APPLICATION {
         return Err(not_a_state(format!("its `meta` table belongs to `{application}`")));
     }

@@ -34,9 +34,11 @@ fn in_read_tx<T>(
 }
 
 pub(crate) fn read_serial(c: &(impl GenericClient + Sync), location: &StateLocation) -> Result<u64, StateError> {
+    let pg = |e: tokio_postgres::Error| super::error(location, &e);
     let serial: i64 = block_on(c.query_one("SELECT serial FROM meta WHERE id = 1", &[]))
-        .map_err(|e| super::error(location, &e))?
-        .get(0);
+        .map_err(pg)?
+        .try_get(0)
+        .map_err(pg)?;
     Ok(u64::try_from(serial).unwrap_or(0))
 }
 
@@ -84,8 +86,8 @@ pub(crate) fn dump_in(c: &(impl GenericClient + Sync), location: &StateLocation)
 
 fn meta(c: &(impl GenericClient + Sync)) -> PgResult<(String, u64, String)> {
     let row = block_on(c.query_one("SELECT lineage, serial, created_at FROM meta WHERE id = 1", &[]))?;
-    let serial: i64 = row.get(1);
-    Ok((row.get(0), u64::try_from(serial).unwrap_or(0), row.get(2)))
+    let serial: i64 = row.try_get(1)?;
+    Ok((row.try_get(0)?, u64::try_from(serial).unwrap_or(0), row.try_get(2)?))
 }
 
 fn resources(c: &(impl GenericClient + Sync), location: &StateLocation) -> Result<Vec<Resource>, StateError> {
@@ -94,27 +96,27 @@ fn resources(c: &(impl GenericClient + Sync), location: &StateLocation) -> Resul
         &[],
     ))
     .map_err(|e| super::error(location, &e))?;
-    rows.iter()
-        .map(|r| {
-            RawResource {
-                address: r.get(0),
-                region: r.get(1),
-                product_code: r.get(2),
-                status: r.get(3),
-                origin: r.get(4),
-                fingerprint: r.get(5),
-                request_json: r.get(6),
-                order_id: r.get(7),
-                product_ids: r.get(8),
-                buy_product_request_id: r.get(9),
-                request_id: r.get(10),
-                last_error: r.get(11),
-                run_id: r.get(12),
-                created_at: r.get(13),
-                updated_at: r.get(14),
-            }
-            .parse(location)
+    let raw = |r: &Row| -> PgResult<RawResource> {
+        Ok(RawResource {
+            address: r.try_get(0)?,
+            region: r.try_get(1)?,
+            product_code: r.try_get(2)?,
+            status: r.try_get(3)?,
+            origin: r.try_get(4)?,
+            fingerprint: r.try_get(5)?,
+            request_json: r.try_get(6)?,
+            order_id: r.try_get(7)?,
+            product_ids: r.try_get(8)?,
+            buy_product_request_id: r.try_get(9)?,
+            request_id: r.try_get(10)?,
+            last_error: r.try_get(11)?,
+            run_id: r.try_get(12)?,
+            created_at: r.try_get(13)?,
+            updated_at: r.try_get(14)?,
         })
+    };
+    rows.iter()
+        .map(|r| raw(r).map_err(|e| super::error(location, &e))?.parse(location))
         .collect()
 }
 
@@ -125,38 +127,40 @@ const EVENT_COLUMNS: &str = "e.id, e.run_id, e.at, e.kind, e.action, e.region, e
 
 const RUN_COLUMNS: &str = "id, command, host, pid, version, started_at, ended_at, result, message";
 
-fn event_from_row(row: &Row) -> Event {
-    let kind: String = row.get(3);
-    Event {
-        id: row.get(0),
-        run_id: row.get(1),
-        at: row.get(2),
+fn event_from_row(row: &Row) -> PgResult<Event> {
+    let kind: String = row.try_get(3)?;
+    Ok(Event {
+        id: row.try_get(0)?,
+        run_id: row.try_get(1)?,
+        at: row.try_get(2)?,
         kind: EventKind::parse(&kind),
-        action: row.get(4),
-        region: row.get(5),
-        addresses: row.get(13),
-        outcome: row.get(6),
-        http_status: row.get::<_, Option<i32>>(7).and_then(|s| u16::try_from(s).ok()),
-        code: row.get(8),
-        message: row.get(9),
-        request_id: row.get(10),
-        order_id: row.get(11),
-        duration_ms: row.get::<_, Option<i64>>(12).map(|d| u64::try_from(d).unwrap_or(0)),
-    }
+        action: row.try_get(4)?,
+        region: row.try_get(5)?,
+        addresses: row.try_get(13)?,
+        outcome: row.try_get(6)?,
+        http_status: row.try_get::<_, Option<i32>>(7)?.and_then(|s| u16::try_from(s).ok()),
+        code: row.try_get(8)?,
+        message: row.try_get(9)?,
+        request_id: row.try_get(10)?,
+        order_id: row.try_get(11)?,
+        duration_ms: row
+            .try_get::<_, Option<i64>>(12)?
+            .map(|d| u64::try_from(d).unwrap_or(0)),
+    })
 }
 
-fn run_from_row(row: &Row) -> RunRecord {
-    RunRecord {
-        id: row.get(0),
-        command: row.get(1),
-        host: row.get(2),
-        pid: u32::try_from(row.get::<_, i64>(3)).unwrap_or(0),
-        version: row.get(4),
-        started_at: row.get(5),
-        ended_at: row.get(6),
-        result: row.get(7),
-        message: row.get(8),
-    }
+fn run_from_row(row: &Row) -> PgResult<RunRecord> {
+    Ok(RunRecord {
+        id: row.try_get(0)?,
+        command: row.try_get(1)?,
+        host: row.try_get(2)?,
+        pid: u32::try_from(row.try_get::<_, i64>(3)?).unwrap_or(0),
+        version: row.try_get(4)?,
+        started_at: row.try_get(5)?,
+        ended_at: row.try_get(6)?,
+        result: row.try_get(7)?,
+        message: row.try_get(8)?,
+    })
 }
 
 /// The whole history, or the part that concerns one address (its events and their runs).
@@ -173,7 +177,7 @@ fn history(c: &(impl GenericClient + Sync), address: Option<&Address>) -> PgResu
     }
     .iter()
     .map(event_from_row)
-    .collect();
+    .collect::<PgResult<_>>()?;
     let runs = match address {
         None => block_on(c.query(&format!("SELECT {RUN_COLUMNS} FROM runs ORDER BY id"), &[]))?,
         Some(_) => {
@@ -187,7 +191,7 @@ fn history(c: &(impl GenericClient + Sync), address: Option<&Address>) -> PgResu
     }
     .iter()
     .map(run_from_row)
-    .collect();
+    .collect::<PgResult<_>>()?;
     Ok(History { runs, events })
 }
 
@@ -292,7 +296,7 @@ fn insert_event(tx: &Transaction<'_>, id: Option<i64>, run: RunId, at: &str, ev:
             &duration,
         ],
     ))?;
-    let id: i64 = row.get(0);
+    let id: i64 = row.try_get(0)?;
     if !ev.addresses.is_empty() {
         block_on(tx.execute(
             "INSERT INTO event_addresses (event_id, address) SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING",
@@ -325,7 +329,7 @@ impl Tx for PgTx<'_> {
                 &run.started_at,
             ],
         ))?;
-        Ok(RunId(row.get(0)))
+        Ok(RunId(row.try_get(0)?))
     }
 
     fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), TxError> {
@@ -346,7 +350,10 @@ impl Tx for PgTx<'_> {
             self.tx
                 .query_opt("SELECT status FROM resources WHERE address = $1", &[&address.as_str()]),
         )?;
-        Ok(row.and_then(|r| Status::parse(r.get::<_, &str>(0))))
+        match row {
+            None => Ok(None),
+            Some(r) => Ok(Status::parse(r.try_get::<_, &str>(0)?)),
+        }
     }
 
     fn activation_address(
@@ -359,7 +366,7 @@ impl Tx for PgTx<'_> {
             "SELECT address FROM resources WHERE region = $1 AND product_code = $2 AND address <> $3",
             &[&region.as_str(), &code.as_str(), &except.as_str()],
         ))?;
-        Ok(row.map(|r| r.get(0)))
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
     }
 
     fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), TxError> {
