@@ -101,6 +101,13 @@ fn schemas_that_are_not_our_state_are_refused_and_left_untouched() {
             "belongs to `terraform`",
         ),
         (
+            "a meta of other types",
+            "CREATE TABLE meta (id INT PRIMARY KEY, application TEXT, schema_version TEXT, lineage TEXT,
+                                serial TEXT, created_at TEXT);
+             INSERT INTO meta VALUES (1, 'pai-provision', 'one', 'x', 'zero', 't');",
+            "is not pai-provision's",
+        ),
+        (
             "newer",
             "UPDATE meta SET schema_version = schema_version + 1",
             "newer than this pai-provision",
