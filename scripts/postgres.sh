@@ -56,8 +56,9 @@ print_url() {
   echo "export PAI_TEST_POSTGRES_URL=postgres://pai:$(cat "$dir/password")@127.0.0.1:$(cat "$dir/port")/postgres"
 }
 
+# Accepting connections on its port (a stale postmaster.pid after a kill does not count).
 running() {
-  [[ -f $dir/port && -f $data/postmaster.pid ]] && as_owner "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1
+  [[ -f $dir/port && -f $data/postmaster.pid ]] && "$bin/pg_isready" -q -h 127.0.0.1 -p "$(cat "$dir/port")"
 }
 
 stop() {
@@ -73,6 +74,10 @@ start() {
     say "already running on port $(cat "$dir/port")"
     print_url
     return
+  fi
+  if [[ -f $data/postmaster.pid ]]; then
+    # Left by a server that no longer answers: stop whatever is left of it before starting anew.
+    as_owner "$bin/pg_ctl" -D "$data" -m immediate -w stop >&2 2>/dev/null || true
   fi
   rm -rf "$dir"
   mkdir -p "$dir"
