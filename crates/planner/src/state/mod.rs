@@ -4,7 +4,7 @@
 //! - [`location`]: [`StateLocation`], a path or a `postgres://` URL, displayed without secrets.
 //! - [`store`]: [`Store`], read-only (for `plan` and `show`).
 //! - [`writer`]: [`StateWriter`], which holds the lock and makes every change: the protocol of
-//!   each write, once, over the [`tx`] primitives that each backend implements.
+//!   each write, once, over the `tx` primitives that each backend implements.
 //! - [`lock`]: the holder record ([`LockInfo`]) and the SQLite backend's OS file lock.
 //! - [`history`]: the append-only record of runs, API calls and state changes.
 //! - [`copy`]: [`StateDump`] and [`migrate`], a verified copy between locations.

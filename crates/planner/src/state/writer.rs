@@ -1,7 +1,7 @@
 //! [`StateWriter`]: the state locked for writing, and the only way to change it. Every write
 //! is one transaction that also appends its history entry and, when it changes the recorded
 //! resources, bumps the serial. The writes are composed here once from the backend's
-//! primitives ([`Tx`]); the backends differ only in SQL, locking and connections.
+//! primitives (`Tx`); the backends differ only in SQL, locking and connections.
 
 use std::time::Duration;
 

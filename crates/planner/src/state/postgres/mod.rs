@@ -8,7 +8,7 @@
 //! - `lock`: the advisory lock held for the whole operation, and its holder record.
 //! - `sql`: the write primitives and the reads, as SQL.
 //!
-//! [`Reader`] and [`Writer`] mirror the SQLite backend's. Every write transaction locks the
+//! `Reader` and `Writer` mirror the SQLite backend's. Every write transaction locks the
 //! `meta` row and compares its serial with the one this writer last saw; a difference means
 //! another writer got in (only possible if the lock was broken), and the write is refused.
 
