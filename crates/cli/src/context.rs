@@ -165,14 +165,14 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
             if let (Some(given), Some(m)) = (g.state.as_deref().filter(|s| !s.is_empty()), from_manifest) {
                 let no_env = |_: &str| None;
                 let overridden = resolve(&Source::Given(given.to_owned()), &no_env);
-                let declared = resolve(&Source::Manifest(m), &no_env);
-                if let (Ok(used), Ok(declared)) = (overridden, declared) {
-                    if !used.same_state(&declared) {
-                        eprintln!(
-                            "warning: the state is {used} (--state or PAI_PROVISION_STATE), not the manifest's \
-                             `[state] url` ({declared})"
-                        );
-                    }
+                match (overridden, resolve(&Source::Manifest(m), &no_env)) {
+                    (Ok(used), Ok(declared)) if !used.same_state(&declared) => eprintln!(
+                        "warning: the state is {used} (--state or PAI_PROVISION_STATE), not the manifest's \
+                         `[state] url` ({declared})"
+                    ),
+                    // A password in the manifest is worth a word even when it is not used.
+                    (_, Err(e)) => eprintln!("warning: {e:#}"),
+                    _ => {}
                 }
             }
             Ok(LoadedManifest {
