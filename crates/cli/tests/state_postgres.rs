@@ -196,6 +196,25 @@ fn a_killed_apply_releases_the_lock_and_the_next_one_converges() {
 
     first.kill().expect("kill the first apply");
     first.wait().expect("reap it");
+    // Its record stays (no destructor ran); with the session gone, force-unlock may clear it.
+    assert_eq!(store(&url).lock_holder().map(|h| h.id), Some(holder.id.clone()));
+    // The server ends the session as soon as it reads the closed socket: a moment after the kill.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let cleared = loop {
+        let run = setup.work.run(&["force-unlock", &holder.id]);
+        if run.code == Some(0) || Instant::now() > deadline {
+            break run;
+        }
+        assert!(run.stderr.contains("held by a live"), "{}", run.describe());
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(cleared.code, Some(0), "{}", cleared.describe());
+    assert!(
+        cleared.stdout.contains("PostgreSQL had released it"),
+        "{}",
+        cleared.stdout
+    );
+    assert_eq!(store(&url).lock_holder(), None);
     // Its session ended with it; the lock is free at once.
     let started = Instant::now();
     let next = setup.work.run(&["--lock-timeout", "10s", "apply", "--auto-approve"]);
@@ -203,7 +222,7 @@ fn a_killed_apply_releases_the_lock_and_the_next_one_converges() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let problems = support::exactly_once_problems(&setup.emu.ledger(), &wanted, &setup.work.state_list());
     assert!(problems.is_empty(), "{problems:#?}");
-    assert_no_password(&[&locked, &unlock, &next]);
+    assert_no_password(&[&locked, &unlock, &cleared, &next]);
 }
 
 #[test]
