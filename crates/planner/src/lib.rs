@@ -9,7 +9,8 @@
 //!   and makes every change, each one transaction that appends its history entry;
 //!   [`state::migrate`] copies a state between locations, verified.
 //! - [`observe`]: [`StatusSource`], [`Observation`] and [`Observed`], the cloud's answers.
-//! - [`diff`](mod@diff): the pure function (manifest, state, observation) -> one [`Change`] per address.
+//! - [`diff`](mod@diff): the pure function (manifest, state, observation) -> one [`Change`] per
+//!   address.
 //! - [`plan`]: [`Plan`], the saved/rendered document, with the per-region order bodies and the
 //!   checks that refuse a stale saved plan.
 //! - [`render`]: human (Terraform-like), Markdown and state listings; JSON is serde.
