@@ -268,7 +268,8 @@ pub struct Manifest {
     pub products: BTreeMap<Address, Product>,
     /// Hex SHA-256 of the manifest file's bytes; a saved plan is refused when it changes.
     pub source_hash: String,
-    /// `[state] url`: where the state lives, for a later release; `None` when not given.
+    /// `[state] url`: where the state lives (a SQLite path or a `postgres://` URL), used after `--state`
+    /// and `PAI_PROVISION_STATE`; `None` when not given.
     pub state: Option<String>,
 }
 

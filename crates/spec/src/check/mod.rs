@@ -276,7 +276,7 @@ fn check_endpoints(checker: &mut Checker, item: &Item, path: &str) -> BTreeMap<R
     out
 }
 
-/// `[state]`: where a later release keeps the state (`url`); accepted and exposed, not used yet.
+/// `[state]`: where the state lives (`url`: a SQLite path or a `postgres://` URL without a password).
 fn check_state(checker: &mut Checker, item: &Item, key_span: Option<Span>) -> Option<Option<String>> {
     let table: &dyn TableLike = values::table(checker, item, "state", key_span.clone())?;
     let mut url = None;
