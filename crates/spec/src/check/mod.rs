@@ -293,6 +293,13 @@ fn check_state(checker: &mut Checker, item: &Item, key_span: Option<Span>) -> Op
                             "`state.url` is empty",
                             "give a state location, or remove `[state]`".to_string(),
                         );
+                    } else if url_has_password(s) {
+                        // A manifest is committed to git: a password in it is a leaked password.
+                        checker.error(
+                            vspan,
+                            "`state.url` carries a password",
+                            "remove it and give the password in PGPASSWORD or ~/.pgpass".to_string(),
+                        );
                     } else {
                         url = Some(s.to_owned());
                     }
@@ -309,6 +316,17 @@ fn check_state(checker: &mut Checker, item: &Item, key_span: Option<Span>) -> Op
         );
     }
     Some(url)
+}
+
+/// `scheme://user:password@host...`: a password between the scheme and the host.
+fn url_has_password(url: &str) -> bool {
+    let Some((_, rest)) = url.split_once("://") else {
+        return false;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    authority
+        .rsplit_once('@')
+        .is_some_and(|(userinfo, _)| userinfo.contains(':'))
 }
 
 /// A per-region endpoint no product uses is most likely a typo in the region.
