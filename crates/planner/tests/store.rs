@@ -30,6 +30,7 @@ on_both_backends!(
     the_first_write_creates_the_state_and_each_change_bumps_the_serial,
     state_writes_cover_every_transition,
     a_refused_write_changes_nothing,
+    a_send_is_noted_on_pending_rows_only,
     reading_never_modifies_a_state,
     the_history_is_append_only,
     a_stale_lock_record_is_replaced,
@@ -193,6 +194,56 @@ fn state_writes_cover_every_transition(b: &Backend) {
     assert_eq!(ml, ["moved", "removed"]);
     assert_eq!(h.runs[0].message.as_deref(), Some("stopped"));
     assert_eq!(serial_before, 8, "every successful state change bumped the serial once");
+}
+
+fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
+    let mut w = b.writer();
+    let first = w.begin_run("apply").unwrap();
+    let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
+    let oss = product("oss", ProductCode::Oss, "cn-hangzhou");
+    w.put_pending(first, &[&pai, &oss]).unwrap();
+    w.end_run(first, &RunResult::Failed("killed".into())).unwrap();
+
+    let second = w.begin_run("apply").unwrap();
+    let serial = w.snapshot().unwrap().serial;
+    w.note_sending(second, &[addr("pai"), addr("oss")], 2).unwrap();
+    let snap = w.snapshot().unwrap();
+    assert_eq!(snap.serial, serial + 1, "one transaction for the whole order");
+    for a in ["pai", "oss"] {
+        let r = &snap.resources[&addr(a)];
+        assert_eq!(r.status, Status::Pending, "{a}");
+        assert_eq!(r.run_id, Some(second.0), "{a}: the row names the run that sent it last");
+    }
+    let h = w.history(Some(&addr("pai"))).unwrap();
+    let sent: Vec<(&str, Option<&str>)> = h
+        .events
+        .iter()
+        .map(|e| (e.action.as_str(), e.message.as_deref()))
+        .collect();
+    assert_eq!(
+        sent,
+        [
+            ("pending", Some("recorded -> pending")),
+            ("sending", Some("pending: order sent (attempt 2)"))
+        ]
+    );
+
+    w.mark_active(second, &[addr("pai")], &OrderOutcome::default()).unwrap();
+    let before = w.snapshot().unwrap();
+    let err = w.note_sending(second, &[addr("oss"), addr("pai")], 3).unwrap_err();
+    assert!(
+        matches!(&err, StateError::NotPending { address, status: Status::Active } if address == &addr("pai")),
+        "{err}"
+    );
+    assert_eq!(
+        w.snapshot().unwrap(),
+        before,
+        "a refused note changes nothing, not even `oss`"
+    );
+    assert!(matches!(
+        w.note_sending(second, &[addr("nope")], 1),
+        Err(StateError::NoSuchAddress(_))
+    ));
 }
 
 fn a_refused_write_changes_nothing(b: &Backend) {

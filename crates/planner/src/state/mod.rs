@@ -229,6 +229,8 @@ pub enum StateError {
     },
     #[error("`{0}` is not in the state")]
     NoSuchAddress(Address),
+    #[error("`{address}` is {}, not pending: no order for it may be sent now", status.as_str())]
+    NotPending { address: Address, status: Status },
     #[error("`{0}` is already in the state; `state rm` it first to record it again")]
     AlreadyRecorded(Address),
     #[error("the state already records {code} in {region} as `{existing}`; one activation cannot have two addresses")]

@@ -42,6 +42,9 @@ pub(crate) enum RowUpdate<'a> {
     Resolved { product_ids: &'a str },
     /// `failed`, with the reason.
     Failed { error: &'a str },
+    /// Still `pending`: an order for it is being sent now. Only `run_id` and `updated_at` change,
+    /// so that `updated_at` of a `pending` row is when its last request may have left.
+    Sending,
 }
 
 pub(crate) trait Tx {

@@ -200,6 +200,29 @@ impl StateWriter {
         })
     }
 
+    /// Notes, just before a request for them leaves, that an order for the `pending` rows
+    /// `addresses` is being sent (`attempt` counts from 1 within one order). A row's
+    /// `updated_at` is then when its last request may have left: a later run waits from there
+    /// before it trusts the cloud's "not purchased" (see `docs/idempotency.md`).
+    pub fn note_sending(&mut self, run: RunId, addresses: &[Address], attempt: u32) -> Result<(), StateError> {
+        let now = clock::now();
+        self.write_state(|tx| {
+            for address in addresses {
+                let before = require(tx, address)?;
+                if before != Status::Pending {
+                    return Err(TxError::State(StateError::NotPending {
+                        address: address.clone(),
+                        status: before,
+                    }));
+                }
+                tx.update(address, &RowUpdate::Sending, run, &now)?;
+                let message = format!("pending: order sent (attempt {attempt})");
+                state_event(tx, run, &now, "sending", address, Status::Pending, &message, None)?;
+            }
+            Ok(())
+        })
+    }
+
     /// Records a successful order for `addresses` (all pending in this region's order).
     pub fn mark_active(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
         let now = clock::now();

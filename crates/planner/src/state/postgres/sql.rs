@@ -425,6 +425,10 @@ impl Tx for PgTx<'_> {
                  WHERE address = $1",
                 &[&address, error, &run.0, &now],
             ))?,
+            RowUpdate::Sending => block_on(self.tx.execute(
+                "UPDATE resources SET run_id = $2, updated_at = $3 WHERE address = $1 AND status = 'pending'",
+                &[&address, &run.0, &now],
+            ))?,
         };
         Ok(())
     }

@@ -485,6 +485,10 @@ impl Tx for SqliteTx<'_> {
                  WHERE address = ?1",
                 (address.as_str(), error, run.0, now),
             )?,
+            RowUpdate::Sending => self.0.execute(
+                "UPDATE resources SET run_id = ?2, updated_at = ?3 WHERE address = ?1 AND status = 'pending'",
+                (address.as_str(), run.0, now),
+            )?,
         };
         Ok(())
     }
