@@ -85,6 +85,9 @@ pub enum ClientError {
     Transport(#[from] TransportError),
 }
 
+/// Called with the attempt number just before a request leaves; an `Err` stops it unsent.
+pub type BeforeSend<'a> = dyn Fn(u32) -> Result<(), String> + Send + Sync + 'a;
+
 /// Whether an ambiguous failure may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Replay {
@@ -159,6 +162,19 @@ impl Client {
     /// Order products in a region. Retries only failures where the server certainly did not act;
     /// an ambiguous failure comes back at once, after exactly one request reached the network.
     pub async fn create_product_orders(&self, region: &Region, body: &OrderBody) -> Result<OrderResponse, ApiError> {
+        self.create_product_orders_noting(region, body, &|_| Ok(())).await
+    }
+
+    /// [`Client::create_product_orders`], calling `before_send` with the attempt number (from 1)
+    /// just before each request leaves. When it fails nothing is sent and the call fails
+    /// permanently: the executor records each send durably, and does not send what it could
+    /// not record.
+    pub async fn create_product_orders_noting(
+        &self,
+        region: &Region,
+        body: &OrderBody,
+        before_send: &BeforeSend<'_>,
+    ) -> Result<OrderResponse, ApiError> {
         let call = Call {
             action: CREATE_PRODUCT_ORDERS,
             method: "POST",
@@ -166,7 +182,7 @@ impl Client {
             query: Vec::new(),
             body: Some(body.to_json().into_bytes()),
         };
-        self.call(region, &call, Replay::RetrySafeOnly).await
+        self.call(region, &call, Replay::RetrySafeOnly, before_send).await
     }
 
     /// What the account has purchased among `codes` in a region. Read-only, so ambiguous failures
@@ -193,10 +209,16 @@ impl Client {
             query: query.to_pairs(),
             body: None,
         };
-        self.call(region, &call, Replay::AlsoAmbiguous).await
+        self.call(region, &call, Replay::AlsoAmbiguous, &|_| Ok(())).await
     }
 
-    async fn call<T: DeserializeOwned>(&self, region: &Region, call: &Call, replay: Replay) -> Result<T, ApiError> {
+    async fn call<T: DeserializeOwned>(
+        &self,
+        region: &Region,
+        call: &Call,
+        replay: Replay,
+        before_send: &BeforeSend<'_>,
+    ) -> Result<T, ApiError> {
         let policy = self.inner.config.retry;
         // Nothing was sent, so the error reports zero attempts.
         let endpoint = self
@@ -210,7 +232,10 @@ impl Client {
         let mut previous_delay: Option<Duration> = None;
         loop {
             attempt += 1;
-            let failed = match self.attempt(region, &endpoint, call, attempt, previous_delay).await {
+            let failed = match self
+                .attempt(region, &endpoint, call, attempt, previous_delay, before_send)
+                .await
+            {
                 Ok(value) => return Ok(value),
                 Err(failed) => failed,
             };
@@ -257,6 +282,7 @@ impl Client {
         call: &Call,
         attempt: u32,
         previous_delay: Option<Duration>,
+        before_send: &BeforeSend<'_>,
     ) -> Result<T, AttemptError> {
         let action = call.action;
         let credentials = self
@@ -286,6 +312,14 @@ impl Client {
         } else {
             reqwest::Method::GET
         };
+        before_send(attempt).map_err(|why| {
+            AttemptError::from(ApiError::new(
+                ErrorKind::Permanent,
+                Failure::Request,
+                action,
+                format!("not sent: {why}"),
+            ))
+        })?;
         let sent_at = Instant::now();
         let response = self
             .inner
