@@ -38,6 +38,10 @@ pub struct Global {
     /// Time allowed for one API request, from sending to the last byte of the answer.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
+    /// How long after an order is sent the cloud may still carry it out. Until then, "not
+    /// purchased" from ListProducts never leads to a second order [default: twice --timeout].
+    #[arg(long, global = true, value_parser = parse_duration)]
+    pub settle_time: Option<Duration>,
     /// Disable colour (NO_COLOR is honoured too).
     #[arg(long, global = true)]
     pub no_color: bool,
@@ -61,6 +65,14 @@ pub enum Format {
     Human,
     Json,
     Markdown,
+}
+
+impl Global {
+    /// `--settle-time`, or twice `--timeout`: the client waits `--timeout` for an answer, and
+    /// an order that is still on its way when it gives up gets as long again to arrive.
+    pub fn settle_time(&self) -> Duration {
+        self.settle_time.unwrap_or(self.timeout.saturating_mul(2))
+    }
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {

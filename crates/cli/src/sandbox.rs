@@ -6,7 +6,6 @@
 //! id is `sandbox`; its secret is drawn at random each time it starts and lives only in this
 //! process's memory, since the only client is this same process. See docs/emulator.md.
 
-
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

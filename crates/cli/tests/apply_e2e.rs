@@ -474,7 +474,7 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
         .parse()
         .expect("emulator address");
     // Long enough that the kill below lands while the order is held, even on a loaded machine;
-    // shorter than the request timeout, as the protocol assumes of the service.
+    // shorter than the settle time (twice --timeout), as the protocol assumes of the service.
     let hold = Duration::from_millis(1000);
     let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
     let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
@@ -504,4 +504,40 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
     let second = setup.work.run(&args);
     assert_eq!(second.code, Some(0), "{}", second.describe());
     assert_exactly_once(&setup, &wanted);
+}
+
+/// A live apply whose order times out while the order is still on its way: the gateway holds
+/// it past the client's timeout, then carries it out. `ListProducts` asked right after the
+/// timeout says "not purchased"; apply must wait out the settle time (twice `--timeout`) and
+/// ask again before it orders anything a second time.
+#[test]
+fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
+    let wanted = [pai(), oss()];
+    let setup = Setup::new(&wanted);
+    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
+        .trim_start_matches("http://")
+        .parse()
+        .expect("emulator address");
+    // Past the 300 ms timeout, well inside the 600 ms settle time.
+    let hold = Duration::from_millis(400);
+    let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
+    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
+
+    let run = setup.work.run(&["--timeout", "300ms", "apply", "--auto-approve"]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert!(
+        run.stderr.contains("does not report the order yet; waiting"),
+        "{}",
+        run.describe()
+    );
+    // A second order, had one been sent, would still be held by the gateway: let it land.
+    std::thread::sleep(hold * 2);
+    assert_exactly_once(&setup, &wanted);
+    let history = setup.work.run(&["state", "history", "--format", "json"]);
+    assert!(
+        history.stdout.contains("pending: order sent (attempt 1)"),
+        "each send is in the history: {}",
+        history.describe()
+    );
 }

@@ -17,7 +17,7 @@ mod region;
 pub mod report;
 
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pai_planner::{Action, ApiCall, CallOutcome, Change, Plan, RunId, StateError, StateWriter};
 use pai_spec::{Product, ProductCode, Region};
@@ -37,6 +37,11 @@ pub struct ExecutorConfig {
     /// Ask `ListProducts` before ordering, even where the plan did not ask for it: a saved plan
     /// or one made with `--refresh=false` may be older than the cloud's truth.
     pub check_before_order: bool,
+    /// How long after an order is sent the cloud may still carry it out (it may be queued on
+    /// the way, or in the service). After an ambiguous failure a "purchased" is trusted at
+    /// once; a "not purchased" only from a `ListProducts` asked at least this long after the
+    /// last send, since an earlier one may predate the order's arrival.
+    pub settle: Duration,
 }
 
 impl Default for ExecutorConfig {
@@ -44,6 +49,7 @@ impl Default for ExecutorConfig {
         ExecutorConfig {
             max_order_attempts: 3,
             check_before_order: false,
+            settle: Duration::from_secs(60),
         }
     }
 }
@@ -63,6 +69,12 @@ pub enum Progress {
     /// The outcome of an order is unknown; asking `ListProducts`.
     Resolving {
         region: Region,
+    },
+    /// `ListProducts` reports an order whose outcome is unknown not purchased, but the order may
+    /// still be on its way: waiting `wait` before asking once more and, only then, ordering again.
+    Settling {
+        region: Region,
+        wait: Duration,
     },
     Finished {
         region: Region,

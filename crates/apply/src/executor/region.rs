@@ -8,7 +8,7 @@ use pai_spec::{Address, OrderBody, Product, Region};
 
 use super::report::{ProductOutcome, RegionReport};
 use super::{api_call, ask_cloud, lock, ExecError, ExecutorConfig, Progress, ProgressSink, Verdict};
-use crate::client::{Client, CREATE_PRODUCT_ORDERS};
+use crate::client::{ApiError, Client, CREATE_PRODUCT_ORDERS};
 
 pub(super) struct RegionJob {
     pub region: Region,
@@ -90,9 +90,21 @@ impl Context {
             products: products.iter().map(Product::code).collect(),
             attempt,
         });
-        let started = Instant::now();
-        let answer = self.client.create_product_orders(region, &body).await;
         let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
+        let started = Instant::now();
+        let last_send: Mutex<Option<Instant>> = Mutex::new(None);
+        let note_sending = |n: u32| {
+            lock(&self.writer)
+                .note_sending(self.run, &addresses, n)
+                .map_err(|e| format!("the send could not be recorded in the state: {e}"))?;
+            *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            Ok(())
+        };
+        let answer = self
+            .client
+            .create_product_orders_noting(region, &body, &note_sending)
+            .await;
+        let last_send = *last_send.lock().unwrap_or_else(|p| p.into_inner());
         match answer {
             Ok(response) => {
                 let call = api_call(
@@ -129,21 +141,28 @@ impl Context {
                 )?;
                 tracing::warn!(region = %region, error = %e, "order outcome unknown; asking ListProducts");
                 self.progress.report(Progress::Resolving { region: region.clone() });
-                match ask_cloud(&self.client, &self.writer, self.run, region, &products).await? {
-                    Ok(verdicts) => self.settle(report, products, verdicts, "purchased, response lost"),
-                    Err(list_error) => {
-                        // The rows stay `pending`: the next run resolves them before ordering.
-                        for p in &products {
-                            report.set(
-                                &p.address,
-                                ProductOutcome::Unknown {
-                                    error: format!("{e}; then {list_error}"),
-                                },
-                            );
-                        }
-                        Ok(Vec::new())
-                    }
+                let not_purchased = self.resolve(report, products, &e, "purchased, response lost").await?;
+                if not_purchased.is_empty() {
+                    return Ok(not_purchased);
                 }
+                // That "not purchased" may predate the order's arrival: ask again once it cannot.
+                let settled_at = last_send.unwrap_or(started) + self.config.settle;
+                let wait = settled_at.saturating_duration_since(Instant::now());
+                if wait.is_zero() {
+                    return Ok(not_purchased);
+                }
+                tracing::warn!(
+                    region = %region,
+                    "the cloud does not report the order yet; waiting {:.1}s for it to arrive before ordering again",
+                    wait.as_secs_f64()
+                );
+                self.progress.report(Progress::Settling {
+                    region: region.clone(),
+                    wait,
+                });
+                tokio::time::sleep(wait).await;
+                self.resolve(report, not_purchased, &e, "purchased, response lost")
+                    .await
             }
             Err(e) => {
                 // Retry-safe (retries exhausted) or permanent: the server did not place the order.
@@ -155,6 +174,32 @@ impl Context {
                 writer.mark_failed(self.run, &addresses, &e.to_string())?;
                 for a in &addresses {
                     report.set(a, ProductOutcome::Failed { error: e.to_string() });
+                }
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    /// Asks `ListProducts` about `products` after the ambiguous failure `failure`, records those
+    /// it reports purchased and returns those it reports not purchased. When it cannot be asked,
+    /// the rows stay `pending` for the next run, which resolves them before ordering.
+    async fn resolve(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        failure: &ApiError,
+        why: &str,
+    ) -> Result<Vec<Product>, ExecError> {
+        match ask_cloud(&self.client, &self.writer, self.run, &report.region.clone(), &products).await? {
+            Ok(verdicts) => self.settle(report, products, verdicts, why),
+            Err(list_error) => {
+                for p in &products {
+                    report.set(
+                        &p.address,
+                        ProductOutcome::Unknown {
+                            error: format!("{failure}; then {list_error}"),
+                        },
+                    );
                 }
                 Ok(Vec::new())
             }

@@ -129,7 +129,7 @@ fn let_interrupted_orders_land(g: &Global, snapshot: &pai_planner::StateSnapshot
     if g.sandbox {
         return;
     }
-    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.timeout, pai_planner::clock::now_utc()) {
+    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.settle_time(), pai_planner::clock::now_utc()) {
         let addresses: Vec<String> = u.addresses.iter().map(|a| format!("products.{a}")).collect();
         tracing::warn!(
             "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
@@ -154,6 +154,7 @@ fn execute(
     let config = ExecutorConfig {
         // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.
         check_before_order: saved || !plan.refreshed,
+        settle: g.settle_time(),
         ..ExecutorConfig::default()
     };
     let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() && !g.no_color {
@@ -269,7 +270,8 @@ impl ProgressSink for Lines {
             } => {
                 tracing::info!(%region, attempt, products = ?products, "ordering")
             }
-            Progress::Resolving { region } => tracing::warn!(%region, "order outcome unknown; asking ListProducts"),
+            // The executor logs these as warnings itself, with the error that caused them.
+            Progress::Resolving { .. } | Progress::Settling { .. } => {}
             Progress::Finished { region, ok, message } => tracing::info!(%region, ok, "{message}"),
         }
     }
@@ -320,6 +322,14 @@ impl ProgressSink for Bars {
                 (region, format!("ordering {}{again}", codes.join(", ")), false)
             }
             Progress::Resolving { region } => (region, "outcome unknown; asking ListProducts".to_owned(), false),
+            Progress::Settling { region, wait } => (
+                region,
+                format!(
+                    "not reported purchased yet; waiting {:.0}s for the order to arrive before ordering again",
+                    wait.as_secs_f64().ceil()
+                ),
+                false,
+            ),
             Progress::Finished { region, ok, message } => (
                 region,
                 format!("{} {message}", if ok { "done:" } else { "FAILED:" }),
