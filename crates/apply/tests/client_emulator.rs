@@ -215,3 +215,45 @@ fn the_status_source_works_with_and_without_a_runtime() {
     let err = StatusSource::observe(&refused, &wanted).expect_err("refused");
     assert!(err.to_string().contains("SignatureDoesNotMatch"), "{err}");
 }
+
+/// The executor notes each send in the state through the hook: it sees every attempt, in
+/// order, before the request leaves, and when it fails nothing leaves at all.
+#[tokio::test]
+async fn the_send_hook_runs_before_every_attempt_and_can_stop_the_send() {
+    let mut emu_config = EmulatorConfig::new(vec![(region(), loopback())], vec![(AK.into(), SECRET.into())]);
+    // With this seed the first request is throttled (Retry-After: 1 s) and the second is not.
+    emu_config.faults = "throttle=0.5,retry_after_ms=1".parse().expect("faults");
+    emu_config.seed = 5;
+    let emu = pai_emulator::spawn(emu_config).expect("emulator");
+    let url = emu.endpoints().into_values().next().expect("endpoint");
+    let client = client(
+        config(&url, SignatureVersion::V3, fast_retry(10_000)),
+        Credentials::new(AK, SECRET),
+    );
+    let seen = std::sync::Mutex::new(Vec::new());
+    let hook = |attempt: u32| {
+        seen.lock().expect("not poisoned").push(attempt);
+        Ok(())
+    };
+    let order = client
+        .create_product_orders_noting(&region(), &pai_order(), &hook)
+        .await
+        .expect("ordered in the end");
+    assert!(order.order_id.is_some());
+    let attempts = seen.lock().expect("not poisoned").clone();
+    assert_eq!(attempts, [1, 2], "one call for each attempt, numbered");
+    assert_eq!(emu.ledger().orders.len(), 1);
+
+    let refuse = |_: u32| Err("the state is read-only".to_owned());
+    let err = client
+        .create_product_orders_noting(&region(), &oss_order(), &refuse)
+        .await
+        .expect_err("not sent");
+    assert_eq!(err.kind, ErrorKind::Permanent, "{err}");
+    assert!(err.message.contains("not sent: the state is read-only"), "{err}");
+    assert_eq!(
+        emu.ledger().orders.len(),
+        1,
+        "the refused order never reached the server"
+    );
+}
