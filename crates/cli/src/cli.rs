@@ -22,7 +22,7 @@ pub struct Cli {
 pub struct Global {
     /// State store: a SQLite file path (default state/pai-provision.db) or a postgres:// URL.
     #[arg(long, global = true, env = "PAI_PROVISION_STATE")]
-    pub state: Option<String>,
+    pub state: Option<LocationArg>,
     /// API endpoint override for every region; may contain `{region}`.
     #[arg(long, global = true)]
     pub endpoint: Option<String>,
@@ -72,6 +72,31 @@ impl Global {
     /// an order that is still on its way when it gives up gets as long again to arrive.
     pub fn settle_time(&self) -> Duration {
         self.settle_time.unwrap_or(self.timeout.saturating_mul(2))
+    }
+}
+
+/// A state location as given: a path, or a URL that may carry a password. `Debug` shows it with
+/// the password replaced by `***`, so that no dump of the arguments can leak it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct LocationArg(pub String);
+
+impl LocationArg {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::str::FromStr for LocationArg {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(LocationArg(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for LocationArg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{:?}", pai_planner::state::postgres::target::redact_url(&self.0))
     }
 }
 
@@ -209,7 +234,7 @@ pub struct StateImportArgs {
 pub struct StateMigrateArgs {
     /// Where to copy the state: a SQLite file path or a postgres:// URL; it must hold no state.
     #[arg(long)]
-    pub to: String,
+    pub to: LocationArg,
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -243,4 +268,35 @@ pub struct EmulatorArgs {
 /// The manifest path: the argument, or `pai-provision.toml` in the working directory.
 pub fn manifest_path(arg: &Option<PathBuf>) -> PathBuf {
     arg.clone().unwrap_or_else(|| PathBuf::from("pai-provision.toml"))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::Cli;
+
+    #[test]
+    fn a_dump_of_the_arguments_shows_no_state_password() {
+        for args in [
+            vec![
+                "pai-provision",
+                "--state",
+                "postgres://pai:hunter2@db:5432/infra",
+                "plan",
+            ],
+            vec![
+                "pai-provision",
+                "state",
+                "migrate",
+                "--to",
+                "postgresql://pai:hunter2@db/infra?sslmode=require",
+            ],
+        ] {
+            let cli = Cli::try_parse_from(&args).expect("valid arguments");
+            let dump = format!("{cli:?}");
+            assert!(!dump.contains("hunter2"), "{dump}");
+            assert!(dump.contains("pai:***@db"), "the rest stays readable: {dump}");
+        }
+    }
 }

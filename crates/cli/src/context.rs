@@ -10,7 +10,7 @@ use pai_planner::state::postgres::target::PasswordSource;
 use pai_planner::{StateLocation, StateWriter, StatusSource, Store};
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
 
-use crate::cli::{manifest_path, Global};
+use crate::cli::{manifest_path, Global, LocationArg};
 
 /// Where the state lives unless `--state`, `PAI_PROVISION_STATE` or the manifest says otherwise.
 pub const DEFAULT_STATE: &str = "state/pai-provision.db";
@@ -115,7 +115,10 @@ fn manifest_state() -> Option<ManifestState> {
 /// Where the state is: `--state` / `PAI_PROVISION_STATE`, else the manifest's `[state] url`,
 /// else `state/pai-provision.db`.
 pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
-    resolve(&choose(g.state.as_deref(), manifest_state()), &process_env)
+    resolve(
+        &choose(g.state.as_ref().map(LocationArg::as_str), manifest_state()),
+        &process_env,
+    )
 }
 
 /// The state file, or for a state in PostgreSQL a local path standing for it, beside which
@@ -162,7 +165,10 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
             if let Ok(mut slot) = MANIFEST_STATE.lock() {
                 *slot = Loaded::Manifest(from_manifest.clone());
             }
-            if let (Some(given), Some(m)) = (g.state.as_deref().filter(|s| !s.is_empty()), from_manifest) {
+            if let (Some(given), Some(m)) = (
+                g.state.as_ref().map(LocationArg::as_str).filter(|s| !s.is_empty()),
+                from_manifest,
+            ) {
                 let no_env = |_: &str| None;
                 let overridden = resolve(&Source::Given(given.to_owned()), &no_env);
                 match (overridden, resolve(&Source::Manifest(m), &no_env)) {

@@ -201,7 +201,7 @@ pub fn migrate(g: &Global, args: StateMigrateArgs) -> anyhow::Result<u8> {
         return markdown_unsupported("state migrate");
     }
     let from = context::state_location(g)?;
-    let to = StateLocation::parse(&args.to, &|name: &str| std::env::var(name).ok())?;
+    let to = StateLocation::parse(args.to.as_str(), &|name: &str| std::env::var(name).ok())?;
     let done = pai_planner::state::migrate(&from, &to, g.lock_timeout)?;
     match args.format {
         Format::Json => context::emit_json(&done)?,
