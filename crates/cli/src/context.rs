@@ -11,6 +11,7 @@ use pai_planner::{StateLocation, StateWriter, StatusSource, Store};
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
 
 use crate::cli::{manifest_path, Global, LocationArg};
+use crate::sandbox;
 
 /// Where the state lives unless `--state`, `PAI_PROVISION_STATE` or the manifest says otherwise.
 pub const DEFAULT_STATE: &str = "state/pai-provision.db";
@@ -113,23 +114,39 @@ fn manifest_state() -> Option<ManifestState> {
 }
 
 /// Where the state is: `--state` / `PAI_PROVISION_STATE`, else the manifest's `[state] url`,
-/// else `state/pai-provision.db`.
+/// else `state/pai-provision.db`. With `--sandbox`, the sandbox's own state file beside it
+/// (`state/pai-provision.sandbox.db`): a sandbox never reads or writes a real state.
 pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
+    let real = real_state_location(g)?;
+    Ok(if g.sandbox {
+        StateLocation::File(sandbox::state_path_for(&local_path(&real)))
+    } else {
+        real
+    })
+}
+
+fn real_state_location(g: &Global) -> anyhow::Result<StateLocation> {
     resolve(
         &choose(g.state.as_ref().map(LocationArg::as_str), manifest_state()),
         &process_env,
     )
 }
 
-/// The state file, or for a state in PostgreSQL a local path standing for it, beside which
-/// local companions live (the `--sandbox` ledger): `state/postgres-DB-SCHEMA.db`.
+/// The real state file, or for a state in PostgreSQL a local path standing for it, beside
+/// which local companions live (the `--sandbox` state and ledger): `state/postgres-DB-SCHEMA.db`.
 pub fn state_path(g: &Global) -> PathBuf {
-    match state_location(g) {
-        Ok(StateLocation::File(p)) => p,
-        Ok(StateLocation::Postgres(t)) => {
+    match real_state_location(g) {
+        Ok(location) => local_path(&location),
+        Err(_) => PathBuf::from(DEFAULT_STATE),
+    }
+}
+
+fn local_path(location: &StateLocation) -> PathBuf {
+    match location {
+        StateLocation::File(p) => p.clone(),
+        StateLocation::Postgres(t) => {
             PathBuf::from(format!("state/postgres-{}-{}.db", sanitise(t.database()), t.schema()))
         }
-        Err(_) => PathBuf::from(DEFAULT_STATE),
     }
 }
 

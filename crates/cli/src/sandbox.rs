@@ -2,7 +2,9 @@
 //!
 //! The emulator listens on 127.0.0.1 (a free port per region the manifest needs) and keeps its
 //! ledger beside the state file, as `<state dir>/<state stem>.sandbox-ledger.json`, so that a
-//! second `apply --sandbox` sees what the first one bought and orders nothing. Its access key
+//! second `apply --sandbox` sees what the first one bought and orders nothing. A sandbox has a
+//! state of its own beside the real one, `<state dir>/<state stem>.sandbox.db`: its orders
+//! are not the account's, and recording them in the real state would overwrite real OrderIds. Its access key
 //! id is `sandbox`; its secret is drawn at random each time it starts and lives only in this
 //! process's memory, since the only client is this same process. See docs/emulator.md.
 
@@ -35,6 +37,21 @@ pub fn ledger_path_for(state_path: &Path) -> PathBuf {
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "pai-provision".to_owned());
     state_path.with_file_name(format!("{stem}.sandbox-ledger.json"))
+}
+
+/// The sandbox's own state for a real state: `state/pai-provision.db` →
+/// `state/pai-provision.sandbox.db`.
+pub fn state_path_for(state_path: &Path) -> PathBuf {
+    let stem = state_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "pai-provision".to_owned());
+    let extension = state_path
+        .extension()
+        .map(|e| e.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "db".to_owned());
+    state_path.with_file_name(format!("{stem}.sandbox.{extension}"))
 }
 
 impl Sandbox {
@@ -107,6 +124,17 @@ mod tests {
             ("plain", "plain.sandbox-ledger.json"),
         ] {
             assert_eq!(ledger_path_for(Path::new(state)), PathBuf::from(ledger), "{state}");
+        }
+    }
+
+    #[test]
+    fn the_sandbox_state_sits_beside_the_real_one() {
+        for (state, sandbox) in [
+            ("state/pai-provision.db", "state/pai-provision.sandbox.db"),
+            ("/tmp/x/prod.sqlite", "/tmp/x/prod.sandbox.sqlite"),
+            ("plain", "plain.sandbox.db"),
+        ] {
+            assert_eq!(state_path_for(Path::new(state)), PathBuf::from(sandbox), "{state}");
         }
     }
 

@@ -71,6 +71,7 @@ impl ObserveError {
         }
     }
 
+    /// With a `source` that `message` does not already spell out (an error chain shows both).
     pub fn with_source(message: impl Into<String>, source: impl std::error::Error + Send + Sync + 'static) -> Self {
         ObserveError {
             message: message.into(),
