@@ -35,7 +35,9 @@ impl Context {
         if job.check_first {
             self.progress.report(Progress::Checking { region: region.clone() });
             match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
-                Ok(verdicts) => to_order = self.settle(&mut report, to_order, verdicts, "already purchased")?,
+                Ok(verdicts) => {
+                    to_order = self.record_verdicts(&mut report, to_order, verdicts, "already purchased")?
+                }
                 Err(e) => {
                     // Without the cloud's word an interrupted order could be sent twice: order nothing.
                     for p in &to_order {
@@ -191,7 +193,7 @@ impl Context {
         why: &str,
     ) -> Result<Vec<Product>, ExecError> {
         match ask_cloud(&self.client, &self.writer, self.run, &report.region.clone(), &products).await? {
-            Ok(verdicts) => self.settle(report, products, verdicts, why),
+            Ok(verdicts) => self.record_verdicts(report, products, verdicts, why),
             Err(list_error) => {
                 for p in &products {
                     report.set(
@@ -208,7 +210,7 @@ impl Context {
 
     /// Records the products the cloud reports purchased and returns those it reports not
     /// purchased; a product it does not report stays as it is, for the next run.
-    fn settle(
+    fn record_verdicts(
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,
