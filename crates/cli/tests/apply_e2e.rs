@@ -536,7 +536,7 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
     assert_exactly_once(&setup, &wanted);
     let history = setup.work.run(&["state", "history", "--format", "json"]);
     assert!(
-        history.stdout.contains("pending: order sent (attempt 1)"),
+        history.stdout.contains("pending: request sent (try 1 of this order)"),
         "each send is in the history: {}",
         history.describe()
     );

@@ -224,7 +224,7 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
         sent,
         [
             ("pending", Some("recorded -> pending")),
-            ("sending", Some("pending: order sent (attempt 2)"))
+            ("sending", Some("pending: request sent (try 2 of this order)"))
         ]
     );
 

@@ -216,7 +216,7 @@ impl StateWriter {
                     }));
                 }
                 tx.update(address, &RowUpdate::Sending, run, &now)?;
-                let message = format!("pending: order sent (attempt {attempt})");
+                let message = format!("pending: request sent (try {attempt} of this order)");
                 state_event(tx, run, &now, "sending", address, Status::Pending, &message, None)?;
             }
             Ok(())
