@@ -3,6 +3,7 @@
 #
 #   eval "$(scripts/postgres.sh)"      start it (or find it running) and export PAI_TEST_POSTGRES_URL
 #   scripts/postgres.sh stop           stop it and delete its data
+#   scripts/postgres.sh running        exit 0 when it is running and accepts connections
 #
 # It uses Debian's `postgresql` package (installed with apt-get when missing and running as root),
 # runs initdb/pg_ctl as the `postgres` user when run as root, listens on 127.0.0.1 only, on a free
@@ -140,5 +141,6 @@ case "${1:-start}" in
   start) start ;;
   stop) stop ;;
   url) print_url ;;
-  *) say "usage: $0 [start|stop|url]"; exit 2 ;;
+  running) running ;;
+  *) say "usage: $0 [start|stop|url|running]"; exit 2 ;;
 esac

@@ -14,8 +14,13 @@ fi
 export PAI_SDK_PYTHON="$PWD/$venv/bin/python"
 
 if [ -z "${PAI_TEST_POSTGRES_URL:-}" ]; then
-  eval "$(bash scripts/postgres.sh start)"
-  trap 'bash scripts/postgres.sh stop 2>/dev/null || true' EXIT
+  # A server someone started before (eval "$(scripts/postgres.sh)") is used and left running.
+  if bash scripts/postgres.sh running; then
+    eval "$(bash scripts/postgres.sh url)"
+  else
+    eval "$(bash scripts/postgres.sh start)"
+    trap 'bash scripts/postgres.sh stop 2>/dev/null || true' EXIT
+  fi
 fi
 
 if cargo nextest --version >/dev/null 2>&1; then
