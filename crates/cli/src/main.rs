@@ -19,7 +19,7 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {err:#}");
+            eprintln!("error: {}", error_chain(&err));
             ExitCode::from(1)
         }
     }
@@ -41,4 +41,76 @@ fn init_logging(verbose: u8, no_color: bool) {
         .with_ansi(ansi)
         .with_target(false)
         .try_init();
+}
+
+/// The error and its causes, `a: b: c`, leaving out a cause that the text so far already says:
+/// many library errors spell out their source in their own message and return it as `source()`
+/// too, and `{:#}` would print it twice.
+fn error_chain(err: &anyhow::Error) -> String {
+    let mut text = String::new();
+    for cause in err.chain() {
+        let part = cause.to_string();
+        if text.contains(&part) {
+            continue;
+        }
+        if !text.is_empty() {
+            text.push_str(": ");
+        }
+        text.push_str(&part);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::error_chain;
+
+    /// A library error that spells out its source and returns it too.
+    #[derive(Debug)]
+    struct Spelled {
+        path: &'static str,
+        source: std::io::Error,
+    }
+
+    impl std::fmt::Display for Spelled {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}: {}", self.path, self.source)
+        }
+    }
+
+    impl std::error::Error for Spelled {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.source)
+        }
+    }
+
+    #[test]
+    fn a_cause_already_in_the_message_is_said_once() {
+        let io = || std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory");
+        let table: Vec<(anyhow::Error, &str)> = vec![
+            (
+                anyhow::Error::new(Spelled {
+                    path: "/tmp/p.json",
+                    source: io(),
+                }),
+                "/tmp/p.json: No such file or directory",
+            ),
+            (
+                anyhow::Error::new(io()).context("cannot read the plan"),
+                "cannot read the plan: No such file or directory",
+            ),
+            (
+                anyhow::Error::new(Spelled {
+                    path: "p.json",
+                    source: io(),
+                })
+                .context("refusing the saved plan"),
+                "refusing the saved plan: p.json: No such file or directory",
+            ),
+            (anyhow::anyhow!("plain"), "plain"),
+        ];
+        for (err, want) in table {
+            assert_eq!(error_chain(&err), want);
+        }
+    }
 }
