@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use pai_planner::{Observation, ObserveError, Observed, StatusSource};
 use pai_spec::{ProductCode, Region};
@@ -29,6 +30,14 @@ impl ListProductsStatus {
     /// Any region's failure fails the whole call (the first failing region in sorted order, so
     /// the error does not depend on timing).
     pub async fn observe_async(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ApiError> {
+        self.observe_recorded(wanted).await.0
+    }
+
+    /// [`ListProductsStatus::observe_async`], and the calls it made, for the history.
+    pub async fn observe_recorded(
+        &self,
+        wanted: &[(Region, ProductCode)],
+    ) -> (Result<Observation, ApiError>, Vec<ListCall>) {
         let mut by_region: BTreeMap<Region, BTreeSet<ProductCode>> = BTreeMap::new();
         for (region, code) in wanted {
             by_region.entry(region.clone()).or_default().insert(*code);
@@ -38,36 +47,60 @@ impl ListProductsStatus {
             let client = self.client.clone();
             tasks.spawn(async move {
                 let codes: Vec<ProductCode> = codes.into_iter().collect();
+                let started = Instant::now();
                 let result = client.list_products(&region, &codes).await;
-                (region, codes, result)
+                (region, codes, started.elapsed(), result)
             });
         }
         let mut answers = BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {
             match joined {
-                Ok((region, codes, result)) => {
-                    answers.insert(region, (codes, result));
+                Ok((region, codes, duration, result)) => {
+                    answers.insert(region, (codes, duration, result));
                 }
                 // A task that panicked is a bug; report it rather than take the caller down.
                 Err(e) => {
-                    return Err(ApiError::new(
+                    let error = ApiError::new(
                         ErrorKind::Permanent,
                         Failure::Request,
                         LIST_PRODUCTS,
                         format!("internal error while listing products: {e}"),
-                    ))
+                    );
+                    return (Err(error), Vec::new());
                 }
             }
         }
-        let mut observation = Observation::new();
-        for (region, (codes, result)) in answers {
-            let response = result?;
-            for (code, observed) in observations(&codes, &response) {
-                observation.insert(region.clone(), code, observed);
+        let mut observation = Ok(Observation::new());
+        let mut calls = Vec::new();
+        for (region, (codes, duration, result)) in answers {
+            match (&result, &mut observation) {
+                (Ok(response), Ok(seen)) => {
+                    for (code, observed) in observations(&codes, response) {
+                        seen.insert(region.clone(), code, observed);
+                    }
+                }
+                (Err(e), Ok(_)) => observation = Err(e.clone()),
+                (_, Err(_)) => {}
             }
+            calls.push(ListCall {
+                region,
+                codes,
+                duration,
+                result: result.map(|r| r.request_id),
+            });
         }
-        Ok(observation)
+        (observation, calls)
     }
+}
+
+/// One region's `ListProducts` of an observation: what it asked about, how long it took, and
+/// its `RequestId` or its error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListCall {
+    pub region: Region,
+    pub codes: Vec<ProductCode>,
+    pub duration: Duration,
+    pub result: Result<Option<String>, ApiError>,
 }
 
 /// The observations one region's response gives for the codes asked about.

@@ -6,16 +6,24 @@ use std::future::Future;
 use std::sync::Arc;
 
 use anyhow::Context;
+use pai_apply::client::LIST_PRODUCTS;
+use pai_apply::executor::history_entry;
 use pai_apply::{
     Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
     StaticCredentials,
 };
-use pai_planner::{Observation, ObserveError, StatusSource};
-use pai_spec::{Manifest, ProductCode, Region, SignatureVersion};
+use pai_planner::{wanted, ApiCall, Observation, ObserveError, StateSnapshot, StatusSource};
+use pai_spec::{Address, Manifest, ProductCode, Region, SignatureVersion};
 
 use crate::cli::{Global, SignatureArg};
 use crate::context;
 use crate::sandbox::Sandbox;
+
+/// What a refresh saw, and the `ListProducts` calls that said so.
+pub struct Refreshed {
+    pub observation: Observation,
+    pub calls: Vec<ApiCall>,
+}
 
 pub struct Cloud {
     client: Client,
@@ -70,11 +78,38 @@ impl Cloud {
         self.runtime.block_on(future)
     }
 
-    /// `ListProducts` for every pair, regions concurrently.
-    pub fn observe(&self, wanted: &[(Region, ProductCode)]) -> anyhow::Result<Observation> {
+    /// `ListProducts` for every pair of `wanted(manifest, snapshot)`, regions concurrently; and
+    /// the calls' history entries, each naming the addresses it was about, for the run that
+    /// acts on the answer to record.
+    pub fn refresh(&self, manifest: &Manifest, snapshot: &StateSnapshot) -> anyhow::Result<Refreshed> {
+        let pairs = wanted(manifest, snapshot);
         let status = ListProductsStatus::new(self.client.clone());
-        self.block_on(status.observe_async(wanted))
-            .context("cannot read the products' status (ListProducts)")
+        let (observation, calls) = self.block_on(status.observe_recorded(&pairs));
+        let observation = observation.context("cannot read the products' status (ListProducts)")?;
+        let calls = calls
+            .iter()
+            .map(|call| {
+                let about = |region: &Region, code: ProductCode| &call.region == region && call.codes.contains(&code);
+                let mut addresses: Vec<Address> = manifest
+                    .products
+                    .values()
+                    .filter(|p| about(&p.region, p.code()))
+                    .map(|p| p.address.clone())
+                    .chain(
+                        snapshot
+                            .resources
+                            .values()
+                            .filter(|r| about(&r.region, r.product_code))
+                            .map(|r| r.address.clone()),
+                    )
+                    .collect();
+                addresses.sort();
+                addresses.dedup();
+                let result = call.result.as_ref().map(|request_id| (request_id.clone(), None));
+                history_entry(&call.region, LIST_PRODUCTS, addresses, call.duration, result)
+            })
+            .collect();
+        Ok(Refreshed { observation, calls })
     }
 
     /// Where the sandbox keeps its ledger, when this is a sandbox.

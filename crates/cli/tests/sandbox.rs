@@ -71,6 +71,24 @@ fn the_quickstart_in_the_sandbox_orders_once_and_leaves_the_real_state_alone() {
     assert_eq!(rows.len(), 4, "{}", text(&listed));
     assert!(rows.iter().all(|r| r["status"] == "active"), "{}", text(&listed));
 
+    // The run's history starts with the refresh that decided what to order.
+    let history = run(dir.path(), &["--sandbox", "state", "history"]);
+    let history = String::from_utf8_lossy(&history.stdout).into_owned();
+    let events: Vec<&str> = history.lines().filter(|l| l.starts_with("  ")).collect();
+    assert!(
+        events
+            .first()
+            .is_some_and(|e| e.contains("ListProducts cn-hangzhou -> ok HTTP 200")
+                && e.contains("products.dataworks, products.maxcompute, products.oss, products.pai")),
+        "{history}"
+    );
+    assert!(
+        events
+            .iter()
+            .any(|e| e.contains("CreateProductOrders cn-hangzhou -> ok")),
+        "{history}"
+    );
+
     // Without --sandbox the same manifest plans against the real cloud, which needs credentials:
     // a clear error, and still no real state.
     let real = run(dir.path(), &["plan", "examples/quickstart.toml"]);

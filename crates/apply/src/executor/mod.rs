@@ -20,7 +20,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use pai_planner::{Action, ApiCall, CallOutcome, Change, Plan, RunId, StateError, StateWriter};
-use pai_spec::{Product, ProductCode, Region};
+use pai_spec::{Address, Product, ProductCode, Region};
 
 use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
@@ -224,7 +224,7 @@ fn lock(writer: &Mutex<StateWriter>) -> MutexGuard<'_, StateWriter> {
     writer.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The history entry of one API call; never any secret (the error's Display holds none).
+/// The history entry of one API call about `products`.
 fn api_call(
     region: &Region,
     action: &str,
@@ -233,6 +233,18 @@ fn api_call(
     result: Result<(Option<String>, Option<String>), &ApiError>,
 ) -> ApiCall {
     let addresses = products.iter().map(|p| p.address.clone()).collect();
+    history_entry(region, action, addresses, started.elapsed(), result)
+}
+
+/// The history entry of one API call: `Ok((RequestId, OrderId))` or the error. Never any
+/// secret: the error's `Display` holds none.
+pub fn history_entry(
+    region: &Region,
+    action: &str,
+    addresses: Vec<Address>,
+    duration: Duration,
+    result: Result<(Option<String>, Option<String>), &ApiError>,
+) -> ApiCall {
     match result {
         Ok((request_id, order_id)) => ApiCall {
             region: region.clone(),
@@ -244,7 +256,7 @@ fn api_call(
             message: None,
             request_id,
             order_id,
-            duration: started.elapsed(),
+            duration,
         },
         Err(e) => ApiCall {
             region: region.clone(),
@@ -262,7 +274,7 @@ fn api_call(
             message: Some(e.message.clone()),
             request_id: e.request_id.clone(),
             order_id: None,
-            duration: started.elapsed(),
+            duration,
         },
     }
 }

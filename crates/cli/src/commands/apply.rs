@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use pai_apply::executor::{ApplyReport, ProductOutcome};
 use pai_apply::{Executor, ExecutorConfig, Progress, ProgressSink};
-use pai_planner::{wanted, Plan, RunResult, StateWriter};
+use pai_planner::{wanted, ApiCall, Plan, RunResult, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
@@ -44,6 +44,8 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
     let cloud = Cloud::connect(g, &manifest, &regions)?;
 
+    // The refresh's calls go into the history with the run, if there is one.
+    let mut refresh_calls = Vec::new();
     let plan = match saved_plan {
         Some(plan) => {
             plan.check_current(&snapshot, &manifest.source_hash)
@@ -52,7 +54,9 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
         None => {
             let observed = if args.refresh {
-                Some(cloud.observe(&pairs)?)
+                let refreshed = cloud.refresh(&manifest, &snapshot)?;
+                refresh_calls = refreshed.calls;
+                Some(refreshed.observation)
             } else {
                 None
             };
@@ -102,7 +106,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         return Ok(1);
     }
 
-    let report = execute(g, &cloud, writer, &plan, saved)?;
+    let report = execute(g, &cloud, writer, &plan, saved, &refresh_calls)?;
     let success = report.is_success();
     if json {
         context::emit_json(&Outcome {
@@ -148,8 +152,12 @@ fn execute(
     mut writer: StateWriter,
     plan: &Plan,
     saved: bool,
+    refresh_calls: &[ApiCall],
 ) -> anyhow::Result<ApplyReport> {
     let run = writer.begin_run("apply")?;
+    for call in refresh_calls {
+        writer.record_api_call(run, call)?;
+    }
     let writer = Arc::new(Mutex::new(writer));
     let config = ExecutorConfig {
         // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.

@@ -30,9 +30,13 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
     let pairs = wanted(manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
     let cloud = Cloud::connect(g, manifest, &regions)?;
-    let observed = cloud.observe(&pairs)?;
+    let refreshed = cloud.refresh(manifest, &snapshot)?;
+    let observed = refreshed.observation;
 
     let run = writer.begin_run("refresh")?;
+    for call in &refreshed.calls {
+        writer.record_api_call(run, call)?;
+    }
     let mut findings = Vec::new();
     let mut note = |product: &Product, kind: &'static str, message: String| {
         findings.push(Finding {
