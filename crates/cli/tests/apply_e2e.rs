@@ -541,3 +541,38 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
         history.describe()
     );
 }
+
+/// The settle time counts until the question is asked, not until its answer arrives: a
+/// "not purchased" given before the order landed, but delivered late (a slow return path),
+/// must not be taken as the last word because it arrived after the settle time.
+#[test]
+fn a_late_answer_given_before_the_order_landed_is_not_the_last_word() {
+    let wanted = [pai(), oss()];
+    let setup = Setup::new(&wanted);
+    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
+        .trim_start_matches("http://")
+        .parse()
+        .expect("emulator address");
+    // The order times out at 1 s and lands at 1.2 s, inside the 1.5 s settle time. The
+    // ListProducts asked at 1 s answers "not purchased" at once, but the answer is held 0.7 s
+    // (under the timeout) and arrives at 1.7 s, past the settle time.
+    let hold_order = Duration::from_millis(1200);
+    let hold_answers = Duration::from_millis(700);
+    let slow = support::proxy_holding(
+        setup.handle(),
+        upstream,
+        &support::Wire::default(),
+        Some(hold_order),
+        Some(hold_answers),
+    );
+    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
+
+    let run = setup
+        .work
+        .run(&["--timeout", "1s", "--settle-time", "1500ms", "apply", "--auto-approve"]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    // A second order, had one been sent, would still be held by the gateway: let it land.
+    std::thread::sleep(hold_order * 2);
+    assert_exactly_once(&setup, &wanted);
+}

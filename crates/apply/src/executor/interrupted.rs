@@ -3,9 +3,10 @@
 //! A run killed while it sends an order leaves the order's intent `pending`, and the request
 //! itself may still be on its way: in a socket buffer, on a slow network path, queued in the
 //! gateway, which carries it out although the client is gone. A `ListProducts` answered in
-//! that window says "not purchased", and ordering on that word buys twice. A live run waits up
-//! to its request timeout for an answer before it asks `ListProducts`; a row left by a dead
-//! run gets the same time, counted from its intent, before the cloud is asked about it.
+//! that window says "not purchased", and ordering on that word buys twice. A live run trusts a
+//! "not purchased" only from a question asked the settle time after its last send; a row left
+//! by a dead run gets the same time, counted from the note of its last send (its `updated_at`),
+//! before the cloud is asked about it.
 
 use std::time::Duration;
 
@@ -24,14 +25,14 @@ pub struct Unsettled {
     pub wait: Duration,
 }
 
-/// The rows of `snapshot` left `pending` less than `grace` ago (as of `now`), if any. A row
-/// whose time does not parse is taken as written just now.
-pub fn unsettled(snapshot: &StateSnapshot, grace: Duration, now: OffsetDateTime) -> Option<Unsettled> {
+/// The rows of `snapshot` whose last send was noted less than `settle` ago (as of `now`), if
+/// any. A row whose time does not parse is taken as written just now.
+pub fn unsettled(snapshot: &StateSnapshot, settle: Duration, now: OffsetDateTime) -> Option<Unsettled> {
     let mut addresses = Vec::new();
     let mut wait = Duration::ZERO;
     for row in snapshot.resources.values().filter(|r| r.status == Status::Pending) {
         let written = OffsetDateTime::parse(&row.updated_at, &Rfc3339).unwrap_or(now);
-        let settles = written + TIMESTAMP_RESOLUTION + grace;
+        let settles = written + TIMESTAMP_RESOLUTION + settle;
         let left = settles - now;
         if left.is_positive() {
             addresses.push(row.address.clone());
@@ -94,7 +95,7 @@ mod tests {
     #[test]
     fn waits_for_the_youngest_pending_row_only() {
         let now = datetime!(2026-11-26 09:30:10.250 UTC);
-        let grace = Duration::from_secs(30);
+        let settle = Duration::from_secs(30);
         let ms = Duration::from_millis;
         type Want = Option<(Vec<&'static str>, Duration)>;
         let table: Vec<(&str, Vec<Resource>, Want)> = vec![
@@ -110,7 +111,7 @@ mod tests {
                 None,
             ),
             (
-                "pending, older than grace and resolution",
+                "pending, older than settle time and resolution",
                 vec![row("a", Status::Pending, "2026-11-26T09:29:39Z")],
                 None,
             ),
@@ -141,20 +142,20 @@ mod tests {
             ),
         ];
         for (name, rows, want) in table {
-            let got = unsettled(&snapshot(rows), grace, now).map(|u| {
+            let got = unsettled(&snapshot(rows), settle, now).map(|u| {
                 let names: Vec<String> = u.addresses.iter().map(|a| a.to_string()).collect();
                 (names, u.wait)
             });
             let want = want.map(|(names, wait)| (names.into_iter().map(String::from).collect::<Vec<_>>(), wait));
             assert_eq!(got, want, "{name}");
         }
-        let zero_grace = unsettled(
+        let zero_settle = unsettled(
             &snapshot(vec![row("a", Status::Pending, "2026-11-26T09:30:10Z")]),
             Duration::ZERO,
             now,
         );
         assert_eq!(
-            zero_grace.map(|u| u.wait),
+            zero_settle.map(|u| u.wait),
             Some(ms(750)),
             "the timestamp's resolution still counts"
         );

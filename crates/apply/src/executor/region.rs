@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pai_planner::{OrderOutcome, RunId, StateWriter};
+use pai_planner::{OrderOutcome, RunId, StateError, StateWriter};
 use pai_spec::{Address, OrderBody, Product, Region};
 
 use super::report::{ProductOutcome, RegionReport};
@@ -95,18 +95,28 @@ impl Context {
         let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
         let started = Instant::now();
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
-        let note_sending = |n: u32| {
-            lock(&self.writer)
-                .note_sending(self.run, &addresses, n)
-                .map_err(|e| format!("the send could not be recorded in the state: {e}"))?;
-            *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-            Ok(())
+        let unrecorded: Mutex<Option<StateError>> = Mutex::new(None);
+        let note_sending = |n: u32| match lock(&self.writer).note_sending(self.run, &addresses, n) {
+            Ok(()) => {
+                *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("the send could not be recorded in the state: {e}");
+                *unrecorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+                Err(message)
+            }
         };
         let answer = self
             .client
             .create_product_orders_noting(region, &body, &note_sending)
             .await;
-        let last_send = *last_send.lock().unwrap_or_else(|p| p.into_inner());
+        // Nothing was sent, and the state cannot be trusted with this order's outcome: stop the
+        // run rather than record anything about these rows.
+        if let Some(e) = unrecorded.into_inner().unwrap_or_else(|p| p.into_inner()) {
+            return Err(e.into());
+        }
+        let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
         match answer {
             Ok(response) => {
                 let call = api_call(
@@ -143,26 +153,28 @@ impl Context {
                 )?;
                 tracing::warn!(region = %region, error = %e, "order outcome unknown; asking ListProducts");
                 self.progress.report(Progress::Resolving { region: region.clone() });
-                let not_purchased = self.resolve(report, products, &e, "purchased, response lost").await?;
-                if not_purchased.is_empty() {
-                    return Ok(not_purchased);
-                }
-                // That "not purchased" may predate the order's arrival: ask again once it cannot.
+                // A "not purchased" is the last word only from a question asked once the order,
+                // if it is still on its way, has had the settle time to arrive. When the answer
+                // was given matters, not when it came back: take the time before asking.
                 let settled_at = last_send.unwrap_or(started) + self.config.settle;
-                let wait = settled_at.saturating_duration_since(Instant::now());
-                if wait.is_zero() {
+                let asked = Instant::now();
+                let not_purchased = self.resolve(report, products, &e, "purchased, response lost").await?;
+                if not_purchased.is_empty() || asked >= settled_at {
                     return Ok(not_purchased);
                 }
-                tracing::warn!(
-                    region = %region,
-                    "the cloud does not report the order yet; waiting {:.1}s for it to arrive before ordering again",
-                    wait.as_secs_f64()
-                );
-                self.progress.report(Progress::Settling {
-                    region: region.clone(),
-                    wait,
-                });
-                tokio::time::sleep(wait).await;
+                let wait = settled_at.saturating_duration_since(Instant::now());
+                if !wait.is_zero() {
+                    tracing::warn!(
+                        region = %region,
+                        "the cloud does not report the order yet; waiting {:.1}s for it to arrive before ordering again",
+                        wait.as_secs_f64()
+                    );
+                    self.progress.report(Progress::Settling {
+                        region: region.clone(),
+                        wait,
+                    });
+                    tokio::time::sleep(wait).await;
+                }
                 self.resolve(report, not_purchased, &e, "purchased, response lost")
                     .await
             }

@@ -25,7 +25,7 @@ use serde::Deserialize;
 #[allow(unused_imports)]
 pub use emu::{runtime, Emu, Setup};
 #[allow(unused_imports)]
-pub use proxy::{proxy, Wire};
+pub use proxy::{proxy, proxy_holding, Wire};
 
 pub const ACCESS_KEY_ID: &str = "LTAI5tApplyTestKey";
 pub const ACCESS_KEY_SECRET: &str = "ApplyTest-Secret-5f4e3d2c1b0a";

@@ -31,6 +31,19 @@ pub fn proxy(
     wire: &Wire,
     hold_orders: Option<Duration>,
 ) -> SocketAddr {
+    proxy_holding(handle, upstream, wire, hold_orders, None)
+}
+
+/// [`proxy`], which also holds every answer (each chunk that starts a response) for
+/// `hold_answers` on its way back: a slow return path, on which an answer arrives later than
+/// it was given.
+pub fn proxy_holding(
+    handle: &tokio::runtime::Handle,
+    upstream: SocketAddr,
+    wire: &Wire,
+    hold_orders: Option<Duration>,
+    hold_answers: Option<Duration>,
+) -> SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind the proxy");
     listener.set_nonblocking(true).expect("non-blocking");
     let addr = listener.local_addr().expect("proxy address");
@@ -48,8 +61,8 @@ pub fn proxy(
                 // The halves come back so that a client's hang-up is not passed on to the
                 // server before the server has answered.
                 let _halves = tokio::join!(
-                    pump(client_read, server_write, wire.to_server, hold_orders),
-                    pump(server_read, client_write, wire.to_client, None)
+                    pump(client_read, server_write, wire.to_server, Hold::Orders(hold_orders)),
+                    pump(server_read, client_write, wire.to_client, Hold::Answers(hold_answers))
                 );
             });
         }
@@ -57,16 +70,26 @@ pub fn proxy(
     addr
 }
 
+/// What one direction of the proxy holds back, and for how long.
+#[derive(Clone, Copy)]
+enum Hold {
+    /// Client to server: `CreateProductOrders` requests.
+    Orders(Option<Duration>),
+    /// Server to client: the start of every response.
+    Answers(Option<Duration>),
+}
+
 async fn pump(
     mut from: OwnedReadHalf,
     mut to: OwnedWriteHalf,
     record: Arc<Mutex<Vec<u8>>>,
-    hold_orders: Option<Duration>,
+    hold: Hold,
 ) -> OwnedWriteHalf {
     let mut buf = [0u8; 8192];
     while let Ok(n) = from.read(&mut buf).await {
         if n == 0 {
-            if hold_orders.is_none() {
+            // A gateway that holds orders carries them out even after the client has gone.
+            if !matches!(hold, Hold::Orders(Some(_))) {
                 let _ = to.shutdown().await;
             }
             break;
@@ -76,10 +99,13 @@ async fn pump(
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .extend_from_slice(chunk);
-        if let Some(hold) = hold_orders {
-            if chunk.starts_with(b"POST /api/v1/productorders") {
-                tokio::time::sleep(hold).await;
-            }
+        let delay = match hold {
+            Hold::Orders(Some(d)) if chunk.starts_with(b"POST /api/v1/productorders") => Some(d),
+            Hold::Answers(Some(d)) if chunk.starts_with(b"HTTP/1.1 ") => Some(d),
+            _ => None,
+        };
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
         }
         if to.write_all(chunk).await.is_err() {
             break;
