@@ -21,7 +21,8 @@ pub struct Cli {
 #[derive(Debug, Args, Clone)]
 pub struct Global {
     /// State store: a SQLite file path (default state/pai-provision.db) or a postgres:// URL.
-    #[arg(long, global = true, env = "PAI_PROVISION_STATE")]
+    // hide_env_values: `--help` would print the variable, password and all.
+    #[arg(long, global = true, env = "PAI_PROVISION_STATE", hide_env_values = true)]
     pub state: Option<LocationArg>,
     /// API endpoint override for every region; may contain `{region}`.
     #[arg(long, global = true)]
@@ -39,7 +40,8 @@ pub struct Global {
     #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
     pub timeout: Duration,
     /// How long after an order is sent the cloud may still carry it out. Until then, "not
-    /// purchased" from ListProducts never leads to a second order [default: twice --timeout].
+    /// purchased" from ListProducts never leads to a second order; at least --timeout
+    /// [default: twice --timeout].
     #[arg(long, global = true, value_parser = parse_duration)]
     pub settle_time: Option<Duration>,
     /// Disable colour (NO_COLOR is honoured too).
@@ -48,7 +50,7 @@ pub struct Global {
     /// Log to stderr: -v info, -vv debug, -vvv trace.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// Run against an in-process emulator whose ledger lives beside the state file.
+    /// Run against an in-process emulator, with a state and a ledger of its own beside the state file.
     #[arg(long, global = true)]
     pub sandbox: bool,
 }
@@ -72,6 +74,19 @@ impl Global {
     /// an order that is still on its way when it gives up gets as long again to arrive.
     pub fn settle_time(&self) -> Duration {
         self.settle_time.unwrap_or(self.timeout.saturating_mul(2))
+    }
+
+    /// What clap cannot check alone.
+    pub fn check(&self) -> anyhow::Result<()> {
+        if self.settle_time() < self.timeout {
+            anyhow::bail!(
+                "--settle-time {} is shorter than --timeout {}: an order the client gave up on could still \
+                 arrive after ListProducts said \"not purchased\", and be bought twice; give it at least --timeout",
+                humantime::format_duration(self.settle_time()),
+                humantime::format_duration(self.timeout)
+            );
+        }
+        Ok(())
     }
 }
 
@@ -275,6 +290,22 @@ mod tests {
     use clap::Parser;
 
     use super::Cli;
+
+    #[test]
+    fn the_settle_time_is_never_shorter_than_the_timeout() {
+        let table: [(&[&str], Option<u64>); 4] = [
+            (&[], Some(60)),
+            (&["--timeout", "10s"], Some(20)),
+            (&["--timeout", "10s", "--settle-time", "10s"], Some(10)),
+            (&["--timeout", "10s", "--settle-time", "5s"], None),
+        ];
+        for (flags, want) in table {
+            let args = ["pai-provision"].iter().chain(flags).chain(&["plan"]).copied();
+            let cli = Cli::try_parse_from(args).expect("valid arguments");
+            let got = cli.global.check().ok().map(|()| cli.global.settle_time().as_secs());
+            assert_eq!(got, want, "{flags:?}");
+        }
+    }
 
     #[test]
     fn a_dump_of_the_arguments_shows_no_state_password() {

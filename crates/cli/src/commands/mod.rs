@@ -12,6 +12,7 @@ mod validate;
 
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
+    g.check()?;
     match cli.command {
         Command::Validate(args) => validate::run(g, args),
         Command::Fmt(args) => fmt::run(g, args),
