@@ -152,7 +152,7 @@ where
 
 impl StatusSource for ListProductsStatus {
     fn observe(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ObserveError> {
-        block_on(self.observe_async(wanted))?.map_err(|e| ObserveError::new(e.to_string()))
+        block_on(self.observe_async(wanted))?.map_err(|e| ObserveError::with_source(e.to_string(), e))
     }
 }
 

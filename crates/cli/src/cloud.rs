@@ -124,6 +124,6 @@ impl StatusSource for Cloud {
     fn observe(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ObserveError> {
         let status = ListProductsStatus::new(self.client.clone());
         self.block_on(status.observe_async(wanted))
-            .map_err(|e| ObserveError::new(e.to_string()))
+            .map_err(|e| ObserveError::with_source(e.to_string(), e))
     }
 }

@@ -43,14 +43,14 @@ fn init_logging(verbose: u8, no_color: bool) {
         .try_init();
 }
 
-/// The error and its causes, `a: b: c`, leaving out a cause that the text so far already says:
-/// many library errors spell out their source in their own message and return it as `source()`
-/// too, and `{:#}` would print it twice.
+/// The error and its causes, `a: b: c`, leaving out a cause that the text so far already ends
+/// with: many library errors spell out their source at the end of their own message and return
+/// it as `source()` too, and `{:#}` would print it twice.
 fn error_chain(err: &anyhow::Error) -> String {
     let mut text = String::new();
     for cause in err.chain() {
         let part = cause.to_string();
-        if text.contains(&part) {
+        if text.ends_with(&part) {
             continue;
         }
         if !text.is_empty() {
@@ -108,6 +108,12 @@ mod tests {
                 "refusing the saved plan: p.json: No such file or directory",
             ),
             (anyhow::anyhow!("plain"), "plain"),
+            // Said earlier about something else: still said.
+            (
+                anyhow::Error::new(std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out"))
+                    .context("ListProducts timed out twice, then"),
+                "ListProducts timed out twice, then: timed out",
+            ),
         ];
         for (err, want) in table {
             assert_eq!(error_chain(&err), want);
