@@ -205,14 +205,23 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
     w.end_run(first, &RunResult::Failed("killed".into())).unwrap();
 
     let second = w.begin_run("apply").unwrap();
-    let serial = w.snapshot().unwrap().serial;
+    let before = w.snapshot().unwrap();
+    // Timestamps are whole seconds: let one pass, so that the note's time can be told apart.
+    std::thread::sleep(Duration::from_millis(1100));
     w.note_sending(second, &[addr("pai"), addr("oss")], 2).unwrap();
     let snap = w.snapshot().unwrap();
-    assert_eq!(snap.serial, serial + 1, "one transaction for the whole order");
+    assert_eq!(snap.serial, before.serial + 1, "one transaction for the whole order");
     for a in ["pai", "oss"] {
-        let r = &snap.resources[&addr(a)];
+        let (was, r) = (&before.resources[&addr(a)], &snap.resources[&addr(a)]);
         assert_eq!(r.status, Status::Pending, "{a}");
         assert_eq!(r.run_id, Some(second.0), "{a}: the row names the run that sent it last");
+        assert!(
+            r.updated_at > was.updated_at,
+            "{a}: updated_at is the last send ({} after {})",
+            r.updated_at,
+            was.updated_at
+        );
+        assert_eq!(r.created_at, was.created_at, "{a}");
     }
     let h = w.history(Some(&addr("pai"))).unwrap();
     let sent: Vec<(&str, Option<&str>)> = h
