@@ -6,7 +6,7 @@
 //! executor consume its types. Every problem in a file is reported in one run, as a
 //! [`Diagnostic`] with file, line, column, the source line and a hint.
 //!
-//! Entry points: [`load`] and [`parse`] (validate), [`format`] (the canonical layout of `fmt`).
+//! Entry points: [`load`] and [`parse`] (validate), [`format()`] (the canonical layout of `fmt`).
 //!
 //! Modules:
 //! - [`model`]: the validated types (addresses, regions, product codes, canonical requests).

@@ -1,8 +1,8 @@
 //! Where the access key comes from: the official SDK's default chain, plus fixed keys for the sandbox.
 //!
-//! The chain looks, in the SDK's order, at the environment ([`env`]), an OIDC role assumed through
+//! The chain looks, in the SDK's order, at the environment ([`env`](mod@env)), an OIDC role assumed through
 //! STS `AssumeRoleWithOIDC` ([`oidc`]), the aliyun CLI's `~/.aliyun/config.json` ([`cli_profile`]) and
-//! the credentials file `~/.alibabacloud/credentials.ini` ([`file`]). Each source either finds
+//! the credentials file `~/.alibabacloud/credentials.ini` ([`file`](mod@file)). Each source either finds
 //! credentials, reports that it is not configured (the chain moves on), or reports that it is
 //! configured but unusable (the chain stops: falling through to the next source could sign the
 //! order with another account's key). `docs/credentials.md` is the user-facing description.

@@ -5,7 +5,7 @@
 //! have acted, `ListProducts` decides between recording the purchase and ordering again. A
 //! request is never re-sent blindly.
 //!
-//! - [`region`]: one region's order, from intent to record, including ambiguous outcomes.
+//! - `region`: one region's order, from intent to record, including ambiguous outcomes.
 //! - [`report`]: what a run did, for the summary and `--format json`.
 //! - [`interrupted`]: when orders a killed run left `pending` may be settled by `ListProducts`.
 //!
