@@ -12,7 +12,7 @@ use pai_apply::{
     Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
     StaticCredentials,
 };
-use pai_planner::{wanted, ApiCall, Observation, ObserveError, StateSnapshot, StatusSource};
+use pai_planner::{ApiCall, Observation, ObserveError, StateSnapshot, StatusSource};
 use pai_spec::{Address, Manifest, ProductCode, Region, SignatureVersion};
 
 use crate::cli::{Global, SignatureArg};
@@ -78,13 +78,17 @@ impl Cloud {
         self.runtime.block_on(future)
     }
 
-    /// `ListProducts` for every pair of `wanted(manifest, snapshot)`, regions concurrently; and
-    /// the calls' history entries, each naming the addresses it was about, for the run that
-    /// acts on the answer to record.
-    pub fn refresh(&self, manifest: &Manifest, snapshot: &StateSnapshot) -> anyhow::Result<Refreshed> {
-        let pairs = wanted(manifest, snapshot);
+    /// `ListProducts` for every pair of `wanted` (`pai_planner::wanted(manifest, snapshot)`),
+    /// regions concurrently; and the calls' history entries, each naming the addresses of
+    /// `manifest` and `snapshot` it was about, for the run that acts on the answer to record.
+    pub fn refresh(
+        &self,
+        wanted: &[(Region, ProductCode)],
+        manifest: &Manifest,
+        snapshot: &StateSnapshot,
+    ) -> anyhow::Result<Refreshed> {
         let status = ListProductsStatus::new(self.client.clone());
-        let (observation, calls) = self.block_on(status.observe_recorded(&pairs));
+        let (observation, calls) = self.block_on(status.observe_recorded(wanted));
         let observation = observation.context("cannot read the products' status (ListProducts)")?;
         let calls = calls
             .iter()

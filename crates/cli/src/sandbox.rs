@@ -31,27 +31,25 @@ pub struct Sandbox {
 /// Where the sandbox ledger of a state file lives: `state/pai-provision.db` →
 /// `state/pai-provision.sandbox-ledger.json`.
 pub fn ledger_path_for(state_path: &Path) -> PathBuf {
-    let stem = state_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "pai-provision".to_owned());
-    state_path.with_file_name(format!("{stem}.sandbox-ledger.json"))
+    state_path.with_file_name(format!("{}.sandbox-ledger.json", stem(state_path)))
 }
 
 /// The sandbox's own state for a real state: `state/pai-provision.db` →
 /// `state/pai-provision.sandbox.db`.
 pub fn state_path_for(state_path: &Path) -> PathBuf {
-    let stem = state_path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "pai-provision".to_owned());
     let extension = state_path
         .extension()
         .map(|e| e.to_string_lossy().into_owned())
         .unwrap_or_else(|| "db".to_owned());
-    state_path.with_file_name(format!("{stem}.sandbox.{extension}"))
+    state_path.with_file_name(format!("{}.sandbox.{extension}", stem(state_path)))
+}
+
+fn stem(state_path: &Path) -> String {
+    state_path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "pai-provision".to_owned())
 }
 
 impl Sandbox {

@@ -54,7 +54,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
         None => {
             let observed = if args.refresh {
-                let refreshed = cloud.refresh(&manifest, &snapshot)?;
+                let refreshed = cloud.refresh(&pairs, &manifest, &snapshot)?;
                 refresh_calls = refreshed.calls;
                 Some(refreshed.observation)
             } else {

@@ -30,7 +30,7 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
     let pairs = wanted(manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
     let cloud = Cloud::connect(g, manifest, &regions)?;
-    let refreshed = cloud.refresh(manifest, &snapshot)?;
+    let refreshed = cloud.refresh(&pairs, manifest, &snapshot)?;
     let observed = refreshed.observation;
 
     let run = writer.begin_run("refresh")?;
