@@ -111,7 +111,7 @@ impl std::str::FromStr for LocationArg {
 
 impl std::fmt::Debug for LocationArg {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{:?}", pai_planner::state::postgres::target::redact_url(&self.0))
+        write!(f, "{:?}", pai_state::postgres::target::redact_url(&self.0))
     }
 }
 

@@ -12,8 +12,9 @@ use pai_apply::{
     Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
     StaticCredentials,
 };
-use pai_planner::{ApiCall, Observation, ObserveError, StateSnapshot, StatusSource};
+use pai_planner::{Observation, ObserveError, StatusSource};
 use pai_spec::{Address, Manifest, ProductCode, Region, SignatureVersion};
+use pai_state::{ApiCall, StateSnapshot};
 
 use crate::cli::{Global, SignatureArg};
 use crate::context;

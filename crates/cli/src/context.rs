@@ -6,9 +6,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
 use anyhow::Context;
-use pai_planner::state::postgres::target::PasswordSource;
-use pai_planner::{StateLocation, StateWriter, StatusSource, Store};
+use pai_planner::StatusSource;
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
+use pai_state::postgres::target::PasswordSource;
+use pai_state::{StateLocation, StateWriter, Store};
 
 use crate::cli::{manifest_path, Global, LocationArg};
 use crate::sandbox;

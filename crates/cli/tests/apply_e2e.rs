@@ -7,8 +7,8 @@ mod support;
 
 use std::time::Duration;
 
-use pai_planner::{StateWriter, Status, Store};
 use pai_spec::ProductCode;
+use pai_state::{StateWriter, Status, Store};
 use support::{hangzhou, shanghai, want, Setup, Want};
 
 const ACTIONS: [&str; 6] = ["order", "adopt", "noop", "reorder", "forget", "conflict"];

@@ -33,8 +33,8 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pai_emulator::{Faults, Ledger};
-use pai_planner::Store;
 use pai_spec::Region;
+use pai_state::Store;
 use support::{Draws, Emu, Want, Workdir};
 use tally::{count_server_faults, history_counts, ServerFaults, Tally};
 
@@ -276,7 +276,7 @@ fn wait_for_intent(work: &Workdir, after_run: i64, child: &mut Child) {
             .is_ok_and(|s| {
                 s.resources
                     .values()
-                    .any(|r| r.status == pai_planner::Status::Pending && r.run_id.is_some_and(|id| id > after_run))
+                    .any(|r| r.status == pai_state::Status::Pending && r.run_id.is_some_and(|id| id > after_run))
             });
         if written {
             return;

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use pai_planner::StateWriter;
+use pai_state::StateWriter;
 
 const MANIFEST: &str = "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n[products.pai]\ncode = \"PAI_share\"\n";
 const HOLDER_ENV: &str = "PAI_TEST_LOCK_HOLDER_STATE";

@@ -11,8 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use pai_planner::{StateLocation, Store};
 use pai_spec::ProductCode;
+use pai_state::{StateLocation, Store};
 use support::{hangzhou, Run, Setup, Want, Workdir};
 
 fn server_url() -> String {

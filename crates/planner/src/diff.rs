@@ -21,8 +21,8 @@ use crate::observe::{Observation, Observed};
 use crate::plan::{Action, Change, Desired, Effect, FieldChange, Recorded};
 
 mod fields;
-use crate::state::{Resource, StateSnapshot, Status};
 pub use fields::field_changes;
+use pai_state::{Resource, StateSnapshot, Status};
 
 /// One change per address of the manifest or the state, sorted by address. An address the
 /// manifest renamed appears only as the `moved_from` of its new address.

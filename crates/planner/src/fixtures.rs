@@ -6,7 +6,7 @@ use pai_spec::rules::{documented_properties, pricing_cycle, PropertyValue};
 use pai_spec::{Address, InstanceProperty, Manifest, Product, ProductCode, ProductRequest, Provider, Region};
 
 use crate::observe::{Observation, Observed};
-use crate::state::{Origin, Resource, StateSnapshot, Status};
+use pai_state::{Origin, Resource, StateSnapshot, Status};
 
 pub const LINEAGE: &str = "6f1c2a8e-3b1d-4c55-9a0e-2f7d8b9c0a11";
 pub const HASH: &str = "9d3a5f0c7e2b4a6d8c1e3f5a7b9d0c2e4f6a8b0d1c3e5f7a9b2d4c6e8f0a1b3c";

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use pai_spec::{Manifest, ProductCode, Region};
 use serde::{Deserialize, Serialize};
 
-use crate::state::StateSnapshot;
+use pai_state::StateSnapshot;
 
 /// One product in one region, as `ListProducts` reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]

@@ -10,8 +10,9 @@ use time::OffsetDateTime;
 
 use crate::diff::diff;
 use crate::observe::{Observation, Observed};
-use crate::state::{Origin, Resource, StateSnapshot, Status};
-use crate::{clock, render};
+use crate::render;
+use pai_state::clock;
+use pai_state::{Origin, Resource, StateSnapshot, Status};
 
 /// The version of the plan JSON schema. Readers refuse newer ones.
 pub const FORMAT_VERSION: u32 = 1;

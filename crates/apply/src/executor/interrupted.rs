@@ -10,8 +10,8 @@
 
 use std::time::Duration;
 
-use pai_planner::{StateSnapshot, Status};
 use pai_spec::Address;
+use pai_state::{StateSnapshot, Status};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -46,8 +46,8 @@ pub fn unsettled(snapshot: &StateSnapshot, settle: Duration, now: OffsetDateTime
 mod tests {
     use std::collections::BTreeMap;
 
-    use pai_planner::{Origin, Resource};
     use pai_spec::{ProductCode, ProductRequest, Region};
+    use pai_state::{Origin, Resource};
     use time::macros::datetime;
 
     use super::*;

@@ -19,8 +19,9 @@ pub mod report;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use pai_planner::{Action, ApiCall, CallOutcome, Change, Plan, RunId, StateError, StateWriter};
+use pai_planner::{Action, Change, Plan};
 use pai_spec::{Address, Product, ProductCode, Region};
+use pai_state::{ApiCall, CallOutcome, RunId, StateError, StateWriter};
 
 use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
@@ -155,7 +156,7 @@ impl Executor {
                     let product_id = change.observed.as_ref().and_then(|o| o.product_id.as_deref());
                     let mut writer = lock(&self.writer);
                     match change.before.as_ref().map(|b| b.status) {
-                        Some(pai_planner::Status::Pending) => {
+                        Some(pai_state::Status::Pending) => {
                             writer.mark_resolved(self.run, &change.address, product_id)?
                         }
                         _ => writer.mark_adopted(self.run, &product, product_id)?,

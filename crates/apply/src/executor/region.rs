@@ -3,8 +3,8 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pai_planner::{OrderOutcome, RunId, StateError, StateWriter};
 use pai_spec::{Address, OrderBody, Product, Region};
+use pai_state::{OrderOutcome, RunId, StateError, StateWriter};
 
 use super::report::{ProductOutcome, RegionReport};
 use super::{api_call, ask_cloud, lock, ExecError, ExecutorConfig, Progress, ProgressSink, Verdict};
@@ -238,7 +238,7 @@ impl Context {
                         .snapshot()?
                         .resources
                         .get(&product.address)
-                        .is_some_and(|r| r.status == pai_planner::Status::Pending);
+                        .is_some_and(|r| r.status == pai_state::Status::Pending);
                     if pending {
                         writer.mark_resolved(self.run, &product.address, product_id.as_deref())?;
                     } else {

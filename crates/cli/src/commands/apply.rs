@@ -7,7 +7,8 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use pai_apply::executor::{ApplyReport, ProductOutcome};
 use pai_apply::{Executor, ExecutorConfig, Progress, ProgressSink};
-use pai_planner::{wanted, ApiCall, Plan, RunResult, StateWriter};
+use pai_planner::{wanted, Plan};
+use pai_state::{ApiCall, RunResult, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
@@ -65,7 +66,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 &path.to_string_lossy(),
                 &snapshot,
                 observed.as_ref(),
-                pai_planner::clock::now_utc(),
+                pai_state::clock::now_utc(),
             )
         }
     };
@@ -129,11 +130,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
 /// cloud is asked about it (see `pai_apply::executor::interrupted`). The lock is held meanwhile.
 /// A sandbox died with the process that started it, and its orders with it: nothing to wait for.
-fn let_interrupted_orders_land(g: &Global, snapshot: &pai_planner::StateSnapshot) {
+fn let_interrupted_orders_land(g: &Global, snapshot: &pai_state::StateSnapshot) {
     if g.sandbox {
         return;
     }
-    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.settle_time(), pai_planner::clock::now_utc()) {
+    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.settle_time(), pai_state::clock::now_utc()) {
         let addresses: Vec<String> = u.addresses.iter().map(|a| format!("products.{a}")).collect();
         tracing::warn!(
             "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \

@@ -2,7 +2,8 @@
 //! what apply would do. Reads the state without locking or writing it.
 
 use anyhow::Context;
-use pai_planner::{clock, Plan};
+use pai_planner::Plan;
+use pai_state::clock;
 
 use crate::cli::{Format, Global, PlanArgs};
 use crate::context;

@@ -3,7 +3,7 @@
 //! in the history; `migrate` takes the locks of both states.
 
 use pai_planner::render::{qualified, state as render};
-use pai_planner::{Resource, RunResult, StateLocation, Status};
+use pai_state::{Resource, RunResult, StateLocation, Status};
 use serde::Serialize;
 
 use crate::cli::{
@@ -179,7 +179,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
 
 pub fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
     let location = context::state_location(g)?;
-    let done = pai_planner::state::force_unlock(&location, &args.lock_id)?;
+    let done = pai_state::force_unlock(&location, &args.lock_id)?;
     let s = &done.stale;
     let released = match location {
         StateLocation::File(_) => {
@@ -202,7 +202,7 @@ pub fn migrate(g: &Global, args: StateMigrateArgs) -> anyhow::Result<u8> {
     }
     let from = context::state_location(g)?;
     let to = StateLocation::parse(args.to.as_str(), &|name: &str| std::env::var(name).ok())?;
-    let done = pai_planner::state::migrate(&from, &to, g.lock_timeout)?;
+    let done = pai_state::migrate(&from, &to, g.lock_timeout)?;
     match args.format {
         Format::Json => context::emit_json(&done)?,
         _ => context::emit(&format!(

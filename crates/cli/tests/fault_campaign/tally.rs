@@ -4,8 +4,8 @@
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use pai_planner::state::EventKind;
-use pai_planner::Store;
+use pai_state::EventKind;
+use pai_state::Store;
 
 use crate::support::Workdir;
 

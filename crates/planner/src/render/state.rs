@@ -6,7 +6,7 @@ use std::fmt::Write;
 use serde::Serialize;
 
 use super::qualified;
-use crate::state::{Event, EventKind, History, Resource, StateSnapshot};
+use pai_state::{Event, EventKind, History, Resource, StateSnapshot};
 
 /// The version of the state JSON documents below.
 pub const STATE_FORMAT_VERSION: u32 = 1;

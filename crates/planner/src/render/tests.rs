@@ -5,7 +5,7 @@ use time::OffsetDateTime;
 
 use crate::fixtures::*;
 use crate::plan::Plan;
-use crate::state::{Event, EventKind, History, RunRecord, Status};
+use pai_state::{Event, EventKind, History, RunRecord, Status};
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()

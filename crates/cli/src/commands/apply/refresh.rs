@@ -1,7 +1,8 @@
 //! `refresh`: ask the cloud and record what it reports, both ways, without ordering anything.
 
-use pai_planner::{wanted, ApiCall, CallOutcome, Status};
+use pai_planner::wanted;
 use pai_spec::Product;
+use pai_state::{ApiCall, CallOutcome, Status};
 use serde::Serialize;
 
 use crate::cli::{Format, Global, RefreshArgs};
@@ -90,7 +91,7 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
             _ => {}
         }
     }
-    writer.end_run(run, &pai_planner::RunResult::Succeeded)?;
+    writer.end_run(run, &pai_state::RunResult::Succeeded)?;
 
     if args.format == Format::Json {
         context::emit_json(&findings)?;
@@ -109,11 +110,7 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-fn record_drift(
-    writer: &mut pai_planner::StateWriter,
-    run: pai_planner::RunId,
-    product: &Product,
-) -> anyhow::Result<()> {
+fn record_drift(writer: &mut pai_state::StateWriter, run: pai_state::RunId, product: &Product) -> anyhow::Result<()> {
     let call = ApiCall {
         region: product.region.clone(),
         action: "ListProducts".into(),

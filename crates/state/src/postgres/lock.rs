@@ -17,8 +17,8 @@ use tokio_postgres::Client;
 
 use super::conn::block_on;
 use super::schema::LOCK_TABLE;
-use crate::state::lock::LockInfo;
-use crate::state::{StateError, StateLocation};
+use crate::lock::LockInfo;
+use crate::{StateError, StateLocation};
 
 /// How often a waiting writer tries again.
 const RETRY: Duration = Duration::from_millis(100);

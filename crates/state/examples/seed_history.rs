@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use pai_planner::{OrderOutcome, RunResult, StateWriter};
+use pai_state::{OrderOutcome, RunResult, StateWriter};
 
 fn main() -> ExitCode {
     match run() {

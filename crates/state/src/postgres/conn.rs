@@ -23,7 +23,7 @@ use tokio_postgres::Client;
 use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::target::{Host, PgTarget, SslMode};
-use crate::state::{StateError, StateLocation};
+use crate::{StateError, StateLocation};
 
 /// An open session. Dropping it drops the client, which ends the driver's connection future
 /// and closes the session: the server then releases whatever the session held.

@@ -1,6 +1,10 @@
-//! The state store: what pai-provision has ordered, adopted or imported, in a SQLite file or in
-//! a schema of a PostgreSQL database.
+//! The state store of pai-provision: what it has ordered, adopted or imported, in a SQLite file
+//! (the default) or in a schema of a PostgreSQL database, with the lock that serialises
+//! writers, the lineage and serial that detect a foreign or stale state, and the append-only
+//! history of every run. The crate root holds the row types ([`Resource`], [`StateSnapshot`],
+//! [`Status`], [`Origin`]) that the planner decides on.
 //!
+//! Modules:
 //! - [`location`]: [`StateLocation`], a path or a `postgres://` URL, displayed without secrets.
 //! - [`store`]: [`Store`], read-only (for `plan` and `show`).
 //! - [`writer`]: [`StateWriter`], which holds the lock and makes every change: the protocol of
@@ -8,11 +12,13 @@
 //! - [`lock`]: the holder record ([`LockInfo`]) and the SQLite backend's OS file lock.
 //! - [`history`]: the append-only record of runs, API calls and state changes.
 //! - [`copy`]: [`StateDump`] and [`migrate`], a verified copy between locations.
+//! - [`clock`]: timestamps and the host name, as recorded.
 //! - `sqlite`, `postgres`: the two backends (schema, migrations, locking, statements).
 //! - `rows`: the text columns of a resource row, checked, which both backends share.
 //!
 //! The layout of both backends and the reasons behind it are in `docs/state.md`.
 
+pub mod clock;
 pub mod copy;
 pub mod history;
 pub mod location;

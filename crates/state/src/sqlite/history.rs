@@ -7,8 +7,8 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use pai_spec::Address;
 
-use crate::state::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
-use crate::state::StateError;
+use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
+use crate::StateError;
 
 pub(crate) fn append(tx: &Transaction<'_>, run: RunId, at: &str, ev: &NewEvent<'_>) -> rusqlite::Result<i64> {
     let kind = ev.kind.unwrap_or(EventKind::State).as_str();

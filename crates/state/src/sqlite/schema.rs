@@ -9,7 +9,7 @@ use std::path::Path;
 
 use rusqlite::Connection;
 
-use crate::state::{StateError, StateLocation};
+use crate::{StateError, StateLocation};
 
 fn at(path: &Path) -> StateLocation {
     StateLocation::File(path.to_owned())

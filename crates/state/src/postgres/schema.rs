@@ -11,7 +11,7 @@
 use tokio_postgres::GenericClient;
 
 use super::conn::block_on;
-use crate::state::{StateError, StateLocation};
+use crate::{StateError, StateLocation};
 
 /// The schema version this binary writes and reads.
 pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;

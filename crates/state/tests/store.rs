@@ -8,9 +8,9 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pai_planner::state::SCHEMA_VERSION;
-use pai_planner::{ApiCall, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store};
 use pai_spec::{Product, ProductCode};
+use pai_state::SCHEMA_VERSION;
+use pai_state::{ApiCall, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store};
 use support::{addr, listing, product, Backend};
 
 /// Runs each named test once per backend.

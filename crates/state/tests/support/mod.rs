@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use pai_planner::{StateLocation, StateWriter, Store};
 use pai_spec::{Address, Product, ProductCode, ProductRequest, Region};
+use pai_state::{StateLocation, StateWriter, Store};
 
 /// The URL of the test server; a test that needs it fails without it.
 pub fn postgres_url() -> String {

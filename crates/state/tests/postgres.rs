@@ -10,12 +10,10 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use pai_planner::state::postgres::target::PgTarget;
-use pai_planner::state::{migrate, PG_SCHEMA_VERSION};
-use pai_planner::{
-    ApiCall, CallOutcome, OrderOutcome, RunResult, StateError, StateLocation, StateWriter, Status, Store,
-};
 use pai_spec::ProductCode;
+use pai_state::postgres::target::PgTarget;
+use pai_state::{migrate, PG_SCHEMA_VERSION};
+use pai_state::{ApiCall, CallOutcome, OrderOutcome, RunResult, StateError, StateLocation, StateWriter, Status, Store};
 use support::{addr, admin, postgres_url, product, unique_schema, with_schema, Backend};
 
 fn no_env(_: &str) -> Option<String> {
@@ -158,10 +156,7 @@ fn a_write_after_another_writer_got_in_is_refused() {
     );
     assert!(err.to_string().contains("nothing was written"), "{err}");
     let err = w
-        .put_pending(
-            pai_planner::RunId(1),
-            &[&product("oss", ProductCode::Oss, "cn-hangzhou")],
-        )
+        .put_pending(pai_state::RunId(1), &[&product("oss", ProductCode::Oss, "cn-hangzhou")])
         .unwrap_err();
     assert!(matches!(err, StateError::SerialConflict { .. }), "{err}");
     drop(w);
@@ -298,7 +293,7 @@ fn a_killed_holder_releases_the_lock() {
     assert!(msg.contains(&id), "{msg}");
     assert!(msg.contains("PostgreSQL session"), "{msg}");
     assert!(msg.contains(&format!("pid {}", holder.id())), "{msg}");
-    let err = pai_planner::state::force_unlock(&b.location(), &id).unwrap_err();
+    let err = pai_state::force_unlock(&b.location(), &id).unwrap_err();
     assert!(err.to_string().contains("held by a live PostgreSQL session"), "{err}");
 
     // SIGKILL: no destructor runs, the record stays; the closed socket ends the session.
@@ -320,7 +315,7 @@ fn a_killed_holder_releases_the_lock() {
 fn force_unlock_table() {
     let b = Backend::postgres();
     let location = b.location();
-    let unlock = |id: &str| pai_planner::state::force_unlock(&location, id);
+    let unlock = |id: &str| pai_state::force_unlock(&location, id);
 
     let err = unlock("x").unwrap_err();
     assert!(err.to_string().ends_with("is not locked"), "{err}");

@@ -9,11 +9,11 @@ use pai_spec::{Address, ProductCode, Region};
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
 use super::block_on;
-use crate::state::copy::StateDump;
-use crate::state::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
-use crate::state::rows::{product_ids_json, RawResource, RESOURCE_COLUMNS};
-use crate::state::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
-use crate::state::{Resource, StateError, StateLocation, StateSnapshot, Status};
+use crate::copy::StateDump;
+use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
+use crate::rows::{product_ids_json, RawResource, RESOURCE_COLUMNS};
+use crate::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
+use crate::{Resource, StateError, StateLocation, StateSnapshot, Status};
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
 

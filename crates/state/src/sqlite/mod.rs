@@ -1,7 +1,7 @@
 //! The SQLite backend: one file, WAL, `synchronous=FULL`, locked with an OS file lock beside it.
 //!
 //! - [`Reader`]: read-only, never creates or writes, no lock.
-//! - [`Writer`]: holds the lock ([`crate::state::lock`]), creates the file on the first write,
+//! - [`Writer`]: holds the lock ([`crate::lock`]), creates the file on the first write,
 //!   and runs each write as one immediate transaction through [`SqliteTx`].
 //! - `schema`: the SQL schema, its migrations and the checks that refuse foreign files.
 //! - `history`: the history's statements.

@@ -132,7 +132,7 @@ pub fn difference(original: &StateDump, copy: Option<&StateDump>) -> Option<Stri
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::state::history::RunRecord;
+    use crate::history::RunRecord;
 
     fn dump() -> StateDump {
         StateDump {
