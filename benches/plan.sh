@@ -16,7 +16,7 @@ runs=${RUNS:-200}
 history=${HISTORY:-100000}
 manifest=${MANIFEST:-examples/quickstart.toml}
 cargo build --release --quiet -p pai-provision
-cargo build --release --quiet -p pai-planner --example seed_history
+cargo build --release --quiet -p pai-state --example seed_history
 bin=target/release/pai-provision
 seed=target/release/examples/seed_history
 
