@@ -1,31 +1,22 @@
-//! What the commands share: where the state is, loading the manifest, opening the state
-//! read-only or locked, colour, writing to stdout, and the source of the cloud's status.
+//! What the commands share: loading the manifest, where the state is (decided from the loaded
+//! manifest each command passes in, never from what an earlier call left behind), opening the
+//! state read-only or locked, where the orders go ([`target`]), colour, and writing to stdout.
 
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::Context;
-use pai_planner::StatusSource;
+use pai_apply::EndpointResolver;
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
 use pai_state::postgres::target::PasswordSource;
 use pai_state::{StateLocation, StateWriter, Store};
 
 use crate::cli::{manifest_path, Global, LocationArg};
+use crate::cloud::Target;
 use crate::sandbox;
 
 /// Where the state lives unless `--state`, `PAI_PROVISION_STATE` or the manifest says otherwise.
 pub const DEFAULT_STATE: &str = "state/pai-provision.db";
-
-/// The manifest's `[state] url`, once a command has loaded the manifest, so that the commands
-/// that open the state after loading it (all of them do) use it without being told.
-static MANIFEST_STATE: Mutex<Loaded> = Mutex::new(Loaded::Not);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Loaded {
-    Not,
-    Manifest(Option<ManifestState>),
-}
 
 /// A manifest's `[state] url` and the directory a relative path in it is relative to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,34 +82,38 @@ fn resolve(source: &Source, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
     }
 }
 
-/// The `[state] url` that applies: the loaded manifest's, or, for commands that take no
-/// manifest (`show`, `state ...`, `force-unlock`), that of `pai-provision.toml` in the working
-/// directory if there is a valid one.
-fn manifest_state() -> Option<ManifestState> {
-    let loaded = MANIFEST_STATE.lock().map(|l| l.clone()).unwrap_or(Loaded::Not);
-    match loaded {
-        Loaded::Manifest(m) => m,
-        Loaded::Not => {
-            let path = manifest_path(&None);
-            if !path.is_file() {
-                return None;
-            }
-            match pai_spec::load(&path) {
-                Ok(loaded) => ManifestState::of(&loaded.manifest, &path),
-                Err(e) => {
-                    tracing::info!("{} was not read for its [state] url: {e}", path.display());
-                    None
-                }
-            }
-        }
+/// For the commands that take no manifest argument (`show`, `state ...`, `force-unlock`): the
+/// `pai-provision.toml` of the working directory, when its `[state] url` may decide where the
+/// state is (no `--state` or `PAI_PROVISION_STATE`, and the file exists). A file that is there
+/// but cannot be read or is not valid is an error: guessing the default state instead could
+/// show or change another state than the one the manifest names.
+pub fn working_manifest(g: &Global) -> anyhow::Result<Option<LoadedManifest>> {
+    if g.state.as_ref().is_some_and(|s| !s.as_str().is_empty()) {
+        return Ok(None);
     }
+    let path = manifest_path(&None);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let loaded = pai_spec::load(&path).with_context(|| {
+        format!(
+            "{} decides where the state is (its `[state] url`) but cannot be used; fix it, or name the state \
+             with --state",
+            path.display()
+        )
+    })?;
+    Ok(Some(LoadedManifest {
+        manifest: loaded.manifest,
+        path,
+    }))
 }
 
 /// Where the state is: `--state` / `PAI_PROVISION_STATE`, else the manifest's `[state] url`,
 /// else `state/pai-provision.db`. With `--sandbox`, the sandbox's own state file beside it
 /// (`state/pai-provision.sandbox.db`): a sandbox never reads or writes a real state.
-pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
-    let real = real_state_location(g)?;
+/// `manifest` is the command's loaded manifest, or [`working_manifest`] for those without one.
+pub fn state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<StateLocation> {
+    let real = real_state_location(g, manifest)?;
     Ok(if g.sandbox {
         StateLocation::File(sandbox::state_path_for(&local_path(&real)))
     } else {
@@ -126,20 +121,18 @@ pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
     })
 }
 
-fn real_state_location(g: &Global) -> anyhow::Result<StateLocation> {
+fn real_state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<StateLocation> {
+    let declared = manifest.and_then(|m| ManifestState::of(&m.manifest, &m.path));
     resolve(
-        &choose(g.state.as_ref().map(LocationArg::as_str), manifest_state()),
+        &choose(g.state.as_ref().map(LocationArg::as_str), declared),
         &process_env,
     )
 }
 
 /// The real state file, or for a state in PostgreSQL a local path standing for it, beside
 /// which local companions live (the `--sandbox` state and ledger): `state/postgres-DB-SCHEMA.db`.
-pub fn state_path(g: &Global) -> PathBuf {
-    match real_state_location(g) {
-        Ok(location) => local_path(&location),
-        Err(_) => PathBuf::from(DEFAULT_STATE),
-    }
+pub fn state_path(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<PathBuf> {
+    Ok(local_path(&real_state_location(g, manifest)?))
 }
 
 fn local_path(location: &StateLocation) -> PathBuf {
@@ -180,9 +173,6 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
                 eprintln!("{}", diagnostic::render_all(&loaded.warnings, color));
             }
             let from_manifest = ManifestState::of(&loaded.manifest, &path);
-            if let Ok(mut slot) = MANIFEST_STATE.lock() {
-                *slot = Loaded::Manifest(from_manifest.clone());
-            }
             if let (Some(given), Some(m)) = (
                 g.state.as_ref().map(LocationArg::as_str).filter(|s| !s.is_empty()),
                 from_manifest,
@@ -216,22 +206,29 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
 }
 
 /// The state, read-only: never created, never written, no lock taken.
-pub fn open_read(g: &Global) -> anyhow::Result<Store> {
-    Ok(Store::open_read_only(state_location(g)?)?)
+pub fn open_read(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<Store> {
+    Ok(Store::open_read_only(state_location(g, manifest)?)?)
 }
 
 /// The state, locked for `operation` (waiting up to `--lock-timeout`).
-pub fn open_write(g: &Global, operation: &str) -> anyhow::Result<StateWriter> {
-    Ok(StateWriter::open(state_location(g)?, operation, g.lock_timeout)?)
+pub fn open_write(g: &Global, manifest: Option<&LoadedManifest>, operation: &str) -> anyhow::Result<StateWriter> {
+    Ok(StateWriter::open(
+        state_location(g, manifest)?,
+        operation,
+        g.lock_timeout,
+    )?)
 }
 
-/// Where `plan` (and later `apply`/`refresh`) learn what the cloud has.
-pub fn status_source(g: &Global, manifest: &Manifest) -> anyhow::Result<Box<dyn StatusSource>> {
-    Ok(Box::new(crate::cloud::Cloud::connect(
-        g,
-        manifest,
-        &manifest.regions(),
-    )?))
+/// Where the orders go, resolved once per command before any plan is built: the plan shows it
+/// and the client sends there (see [`Target`]).
+pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
+    Ok(if g.sandbox {
+        Target::Sandbox {
+            state_path: state_path(g, Some(manifest))?,
+        }
+    } else {
+        Target::Cloud(EndpointResolver::from_provider(&manifest.manifest.provider).with_template(g.endpoint.clone()))
+    })
 }
 
 /// Accepts `pai` or `products.pai`.
