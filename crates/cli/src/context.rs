@@ -268,7 +268,100 @@ pub fn emit_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+    use crate::cli::Cli;
+
+    fn global(args: &[&str]) -> Global {
+        let mut argv = vec!["pai-provision"];
+        argv.extend(args);
+        argv.push("show");
+        Cli::try_parse_from(argv).unwrap().global
+    }
+
+    fn loaded(dir: &Path, text: &str) -> LoadedManifest {
+        let path = dir.join("infra.toml");
+        std::fs::write(&path, text).unwrap();
+        let manifest = pai_spec::load(&path).unwrap().manifest;
+        LoadedManifest { manifest, path }
+    }
+
+    const PROVIDER: &str = "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n";
+
+    #[test]
+    fn the_state_follows_the_manifest_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let declared = loaded(dir.path(), &format!("{PROVIDER}\n[state]\nurl = \"s/prod.db\"\n"));
+        let g = global(&[]);
+        let at = |m: Option<&LoadedManifest>| state_location(&g, m).unwrap().to_string();
+        assert_eq!(at(Some(&declared)), dir.path().join("s/prod.db").display().to_string());
+        // Nothing is remembered from the call before: no manifest, the default.
+        assert_eq!(at(None), DEFAULT_STATE);
+        assert_eq!(
+            state_location(&global(&["--sandbox"]), Some(&declared))
+                .unwrap()
+                .to_string(),
+            dir.path().join("s/prod.sandbox.db").display().to_string()
+        );
+        assert_eq!(
+            state_location(&global(&["--state", "x.db"]), Some(&declared))
+                .unwrap()
+                .to_string(),
+            "x.db"
+        );
+    }
+
+    #[test]
+    fn a_state_path_that_cannot_be_worked_out_is_an_error_not_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = loaded(dir.path(), PROVIDER);
+        let g = global(&["--sandbox", "--state", "postgres://ci@db/infra#main"]);
+        let err = format!("{:#}", state_path(&g, Some(&m)).unwrap_err());
+        assert!(err.contains("fragment"), "{err}");
+        // Else the sandbox's ledger would go beside the default state, not beside this one.
+        assert!(target(&g, &m).is_err());
+    }
+
+    #[test]
+    fn target_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = loaded(
+            dir.path(),
+            &format!(
+                "{PROVIDER}endpoint = \"https://{{region}}.proxy.example\"\nendpoints.cn-shanghai = \
+                 \"http://127.0.0.1:8081\"\n\n[products.pai]\ncode = \"PAI_share\"\n\n[products.oss]\ncode = \
+                 \"OSS_share\"\nregion = \"cn-shanghai\"\nproperties.commodity_type = {{ value = \"oss\" }}\n\
+                 properties.ord_time = {{ value = \"1:Hour\" }}\n"
+            ),
+        );
+        let hz = pai_spec::Region::parse("cn-hangzhou").unwrap();
+        let sh = pai_spec::Region::parse("cn-shanghai").unwrap();
+        let cases: [(&[&str], &str, &str); 3] = [
+            (&[], "https://cn-hangzhou.proxy.example", "http://127.0.0.1:8081"),
+            // --endpoint replaces the manifest's template; its per-region entries still win.
+            (
+                &["--endpoint", "http://127.0.0.1:9"],
+                "http://127.0.0.1:9",
+                "http://127.0.0.1:8081",
+            ),
+            (&["--sandbox"], "sandbox", "sandbox"),
+        ];
+        for (args, want_hz, want_sh) in cases {
+            let t = target(&global(args), &m).unwrap();
+            assert_eq!(
+                (t.endpoint(&hz).as_str(), t.endpoint(&sh).as_str()),
+                (want_hz, want_sh),
+                "{args:?}"
+            );
+        }
+        assert_eq!(
+            target(&global(&["--sandbox", "--state", "ci/x.db"]), &m).unwrap(),
+            Target::Sandbox {
+                state_path: PathBuf::from("ci/x.db")
+            }
+        );
+    }
 
     fn manifest_at(url: &str, manifest: &str) -> ManifestState {
         let path = PathBuf::from(manifest);

@@ -415,3 +415,32 @@ fn apply_refuses_a_saved_plan_made_for_another_endpoint() {
         stdout(&applied)
     );
 }
+
+#[test]
+fn an_unusable_manifest_in_the_working_directory_is_an_error_not_the_default_state() {
+    let dir = Dir::new();
+    assert_eq!(code(&dir.run(&["state", "import", "pai"])), 0);
+    std::fs::write(dir.path("pai-provision.toml"), "[state\nurl = ").unwrap();
+    let without_state = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pai-provision"))
+            .current_dir(dir.tmp.path())
+            .env_remove("PAI_PROVISION_STATE")
+            .env_remove("PAI_PROVISION_LOG")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [&["state", "list"][..], &["show"], &["state", "history"]] {
+        let out = without_state(args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("pai-provision.toml decides where the state is"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Naming the state makes the manifest irrelevant.
+    let listed = dir.run(&["state", "list"]);
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    assert!(stdout(&listed).contains("pai"), "{}", stdout(&listed));
+}
