@@ -6,6 +6,7 @@ use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use pai_apply::client::endpoint::parse_endpoint;
 use pai_apply::EndpointResolver;
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
 use pai_state::postgres::target::PasswordSource;
@@ -220,15 +221,20 @@ pub fn open_write(g: &Global, manifest: Option<&LoadedManifest>, operation: &str
 }
 
 /// Where the orders go, resolved once per command before any plan is built: the plan shows it
-/// and the client sends there (see [`Target`]).
+/// and the client sends there (see [`Target`]). An endpoint the client could not use is an
+/// error here, before a plan shows it: `--endpoint` is checked nowhere else without a refresh,
+/// and a URL with a password in it must not reach the plan.
 pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
-    Ok(if g.sandbox {
-        Target::Sandbox {
+    if g.sandbox {
+        return Ok(Target::Sandbox {
             state_path: state_path(g, Some(manifest))?,
-        }
-    } else {
-        Target::Cloud(EndpointResolver::from_provider(&manifest.manifest.provider).with_template(g.endpoint.clone()))
-    })
+        });
+    }
+    let resolver = EndpointResolver::from_provider(&manifest.manifest.provider).with_template(g.endpoint.clone());
+    for region in manifest.manifest.regions() {
+        parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
+    }
+    Ok(Target::Cloud(resolver))
 }
 
 /// Accepts `pai` or `products.pai`.
@@ -355,6 +361,15 @@ mod tests {
                 "{args:?}"
             );
         }
+        let err = format!(
+            "{:#}",
+            target(&global(&["--endpoint", "http://ci:hunter2@127.0.0.1:9"]), &m).unwrap_err()
+        );
+        assert!(
+            err.contains("the endpoint for cn-hangzhou") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(target(&global(&["--endpoint", "http://h/{region}"]), &m).is_err());
         assert_eq!(
             target(&global(&["--sandbox", "--state", "ci/x.db"]), &m).unwrap(),
             Target::Sandbox {
