@@ -1,4 +1,4 @@
-//! The command line of DESIGN section 7, declared with clap's derive API.
+//! The command line, declared with clap's derive API.
 
 use std::path::PathBuf;
 use std::time::Duration;

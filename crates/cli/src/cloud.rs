@@ -1,8 +1,9 @@
 //! The connection to the cloud (or to the `--sandbox` emulator): a Tokio runtime, the API
 //! client with its credentials, and the sandbox when one runs. Commands that talk to the API
-//! build one [`Cloud`] and drive their async work through [`Cloud::block_on`].
+//! build one [`Cloud`] for a [`Target`] and drive their async work through [`Cloud::block_on`].
 
 use std::future::Future;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -17,8 +18,32 @@ use pai_spec::{Address, Manifest, ProductCode, Region, SignatureVersion};
 use pai_state::{ApiCall, StateSnapshot};
 
 use crate::cli::{Global, SignatureArg};
-use crate::context;
 use crate::sandbox::Sandbox;
+
+/// What a plan records as the endpoint of every region's orders in the sandbox. The emulator
+/// listens on a new port each run, so a saved sandbox plan names the sandbox, not a URL that is
+/// gone by the time it is applied.
+pub const SANDBOX_ENDPOINT: &str = "sandbox";
+
+/// Where a command's orders go, resolved once, before the plan is built: the plan shows
+/// [`Target::endpoint`], and [`Cloud::connect`] builds the client that sends there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Alibaba Cloud, or whatever the manifest's endpoints and `--endpoint` name.
+    Cloud(EndpointResolver),
+    /// The in-process emulator, with its ledger beside this real state file (or its stand-in).
+    Sandbox { state_path: PathBuf },
+}
+
+impl Target {
+    /// The endpoint a plan records and shows for `region`'s orders.
+    pub fn endpoint(&self, region: &Region) -> String {
+        match self {
+            Target::Cloud(resolver) => resolver.url_for(region),
+            Target::Sandbox { .. } => SANDBOX_ENDPOINT.to_owned(),
+        }
+    }
+}
 
 /// What a refresh saw, and the `ListProducts` calls that said so.
 pub struct Refreshed {
@@ -34,8 +59,8 @@ pub struct Cloud {
 }
 
 impl Cloud {
-    /// Connects for `manifest`; with `--sandbox`, starts an emulator serving `regions`.
-    pub fn connect(g: &Global, manifest: &Manifest, regions: &[Region]) -> anyhow::Result<Cloud> {
+    /// Connects to `target` for `manifest`; for the sandbox, starts an emulator serving `regions`.
+    pub fn connect(g: &Global, manifest: &Manifest, target: &Target, regions: &[Region]) -> anyhow::Result<Cloud> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -49,19 +74,22 @@ impl Cloud {
         let mut config = ClientConfig {
             signature,
             read_timeout: g.timeout,
-            endpoint: EndpointResolver::from_provider(&manifest.provider).with_template(g.endpoint.clone()),
             ..ClientConfig::default()
         };
-        let (credentials, sandbox): (Arc<dyn CredentialProvider>, Option<Sandbox>) = if g.sandbox {
-            let _entered = runtime.enter();
-            let sandbox = Sandbox::start(&context::state_path(g), regions)?;
-            config.endpoint = EndpointResolver::new(None, sandbox.endpoints());
-            let (id, secret) = sandbox.credentials();
-            let credentials = Credentials::new(id, secret.to_owned()).with_provider_name("sandbox");
-            (Arc::new(StaticCredentials::new(credentials)), Some(sandbox))
-        } else {
-            let profile = g.profile.clone().or_else(|| manifest.provider.profile.clone());
-            (Arc::new(DefaultChain::from_process_env(profile, None)), None)
+        let (credentials, sandbox): (Arc<dyn CredentialProvider>, Option<Sandbox>) = match target {
+            Target::Sandbox { state_path } => {
+                let _entered = runtime.enter();
+                let sandbox = Sandbox::start(state_path, regions)?;
+                config.endpoint = EndpointResolver::new(None, sandbox.endpoints());
+                let (id, secret) = sandbox.credentials();
+                let credentials = Credentials::new(id, secret.to_owned()).with_provider_name("sandbox");
+                (Arc::new(StaticCredentials::new(credentials)), Some(sandbox))
+            }
+            Target::Cloud(resolver) => {
+                config.endpoint = resolver.clone();
+                let profile = g.profile.clone().or_else(|| manifest.provider.profile.clone());
+                (Arc::new(DefaultChain::from_process_env(profile, None)), None)
+            }
         };
         let client = Client::new(config, credentials).context("cannot build the API client")?;
         Ok(Cloud {

@@ -1,31 +1,23 @@
-//! What the commands share: where the state is, loading the manifest, opening the state
-//! read-only or locked, colour, writing to stdout, and the source of the cloud's status.
+//! What the commands share: loading the manifest, where the state is (decided from the loaded
+//! manifest each command passes in, never from what an earlier call left behind), opening the
+//! state read-only or locked, where the orders go ([`target`]), colour, and writing to stdout.
 
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 
 use anyhow::Context;
-use pai_planner::StatusSource;
+use pai_apply::client::endpoint::parse_endpoint;
+use pai_apply::EndpointResolver;
 use pai_spec::{diagnostic, Address, Manifest, SpecError};
 use pai_state::postgres::target::PasswordSource;
 use pai_state::{StateLocation, StateWriter, Store};
 
 use crate::cli::{manifest_path, Global, LocationArg};
+use crate::cloud::Target;
 use crate::sandbox;
 
 /// Where the state lives unless `--state`, `PAI_PROVISION_STATE` or the manifest says otherwise.
 pub const DEFAULT_STATE: &str = "state/pai-provision.db";
-
-/// The manifest's `[state] url`, once a command has loaded the manifest, so that the commands
-/// that open the state after loading it (all of them do) use it without being told.
-static MANIFEST_STATE: Mutex<Loaded> = Mutex::new(Loaded::Not);
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-enum Loaded {
-    Not,
-    Manifest(Option<ManifestState>),
-}
 
 /// A manifest's `[state] url` and the directory a relative path in it is relative to.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,34 +83,38 @@ fn resolve(source: &Source, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
     }
 }
 
-/// The `[state] url` that applies: the loaded manifest's, or, for commands that take no
-/// manifest (`show`, `state ...`, `force-unlock`), that of `pai-provision.toml` in the working
-/// directory if there is a valid one.
-fn manifest_state() -> Option<ManifestState> {
-    let loaded = MANIFEST_STATE.lock().map(|l| l.clone()).unwrap_or(Loaded::Not);
-    match loaded {
-        Loaded::Manifest(m) => m,
-        Loaded::Not => {
-            let path = manifest_path(&None);
-            if !path.is_file() {
-                return None;
-            }
-            match pai_spec::load(&path) {
-                Ok(loaded) => ManifestState::of(&loaded.manifest, &path),
-                Err(e) => {
-                    tracing::info!("{} was not read for its [state] url: {e}", path.display());
-                    None
-                }
-            }
-        }
+/// For the commands that take no manifest argument (`show`, `state ...`, `force-unlock`): the
+/// `pai-provision.toml` of the working directory, when its `[state] url` may decide where the
+/// state is (no `--state` or `PAI_PROVISION_STATE`, and the file exists). A file that is there
+/// but cannot be read or is not valid is an error: guessing the default state instead could
+/// show or change another state than the one the manifest names.
+pub fn working_manifest(g: &Global) -> anyhow::Result<Option<LoadedManifest>> {
+    if g.state.as_ref().is_some_and(|s| !s.as_str().is_empty()) {
+        return Ok(None);
     }
+    let path = manifest_path(&None);
+    if !path.is_file() {
+        return Ok(None);
+    }
+    let loaded = pai_spec::load(&path).with_context(|| {
+        format!(
+            "{} decides where the state is (its `[state] url`) but cannot be used; fix it, or name the state \
+             with --state",
+            path.display()
+        )
+    })?;
+    Ok(Some(LoadedManifest {
+        manifest: loaded.manifest,
+        path,
+    }))
 }
 
 /// Where the state is: `--state` / `PAI_PROVISION_STATE`, else the manifest's `[state] url`,
 /// else `state/pai-provision.db`. With `--sandbox`, the sandbox's own state file beside it
 /// (`state/pai-provision.sandbox.db`): a sandbox never reads or writes a real state.
-pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
-    let real = real_state_location(g)?;
+/// `manifest` is the command's loaded manifest, or [`working_manifest`] for those without one.
+pub fn state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<StateLocation> {
+    let real = real_state_location(g, manifest)?;
     Ok(if g.sandbox {
         StateLocation::File(sandbox::state_path_for(&local_path(&real)))
     } else {
@@ -126,20 +122,18 @@ pub fn state_location(g: &Global) -> anyhow::Result<StateLocation> {
     })
 }
 
-fn real_state_location(g: &Global) -> anyhow::Result<StateLocation> {
+fn real_state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<StateLocation> {
+    let declared = manifest.and_then(|m| ManifestState::of(&m.manifest, &m.path));
     resolve(
-        &choose(g.state.as_ref().map(LocationArg::as_str), manifest_state()),
+        &choose(g.state.as_ref().map(LocationArg::as_str), declared),
         &process_env,
     )
 }
 
 /// The real state file, or for a state in PostgreSQL a local path standing for it, beside
 /// which local companions live (the `--sandbox` state and ledger): `state/postgres-DB-SCHEMA.db`.
-pub fn state_path(g: &Global) -> PathBuf {
-    match real_state_location(g) {
-        Ok(location) => local_path(&location),
-        Err(_) => PathBuf::from(DEFAULT_STATE),
-    }
+pub fn state_path(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<PathBuf> {
+    Ok(local_path(&real_state_location(g, manifest)?))
 }
 
 fn local_path(location: &StateLocation) -> PathBuf {
@@ -180,9 +174,6 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
                 eprintln!("{}", diagnostic::render_all(&loaded.warnings, color));
             }
             let from_manifest = ManifestState::of(&loaded.manifest, &path);
-            if let Ok(mut slot) = MANIFEST_STATE.lock() {
-                *slot = Loaded::Manifest(from_manifest.clone());
-            }
             if let (Some(given), Some(m)) = (
                 g.state.as_ref().map(LocationArg::as_str).filter(|s| !s.is_empty()),
                 from_manifest,
@@ -216,22 +207,34 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
 }
 
 /// The state, read-only: never created, never written, no lock taken.
-pub fn open_read(g: &Global) -> anyhow::Result<Store> {
-    Ok(Store::open_read_only(state_location(g)?)?)
+pub fn open_read(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<Store> {
+    Ok(Store::open_read_only(state_location(g, manifest)?)?)
 }
 
 /// The state, locked for `operation` (waiting up to `--lock-timeout`).
-pub fn open_write(g: &Global, operation: &str) -> anyhow::Result<StateWriter> {
-    Ok(StateWriter::open(state_location(g)?, operation, g.lock_timeout)?)
+pub fn open_write(g: &Global, manifest: Option<&LoadedManifest>, operation: &str) -> anyhow::Result<StateWriter> {
+    Ok(StateWriter::open(
+        state_location(g, manifest)?,
+        operation,
+        g.lock_timeout,
+    )?)
 }
 
-/// Where `plan` (and later `apply`/`refresh`) learn what the cloud has.
-pub fn status_source(g: &Global, manifest: &Manifest) -> anyhow::Result<Box<dyn StatusSource>> {
-    Ok(Box::new(crate::cloud::Cloud::connect(
-        g,
-        manifest,
-        &manifest.regions(),
-    )?))
+/// Where the orders go, resolved once per command before any plan is built: the plan shows it
+/// and the client sends there (see [`Target`]). An endpoint the client could not use is an
+/// error here, before a plan shows it: `--endpoint` is checked nowhere else without a refresh,
+/// and a URL with a password in it must not reach the plan.
+pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
+    if g.sandbox {
+        return Ok(Target::Sandbox {
+            state_path: state_path(g, Some(manifest))?,
+        });
+    }
+    let resolver = EndpointResolver::from_provider(&manifest.manifest.provider).with_template(g.endpoint.clone());
+    for region in manifest.manifest.regions() {
+        parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
+    }
+    Ok(Target::Cloud(resolver))
 }
 
 /// Accepts `pai` or `products.pai`.
@@ -271,7 +274,109 @@ pub fn emit_json(value: &impl serde::Serialize) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
+    use clap::Parser;
+
     use super::*;
+    use crate::cli::Cli;
+
+    fn global(args: &[&str]) -> Global {
+        let mut argv = vec!["pai-provision"];
+        argv.extend(args);
+        argv.push("show");
+        Cli::try_parse_from(argv).unwrap().global
+    }
+
+    fn loaded(dir: &Path, text: &str) -> LoadedManifest {
+        let path = dir.join("infra.toml");
+        std::fs::write(&path, text).unwrap();
+        let manifest = pai_spec::load(&path).unwrap().manifest;
+        LoadedManifest { manifest, path }
+    }
+
+    const PROVIDER: &str = "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n";
+
+    #[test]
+    fn the_state_follows_the_manifest_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let declared = loaded(dir.path(), &format!("{PROVIDER}\n[state]\nurl = \"s/prod.db\"\n"));
+        let g = global(&[]);
+        let at = |m: Option<&LoadedManifest>| state_location(&g, m).unwrap().to_string();
+        assert_eq!(at(Some(&declared)), dir.path().join("s/prod.db").display().to_string());
+        // Nothing is remembered from the call before: no manifest, the default.
+        assert_eq!(at(None), DEFAULT_STATE);
+        assert_eq!(
+            state_location(&global(&["--sandbox"]), Some(&declared))
+                .unwrap()
+                .to_string(),
+            dir.path().join("s/prod.sandbox.db").display().to_string()
+        );
+        assert_eq!(
+            state_location(&global(&["--state", "x.db"]), Some(&declared))
+                .unwrap()
+                .to_string(),
+            "x.db"
+        );
+    }
+
+    #[test]
+    fn a_state_path_that_cannot_be_worked_out_is_an_error_not_the_default() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = loaded(dir.path(), PROVIDER);
+        let g = global(&["--sandbox", "--state", "postgres://ci@db/infra#main"]);
+        let err = format!("{:#}", state_path(&g, Some(&m)).unwrap_err());
+        assert!(err.contains("fragment"), "{err}");
+        // Else the sandbox's ledger would go beside the default state, not beside this one.
+        assert!(target(&g, &m).is_err());
+    }
+
+    #[test]
+    fn target_table() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = loaded(
+            dir.path(),
+            &format!(
+                "{PROVIDER}endpoint = \"https://{{region}}.proxy.example\"\nendpoints.cn-shanghai = \
+                 \"http://127.0.0.1:8081\"\n\n[products.pai]\ncode = \"PAI_share\"\n\n[products.oss]\ncode = \
+                 \"OSS_share\"\nregion = \"cn-shanghai\"\nproperties.commodity_type = {{ value = \"oss\" }}\n\
+                 properties.ord_time = {{ value = \"1:Hour\" }}\n"
+            ),
+        );
+        let hz = pai_spec::Region::parse("cn-hangzhou").unwrap();
+        let sh = pai_spec::Region::parse("cn-shanghai").unwrap();
+        let cases: [(&[&str], &str, &str); 3] = [
+            (&[], "https://cn-hangzhou.proxy.example", "http://127.0.0.1:8081"),
+            // --endpoint replaces the manifest's template; its per-region entries still win.
+            (
+                &["--endpoint", "http://127.0.0.1:9"],
+                "http://127.0.0.1:9",
+                "http://127.0.0.1:8081",
+            ),
+            (&["--sandbox"], "sandbox", "sandbox"),
+        ];
+        for (args, want_hz, want_sh) in cases {
+            let t = target(&global(args), &m).unwrap();
+            assert_eq!(
+                (t.endpoint(&hz).as_str(), t.endpoint(&sh).as_str()),
+                (want_hz, want_sh),
+                "{args:?}"
+            );
+        }
+        let err = format!(
+            "{:#}",
+            target(&global(&["--endpoint", "http://ci:hunter2@127.0.0.1:9"]), &m).unwrap_err()
+        );
+        assert!(
+            err.contains("the endpoint for cn-hangzhou") && !err.contains("hunter2"),
+            "{err}"
+        );
+        assert!(target(&global(&["--endpoint", "http://h/{region}"]), &m).is_err());
+        assert_eq!(
+            target(&global(&["--sandbox", "--state", "ci/x.db"]), &m).unwrap(),
+            Target::Sandbox {
+                state_path: PathBuf::from("ci/x.db")
+            }
+        );
+    }
 
     fn manifest_at(url: &str, manifest: &str) -> ManifestState {
         let path = PathBuf::from(manifest);

@@ -1,7 +1,10 @@
 //! `pai-provision`: Terraform-style plan/apply for Alibaba Cloud Platform for AI product activations.
 //!
 //! The binary only wires the library crates together: [`cli`] declares the command line,
-//! [`commands`] holds one module per command, and `anyhow` lives here at the edge.
+//! [`commands`] holds one module per command, [`context`] what they share (the manifest, where
+//! the state is, where the orders go), [`cloud`] the connection to the API, and [`sandbox`] the
+//! in-process emulator of `--sandbox`. Nothing is kept between calls: each command passes what
+//! it loaded to what needs it. `anyhow` lives here at the edge.
 
 mod cli;
 mod cloud;

@@ -106,7 +106,7 @@ fn json_output_is_the_saved_plan_and_show_renders_it() {
     let saved: serde_json::Value = serde_json::from_str(&saved_text).unwrap();
     assert_eq!(printed, saved);
 
-    assert_eq!(saved["format_version"], 1);
+    assert_eq!(saved["format_version"], 2);
     assert_eq!(saved["refreshed"], false);
     assert_eq!(saved["lineage"], serde_json::Value::Null);
     assert_eq!(saved["serial"], 0);
@@ -306,4 +306,141 @@ fn foreign_corrupt_and_newer_state_files_are_refused_and_left_byte_identical() {
             );
         }
     }
+}
+
+/// The endpoint a plan names for a region's orders, in every format: the one apply will use.
+fn endpoints_shown(dir: &Dir, extra: &[&str]) -> (String, Vec<String>, String) {
+    let with = |format: &str| {
+        let mut args = extra.to_vec();
+        args.extend(["plan", "--refresh=false", "--format", format]);
+        let out = dir.run(&args);
+        assert_eq!(code(&out), 0, "{}", stderr(&out));
+        stdout(&out)
+    };
+    let json: serde_json::Value = serde_json::from_str(&with("json")).unwrap();
+    let endpoints = json["orders"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["endpoint"].as_str().unwrap().to_owned())
+        .collect();
+    (with("human"), endpoints, with("markdown"))
+}
+
+#[test]
+fn the_plan_names_the_endpoint_apply_will_use() {
+    let dir = Dir::new();
+    let (human, json, markdown) = endpoints_shown(&dir, &[]);
+    assert!(
+        human.contains("  cn-hangzhou  https://aiworkspace.cn-hangzhou.aliyuncs.com  AutoPay=true\n"),
+        "{human}"
+    );
+    assert_eq!(
+        json,
+        [
+            "https://aiworkspace.cn-hangzhou.aliyuncs.com",
+            "https://aiworkspace.cn-shanghai.aliyuncs.com"
+        ]
+    );
+    assert!(
+        markdown.contains("(<code>https://aiworkspace.cn-shanghai.aliyuncs.com</code>)"),
+        "{markdown}"
+    );
+
+    let (human, json, markdown) = endpoints_shown(&dir, &["--endpoint", "http://127.0.0.1:9/"]);
+    assert!(
+        human.contains("  cn-hangzhou  http://127.0.0.1:9/  AutoPay=true\n"),
+        "{human}"
+    );
+    assert_eq!(json, ["http://127.0.0.1:9/", "http://127.0.0.1:9/"]);
+    assert!(markdown.contains("(<code>http://127.0.0.1:9/</code>)"), "{markdown}");
+    for text in [&human, &markdown] {
+        assert!(!text.contains("aliyuncs.com"), "{text}");
+    }
+
+    let (human, json, markdown) = endpoints_shown(&dir, &["--endpoint", "http://{region}.test:8080"]);
+    assert!(
+        human.contains("  cn-shanghai  http://cn-shanghai.test:8080  AutoPay=true\n"),
+        "{human}"
+    );
+    assert_eq!(json, ["http://cn-hangzhou.test:8080", "http://cn-shanghai.test:8080"]);
+    assert!(
+        markdown.contains("(<code>http://cn-hangzhou.test:8080</code>)"),
+        "{markdown}"
+    );
+
+    // The sandbox's emulator takes a new port each run: a plan names the sandbox, not the port.
+    let (human, json, markdown) = endpoints_shown(&dir, &["--sandbox"]);
+    assert!(human.contains("  cn-hangzhou  sandbox  AutoPay=true\n"), "{human}");
+    assert_eq!(json, ["sandbox", "sandbox"]);
+    assert!(markdown.contains("(<code>sandbox</code>)"), "{markdown}");
+    for text in [&human, &markdown] {
+        assert!(!text.contains("aliyuncs.com") && !text.contains("127.0.0.1"), "{text}");
+    }
+}
+
+#[test]
+fn apply_refuses_a_saved_plan_made_for_another_endpoint() {
+    let dir = Dir::new();
+    let out = dir.run(&["plan", "--refresh=false", "--out", "p.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let before = std::fs::read(dir.path("p.json")).unwrap();
+
+    let refused = dir.run(&["--endpoint", "http://127.0.0.1:9", "apply", "p.json"]);
+    assert_eq!(code(&refused), 1, "{}", stdout(&refused));
+    let err = stderr(&refused);
+    assert!(err.contains("refusing the saved plan p.json"), "{err}");
+    assert!(
+        err.contains("https://aiworkspace.cn-hangzhou.aliyuncs.com") && err.contains("http://127.0.0.1:9"),
+        "names both endpoints: {err}"
+    );
+    assert_eq!(std::fs::read(dir.path("p.json")).unwrap(), before);
+
+    // A sandbox plan is for the sandbox only, and the sandbox takes only sandbox plans.
+    let refused = dir.run(&["--sandbox", "apply", "p.json"]);
+    assert_eq!(code(&refused), 1, "{}", stdout(&refused));
+    assert!(stderr(&refused).contains("sandbox"), "{}", stderr(&refused));
+
+    let out = dir.run(&["--sandbox", "plan", "--refresh=false", "--out", "s.json"]);
+    assert_eq!(code(&out), 0, "{}", stderr(&out));
+    let refused = dir.run(&["apply", "s.json"]);
+    assert_eq!(code(&refused), 1, "{}", stdout(&refused));
+    let err = stderr(&refused);
+    assert!(err.contains("sandbox") && err.contains("aliyuncs.com"), "{err}");
+    let applied = dir.run(&["--sandbox", "apply", "s.json"]);
+    assert_eq!(code(&applied), 0, "{}", stderr(&applied));
+    assert!(
+        stdout(&applied).contains("Apply complete: 3 ordered"),
+        "{}",
+        stdout(&applied)
+    );
+}
+
+#[test]
+fn an_unusable_manifest_in_the_working_directory_is_an_error_not_the_default_state() {
+    let dir = Dir::new();
+    assert_eq!(code(&dir.run(&["state", "import", "pai"])), 0);
+    std::fs::write(dir.path("pai-provision.toml"), "[state\nurl = ").unwrap();
+    let without_state = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_pai-provision"))
+            .current_dir(dir.tmp.path())
+            .env_remove("PAI_PROVISION_STATE")
+            .env_remove("PAI_PROVISION_LOG")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [&["state", "list"][..], &["show"], &["state", "history"]] {
+        let out = without_state(args);
+        assert_eq!(code(&out), 1, "{args:?}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("pai-provision.toml decides where the state is"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+    }
+    // Naming the state makes the manifest irrelevant.
+    let listed = dir.run(&["state", "list"]);
+    assert_eq!(code(&listed), 0, "{}", stderr(&listed));
+    assert!(stdout(&listed).contains("pai"), "{}", stdout(&listed));
 }

@@ -14,10 +14,11 @@ use crate::render;
 use pai_state::clock;
 use pai_state::{Origin, Resource, StateSnapshot, Status};
 
-/// The version of the plan JSON schema. Readers refuse newer ones.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the plan JSON schema. Readers refuse newer ones. Version 2: `orders[].endpoint`
+/// is the endpoint apply uses (after `--endpoint`, or `sandbox`), no longer the manifest's alone.
+pub const FORMAT_VERSION: u32 = 2;
 
-/// The six things a plan can do with an address (DESIGN section 5).
+/// The six things a plan can do with an address (`docs/state.md`, "From state to plan").
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
@@ -162,6 +163,8 @@ pub struct Change {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RegionOrder {
     pub region: Region,
+    /// Where apply sends it, as the caller resolved it before planning: a URL, or a marker
+    /// such as `sandbox` for a target whose URL changes from run to run.
     pub endpoint: String,
     /// The addresses ordered, in the order of `body.Products`.
     pub addresses: Vec<Address>,
@@ -231,6 +234,11 @@ pub enum StalePlan {
     Serial { plan: u64, state: u64 },
     #[error("the manifest changed since the plan was made; plan again")]
     Manifest { plan: String, now: String },
+    #[error(
+        "the plan sends {region}'s order to {plan}, but this apply would send it to {now} \
+         (--endpoint, --sandbox or the manifest's endpoints differ); plan again with the same options"
+    )]
+    Endpoint { region: Region, plan: String, now: String },
 }
 
 fn show(lineage: &Option<String>) -> &str {
@@ -258,16 +266,19 @@ pub enum PlanFileError {
 
 impl Plan {
     /// Diffs the manifest against the state and the cloud's report (`None` with
-    /// `--refresh=false`) and assembles the plan. Pure: the clock is an argument.
+    /// `--refresh=false`) and assembles the plan. `endpoint` names where each region's order
+    /// goes: the caller resolves it once, the same way it builds the client that sends the
+    /// orders, so that the plan shows what apply uses. Pure: the clock is an argument.
     pub fn build(
         manifest: &Manifest,
         manifest_path: &str,
         state: &StateSnapshot,
         observed: Option<&Observation>,
+        endpoint: &dyn Fn(&Region) -> String,
         created_at: OffsetDateTime,
     ) -> Plan {
         let changes = diff(manifest, state, observed);
-        let orders = region_orders(manifest, &changes);
+        let orders = region_orders(manifest, &changes, endpoint);
         Plan {
             format_version: FORMAT_VERSION,
             tool_version: env!("CARGO_PKG_VERSION").to_owned(),
@@ -303,8 +314,14 @@ impl Plan {
         }
     }
 
-    /// Refuses a saved plan whose state or manifest moved on since it was made.
-    pub fn check_current(&self, state: &StateSnapshot, manifest_hash: &str) -> Result<(), StalePlan> {
+    /// Refuses a saved plan whose state or manifest moved on since it was made, or whose orders
+    /// go elsewhere than `endpoint` (resolved as for [`Plan::build`]) would send them now.
+    pub fn check_current(
+        &self,
+        state: &StateSnapshot,
+        manifest_hash: &str,
+        endpoint: &dyn Fn(&Region) -> String,
+    ) -> Result<(), StalePlan> {
         if self.lineage != state.lineage {
             return Err(StalePlan::Lineage {
                 plan: self.lineage.clone(),
@@ -322,6 +339,16 @@ impl Plan {
                 plan: self.manifest_hash.clone(),
                 now: manifest_hash.to_owned(),
             });
+        }
+        for order in &self.orders {
+            let now = endpoint(&order.region);
+            if order.endpoint != now {
+                return Err(StalePlan::Endpoint {
+                    region: order.region.clone(),
+                    plan: order.endpoint.clone(),
+                    now,
+                });
+            }
         }
         Ok(())
     }
@@ -400,7 +427,7 @@ impl Plan {
 }
 
 /// Groups the `order` and `reorder` changes by the region whose endpoint orders them.
-fn region_orders(manifest: &Manifest, changes: &[Change]) -> Vec<RegionOrder> {
+fn region_orders(manifest: &Manifest, changes: &[Change], endpoint: &dyn Fn(&Region) -> String) -> Vec<RegionOrder> {
     let mut orders: Vec<RegionOrder> = Vec::new();
     for change in changes.iter().filter(|c| c.action.orders()) {
         let Some(after) = &change.after else { continue };
@@ -409,7 +436,7 @@ fn region_orders(manifest: &Manifest, changes: &[Change]) -> Vec<RegionOrder> {
             None => {
                 orders.push(RegionOrder {
                     region: after.region.clone(),
-                    endpoint: manifest.endpoint_for(&after.region),
+                    endpoint: endpoint(&after.region),
                     addresses: Vec::new(),
                     body: OrderBody {
                         auto_pay: manifest.provider.auto_pay,

@@ -37,19 +37,20 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         anyhow::bail!("apply needs confirmation: run it on a terminal, pass --auto-approve, or apply a saved plan");
     }
 
-    let writer = context::open_write(g, "apply")?;
+    let writer = context::open_write(g, Some(&loaded), "apply")?;
+    let destination = context::target(g, &loaded)?;
     let snapshot = writer.snapshot()?;
     let_interrupted_orders_land(g, &snapshot);
     let LoadedManifest { manifest, path } = loaded;
     let pairs = wanted(&manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
-    let cloud = Cloud::connect(g, &manifest, &regions)?;
+    let cloud = Cloud::connect(g, &manifest, &destination, &regions)?;
 
     // The refresh's calls go into the history with the run, if there is one.
     let mut refresh_calls = Vec::new();
     let plan = match saved_plan {
         Some(plan) => {
-            plan.check_current(&snapshot, &manifest.source_hash)
+            plan.check_current(&snapshot, &manifest.source_hash, &|region| destination.endpoint(region))
                 .with_context(|| format!("refusing the saved plan {}", target.display()))?;
             plan
         }
@@ -66,18 +67,12 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 &path.to_string_lossy(),
                 &snapshot,
                 observed.as_ref(),
+                &|region| destination.endpoint(region),
                 pai_state::clock::now_utc(),
             )
         }
     };
 
-    let mut plan = plan;
-    if !saved {
-        // The plan shows where each order goes: the sandbox, an override, or the public endpoint.
-        for order in &mut plan.orders {
-            order.endpoint = cloud.client().config().endpoint.url_for(&order.region);
-        }
-    }
     let json = args.format == Format::Json;
     if !json {
         context::emit(&plan.render_human(context::stdout_color(g)))?;

@@ -2,20 +2,23 @@
 //! what apply would do. Reads the state without locking or writing it.
 
 use anyhow::Context;
-use pai_planner::Plan;
+use pai_planner::{Plan, StatusSource};
 use pai_state::clock;
 
 use crate::cli::{Format, Global, PlanArgs};
+use crate::cloud::Cloud;
 use crate::context;
 
 pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     let loaded = context::load_manifest(g, &args.manifest)?;
-    let store = context::open_read(g)?;
+    let store = context::open_read(g, Some(&loaded))?;
     let snapshot = store.snapshot()?;
+    let target = context::target(g, &loaded)?;
     let observation = if args.refresh {
-        let source = context::status_source(g, &loaded.manifest)?;
+        // The same `ListProducts` as apply's, through the same connection (the sandbox's too).
+        let cloud = Cloud::connect(g, &loaded.manifest, &target, &loaded.manifest.regions())?;
         let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
-        Some(source.observe(&wanted)?)
+        Some(cloud.observe(&wanted)?)
     } else {
         None
     };
@@ -24,6 +27,7 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         &loaded.path.display().to_string(),
         &snapshot,
         observation.as_ref(),
+        &|region| target.endpoint(region),
         clock::now_utc(),
     );
     let saved = match &args.out {

@@ -16,7 +16,8 @@ pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         }
         return Ok(0);
     }
-    let store = context::open_read(g)?;
+    let manifest = context::working_manifest(g)?;
+    let store = context::open_read(g, manifest.as_ref())?;
     let snapshot = store.snapshot()?;
     let path = store.location().to_string();
     match args.format {

@@ -17,7 +17,7 @@ fn markdown_unsupported(command: &str) -> anyhow::Result<u8> {
 }
 
 pub fn list(g: &Global, args: StateFormatArgs) -> anyhow::Result<u8> {
-    let snapshot = context::open_read(g)?.snapshot()?;
+    let snapshot = context::open_read(g, context::working_manifest(g)?.as_ref())?.snapshot()?;
     match args.format {
         Format::Human if snapshot.resources.is_empty() => context::emit("No addresses recorded.\n")?,
         Format::Human => context::emit(&render::list(&snapshot))?,
@@ -29,7 +29,7 @@ pub fn list(g: &Global, args: StateFormatArgs) -> anyhow::Result<u8> {
 
 pub fn show(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let address = context::parse_address(&args.address)?;
-    let store = context::open_read(g)?;
+    let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
     let snapshot = store.snapshot()?;
     let Some(resource) = snapshot.resources.get(&address) else {
         anyhow::bail!("`{}` is not in the state {}", qualified(&address), store.location());
@@ -75,7 +75,8 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     if args.format == Format::Markdown {
         return markdown_unsupported("state rm");
     }
-    let mut writer = context::open_write(g, "state rm")?;
+    let manifest = context::working_manifest(g)?;
+    let mut writer = context::open_write(g, manifest.as_ref(), "state rm")?;
     if !writer.snapshot()?.resources.contains_key(&address) {
         anyhow::bail!("`{}` is not in the state {}", qualified(&address), writer.location());
     }
@@ -109,7 +110,7 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
 
 pub fn history(g: &Global, args: StateHistoryArgs) -> anyhow::Result<u8> {
     let address = args.address.as_deref().map(context::parse_address).transpose()?;
-    let history = context::open_read(g)?.history(address.as_ref())?;
+    let history = context::open_read(g, context::working_manifest(g)?.as_ref())?.history(address.as_ref())?;
     match args.format {
         Format::Human => context::emit(&render::history(&history))?,
         Format::Json => context::emit_json(&history)?,
@@ -137,7 +138,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
             }
         );
     };
-    let mut writer = context::open_write(g, "state import")?;
+    let mut writer = context::open_write(g, Some(&loaded), "state import")?;
     let snapshot = writer.snapshot()?;
     if snapshot.resources.contains_key(&address) {
         anyhow::bail!(
@@ -178,7 +179,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
 }
 
 pub fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
-    let location = context::state_location(g)?;
+    let location = context::state_location(g, context::working_manifest(g)?.as_ref())?;
     let done = pai_state::force_unlock(&location, &args.lock_id)?;
     let s = &done.stale;
     let released = match location {
@@ -200,7 +201,7 @@ pub fn migrate(g: &Global, args: StateMigrateArgs) -> anyhow::Result<u8> {
     if args.format == Format::Markdown {
         return markdown_unsupported("state migrate");
     }
-    let from = context::state_location(g)?;
+    let from = context::state_location(g, context::working_manifest(g)?.as_ref())?;
     let to = StateLocation::parse(args.to.as_str(), &|name: &str| std::env::var(name).ok())?;
     let done = pai_state::migrate(&from, &to, g.lock_timeout)?;
     match args.format {

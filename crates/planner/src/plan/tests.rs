@@ -21,7 +21,7 @@ fn orders_group_by_region_in_address_order() {
         .endpoints
         .insert(region("cn-shanghai"), "http://127.0.0.1:8081".into());
     let s = state(&[record(&products[3], Status::Active)]);
-    let plan = Plan::build(&m, "m.toml", &s, None, at());
+    let plan = Plan::build(&m, "m.toml", &s, None, &|r| m.endpoint_for(r), at());
     let got: Vec<(&str, &str, Vec<&str>)> = plan
         .orders
         .iter()
@@ -80,7 +80,7 @@ fn exit_codes() {
         ("forget", manifest(&[]), active, 0, 2),
     ];
     for (name, m, s, plain, detailed) in cases {
-        let plan = Plan::build(&m, "m.toml", &s, None, at());
+        let plan = Plan::build(&m, "m.toml", &s, None, &|r| m.endpoint_for(r), at());
         assert_eq!(plan.exit_code(false), plain, "{name}");
         assert_eq!(plan.exit_code(true), detailed, "{name}");
     }
@@ -91,22 +91,22 @@ fn stale_plans_are_refused() {
     let pai = product("pai", Pai, "cn-hangzhou");
     let m = manifest(std::slice::from_ref(&pai));
     let s = state(&[]);
-    let plan = Plan::build(&m, "m.toml", &s, None, at());
-    assert_eq!(plan.check_current(&s, HASH), Ok(()));
+    let plan = Plan::build(&m, "m.toml", &s, None, &|r| m.endpoint_for(r), at());
+    assert_eq!(plan.check_current(&s, HASH, &public), Ok(()));
 
     let mut later = s.clone();
     later.serial += 1;
     assert!(matches!(
-        plan.check_current(&later, HASH),
+        plan.check_current(&later, HASH, &public),
         Err(StalePlan::Serial { plan: 7, state: 8 })
     ));
     let mut other = s.clone();
     other.lineage = Some("another".into());
     assert!(matches!(
-        plan.check_current(&other, HASH),
+        plan.check_current(&other, HASH, &public),
         Err(StalePlan::Lineage { .. })
     ));
-    let err = plan.check_current(&s, "0000").unwrap_err();
+    let err = plan.check_current(&s, "0000", &public).unwrap_err();
     assert_eq!(
         err.to_string(),
         "the manifest changed since the plan was made; plan again"
@@ -114,9 +114,23 @@ fn stale_plans_are_refused() {
 
     // A plan made before the state existed is stale once it does.
     let none = StateSnapshot::default();
-    let early = Plan::build(&m, "m.toml", &none, None, at());
-    assert_eq!(early.check_current(&none, HASH), Ok(()));
-    assert!(early.check_current(&s, HASH).is_err());
+    let early = Plan::build(&m, "m.toml", &none, None, &|r| m.endpoint_for(r), at());
+    assert_eq!(early.check_current(&none, HASH, &public), Ok(()));
+    assert!(early.check_current(&s, HASH, &public).is_err());
+
+    // Orders that would go elsewhere now: refused, naming both endpoints.
+    let elsewhere = |_: &Region| "http://127.0.0.1:9".to_owned();
+    let err = early.check_current(&none, HASH, &elsewhere).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "the plan sends cn-hangzhou's order to https://aiworkspace.cn-hangzhou.aliyuncs.com, but this apply would \
+         send it to http://127.0.0.1:9 (--endpoint, --sandbox or the manifest's endpoints differ); plan again with \
+         the same options"
+    );
+}
+
+fn public(region: &Region) -> String {
+    format!("https://aiworkspace.{region}.aliyuncs.com")
 }
 
 #[test]
@@ -127,11 +141,13 @@ fn saved_plans_round_trip_and_others_are_refused() {
     let mut renewing = product("dw", DataWorks, "cn-shanghai");
     let recorded = record(&renewing, Status::Active);
     renewing.request.auto_renew = true;
+    let m = manifest(&[pai.clone(), renewing]);
     let plan = Plan::build(
-        &manifest(&[pai.clone(), renewing]),
+        &m,
         "m.toml",
         &state(&[recorded]),
         Some(&seen(&[(&pai, false)])),
+        &|r| m.endpoint_for(r),
         at(),
     );
     plan.save(&path).unwrap();
@@ -145,7 +161,11 @@ fn saved_plans_round_trip_and_others_are_refused() {
     let mut newer: serde_json::Value = serde_json::from_str(&plan.render_json()).unwrap();
     newer["format_version"] = serde_json::json!(FORMAT_VERSION + 1);
     let err = Plan::from_json(&newer.to_string(), &path).unwrap_err();
-    assert!(matches!(err, PlanFileError::NewerFormat { found: 2, .. }), "{err}");
+    assert!(matches!(err, PlanFileError::NewerFormat { found: 3, .. }), "{err}");
+    // Version 1 had the same fields; its endpoints are checked like any other (`check_current`).
+    let mut older: serde_json::Value = serde_json::from_str(&plan.render_json()).unwrap();
+    older["format_version"] = serde_json::json!(1);
+    assert_eq!(Plan::from_json(&older.to_string(), &path).unwrap().orders, plan.orders);
     for text in ["", "[]", r#"{"format_version": 1}"#, "version = 1"] {
         let err = Plan::from_json(text, &path).unwrap_err();
         assert!(matches!(err, PlanFileError::NotAPlan { .. }), "{text}: {err}");

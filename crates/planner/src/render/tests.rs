@@ -37,7 +37,14 @@ fn everything() -> Plan {
         (&ml, true),
         (&old, true),
     ]);
-    let mut plan = Plan::build(&m, "examples/quickstart.toml", &s, Some(&obs), at());
+    let mut plan = Plan::build(
+        &m,
+        "examples/quickstart.toml",
+        &s,
+        Some(&obs),
+        &|r| m.endpoint_for(r),
+        at(),
+    );
     plan.tool_version = "0.0.0-test".into();
     plan
 }
@@ -49,7 +56,7 @@ fn blind() -> Plan {
     let dw = product("dataworks", DataWorks, "cn-shanghai");
     let m = manifest(&[pai.clone(), oss.clone(), dw.clone()]);
     let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending)]);
-    let mut plan = Plan::build(&m, "pai-provision.toml", &s, None, at());
+    let mut plan = Plan::build(&m, "pai-provision.toml", &s, None, &|r| m.endpoint_for(r), at());
     plan.tool_version = "0.0.0-test".into();
     plan
 }
@@ -58,7 +65,14 @@ fn settled() -> Plan {
     let pai = product("pai", Pai, "cn-hangzhou");
     let m = manifest(std::slice::from_ref(&pai));
     let s = state(&[record(&pai, Status::Active)]);
-    let mut plan = Plan::build(&m, "pai-provision.toml", &s, Some(&seen(&[(&pai, true)])), at());
+    let mut plan = Plan::build(
+        &m,
+        "pai-provision.toml",
+        &s,
+        Some(&seen(&[(&pai, true)])),
+        &|r| m.endpoint_for(r),
+        at(),
+    );
     plan.tool_version = "0.0.0-test".into();
     plan
 }

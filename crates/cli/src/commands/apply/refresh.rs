@@ -24,13 +24,13 @@ struct Finding {
 pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
     let loaded = context::load_manifest(g, &args.manifest)?;
     let manifest = &loaded.manifest;
-    let mut writer = context::open_write(g, "refresh")?;
+    let mut writer = context::open_write(g, Some(&loaded), "refresh")?;
     let snapshot = writer.snapshot()?;
     // Otherwise an order still on its way would be reported `not_placed`.
     super::let_interrupted_orders_land(g, &snapshot);
     let pairs = wanted(manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
-    let cloud = Cloud::connect(g, manifest, &regions)?;
+    let cloud = Cloud::connect(g, manifest, &context::target(g, &loaded)?, &regions)?;
     let refreshed = cloud.refresh(&pairs, manifest, &snapshot)?;
     let observed = refreshed.observation;
 
