@@ -215,11 +215,10 @@ fn a_killed_apply_releases_the_lock_and_the_next_one_converges() {
         cleared.stdout
     );
     assert_eq!(store(&url).lock_holder(), None);
-    // Its session ended with it; the lock is free at once.
-    let started = Instant::now();
-    let next = setup.work.run(&["--lock-timeout", "10s", "apply", "--auto-approve"]);
+    // Its session ended with it; the lock is free at once: a zero lock timeout proves it
+    // without timing anything (the apply itself may wait out the settle time of a killed send).
+    let next = setup.work.run(&["--lock-timeout", "0s", "apply", "--auto-approve"]);
     assert_eq!(next.code, Some(0), "{}", next.describe());
-    assert!(started.elapsed() < Duration::from_secs(10));
     let problems = support::exactly_once_problems(&setup.emu.ledger(), &wanted, &setup.work.state_list());
     assert!(problems.is_empty(), "{problems:#?}");
     assert_no_password(&[&locked, &unlock, &cleared, &next]);
