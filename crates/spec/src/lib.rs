@@ -10,6 +10,8 @@
 //!
 //! Modules:
 //! - [`model`]: the validated types (addresses, regions, product codes, canonical requests).
+//! - `address`: [`Address`] and [`Region`], their syntax, their errors, and `products.<address>`
+//!   as text ([`Address::qualified`], [`Address::parse_qualified`]); re-exported by [`model`].
 //! - [`rules`]: the API rules of `CreateProductOrders`, as pure checks shared with the emulator.
 //! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
 //! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
@@ -18,6 +20,7 @@
 //! - `source`: byte offsets to lines, columns and printable excerpts.
 //! - `suggest`: "did you mean" for near misses.
 
+mod address;
 mod check;
 pub mod diagnostic;
 mod error;
@@ -33,6 +36,6 @@ pub use error::SpecError;
 pub use format::format;
 pub use load::{analyse, load, parse, read, Loaded, MAX_MANIFEST_BYTES};
 pub use model::{
-    Address, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest, Provider,
-    Region, SignatureVersion,
+    Address, AddressError, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest,
+    Provider, Region, RegionError, SignatureVersion,
 };
