@@ -12,6 +12,7 @@
 //! - [`model`]: the validated types (addresses, regions, product codes, canonical requests).
 //! - `address`: [`Address`] and [`Region`], their syntax, their errors, and `products.<address>`
 //!   as text ([`Address::qualified`], [`Address::parse_qualified`]); re-exported by [`model`].
+//! - [`keys`]: every manifest key, where it goes, its type; read by `check`, `format` and `suggest`.
 //! - [`rules`]: the API rules of `CreateProductOrders`, as pure checks shared with the emulator.
 //! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
 //! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
@@ -25,6 +26,7 @@ mod check;
 pub mod diagnostic;
 mod error;
 mod format;
+pub mod keys;
 mod load;
 pub mod model;
 pub mod rules;
