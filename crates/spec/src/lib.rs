@@ -9,9 +9,10 @@
 //! Entry points: [`load`] and [`parse`] (validate), [`format()`] (the canonical layout of `fmt`).
 //!
 //! Modules:
-//! - [`model`]: the validated types (addresses, regions, product codes, canonical requests).
+//! - `model`: the validated types ([`Manifest`], [`Product`], [`ProductCode`], the canonical
+//!   [`ProductRequest`]), all re-exported here.
 //! - `address`: [`Address`] and [`Region`], their syntax, their errors, and `products.<address>`
-//!   as text ([`Address::qualified`], [`Address::parse_qualified`]); re-exported by [`model`].
+//!   as text ([`Address::qualified`], [`Address::parse_qualified`]).
 //! - [`keys`]: every manifest key, where it goes, its type; read by `check`, `format` and `suggest`.
 //! - [`rules`]: the API rules of `CreateProductOrders`, as pure checks shared with the emulator.
 //! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
@@ -28,7 +29,7 @@ mod error;
 mod format;
 pub mod keys;
 mod load;
-pub mod model;
+mod model;
 pub mod rules;
 mod source;
 mod suggest;

@@ -6,6 +6,7 @@ use crate::model::{InstanceProperty, ProductCode, Region};
 
 /// Which field a [`Violation`] is about, so callers can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Field {
     ChargeType,
     OrderType,
