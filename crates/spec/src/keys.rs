@@ -86,8 +86,9 @@ pub struct ManifestKey {
     pub aliases: &'static [&'static str],
     /// Said after where the key belongs when it is written in the wrong table.
     pub why_there: Option<&'static str>,
-    /// A valid value, as TOML.
+    /// A valid value, as TOML; empty for a table that is written from the rows of its own keys.
     pub example: &'static str,
+    /// One line on what the key is for.
     pub about: &'static str,
 }
 

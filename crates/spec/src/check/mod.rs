@@ -1,6 +1,7 @@
 //! The walk over a parsed TOML document: every key is checked, every problem recorded as a
 //! [`Finding`] with its byte span, and the walk goes on after an error so that one run
-//! reports them all. A [`Manifest`] is assembled only when no error was found.
+//! reports them all. A [`Manifest`] is assembled only when no error was found. Which keys a
+//! table accepts, and where a stray key belongs instead, come from [`crate::keys`].
 //!
 //! - `mod.rs`: the document root, `[provider]`, `[state]`, and the findings.
 //! - [`products`]: `[products.<address>]`, instance properties, the API rules, duplicates.
