@@ -239,7 +239,7 @@ pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
 
 /// Accepts `pai` or `products.pai`.
 pub fn parse_address(s: &str) -> anyhow::Result<Address> {
-    pai_planner::render::parse_address(s).map_err(anyhow::Error::msg)
+    Address::parse_qualified(s).map_err(anyhow::Error::new)
 }
 
 fn no_color(g: &Global) -> bool {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use crate::diagnostic::{self, Diagnostic};
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SpecError {
     #[error("cannot read manifest `{}`", path.display())]
     Read {

@@ -2,7 +2,7 @@
 //!
 //! Layout: an optional file header comment, `[provider]`, `[state]`, then one
 //! `[products.<address>]` table per product sorted by address. Keys come in a fixed order
-//! (the order of `docs/manifest.md`); instance properties and per-region endpoints are
+//! (the order of [`crate::keys::KEYS`], which is that of `docs/manifest.md`); instance properties and per-region endpoints are
 //! dotted keys (`properties.region = "cn-shanghai"`) sorted by name, a property with a
 //! `name` as `{ value = "...", name = "..." }`. Strings are basic strings, one blank line
 //! separates tables, none separates keys, line endings are `\n`.
@@ -20,17 +20,7 @@ use std::collections::BTreeMap;
 use toml_edit::{Decor, DocumentMut, InlineTable, Item, Key, TableLike, Value};
 
 use crate::error::SpecError;
-
-const PROVIDER_ORDER: &[&str] = &["region", "auto_pay", "signature", "profile", "endpoint"];
-const PRODUCT_ORDER: &[&str] = &[
-    "code",
-    "region",
-    "charge_type",
-    "order_type",
-    "pricing_cycle",
-    "duration",
-    "auto_renew",
-];
+use crate::keys::{self, Section};
 
 /// The canonical layout of a valid manifest. An invalid manifest is refused with its
 /// diagnostics, exactly as [`crate::parse`] reports them.
@@ -52,7 +42,7 @@ pub fn format(source: &[u8], file_name: &str) -> Result<String, SpecError> {
         out.provider(key, item);
     }
     if let Some((key, item)) = root.get_key_value("state") {
-        out.simple_table("state", key, item, &["url"]);
+        out.simple_table("state", key, item, Section::State);
     }
     if let Some((key, item)) = root.get_key_value("products") {
         out.products(key, item);
@@ -342,24 +332,29 @@ impl Emitter {
             return;
         };
         self.header("provider", table_prefix(key, item), table_suffix(item));
-        for name in PROVIDER_ORDER {
-            self.entry(table, name, name);
-        }
-        if let Some((key, endpoints)) = table.get_key_value("endpoints") {
-            self.dotted("endpoints", key, endpoints);
-        }
+        self.keys(table, Section::Provider);
         self.closing("provider");
     }
 
-    fn simple_table(&mut self, header: &str, key: &Key, item: &Item, order: &[&str]) {
+    fn simple_table(&mut self, header: &str, key: &Key, item: &Item, section: Section) {
         let Some(table) = item.as_table_like() else {
             return;
         };
         self.header(header, table_prefix(key, item), table_suffix(item));
-        for name in order {
-            self.entry(table, name, name);
-        }
+        self.keys(table, section);
         self.closing(header);
+    }
+
+    /// A table's keys in the order of the key table: values first, then sub-tables as dotted keys.
+    fn keys(&mut self, table: &dyn TableLike, section: Section) {
+        for k in keys::in_section(section).filter(|k| k.kind.is_scalar()) {
+            self.entry(table, k.name, k.name);
+        }
+        for k in keys::in_section(section).filter(|k| !k.kind.is_scalar()) {
+            if let Some((key, sub)) = table.get_key_value(k.name) {
+                self.dotted(k.name, key, sub);
+            }
+        }
     }
 
     fn products(&mut self, key: &Key, item: &Item) {
@@ -381,12 +376,7 @@ impl Emitter {
             };
             let header = format!("products.{}", Key::new(name).display_repr());
             self.header(&header, table_prefix(key, product), table_suffix(product));
-            for field in PRODUCT_ORDER {
-                self.entry(body, field, field);
-            }
-            if let Some((key, properties)) = body.get_key_value("properties") {
-                self.dotted("properties", key, properties);
-            }
+            self.keys(body, Section::Product);
             self.closing(&format!("products.{name}"));
         }
     }

@@ -9,7 +9,11 @@
 //! Entry points: [`load`] and [`parse`] (validate), [`format()`] (the canonical layout of `fmt`).
 //!
 //! Modules:
-//! - [`model`]: the validated types (addresses, regions, product codes, canonical requests).
+//! - `model`: the validated types ([`Manifest`], [`Product`], [`ProductCode`], the canonical
+//!   [`ProductRequest`]), all re-exported here.
+//! - `address`: [`Address`] and [`Region`], their syntax, their errors, and `products.<address>`
+//!   as text ([`Address::qualified`], [`Address::parse_qualified`]).
+//! - [`keys`]: every manifest key, where it goes, its type; read by `check`, `format` and `suggest`.
 //! - [`rules`]: the API rules of `CreateProductOrders`, as pure checks shared with the emulator.
 //! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
 //! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
@@ -18,12 +22,14 @@
 //! - `source`: byte offsets to lines, columns and printable excerpts.
 //! - `suggest`: "did you mean" for near misses.
 
+mod address;
 mod check;
 pub mod diagnostic;
 mod error;
 mod format;
+pub mod keys;
 mod load;
-pub mod model;
+mod model;
 pub mod rules;
 mod source;
 mod suggest;
@@ -33,6 +39,6 @@ pub use error::SpecError;
 pub use format::format;
 pub use load::{analyse, load, parse, read, Loaded, MAX_MANIFEST_BYTES};
 pub use model::{
-    Address, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest, Provider,
-    Region, SignatureVersion,
+    Address, AddressError, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest,
+    Provider, Region, RegionError, SignatureVersion,
 };

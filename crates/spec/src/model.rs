@@ -6,91 +6,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The stable name of a product in plans and state: the `dataworks` of `[products.dataworks]`.
-///
-/// Syntax: a lower-case ASCII letter, then lower-case letters, digits, `_` or `-`, at most 64 bytes.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Address(String);
-
-impl Address {
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let mut chars = s.chars();
-        let ok_first = chars.next().is_some_and(|c| c.is_ascii_lowercase());
-        let ok_rest = chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if ok_first && ok_rest && s.len() <= 64 {
-            Ok(Address(s.to_owned()))
-        } else {
-            Err(format!(
-                "invalid address `{s}`: use a lower-case letter followed by lower-case letters, digits, `_` or `-` (at most 64)"
-            ))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Address {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Address::parse(&s)
-    }
-}
-impl From<Address> for String {
-    fn from(a: Address) -> String {
-        a.0
-    }
-}
-impl fmt::Display for Address {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// An Alibaba Cloud region id such as `cn-hangzhou` or `ap-southeast-1`.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Region(String);
-
-impl Region {
-    /// Lower-case ASCII words joined by `-`, at least two of them, the first alphabetic
-    /// (`cn-hangzhou`, `ap-southeast-1`, `cn-hangzhou-finance`).
-    pub fn parse(s: &str) -> Result<Self, String> {
-        let parts: Vec<&str> = s.split('-').collect();
-        let word_ok = |w: &&str| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-        let first_alpha = parts
-            .first()
-            .is_some_and(|w| !w.is_empty() && w.chars().all(|c| c.is_ascii_lowercase()));
-        if parts.len() >= 2 && parts.iter().all(word_ok) && first_alpha && s.len() <= 40 {
-            Ok(Region(s.to_owned()))
-        } else {
-            Err(format!(
-                "invalid region `{s}`: expected a region id like `cn-hangzhou` or `ap-southeast-1`"
-            ))
-        }
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl TryFrom<String> for Region {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        Region::parse(&s)
-    }
-}
-impl From<Region> for String {
-    fn from(r: Region) -> String {
-        r.0
-    }
-}
-impl fmt::Display for Region {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
+pub use crate::address::{Address, AddressError, Region, RegionError};
 
 /// The four products `CreateProductOrders` sells.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -326,21 +242,5 @@ mod tests {
             r#"{"AutoPay":true,"Products":[{"AutoRenew":true,"ChargeType":"POSTPAY","Duration":1,"InstanceProperties":[{"Code":"region","Value":"cn-shanghai"}],"OrderType":"BUY","PricingCycle":"Month","ProductCode":"DataWorks_share"}]}"#
         );
         assert_eq!(req.fingerprint().0.len(), 64);
-    }
-
-    #[test]
-    fn addresses_and_regions() {
-        for ok in ["pai", "data-works_2"] {
-            assert!(Address::parse(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "Pai", "1pai", "p ai", "p.ai"] {
-            assert!(Address::parse(bad).is_err(), "{bad}");
-        }
-        for ok in ["cn-hangzhou", "ap-southeast-1", "cn-hangzhou-finance"] {
-            assert!(Region::parse(ok).is_ok(), "{ok}");
-        }
-        for bad in ["", "hangzhou", "CN-hangzhou", "cn_hangzhou", "1cn-x", "cn-", "cn--x"] {
-            assert!(Region::parse(bad).is_err(), "{bad}");
-        }
     }
 }

@@ -1,4 +1,4 @@
-//! The documented rules of `CreateProductOrders` (DESIGN section 1), as pure checks on a
+//! The documented rules of `CreateProductOrders` (see `docs/manifest.md`), as pure checks on a
 //! request element. The manifest validator maps each violation to a source span; the emulator
 //! answers them with `InvalidParameter` errors.
 
@@ -6,6 +6,7 @@ use crate::model::{InstanceProperty, ProductCode, Region};
 
 /// Which field a [`Violation`] is about, so callers can point at it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Field {
     ChargeType,
     OrderType,
@@ -91,7 +92,7 @@ fn error(field: Field, message: String, hint: Option<String>) -> Violation {
     }
 }
 
-/// Every rule of DESIGN section 1 on one product element. Empty means valid.
+/// Every rule of `CreateProductOrders` on one product element (`docs/manifest.md`). Empty means valid.
 pub fn check_product(
     code: ProductCode,
     charge_type: &str,

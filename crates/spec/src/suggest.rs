@@ -50,11 +50,7 @@ fn strip_common_suffix<'a>(a: &'a str, b: &'a str) -> (&'a str, &'a str) {
 /// (`ProductCode`, `InstanceProperties`) and their snake_case spellings.
 pub(crate) fn suggest_key<'c>(input: &str, candidates: &[&'c str]) -> Option<&'c str> {
     let snake = to_snake(input);
-    let alias = match snake.as_str() {
-        "product_code" | "product" => "code",
-        "instance_properties" | "props" | "property" => "properties",
-        other => other,
-    };
+    let alias = crate::keys::alias_of(&snake).unwrap_or(&snake);
     if let Some(exact) = candidates.iter().find(|c| **c == alias) {
         return Some(exact);
     }

@@ -40,8 +40,8 @@ impl RawResource {
         let request: ProductRequest =
             serde_json::from_str(&self.request_json).map_err(|e| bad(format!("request: {e}")))?;
         Ok(Resource {
-            address: Address::parse(&self.address).map_err(bad)?,
-            region: Region::parse(&self.region).map_err(bad)?,
+            address: Address::parse(&self.address).map_err(|e| bad(e.to_string()))?,
+            region: Region::parse(&self.region).map_err(|e| bad(e.to_string()))?,
             product_code: ProductCode::parse(&self.product_code)
                 .ok_or_else(|| bad(format!("unknown product code `{}`", self.product_code)))?,
             status: Status::parse(&self.status).ok_or_else(|| bad(format!("unknown status `{}`", self.status)))?,

@@ -130,7 +130,7 @@ fn let_interrupted_orders_land(g: &Global, snapshot: &pai_state::StateSnapshot) 
         return;
     }
     if let Some(u) = pai_apply::executor::unsettled(snapshot, g.settle_time(), pai_state::clock::now_utc()) {
-        let addresses: Vec<String> = u.addresses.iter().map(|a| format!("products.{a}")).collect();
+        let addresses: Vec<String> = u.addresses.iter().map(pai_spec::Address::qualified).collect();
         tracing::warn!(
             "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
              reach the cloud before asking about it",
@@ -218,15 +218,19 @@ fn summary(report: &ApplyReport) -> String {
         for (address, outcome) in &region.products {
             let line = match outcome {
                 ProductOutcome::Ordered { order_id, request_id } => format!(
-                    "products.{address}: ordered in {} (OrderId {}, RequestId {})",
+                    "{}: ordered in {} (OrderId {}, RequestId {})",
+                    address.qualified(),
                     region.region,
                     order_id.as_deref().unwrap_or("?"),
                     request_id.as_deref().unwrap_or("?")
                 ),
-                ProductOutcome::Recorded { why } => format!("products.{address}: recorded ({why})"),
-                ProductOutcome::Failed { error } => format!("products.{address}: NOT ordered: {error}"),
+                ProductOutcome::Recorded { why } => format!("{}: recorded ({why})", address.qualified()),
+                ProductOutcome::Failed { error } => format!("{}: NOT ordered: {error}", address.qualified()),
                 ProductOutcome::Unknown { error } => {
-                    format!("products.{address}: outcome unknown, left pending; run apply again to resolve it: {error}")
+                    format!(
+                        "{}: outcome unknown, left pending; run apply again to resolve it: {error}",
+                        address.qualified()
+                    )
                 }
             };
             out.push_str(&line);
@@ -234,14 +238,15 @@ fn summary(report: &ApplyReport) -> String {
         }
     }
     for (from, to) in &report.moved {
-        out.push_str(&format!("products.{from}: moved to products.{to}\n"));
+        out.push_str(&format!("{}: moved to {}\n", from.qualified(), to.qualified()));
     }
     for address in &report.adopted {
-        out.push_str(&format!("products.{address}: adopted (already purchased)\n"));
+        out.push_str(&format!("{}: adopted (already purchased)\n", address.qualified()));
     }
     for address in &report.forgotten {
         out.push_str(&format!(
-            "products.{address}: forgotten; it stays ACTIVE and BILLED in the account (the API cannot cancel it)\n"
+            "{}: forgotten; it stays ACTIVE and BILLED in the account (the API cannot cancel it)\n",
+            address.qualified()
         ));
     }
     let failed = report.count(|o| matches!(o, ProductOutcome::Failed { .. }));

@@ -2,7 +2,7 @@
 //! `force-unlock ID`. Reads never lock; `rm` and `import` take the state lock and record a run
 //! in the history; `migrate` takes the locks of both states.
 
-use pai_planner::render::{qualified, state as render};
+use pai_planner::render::state as render;
 use pai_state::{Resource, RunResult, StateLocation, Status};
 use serde::Serialize;
 
@@ -32,7 +32,7 @@ pub fn show(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
     let snapshot = store.snapshot()?;
     let Some(resource) = snapshot.resources.get(&address) else {
-        anyhow::bail!("`{}` is not in the state {}", qualified(&address), store.location());
+        anyhow::bail!("`{}` is not in the state {}", address.qualified(), store.location());
     };
     match args.format {
         Format::Human => context::emit(&render::resource(resource))?,
@@ -78,7 +78,7 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let manifest = context::working_manifest(g)?;
     let mut writer = context::open_write(g, manifest.as_ref(), "state rm")?;
     if !writer.snapshot()?.resources.contains_key(&address) {
-        anyhow::bail!("`{}` is not in the state {}", qualified(&address), writer.location());
+        anyhow::bail!("`{}` is not in the state {}", address.qualified(), writer.location());
     }
     let run = writer.begin_run(&format!("state rm {address}"))?;
     let removed = match writer.remove(run, &address) {
@@ -96,7 +96,7 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
             warning,
         })?,
         _ => {
-            context::emit(&format!("Removed {} from the state.\n", qualified(&address)))?;
+            context::emit(&format!("Removed {} from the state.\n", address.qualified()))?;
             let label = if removed.status == Status::Failed {
                 "note"
             } else {
@@ -126,10 +126,15 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
     }
     let loaded = context::load_manifest(g, &args.manifest)?;
     let Some(product) = loaded.manifest.products.get(&address) else {
-        let declared: Vec<String> = loaded.manifest.products.keys().map(qualified).collect();
+        let declared: Vec<String> = loaded
+            .manifest
+            .products
+            .keys()
+            .map(pai_spec::Address::qualified)
+            .collect();
         anyhow::bail!(
             "`{}` is not declared in {}; import records an address the manifest declares (declared: {})",
-            qualified(&address),
+            address.qualified(),
             loaded.path.display(),
             if declared.is_empty() {
                 "none".to_owned()
@@ -143,7 +148,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
     if snapshot.resources.contains_key(&address) {
         anyhow::bail!(
             "`{}` is already in the state; `pai-provision state rm {address}` first to record it again",
-            qualified(&address)
+            address.qualified()
         );
     }
     if let Some(other) = snapshot.find_activation(&product.region, product.code()) {
@@ -151,7 +156,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
             "the state already records {} in {} as `{}`; one activation cannot have two addresses",
             product.code(),
             product.region,
-            qualified(&other.address)
+            other.address.qualified()
         );
     }
     let run = writer.begin_run(&format!("state import {address}"))?;
@@ -162,7 +167,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
     writer.end_run(run, &RunResult::Succeeded)?;
     let snapshot = writer.snapshot()?;
     let Some(recorded) = snapshot.resources.get(&address) else {
-        anyhow::bail!("`{}` was imported but cannot be read back", qualified(&address));
+        anyhow::bail!("`{}` was imported but cannot be read back", address.qualified());
     };
     match args.format {
         Format::Json => context::emit_json(recorded)?,
@@ -170,7 +175,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
             "Imported {} ({} in {}) as active, with the manifest's request. Nothing was ordered. Run \
              `pai-provision plan` to compare it with the cloud: if the cloud reports it not purchased, the plan \
              orders it again.\n",
-            qualified(&address),
+            address.qualified(),
             product.code(),
             product.region
         ))?,

@@ -32,48 +32,9 @@ pub fn field_changes(
         Some(json!(after_region)),
         Effect::Identity,
     );
-    field(
-        &mut out,
-        "ProductCode",
-        Some(json!(before.product_code)),
-        Some(json!(after.product_code)),
-        Effect::Identity,
-    );
-    field(
-        &mut out,
-        "ChargeType",
-        Some(json!(before.charge_type)),
-        Some(json!(after.charge_type)),
-        Effect::Immutable,
-    );
-    field(
-        &mut out,
-        "OrderType",
-        Some(json!(before.order_type)),
-        Some(json!(after.order_type)),
-        Effect::Immutable,
-    );
-    field(
-        &mut out,
-        "Duration",
-        Some(json!(before.duration)),
-        Some(json!(after.duration)),
-        Effect::Immutable,
-    );
-    field(
-        &mut out,
-        "PricingCycle",
-        before.pricing_cycle.as_ref().map(|v| json!(v)),
-        after.pricing_cycle.as_ref().map(|v| json!(v)),
-        Effect::Immutable,
-    );
-    field(
-        &mut out,
-        "AutoRenew",
-        Some(json!(before.auto_renew)),
-        Some(json!(after.auto_renew)),
-        Effect::Immutable,
-    );
+    for ((name, b, effect), (_, a, _)) in scalar_fields(before).into_iter().zip(scalar_fields(after)) {
+        field(&mut out, name, b, a, effect);
+    }
     let mut codes: Vec<&str> = before
         .instance_properties
         .iter()
@@ -113,4 +74,65 @@ pub fn field_changes(
         );
     }
     out
+}
+
+/// Every field of a request but its instance properties (compared by `Code` above), in the
+/// order they are reported, with what changing it means. The request is destructured without
+/// `..`: a field added to [`ProductRequest`] does not compile until it is classified here.
+fn scalar_fields(request: &ProductRequest) -> [(&'static str, Option<Value>, Effect); 6] {
+    let ProductRequest {
+        auto_renew,
+        charge_type,
+        duration,
+        instance_properties: _,
+        order_type,
+        pricing_cycle,
+        product_code,
+    } = request;
+    [
+        ("ProductCode", Some(json!(product_code)), Effect::Identity),
+        ("ChargeType", Some(json!(charge_type)), Effect::Immutable),
+        ("OrderType", Some(json!(order_type)), Effect::Immutable),
+        ("Duration", Some(json!(duration)), Effect::Immutable),
+        (
+            "PricingCycle",
+            pricing_cycle.as_ref().map(|v| json!(v)),
+            Effect::Immutable,
+        ),
+        ("AutoRenew", Some(json!(auto_renew)), Effect::Immutable),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use pai_spec::ProductCode;
+
+    use super::*;
+    use crate::fixtures::{product, region};
+
+    #[test]
+    fn each_field_is_reported_with_its_effect() {
+        let base = product("oss", ProductCode::Oss, "cn-hangzhou").request;
+        let hz = region("cn-hangzhou");
+        type Edit = fn(&mut ProductRequest);
+        let cases: [(Edit, &str, Effect); 6] = [
+            (|r| r.product_code = ProductCode::Pai, "ProductCode", Effect::Identity),
+            (|r| r.charge_type = "PREPAY".into(), "ChargeType", Effect::Immutable),
+            (|r| r.order_type = "UPGRADE".into(), "OrderType", Effect::Immutable),
+            (|r| r.duration = 2, "Duration", Effect::Immutable),
+            (|r| r.pricing_cycle = None, "PricingCycle", Effect::Immutable),
+            (|r| r.auto_renew = !r.auto_renew, "AutoRenew", Effect::Immutable),
+        ];
+        for (edit, name, effect) in cases {
+            let mut after = base.clone();
+            edit(&mut after);
+            let changes = field_changes(&hz, &base, &hz, &after);
+            let got: Vec<(&str, Effect)> = changes.iter().map(|c| (c.field.as_str(), c.effect)).collect();
+            assert_eq!(got, [(name, effect)], "{name}");
+        }
+        assert!(field_changes(&hz, &base, &hz, &base).is_empty());
+        let moved = field_changes(&hz, &base, &region("cn-shanghai"), &base);
+        assert_eq!(moved.len(), 1);
+        assert_eq!((moved[0].field.as_str(), moved[0].effect), ("region", Effect::Identity));
+    }
 }

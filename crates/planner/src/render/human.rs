@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{line_diff, qualified, request_text, Paint};
+use super::{line_diff, request_text, Paint};
 use crate::plan::{Action, Change, Plan};
 
 pub fn plan(plan: &Plan, color: bool) -> String {
@@ -30,7 +30,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     if !plan.orders.is_empty() {
         out.push_str("Orders (one CreateProductOrders call per region):\n");
         for order in &plan.orders {
-            let addresses: Vec<String> = order.addresses.iter().map(qualified).collect();
+            let addresses: Vec<String> = order.addresses.iter().map(pai_spec::Address::qualified).collect();
             let _ = writeln!(
                 out,
                 "  {}  {}  AutoPay={}\n    {}",
@@ -69,7 +69,7 @@ fn headline(change: &Change) -> (&'static str, String) {
         }
         Action::Order => "will be ordered".to_owned(),
         Action::Adopt => match &change.moved_from {
-            Some(from) => format!("will be recorded, moved from {}", qualified(from)),
+            Some(from) => format!("will be recorded, moved from {}", from.qualified()),
             None => "will be adopted".to_owned(),
         },
         Action::Reorder => "will be ordered again".to_owned(),
@@ -100,7 +100,7 @@ fn change_block(out: &mut String, change: &Change, paint: Paint) {
     let _ = writeln!(
         out,
         "  {symbol} {} ({}, {}) {what}",
-        paint.bold(&qualified(&change.address)),
+        paint.bold(&change.address.qualified()),
         change.product_code,
         change.region
     );

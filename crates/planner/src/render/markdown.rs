@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{line_diff, qualified, request_text};
+use super::{line_diff, request_text};
 use crate::plan::{Action, Plan};
 
 /// Table cells hold one line and no `|`.
@@ -39,7 +39,7 @@ pub fn plan(plan: &Plan) -> String {
             let _ = writeln!(
                 out,
                 "| {symbol} | `{}` | `{}` | {} | **{}**{} | {} |",
-                qualified(&c.address),
+                c.address.qualified(),
                 c.product_code,
                 c.region,
                 c.action.as_str(),
@@ -55,7 +55,7 @@ pub fn plan(plan: &Plan) -> String {
         for c in warned {
             for w in &c.warnings {
                 let strong = if c.action == Action::Forget { "**" } else { "" };
-                let _ = writeln!(out, "> - `{}`: {strong}{}{strong}", qualified(&c.address), cell(w));
+                let _ = writeln!(out, "> - `{}`: {strong}{}{strong}", c.address.qualified(), cell(w));
             }
         }
         out.push('\n');
@@ -64,7 +64,7 @@ pub fn plan(plan: &Plan) -> String {
         let _ = writeln!(
             out,
             "<details open><summary>Conflict: <code>{}</code></summary>\n",
-            qualified(&c.address)
+            c.address.qualified()
         );
         if let (Some(before), Some(after)) = (&c.before, &c.after) {
             out.push_str("Recorded (`-`) vs. manifest (`+`):\n\n```diff\n");
@@ -89,7 +89,7 @@ pub fn plan(plan: &Plan) -> String {
             let addresses: Vec<String> = order
                 .addresses
                 .iter()
-                .map(|a| format!("<code>{}</code>", qualified(a)))
+                .map(|a| format!("<code>{}</code>", a.qualified()))
                 .collect();
             let _ = writeln!(
                 out,

@@ -8,18 +8,8 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-use pai_spec::{Address, ProductRequest, Region};
+use pai_spec::{ProductRequest, Region};
 use similar::{ChangeTag, TextDiff};
-
-/// `products.pai`: how an address reads in text, as in the manifest's table header.
-pub fn qualified(address: &Address) -> String {
-    format!("products.{address}")
-}
-
-/// Accepts `pai` or `products.pai`.
-pub fn parse_address(s: &str) -> Result<Address, String> {
-    Address::parse(s.strip_prefix("products.").unwrap_or(s))
-}
 
 /// ANSI colours, or nothing.
 #[derive(Debug, Clone, Copy)]

@@ -5,7 +5,6 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
-use super::qualified;
 use pai_state::{Event, EventKind, History, Resource, StateSnapshot};
 
 /// The version of the state JSON documents below.
@@ -68,7 +67,7 @@ pub fn list(snapshot: &StateSnapshot) -> String {
     ]];
     for r in snapshot.resources.values() {
         rows.push([
-            qualified(&r.address),
+            r.address.qualified(),
             r.region.to_string(),
             r.product_code.to_string(),
             r.status.as_str().to_owned(),
@@ -100,7 +99,7 @@ pub fn list(snapshot: &StateSnapshot) -> String {
 /// `state show ADDR`.
 pub fn resource(r: &Resource) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "{}", qualified(&r.address));
+    let _ = writeln!(out, "{}", r.address.qualified());
     let field = |out: &mut String, name: &str, value: &str| {
         let _ = writeln!(out, "  {name:<24}{value}");
     };
@@ -193,8 +192,8 @@ fn event(ev: &Event) -> String {
     let addresses: Vec<String> = ev
         .addresses
         .iter()
-        .map(|a| match crate::render::parse_address(a) {
-            Ok(a) => qualified(&a),
+        .map(|a| match pai_spec::Address::parse_qualified(a) {
+            Ok(a) => a.qualified(),
             Err(_) => a.clone(),
         })
         .collect();

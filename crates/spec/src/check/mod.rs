@@ -1,6 +1,7 @@
 //! The walk over a parsed TOML document: every key is checked, every problem recorded as a
 //! [`Finding`] with its byte span, and the walk goes on after an error so that one run
-//! reports them all. A [`Manifest`] is assembled only when no error was found.
+//! reports them all. A [`Manifest`] is assembled only when no error was found. Which keys a
+//! table accepts, and where a stray key belongs instead, come from [`crate::keys`].
 //!
 //! - `mod.rs`: the document root, `[provider]`, `[state]`, and the findings.
 //! - [`products`]: `[products.<address>]`, instance properties, the API rules, duplicates.
@@ -15,6 +16,7 @@ use std::ops::Range;
 
 use toml_edit::{ImDocument, Item, TableLike};
 
+use crate::keys::{self, Section};
 use crate::model::{Manifest, Provider, Region, SignatureVersion};
 use crate::rules::Severity;
 use crate::source::looks_secret;
@@ -24,10 +26,6 @@ pub(crate) type Span = Range<usize>;
 
 /// Problems beyond this many are counted, not kept: a 10 MB file of mistakes stays fast.
 pub(crate) const MAX_FINDINGS: usize = 1000;
-
-const ROOT_KEYS: &[&str] = &["provider", "products", "state"];
-const PROVIDER_KEYS: &[&str] = &["region", "auto_pay", "signature", "profile", "endpoint", "endpoints"];
-const STATE_KEYS: &[&str] = &["url"];
 
 /// A problem before it is given a line and column.
 #[derive(Debug, Clone)]
@@ -94,7 +92,7 @@ impl Checker {
     }
 
     /// An unknown key: "did you mean", a key that belongs in another table, or a secret.
-    fn unknown_key(&mut self, path: &str, key: &str, span: Option<Span>, known: &[&str], elsewhere: &[(&str, &str)]) {
+    fn unknown_key(&mut self, path: &str, key: &str, span: Option<Span>, section: Section) {
         let full = join(path, key);
         if looks_secret(key) {
             self.error(
@@ -106,12 +104,13 @@ impl Checker {
             );
             return;
         }
+        let known = keys::names(section);
         let valid = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-        let hint = if let Some(near) = suggest::suggest_key(key, known) {
+        let hint = if let Some(near) = suggest::suggest_key(key, &known) {
             format!("did you mean `{near}`? valid keys here: {valid}")
-        } else if let Some((_, table)) = elsewhere.iter().find(|(k, _)| *k == key) {
+        } else if let Some(table) = keys::belongs_elsewhere(section, key) {
             format!("`{key}` belongs in {table}; valid keys here: {valid}")
-        } else if !path.is_empty() && ROOT_KEYS.contains(&key) {
+        } else if !path.is_empty() && keys::names(Section::Root).contains(&key) {
             format!(
                 "`{key}` is a top-level table, but a key below a `[table]` header belongs to that table; \
                  write `[{key}]` (or `[products.<address>]`) on its own line"
@@ -148,7 +147,7 @@ pub(crate) fn check(doc: &ImDocument<&str>, checker: &mut Checker, source_hash: 
                 drafts = products::check_products(checker, item, key_span);
             }
             "state" => state = check_state(checker, item, key_span),
-            _ => checker.unknown_key("", key, key_span, ROOT_KEYS, &[]),
+            _ => checker.unknown_key("", key, key_span, Section::Root),
         }
     }
     if !provider_seen {
@@ -227,7 +226,7 @@ fn check_provider(checker: &mut Checker, item: &Item, key_span: Option<Span>) ->
             }
             "endpoint" => endpoint = values::endpoint(checker, value, &path),
             "endpoints" => endpoints = check_endpoints(checker, value, &path),
-            _ => checker.unknown_key("provider", key, span, PROVIDER_KEYS, &products::PRODUCT_KEYS_ELSEWHERE),
+            _ => checker.unknown_key("provider", key, span, Section::Provider),
         }
     }
     let Some(region) = region else {
@@ -305,7 +304,7 @@ fn check_state(checker: &mut Checker, item: &Item, key_span: Option<Span>) -> Op
                     }
                 }
             }
-            _ => checker.unknown_key("state", key, span, STATE_KEYS, &[]),
+            _ => checker.unknown_key("state", key, span, Section::State),
         }
     }
     if url.is_none() && table.get("url").is_none() {

@@ -1,46 +1,15 @@
 //! `[products.<address>]`: each entry's keys, its instance properties, the API rules of
-//! DESIGN section 1, and the (region, product code) identity that two addresses may not share.
+//! `CreateProductOrders` (see [`crate::rules`]), and the (region, product code) identity that two addresses may not share.
 
 use std::collections::BTreeMap;
 
 use toml_edit::Item;
 
 use super::{join, values, Checker, Span};
+use crate::keys::Section;
 use crate::model::{Address, InstanceProperty, Product, ProductCode, ProductRequest, Region};
 use crate::rules::{self, Field, Severity};
 use crate::suggest;
-
-const PRODUCT_KEYS: &[&str] = &[
-    "code",
-    "region",
-    "charge_type",
-    "order_type",
-    "pricing_cycle",
-    "duration",
-    "auto_renew",
-    "properties",
-];
-const PROPERTY_KEYS: &[&str] = &["value", "name"];
-const PRODUCT_TABLE: &str = "a `[products.<address>]` table";
-
-/// Product keys, for an unknown key in `[provider]` that belongs in a product.
-pub(crate) const PRODUCT_KEYS_ELSEWHERE: [(&str, &str); 7] = [
-    ("code", PRODUCT_TABLE),
-    ("charge_type", PRODUCT_TABLE),
-    ("order_type", PRODUCT_TABLE),
-    ("pricing_cycle", PRODUCT_TABLE),
-    ("duration", PRODUCT_TABLE),
-    ("auto_renew", PRODUCT_TABLE),
-    ("properties", PRODUCT_TABLE),
-];
-/// Provider keys, for an unknown key in a product that belongs in `[provider]`.
-const PROVIDER_KEYS_ELSEWHERE: [(&str, &str); 5] = [
-    ("auto_pay", "`[provider]` (AutoPay applies to a whole order)"),
-    ("signature", "`[provider]`"),
-    ("profile", "`[provider]`"),
-    ("endpoint", "`[provider]`"),
-    ("endpoints", "`[provider]`"),
-];
 
 /// What one entry yielded, enough to check identities even when the entry has errors.
 pub(crate) struct Draft {
@@ -125,7 +94,7 @@ fn check_product(checker: &mut Checker, name: &str, key_span: Option<Span>, item
             "duration" => duration = values::integer(checker, value, &field, "duration = 1"),
             "auto_renew" => auto_renew = values::boolean(checker, value, &field).unwrap_or(false),
             "properties" => properties = check_properties(checker, value, &field),
-            _ => checker.unknown_key(&path, key, span, PRODUCT_KEYS, &PROVIDER_KEYS_ELSEWHERE),
+            _ => checker.unknown_key(&path, key, span, Section::Product),
         }
     }
     if table.get("code").is_none() {
@@ -265,7 +234,7 @@ fn check_properties(checker: &mut Checker, item: &Item, path: &str) -> Vec<Prope
                     name = values::string(checker, part, &join(&field, key), "name = \"Object Storage Service\"")
                         .map(|(s, _)| s)
                 }
-                _ => checker.unknown_key(&field, key, span, PROPERTY_KEYS, &[]),
+                _ => checker.unknown_key(&field, key, span, Section::Property),
             }
         }
         match val {

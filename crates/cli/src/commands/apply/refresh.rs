@@ -12,7 +12,7 @@ use crate::context;
 /// One address whose record changed or disagrees with the cloud.
 #[derive(Debug, Serialize)]
 struct Finding {
-    address: String,
+    address: pai_spec::Address,
     region: String,
     product_code: String,
     /// `adopted`, `resolved`, `drift` (recorded active, the cloud reports it not purchased),
@@ -41,7 +41,7 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
     let mut findings = Vec::new();
     let mut note = |product: &Product, kind: &'static str, message: String| {
         findings.push(Finding {
-            address: product.address.to_string(),
+            address: product.address.clone(),
             region: product.region.to_string(),
             product_code: product.code().to_string(),
             kind,
@@ -101,8 +101,12 @@ pub fn refresh(g: &Global, args: RefreshArgs) -> anyhow::Result<u8> {
         let mut out = String::new();
         for f in &findings {
             out.push_str(&format!(
-                "products.{} ({}, {}): {}: {}\n",
-                f.address, f.product_code, f.region, f.kind, f.message
+                "{} ({}, {}): {}: {}\n",
+                f.address.qualified(),
+                f.product_code,
+                f.region,
+                f.kind,
+                f.message
             ));
         }
         context::emit(&out)?;
