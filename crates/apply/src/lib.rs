@@ -13,6 +13,13 @@
 //! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
 //!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
 //! - [`status`]: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
+//! - [`executor`]: [`Executor`], which carries out a plan exactly once per product
+//!   (`docs/idempotency.md`), its [`ApplyReport`], and [`await_interrupted`] for rows a killed
+//!   run left `pending`.
+//! - [`refresh`](mod@refresh): [`refresh()`], which records what the cloud reports (adopt,
+//!   resolve, drift) and returns its [`Finding`]s.
+//!
+//! Reports and findings are data (`Serialize`); their human text is the CLI's.
 //!
 //! The executor calls, per region:
 //!
@@ -34,6 +41,7 @@
 pub mod client;
 pub mod credentials;
 pub mod executor;
+pub mod refresh;
 pub mod status;
 
 pub use client::{
@@ -44,5 +52,9 @@ pub use credentials::{
     CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
     StaticCredentials,
 };
-pub use executor::{ApplyReport, ExecError, Executor, ExecutorConfig, Progress, ProgressSink};
+pub use executor::{
+    await_interrupted, ApplyReport, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome, Progress,
+    ProgressSink, RegionReport,
+};
+pub use refresh::{refresh, Finding, FindingKind};
 pub use status::ListProductsStatus;

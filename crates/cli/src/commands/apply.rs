@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use pai_apply::executor::{ApplyReport, ProductOutcome};
-use pai_apply::{Executor, ExecutorConfig, Progress, ProgressSink};
+use pai_apply::{ApplyReport, Executor, ExecutorConfig, Progress, ProgressSink};
 use pai_planner::{wanted, Plan};
 use pai_state::{ApiCall, RunResult, StateWriter};
 use serde::Serialize;
@@ -16,6 +15,7 @@ use crate::cloud::Cloud;
 use crate::context::{self, LoadedManifest};
 
 mod refresh;
+mod view;
 pub use refresh::refresh;
 
 pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
@@ -39,11 +39,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 
     let writer = context::open_write(g, "apply")?;
     let snapshot = writer.snapshot()?;
-    let_interrupted_orders_land(g, &snapshot);
     let LoadedManifest { manifest, path } = loaded;
     let pairs = wanted(&manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
     let cloud = Cloud::connect(g, &manifest, &regions)?;
+    let_interrupted_orders_land(g, &cloud, &snapshot);
 
     // The refresh's calls go into the history with the run, if there is one.
     let mut refresh_calls = Vec::new();
@@ -116,7 +116,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
             success,
         })?;
     } else {
-        context::emit(&summary(&report))?;
+        context::emit(&view::apply_summary(&report))?;
         if let Some(ledger) = cloud.sandbox_ledger() {
             context::emit(&format!(
                 "Sandbox: no real order was placed; the emulator's ledger is {}\n",
@@ -128,21 +128,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
-/// cloud is asked about it (see `pai_apply::executor::interrupted`). The lock is held meanwhile.
-/// A sandbox died with the process that started it, and its orders with it: nothing to wait for.
-fn let_interrupted_orders_land(g: &Global, snapshot: &pai_state::StateSnapshot) {
-    if g.sandbox {
-        return;
-    }
-    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.settle_time(), pai_state::clock::now_utc()) {
-        let addresses: Vec<String> = u.addresses.iter().map(|a| format!("products.{a}")).collect();
-        tracing::warn!(
-            "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
-             reach the cloud before asking about it",
-            addresses.join(", "),
-            u.wait.as_secs_f64()
-        );
-        std::thread::sleep(u.wait);
+/// cloud is asked about it (`pai_apply::await_interrupted`). The lock is held meanwhile. A
+/// sandbox died with the process that started it, and its orders with it: nothing to wait for.
+fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::StateSnapshot) {
+    if !g.sandbox {
+        cloud.block_on(pai_apply::await_interrupted(snapshot, g.settle_time()));
     }
 }
 
@@ -171,8 +161,10 @@ fn execute(
     } else {
         Arc::new(Lines)
     };
-    let executor = Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress);
-    let result = cloud.block_on(executor.apply(plan));
+    let result = match Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress) {
+        Ok(executor) => cloud.block_on(executor.apply(plan)),
+        Err(e) => Err(e),
+    };
     let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
     let run_result = match &result {
         Ok(report) if report.is_success() => RunResult::Succeeded,
@@ -215,54 +207,6 @@ fn confirm() -> anyhow::Result<bool> {
         .read_line(&mut line)
         .context("reading the confirmation")?;
     Ok(line.trim() == "yes")
-}
-
-fn summary(report: &ApplyReport) -> String {
-    let mut out = String::from("\n");
-    for region in &report.regions {
-        for (address, outcome) in &region.products {
-            let line = match outcome {
-                ProductOutcome::Ordered { order_id, request_id } => format!(
-                    "products.{address}: ordered in {} (OrderId {}, RequestId {})",
-                    region.region,
-                    order_id.as_deref().unwrap_or("?"),
-                    request_id.as_deref().unwrap_or("?")
-                ),
-                ProductOutcome::Recorded { why } => format!("products.{address}: recorded ({why})"),
-                ProductOutcome::Failed { error } => format!("products.{address}: NOT ordered: {error}"),
-                ProductOutcome::Unknown { error } => {
-                    format!("products.{address}: outcome unknown, left pending; run apply again to resolve it: {error}")
-                }
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    for (from, to) in &report.moved {
-        out.push_str(&format!("products.{from}: moved to products.{to}\n"));
-    }
-    for address in &report.adopted {
-        out.push_str(&format!("products.{address}: adopted (already purchased)\n"));
-    }
-    for address in &report.forgotten {
-        out.push_str(&format!(
-            "products.{address}: forgotten; it stays ACTIVE and BILLED in the account (the API cannot cancel it)\n"
-        ));
-    }
-    let failed = report.count(|o| matches!(o, ProductOutcome::Failed { .. }));
-    let unknown = report.count(|o| matches!(o, ProductOutcome::Unknown { .. }));
-    let head = if report.is_success() {
-        "Apply complete"
-    } else {
-        "Apply incomplete"
-    };
-    out.push_str(&format!(
-        "\n{head}: {} ordered, {} adopted, {} forgotten, {failed} failed, {unknown} unknown.\n",
-        report.ordered(),
-        report.adopted.len() + report.count(|o| matches!(o, ProductOutcome::Recorded { .. })),
-        report.forgotten.len(),
-    ));
-    out
 }
 
 /// Progress without a terminal: one log line per event on stderr, only with `-v`.
