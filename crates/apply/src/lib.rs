@@ -46,7 +46,7 @@ pub mod status;
 
 pub use client::{
     ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
-    ListProductsResponse, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
+    ListProductsResponse, OrderError, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
 };
 pub use credentials::{
     CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,

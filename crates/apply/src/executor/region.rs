@@ -10,7 +10,7 @@ use super::report::{ProductOutcome, RegionReport};
 use pai_planner::{reconcile, Verdict, Word};
 
 use super::{api_call, ask_cloud, lock, Answer, ExecError, ExecutorConfig, Progress, ProgressSink};
-use crate::client::{ApiError, Client, CREATE_PRODUCT_ORDERS};
+use crate::client::{ApiError, Client, OrderError, CREATE_PRODUCT_ORDERS};
 
 pub(super) struct RegionJob {
     pub region: Region,
@@ -94,28 +94,24 @@ impl Context {
         });
         let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
         let started = Instant::now();
+        // The hook is `Fn`, shared with the client: the time of the last send comes out through a cell.
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
-        let unrecorded: Mutex<Option<StateError>> = Mutex::new(None);
-        let note_sending = |n: u32| match lock(&self.writer).note_sending(self.run, &addresses, n) {
-            Ok(()) => {
-                *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                Ok(())
-            }
-            Err(e) => {
-                let message = format!("the send could not be recorded in the state: {e}");
-                *unrecorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                Err(message)
-            }
+        let note_sending = |n: u32| -> Result<(), StateError> {
+            lock(&self.writer).note_sending(self.run, &addresses, n)?;
+            *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            Ok(())
         };
-        let answer = self
+        let answer = match self
             .client
-            .create_product_orders_noting(region, &body, &note_sending)
-            .await;
-        // Nothing was sent, and the state cannot be trusted with this order's outcome: stop the
-        // run rather than record anything about these rows.
-        if let Some(e) = unrecorded.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e.into());
-        }
+            .create_product_orders_recording(region, &body, &note_sending)
+            .await
+        {
+            Ok(response) => Ok(response),
+            Err(OrderError::Api(e)) => Err(e),
+            // Nothing was sent, and the state cannot be trusted with this order's outcome: stop
+            // the run rather than record anything about these rows.
+            Err(OrderError::NotSent(e)) => return Err(e.into()),
+        };
         let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
         match answer {
             Ok(response) => {
