@@ -47,10 +47,15 @@ impl Work {
     /// An emulator for cn-hangzhou with `faults`, keeping its ledger in this directory (a later
     /// emulator of the same directory sees the orders of an earlier one).
     fn emulator(&self, faults: &str) -> Emulator {
+        self.seeded_emulator(faults, 0)
+    }
+
+    fn seeded_emulator(&self, faults: &str, seed: u64) -> Emulator {
         let loopback = "127.0.0.1:0".parse().expect("address");
         let mut config = EmulatorConfig::new(vec![(hangzhou(), loopback)], vec![(AK.into(), SECRET.into())]);
         config.ledger_path = Some(self.ledger_path());
         config.faults = faults.parse::<Faults>().expect("faults");
+        config.seed = seed;
         pai_emulator::spawn(config).expect("emulator")
     }
 
@@ -281,6 +286,42 @@ async fn server_error_before_commit_leaves_pending_and_the_next_run_orders_once(
     let report = apply(&work, client, settle, &next).await.expect("applied");
     assert!(report.is_success(), "{report:?}");
     assert_bought_once(&healthy.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// Step 7: HTTP 5xx before the order was recorded, and `ListProducts` answering. Its first "not
+/// purchased" may predate an order still on its way: the executor waits out the settle time,
+/// asks again, and only then orders again, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_then_not_purchased_waits_the_settle_time_and_orders_again_once() {
+    // With this seed the first request (the order) meets the 500 and the next ones do not.
+    let seed = 2;
+    let work = Work::new();
+    let settle = Duration::from_millis(300);
+    let emu = work.seeded_emulator("error_500=0.5", seed);
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, settle);
+    let mut plan = plan(&work, &manifest, None).await;
+    plan.refreshed = true;
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+
+    let history = work.writer().history(None).expect("history");
+    let orders: Vec<&str> = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Api && e.action == "CreateProductOrders")
+        .map(|e| e.outcome.as_deref().unwrap_or("?"))
+        .collect();
+    assert_eq!(orders, ["ambiguous", "ok"], "{:?}", history.events);
+    let lists = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Api && e.action == "ListProducts")
+        .count();
+    assert_eq!(lists, 2, "asked, waited, asked again: {:?}", history.events);
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.ordered(), 2);
+    assert_bought_once(&emu.ledger());
     assert_eq!(statuses(&work.state()), both(Status::Active));
 }
 
