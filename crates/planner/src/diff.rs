@@ -11,7 +11,7 @@
 //! | not wanted    | forget           | forget               | forget                           |
 //!
 //! What the cloud's answer means for a recorded row (adopt, resolve, drift, not placed) is
-//! [`reconcile`](crate::reconcile::reconcile), shared with the executor and `refresh`; this
+//! [`reconcile()`], shared with the executor and `refresh`; this
 //! module turns its verdict into an action and a reason.
 //!
 //! An active (or pending-and-purchased) record whose request differs from the manifest's in a
