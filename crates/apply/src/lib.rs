@@ -12,7 +12,7 @@
 //!   [`ApiError`] and the response types.
 //! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
 //!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
-//! - [`status`]: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
+//! - `status`: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
 //! - [`executor`]: [`Executor`], which carries out a plan exactly once per product
 //!   (`docs/idempotency.md`), its [`ApplyReport`], and [`await_interrupted`] for rows a killed
 //!   run left `pending`.
@@ -42,7 +42,7 @@ pub mod client;
 pub mod credentials;
 pub mod executor;
 pub mod refresh;
-pub mod status;
+mod status;
 
 pub use client::{
     ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
@@ -57,4 +57,4 @@ pub use executor::{
     ProgressSink, RegionReport,
 };
 pub use refresh::{refresh, Finding, FindingKind};
-pub use status::ListProductsStatus;
+pub use status::{ListCall, ListProductsStatus};

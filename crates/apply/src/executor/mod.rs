@@ -63,6 +63,7 @@ impl Default for ExecutorConfig {
 
 /// What the executor reports while it works; the CLI draws progress from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Progress {
     /// Checking the cloud before ordering (a saved or unrefreshed plan, an interrupted order).
     Checking {

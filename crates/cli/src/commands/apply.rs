@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use pai_apply::{ApplyReport, Executor, ExecutorConfig, Progress, ProgressSink};
+use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
 use pai_planner::{wanted, Plan};
 use pai_state::{ApiCall, RunResult, StateWriter};
 use serde::Serialize;
@@ -157,9 +157,9 @@ fn execute(
         ..ExecutorConfig::default()
     };
     let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() && !g.no_color {
-        Arc::new(Bars::new(plan))
+        Arc::new(view::Bars::new(plan))
     } else {
-        Arc::new(Lines)
+        Arc::new(view::Lines)
     };
     let result = match Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress) {
         Ok(executor) => cloud.block_on(executor.apply(plan)),
@@ -207,94 +207,4 @@ fn confirm() -> anyhow::Result<bool> {
         .read_line(&mut line)
         .context("reading the confirmation")?;
     Ok(line.trim() == "yes")
-}
-
-/// Progress without a terminal: one log line per event on stderr, only with `-v`.
-struct Lines;
-
-impl ProgressSink for Lines {
-    fn report(&self, event: Progress) {
-        match event {
-            Progress::Checking { region } => tracing::info!(%region, "checking the cloud before ordering"),
-            Progress::Ordering {
-                region,
-                products,
-                attempt,
-            } => {
-                tracing::info!(%region, attempt, products = ?products, "ordering")
-            }
-            // The executor logs these as warnings itself, with the error that caused them.
-            Progress::Resolving { .. } | Progress::Settling { .. } => {}
-            Progress::Finished { region, ok, message } => tracing::info!(%region, ok, "{message}"),
-        }
-    }
-}
-
-/// One spinner per region on a terminal.
-struct Bars {
-    bars: std::collections::BTreeMap<pai_spec::Region, indicatif::ProgressBar>,
-    _multi: indicatif::MultiProgress,
-}
-
-impl Bars {
-    fn new(plan: &Plan) -> Self {
-        let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
-        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-        let bars = plan
-            .orders
-            .iter()
-            .map(|o| {
-                let bar = multi.add(indicatif::ProgressBar::new_spinner());
-                bar.set_style(style.clone());
-                bar.set_prefix(o.region.to_string());
-                bar.set_message("waiting");
-                bar.enable_steady_tick(std::time::Duration::from_millis(100));
-                (o.region.clone(), bar)
-            })
-            .collect();
-        Bars { bars, _multi: multi }
-    }
-}
-
-impl ProgressSink for Bars {
-    fn report(&self, event: Progress) {
-        let (region, message, done) = match event {
-            Progress::Checking { region } => (region, "checking the cloud before ordering".to_owned(), false),
-            Progress::Ordering {
-                region,
-                products,
-                attempt,
-            } => {
-                let codes: Vec<&str> = products.iter().map(|c| c.as_str()).collect();
-                let again = if attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
-                };
-                (region, format!("ordering {}{again}", codes.join(", ")), false)
-            }
-            Progress::Resolving { region } => (region, "outcome unknown; asking ListProducts".to_owned(), false),
-            Progress::Settling { region, wait } => (
-                region,
-                format!(
-                    "not reported purchased yet; waiting {:.0}s for the order to arrive before ordering again",
-                    wait.as_secs_f64().ceil()
-                ),
-                false,
-            ),
-            Progress::Finished { region, ok, message } => (
-                region,
-                format!("{} {message}", if ok { "done:" } else { "FAILED:" }),
-                true,
-            ),
-        };
-        if let Some(bar) = self.bars.get(&region) {
-            if done {
-                bar.finish_with_message(message);
-            } else {
-                bar.set_message(message);
-            }
-        }
-    }
 }
