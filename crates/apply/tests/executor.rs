@@ -279,8 +279,9 @@ async fn server_error_before_commit_leaves_pending_and_the_next_run_orders_once(
     let manifest = self::manifest(&healthy);
     let client = client_for(&healthy, settle);
     let snapshot = work.writer().snapshot().expect("snapshot");
-    let waited = await_interrupted(&snapshot, settle).await;
-    assert!(waited.is_some(), "the rows were sent moments ago: waited for them");
+    // The rows were sent moments ago; how long is left of their settle time depends on how fast
+    // this machine got here, so only the outcome is checked.
+    await_interrupted(&snapshot, settle).await;
     let next = plan(&work, &manifest, None).await;
     assert!(next.changes.iter().all(|c| c.resolve_first), "{:?}", next.changes);
     let report = apply(&work, client, settle, &next).await.expect("applied");
@@ -349,7 +350,7 @@ async fn killed_runs_pending_rows_that_landed_are_resolved() {
             .expect("the killed run's order");
     }
     let snapshot = work.writer().snapshot().expect("snapshot");
-    assert!(await_interrupted(&snapshot, settle).await.is_some());
+    await_interrupted(&snapshot, settle).await;
     let refreshed = plan(&work, &manifest, Some(&client)).await;
     assert!(
         refreshed.changes.iter().all(|c| c.action == Action::Adopt),
