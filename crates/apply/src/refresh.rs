@@ -88,7 +88,7 @@ pub fn refresh<'a>(
                 writer.record_drift(
                     run,
                     &product.address,
-                    "recorded active, the cloud reports it not purchased",
+                    "drift: recorded active, the cloud reports it not purchased",
                 )?;
                 (
                     FindingKind::Drift,

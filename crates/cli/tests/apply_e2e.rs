@@ -302,6 +302,14 @@ fn refresh_records_drift_and_apply_reorders() {
     let events = history["events"].as_array().expect("events");
     let drift = events.iter().any(|e| e["kind"] == "state" && e["action"] == "drift");
     assert!(drift, "the drift is in the history, as a state event: {history}");
+    let listing = setup.work.run(&["state", "history", "pai"]);
+    assert!(
+        listing
+            .stdout
+            .contains("products.pai drift: recorded active, the cloud reports it not purchased"),
+        "{}",
+        listing.stdout
+    );
     assert!(
         events
             .iter()
