@@ -3,12 +3,11 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use pai_planner::{reconcile, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, Region};
 use pai_state::{OrderOutcome, RunId, StateError, StateWriter};
 
 use super::report::{ProductOutcome, RegionReport};
-use pai_planner::{reconcile, Verdict, Word};
-
 use super::{api_call, ask_cloud, lock, Answer, ExecError, ExecutorConfig, Progress, ProgressSink};
 use crate::client::{ApiError, Client, OrderError, CREATE_PRODUCT_ORDERS};
 
