@@ -42,7 +42,7 @@ pub struct ExecutorConfig {
     /// after `ListProducts` reported the first one not purchased.
     pub max_order_attempts: u32,
     /// Ask `ListProducts` before ordering, even where the plan did not ask for it: a saved plan
-    /// or one made with `--refresh=false` may be older than the cloud's truth.
+    /// may be older than the cloud's truth. A plan made without a refresh is always checked.
     pub check_before_order: bool,
     /// How long after an order is sent the cloud may still carry it out (it may be queued on
     /// the way, or in the service). After an ambiguous failure a "purchased" is trusted at
@@ -192,7 +192,8 @@ impl Executor {
         let mut jobs = Vec::new();
         for order in &plan.orders {
             let mut products = Vec::new();
-            let mut check_first = self.config.check_before_order;
+            // An unrefreshed plan may be older than the cloud's truth whoever applies it.
+            let mut check_first = self.config.check_before_order || !plan.refreshed;
             for address in &order.addresses {
                 let change = plan
                     .change(address)
