@@ -12,7 +12,14 @@
 //!   [`ApiError`] and the response types.
 //! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
 //!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
-//! - [`status`]: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
+//! - `status`: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
+//! - [`executor`]: [`Executor`], which carries out a plan exactly once per product
+//!   (`docs/idempotency.md`), its [`ApplyReport`], and [`await_interrupted`] for rows a killed
+//!   run left `pending`.
+//! - [`refresh`](mod@refresh): [`refresh()`], which records what the cloud reports (adopt,
+//!   resolve, drift) and returns its [`Finding`]s.
+//!
+//! Reports and findings are data (`Serialize`); their human text is the CLI's.
 //!
 //! The executor calls, per region:
 //!
@@ -34,15 +41,20 @@
 pub mod client;
 pub mod credentials;
 pub mod executor;
-pub mod status;
+pub mod refresh;
+mod status;
 
 pub use client::{
     ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
-    ListProductsResponse, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
+    ListProductsResponse, OrderError, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
 };
 pub use credentials::{
     CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
     StaticCredentials,
 };
-pub use executor::{ApplyReport, ExecError, Executor, ExecutorConfig, Progress, ProgressSink};
-pub use status::ListProductsStatus;
+pub use executor::{
+    await_interrupted, ApplyReport, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome, Progress,
+    ProgressSink, RegionReport,
+};
+pub use refresh::{refresh, Finding, FindingKind};
+pub use status::{ListCall, ListProductsStatus};

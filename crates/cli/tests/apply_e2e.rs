@@ -299,12 +299,24 @@ fn refresh_records_drift_and_apply_reorders() {
         refresh.stdout
     );
     let history = setup.work.run(&["state", "history", "pai", "--format", "json"]).json();
-    let drift = history["events"]
-        .as_array()
-        .expect("events")
-        .iter()
-        .any(|e| e["code"] == "Drift");
-    assert!(drift, "the drift is in the history: {history}");
+    let events = history["events"].as_array().expect("events");
+    let drift = events.iter().any(|e| e["kind"] == "state" && e["action"] == "drift");
+    assert!(drift, "the drift is in the history, as a state event: {history}");
+    let listing = setup.work.run(&["state", "history", "pai"]);
+    assert!(
+        listing
+            .stdout
+            .contains("products.pai drift: recorded active, the cloud reports it not purchased"),
+        "{}",
+        listing.stdout
+    );
+    assert!(
+        events
+            .iter()
+            .filter(|e| e["kind"] == "api")
+            .all(|e| e["request_id"].is_string() && e["code"] != "Drift"),
+        "no API call is recorded that was not made: {history}"
+    );
 
     let plan = setup.work.run(&["plan", "--format", "json"]).json();
     assert_eq!(change(&plan, "pai")["action"], "reorder");

@@ -10,6 +10,10 @@
 //! | failed        | adopt            | order                | order                            |
 //! | not wanted    | forget           | forget               | forget                           |
 //!
+//! What the cloud's answer means for a recorded row (adopt, resolve, drift, not placed) is
+//! [`reconcile()`], shared with the executor and `refresh`; this
+//! module turns its verdict into an action and a reason.
+//!
 //! An active (or pending-and-purchased) record whose request differs from the manifest's in a
 //! field that cannot change after purchase is a `conflict`, unless the cloud reports the
 //! activation gone (then the new request is simply ordered). Cosmetic differences (property
@@ -19,6 +23,7 @@ use pai_spec::{Address, Manifest, Product, Region};
 
 use crate::observe::{Observation, Observed};
 use crate::plan::{Action, Change, Desired, Effect, FieldChange, Recorded};
+use crate::reconcile::{reconcile, Verdict, Word};
 
 mod fields;
 pub use fields::field_changes;
@@ -59,6 +64,10 @@ impl<'a> Knowledge<'a> {
             Knowledge::Seen(o) => Some(o),
             _ => None,
         }
+    }
+
+    fn word(self) -> Word {
+        Word::of(self.seen())
     }
 
     /// Completes "… the cloud was not asked" style clauses for the unknown cases.
@@ -133,12 +142,13 @@ impl Planner<'_> {
             }
             return;
         }
-        match k {
-            Knowledge::Seen(o) if o.purchased => {
+        // The early return above took every activation recorded elsewhere.
+        match (reconcile(None, false, k.word()), k.seen()) {
+            (Verdict::Adopt, Some(o)) => {
                 change.action = Action::Adopt;
                 change.reason = format!("not in the state; the cloud reports it purchased{}", product_id(o));
             }
-            Knowledge::Seen(o) => {
+            (Verdict::Absent, Some(o)) => {
                 change.action = Action::Order;
                 change.reason = "not in the state; the cloud reports it not purchased".into();
                 permission_warning(change, o);
@@ -213,89 +223,87 @@ impl Planner<'_> {
             .as_deref()
             .map(|id| format!(", order {id}"))
             .unwrap_or_default();
-        match r.status {
-            Status::Active => match (k, &fixed) {
-                (Knowledge::Seen(o), _) if !o.purchased => {
-                    change.action = Action::Reorder;
-                    change.reason =
-                        format!("{prefix}recorded active{order}, but the cloud reports it not purchased (drift)");
-                    if let Some(fields) = &fixed {
-                        change.reason +=
-                            &format!("; the manifest changed {fields} since, so the new request is ordered");
-                    }
-                    permission_warning(change, o);
+        match (reconcile(Some(r.status), false, k.word()), k.seen()) {
+            (Verdict::Drift, Some(o)) => {
+                change.action = Action::Reorder;
+                change.reason =
+                    format!("{prefix}recorded active{order}, but the cloud reports it not purchased (drift)");
+                if let Some(fields) = &fixed {
+                    change.reason += &format!("; the manifest changed {fields} since, so the new request is ordered");
                 }
-                (_, Some(fields)) => {
+                permission_warning(change, o);
+            }
+            (Verdict::Confirmed | Verdict::Nothing, _) if r.status == Status::Active => match &fixed {
+                Some(fields) => {
                     change.action = Action::Conflict;
                     change.reason = format!(
                         "{prefix}the manifest changed {fields}, which cannot change after purchase (recorded active{order})"
                     );
                     change.remedies = conflict_remedies(&product.address);
                 }
-                (Knowledge::Seen(_), None) => {
+                None if k.seen().is_some() => {
                     change.action = Action::Noop;
                     change.reason = format!("{prefix}active with the same request; the cloud reports it purchased");
                 }
-                (_, None) => {
+                None => {
                     change.action = Action::Noop;
                     change.reason = format!("{prefix}active with the same request; {}", k.unknown_clause());
                 }
             },
-            Status::Pending => match k {
-                Knowledge::Seen(o) if o.purchased => match &fixed {
-                    Some(fields) => {
-                        change.action = Action::Conflict;
-                        change.reason = format!(
-                            "{prefix}an interrupted order went through (the cloud reports it purchased), but the \
-                             manifest changed {fields} since it was sent"
-                        );
-                        change.remedies = conflict_remedies(&product.address);
-                    }
-                    None => {
-                        change.action = Action::Adopt;
-                        change.reason = format!(
-                            "{prefix}resolving an interrupted order: the cloud reports it purchased{}",
-                            product_id(o)
-                        );
-                    }
-                },
-                Knowledge::Seen(o) => {
-                    change.action = Action::Order;
+            (Verdict::Resolve, Some(o)) => match &fixed {
+                Some(fields) => {
+                    change.action = Action::Conflict;
                     change.reason = format!(
-                        "{prefix}resolving an interrupted order: the cloud reports it not purchased, so the order \
-                         sent at {} did not take effect",
-                        r.updated_at
+                        "{prefix}an interrupted order went through (the cloud reports it purchased), but the \
+                         manifest changed {fields} since it was sent"
                     );
-                    permission_warning(change, o);
+                    change.remedies = conflict_remedies(&product.address);
                 }
-                _ => {
-                    change.action = Action::Order;
-                    change.resolve_first = true;
+                None => {
+                    change.action = Action::Adopt;
                     change.reason = format!(
-                        "{prefix}an order sent at {} has an unknown outcome (pending) and {}; apply asks the cloud \
-                         first and orders only if it reports the product not purchased",
-                        r.updated_at,
-                        k.unknown_clause()
+                        "{prefix}resolving an interrupted order: the cloud reports it purchased{}",
+                        product_id(o)
                     );
-                    if let Some(fields) = &fixed {
-                        change.warnings.push(format!(
-                            "the manifest changed {fields} since that order was sent; if the cloud reports it \
-                             purchased, apply stops with a conflict"
-                        ));
-                    }
                 }
             },
-            Status::Failed => {
+            (Verdict::NotPlaced, Some(o)) => {
+                change.action = Action::Order;
+                change.reason = format!(
+                    "{prefix}resolving an interrupted order: the cloud reports it not purchased, so the order \
+                     sent at {} did not take effect",
+                    r.updated_at
+                );
+                permission_warning(change, o);
+            }
+            (_, _) if r.status == Status::Pending => {
+                change.action = Action::Order;
+                change.resolve_first = true;
+                change.reason = format!(
+                    "{prefix}an order sent at {} has an unknown outcome (pending) and {}; apply asks the cloud \
+                     first and orders only if it reports the product not purchased",
+                    r.updated_at,
+                    k.unknown_clause()
+                );
+                if let Some(fields) = &fixed {
+                    change.warnings.push(format!(
+                        "the manifest changed {fields} since that order was sent; if the cloud reports it \
+                         purchased, apply stops with a conflict"
+                    ));
+                }
+            }
+            (verdict, seen) => {
+                // Failed: nothing was bought by the last attempt.
                 let failed = format!(
                     "{prefix}the last order attempt failed ({})",
                     r.last_error.as_deref().unwrap_or("no error recorded")
                 );
-                match k {
-                    Knowledge::Seen(o) if o.purchased => {
+                match (verdict, seen) {
+                    (Verdict::Adopt, Some(o)) => {
                         change.action = Action::Adopt;
                         change.reason = format!("{failed}, but the cloud reports it purchased{}", product_id(o));
                     }
-                    Knowledge::Seen(o) => {
+                    (Verdict::Absent, Some(o)) => {
                         change.action = Action::Order;
                         change.reason = format!("{failed}; the cloud reports it not purchased, so it is ordered again");
                         permission_warning(change, o);

@@ -7,6 +7,8 @@
 //! - [`observe`]: [`StatusSource`], [`Observation`] and [`Observed`], the cloud's answers.
 //! - [`diff`](mod@diff): the pure function (manifest, state, observation) -> one [`Change`] per
 //!   address.
+//! - [`reconcile`](mod@reconcile): the pure rule (recorded row, cloud's word) -> [`Verdict`]
+//!   (adopt, resolve, drift, not placed, ...), shared by the diff, the executor and `refresh`.
 //! - [`plan`]: [`Plan`], the saved/rendered document, with the per-region order bodies and the
 //!   checks that refuse a stale saved plan.
 //! - [`render`]: human (Terraform-like), Markdown and state listings; JSON is serde.
@@ -20,6 +22,7 @@ pub mod diff;
 mod fixtures;
 pub mod observe;
 pub mod plan;
+pub mod reconcile;
 pub mod render;
 
 pub use diff::diff;
@@ -28,3 +31,4 @@ pub use plan::{
     Action, Change, Desired, Effect, FieldChange, Plan, PlanFileError, Recorded, RegionOrder, StalePlan, Summary,
     FORMAT_VERSION,
 };
+pub use reconcile::{reconcile, Verdict, Word};

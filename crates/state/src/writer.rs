@@ -386,6 +386,25 @@ impl StateWriter {
         Ok(removed)
     }
 
+    /// Records that the cloud contradicts the row of `address` (recorded active, reported not
+    /// purchased) as a state event of its own: no API call is claimed, and the row is left as it
+    /// is, for the plan to show the reorder.
+    pub fn record_drift(&mut self, run: RunId, address: &Address, message: &str) -> Result<(), StateError> {
+        let now = clock::now();
+        self.write(false, |tx| {
+            tx.append_event(
+                run,
+                &now,
+                &NewEvent {
+                    action: "drift",
+                    addresses: vec![address.as_str()],
+                    message: Some(message),
+                    ..NewEvent::default()
+                },
+            )
+        })
+    }
+
     fn write_state<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>) -> Result<T, StateError> {
         self.write(true, f)
     }

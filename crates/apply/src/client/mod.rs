@@ -86,7 +86,47 @@ pub enum ClientError {
 }
 
 /// Called with the attempt number just before a request leaves; an `Err` stops it unsent.
-pub type BeforeSend<'a> = dyn Fn(u32) -> Result<(), String> + Send + Sync + 'a;
+pub type BeforeSend<'a, E = String> = dyn Fn(u32) -> Result<(), E> + Send + Sync + 'a;
+
+/// Why [`Client::create_product_orders_recording`] did not return an order: the send hook
+/// stopped it before it left (with the hook's own error), or the API call failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OrderError<E> {
+    /// Nothing was sent: the hook failed.
+    NotSent(E),
+    Api(ApiError),
+}
+
+impl<E: std::fmt::Display> std::fmt::Display for OrderError<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OrderError::NotSent(e) => write!(f, "not sent: {e}"),
+            OrderError::Api(e) => e.fmt(f),
+        }
+    }
+}
+
+impl<E: std::error::Error + 'static> std::error::Error for OrderError<E> {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            OrderError::NotSent(e) => Some(e),
+            OrderError::Api(e) => e.source(),
+        }
+    }
+}
+
+/// Why one attempt ended without a value.
+enum Stop<E> {
+    Failed(AttemptError),
+    Hook(E),
+}
+
+impl<E> From<AttemptError> for Stop<E> {
+    fn from(e: AttemptError) -> Self {
+        Stop::Failed(e)
+    }
+}
 
 /// Whether an ambiguous failure may be sent again.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -175,6 +215,27 @@ impl Client {
         body: &OrderBody,
         before_send: &BeforeSend<'_>,
     ) -> Result<OrderResponse, ApiError> {
+        self.create_product_orders_recording(region, body, before_send)
+            .await
+            .map_err(|e| match e {
+                OrderError::NotSent(why) => ApiError::new(
+                    ErrorKind::Permanent,
+                    Failure::Request,
+                    CREATE_PRODUCT_ORDERS,
+                    format!("not sent: {why}"),
+                ),
+                OrderError::Api(e) => e,
+            })
+    }
+
+    /// [`Client::create_product_orders_noting`] with a hook whose error comes back as it is
+    /// ([`OrderError::NotSent`]), so that the executor can stop on the state's own error.
+    pub async fn create_product_orders_recording<E>(
+        &self,
+        region: &Region,
+        body: &OrderBody,
+        before_send: &BeforeSend<'_, E>,
+    ) -> Result<OrderResponse, OrderError<E>> {
         let call = Call {
             action: CREATE_PRODUCT_ORDERS,
             method: "POST",
@@ -209,24 +270,32 @@ impl Client {
             query: query.to_pairs(),
             body: None,
         };
-        self.call(region, &call, Replay::AlsoAmbiguous, &|_| Ok(())).await
+        let no_hook = |_: u32| Ok::<(), std::convert::Infallible>(());
+        self.call(region, &call, Replay::AlsoAmbiguous, &no_hook)
+            .await
+            .map_err(|e| match e {
+                OrderError::NotSent(never) => match never {},
+                OrderError::Api(e) => e,
+            })
     }
 
-    async fn call<T: DeserializeOwned>(
+    async fn call<T: DeserializeOwned, E>(
         &self,
         region: &Region,
         call: &Call,
         replay: Replay,
-        before_send: &BeforeSend<'_>,
-    ) -> Result<T, ApiError> {
+        before_send: &BeforeSend<'_, E>,
+    ) -> Result<T, OrderError<E>> {
         let policy = self.inner.config.retry;
         // Nothing was sent, so the error reports zero attempts.
-        let endpoint = self
-            .inner
-            .config
-            .endpoint
-            .resolve(region)
-            .map_err(|e| ApiError::new(ErrorKind::Permanent, Failure::Request, call.action, e.to_string()))?;
+        let endpoint = self.inner.config.endpoint.resolve(region).map_err(|e| {
+            OrderError::Api(ApiError::new(
+                ErrorKind::Permanent,
+                Failure::Request,
+                call.action,
+                e.to_string(),
+            ))
+        })?;
         let started = Instant::now();
         let mut attempt: u32 = 0;
         let mut previous_delay: Option<Duration> = None;
@@ -237,7 +306,8 @@ impl Client {
                 .await
             {
                 Ok(value) => return Ok(value),
-                Err(failed) => failed,
+                Err(Stop::Hook(e)) => return Err(OrderError::NotSent(e)),
+                Err(Stop::Failed(failed)) => failed,
             };
             let AttemptError { mut error, retry_after } = failed;
             error.attempts = attempt;
@@ -248,7 +318,7 @@ impl Client {
             };
             if !replayable {
                 tracing::debug!(action = call.action, %region, kind = %error.kind, attempt, "not retrying: {error}");
-                return Err(error);
+                return Err(OrderError::Api(error));
             }
             let unit: f64 = rand::thread_rng().gen();
             let Some(delay) = policy.next_delay(attempt, retry_after, started.elapsed(), unit) else {
@@ -259,7 +329,7 @@ impl Client {
                     elapsed_ms = started.elapsed().as_millis() as u64,
                     "retry budget exhausted: {error}"
                 );
-                return Err(error);
+                return Err(OrderError::Api(error));
             };
             tracing::debug!(
                 action = call.action,
@@ -275,15 +345,15 @@ impl Client {
         }
     }
 
-    async fn attempt<T: DeserializeOwned>(
+    async fn attempt<T: DeserializeOwned, E>(
         &self,
         region: &Region,
         endpoint: &Endpoint,
         call: &Call,
         attempt: u32,
         previous_delay: Option<Duration>,
-        before_send: &BeforeSend<'_>,
-    ) -> Result<T, AttemptError> {
+        before_send: &BeforeSend<'_, E>,
+    ) -> Result<T, Stop<E>> {
         let action = call.action;
         let credentials = self
             .inner
@@ -312,14 +382,7 @@ impl Client {
         } else {
             reqwest::Method::GET
         };
-        before_send(attempt).map_err(|why| {
-            AttemptError::from(ApiError::new(
-                ErrorKind::Permanent,
-                Failure::Request,
-                action,
-                format!("not sent: {why}"),
-            ))
-        })?;
+        before_send(attempt).map_err(Stop::Hook)?;
         let sent_at = Instant::now();
         let response = self
             .inner
@@ -351,7 +414,7 @@ impl Client {
                 } else {
                     error.kind = ErrorKind::Ambiguous;
                 }
-                return Err(AttemptError { error, retry_after });
+                return Err(AttemptError { error, retry_after }.into());
             }
         };
         if (200..300).contains(&status) {
@@ -370,7 +433,7 @@ impl Client {
                     );
                     error.http_status = Some(status);
                     error.request_id = header_request_id;
-                    Err(AttemptError { error, retry_after })
+                    Err(AttemptError { error, retry_after }.into())
                 }
             };
         }
@@ -396,7 +459,7 @@ impl Client {
         error.http_status = Some(status);
         error.code = parsed.code;
         error.request_id = request_id;
-        Err(AttemptError { error, retry_after })
+        Err(AttemptError { error, retry_after }.into())
     }
 }
 

@@ -42,6 +42,23 @@ pub fn unsettled(snapshot: &StateSnapshot, settle: Duration, now: OffsetDateTime
     (!addresses.is_empty()).then_some(Unsettled { addresses, wait })
 }
 
+/// Waits until every row of `snapshot` left `pending` by an earlier run has had the settle time
+/// since its last send noted, so that a `ListProducts` asked afterwards may be trusted on a "not
+/// purchased" (`docs/idempotency.md`). Returns what it waited for. The caller holds the state's
+/// lock meanwhile, so no other run can send in between.
+pub async fn await_interrupted(snapshot: &StateSnapshot, settle: Duration) -> Option<Unsettled> {
+    let found = unsettled(snapshot, settle, pai_state::clock::now_utc())?;
+    let addresses: Vec<String> = found.addresses.iter().map(|a| format!("products.{a}")).collect();
+    tracing::warn!(
+        "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
+         reach the cloud before asking about it",
+        addresses.join(", "),
+        found.wait.as_secs_f64()
+    );
+    tokio::time::sleep(found.wait).await;
+    Some(found)
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;

@@ -6,27 +6,33 @@
 //! request is never re-sent blindly.
 //!
 //! - `region`: one region's order, from intent to record, including ambiguous outcomes.
-//! - [`report`]: what a run did, for the summary and `--format json`.
-//! - [`interrupted`]: when orders a killed run left `pending` may be settled by `ListProducts`.
+//! - `report`: [`ApplyReport`], what a run did, as data (the CLI renders it).
+//! - `interrupted`: when orders a killed run left `pending` may be settled by `ListProducts`
+//!   ([`unsettled`]), and [`await_interrupted`], which waits until they may.
+//!
+//! What a `ListProducts` answer means for a row is `pai_planner::reconcile`, the rule the diff
+//! and `refresh` follow too. [`Executor::new`] refuses a settle time shorter than the client's
+//! timeout, and [`Executor::apply`] refuses a plan whose order bodies are not what its changes
+//! describe: the reviewed body is the one sent.
 //!
 //! State writes go through one [`StateWriter`] behind a mutex: regions run concurrently on the
 //! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
 
-pub mod interrupted;
+mod interrupted;
 mod region;
-pub mod report;
+mod report;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use pai_planner::{Action, Change, Plan};
-use pai_spec::{Address, Product, ProductCode, Region};
+use pai_planner::{reconcile, Action, Change, Plan, Verdict, Word};
+use pai_spec::{Address, OrderBody, Product, ProductCode, Region};
 use pai_state::{ApiCall, CallOutcome, RunId, StateError, StateWriter};
 
 use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
 
-pub use interrupted::{unsettled, Unsettled};
+pub use interrupted::{await_interrupted, unsettled, Unsettled};
 pub use report::{ApplyReport, ProductOutcome, RegionReport};
 
 /// How hard the executor tries before it leaves a product for the next run.
@@ -36,7 +42,7 @@ pub struct ExecutorConfig {
     /// after `ListProducts` reported the first one not purchased.
     pub max_order_attempts: u32,
     /// Ask `ListProducts` before ordering, even where the plan did not ask for it: a saved plan
-    /// or one made with `--refresh=false` may be older than the cloud's truth.
+    /// may be older than the cloud's truth. A plan made without a refresh is always checked.
     pub check_before_order: bool,
     /// How long after an order is sent the cloud may still carry it out (it may be queued on
     /// the way, or in the service). After an ambiguous failure a "purchased" is trusted at
@@ -57,6 +63,7 @@ impl Default for ExecutorConfig {
 
 /// What the executor reports while it works; the CLI draws progress from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Progress {
     /// Checking the cloud before ordering (a saved or unrefreshed plan, an interrupted order).
     Checking {
@@ -96,6 +103,7 @@ impl ProgressSink for Silent {
 }
 
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum ExecError {
     #[error(transparent)]
     State(#[from] StateError),
@@ -103,6 +111,39 @@ pub enum ExecError {
     Conflicts,
     #[error("the plan refers to `{0}`, which it does not describe; plan again")]
     Inconsistent(String),
+    /// Refused by [`Executor::new`]: a "not purchased" asked before an order the client gave up
+    /// on could still arrive would lead to a second order.
+    #[error(
+        "the settle time {settle:?} is shorter than the client's timeout {timeout:?}: an order the client gave up \
+         on could still arrive after ListProducts said \"not purchased\", and be bought twice"
+    )]
+    UnsafeSettle { settle: Duration, timeout: Duration },
+    /// The plan's order body for a region is not what its changes describe: what was reviewed
+    /// is not what would be sent.
+    #[error("the plan's order body for {region} does not match its changes; nothing was done, plan again")]
+    BodyMismatch { region: Region },
+}
+
+/// What kind of [`ExecError`] this is, for callers that branch on it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ExecErrorKind {
+    /// The state could not be read or written; the run must stop.
+    State,
+    /// The plan cannot be carried out as it is; nothing was done.
+    Plan,
+    /// The executor's configuration is unsafe; nothing was done.
+    Config,
+}
+
+impl ExecError {
+    pub fn kind(&self) -> ExecErrorKind {
+        match self {
+            ExecError::State(_) => ExecErrorKind::State,
+            ExecError::Conflicts | ExecError::Inconsistent(_) | ExecError::BodyMismatch { .. } => ExecErrorKind::Plan,
+            ExecError::UnsafeSettle { .. } => ExecErrorKind::Config,
+        }
+    }
 }
 
 /// Carries out plans with one client and one locked state.
@@ -115,20 +156,29 @@ pub struct Executor {
 }
 
 impl Executor {
+    /// Refuses a settle time shorter than the client's read timeout (`docs/idempotency.md`):
+    /// the exactly-once argument needs it, so it is checked here and not only by the CLI.
     pub fn new(
         client: Client,
         writer: Arc<Mutex<StateWriter>>,
         run: RunId,
         config: ExecutorConfig,
         progress: Arc<dyn ProgressSink>,
-    ) -> Self {
-        Executor {
+    ) -> Result<Self, ExecError> {
+        let timeout = client.config().read_timeout;
+        if config.settle < timeout {
+            return Err(ExecError::UnsafeSettle {
+                settle: config.settle,
+                timeout,
+            });
+        }
+        Ok(Executor {
             client,
             writer,
             run,
             config,
             progress,
-        }
+        })
     }
 
     /// Everything the plan says, in this order: renames, forgets, adoptions, then the orders of
@@ -137,6 +187,36 @@ impl Executor {
     pub async fn apply(&self, plan: &Plan) -> Result<ApplyReport, ExecError> {
         if plan.has_conflicts() {
             return Err(ExecError::Conflicts);
+        }
+        // Every region's job before anything is written: a plan refused here changes nothing.
+        let mut jobs = Vec::new();
+        for order in &plan.orders {
+            let mut products = Vec::new();
+            // An unrefreshed plan may be older than the cloud's truth whoever applies it.
+            let mut check_first = self.config.check_before_order || !plan.refreshed;
+            for address in &order.addresses {
+                let change = plan
+                    .change(address)
+                    .ok_or_else(|| ExecError::Inconsistent(address.to_string()))?;
+                check_first |= change.resolve_first;
+                products.push(product_of(change)?);
+            }
+            // The reviewed body is what is sent: refuse a plan whose body says otherwise.
+            let body = OrderBody {
+                auto_pay: order.body.auto_pay,
+                products: products.iter().map(|p| p.request.clone()).collect(),
+            };
+            if body != order.body {
+                return Err(ExecError::BodyMismatch {
+                    region: order.region.clone(),
+                });
+            }
+            jobs.push(region::RegionJob {
+                region: order.region.clone(),
+                auto_pay: order.body.auto_pay,
+                products,
+                check_first,
+            });
         }
         let mut report = ApplyReport::default();
         for change in plan.changes.iter().filter(|c| c.action.is_change()) {
@@ -155,10 +235,11 @@ impl Executor {
                     let product = product_of(change)?;
                     let product_id = change.observed.as_ref().and_then(|o| o.product_id.as_deref());
                     let mut writer = lock(&self.writer);
-                    match change.before.as_ref().map(|b| b.status) {
-                        Some(pai_state::Status::Pending) => {
-                            writer.mark_resolved(self.run, &change.address, product_id)?
-                        }
+                    // An adopt is planned on the cloud's "purchased", or for a rename of a
+                    // recorded row; the move above already took the record to this address.
+                    let recorded = change.before.as_ref().map(|b| b.status);
+                    match reconcile(recorded, false, Word::Purchased) {
+                        Verdict::Resolve => writer.mark_resolved(self.run, &change.address, product_id)?,
                         _ => writer.mark_adopted(self.run, &product, product_id)?,
                     }
                     report.adopted.push(change.address.clone());
@@ -168,22 +249,7 @@ impl Executor {
         }
 
         let mut tasks = tokio::task::JoinSet::new();
-        for order in &plan.orders {
-            let mut products = Vec::new();
-            let mut check_first = self.config.check_before_order;
-            for address in &order.addresses {
-                let change = plan
-                    .change(address)
-                    .ok_or_else(|| ExecError::Inconsistent(address.to_string()))?;
-                check_first |= change.resolve_first;
-                products.push(product_of(change)?);
-            }
-            let job = region::RegionJob {
-                region: order.region.clone(),
-                auto_pay: order.body.auto_pay,
-                products,
-                check_first,
-            };
+        for job in jobs {
             let ctx = region::Context {
                 client: self.client.clone(),
                 writer: Arc::clone(&self.writer),
@@ -280,23 +346,21 @@ pub fn history_entry(
     }
 }
 
-/// What `ListProducts` says of one product.
+/// What `ListProducts` says of one product: its word and, when purchased, its `ProductId`.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Verdict {
-    Purchased(Option<String>),
-    NotPurchased,
-    /// Not in the answer, or without `IsPurchased`: as good as no answer.
-    Unknown,
+struct Answer {
+    word: Word,
+    product_id: Option<String>,
 }
 
-/// The cloud's verdict on each of `products`, in their order; `Err` when it could not be asked.
+/// The cloud's answer on each of `products`, in their order; `Err` when it could not be asked.
 async fn ask_cloud(
     client: &Client,
     writer: &Mutex<StateWriter>,
     run: RunId,
     region: &Region,
     products: &[Product],
-) -> Result<Result<Vec<Verdict>, ApiError>, StateError> {
+) -> Result<Result<Vec<Answer>, ApiError>, StateError> {
     let codes: Vec<ProductCode> = products.iter().map(Product::code).collect();
     let started = Instant::now();
     let answer = client.list_products(region, &codes).await;
@@ -315,10 +379,12 @@ async fn ask_cloud(
         let seen = observations(&codes, &response);
         products
             .iter()
-            .map(|p| match seen.iter().find(|(code, _)| *code == p.code()) {
-                Some((_, o)) if o.purchased => Verdict::Purchased(o.product_id.clone()),
-                Some(_) => Verdict::NotPurchased,
-                None => Verdict::Unknown,
+            .map(|p| {
+                let observed = seen.iter().find(|(code, _)| *code == p.code()).map(|(_, o)| o);
+                Answer {
+                    word: Word::of(observed),
+                    product_id: observed.and_then(|o| o.product_id.clone()),
+                }
             })
             .collect()
     }))

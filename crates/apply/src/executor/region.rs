@@ -3,12 +3,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use pai_planner::{reconcile, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, Region};
 use pai_state::{OrderOutcome, RunId, StateError, StateWriter};
 
 use super::report::{ProductOutcome, RegionReport};
-use super::{api_call, ask_cloud, lock, ExecError, ExecutorConfig, Progress, ProgressSink, Verdict};
-use crate::client::{ApiError, Client, CREATE_PRODUCT_ORDERS};
+use super::{api_call, ask_cloud, lock, Answer, ExecError, ExecutorConfig, Progress, ProgressSink};
+use crate::client::{ApiError, Client, OrderError, CREATE_PRODUCT_ORDERS};
 
 pub(super) struct RegionJob {
     pub region: Region,
@@ -35,9 +36,7 @@ impl Context {
         if job.check_first {
             self.progress.report(Progress::Checking { region: region.clone() });
             match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
-                Ok(verdicts) => {
-                    to_order = self.record_verdicts(&mut report, to_order, verdicts, "already purchased")?
-                }
+                Ok(answers) => to_order = self.record_verdicts(&mut report, to_order, answers, "already purchased")?,
                 Err(e) => {
                     // Without the cloud's word an interrupted order could be sent twice: order nothing.
                     for p in &to_order {
@@ -94,28 +93,24 @@ impl Context {
         });
         let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
         let started = Instant::now();
+        // The hook is `Fn`, shared with the client: the time of the last send comes out through a cell.
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
-        let unrecorded: Mutex<Option<StateError>> = Mutex::new(None);
-        let note_sending = |n: u32| match lock(&self.writer).note_sending(self.run, &addresses, n) {
-            Ok(()) => {
-                *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
-                Ok(())
-            }
-            Err(e) => {
-                let message = format!("the send could not be recorded in the state: {e}");
-                *unrecorded.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
-                Err(message)
-            }
+        let note_sending = |n: u32| -> Result<(), StateError> {
+            lock(&self.writer).note_sending(self.run, &addresses, n)?;
+            *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            Ok(())
         };
-        let answer = self
+        let answer = match self
             .client
-            .create_product_orders_noting(region, &body, &note_sending)
-            .await;
-        // Nothing was sent, and the state cannot be trusted with this order's outcome: stop the
-        // run rather than record anything about these rows.
-        if let Some(e) = unrecorded.into_inner().unwrap_or_else(|p| p.into_inner()) {
-            return Err(e.into());
-        }
+            .create_product_orders_recording(region, &body, &note_sending)
+            .await
+        {
+            Ok(response) => Ok(response),
+            Err(OrderError::Api(e)) => Err(e),
+            // Nothing was sent, and the state cannot be trusted with this order's outcome: stop
+            // the run rather than record anything about these rows.
+            Err(OrderError::NotSent(e)) => return Err(e.into()),
+        };
         let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
         match answer {
             Ok(response) => {
@@ -205,7 +200,7 @@ impl Context {
         why: &str,
     ) -> Result<Vec<Product>, ExecError> {
         match ask_cloud(&self.client, &self.writer, self.run, &report.region.clone(), &products).await? {
-            Ok(verdicts) => self.record_verdicts(report, products, verdicts, why),
+            Ok(answers) => self.record_verdicts(report, products, answers, why),
             Err(list_error) => {
                 for p in &products {
                     report.set(
@@ -221,36 +216,46 @@ impl Context {
     }
 
     /// Records the products the cloud reports purchased and returns those it reports not
-    /// purchased; a product it does not report stays as it is, for the next run.
+    /// purchased; a product it does not report stays as it is, for the next run. What the word
+    /// means for each row is `pai_planner::reconcile`.
     fn record_verdicts(
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,
-        verdicts: Vec<Verdict>,
+        answers: Vec<Answer>,
         why: &str,
     ) -> Result<Vec<Product>, ExecError> {
         let mut again = Vec::new();
-        for (product, verdict) in products.into_iter().zip(verdicts) {
-            match verdict {
-                Verdict::Purchased(product_id) => {
-                    let mut writer = lock(&self.writer);
-                    let pending = writer
-                        .snapshot()?
-                        .resources
-                        .get(&product.address)
-                        .is_some_and(|r| r.status == pai_state::Status::Pending);
-                    if pending {
-                        writer.mark_resolved(self.run, &product.address, product_id.as_deref())?;
-                    } else {
-                        writer.mark_adopted(self.run, &product, product_id.as_deref())?;
-                    }
+        for (product, answer) in products.into_iter().zip(answers) {
+            let mut writer = lock(&self.writer);
+            let snapshot = writer.snapshot()?;
+            let recorded = snapshot.resources.get(&product.address).map(|r| r.status);
+            let elsewhere = recorded.is_none() && snapshot.find_activation(&product.region, product.code()).is_some();
+            let product_id = answer.product_id.as_deref();
+            match reconcile(recorded, elsewhere, answer.word) {
+                Verdict::Resolve => {
+                    writer.mark_resolved(self.run, &product.address, product_id)?;
                     report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
                 }
-                Verdict::NotPurchased => again.push(product),
-                Verdict::Unknown => report.set(
+                // A reorder of a drifted row that the cloud now reports purchased is recorded
+                // with the reviewed request, as an adoption.
+                Verdict::Adopt | Verdict::Confirmed => {
+                    writer.mark_adopted(self.run, &product, product_id)?;
+                    report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
+                }
+                Verdict::NotPlaced | Verdict::Absent | Verdict::Drift => again.push(product),
+                _ if answer.word == Word::Silent => report.set(
                     &product.address,
                     ProductOutcome::Unknown {
                         error: "ListProducts did not report this product".into(),
+                    },
+                ),
+                _ => report.set(
+                    &product.address,
+                    ProductOutcome::Unknown {
+                        error: "the cloud reports it purchased, and the state records it under another address; \
+                                plan again"
+                            .into(),
                     },
                 ),
             }

@@ -6,6 +6,7 @@ use serde::Serialize;
 /// How one product of an order ended.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
+#[non_exhaustive]
 pub enum ProductOutcome {
     /// Ordered now, with the order's ids.
     Ordered {

@@ -5,8 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
-use pai_apply::executor::{ApplyReport, ProductOutcome};
-use pai_apply::{Executor, ExecutorConfig, Progress, ProgressSink};
+use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
 use pai_planner::{wanted, Plan};
 use pai_state::{ApiCall, RunResult, StateWriter};
 use serde::Serialize;
@@ -16,6 +15,7 @@ use crate::cloud::Cloud;
 use crate::context::{self, LoadedManifest};
 
 mod refresh;
+mod view;
 pub use refresh::refresh;
 
 pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
@@ -40,11 +40,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let writer = context::open_write(g, Some(&loaded), "apply")?;
     let destination = context::target(g, &loaded)?;
     let snapshot = writer.snapshot()?;
-    let_interrupted_orders_land(g, &snapshot);
     let LoadedManifest { manifest, path } = loaded;
     let pairs = wanted(&manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
     let cloud = Cloud::connect(g, &manifest, &destination, &regions)?;
+    let_interrupted_orders_land(g, &cloud, &snapshot);
 
     // The refresh's calls go into the history with the run, if there is one.
     let mut refresh_calls = Vec::new();
@@ -111,7 +111,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
             success,
         })?;
     } else {
-        context::emit(&summary(&report))?;
+        context::emit(&view::apply_summary(&report))?;
         if let Some(ledger) = cloud.sandbox_ledger() {
             context::emit(&format!(
                 "Sandbox: no real order was placed; the emulator's ledger is {}\n",
@@ -123,21 +123,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
-/// cloud is asked about it (see `pai_apply::executor::interrupted`). The lock is held meanwhile.
-/// A sandbox died with the process that started it, and its orders with it: nothing to wait for.
-fn let_interrupted_orders_land(g: &Global, snapshot: &pai_state::StateSnapshot) {
-    if g.sandbox {
-        return;
-    }
-    if let Some(u) = pai_apply::executor::unsettled(snapshot, g.settle_time(), pai_state::clock::now_utc()) {
-        let addresses: Vec<String> = u.addresses.iter().map(pai_spec::Address::qualified).collect();
-        tracing::warn!(
-            "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
-             reach the cloud before asking about it",
-            addresses.join(", "),
-            u.wait.as_secs_f64()
-        );
-        std::thread::sleep(u.wait);
+/// cloud is asked about it (`pai_apply::await_interrupted`). The lock is held meanwhile. A
+/// sandbox died with the process that started it, and its orders with it: nothing to wait for.
+fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::StateSnapshot) {
+    if !g.sandbox {
+        cloud.block_on(pai_apply::await_interrupted(snapshot, g.settle_time()));
     }
 }
 
@@ -162,12 +152,14 @@ fn execute(
         ..ExecutorConfig::default()
     };
     let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() && !g.no_color {
-        Arc::new(Bars::new(plan))
+        Arc::new(view::Bars::new(plan))
     } else {
-        Arc::new(Lines)
+        Arc::new(view::Lines)
     };
-    let executor = Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress);
-    let result = cloud.block_on(executor.apply(plan));
+    let result = match Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress) {
+        Ok(executor) => cloud.block_on(executor.apply(plan)),
+        Err(e) => Err(e),
+    };
     let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
     let run_result = match &result {
         Ok(report) if report.is_success() => RunResult::Succeeded,
@@ -210,147 +202,4 @@ fn confirm() -> anyhow::Result<bool> {
         .read_line(&mut line)
         .context("reading the confirmation")?;
     Ok(line.trim() == "yes")
-}
-
-fn summary(report: &ApplyReport) -> String {
-    let mut out = String::from("\n");
-    for region in &report.regions {
-        for (address, outcome) in &region.products {
-            let line = match outcome {
-                ProductOutcome::Ordered { order_id, request_id } => format!(
-                    "{}: ordered in {} (OrderId {}, RequestId {})",
-                    address.qualified(),
-                    region.region,
-                    order_id.as_deref().unwrap_or("?"),
-                    request_id.as_deref().unwrap_or("?")
-                ),
-                ProductOutcome::Recorded { why } => format!("{}: recorded ({why})", address.qualified()),
-                ProductOutcome::Failed { error } => format!("{}: NOT ordered: {error}", address.qualified()),
-                ProductOutcome::Unknown { error } => {
-                    format!(
-                        "{}: outcome unknown, left pending; run apply again to resolve it: {error}",
-                        address.qualified()
-                    )
-                }
-            };
-            out.push_str(&line);
-            out.push('\n');
-        }
-    }
-    for (from, to) in &report.moved {
-        out.push_str(&format!("{}: moved to {}\n", from.qualified(), to.qualified()));
-    }
-    for address in &report.adopted {
-        out.push_str(&format!("{}: adopted (already purchased)\n", address.qualified()));
-    }
-    for address in &report.forgotten {
-        out.push_str(&format!(
-            "{}: forgotten; it stays ACTIVE and BILLED in the account (the API cannot cancel it)\n",
-            address.qualified()
-        ));
-    }
-    let failed = report.count(|o| matches!(o, ProductOutcome::Failed { .. }));
-    let unknown = report.count(|o| matches!(o, ProductOutcome::Unknown { .. }));
-    let head = if report.is_success() {
-        "Apply complete"
-    } else {
-        "Apply incomplete"
-    };
-    out.push_str(&format!(
-        "\n{head}: {} ordered, {} adopted, {} forgotten, {failed} failed, {unknown} unknown.\n",
-        report.ordered(),
-        report.adopted.len() + report.count(|o| matches!(o, ProductOutcome::Recorded { .. })),
-        report.forgotten.len(),
-    ));
-    out
-}
-
-/// Progress without a terminal: one log line per event on stderr, only with `-v`.
-struct Lines;
-
-impl ProgressSink for Lines {
-    fn report(&self, event: Progress) {
-        match event {
-            Progress::Checking { region } => tracing::info!(%region, "checking the cloud before ordering"),
-            Progress::Ordering {
-                region,
-                products,
-                attempt,
-            } => {
-                tracing::info!(%region, attempt, products = ?products, "ordering")
-            }
-            // The executor logs these as warnings itself, with the error that caused them.
-            Progress::Resolving { .. } | Progress::Settling { .. } => {}
-            Progress::Finished { region, ok, message } => tracing::info!(%region, ok, "{message}"),
-        }
-    }
-}
-
-/// One spinner per region on a terminal.
-struct Bars {
-    bars: std::collections::BTreeMap<pai_spec::Region, indicatif::ProgressBar>,
-    _multi: indicatif::MultiProgress,
-}
-
-impl Bars {
-    fn new(plan: &Plan) -> Self {
-        let multi = indicatif::MultiProgress::with_draw_target(indicatif::ProgressDrawTarget::stderr());
-        let style = indicatif::ProgressStyle::with_template("{spinner} {prefix:.bold} {wide_msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner());
-        let bars = plan
-            .orders
-            .iter()
-            .map(|o| {
-                let bar = multi.add(indicatif::ProgressBar::new_spinner());
-                bar.set_style(style.clone());
-                bar.set_prefix(o.region.to_string());
-                bar.set_message("waiting");
-                bar.enable_steady_tick(std::time::Duration::from_millis(100));
-                (o.region.clone(), bar)
-            })
-            .collect();
-        Bars { bars, _multi: multi }
-    }
-}
-
-impl ProgressSink for Bars {
-    fn report(&self, event: Progress) {
-        let (region, message, done) = match event {
-            Progress::Checking { region } => (region, "checking the cloud before ordering".to_owned(), false),
-            Progress::Ordering {
-                region,
-                products,
-                attempt,
-            } => {
-                let codes: Vec<&str> = products.iter().map(|c| c.as_str()).collect();
-                let again = if attempt > 1 {
-                    format!(" (attempt {attempt})")
-                } else {
-                    String::new()
-                };
-                (region, format!("ordering {}{again}", codes.join(", ")), false)
-            }
-            Progress::Resolving { region } => (region, "outcome unknown; asking ListProducts".to_owned(), false),
-            Progress::Settling { region, wait } => (
-                region,
-                format!(
-                    "not reported purchased yet; waiting {:.0}s for the order to arrive before ordering again",
-                    wait.as_secs_f64().ceil()
-                ),
-                false,
-            ),
-            Progress::Finished { region, ok, message } => (
-                region,
-                format!("{} {message}", if ok { "done:" } else { "FAILED:" }),
-                true,
-            ),
-        };
-        if let Some(bar) = self.bars.get(&region) {
-            if done {
-                bar.finish_with_message(message);
-            } else {
-                bar.set_message(message);
-            }
-        }
-    }
 }

@@ -1,0 +1,487 @@
+//! The executor against a real emulator over HTTP, with faults, and a real SQLite state in a
+//! temporary directory: one test per case of `docs/idempotency.md`. Each checks the emulator's
+//! ledger (what was bought), the state's rows and the report.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pai_apply::executor::Silent;
+use pai_apply::{
+    await_interrupted, ApplyReport, Client, ClientConfig, Credentials, EndpointResolver, ExecError, Executor,
+    ExecutorConfig, ListProductsStatus, ProductOutcome, RetryPolicy, StaticCredentials,
+};
+use pai_emulator::{Emulator, EmulatorConfig, Faults, Ledger};
+use pai_planner::{wanted, Action, Plan};
+use pai_spec::{Manifest, ProductCode, Region};
+use pai_state::{EventKind, StateWriter, Status};
+
+const AK: &str = "LTAI-executor-test";
+const SECRET: &str = "executor-test-secret";
+
+fn hangzhou() -> Region {
+    Region::parse("cn-hangzhou").expect("region")
+}
+
+/// A temporary directory with the state file and the emulator's ledger file.
+struct Work {
+    dir: tempfile::TempDir,
+}
+
+impl Work {
+    fn new() -> Work {
+        Work {
+            dir: tempfile::tempdir().expect("a temporary directory"),
+        }
+    }
+
+    fn state(&self) -> PathBuf {
+        self.dir.path().join("state.db")
+    }
+
+    fn ledger_path(&self) -> PathBuf {
+        self.dir.path().join("ledger.json")
+    }
+
+    /// An emulator for cn-hangzhou with `faults`, keeping its ledger in this directory (a later
+    /// emulator of the same directory sees the orders of an earlier one).
+    fn emulator(&self, faults: &str) -> Emulator {
+        self.seeded_emulator(faults, 0)
+    }
+
+    fn seeded_emulator(&self, faults: &str, seed: u64) -> Emulator {
+        let loopback = "127.0.0.1:0".parse().expect("address");
+        let mut config = EmulatorConfig::new(vec![(hangzhou(), loopback)], vec![(AK.into(), SECRET.into())]);
+        config.ledger_path = Some(self.ledger_path());
+        config.faults = faults.parse::<Faults>().expect("faults");
+        config.seed = seed;
+        pai_emulator::spawn(config).expect("emulator")
+    }
+
+    fn writer(&self) -> StateWriter {
+        StateWriter::open(self.state(), "apply", Duration::from_secs(5)).expect("the state")
+    }
+}
+
+/// PAI and OSS in cn-hangzhou: one order of two products.
+fn manifest(emu: &Emulator) -> Manifest {
+    let url = emu.endpoints().into_values().next().expect("an endpoint");
+    let text = format!(
+        "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\ncn-hangzhou = \"{url}\"\n\n\
+         [products.pai]\ncode = \"PAI_share\"\n\n\
+         [products.oss]\ncode = \"OSS_share\"\n\
+         properties.commodity_type = {{ value = \"oss\", name = \"Object Storage Service\" }}\n\
+         properties.ord_time = {{ value = \"1:Hour\", name = \"1 Hour\" }}\n"
+    );
+    pai_spec::parse(text.as_bytes(), "pai.toml")
+        .expect("a valid manifest")
+        .manifest
+}
+
+fn client(emu: &Emulator, read_timeout: Duration, credentials: Credentials) -> Client {
+    let config = ClientConfig {
+        endpoint: EndpointResolver::new(None, emu.endpoints()),
+        connect_timeout: Duration::from_secs(2),
+        read_timeout,
+        retry: RetryPolicy {
+            max_elapsed: Duration::from_millis(300),
+            base: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+        },
+        ..ClientConfig::default()
+    };
+    Client::new(config, Arc::new(StaticCredentials::new(credentials))).expect("client")
+}
+
+fn good_credentials() -> Credentials {
+    Credentials::new(AK, SECRET.to_owned())
+}
+
+/// A plan for the manifest against the current state: refreshed through `client`, or blind.
+async fn plan(work: &Work, manifest: &Manifest, refresh_with: Option<&Client>) -> Plan {
+    let snapshot = work.writer().snapshot().expect("snapshot");
+    let observed = match refresh_with {
+        Some(client) => Some(
+            ListProductsStatus::new(client.clone())
+                .observe_async(&wanted(manifest, &snapshot))
+                .await
+                .expect("ListProducts"),
+        ),
+        None => None,
+    };
+    Plan::build(
+        manifest,
+        "pai.toml",
+        &snapshot,
+        observed.as_ref(),
+        &|region| manifest.endpoint_for(region),
+        pai_state::clock::now_utc(),
+    )
+}
+
+/// Runs `plan` in a run of its own, as `apply` does; the report and the state afterwards.
+async fn apply(work: &Work, client: Client, settle: Duration, plan: &Plan) -> Result<ApplyReport, ExecError> {
+    let mut writer = work.writer();
+    let run = writer.begin_run("apply").expect("begin");
+    let writer = Arc::new(Mutex::new(writer));
+    let config = ExecutorConfig {
+        check_before_order: !plan.refreshed,
+        settle,
+        ..ExecutorConfig::default()
+    };
+    let executor = Executor::new(client, Arc::clone(&writer), run, config, Arc::new(Silent))?;
+    executor.apply(plan).await
+}
+
+fn statuses(state: &Path) -> BTreeMap<String, Status> {
+    StateWriter::open(state, "check", Duration::from_secs(5))
+        .expect("the state")
+        .snapshot()
+        .expect("snapshot")
+        .resources
+        .into_iter()
+        .map(|(a, r)| (a.to_string(), r.status))
+        .collect()
+}
+
+fn outcomes(report: &ApplyReport) -> Vec<(String, ProductOutcome)> {
+    report
+        .regions
+        .iter()
+        .flat_map(|r| r.products.iter().map(|(a, o)| (a.to_string(), o.clone())))
+        .collect()
+}
+
+fn assert_bought_once(ledger: &Ledger) {
+    for code in [ProductCode::Pai, ProductCode::Oss] {
+        assert!(ledger.is_purchased(&hangzhou(), code), "{code:?} bought");
+        assert_eq!(
+            ledger.order_count(&hangzhou(), code),
+            1,
+            "{code:?} ordered exactly once"
+        );
+    }
+}
+
+fn both(status: Status) -> BTreeMap<String, Status> {
+    [("oss".to_owned(), status), ("pai".to_owned(), status)].into()
+}
+
+/// Step 5 to 7, no fault: intent, one send, the outcome recorded.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_ok_is_recorded_active_after_its_intent() {
+    let work = Work::new();
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let client = client(&emu, Duration::from_secs(5), good_credentials());
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    let report = apply(&work, client, Duration::from_secs(10), &plan)
+        .await
+        .expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.ordered(), 2);
+    assert_bought_once(&emu.ledger());
+    assert_eq!(emu.ledger().orders.len(), 1, "one order for the region");
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+    let history = work.writer().history(None).expect("history");
+    let position = |kind: EventKind, action: &str| {
+        history
+            .events
+            .iter()
+            .position(|e| e.kind == kind && e.action == action)
+            .unwrap_or_else(|| panic!("no {action} in {:?}", history.events))
+    };
+    assert!(
+        position(EventKind::State, "pending") < position(EventKind::Api, "CreateProductOrders"),
+        "the intent is durable before the order"
+    );
+}
+
+/// Step 7: the order is placed and its response lost; `ListProducts` reports it purchased.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn response_lost_is_resolved_by_list_products_without_a_second_order() {
+    let work = Work::new();
+    let emu = work.emulator("drop_after_commit=1");
+    let manifest = manifest(&emu);
+    let client = client(&emu, Duration::from_secs(5), good_credentials());
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    let report = apply(&work, client, Duration::from_secs(10), &plan)
+        .await
+        .expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(&outcome, ProductOutcome::Recorded { why } if why.contains("response lost")),
+            "{address}: {outcome:?}"
+        );
+    }
+    assert_bought_once(&emu.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// Step 7: the client gives up at its timeout while the service still carries the order out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timeout_then_landed_late_is_recorded_not_reordered() {
+    let work = Work::new();
+    let emu = work.emulator("slow_after_commit=1,slow_ms=3000");
+    let manifest = manifest(&emu);
+    let client = client(&emu, Duration::from_millis(300), good_credentials());
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    let report = apply(&work, client, Duration::from_millis(300), &plan)
+        .await
+        .expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.ordered(), 0, "{report:?}");
+    assert_bought_once(&emu.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// Step 6 and 7, then step 2 of the next run: HTTP 5xx before anything was recorded, and
+/// `ListProducts` unreachable too. The rows stay `pending`; the next run waits out the settle
+/// time, asks, and orders exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_before_commit_leaves_pending_and_the_next_run_orders_once() {
+    let work = Work::new();
+    let settle = Duration::from_millis(300);
+    let failing = work.emulator("error_500=1");
+    let manifest = manifest(&failing);
+    let client = client(&failing, settle, good_credentials());
+    let first = plan(&work, &manifest, None).await;
+    // Blind, so apply would ask first; ListProducts fails, and nothing is ordered.
+    let report = apply(&work, client.clone(), settle, &first).await.expect("applied");
+    assert!(!report.is_success());
+    assert!(
+        emu_orders(&failing).is_empty(),
+        "nothing ordered without the cloud's word"
+    );
+
+    // Now with the check skipped, as a refreshed plan would: the order itself meets the 500.
+    let mut unchecked = first.clone();
+    unchecked.refreshed = true;
+    let report = apply(&work, client, settle, &unchecked).await.expect("applied");
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(outcome, ProductOutcome::Unknown { .. }),
+            "{address}: {outcome:?}"
+        );
+    }
+    assert_eq!(statuses(&work.state()), both(Status::Pending));
+    assert!(
+        emu_orders(&failing).is_empty(),
+        "the 500 came before anything was recorded"
+    );
+    failing.shutdown().await;
+
+    let healthy = work.emulator("none");
+    let manifest = self::manifest(&healthy);
+    let client = client_for(&healthy, settle);
+    let snapshot = work.writer().snapshot().expect("snapshot");
+    // The rows were sent moments ago; how long is left of their settle time depends on how fast
+    // this machine got here, so only the outcome is checked.
+    await_interrupted(&snapshot, settle).await;
+    let next = plan(&work, &manifest, None).await;
+    assert!(next.changes.iter().all(|c| c.resolve_first), "{:?}", next.changes);
+    let report = apply(&work, client, settle, &next).await.expect("applied");
+    assert!(report.is_success(), "{report:?}");
+    assert_bought_once(&healthy.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// Step 7: HTTP 5xx before the order was recorded, and `ListProducts` answering. Its first "not
+/// purchased" may predate an order still on its way: the executor waits out the settle time,
+/// asks again, and only then orders again, once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn server_error_then_not_purchased_waits_the_settle_time_and_orders_again_once() {
+    // With this seed the first request (the order) meets the 500 and the next ones do not.
+    let seed = 2;
+    let work = Work::new();
+    let settle = Duration::from_millis(300);
+    let emu = work.seeded_emulator("error_500=0.5", seed);
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, settle);
+    let mut plan = plan(&work, &manifest, None).await;
+    plan.refreshed = true;
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+
+    let history = work.writer().history(None).expect("history");
+    let orders: Vec<&str> = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Api && e.action == "CreateProductOrders")
+        .map(|e| e.outcome.as_deref().unwrap_or("?"))
+        .collect();
+    assert_eq!(orders, ["ambiguous", "ok"], "{:?}", history.events);
+    let lists = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Api && e.action == "ListProducts")
+        .count();
+    assert_eq!(lists, 2, "asked, waited, asked again: {:?}", history.events);
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.ordered(), 2);
+    assert_bought_once(&emu.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// Step 2: a killed run's order did land; the next run records it instead of ordering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_runs_pending_rows_that_landed_are_resolved() {
+    let work = Work::new();
+    let settle = Duration::from_millis(300);
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, settle);
+    // The killed run: its intent and send are recorded, the order reached the cloud, and the
+    // process died before it read the answer.
+    let blind = plan(&work, &manifest, None).await;
+    {
+        let mut writer = work.writer();
+        let run = writer.begin_run("apply").expect("begin");
+        let products: Vec<_> = manifest.products.values().collect();
+        writer.put_pending(run, &products).expect("intent");
+        let addresses: Vec<_> = products.iter().map(|p| p.address.clone()).collect();
+        writer.note_sending(run, &addresses, 1).expect("send noted");
+        client
+            .create_product_orders(&hangzhou(), &blind.orders[0].body)
+            .await
+            .expect("the killed run's order");
+    }
+    let snapshot = work.writer().snapshot().expect("snapshot");
+    await_interrupted(&snapshot, settle).await;
+    let refreshed = plan(&work, &manifest, Some(&client)).await;
+    assert!(
+        refreshed.changes.iter().all(|c| c.action == Action::Adopt),
+        "{:?}",
+        refreshed.changes
+    );
+    let report = apply(&work, client, settle, &refreshed).await.expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.adopted.len(), 2);
+    assert_bought_once(&emu.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// Adopt: bought in the console, not in the state; recorded, not ordered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn purchased_elsewhere_is_adopted() {
+    let work = Work::new();
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, Duration::from_secs(5));
+    let blind = plan(&work, &manifest, None).await;
+    client
+        .create_product_orders(&hangzhou(), &blind.orders[0].body)
+        .await
+        .expect("bought in the console");
+    let refreshed = plan(&work, &manifest, Some(&client)).await;
+    let report = apply(&work, client, Duration::from_secs(10), &refreshed)
+        .await
+        .expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.ordered(), 0);
+    assert_eq!(report.adopted.len(), 2);
+    assert_bought_once(&emu.ledger());
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// A saved plan applied after the products were bought in the console: the check before
+/// ordering records them instead (the one exception to "as saved", and it only spends less).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_saved_plan_records_what_was_bought_since_instead_of_ordering() {
+    let work = Work::new();
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, Duration::from_secs(5));
+    let saved = plan(&work, &manifest, None).await;
+    client
+        .create_product_orders(&hangzhou(), &saved.orders[0].body)
+        .await
+        .expect("bought in the console");
+    let report = apply(&work, client, Duration::from_secs(10), &saved)
+        .await
+        .expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(&outcome, ProductOutcome::Recorded { why } if why == "already purchased"),
+            "{address}: {outcome:?}"
+        );
+    }
+    assert_bought_once(&emu.ledger());
+}
+
+/// Step 6, a permanent failure (the API refuses the signature): nothing bought, rows `failed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn permanent_rejection_is_recorded_failed() {
+    let work = Work::new();
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let good = client_for(&emu, Duration::from_secs(5));
+    let plan = plan(&work, &manifest, Some(&good)).await;
+    let bad = client(
+        &emu,
+        Duration::from_secs(5),
+        Credentials::new(AK, "not-the-secret".to_owned()),
+    );
+    let report = apply(&work, bad, Duration::from_secs(10), &plan)
+        .await
+        .expect("applied");
+
+    assert!(!report.is_success());
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(outcome, ProductOutcome::Failed { .. }),
+            "{address}: {outcome:?}"
+        );
+    }
+    assert!(emu_orders(&emu).is_empty());
+    assert_eq!(statuses(&work.state()), both(Status::Failed));
+}
+
+/// What makes a "not purchased" trustworthy is checked by the executor itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_settle_time_shorter_than_the_timeout_is_refused() {
+    let work = Work::new();
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, Duration::from_secs(5));
+    let plan = plan(&work, &manifest, None).await;
+    let err = apply(&work, client, Duration::from_secs(4), &plan)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, ExecError::UnsafeSettle { .. }), "{err}");
+    assert!(emu_orders(&emu).is_empty());
+    assert!(statuses(&work.state()).is_empty());
+}
+
+/// The reviewed body is the one sent: a plan whose body says otherwise is refused whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_whose_body_differs_from_its_changes_is_refused() {
+    let work = Work::new();
+    let emu = work.emulator("none");
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, Duration::from_secs(5));
+    let mut plan = plan(&work, &manifest, Some(&client)).await;
+    plan.orders[0].body.products[0].duration += 1;
+    let err = apply(&work, client, Duration::from_secs(10), &plan)
+        .await
+        .expect_err("refused");
+    assert!(matches!(err, ExecError::BodyMismatch { .. }), "{err}");
+    assert!(emu_orders(&emu).is_empty());
+    assert!(statuses(&work.state()).is_empty());
+}
+
+fn client_for(emu: &Emulator, read_timeout: Duration) -> Client {
+    client(emu, read_timeout, good_credentials())
+}
+
+fn emu_orders(emu: &Emulator) -> Vec<pai_emulator::Order> {
+    emu.ledger().orders
+}
