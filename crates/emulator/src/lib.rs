@@ -17,7 +17,8 @@
 //! - [`ledger`]: orders and purchases, and their atomic persistence.
 //! - [`faults`]: the fault spec and the seeded per-request draw.
 //! - [`error`]: [`EmulatorError`] for the operator, [`ApiError`] for the wire.
-//! - `server`: listeners, the per-connection hyper loop, routing.
+//! - `server`: listeners, the per-connection hyper loop, routing (by `pai_sign::wire`, the
+//!   operations the client calls).
 //!
 //! See docs/emulator.md for the behaviour in full and the decisions where the real service
 //! is not documented.
