@@ -476,27 +476,20 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
     // Long enough that the kill below lands while the order is held, even on a loaded machine;
     // shorter than the settle time (twice --timeout), as the protocol assumes of the service.
     let hold = Duration::from_millis(1000);
-    let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
+    let wire = support::Wire::default();
+    let slow = support::proxy(setup.handle(), upstream, &wire, Some(hold));
     let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
     let args = ["--timeout", "1500ms", "apply", "--auto-approve"];
 
     let mut first = setup.work.command(&args).spawn().expect("start apply");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let pending = || {
-        Store::open_read_only(&setup.work.state)
-            .and_then(|s| s.snapshot())
-            .is_ok_and(|s| s.resources.values().any(|r| r.status == Status::Pending))
-    };
-    while !pending() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first apply never wrote its intent"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // The request leaves right after its intent is durable; let it reach the slow path.
-    std::thread::sleep(Duration::from_millis(100));
+    let held = wire.wait_for_held_order(|| !matches!(first.try_wait(), Ok(None)));
+    assert!(held, "the first apply ended before its order reached the gateway");
+    // The intent is durable before the request leaves, so the order held is a pending one.
+    let pending = Store::open_read_only(&setup.work.state)
+        .and_then(|s| s.snapshot())
+        .is_ok_and(|s| s.resources.values().any(|r| r.status == Status::Pending));
+    assert!(pending, "an order was sent without its intent in the state");
     first.kill().expect("kill the first apply");
     first.wait().expect("reap it");
     assert!(setup.emu.ledger().orders.is_empty(), "the order is still on its way");
