@@ -318,7 +318,7 @@ fn run_logged(work: &Workdir, args: Vec<String>) -> support::Run {
 fn run_scenario(seed: u64, handle: &tokio::runtime::Handle, work: &Workdir) -> Result<Tally, String> {
     let plan = draw_plan(seed);
     let mut rng = Draws::new(seed ^ 0x6b69_6c6c); // the kills' own stream
-    let mut config = Emu::config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
+    let mut config = support::emu_config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
     config.faults = plan.faults.clone();
     config.seed = seed;
     let mut emu = Emu::start(handle, config);

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
+use pai_sign::wire;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -102,9 +103,6 @@ pub fn proxy_holding(
     addr
 }
 
-/// How an order's request starts on the wire.
-const ORDER_REQUEST_LINE: &str = "POST /api/v1/productorders ";
-
 /// What one direction of the proxy holds back, and for how long.
 #[derive(Clone, Copy)]
 enum Hold {
@@ -119,6 +117,9 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, wire: &Wire, hold
         Hold::Orders(_) => &wire.to_server,
         Hold::Answers(_) => &wire.to_client,
     };
+    let order = wire::CREATE_PRODUCT_ORDERS;
+    // How an order's request starts on the wire.
+    let order_line = format!("{} {} ", order.method, order.path);
     let mut buf = [0u8; 8192];
     while let Ok(n) = from.read(&mut buf).await {
         if n == 0 {
@@ -134,7 +135,7 @@ async fn pump(mut from: OwnedReadHalf, mut to: OwnedWriteHalf, wire: &Wire, hold
             .unwrap_or_else(|p| p.into_inner())
             .extend_from_slice(chunk);
         let delay = match hold {
-            Hold::Orders(Some(d)) if chunk.starts_with(ORDER_REQUEST_LINE.as_bytes()) => {
+            Hold::Orders(Some(d)) if chunk.starts_with(order_line.as_bytes()) => {
                 wire.note_held_order();
                 Some(d)
             }
