@@ -65,7 +65,7 @@ async fn drop_after_commit_records_then_closes_without_a_response() {
 
     // An HTTP client sees a failed request, not a timeout and not an answer.
     let err = client()
-        .post(format!("http://{a}/api/v1/productorders"))
+        .post(format!("http://{a}{}", wire::CREATE_PRODUCT_ORDERS.path))
         .headers(
             Call::order(Algo::V2, PAI_ORDER)
                 .headers(&a.to_string())
