@@ -469,16 +469,11 @@ fn change<'a>(json: &'a serde_json::Value, address: &str) -> &'a serde_json::Val
 fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
-    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
-        .trim_start_matches("http://")
-        .parse()
-        .expect("emulator address");
     // Long enough that the kill below lands while the order is held, even on a loaded machine;
     // shorter than the settle time (twice --timeout), as the protocol assumes of the service.
     let hold = Duration::from_millis(1000);
     let wire = support::Wire::default();
-    let slow = support::proxy(setup.handle(), upstream, &wire, Some(hold));
-    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, Some(hold), None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
     let args = ["--timeout", "1500ms", "apply", "--auto-approve"];
 
@@ -507,14 +502,10 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
 fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
-    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
-        .trim_start_matches("http://")
-        .parse()
-        .expect("emulator address");
     // Past the 300 ms timeout, well inside the 600 ms settle time.
     let hold = Duration::from_millis(400);
-    let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
-    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    let wire = support::Wire::default();
+    let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, Some(hold), None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
 
     let run = setup.work.run(&["--timeout", "300ms", "apply", "--auto-approve"]);
@@ -542,23 +533,19 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
 fn a_late_answer_given_before_the_order_landed_is_not_the_last_word() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
-    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
-        .trim_start_matches("http://")
-        .parse()
-        .expect("emulator address");
     // The order times out at 1 s and lands at 1.2 s, inside the 1.5 s settle time. The
     // ListProducts asked at 1 s answers "not purchased" at once, but the answer is held 0.7 s
     // (under the timeout) and arrives at 1.7 s, past the settle time.
     let hold_order = Duration::from_millis(1200);
     let hold_answers = Duration::from_millis(700);
-    let slow = support::proxy_holding(
+    let wire = support::Wire::default();
+    let endpoints = support::gateway(
         setup.handle(),
-        upstream,
-        &support::Wire::default(),
+        &setup.emu.endpoints(),
+        &wire,
         Some(hold_order),
         Some(hold_answers),
     );
-    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
 
     let run = setup

@@ -27,7 +27,7 @@ pub use emu::{emu_config, Setup};
 #[allow(unused_imports)]
 pub use pai_testkit::emulator::{runtime, Emu};
 #[allow(unused_imports)]
-pub use proxy::{proxy, proxy_holding, Wire};
+pub use proxy::{gateway, proxy, Wire};
 
 pub const ACCESS_KEY_ID: &str = "LTAI5tApplyTestKey";
 pub const ACCESS_KEY_SECRET: &str = "ApplyTest-Secret-5f4e3d2c1b0a";

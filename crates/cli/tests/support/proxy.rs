@@ -1,10 +1,12 @@
 //! A recording TCP proxy on loopback, which can also play a slow gateway for orders.
 
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::Duration;
 
 use pai_sign::wire;
+use pai_spec::Region;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 
@@ -52,25 +54,37 @@ impl Wire {
     }
 }
 
+/// The emulator's `endpoints`, each behind its own [`proxy`] recording into `wire`: a
+/// gateway in front of every region, for a manifest to point at.
+pub fn gateway(
+    handle: &tokio::runtime::Handle,
+    endpoints: &BTreeMap<Region, String>,
+    wire: &Wire,
+    hold_orders: Option<Duration>,
+    hold_answers: Option<Duration>,
+) -> BTreeMap<Region, String> {
+    endpoints
+        .iter()
+        .map(|(region, url)| {
+            let upstream = url
+                .trim_start_matches("http://")
+                .parse()
+                .expect("the emulator's address");
+            let proxy = proxy(handle, upstream, wire, hold_orders, hold_answers);
+            (region.clone(), format!("http://{proxy}"))
+        })
+        .collect()
+}
+
 /// A TCP proxy on 127.0.0.1:0 to `upstream` that records everything it forwards into `wire`.
 ///
 /// With `hold_orders`, it plays a slow network path for orders: a `CreateProductOrders`
 /// request is held that long before it is passed on, and it is passed on even if the client
 /// has gone meanwhile, as a real gateway that has received a request still carries it out.
 /// Each held order is counted in `wire` as its hold begins ([`Wire::wait_for_held_order`]).
+/// With `hold_answers`, it also holds every answer (each chunk that starts a response) that
+/// long on its way back: a slow return path, on which an answer arrives later than it was given.
 pub fn proxy(
-    handle: &tokio::runtime::Handle,
-    upstream: SocketAddr,
-    wire: &Wire,
-    hold_orders: Option<Duration>,
-) -> SocketAddr {
-    proxy_holding(handle, upstream, wire, hold_orders, None)
-}
-
-/// [`proxy`], which also holds every answer (each chunk that starts a response) for
-/// `hold_answers` on its way back: a slow return path, on which an answer arrives later than
-/// it was given.
-pub fn proxy_holding(
     handle: &tokio::runtime::Handle,
     upstream: SocketAddr,
     wire: &Wire,
