@@ -43,6 +43,9 @@ pub struct Shared {
     pub ledger: Mutex<Ledger>,
     /// Serialises commits so that each persisted file holds every earlier order.
     pub commit: tokio::sync::Mutex<()>,
+    /// Held (shared) by every commit from before its task is spawned until it is done, so that
+    /// a shutdown, which takes it exclusively, waits for the commits a hung-up client left.
+    pub in_flight: Arc<tokio::sync::RwLock<()>>,
     pub ledger_path: Option<PathBuf>,
     pub faults: Faults,
     pub rng: Mutex<StdRng>,
@@ -238,12 +241,14 @@ async fn api_call(
     let order = api::validate_order(req.body, content_type)?;
     // The commit runs in its own task: a client that hangs up mid-request cannot cancel it
     // halfway, so an order is either in the ledger (file and memory) or not at all.
+    let in_flight = shared.in_flight.clone().read_owned().await;
     let committed = tokio::spawn(commit(
         shared.clone(),
         ctx.region.clone(),
         identity,
         order,
         request_id.to_owned(),
+        in_flight,
     ))
     .await
     .map_err(|e| {
@@ -275,6 +280,7 @@ async fn commit(
     identity: Identity,
     order: ValidOrder,
     request_id: String,
+    _in_flight: tokio::sync::OwnedRwLockReadGuard<()>,
 ) -> Result<Order, ApiError> {
     let _serial = shared.commit.lock().await;
     let (record, next) = {

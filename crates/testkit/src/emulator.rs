@@ -3,7 +3,6 @@
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
 
 use pai_emulator::{Emulator, EmulatorConfig, Faults, Ledger};
 use pai_spec::Region;
@@ -101,12 +100,11 @@ impl Emu {
     }
 
     fn stop(&mut self) {
+        // The shutdown waits for a commit that a killed client left behind, so the file the
+        // restart reads holds every order.
         if let Some(emulator) = self.running.take() {
             self.handle.block_on(emulator.shutdown());
         }
-        // A commit runs in a task of its own that a shutdown does not cancel (an order is all
-        // or nothing); give one that a killed client left behind time to reach the file.
-        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
