@@ -196,6 +196,17 @@ mod tests {
         doc["cases"].as_array().cloned().unwrap_or_default()
     }
 
+    /// A JSON object of strings as pairs, in the object's order.
+    fn strings(v: &Value) -> Vec<(String, String)> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     fn text(v: &Value, key: &str) -> String {
         v[key].as_str().unwrap_or_default().to_owned()
     }
@@ -209,14 +220,7 @@ mod tests {
         let mut checked = 0;
         for case in &cases {
             let name = text(case, "name");
-            let want: BTreeMap<String, String> = case["headers"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let want: BTreeMap<String, String> = strings(&case["headers"]).into_iter().collect();
             let version = if text(case, "algorithm") == "HMAC-SHA1" {
                 SignatureVersion::V2
             } else {
@@ -230,14 +234,7 @@ mod tests {
                 Ok(parsed.map(OffsetDateTime::from).unwrap_or(OffsetDateTime::UNIX_EPOCH))
             }
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let query: Vec<(String, String)> = case["query"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let query = strings(&case["query"]);
             let body = text(case, "body");
             let method = if text(case, "method") == "POST" { "POST" } else { "GET" };
             let op = if method == "POST" {
