@@ -158,6 +158,15 @@ impl NonceCache {
     }
 }
 
+/// What a signature is checked against, the same for both versions.
+#[derive(Clone, Copy)]
+struct Expect<'k> {
+    action: &'k str,
+    keys: &'k Keys,
+    now: OffsetDateTime,
+    max_skew: Duration,
+}
+
 /// Check every part of a request's signature for the API `action`; record its nonce.
 pub fn authenticate(
     req: &Request<'_>,
@@ -167,18 +176,24 @@ pub fn authenticate(
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<Identity, ApiError> {
+    let expect = Expect {
+        action,
+        keys,
+        now,
+        max_skew,
+    };
     let authorization = req
         .single_header("authorization")?
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is missing."))?;
     let (identity, nonce) = if authorization.starts_with("ACS3-HMAC-SHA256 ") {
-        verify_v3(req, authorization, action, keys, now, max_skew)?
+        verify_v3(req, authorization, expect)?
     } else if let Some(rest) = authorization.strip_prefix("ACS3-") {
         let algorithm = rest.split(' ').next().unwrap_or_default();
         return Err(ApiError::invalid_signature_method(format!(
             "ACS3-{algorithm} is not supported; use ACS3-HMAC-SHA256."
         )));
     } else if authorization.starts_with("acs ") {
-        verify_v2(req, authorization, action, keys, now, max_skew)?
+        verify_v2(req, authorization, expect)?
     } else {
         return Err(ApiError::incomplete_signature(
             "The Authorization header is neither `ACS3-HMAC-SHA256 Credential=..` nor `acs AK:signature`.",
@@ -191,14 +206,7 @@ pub fn authenticate(
     Ok(identity)
 }
 
-fn verify_v3<'a>(
-    req: &Request<'a>,
-    authorization: &str,
-    action: &str,
-    keys: &Keys,
-    now: OffsetDateTime,
-    max_skew: Duration,
-) -> Result<(Identity, &'a str), ApiError> {
+fn verify_v3<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> Result<(Identity, &'a str), ApiError> {
     let auth = v3::parse_authorization(authorization)
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is malformed."))?;
     let signed: BTreeSet<&str> = auth.signed_headers.iter().map(String::as_str).collect();
@@ -233,18 +241,19 @@ fn verify_v3<'a>(
             )));
         }
     }
-    check_action_and_version(req, action)?;
+    check_action_and_version(req, expect.action)?;
     let date = req.required_header("x-acs-date")?;
     let at = PrimitiveDateTime::parse(date, ISO_8601)
         .map_err(|_| ApiError::timestamp_format("x-acs-date"))?
         .assume_utc();
-    check_skew(at, now, max_skew)?;
+    check_skew(at, expect.now, expect.max_skew)?;
     if req.required_header("x-acs-content-sha256")? != v3::content_sha256(req.body) {
         return Err(ApiError::signature_mismatch(Some(
             "x-acs-content-sha256 does not match the request body.",
         )));
     }
-    let key = keys
+    let key = expect
+        .keys
         .lookup(&auth.access_key_id)
         .ok_or_else(ApiError::access_key_not_found)?;
     if let Some(id) = req.single_header("x-acs-accesskey-id")? {
@@ -254,7 +263,7 @@ fn verify_v3<'a>(
             ));
         }
     }
-    check_token(&key, req.single_header("x-acs-security-token")?, now)?;
+    check_token(&key, req.single_header("x-acs-security-token")?, expect.now)?;
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
@@ -280,14 +289,7 @@ fn verify_v3<'a>(
     Ok((identity, req.required_header("x-acs-signature-nonce")?))
 }
 
-fn verify_v2<'a>(
-    req: &Request<'a>,
-    authorization: &str,
-    action: &str,
-    keys: &Keys,
-    now: OffsetDateTime,
-    max_skew: Duration,
-) -> Result<(Identity, &'a str), ApiError> {
+fn verify_v2<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> Result<(Identity, &'a str), ApiError> {
     let (access_key_id, signature) = v2::parse_authorization(authorization)
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is malformed."))?;
     let mut required = vec![
@@ -316,10 +318,10 @@ fn verify_v2<'a>(
             "x-acs-signature-version `{version}` is not supported; use 1.0."
         )));
     }
-    check_action_and_version(req, action)?;
+    check_action_and_version(req, expect.action)?;
     let date = req.required_header("date")?;
     let at = httpdate::parse_http_date(date).map_err(|_| ApiError::timestamp_format("Date"))?;
-    check_skew(OffsetDateTime::from(at), now, max_skew)?;
+    check_skew(OffsetDateTime::from(at), expect.now, expect.max_skew)?;
     // The ROA signature does not cover the body; Content-MD5, when sent, is what binds it.
     if let Some(md5) = req.single_header("content-md5")? {
         let actual = base64::engine::general_purpose::STANDARD.encode(Md5::digest(req.body));
@@ -329,7 +331,10 @@ fn verify_v2<'a>(
             )));
         }
     }
-    let key = keys.lookup(&access_key_id).ok_or_else(ApiError::access_key_not_found)?;
+    let key = expect
+        .keys
+        .lookup(&access_key_id)
+        .ok_or_else(ApiError::access_key_not_found)?;
     if let Some(id) = req.single_header("x-acs-accesskey-id")? {
         if id != access_key_id {
             return Err(ApiError::incomplete_signature(
@@ -337,7 +342,7 @@ fn verify_v2<'a>(
             ));
         }
     }
-    check_token(&key, req.single_header("x-acs-security-token")?, now)?;
+    check_token(&key, req.single_header("x-acs-security-token")?, expect.now)?;
     let string_to_sign = v2::string_to_sign(&Request {
         method: req.method,
         path: req.path,
