@@ -1,5 +1,6 @@
 //! Values built directly, valid by construction.
 
+use pai_spec::rules::{documented_properties, pricing_cycle, PropertyValue};
 use pai_spec::{Address, InstanceProperty, OrderBody, Product, ProductCode, ProductRequest, Region};
 
 pub fn region(name: &str) -> Region {
@@ -37,6 +38,36 @@ pub fn product(address: &str, code: ProductCode, in_region: &str) -> Product {
         address: addr(address),
         region: region(in_region),
         request: request(code),
+    }
+}
+
+/// The request the API reference documents for `code` in `in_region`: its instance properties
+/// (the region ones set to `in_region`) and its pricing cycle.
+pub fn documented_request(code: ProductCode, in_region: &str) -> ProductRequest {
+    let instance_properties = documented_properties(code)
+        .iter()
+        .map(|(c, v)| InstanceProperty {
+            code: (*c).to_owned(),
+            name: None,
+            value: match v {
+                PropertyValue::Region => in_region.to_owned(),
+                PropertyValue::Exactly(x) => (*x).to_owned(),
+            },
+        })
+        .collect();
+    ProductRequest {
+        instance_properties,
+        pricing_cycle: pricing_cycle(code).map(str::to_owned),
+        ..request(code)
+    }
+}
+
+/// A product at `address` in `region` asking for [`documented_request`]: valid as a manifest's.
+pub fn documented_product(address: &str, code: ProductCode, in_region: &str) -> Product {
+    Product {
+        address: addr(address),
+        region: region(in_region),
+        request: documented_request(code, in_region),
     }
 }
 
@@ -83,5 +114,17 @@ mod tests {
         let oss = oss_order();
         assert_eq!(oss.products[0].product_code, ProductCode::Oss);
         assert_eq!(oss.products[0].instance_properties.len(), 2);
+    }
+
+    #[test]
+    fn a_documented_request_sets_its_region_properties_to_its_region() {
+        let dataworks = documented_request(ProductCode::DataWorks, "cn-shanghai");
+        assert_eq!(dataworks.pricing_cycle.as_deref(), Some("Month"));
+        let region = dataworks.instance_properties.iter().find(|p| p.code == "region");
+        assert_eq!(region.map(|p| p.value.as_str()), Some("cn-shanghai"));
+        assert_eq!(
+            documented_product("pai", ProductCode::Pai, "cn-hangzhou").code(),
+            ProductCode::Pai
+        );
     }
 }
