@@ -6,45 +6,14 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use base64::Engine;
 use pai_apply::{Client, Credentials, DefaultChain, EndpointResolver, ErrorKind, ListProductsStatus};
 use pai_emulator::EmulatorConfig;
 use pai_planner::{Observation, StatusSource};
-use pai_spec::{OrderBody, ProductCode, ProductRequest, Region, SignatureVersion};
+use pai_spec::{ProductCode, Region, SignatureVersion};
 use support::*;
-
-const AK: &str = "LTAI5tEmulatorKey";
-const SECRET: &str = "emulator-secret-value";
-
-fn loopback() -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 0))
-}
-
-fn emulator(regions: &[&str]) -> pai_emulator::Emulator {
-    let listeners = regions
-        .iter()
-        .map(|r| (Region::parse(r).expect("region"), loopback()))
-        .collect();
-    pai_emulator::spawn(EmulatorConfig::new(listeners, vec![(AK.into(), SECRET.into())])).expect("emulator")
-}
-
-fn pai_order() -> OrderBody {
-    OrderBody {
-        auto_pay: true,
-        products: vec![ProductRequest {
-            auto_renew: false,
-            charge_type: "POSTPAY".into(),
-            duration: 1,
-            instance_properties: Vec::new(),
-            order_type: "BUY".into(),
-            pricing_cycle: None,
-            product_code: ProductCode::Pai,
-        }],
-    }
-}
 
 #[tokio::test]
 async fn orders_and_reads_with_both_signatures() {

@@ -175,10 +175,8 @@ async fn hanging_past_the_read_timeout_is_ambiguous() {
         (ErrorKind::Ambiguous, Failure::Timeout),
         "{err}"
     );
-    assert!(
-        took >= Duration::from_millis(300) && took < Duration::from_secs(3),
-        "took {took:?}"
-    );
+    // A timeout, not the server's close after its 5 s hang: the read timeout ended the wait.
+    assert!(took >= Duration::from_millis(300), "took {took:?}");
     assert_eq!(server.requests().len(), 1);
 }
 
@@ -257,12 +255,12 @@ async fn a_retry_after_beyond_the_budget_gives_up_at_once() {
     )
     .await;
     let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(2_000)), creds());
-    let started = Instant::now();
     let err = client
         .create_product_orders(&region(), &oss_order())
         .await
         .expect_err("throttled");
-    assert!(started.elapsed() < Duration::from_secs(1));
+    // One attempt: no retry was scheduled. That giving up does not first sleep is the pure
+    // `RetryPolicy::next_delay` answering `None` (its unit test), not a wall-clock bound here.
     assert_eq!((err.kind, err.attempts), (ErrorKind::RetrySafe, 1));
     assert!(err.is_throttling());
     assert_eq!(server.requests().len(), 1);

@@ -9,12 +9,10 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use pai_apply::{Client, CredentialProvider, Credentials, DefaultChain, ListProductsStatus};
-use pai_emulator::EmulatorConfig;
 use pai_spec::{ProductCode, Region, SignatureVersion};
 use support::*;
 
@@ -57,11 +55,7 @@ async fn trace_logs_of_a_full_run_contain_no_secret() {
         .finish();
     tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
 
-    let emu = pai_emulator::spawn(EmulatorConfig::new(
-        vec![(region(), SocketAddr::from(([127, 0, 0, 1], 0)))],
-        vec![(AK.into(), SECRET.into())],
-    ))
-    .expect("emulator");
+    let emu = pai_testkit::emulator::spawn(pai_testkit::emulator::config(&[region()], AK, SECRET));
     let url = emu.endpoints().into_values().next().expect("endpoint");
     let mut secrets: Vec<String> = vec![SECRET.into(), CLI_SECRET.into(), CLI_TOKEN.into()];
 

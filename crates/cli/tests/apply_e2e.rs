@@ -481,40 +481,29 @@ fn change<'a>(json: &'a serde_json::Value, address: &str) -> &'a serde_json::Val
 fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
-    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
-        .trim_start_matches("http://")
-        .parse()
-        .expect("emulator address");
     // Long enough that the kill below lands while the order is held, even on a loaded machine;
     // shorter than the settle time (twice --timeout), as the protocol assumes of the service.
     let hold = Duration::from_millis(1000);
-    let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
-    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    let wire = support::Wire::default();
+    let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, Some(hold), None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
     let args = ["--timeout", "1500ms", "apply", "--auto-approve"];
 
     let mut first = setup.work.command(&args).spawn().expect("start apply");
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    let pending = || {
-        Store::open_read_only(&setup.work.state)
-            .and_then(|s| s.snapshot())
-            .is_ok_and(|s| s.resources.values().any(|r| r.status == Status::Pending))
-    };
-    while !pending() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the first apply never wrote its intent"
-        );
-        std::thread::sleep(Duration::from_millis(2));
-    }
-    // The request leaves right after its intent is durable; let it reach the slow path.
-    std::thread::sleep(Duration::from_millis(100));
+    let held = wire.wait_for_held_order(|| !matches!(first.try_wait(), Ok(None)));
+    assert!(held, "the first apply ended before its order reached the gateway");
+    // The intent is durable before the request leaves, so the order held is a pending one.
+    let pending = Store::open_read_only(&setup.work.state)
+        .and_then(|s| s.snapshot())
+        .is_ok_and(|s| s.resources.values().any(|r| r.status == Status::Pending));
+    assert!(pending, "an order was sent without its intent in the state");
     first.kill().expect("kill the first apply");
     first.wait().expect("reap it");
     assert!(setup.emu.ledger().orders.is_empty(), "the order is still on its way");
 
     let second = setup.work.run(&args);
     assert_eq!(second.code, Some(0), "{}", second.describe());
+    assert_eq!(wire.held_orders(), 1, "the second apply sent no order");
     assert_exactly_once(&setup, &wanted);
 }
 
@@ -526,14 +515,10 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
 fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
-    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
-        .trim_start_matches("http://")
-        .parse()
-        .expect("emulator address");
     // Past the 300 ms timeout, well inside the 600 ms settle time.
     let hold = Duration::from_millis(400);
-    let slow = support::proxy(setup.handle(), upstream, &support::Wire::default(), Some(hold));
-    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
+    let wire = support::Wire::default();
+    let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, Some(hold), None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
 
     let run = setup.work.run(&["--timeout", "300ms", "apply", "--auto-approve"]);
@@ -543,8 +528,9 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
         "{}",
         run.describe()
     );
-    // A second order, had one been sent, would still be held by the gateway: let it land.
-    std::thread::sleep(hold * 2);
+    // The apply confirmed its order before it ended; a second one would have been counted at
+    // the gateway as it arrived, landed or not.
+    assert_eq!(wire.held_orders(), 1, "one order reached the gateway");
     assert_exactly_once(&setup, &wanted);
     let history = setup.work.run(&["state", "history", "--format", "json"]);
     assert!(
@@ -561,30 +547,27 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
 fn a_late_answer_given_before_the_order_landed_is_not_the_last_word() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
-    let upstream: std::net::SocketAddr = setup.emu.endpoints()[&hangzhou()]
-        .trim_start_matches("http://")
-        .parse()
-        .expect("emulator address");
     // The order times out at 1 s and lands at 1.2 s, inside the 1.5 s settle time. The
     // ListProducts asked at 1 s answers "not purchased" at once, but the answer is held 0.7 s
     // (under the timeout) and arrives at 1.7 s, past the settle time.
     let hold_order = Duration::from_millis(1200);
     let hold_answers = Duration::from_millis(700);
-    let slow = support::proxy_holding(
+    let wire = support::Wire::default();
+    let endpoints = support::gateway(
         setup.handle(),
-        upstream,
-        &support::Wire::default(),
+        &setup.emu.endpoints(),
+        &wire,
         Some(hold_order),
         Some(hold_answers),
     );
-    let endpoints = std::collections::BTreeMap::from([(hangzhou(), format!("http://{slow}"))]);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
 
     let run = setup
         .work
         .run(&["--timeout", "1s", "--settle-time", "1500ms", "apply", "--auto-approve"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
-    // A second order, had one been sent, would still be held by the gateway: let it land.
-    std::thread::sleep(hold_order * 2);
+    // The apply confirmed its order before it ended; a second one would have been counted at
+    // the gateway as it arrived, landed or not.
+    assert_eq!(wire.held_orders(), 1, "one order reached the gateway");
     assert_exactly_once(&setup, &wanted);
 }

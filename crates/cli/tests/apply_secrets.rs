@@ -11,11 +11,10 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::path::Path;
 
 use pai_apply::{CredentialProvider, DefaultChain};
-use pai_spec::{ProductCode, Region};
+use pai_spec::ProductCode;
 use support::{hangzhou, shanghai, want, Run, Setup, Want, Wire, Workdir, ACCESS_KEY_SECRET};
 
 const WRONG_SECRET: &str = "LeakCheck-WrongSecret-0a1b2c3d4e";
@@ -97,18 +96,7 @@ fn trace_output_and_files_of_full_runs_hold_no_secret() {
     ];
     let setup = Setup::new(&[]);
     let wire = Wire::default();
-    let endpoints: BTreeMap<Region, String> = setup
-        .emu
-        .endpoints()
-        .iter()
-        .map(|(region, url)| {
-            let upstream: SocketAddr = url.trim_start_matches("http://").parse().expect("emulator address");
-            (
-                region.clone(),
-                format!("http://{}", support::proxy(setup.handle(), upstream, &wire, None)),
-            )
-        })
-        .collect();
+    let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, None, None);
     let sts_endpoint = endpoints[&hangzhou()].clone();
     let manifest = |n: usize| support::manifest(&endpoints, &products[..n]);
     let work = &setup.work;

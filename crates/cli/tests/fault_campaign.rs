@@ -25,7 +25,6 @@ mod support;
 #[path = "fault_campaign/tally.rs"]
 mod tally;
 
-use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::process::Child;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,7 +32,6 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use pai_emulator::{Faults, Ledger};
-use pai_spec::Region;
 use pai_state::Store;
 use support::{Draws, Emu, Want, Workdir};
 use tally::{count_server_faults, history_counts, ServerFaults, Tally};
@@ -318,24 +316,14 @@ fn run_logged(work: &Workdir, args: Vec<String>) -> support::Run {
 fn run_scenario(seed: u64, handle: &tokio::runtime::Handle, work: &Workdir) -> Result<Tally, String> {
     let plan = draw_plan(seed);
     let mut rng = Draws::new(seed ^ 0x6b69_6c6c); // the kills' own stream
-    let mut config = Emu::config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
+    let mut config = support::emu_config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
     config.faults = plan.faults.clone();
     config.seed = seed;
     let mut emu = Emu::start(handle, config);
     // The emulator stops working on a request whose client hangs up; a real gateway carries out
     // a request it has received. A proxy in front of it plays that gateway (and a slow path).
-    let gateway: BTreeMap<Region, String> = emu
-        .endpoints()
-        .into_iter()
-        .map(|(region, url)| {
-            let upstream = url
-                .trim_start_matches("http://")
-                .parse()
-                .expect("the emulator's address");
-            let proxy = support::proxy(handle, upstream, &support::Wire::default(), Some(plan.gateway_hold));
-            (region, format!("http://{proxy}"))
-        })
-        .collect();
+    let wire = support::Wire::default();
+    let gateway = support::gateway(handle, &emu.endpoints(), &wire, Some(plan.gateway_hold), None);
     work.write_manifest(&support::manifest(&gateway, &plan.products));
     let mut tally = Tally {
         runs: 1,

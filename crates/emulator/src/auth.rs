@@ -11,34 +11,30 @@ use std::time::Duration;
 
 use base64::Engine;
 use md5::{Digest, Md5};
-use pai_sign::{constant_time_eq, v2, v3, Request};
+use pai_sign::{constant_time_eq, v2, v3, wire, Request};
 use time::format_description::FormatItem;
 use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::ApiError;
 
-/// The API version every AIWorkSpace request must name.
-pub const API_VERSION: &str = "2021-02-04";
-
 const ISO_8601: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
-/// A request as the verifier sees it: decoded query, lower-case header names with every value
-/// in arrival order, the exact body bytes.
-#[derive(Debug, Clone, Copy)]
-pub struct Incoming<'a> {
-    pub method: &'a str,
-    pub path: &'a str,
-    pub query: &'a [(String, String)],
-    pub headers: &'a [(String, String)],
-    pub body: &'a [u8],
+/// The verifier's strict reading of a request's headers (lower-case names, every value in
+/// arrival order): a header given twice is an error, since a gateway and a signer could each
+/// pick a different one.
+pub trait StrictHeaders<'a> {
+    /// The single value of a header.
+    fn single_header(&self, name: &str) -> Result<Option<&'a str>, ApiError>;
+    /// The single value of a header that must be present.
+    fn required_header(&self, name: &str) -> Result<&'a str, ApiError>;
+    fn has_header(&self, name: &str) -> bool;
 }
 
-impl<'a> Incoming<'a> {
-    /// The single value of a header; a header given twice is an error, since a gateway and a
-    /// signer could each pick a different one.
-    pub fn header(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
-        let mut values = self.headers.iter().filter(|(k, _)| k == name);
+impl<'a> StrictHeaders<'a> for Request<'a> {
+    fn single_header(&self, name: &str) -> Result<Option<&'a str>, ApiError> {
+        let headers: &'a [(String, String)] = self.headers;
+        let mut values = headers.iter().filter(|(k, _)| k == name);
         let first = values.next().map(|(_, v)| v.as_str());
         if values.next().is_some() {
             return Err(ApiError::incomplete_signature(format!(
@@ -48,12 +44,12 @@ impl<'a> Incoming<'a> {
         Ok(first)
     }
 
-    fn required(&self, name: &str) -> Result<&'a str, ApiError> {
-        self.header(name)?
+    fn required_header(&self, name: &str) -> Result<&'a str, ApiError> {
+        self.single_header(name)?
             .ok_or_else(|| ApiError::incomplete_signature(format!("Header `{name}` is required.")))
     }
 
-    fn has(&self, name: &str) -> bool {
+    fn has_header(&self, name: &str) -> bool {
         self.headers.iter().any(|(k, _)| k == name)
     }
 }
@@ -162,27 +158,42 @@ impl NonceCache {
     }
 }
 
+/// What a signature is checked against, the same for both versions.
+#[derive(Clone, Copy)]
+struct Expect<'k> {
+    action: &'k str,
+    keys: &'k Keys,
+    now: OffsetDateTime,
+    max_skew: Duration,
+}
+
 /// Check every part of a request's signature for the API `action`; record its nonce.
 pub fn authenticate(
-    req: &Incoming<'_>,
+    req: &Request<'_>,
     action: &str,
     keys: &Keys,
     nonces: &Mutex<NonceCache>,
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<Identity, ApiError> {
+    let expect = Expect {
+        action,
+        keys,
+        now,
+        max_skew,
+    };
     let authorization = req
-        .header("authorization")?
+        .single_header("authorization")?
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is missing."))?;
     let (identity, nonce) = if authorization.starts_with("ACS3-HMAC-SHA256 ") {
-        verify_v3(req, authorization, action, keys, now, max_skew)?
+        verify_v3(req, authorization, expect)?
     } else if let Some(rest) = authorization.strip_prefix("ACS3-") {
         let algorithm = rest.split(' ').next().unwrap_or_default();
         return Err(ApiError::invalid_signature_method(format!(
             "ACS3-{algorithm} is not supported; use ACS3-HMAC-SHA256."
         )));
     } else if authorization.starts_with("acs ") {
-        verify_v2(req, authorization, action, keys, now, max_skew)?
+        verify_v2(req, authorization, expect)?
     } else {
         return Err(ApiError::incomplete_signature(
             "The Authorization header is neither `ACS3-HMAC-SHA256 Credential=..` nor `acs AK:signature`.",
@@ -195,19 +206,12 @@ pub fn authenticate(
     Ok(identity)
 }
 
-fn verify_v3<'a>(
-    req: &Incoming<'a>,
-    authorization: &str,
-    action: &str,
-    keys: &Keys,
-    now: OffsetDateTime,
-    max_skew: Duration,
-) -> Result<(Identity, &'a str), ApiError> {
+fn verify_v3<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> Result<(Identity, &'a str), ApiError> {
     let auth = v3::parse_authorization(authorization)
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is malformed."))?;
     let signed: BTreeSet<&str> = auth.signed_headers.iter().map(String::as_str).collect();
     for name in &signed {
-        if !req.has(name) {
+        if !req.has_header(name) {
             return Err(ApiError::incomplete_signature(format!(
                 "Signed header `{name}` is not in the request."
             )));
@@ -225,40 +229,41 @@ fn verify_v3<'a>(
         must_sign.push("content-type");
     }
     for optional in ["content-type", "x-acs-security-token", "x-acs-accesskey-id"] {
-        if req.has(optional) && !must_sign.contains(&optional) {
+        if req.has_header(optional) && !must_sign.contains(&optional) {
             must_sign.push(optional);
         }
     }
     for name in must_sign {
-        req.required(name)?;
+        req.required_header(name)?;
         if !signed.contains(name) {
             return Err(ApiError::incomplete_signature(format!(
                 "Header `{name}` must be in SignedHeaders."
             )));
         }
     }
-    check_action_and_version(req, action)?;
-    let date = req.required("x-acs-date")?;
+    check_action_and_version(req, expect.action)?;
+    let date = req.required_header("x-acs-date")?;
     let at = PrimitiveDateTime::parse(date, ISO_8601)
         .map_err(|_| ApiError::timestamp_format("x-acs-date"))?
         .assume_utc();
-    check_skew(at, now, max_skew)?;
-    if req.required("x-acs-content-sha256")? != v3::content_sha256(req.body) {
+    check_skew(at, expect.now, expect.max_skew)?;
+    if req.required_header("x-acs-content-sha256")? != v3::content_sha256(req.body) {
         return Err(ApiError::signature_mismatch(Some(
             "x-acs-content-sha256 does not match the request body.",
         )));
     }
-    let key = keys
+    let key = expect
+        .keys
         .lookup(&auth.access_key_id)
         .ok_or_else(ApiError::access_key_not_found)?;
-    if let Some(id) = req.header("x-acs-accesskey-id")? {
+    if let Some(id) = req.single_header("x-acs-accesskey-id")? {
         if id != auth.access_key_id {
             return Err(ApiError::incomplete_signature(
                 "x-acs-accesskey-id does not match the Authorization credential.",
             ));
         }
     }
-    check_token(&key, req.header("x-acs-security-token")?, now)?;
+    check_token(&key, req.single_header("x-acs-security-token")?, expect.now)?;
     let headers: Vec<(String, String)> = req
         .headers
         .iter()
@@ -281,17 +286,10 @@ fn verify_v3<'a>(
         signature: "v3",
         sts: matches!(key, KeyEntry::Sts(_)),
     };
-    Ok((identity, req.required("x-acs-signature-nonce")?))
+    Ok((identity, req.required_header("x-acs-signature-nonce")?))
 }
 
-fn verify_v2<'a>(
-    req: &Incoming<'a>,
-    authorization: &str,
-    action: &str,
-    keys: &Keys,
-    now: OffsetDateTime,
-    max_skew: Duration,
-) -> Result<(Identity, &'a str), ApiError> {
+fn verify_v2<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> Result<(Identity, &'a str), ApiError> {
     let (access_key_id, signature) = v2::parse_authorization(authorization)
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is malformed."))?;
     let mut required = vec![
@@ -306,26 +304,26 @@ fn verify_v2<'a>(
         required.push("content-type");
     }
     for name in required {
-        req.required(name)?;
+        req.required_header(name)?;
     }
-    let method = req.required("x-acs-signature-method")?;
+    let method = req.required_header("x-acs-signature-method")?;
     if method != "HMAC-SHA1" {
         return Err(ApiError::invalid_signature_method(format!(
             "x-acs-signature-method `{method}` is not supported; use HMAC-SHA1."
         )));
     }
-    let version = req.required("x-acs-signature-version")?;
+    let version = req.required_header("x-acs-signature-version")?;
     if version != "1.0" {
         return Err(ApiError::invalid_signature_method(format!(
             "x-acs-signature-version `{version}` is not supported; use 1.0."
         )));
     }
-    check_action_and_version(req, action)?;
-    let date = req.required("date")?;
+    check_action_and_version(req, expect.action)?;
+    let date = req.required_header("date")?;
     let at = httpdate::parse_http_date(date).map_err(|_| ApiError::timestamp_format("Date"))?;
-    check_skew(OffsetDateTime::from(at), now, max_skew)?;
+    check_skew(OffsetDateTime::from(at), expect.now, expect.max_skew)?;
     // The ROA signature does not cover the body; Content-MD5, when sent, is what binds it.
-    if let Some(md5) = req.header("content-md5")? {
+    if let Some(md5) = req.single_header("content-md5")? {
         let actual = base64::engine::general_purpose::STANDARD.encode(Md5::digest(req.body));
         if md5 != actual {
             return Err(ApiError::signature_mismatch(Some(
@@ -333,15 +331,18 @@ fn verify_v2<'a>(
             )));
         }
     }
-    let key = keys.lookup(&access_key_id).ok_or_else(ApiError::access_key_not_found)?;
-    if let Some(id) = req.header("x-acs-accesskey-id")? {
+    let key = expect
+        .keys
+        .lookup(&access_key_id)
+        .ok_or_else(ApiError::access_key_not_found)?;
+    if let Some(id) = req.single_header("x-acs-accesskey-id")? {
         if id != access_key_id {
             return Err(ApiError::incomplete_signature(
                 "x-acs-accesskey-id does not match the Authorization header.",
             ));
         }
     }
-    check_token(&key, req.header("x-acs-security-token")?, now)?;
+    check_token(&key, req.single_header("x-acs-security-token")?, expect.now)?;
     let string_to_sign = v2::string_to_sign(&Request {
         method: req.method,
         path: req.path,
@@ -358,15 +359,15 @@ fn verify_v2<'a>(
         signature: "v2",
         sts: matches!(key, KeyEntry::Sts(_)),
     };
-    Ok((identity, req.required("x-acs-signature-nonce")?))
+    Ok((identity, req.required_header("x-acs-signature-nonce")?))
 }
 
-fn check_action_and_version(req: &Incoming<'_>, action: &str) -> Result<(), ApiError> {
-    let version = req.required("x-acs-version")?;
-    if version != API_VERSION {
-        return Err(ApiError::invalid_version(version, API_VERSION));
+fn check_action_and_version(req: &Request<'_>, action: &str) -> Result<(), ApiError> {
+    let version = req.required_header("x-acs-version")?;
+    if version != wire::API_VERSION {
+        return Err(ApiError::invalid_version(version, wire::API_VERSION));
     }
-    let named = req.required("x-acs-action")?;
+    let named = req.required_header("x-acs-action")?;
     if named != action {
         return Err(ApiError::action_not_found(named));
     }

@@ -17,7 +17,8 @@
 //! - [`ledger`]: orders and purchases, and their atomic persistence.
 //! - [`faults`]: the fault spec and the seeded per-request draw.
 //! - [`error`]: [`EmulatorError`] for the operator, [`ApiError`] for the wire.
-//! - `server`: listeners, the per-connection hyper loop, routing.
+//! - `server`: listeners, the per-connection hyper loop, routing (by `pai_sign::wire`, the
+//!   operations the client calls).
 //!
 //! See docs/emulator.md for the behaviour in full and the decisions where the real service
 //! is not documented.
@@ -146,6 +147,7 @@ pub fn spawn(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         nonces: Mutex::new(auth::NonceCache::default()),
         ledger: Mutex::new(ledger),
         commit: tokio::sync::Mutex::new(()),
+        in_flight: Arc::new(tokio::sync::RwLock::new(())),
         ledger_path: config.ledger_path.clone(),
         faults: config.faults.clone(),
         rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
@@ -194,12 +196,15 @@ impl Emulator {
         self.shared.ledger_path.as_deref()
     }
 
-    /// Stop accepting, close every connection, and wait for the listeners to finish.
+    /// Stop accepting, close every connection, and wait for the listeners to finish and for
+    /// every commit already under way (one whose client hung up included) to be in the ledger
+    /// and its file.
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         for task in std::mem::take(&mut self.tasks) {
             let _ = task.await;
         }
+        let _settled = self.shared.in_flight.write().await;
     }
 }
 

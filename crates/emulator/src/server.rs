@@ -17,6 +17,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
+use pai_sign::wire;
 use pai_spec::Region;
 use rand::rngs::StdRng;
 use serde::Serialize;
@@ -26,7 +27,7 @@ use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::api::{self, CreateProductOrdersResponse, ValidOrder};
-use crate::auth::{self, Identity, Incoming, Keys, NonceCache};
+use crate::auth::{self, Identity, Keys, NonceCache, StrictHeaders};
 use crate::error::ApiError;
 use crate::faults::Faults;
 use crate::ledger::{Ledger, Order};
@@ -42,6 +43,9 @@ pub struct Shared {
     pub ledger: Mutex<Ledger>,
     /// Serialises commits so that each persisted file holds every earlier order.
     pub commit: tokio::sync::Mutex<()>,
+    /// Held (shared) by every commit from before its task is spawned until it is done, so that
+    /// a shutdown, which takes it exclusively, waits for the commits a hung-up client left.
+    pub in_flight: Arc<tokio::sync::RwLock<()>>,
     pub ledger_path: Option<PathBuf>,
     pub faults: Faults,
     pub rng: Mutex<StdRng>,
@@ -117,9 +121,10 @@ fn route(method: &Method, path: &str) -> Route {
     match (method, path) {
         (&Method::GET, "/_emulator/ledger") => Route::Ledger,
         (&Method::GET | &Method::POST, "/" | "") => Route::Sts,
-        (&Method::POST, "/api/v1/productorders") => Route::Api("CreateProductOrders"),
-        (&Method::GET, "/api/v1/products") => Route::Api("ListProducts"),
-        _ => Route::NotFound,
+        _ => match wire::operation(method.as_str(), path) {
+            Some(op) => Route::Api(op.action),
+            None => Route::NotFound,
+        },
     }
 }
 
@@ -149,7 +154,7 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
         Ok(h) => h,
         Err(e) => return error_response(&e, &request_id, &ctx.region),
     };
-    let incoming = Incoming {
+    let incoming = pai_sign::Request {
         method: parts.method.as_str(),
         path: &path,
         query: &query,
@@ -186,7 +191,7 @@ fn lower_case_headers(map: &HeaderMap) -> Result<Vec<(String, String)>, ApiError
         .collect()
 }
 
-fn assume_role(req: &Incoming<'_>, ctx: &Ctx, request_id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+fn assume_role(req: &pai_sign::Request<'_>, ctx: &Ctx, request_id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
     let mut params = req.query.to_vec();
     let form = req
         .headers
@@ -204,7 +209,7 @@ fn assume_role(req: &Incoming<'_>, ctx: &Ctx, request_id: &str) -> Result<Respon
 
 async fn api_call(
     action: &'static str,
-    req: &Incoming<'_>,
+    req: &pai_sign::Request<'_>,
     ctx: &Ctx,
     request_id: &str,
 ) -> Result<Response<Full<Bytes>>, ApiError> {
@@ -224,7 +229,7 @@ async fn api_call(
     if draw.error_500 {
         return Err(ApiError::internal());
     }
-    if action == "ListProducts" {
+    if action == wire::LIST_PRODUCTS.action {
         let query = api::parse_list_query(req.query)?;
         let response = {
             let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
@@ -232,16 +237,18 @@ async fn api_call(
         };
         return Ok(json_response(StatusCode::OK, &response, Some(request_id)));
     }
-    let content_type = req.header("content-type")?;
+    let content_type = req.single_header("content-type")?;
     let order = api::validate_order(req.body, content_type)?;
     // The commit runs in its own task: a client that hangs up mid-request cannot cancel it
     // halfway, so an order is either in the ledger (file and memory) or not at all.
+    let in_flight = shared.in_flight.clone().read_owned().await;
     let committed = tokio::spawn(commit(
         shared.clone(),
         ctx.region.clone(),
         identity,
         order,
         request_id.to_owned(),
+        in_flight,
     ))
     .await
     .map_err(|e| {
@@ -273,6 +280,7 @@ async fn commit(
     identity: Identity,
     order: ValidOrder,
     request_id: String,
+    _in_flight: tokio::sync::OwnedRwLockReadGuard<()>,
 ) -> Result<Order, ApiError> {
     let _serial = shared.commit.lock().await;
     let (record, next) = {

@@ -16,8 +16,7 @@ use time::OffsetDateTime;
 use crate::auth::{iso_8601, Keys, StsKey};
 use crate::error::ApiError;
 
-pub const STS_VERSION: &str = "2015-04-01";
-pub const ACTION: &str = "AssumeRoleWithOIDC";
+pub use pai_sign::wire::sts::{ACTION, VERSION as STS_VERSION};
 
 const MIN_DURATION: i64 = 900;
 const MAX_DURATION: i64 = 43_200;

@@ -4,6 +4,7 @@
 mod common;
 
 use common::*;
+use pai_sign::wire;
 use time::OffsetDateTime;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -363,7 +364,7 @@ async fn error_bodies_have_the_service_shape() {
     let v: serde_json::Value = unknown.json().await.unwrap();
     assert_eq!(v["Code"], "InvalidApi.NotFound");
     let wrong_method = client()
-        .delete(format!("http://{a}/api/v1/productorders"))
+        .delete(format!("http://{a}{}", wire::CREATE_PRODUCT_ORDERS.path))
         .send()
         .await
         .unwrap();

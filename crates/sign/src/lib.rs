@@ -8,9 +8,12 @@
 //! Modules:
 //! - [`v3`]: ACS3-HMAC-SHA256, the SDK's default; signs every header given and the body hash.
 //! - [`v2`]: ROA HMAC-SHA1 (signature version 1.0); signs `x-acs-*` headers and the unencoded query.
+//! - [`wire`]: the AIWorkSpace wire contract (API version, each operation's action, method and
+//!   path), so that client and emulator name them once.
 
 pub mod v2;
 pub mod v3;
+pub mod wire;
 
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC};
 
@@ -26,9 +29,9 @@ pub struct Request<'a> {
     pub body: &'a [u8],
 }
 
-impl Request<'_> {
+impl<'a> Request<'a> {
     /// The value of a header by lower-case name.
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub fn header(&self, name: &str) -> Option<&'a str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))

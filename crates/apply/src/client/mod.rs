@@ -18,6 +18,7 @@ pub mod types;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
+use pai_sign::wire;
 use pai_spec::{OrderBody, ProductCode, Region, SignatureVersion};
 use rand::Rng;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
@@ -34,8 +35,9 @@ pub use types::{ListProductsQuery, ListProductsResponse, OrderResponse, ProductS
 use crate::credentials::{CredentialError, CredentialProvider};
 use error::{classify_status, ErrorBody};
 
-pub const CREATE_PRODUCT_ORDERS: &str = "CreateProductOrders";
-pub const LIST_PRODUCTS: &str = "ListProducts";
+/// The action names, as errors and history entries name the call.
+pub const CREATE_PRODUCT_ORDERS: &str = wire::CREATE_PRODUCT_ORDERS.action;
+pub const LIST_PRODUCTS: &str = wire::LIST_PRODUCTS.action;
 
 /// How the client reaches the API.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -236,13 +238,11 @@ impl Client {
         body: &OrderBody,
         before_send: &BeforeSend<'_, E>,
     ) -> Result<OrderResponse, OrderError<E>> {
-        let call = Call {
-            action: CREATE_PRODUCT_ORDERS,
-            method: "POST",
-            path: "/api/v1/productorders",
-            query: Vec::new(),
-            body: Some(body.to_json().into_bytes()),
-        };
+        let call = Call::new(
+            wire::CREATE_PRODUCT_ORDERS,
+            Vec::new(),
+            Some(body.to_json().into_bytes()),
+        );
         self.call(region, &call, Replay::RetrySafeOnly, before_send).await
     }
 
@@ -263,13 +263,7 @@ impl Client {
         region: &Region,
         query: &ListProductsQuery,
     ) -> Result<ListProductsResponse, ApiError> {
-        let call = Call {
-            action: LIST_PRODUCTS,
-            method: "GET",
-            path: "/api/v1/products",
-            query: query.to_pairs(),
-            body: None,
-        };
+        let call = Call::new(wire::LIST_PRODUCTS, query.to_pairs(), None);
         let no_hook = |_: u32| Ok::<(), std::convert::Infallible>(());
         self.call(region, &call, Replay::AlsoAmbiguous, &no_hook)
             .await

@@ -2,13 +2,14 @@
 //! (`do_request` for ACS3-HMAC-SHA256, `do_roarequest` for ROA HMAC-SHA1). Pure: the clock, the
 //! nonce and the credentials come in, so the vectors and the conformance tests can pin them.
 
+use pai_sign::wire::Operation;
 use pai_spec::SignatureVersion;
 use time::OffsetDateTime;
 
 use super::transport::{form_urlencode, iso8601, rfc1123};
 use crate::credentials::Credentials;
 
-pub const API_VERSION: &str = "2021-02-04";
+pub use pai_sign::wire::API_VERSION;
 const ACCEPT: &str = "application/json";
 const JSON: &str = "application/json; charset=utf-8";
 
@@ -25,6 +26,19 @@ pub struct Call {
     pub query: Vec<(String, String)>,
     /// The exact body bytes (JSON), signed as they are sent.
     pub body: Option<Vec<u8>>,
+}
+
+impl Call {
+    /// A call to `op` with this query and body.
+    pub fn new(op: Operation, query: Vec<(String, String)>, body: Option<Vec<u8>>) -> Call {
+        Call {
+            action: op.action,
+            method: op.method,
+            path: op.path,
+            query,
+            body,
+        }
+    }
 }
 
 /// The per-attempt inputs that are not part of the call.
@@ -169,6 +183,7 @@ pub fn new_nonce() -> String {
 mod tests {
     use std::collections::BTreeMap;
 
+    use pai_sign::wire;
     use serde_json::Value;
 
     use super::*;
@@ -179,6 +194,17 @@ mod tests {
         let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
         let doc: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}"));
         doc["cases"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// A JSON object of strings as pairs, in the object's order.
+    fn strings(v: &Value) -> Vec<(String, String)> {
+        v.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     fn text(v: &Value, key: &str) -> String {
@@ -194,14 +220,7 @@ mod tests {
         let mut checked = 0;
         for case in &cases {
             let name = text(case, "name");
-            let want: BTreeMap<String, String> = case["headers"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let want: BTreeMap<String, String> = strings(&case["headers"]).into_iter().collect();
             let version = if text(case, "algorithm") == "HMAC-SHA1" {
                 SignatureVersion::V2
             } else {
@@ -215,31 +234,15 @@ mod tests {
                 Ok(parsed.map(OffsetDateTime::from).unwrap_or(OffsetDateTime::UNIX_EPOCH))
             }
             .unwrap_or_else(|e| panic!("{name}: {e}"));
-            let query: Vec<(String, String)> = case["query"]
-                .as_object()
-                .map(|m| {
-                    m.iter()
-                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let query = strings(&case["query"]);
             let body = text(case, "body");
             let method = if text(case, "method") == "POST" { "POST" } else { "GET" };
-            let call = Call {
-                action: if method == "POST" {
-                    "CreateProductOrders"
-                } else {
-                    "ListProducts"
-                },
-                method,
-                path: if method == "POST" {
-                    "/api/v1/productorders"
-                } else {
-                    "/api/v1/products"
-                },
-                query,
-                body: (!body.is_empty()).then(|| body.clone().into_bytes()),
+            let op = if method == "POST" {
+                wire::CREATE_PRODUCT_ORDERS
+            } else {
+                wire::LIST_PRODUCTS
             };
+            let call = Call::new(op, query, (!body.is_empty()).then(|| body.clone().into_bytes()));
             let ctx = SigningContext {
                 host: want.get("host").cloned().unwrap_or_default(),
                 at,
@@ -280,13 +283,11 @@ mod tests {
 
     #[test]
     fn retry_headers_and_credentials_provider_are_signed() {
-        let call = Call {
-            action: "ListProducts",
-            method: "GET",
-            path: "/api/v1/products",
-            query: vec![("ProductCodes".into(), "PAI_share".into())],
-            body: None,
-        };
+        let call = Call::new(
+            wire::LIST_PRODUCTS,
+            vec![("ProductCodes".into(), "PAI_share".into())],
+            None,
+        );
         let ctx = SigningContext {
             host: "h".into(),
             at: OffsetDateTime::UNIX_EPOCH,

@@ -1,7 +1,8 @@
 //! Shared by the client tests: a scripted HTTP server on loopback that records every request it
-//! reads and then does what the script says for it (answer, close the socket, hang), and small
-//! builders for orders and clients.
-#![allow(dead_code)]
+//! reads and then does what the script says for it (answer, close the socket, hang), small
+//! builders for clients, and an emulator on loopback that accepts the test key pair. The
+//! orders and the emulator harness come from `pai_testkit`.
+#![allow(dead_code, unused_imports)]
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use pai_apply::client::ProxyConfig;
 use pai_apply::{Client, ClientConfig, Credentials, EndpointResolver, RetryPolicy, StaticCredentials};
-use pai_spec::{InstanceProperty, OrderBody, ProductCode, ProductRequest, Region, SignatureVersion};
+use pai_spec::SignatureVersion;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -180,36 +181,9 @@ async fn read_request(stream: &mut TcpStream) -> Option<Captured> {
     })
 }
 
-pub fn region() -> Region {
-    Region::parse("cn-hangzhou").expect("region")
-}
-
-/// An OSS order whose property name is the API reference's non-ASCII example.
-pub fn oss_order() -> OrderBody {
-    OrderBody {
-        auto_pay: true,
-        products: vec![ProductRequest {
-            auto_renew: false,
-            charge_type: "POSTPAY".into(),
-            duration: 1,
-            instance_properties: vec![
-                InstanceProperty {
-                    code: "commodity_type".into(),
-                    name: Some("对象存储OSS".into()),
-                    value: "oss".into(),
-                },
-                InstanceProperty {
-                    code: "ord_time".into(),
-                    name: Some("1 Hour".into()),
-                    value: "1:Hour".into(),
-                },
-            ],
-            order_type: "BUY".into(),
-            pricing_cycle: Some("Hour".into()),
-            product_code: ProductCode::Oss,
-        }],
-    }
-}
+/// The client tests' region.
+pub use pai_testkit::fixtures::hangzhou as region;
+pub use pai_testkit::fixtures::{oss_order, pai_order};
 
 pub const ORDER_OK: &str = r#"{"RequestId":"REQ-1","OrderId":"ORDER-1","Message":"success","BuyProductRequestId":"BUY-1","ProductIds":["P-1"]}"#;
 pub const LIST_OK: &str = r#"{"RequestId":"REQ-2","Products":[{"ProductCode":"PAI_share","IsPurchased":true,"ProductId":"P-9"}],"Services":[]}"#;
@@ -237,4 +211,15 @@ pub fn config(endpoint: &str, signature: SignatureVersion, retry: RetryPolicy) -
 
 pub fn client(config: ClientConfig, credentials: Credentials) -> Client {
     Client::new(config, Arc::new(StaticCredentials::new(credentials))).expect("client")
+}
+
+pub const AK: &str = "LTAI5tEmulatorKey";
+pub const SECRET: &str = "emulator-secret-value";
+
+pub use pai_testkit::emulator::loopback;
+
+/// An emulator for `regions` that accepts [`AK`] and [`SECRET`], on the current runtime.
+pub fn emulator(regions: &[&str]) -> pai_emulator::Emulator {
+    let regions: Vec<_> = regions.iter().map(|r| pai_testkit::fixtures::region(r)).collect();
+    pai_testkit::emulator::spawn(pai_testkit::emulator::config(&regions, AK, SECRET))
 }

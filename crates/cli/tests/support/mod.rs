@@ -4,7 +4,7 @@
 //! that points at the emulator, the real `pai-provision` binary run as a child process with
 //! credentials passed through its own environment only, and the exactly-once check itself.
 //!
-//! - `emu`: the emulator's runtime, [`Emu`] and [`Setup`].
+//! - `emu`: [`Setup`], on `pai_testkit`'s emulator harness ([`Emu`], [`runtime`]).
 //! - `proxy`: a recording TCP proxy that can play a slow gateway.
 //!
 //! Each test binary uses a different part of this module.
@@ -23,24 +23,17 @@ use serde::Deserialize;
 
 // Re-exported for the binaries that use them; the others do not.
 #[allow(unused_imports)]
-pub use emu::{runtime, Emu, Setup};
+pub use emu::{emu_config, Setup};
 #[allow(unused_imports)]
-pub use proxy::{proxy, proxy_holding, Wire};
+pub use pai_testkit::emulator::{runtime, Emu};
+#[allow(unused_imports)]
+pub use proxy::{gateway, proxy, Wire};
 
 pub const ACCESS_KEY_ID: &str = "LTAI5tApplyTestKey";
 pub const ACCESS_KEY_SECRET: &str = "ApplyTest-Secret-5f4e3d2c1b0a";
 
-pub fn region(name: &str) -> Region {
-    Region::parse(name).expect("a valid region name")
-}
-
-pub fn hangzhou() -> Region {
-    region("cn-hangzhou")
-}
-
-pub fn shanghai() -> Region {
-    region("cn-shanghai")
-}
+#[allow(unused_imports)]
+pub use pai_testkit::fixtures::{hangzhou, region, shanghai};
 
 /// A product the manifest wants, at its address.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pai_emulator::{Emulator, EmulatorConfig, Faults};
+use pai_sign::wire;
 use pai_spec::Region;
 use serde_json::Value;
 use time::OffsetDateTime;
@@ -74,9 +75,9 @@ pub struct Call {
 impl Call {
     pub fn list(algo: Algo, codes: &str) -> Call {
         Call {
-            method: "GET",
-            path: "/api/v1/products",
-            action: "ListProducts",
+            method: wire::LIST_PRODUCTS.method,
+            path: wire::LIST_PRODUCTS.path,
+            action: wire::LIST_PRODUCTS.action,
             query: vec![("ProductCodes".into(), codes.into()), ("Verbose".into(), "true".into())],
             body: Vec::new(),
             algo,
@@ -90,9 +91,9 @@ impl Call {
 
     pub fn order(algo: Algo, body: &str) -> Call {
         Call {
-            method: "POST",
-            path: "/api/v1/productorders",
-            action: "CreateProductOrders",
+            method: wire::CREATE_PRODUCT_ORDERS.method,
+            path: wire::CREATE_PRODUCT_ORDERS.path,
+            action: wire::CREATE_PRODUCT_ORDERS.action,
             query: Vec::new(),
             body: body.as_bytes().to_vec(),
             ..Call::list(algo, "")
@@ -112,7 +113,7 @@ impl Call {
         let mut add = |k: &str, v: &str| h.push((k.to_owned(), v.to_owned()));
         add("host", host);
         add("accept", "application/json");
-        add("x-acs-version", "2021-02-04");
+        add("x-acs-version", wire::API_VERSION);
         add("x-acs-action", self.action);
         add("x-acs-signature-nonce", &self.nonce);
         if !self.body.is_empty() {
