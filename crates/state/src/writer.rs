@@ -7,22 +7,16 @@ use std::time::Duration;
 
 use pai_spec::{Address, Product, ProductCode, Region};
 
+use super::backend::{self, Writes};
 use super::copy::StateDump;
 use super::history::{ApiCall, EventKind, History, NewEvent, RunId, RunResult};
 use super::lock::{LockInfo, Unlocked};
 use super::rows::product_ids_json;
-use super::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
-use super::{lock, postgres, sqlite, Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
+use super::tx::{NewRow, NewRun, RowUpdate, Tx};
+use super::{Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
 use crate::clock;
 
-/// What `CreateProductOrders` answered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderOutcome {
-    pub order_id: Option<String>,
-    pub product_ids: Vec<String>,
-    pub buy_product_request_id: Option<String>,
-    pub request_id: Option<String>,
-}
+pub use super::OrderOutcome;
 
 /// The state, locked for writing. Created by [`StateWriter::open`], which waits for the lock;
 /// dropping it releases the lock. The state itself is created by the first write.
@@ -32,13 +26,7 @@ pub struct OrderOutcome {
 #[derive(Debug)]
 pub struct StateWriter {
     location: StateLocation,
-    backend: Backend,
-}
-
-#[derive(Debug)]
-enum Backend {
-    Sqlite(sqlite::Writer),
-    Postgres(postgres::Writer),
+    db: Box<dyn Writes>,
 }
 
 impl StateWriter {
@@ -51,13 +39,8 @@ impl StateWriter {
         timeout: Duration,
     ) -> Result<StateWriter, StateError> {
         let location = location.into();
-        let backend = match &location {
-            StateLocation::File(path) => Backend::Sqlite(sqlite::Writer::open(path, operation, timeout)?),
-            StateLocation::Postgres(target) => {
-                Backend::Postgres(postgres::Writer::open(&location, target, operation, timeout)?)
-            }
-        };
-        Ok(StateWriter { location, backend })
+        let db = backend::open_write(&location, operation, timeout)?;
+        Ok(StateWriter { location, db })
     }
 
     pub fn location(&self) -> &StateLocation {
@@ -65,39 +48,24 @@ impl StateWriter {
     }
 
     pub fn lock_info(&self) -> &LockInfo {
-        match &self.backend {
-            Backend::Sqlite(w) => w.lock_info(),
-            Backend::Postgres(w) => w.lock_info(),
-        }
+        self.db.lock_info()
     }
 
     pub fn exists(&self) -> bool {
-        match &self.backend {
-            Backend::Sqlite(w) => w.exists(),
-            Backend::Postgres(w) => w.exists(),
-        }
+        self.db.reads().exists()
     }
 
     pub fn snapshot(&self) -> Result<StateSnapshot, StateError> {
-        match &self.backend {
-            Backend::Sqlite(w) => w.snapshot(),
-            Backend::Postgres(w) => w.snapshot(),
-        }
+        self.db.reads().snapshot()
     }
 
     pub fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
-        match &self.backend {
-            Backend::Sqlite(w) => w.history(address),
-            Backend::Postgres(w) => w.history(address),
-        }
+        self.db.reads().history(address)
     }
 
     /// Everything the state holds; `None` when there is no state yet.
     pub fn dump(&self) -> Result<Option<StateDump>, StateError> {
-        match &self.backend {
-            Backend::Sqlite(w) => w.dump(),
-            Backend::Postgres(w) => w.dump(),
-        }
+        self.db.reads().dump()
     }
 
     /// Creates the state as an exact copy of `dump`: its lineage, serial, rows and history,
@@ -111,10 +79,7 @@ impl StateWriter {
                 resources: existing.resources.len(),
             });
         }
-        match &mut self.backend {
-            Backend::Sqlite(w) => w.restore(dump),
-            Backend::Postgres(w) => w.restore(dump),
-        }
+        self.db.restore(dump)
     }
 
     /// Opens a run in the history; pass its id to every write of the run.
@@ -210,10 +175,10 @@ impl StateWriter {
             for address in addresses {
                 let before = require(tx, address)?;
                 if before != Status::Pending {
-                    return Err(TxError::State(StateError::NotPending {
+                    return Err(StateError::NotPending {
                         address: address.clone(),
                         status: before,
-                    }));
+                    });
                 }
                 tx.update(address, &RowUpdate::Sending, run, &now)?;
                 let message = format!("pending: request sent (try {attempt} of this order)");
@@ -336,7 +301,7 @@ impl StateWriter {
         self.write_state(|tx| {
             let status = require(tx, from)?;
             if tx.status_of(to)?.is_some() {
-                return Err(TxError::State(StateError::AlreadyRecorded(to.clone())));
+                return Err(StateError::AlreadyRecorded(to.clone()));
             }
             tx.rename(from, to, run, &now)?;
             let message = format!("moved from `{from}` to `{to}`");
@@ -386,7 +351,7 @@ impl StateWriter {
         Ok(removed)
     }
 
-    fn write_state<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>) -> Result<T, StateError> {
+    fn write_state<T>(&mut self, f: impl FnMut(&mut dyn Tx) -> Result<T, StateError>) -> Result<T, StateError> {
         self.write(true, f)
     }
 
@@ -394,27 +359,30 @@ impl StateWriter {
     fn write<T>(
         &mut self,
         bump_serial: bool,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        match &mut self.backend {
-            Backend::Sqlite(w) => w.transact(bump_serial, f),
-            Backend::Postgres(w) => w.transact(bump_serial, f),
-        }
+        let mut value = None;
+        self.db.transact(bump_serial, &mut |tx| {
+            value = Some(f(tx)?);
+            Ok(())
+        })?;
+        // A backend commits only after the body succeeded, so a value is always there.
+        value.ok_or_else(|| StateError::NotAState {
+            location: self.location.clone(),
+            why: "the write transaction committed without running".into(),
+        })
     }
 }
 
 /// Clears the record of lock `id` left by a holder that is gone; refuses to break a lock that
 /// a live process holds. See `docs/state.md` for what each backend does.
 pub fn force_unlock(location: &StateLocation, id: &str) -> Result<Unlocked, StateError> {
-    match location {
-        StateLocation::File(path) => lock::force_unlock(path, id),
-        StateLocation::Postgres(target) => postgres::force_unlock(location, target, id),
-    }
+    backend::force_unlock(location, id)
 }
 
-fn require(tx: &mut dyn Tx, address: &Address) -> Result<Status, TxError> {
+fn require(tx: &mut dyn Tx, address: &Address) -> Result<Status, StateError> {
     tx.status_of(address)?
-        .ok_or_else(|| TxError::State(StateError::NoSuchAddress(address.clone())))
+        .ok_or_else(|| StateError::NoSuchAddress(address.clone()))
 }
 
 fn ensure_unique_activation(
@@ -422,13 +390,13 @@ fn ensure_unique_activation(
     address: &Address,
     region: &Region,
     code: ProductCode,
-) -> Result<(), TxError> {
+) -> Result<(), StateError> {
     match tx.activation_address(region, code, address)? {
-        Some(existing) => Err(TxError::State(StateError::DuplicateActivation {
+        Some(existing) => Err(StateError::DuplicateActivation {
             region: region.clone(),
             code,
             existing,
-        })),
+        }),
         None => Ok(()),
     }
 }
@@ -443,7 +411,7 @@ fn state_event(
     status: Status,
     message: &str,
     order_id: Option<&str>,
-) -> Result<(), TxError> {
+) -> Result<(), StateError> {
     tx.append_event(
         run,
         now,

@@ -8,7 +8,8 @@
 //! - `lock`: the advisory lock held for the whole operation, and its holder record.
 //! - `sql`: the write primitives and the reads, as SQL.
 //!
-//! `Reader` and `Writer` mirror the SQLite backend's. Every write transaction locks the
+//! [`PgDb`] (the session and the reads) and [`PgWriter`] (the lock and the writes) mirror the
+//! SQLite backend's. Every write transaction locks the
 //! `meta` row and compares its serial with the one this writer last saw; a difference means
 //! another writer got in (only possible if the lock was broken), and the write is refused.
 
@@ -23,11 +24,11 @@ use std::time::Duration;
 
 use pai_spec::Address;
 
+use super::backend::{Reads, TxBody, Writes};
 use super::copy::StateDump;
 use super::history::History;
 use super::lock::{LockInfo, Unlocked};
-use super::tx::{Tx, TxError};
-use super::{StateError, StateLocation, StateSnapshot};
+use super::{DriverError, LiveHolder, StateError, StateLocation, StateSnapshot};
 use crate::clock;
 use conn::{block_on, Conn};
 use schema::Found;
@@ -56,31 +57,55 @@ pub(crate) fn describe(e: &tokio_postgres::Error) -> String {
     text
 }
 
-/// A [`StateError`] for a PostgreSQL error at `location`, scrubbed of the password.
-pub(crate) fn error(location: &StateLocation, e: &tokio_postgres::Error) -> StateError {
-    let message = describe(e);
-    let message = match location.as_postgres() {
-        Some(t) => t.scrub(&message),
-        None => message,
+/// A [`StateError`] for a PostgreSQL error at `location`, scrubbed of the password, keeping
+/// the server's SQLSTATE and the driver's error.
+pub(crate) fn error(location: &StateLocation, e: tokio_postgres::Error) -> StateError {
+    error_in(location, "", e)
+}
+
+/// [`error`], its message led by `context` (which must hold no secret).
+pub(crate) fn error_in(location: &StateLocation, context: &str, e: tokio_postgres::Error) -> StateError {
+    let text = describe(&e);
+    let text = match location.as_postgres() {
+        Some(t) => t.scrub(&text),
+        None => text,
+    };
+    let message = if context.is_empty() {
+        text.clone()
+    } else {
+        format!("{context}: {text}")
     };
     StateError::Postgres {
         location: location.clone(),
         message,
+        sqlstate: e.code().map(|c| c.code().to_owned()),
+        source: Some(DriverError::new(text, e)),
     }
 }
 
-/// A read-only view of a state in PostgreSQL.
+/// A PostgreSQL failure that is not the driver's (a thread, the TLS set-up).
+pub(crate) fn failure(location: &StateLocation, message: String) -> StateError {
+    StateError::Postgres {
+        location: location.clone(),
+        message,
+        sqlstate: None,
+        source: None,
+    }
+}
+
+/// A state in PostgreSQL and the session that reads it: the reads, written once for
+/// [`Store`](crate::Store) and for the writer.
 #[derive(Debug)]
-pub(crate) struct Reader {
+pub(crate) struct PgDb {
     location: StateLocation,
     conn: Conn,
     exists: bool,
 }
 
-impl Reader {
+impl PgDb {
     /// Connects and checks the schema: nothing there is an empty state; a schema that is not
     /// a state, or whose version differs from this binary's, is refused and left untouched.
-    pub(crate) fn open(location: &StateLocation, target: &PgTarget) -> Result<Reader, StateError> {
+    pub(crate) fn open(location: &StateLocation, target: &PgTarget) -> Result<PgDb, StateError> {
         let conn = Conn::open(location, target)?;
         let exists = match schema::inspect(conn.client(), location, target.schema())? {
             Found::Absent => false,
@@ -93,56 +118,56 @@ impl Reader {
             }
             Found::State { .. } => true,
         };
-        Ok(Reader {
+        Ok(PgDb {
             location: location.clone(),
             conn,
             exists,
         })
     }
+}
 
-    pub(crate) fn exists(&self) -> bool {
+impl Reads for PgDb {
+    fn exists(&self) -> bool {
         self.exists
     }
 
-    pub(crate) fn snapshot(&self) -> Result<StateSnapshot, StateError> {
+    fn snapshot(&self) -> Result<StateSnapshot, StateError> {
         if !self.exists {
             return Ok(StateSnapshot::default());
         }
         sql::read_snapshot(self.conn.client(), &self.location)
     }
 
-    pub(crate) fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
+    fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
         if !self.exists {
             return Ok(History::default());
         }
         sql::read_history(self.conn.client(), &self.location, address)
     }
 
-    pub(crate) fn dump(&self) -> Result<Option<StateDump>, StateError> {
+    fn dump(&self) -> Result<Option<StateDump>, StateError> {
         if !self.exists {
             return Ok(None);
         }
         sql::read_dump(self.conn.client(), &self.location).map(Some)
     }
 
-    pub(crate) fn lock_holder(&self) -> Option<LockInfo> {
+    fn lock_holder(&self) -> Option<LockInfo> {
         lock::read_holder(self.conn.client())
     }
 }
 
 /// A state in PostgreSQL, locked for writing for as long as this lives.
 #[derive(Debug)]
-pub(crate) struct Writer {
-    location: StateLocation,
+pub(crate) struct PgWriter {
+    db: PgDb,
     schema: String,
-    conn: Conn,
     info: LockInfo,
-    exists: bool,
     /// The serial of the last state this writer read or wrote; every write checks it.
     serial_seen: u64,
 }
 
-impl Writer {
+impl PgWriter {
     /// Connects, takes the lock (waiting up to `timeout`), then checks the schema and upgrades
     /// an older state.
     pub(crate) fn open(
@@ -150,10 +175,10 @@ impl Writer {
         target: &PgTarget,
         operation: &str,
         timeout: Duration,
-    ) -> Result<Writer, StateError> {
+    ) -> Result<PgWriter, StateError> {
         let conn = Conn::open(location, target)?;
         let info = lock::acquire(conn.client(), location, target.schema(), operation, timeout)?;
-        let pg = |e: tokio_postgres::Error| error(location, &e);
+        let pg = |e: tokio_postgres::Error| error(location, e);
         let found = schema::inspect(conn.client(), location, target.schema());
         let found = match found {
             Ok(f) => f,
@@ -162,66 +187,45 @@ impl Writer {
                 return Err(e);
             }
         };
-        let mut writer = Writer {
-            location: location.clone(),
+        let mut writer = PgWriter {
+            db: PgDb {
+                location: location.clone(),
+                conn,
+                exists: false,
+            },
             schema: target.schema().to_owned(),
-            conn,
             info,
-            exists: false,
             serial_seen: 0,
         };
         if let Found::State { version } = found {
             if version < PG_SCHEMA_VERSION {
-                let tx = block_on(writer.conn.client_mut().transaction()).map_err(pg)?;
+                let tx = block_on(writer.db.conn.client_mut().transaction()).map_err(pg)?;
                 schema::migrate(&tx, location, version)?;
                 block_on(tx.commit()).map_err(pg)?;
             }
-            writer.exists = true;
-            writer.serial_seen = sql::read_serial(writer.conn.client(), location)?;
+            writer.db.exists = true;
+            writer.serial_seen = sql::read_serial(writer.db.conn.client(), location)?;
         }
         Ok(writer)
     }
+}
 
-    pub(crate) fn lock_info(&self) -> &LockInfo {
+impl Writes for PgWriter {
+    fn reads(&self) -> &dyn Reads {
+        &self.db
+    }
+
+    fn lock_info(&self) -> &LockInfo {
         &self.info
     }
 
-    pub(crate) fn exists(&self) -> bool {
-        self.exists
-    }
-
-    pub(crate) fn snapshot(&self) -> Result<StateSnapshot, StateError> {
-        if !self.exists {
-            return Ok(StateSnapshot::default());
-        }
-        sql::read_snapshot(self.conn.client(), &self.location)
-    }
-
-    pub(crate) fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
-        if !self.exists {
-            return Ok(History::default());
-        }
-        sql::read_history(self.conn.client(), &self.location, address)
-    }
-
-    pub(crate) fn dump(&self) -> Result<Option<StateDump>, StateError> {
-        if !self.exists {
-            return Ok(None);
-        }
-        sql::read_dump(self.conn.client(), &self.location).map(Some)
-    }
-
-    /// Runs `f` in one transaction that first checks the serial (and creates the state if it
-    /// does not exist yet), then bumps the serial when asked.
-    pub(crate) fn transact<T>(
-        &mut self,
-        bump_serial: bool,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>,
-    ) -> Result<T, StateError> {
-        let location = &self.location;
-        let pg = |e: tokio_postgres::Error| error(location, &e);
-        let tx = block_on(self.conn.client_mut().transaction()).map_err(pg)?;
-        if !self.exists {
+    /// One transaction that first checks the serial (and creates the state if it does not
+    /// exist yet).
+    fn transact(&mut self, bump_serial: bool, body: TxBody<'_>) -> Result<(), StateError> {
+        let location = &self.db.location;
+        let pg = |e: tokio_postgres::Error| error(location, e);
+        let tx = block_on(self.db.conn.client_mut().transaction()).map_err(pg)?;
+        if !self.db.exists {
             match schema::inspect(&tx, location, &self.schema)? {
                 Found::Absent => {
                     let lineage = uuid::Uuid::new_v4().to_string();
@@ -249,7 +253,7 @@ impl Writer {
                 found: serial,
             });
         }
-        let value = f(&mut sql::PgTx::new(&tx)).map_err(|e| e.into_state(location))?;
+        body(&mut sql::PgTx::new(&tx, location))?;
         let serial = if bump_serial {
             let bumped: i64 =
                 block_on(tx.query_one("UPDATE meta SET serial = serial + 1 WHERE id = 1 RETURNING serial", &[]))
@@ -260,16 +264,16 @@ impl Writer {
             serial
         };
         block_on(tx.commit()).map_err(pg)?;
-        self.exists = true;
+        self.db.exists = true;
         self.serial_seen = serial;
-        Ok(value)
+        Ok(())
     }
 
-    /// Creates the state as a copy of `dump`, in one transaction.
-    pub(crate) fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
-        let location = &self.location;
-        let pg = |e: tokio_postgres::Error| error(location, &e);
-        let tx = block_on(self.conn.client_mut().transaction()).map_err(pg)?;
+    /// In one transaction.
+    fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
+        let location = &self.db.location;
+        let pg = |e: tokio_postgres::Error| error(location, e);
+        let tx = block_on(self.db.conn.client_mut().transaction()).map_err(pg)?;
         if schema::inspect(&tx, location, &self.schema)? != Found::Absent {
             let existing = sql::dump_in(&tx, location)?;
             return Err(StateError::TargetNotEmpty {
@@ -282,28 +286,28 @@ impl Writer {
         schema::create(&tx, location, &dump.lineage, &dump.created_at)?;
         sql::insert_dump(&tx, dump).map_err(pg)?;
         block_on(tx.commit()).map_err(pg)?;
-        self.exists = true;
+        self.db.exists = true;
         self.serial_seen = dump.serial;
         Ok(())
     }
 }
 
-impl Drop for Writer {
+impl Drop for PgWriter {
     fn drop(&mut self) {
-        lock::release(self.conn.client(), &self.schema, &self.info);
+        lock::release(self.db.conn.client(), &self.schema, &self.info);
     }
 }
 
 /// `force-unlock` for a PostgreSQL state: clears the record of a holder whose session is
-/// gone; never ends a live session (see `lock::unlock_refused_message`).
+/// gone; never ends a live session (see `crate::lock::unlock_refused_message`).
 pub(crate) fn force_unlock(location: &StateLocation, target: &PgTarget, id: &str) -> Result<Unlocked, StateError> {
     let conn = Conn::open(location, target)?;
     let client = conn.client();
-    let pg = |e: tokio_postgres::Error| error(location, &e);
-    let refused = |session: Option<i32>, holder: Option<LockInfo>| StateError::PgUnlockRefused {
+    let pg = |e: tokio_postgres::Error| error(location, e);
+    let refused = |session: Option<i32>, holder: Option<LockInfo>| StateError::UnlockRefused {
         location: location.clone(),
         requested: id.to_owned(),
-        session,
+        live: session.map(LiveHolder::Session),
         holder: holder.map(Box::new),
     };
     let schema = target.schema();
