@@ -98,3 +98,27 @@ fn without_postgres(location: &StateLocation) -> StateError {
         why: "this pai-provision was built without PostgreSQL support (the `postgres` feature of pai-state)".into(),
     }
 }
+
+#[cfg(all(test, not(feature = "postgres")))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_postgres_location_is_refused_naming_the_feature() {
+        let location = StateLocation::parse("postgres://u:secret@h/d", &|_| None).unwrap();
+        let errors = [
+            open_read(&location).err(),
+            open_write(&location, "apply", Duration::ZERO).err(),
+            force_unlock(&location, "x").err(),
+        ];
+        for err in errors {
+            let Some(err) = err else {
+                panic!("a postgres:// location opened without the feature")
+            };
+            let msg = err.to_string();
+            assert_eq!(err.kind(), crate::ErrorKind::BadLocation, "{msg}");
+            assert!(msg.contains("the `postgres` feature"), "{msg}");
+            assert!(!msg.contains("secret"), "{msg}");
+        }
+    }
+}

@@ -41,6 +41,7 @@ pub use error::{DriverError, ErrorKind, LiveHolder, StateError};
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
 pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};
+#[cfg(feature = "postgres")]
 pub use postgres::PG_SCHEMA_VERSION;
 pub use sqlite::schema::SCHEMA_VERSION;
 pub use store::Store;

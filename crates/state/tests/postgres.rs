@@ -2,6 +2,7 @@
 //! and processes (a killed holder releases it), the serial check, `force-unlock`, passwords
 //! from the environment and the password file, TLS, calls from inside a Tokio runtime, and
 //! `migrate` between backends. Runs against the server of `PAI_TEST_POSTGRES_URL`.
+#![cfg(feature = "postgres")]
 
 mod support;
 

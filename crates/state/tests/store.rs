@@ -19,6 +19,7 @@ macro_rules! on_both_backends {
         mod sqlite {
             $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
         }
+        #[cfg(feature = "postgres")]
         mod postgres {
             $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
         }

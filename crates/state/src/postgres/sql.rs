@@ -8,7 +8,7 @@
 use pai_spec::{Address, ProductCode, Region};
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
-use super::block_on;
+use super::conn::block_on;
 use crate::copy::StateDump;
 use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
 use crate::rows::{product_ids_json, RawResource, RESOURCE_COLUMNS};

@@ -114,6 +114,8 @@ impl fmt::Display for PasswordSource {
 pub struct Password(String);
 
 impl Password {
+    // Only the driver reads the password, and it is built with the `postgres` feature.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
@@ -363,6 +365,7 @@ impl PgTarget {
 
     /// Replaces every occurrence of the password in `text`, for messages that come from the
     /// server or the driver, which should never contain it but are not ours to vouch for.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn scrub(&self, text: &str) -> String {
         match &self.password {
             Some((p, _)) if p.expose().len() >= 4 => text.replace(p.expose(), "***"),
