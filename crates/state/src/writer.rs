@@ -14,7 +14,7 @@ use super::lock::{LockInfo, Unlocked};
 use super::rows::product_ids_json;
 use super::tx::{NewRow, NewRun, RowUpdate, Tx};
 use super::{Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
-use crate::clock;
+use crate::clock::{self, Clock, SystemClock};
 
 pub use super::OrderOutcome;
 
@@ -27,6 +27,7 @@ pub use super::OrderOutcome;
 pub struct StateWriter {
     location: StateLocation,
     db: Box<dyn Writes>,
+    clock: Box<dyn Clock>,
 }
 
 impl StateWriter {
@@ -40,7 +41,22 @@ impl StateWriter {
     ) -> Result<StateWriter, StateError> {
         let location = location.into();
         let db = backend::open_write(&location, operation, timeout)?;
-        Ok(StateWriter { location, db })
+        Ok(StateWriter {
+            location,
+            db,
+            clock: Box::new(SystemClock),
+        })
+    }
+
+    /// Stamps the rows and history entries this writer writes with `clock`'s time instead of
+    /// the system's.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> StateWriter {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    fn now(&self) -> String {
+        clock::format(self.clock.now_utc())
     }
 
     pub fn location(&self) -> &StateLocation {
@@ -84,7 +100,7 @@ impl StateWriter {
 
     /// Opens a run in the history; pass its id to every write of the run.
     pub fn begin_run(&mut self, command: &str) -> Result<RunId, StateError> {
-        let now = clock::now();
+        let now = self.now();
         let host = clock::host_name();
         self.write(false, |tx| {
             tx.insert_run(&NewRun {
@@ -98,7 +114,7 @@ impl StateWriter {
     }
 
     pub fn end_run(&mut self, run: RunId, result: &RunResult) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let (result, message) = match result {
             RunResult::Succeeded => ("succeeded", None),
             RunResult::Failed(m) => ("failed", Some(m.as_str())),
@@ -108,7 +124,7 @@ impl StateWriter {
 
     /// Appends one API call to the history. Does not change the serial.
     pub fn record_api_call(&mut self, run: RunId, call: &ApiCall) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write(false, |tx| {
             tx.append_event(
                 run,
@@ -133,7 +149,7 @@ impl StateWriter {
     /// Records the intent to order `products` (one region's order), durably, before the request
     /// is sent. Overwrites earlier rows of the same addresses (a reorder, a retry after `failed`).
     pub fn put_pending(&mut self, run: RunId, products: &[&Product]) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             for product in products {
                 ensure_unique_activation(tx, &product.address, &product.region, product.code())?;
@@ -170,7 +186,7 @@ impl StateWriter {
     /// `updated_at` is then when its last request may have left: a later run waits from there
     /// before it trusts the cloud's "not purchased" (see `docs/idempotency.md`).
     pub fn note_sending(&mut self, run: RunId, addresses: &[Address], attempt: u32) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
@@ -190,7 +206,7 @@ impl StateWriter {
 
     /// Records a successful order for `addresses` (all pending in this region's order).
     pub fn mark_active(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let ids = product_ids_json(&outcome.product_ids);
         self.write_state(|tx| {
             for address in addresses {
@@ -223,7 +239,7 @@ impl StateWriter {
     /// Settles a `pending` row whose order the cloud reports purchased although its response
     /// was lost: the row becomes `active`, keeping the request that was sent.
     pub fn mark_resolved(&mut self, run: RunId, address: &Address, product_id: Option<&str>) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());
         self.write_state(|tx| {
             let before = require(tx, address)?;
@@ -258,7 +274,7 @@ impl StateWriter {
         product_id: Option<&str>,
         origin: Origin,
     ) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());
         let action = origin.as_str();
         self.write_state(|tx| {
@@ -282,7 +298,7 @@ impl StateWriter {
 
     /// Records that the orders of `addresses` were rejected: nothing was bought.
     pub fn mark_failed(&mut self, run: RunId, addresses: &[Address], error: &str) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
@@ -297,7 +313,7 @@ impl StateWriter {
     /// Gives a recorded activation a new address (the manifest renamed it). The record keeps the
     /// request it was ordered with.
     pub fn move_resource(&mut self, run: RunId, from: &Address, to: &Address) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             let status = require(tx, from)?;
             if tx.status_of(to)?.is_some() {
@@ -327,7 +343,7 @@ impl StateWriter {
             .resources
             .remove(address)
             .ok_or_else(|| StateError::NoSuchAddress(address.clone()))?;
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             tx.delete(address)?;
             let message = format!(
