@@ -9,11 +9,20 @@
 //! - [`store`]: [`Store`], read-only (for `plan` and `show`).
 //! - [`writer`]: [`StateWriter`], which holds the lock and makes every change: the protocol of
 //!   each write, once, over the `tx` primitives that each backend implements.
-//! - [`lock`]: the holder record ([`LockInfo`]) and the SQLite backend's OS file lock.
+//! - `backend`: the boundary, two traits (`Reads`; `Writes`: the reads, the lock, transactions
+//!   and restore) that each backend implements once, and the one place that picks a backend for
+//!   a location.
+//! - `tx`: the primitives of a write transaction; the contract names no driver.
+//! - `error`: [`StateError`], its classes ([`ErrorKind`]) and the driver error it may carry.
+//! - [`lock`]: the holder record ([`LockInfo`]), the SQLite backend's OS file lock, and the
+//!   `force-unlock` refusals of both backends.
 //! - [`history`]: the append-only record of runs, API calls and state changes.
 //! - [`copy`]: [`StateDump`] and [`migrate`], a verified copy between locations.
-//! - [`clock`]: timestamps and the host name, as recorded.
-//! - `sqlite`, `postgres`: the two backends (schema, migrations, locking, statements).
+//! - [`clock`]: timestamps, the [`clock::Clock`] the writer stamps with, and the host name.
+//! - `sqlite`, [`postgres`]: the two backends (schema, migrations, locking, statements), each
+//!   with one connection type whose reads serve both its `Store` and its writer. PostgreSQL is
+//!   built with the `postgres` feature (default on); without it only its URL parsing is, and a
+//!   `postgres://` location is refused when opened.
 //! - `rows`: the text columns of a resource row, checked, which both backends share.
 //!
 //! The layout of both backends and the reasons behind it are in `docs/state.md`.
@@ -32,9 +41,10 @@ pub mod store;
 mod tx;
 pub mod writer;
 
+use std::collections::BTreeMap;
+
 use pai_spec::{Address, Fingerprint, ProductCode, ProductRequest, Region};
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 pub use copy::{migrate, Migrated, StateDump};
 pub use error::{DriverError, ErrorKind, LiveHolder, StateError};

@@ -40,6 +40,7 @@ const NAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_')
 
 /// How the connection is protected, as libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SslMode {
     /// Plain TCP.
     Disable,
@@ -85,6 +86,7 @@ impl SslMode {
 
 /// Where the server is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Host {
     Tcp(String),
     /// The directory of a Unix-domain socket.
@@ -93,6 +95,7 @@ pub enum Host {
 
 /// Where the password came from; said in errors, never the password itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PasswordSource {
     Url,
     Env,
