@@ -6,12 +6,13 @@
 //! SQLite, so that both backends return the same lists.
 
 use pai_spec::{Address, ProductCode, Region};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
 use super::conn::block_on;
 use crate::copy::StateDump;
 use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
-use crate::rows::{product_ids_json, RawResource, RESOURCE_COLUMNS};
+use crate::rows::{insert_statement, RawResource, Value, RESOURCE_COLUMNS};
 use crate::tx::{NewRow, NewRun, RowUpdate, Tx};
 use crate::{Resource, StateError, StateLocation, StateSnapshot, Status};
 
@@ -96,25 +97,7 @@ fn resources(c: &(impl GenericClient + Sync), location: &StateLocation) -> Resul
         &[],
     ))
     .map_err(|e| super::error(location, e))?;
-    let raw = |r: &Row| -> PgResult<RawResource> {
-        Ok(RawResource {
-            address: r.try_get(0)?,
-            region: r.try_get(1)?,
-            product_code: r.try_get(2)?,
-            status: r.try_get(3)?,
-            origin: r.try_get(4)?,
-            fingerprint: r.try_get(5)?,
-            request_json: r.try_get(6)?,
-            order_id: r.try_get(7)?,
-            product_ids: r.try_get(8)?,
-            buy_product_request_id: r.try_get(9)?,
-            request_id: r.try_get(10)?,
-            last_error: r.try_get(11)?,
-            run_id: r.try_get(12)?,
-            created_at: r.try_get(13)?,
-            updated_at: r.try_get(14)?,
-        })
-    };
+    let raw = |r: &Row| RawResource::read(|i| r.try_get(i), |i| r.try_get(i));
     rows.iter()
         .map(|r| raw(r).map_err(|e| super::error(location, e))?.parse(location))
         .collect()
@@ -219,30 +202,18 @@ pub(crate) fn insert_dump(tx: &Transaction<'_>, dump: &StateDump) -> PgResult<()
         let addresses: Vec<&str> = e.addresses.iter().map(String::as_str).collect();
         insert_event(tx, Some(e.id), RunId(e.run_id), &e.at, &event_fields(e, &addresses))?;
     }
+    let insert = insert_statement(|i| format!("${i}"));
     for r in &dump.resources {
-        block_on(tx.execute(
-            &format!(
-                "INSERT INTO resources ({RESOURCE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            ),
-            &[
-                &r.address.as_str(),
-                &r.region.as_str(),
-                &r.product_code.as_str(),
-                &r.status.as_str(),
-                &r.origin.as_str(),
-                &r.fingerprint.0,
-                &r.request.canonical_json(),
-                &r.order_id,
-                &product_ids_json(&r.product_ids),
-                &r.buy_product_request_id,
-                &r.request_id,
-                &r.last_error,
-                &r.run_id,
-                &r.created_at,
-                &r.updated_at,
-            ],
-        ))?;
+        let raw = RawResource::of(r);
+        let values = raw.values();
+        let params: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => t as &(dyn ToSql + Sync),
+                Value::Int(i) => i as &(dyn ToSql + Sync),
+            })
+            .collect();
+        block_on(tx.execute(&insert, &params))?;
     }
     let serial = i64::try_from(dump.serial).unwrap_or(i64::MAX);
     block_on(tx.execute("UPDATE meta SET serial = $1 WHERE id = 1", &[&serial]))?;

@@ -16,13 +16,14 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use pai_spec::Address;
+use rusqlite::types::ToSqlOutput;
 use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
 use super::backend::{Reads, TxBody, Writes};
 use super::copy::StateDump;
 use super::history::History;
 use super::lock::{self, LockGuard, LockInfo};
-use super::rows::{RawResource, RESOURCE_COLUMNS};
+use super::rows::{insert_statement, RawResource, Value, RESOURCE_COLUMNS};
 use super::{StateError, StateLocation, StateSnapshot};
 use crate::clock;
 use schema::SCHEMA_VERSION;
@@ -294,25 +295,7 @@ fn read_resources(conn: &Connection, path: &Path) -> Result<Vec<super::Resource>
         .prepare(&format!("SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"))
         .map_err(sql)?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok(RawResource {
-                address: r.get(0)?,
-                region: r.get(1)?,
-                product_code: r.get(2)?,
-                status: r.get(3)?,
-                origin: r.get(4)?,
-                fingerprint: r.get(5)?,
-                request_json: r.get(6)?,
-                order_id: r.get(7)?,
-                product_ids: r.get(8)?,
-                buy_product_request_id: r.get(9)?,
-                request_id: r.get(10)?,
-                last_error: r.get(11)?,
-                run_id: r.get(12)?,
-                created_at: r.get(13)?,
-                updated_at: r.get(14)?,
-            })
-        })
+        .query_map([], |r| RawResource::read(|i| r.get(i), |i| r.get(i)))
         .map_err(sql)?;
     let location = at(path);
     let mut out = Vec::new();
@@ -339,28 +322,19 @@ fn read_dump(conn: &Connection, path: &Path) -> Result<StateDump, StateError> {
 }
 
 fn insert_resource(tx: &Transaction<'_>, r: &super::Resource) -> rusqlite::Result<()> {
+    let raw = RawResource::of(r);
     tx.execute(
-        &format!(
-            "INSERT INTO resources ({RESOURCE_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        ),
-        rusqlite::params![
-            r.address.as_str(),
-            r.region.as_str(),
-            r.product_code.as_str(),
-            r.status.as_str(),
-            r.origin.as_str(),
-            r.fingerprint.0,
-            r.request.canonical_json(),
-            r.order_id,
-            super::rows::product_ids_json(&r.product_ids),
-            r.buy_product_request_id,
-            r.request_id,
-            r.last_error,
-            r.run_id,
-            r.created_at,
-            r.updated_at,
-        ],
+        &insert_statement(|i| format!("?{i}")),
+        rusqlite::params_from_iter(raw.values()),
     )?;
     Ok(())
+}
+
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Value::Text(t) => t.to_sql(),
+            Value::Int(i) => i.to_sql(),
+        }
+    }
 }
