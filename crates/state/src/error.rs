@@ -282,3 +282,75 @@ impl StateError {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_of_the_errors_callers_branch_on() {
+        let file = || StateLocation::File(PathBuf::from("s.db"));
+        let table = [
+            (
+                StateError::Locked {
+                    location: file(),
+                    holder: None,
+                    waited: Duration::ZERO,
+                },
+                ErrorKind::Locked,
+            ),
+            (
+                StateError::SerialConflict {
+                    location: file(),
+                    expected: 1,
+                    found: 2,
+                },
+                ErrorKind::Conflict,
+            ),
+            (
+                StateError::NewerSchema {
+                    location: file(),
+                    found: 9,
+                    supported: 1,
+                },
+                ErrorKind::NewerSchema,
+            ),
+            (
+                StateError::BadRecord {
+                    location: file(),
+                    address: "a".into(),
+                    why: "x".into(),
+                },
+                ErrorKind::Corrupt,
+            ),
+            (
+                StateError::Postgres {
+                    location: file(),
+                    message: "m".into(),
+                    sqlstate: Some("40001".into()),
+                    source: None,
+                },
+                ErrorKind::Database,
+            ),
+            (
+                StateError::UnlockRefused {
+                    location: file(),
+                    requested: "x".into(),
+                    live: Some(LiveHolder::Process),
+                    holder: None,
+                },
+                ErrorKind::UnlockRefused,
+            ),
+        ];
+        for (err, kind) in table {
+            assert_eq!(err.kind(), kind, "{err}");
+        }
+        let pg = StateError::Postgres {
+            location: file(),
+            message: "m".into(),
+            sqlstate: Some("40001".into()),
+            source: None,
+        };
+        assert_eq!(pg.sqlstate(), Some("40001"));
+    }
+}
