@@ -119,16 +119,35 @@ fn a_second_process_times_out_naming_the_holder_then_gets_the_lock_when_it_is_re
     assert_eq!(out.status.code(), Some(1));
     assert!(stderr(&out).contains("is held by a live process"), "{}", stderr(&out));
 
-    // A patient writer gets the lock as soon as the holder lets go.
-    let waiter = binary(tmp.path(), &state, &["--lock-timeout", "20s", "state", "import", "pai"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(400));
+    // A patient writer gets the lock as soon as the holder lets go. It is seen waiting (its
+    // `-v` log says so) and still running before the release, so that this cannot pass by a
+    // writer that came late to an unlocked state.
+    let mut waiter = binary(
+        tmp.path(),
+        &state,
+        &["-v", "--lock-timeout", "20s", "state", "import", "pai"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    let mut log = BufReader::new(waiter.stderr.take().unwrap());
+    let mut seen = String::new();
+    while !seen.contains("waiting for the state lock") {
+        let mut line = String::new();
+        if log.read_line(&mut line).unwrap() == 0 {
+            panic!("the waiter ended without waiting: {seen}");
+        }
+        seen.push_str(&line);
+    }
+    assert!(
+        waiter.try_wait().unwrap().is_none(),
+        "the waiter is blocked while the lock is held"
+    );
     drop(holder);
     let out = waiter.wait_with_output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    std::io::Read::read_to_string(&mut log, &mut seen).unwrap();
+    assert_eq!(out.status.code(), Some(0), "{seen}");
     assert!(String::from_utf8_lossy(&out.stdout).starts_with("Imported products.pai"));
 }
 

@@ -1,4 +1,5 @@
-//! Timestamps as the state and plans store them: RFC 3339 in UTC, to the second.
+//! Timestamps as the state and plans store them: RFC 3339 in UTC, to the second, and the
+//! [`Clock`] the writer reads them from (the system's, or a test's).
 
 use time::format_description::BorrowedFormatItem;
 use time::macros::format_description;
@@ -19,6 +20,23 @@ pub fn now() -> String {
 /// The current time, for [`crate::Plan::build`], so that callers need no `time` dependency.
 pub fn now_utc() -> OffsetDateTime {
     OffsetDateTime::now_utc()
+}
+
+/// Where the writer reads the time it stamps rows and history entries with. Production uses
+/// [`SystemClock`]; a test passes its own (to [`crate::StateWriter::with_clock`]) so that
+/// two writes a second apart need not wait for the wall clock.
+pub trait Clock: std::fmt::Debug + Send + Sync {
+    fn now_utc(&self) -> OffsetDateTime;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now_utc(&self) -> OffsetDateTime {
+        OffsetDateTime::now_utc()
+    }
 }
 
 /// The name of this machine, for lock holders and run records.

@@ -9,17 +9,28 @@
 //! - [`store`]: [`Store`], read-only (for `plan` and `show`).
 //! - [`writer`]: [`StateWriter`], which holds the lock and makes every change: the protocol of
 //!   each write, once, over the `tx` primitives that each backend implements.
-//! - [`lock`]: the holder record ([`LockInfo`]) and the SQLite backend's OS file lock.
+//! - `backend`: the boundary, two traits (`Reads`; `Writes`: the reads, the lock, transactions
+//!   and restore) that each backend implements once, and the one place that picks a backend for
+//!   a location.
+//! - `tx`: the primitives of a write transaction; the contract names no driver.
+//! - `error`: [`StateError`], its classes ([`ErrorKind`]) and the driver error it may carry.
+//! - [`lock`]: the holder record ([`LockInfo`]), the SQLite backend's OS file lock, and the
+//!   `force-unlock` refusals of both backends.
 //! - [`history`]: the append-only record of runs, API calls and state changes.
 //! - [`copy`]: [`StateDump`] and [`migrate`], a verified copy between locations.
-//! - [`clock`]: timestamps and the host name, as recorded.
-//! - `sqlite`, `postgres`: the two backends (schema, migrations, locking, statements).
+//! - [`clock`]: timestamps, the [`clock::Clock`] the writer stamps with, and the host name.
+//! - `sqlite`, [`postgres`]: the two backends (schema, migrations, locking, statements), each
+//!   with one connection type whose reads serve both its `Store` and its writer. PostgreSQL is
+//!   built with the `postgres` feature (default on); without it only its URL parsing is, and a
+//!   `postgres://` location is refused when opened.
 //! - `rows`: the text columns of a resource row, checked, which both backends share.
 //!
 //! The layout of both backends and the reasons behind it are in `docs/state.md`.
 
+mod backend;
 pub mod clock;
 pub mod copy;
+mod error;
 pub mod history;
 pub mod location;
 pub mod lock;
@@ -31,20 +42,20 @@ mod tx;
 pub mod writer;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::time::Duration;
 
 use pai_spec::{Address, Fingerprint, ProductCode, ProductRequest, Region};
 use serde::{Deserialize, Serialize};
 
 pub use copy::{migrate, Migrated, StateDump};
+pub use error::{DriverError, ErrorKind, LiveHolder, StateError};
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
 pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};
+#[cfg(feature = "postgres")]
 pub use postgres::PG_SCHEMA_VERSION;
 pub use sqlite::schema::SCHEMA_VERSION;
 pub use store::Store;
-pub use writer::{force_unlock, OrderOutcome, StateWriter};
+pub use writer::{force_unlock, StateWriter};
 
 /// Where an address stands. `pending` means an order may have reached the server and its
 /// outcome is not known; `failed` means the server definitely rejected it (nothing was bought).
@@ -123,6 +134,15 @@ pub struct Resource {
     pub updated_at: String,
 }
 
+/// What `CreateProductOrders` answered.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OrderOutcome {
+    pub order_id: Option<String>,
+    pub product_ids: Vec<String>,
+    pub buy_product_request_id: Option<String>,
+    pub request_id: Option<String>,
+}
+
 /// Everything a plan needs from the state: read in one transaction, without the history.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 pub struct StateSnapshot {
@@ -139,170 +159,5 @@ impl StateSnapshot {
         self.resources
             .values()
             .find(|r| &r.region == region && r.product_code == code)
-    }
-}
-
-/// Why the state could not be read or written. Every variant that concerns a state that is not
-/// ours says that it was left untouched, because it was. Locations display without passwords.
-#[derive(Debug, thiserror::Error)]
-pub enum StateError {
-    #[error("{location}: not a pai-provision state ({why}); {} was left untouched", location.noun())]
-    NotAState { location: StateLocation, why: String },
-    #[error(
-        "{location}: the state's schema is version {found}, newer than this pai-provision understands ({supported}); \
-         upgrade pai-provision. {} was left untouched",
-        capitalise(location.noun())
-    )]
-    NewerSchema {
-        location: StateLocation,
-        found: i64,
-        supported: i64,
-    },
-    #[error(
-        "{location}: the state's schema is version {found}, older than this pai-provision's ({supported}); \
-         a command that writes the state (apply, refresh, state rm/import) upgrades it"
-    )]
-    OlderSchema {
-        location: StateLocation,
-        found: i64,
-        supported: i64,
-    },
-    #[error("{}: the state file is damaged ({source}); the file was left untouched", path.display())]
-    Corrupt {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Sqlite {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
-    #[error("{}: {source}", path.display())]
-    Io {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    /// A PostgreSQL error: connecting, or a statement the server refused. `message` has been
-    /// scrubbed of the password.
-    #[error("{location}: {message}")]
-    Postgres { location: StateLocation, message: String },
-    #[error("{}", lock::locked_message(location, holder.as_deref(), *waited))]
-    Locked {
-        location: StateLocation,
-        holder: Option<Box<LockInfo>>,
-        waited: Duration,
-    },
-    #[error("{}: file locks are not supported here ({source}); put the state on a local filesystem", path.display())]
-    LockUnsupported {
-        path: PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("{}", lock::unlock_refused_message(path, requested, *held, holder.as_deref()))]
-    UnlockRefused {
-        path: PathBuf,
-        requested: String,
-        /// Whether a live process holds the OS lock.
-        held: bool,
-        holder: Option<Box<LockInfo>>,
-    },
-    #[error("{}", postgres::lock::unlock_refused_message(location, requested, *session, holder.as_deref()))]
-    PgUnlockRefused {
-        location: StateLocation,
-        requested: String,
-        /// The PostgreSQL session (backend pid) holding the advisory lock, if one does.
-        session: Option<i32>,
-        holder: Option<Box<LockInfo>>,
-    },
-    #[error(
-        "{location}: another writer changed the state while this one held its lock (serial {found}, this writer \
-         last wrote or read {expected}); nothing was written. The lock must have been broken (a terminated \
-         session); run the command again to plan from what is recorded now"
-    )]
-    SerialConflict {
-        location: StateLocation,
-        expected: u64,
-        found: u64,
-    },
-    #[error("`{location}` is not a usable state location: {why}")]
-    BadLocation {
-        /// The text as given, its password replaced by `***`.
-        location: String,
-        why: String,
-    },
-    #[error("`{0}` is not in the state")]
-    NoSuchAddress(Address),
-    #[error("`{address}` is {}, not pending: no order for it may be sent now", status.as_str())]
-    NotPending { address: Address, status: Status },
-    #[error("`{0}` is already in the state; `state rm` it first to record it again")]
-    AlreadyRecorded(Address),
-    #[error("the state already records {code} in {region} as `{existing}`; one activation cannot have two addresses")]
-    DuplicateActivation {
-        region: Region,
-        code: ProductCode,
-        existing: String,
-    },
-    #[error("{location}: the record of `{address}` is unreadable ({why}); {} was left untouched", location.noun())]
-    BadRecord {
-        location: StateLocation,
-        address: String,
-        why: String,
-    },
-    #[error("{location} holds no state; there is nothing to migrate")]
-    NothingToMigrate { location: StateLocation },
-    #[error("`state migrate` needs two different states; both locations name {location}")]
-    SameState { location: StateLocation },
-    #[error(
-        "{location} already holds a state (lineage {lineage}, serial {serial}, {resources} addresses); \
-         `state migrate` only copies into an empty location, so nothing was copied"
-    )]
-    TargetNotEmpty {
-        location: StateLocation,
-        lineage: String,
-        serial: u64,
-        resources: usize,
-    },
-    #[error(
-        "the copy at {location} does not match its source ({what}); keep using the source, and remove the copy \
-         before trying again"
-    )]
-    MigrationMismatch { location: StateLocation, what: String },
-}
-
-fn capitalise(s: &str) -> String {
-    let mut c = s.chars();
-    match c.next() {
-        Some(first) => first.to_uppercase().chain(c).collect(),
-        None => String::new(),
-    }
-}
-
-impl StateError {
-    pub(crate) fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
-        let corrupt = matches!(
-            source.sqlite_error_code(),
-            Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-        );
-        if corrupt {
-            StateError::Corrupt {
-                path: path.to_owned(),
-                source,
-            }
-        } else {
-            StateError::Sqlite {
-                path: path.to_owned(),
-                source,
-            }
-        }
-    }
-
-    pub(crate) fn io(path: &std::path::Path, source: std::io::Error) -> Self {
-        StateError::Io {
-            path: path.to_owned(),
-            source,
-        }
     }
 }

@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use fs4::fs_std::FileExt;
 use serde::{Deserialize, Serialize};
 
-use super::{StateError, StateLocation};
+use super::{LiveHolder, StateError, StateLocation};
 use crate::clock;
 
 /// Who holds (or last held) the lock.
@@ -200,9 +200,9 @@ pub struct Unlocked {
 pub fn force_unlock(state: &Path, id: &str) -> Result<Unlocked, StateError> {
     let path = lock_path(state);
     let refused = |held: bool, holder: Option<LockInfo>| StateError::UnlockRefused {
-        path: state.to_owned(),
+        location: StateLocation::File(state.to_owned()),
         requested: id.to_owned(),
-        held,
+        live: held.then_some(LiveHolder::Process),
         holder: holder.map(Box::new),
     };
     if !path.exists() {
@@ -238,40 +238,66 @@ pub(crate) fn locked_message(state: &StateLocation, holder: Option<&LockInfo>, w
     )
 }
 
-pub(crate) fn unlock_refused_message(state: &Path, requested: &str, held: bool, holder: Option<&LockInfo>) -> String {
-    let state = state.display();
-    match (held, holder) {
-        (true, Some(h)) if h.id == requested => {
-            let remote = if h.host != clock::host_name() {
-                format!(
-                    " It was taken on another host ({}); on a network filesystem the server releases it when that \
-                     host's lease expires.",
-                    h.host
-                )
-            } else {
-                String::new()
-            };
-            format!(
-                "refusing to force-unlock {state}: {} is held by a live process (the operating system still holds \
-                 its lock). Breaking it would let two writers change the state at once. Stop that process or let it \
-                 finish; its lock is released when it exits.{remote}",
+/// Why `force-unlock` refused, for both backends: `live` is whoever holds the lock now (an
+/// OS process, or a PostgreSQL session), `holder` the record found.
+pub(crate) fn unlock_refused_message(
+    state: &StateLocation,
+    requested: &str,
+    live: Option<LiveHolder>,
+    holder: Option<&LockInfo>,
+) -> String {
+    // A PostgreSQL record speaks for the live holder only if it names the holding session.
+    let recorded = |h: &LockInfo| match live {
+        Some(LiveHolder::Session(s)) => h.session == Some(s),
+        _ => true,
+    };
+    match (live, holder) {
+        (Some(live), Some(h)) if recorded(h) && h.id == requested => match live {
+            LiveHolder::Session(s) => format!(
+                "refusing to force-unlock {state}: {} is held by a live PostgreSQL session. Breaking it would let two \
+                 writers change the state at once. The session ends, and PostgreSQL releases the lock, when that \
+                 process exits or its connection drops; if the process is stuck (a CI job hung on a runner that is \
+                 still up), cancel it. As a last resort a database administrator can end the session with \
+                 `SELECT pg_terminate_backend({s});` pai-provision never does that itself: the holder would lose its \
+                 lock in the middle of a run (it stops at its next write, which checks the serial)",
                 h.describe()
-            )
-        }
-        (true, Some(h)) => format!(
+            ),
+            _ => {
+                let remote = if h.host != clock::host_name() {
+                    format!(
+                        " It was taken on another host ({}); on a network filesystem the server releases it when \
+                         that host's lease expires.",
+                        h.host
+                    )
+                } else {
+                    String::new()
+                };
+                format!(
+                    "refusing to force-unlock {state}: {} is held by a live process (the operating system still \
+                     holds its lock). Breaking it would let two writers change the state at once. Stop that process \
+                     or let it finish; its lock is released when it exits.{remote}",
+                    h.describe()
+                )
+            }
+        },
+        (Some(_), Some(h)) if recorded(h) => format!(
             "refusing to force-unlock {state}: it is locked under ID {}, not {requested} ({})",
             h.id,
             h.describe()
         ),
-        (true, None) => {
-            format!("refusing to force-unlock {state}: a live process holds its lock and has not recorded itself yet")
+        (Some(live), _) => {
+            let who = match live {
+                LiveHolder::Session(s) => format!("PostgreSQL session {s}"),
+                _ => "a live process".to_owned(),
+            };
+            format!("refusing to force-unlock {state}: {who} holds its lock and has not recorded itself yet")
         }
-        (false, Some(h)) => format!(
+        (None, Some(h)) => format!(
             "{state} is not locked; the leftover record is of lock ID {}, not {requested} ({})",
             h.id,
             h.describe()
         ),
-        (false, None) => format!("{state} is not locked"),
+        (None, None) => format!("{state} is not locked"),
     }
 }
 

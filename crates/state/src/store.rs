@@ -3,22 +3,17 @@
 
 use pai_spec::Address;
 
+use super::backend::{self, Reads};
 use super::copy::StateDump;
 use super::history::History;
 use super::lock::LockInfo;
-use super::{postgres, sqlite, StateError, StateLocation, StateSnapshot};
+use super::{StateError, StateLocation, StateSnapshot};
 
 /// A read-only view of a state, for `plan`, `show` and `state list/show/history`.
 #[derive(Debug)]
 pub struct Store {
     location: StateLocation,
-    backend: Backend,
-}
-
-#[derive(Debug)]
-enum Backend {
-    Sqlite(sqlite::Reader),
-    Postgres(postgres::Reader),
+    db: Box<dyn Reads>,
 }
 
 impl Store {
@@ -27,11 +22,8 @@ impl Store {
     /// or whose schema is newer or older than this binary's, is refused and left untouched.
     pub fn open_read_only(location: impl Into<StateLocation>) -> Result<Store, StateError> {
         let location = location.into();
-        let backend = match &location {
-            StateLocation::File(path) => Backend::Sqlite(sqlite::Reader::open(path)?),
-            StateLocation::Postgres(target) => Backend::Postgres(postgres::Reader::open(&location, target)?),
-        };
-        Ok(Store { location, backend })
+        let db = backend::open_read(&location)?;
+        Ok(Store { location, db })
     }
 
     pub fn location(&self) -> &StateLocation {
@@ -40,41 +32,26 @@ impl Store {
 
     /// Whether the state exists (a file, or a schema holding a state).
     pub fn exists(&self) -> bool {
-        match &self.backend {
-            Backend::Sqlite(r) => r.exists(),
-            Backend::Postgres(r) => r.exists(),
-        }
+        self.db.exists()
     }
 
     /// Lineage, serial and every recorded resource, read in one transaction.
     pub fn snapshot(&self) -> Result<StateSnapshot, StateError> {
-        match &self.backend {
-            Backend::Sqlite(r) => r.snapshot(),
-            Backend::Postgres(r) => r.snapshot(),
-        }
+        self.db.snapshot()
     }
 
     /// The history, whole or for one address.
     pub fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
-        match &self.backend {
-            Backend::Sqlite(r) => r.history(address),
-            Backend::Postgres(r) => r.history(address),
-        }
+        self.db.history(address)
     }
 
     /// Everything the state holds, read in one transaction; `None` when there is no state.
     pub fn dump(&self) -> Result<Option<StateDump>, StateError> {
-        match &self.backend {
-            Backend::Sqlite(r) => r.dump(),
-            Backend::Postgres(r) => r.dump(),
-        }
+        self.db.dump()
     }
 
     /// The current lock holder, if a process holds the lock or left its record behind.
     pub fn lock_holder(&self) -> Option<LockInfo> {
-        match &self.backend {
-            Backend::Sqlite(r) => r.lock_holder(),
-            Backend::Postgres(r) => r.lock_holder(),
-        }
+        self.db.lock_holder()
     }
 }

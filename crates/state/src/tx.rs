@@ -1,14 +1,13 @@
 //! The primitives of a write transaction, which each backend implements with its own SQL.
 //! [`super::StateWriter`] composes them into the state's writes once, for both backends, so
 //! that a transition means the same thing (the same rows, the same history entries, the same
-//! refusals) whichever database holds the state.
+//! refusals) whichever database holds the state. The contract names no driver: each backend
+//! turns its driver's errors into [`StateError`] itself.
 
 use pai_spec::{Address, Product, ProductCode, Region};
 
 use super::history::{NewEvent, RunId};
-use super::location::StateLocation;
-use super::writer::OrderOutcome;
-use super::{Origin, StateError, Status};
+use super::{OrderOutcome, Origin, StateError, Status};
 
 /// A run about to be opened.
 pub(crate) struct NewRun<'a> {
@@ -48,57 +47,20 @@ pub(crate) enum RowUpdate<'a> {
 }
 
 pub(crate) trait Tx {
-    fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, TxError>;
+    fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, StateError>;
     /// Closes a run that is still open; a closed run is left as it is.
-    fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), TxError>;
-    fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), TxError>;
-    fn status_of(&mut self, address: &Address) -> Result<Option<Status>, TxError>;
+    fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), StateError>;
+    fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), StateError>;
+    fn status_of(&mut self, address: &Address) -> Result<Option<Status>, StateError>;
     /// The address, other than `except`, that records the activation `(region, code)`.
     fn activation_address(
         &mut self,
         region: &Region,
         code: ProductCode,
         except: &Address,
-    ) -> Result<Option<String>, TxError>;
-    fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), TxError>;
-    fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), TxError>;
-    fn rename(&mut self, from: &Address, to: &Address, run: RunId, now: &str) -> Result<(), TxError>;
-    fn delete(&mut self, address: &Address) -> Result<(), TxError>;
-}
-
-/// An error inside a write transaction: the database's, or a refusal decided by the state's
-/// contents.
-#[derive(Debug)]
-pub(crate) enum TxError {
-    Sqlite(rusqlite::Error),
-    Postgres(tokio_postgres::Error),
-    State(StateError),
-}
-
-impl From<rusqlite::Error> for TxError {
-    fn from(e: rusqlite::Error) -> Self {
-        TxError::Sqlite(e)
-    }
-}
-
-impl From<tokio_postgres::Error> for TxError {
-    fn from(e: tokio_postgres::Error) -> Self {
-        TxError::Postgres(e)
-    }
-}
-
-impl From<StateError> for TxError {
-    fn from(e: StateError) -> Self {
-        TxError::State(e)
-    }
-}
-
-impl TxError {
-    pub(crate) fn into_state(self, location: &StateLocation) -> StateError {
-        match self {
-            TxError::Sqlite(e) => StateError::sqlite(location.as_file().unwrap_or(std::path::Path::new("")), e),
-            TxError::Postgres(e) => super::postgres::error(location, &e),
-            TxError::State(e) => e,
-        }
-    }
+    ) -> Result<Option<String>, StateError>;
+    fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), StateError>;
+    fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), StateError>;
+    fn rename(&mut self, from: &Address, to: &Address, run: RunId, now: &str) -> Result<(), StateError>;
+    fn delete(&mut self, address: &Address) -> Result<(), StateError>;
 }

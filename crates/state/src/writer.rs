@@ -7,22 +7,16 @@ use std::time::Duration;
 
 use pai_spec::{Address, Product, ProductCode, Region};
 
+use super::backend::{self, Writes};
 use super::copy::StateDump;
 use super::history::{ApiCall, EventKind, History, NewEvent, RunId, RunResult};
 use super::lock::{LockInfo, Unlocked};
 use super::rows::product_ids_json;
-use super::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
-use super::{lock, postgres, sqlite, Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
-use crate::clock;
+use super::tx::{NewRow, NewRun, RowUpdate, Tx};
+use super::{Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
+use crate::clock::{self, Clock, SystemClock};
 
-/// What `CreateProductOrders` answered.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct OrderOutcome {
-    pub order_id: Option<String>,
-    pub product_ids: Vec<String>,
-    pub buy_product_request_id: Option<String>,
-    pub request_id: Option<String>,
-}
+pub use super::OrderOutcome;
 
 /// The state, locked for writing. Created by [`StateWriter::open`], which waits for the lock;
 /// dropping it releases the lock. The state itself is created by the first write.
@@ -32,13 +26,8 @@ pub struct OrderOutcome {
 #[derive(Debug)]
 pub struct StateWriter {
     location: StateLocation,
-    backend: Backend,
-}
-
-#[derive(Debug)]
-enum Backend {
-    Sqlite(sqlite::Writer),
-    Postgres(postgres::Writer),
+    db: Box<dyn Writes>,
+    clock: Box<dyn Clock>,
 }
 
 impl StateWriter {
@@ -51,13 +40,23 @@ impl StateWriter {
         timeout: Duration,
     ) -> Result<StateWriter, StateError> {
         let location = location.into();
-        let backend = match &location {
-            StateLocation::File(path) => Backend::Sqlite(sqlite::Writer::open(path, operation, timeout)?),
-            StateLocation::Postgres(target) => {
-                Backend::Postgres(postgres::Writer::open(&location, target, operation, timeout)?)
-            }
-        };
-        Ok(StateWriter { location, backend })
+        let db = backend::open_write(&location, operation, timeout)?;
+        Ok(StateWriter {
+            location,
+            db,
+            clock: Box::new(SystemClock),
+        })
+    }
+
+    /// Stamps the rows and history entries this writer writes with `clock`'s time instead of
+    /// the system's.
+    pub fn with_clock(mut self, clock: impl Clock + 'static) -> StateWriter {
+        self.clock = Box::new(clock);
+        self
+    }
+
+    fn now(&self) -> String {
+        clock::format(self.clock.now_utc())
     }
 
     pub fn location(&self) -> &StateLocation {
@@ -65,39 +64,24 @@ impl StateWriter {
     }
 
     pub fn lock_info(&self) -> &LockInfo {
-        match &self.backend {
-            Backend::Sqlite(w) => w.lock_info(),
-            Backend::Postgres(w) => w.lock_info(),
-        }
+        self.db.lock_info()
     }
 
     pub fn exists(&self) -> bool {
-        match &self.backend {
-            Backend::Sqlite(w) => w.exists(),
-            Backend::Postgres(w) => w.exists(),
-        }
+        self.db.reads().exists()
     }
 
     pub fn snapshot(&self) -> Result<StateSnapshot, StateError> {
-        match &self.backend {
-            Backend::Sqlite(w) => w.snapshot(),
-            Backend::Postgres(w) => w.snapshot(),
-        }
+        self.db.reads().snapshot()
     }
 
     pub fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
-        match &self.backend {
-            Backend::Sqlite(w) => w.history(address),
-            Backend::Postgres(w) => w.history(address),
-        }
+        self.db.reads().history(address)
     }
 
     /// Everything the state holds; `None` when there is no state yet.
     pub fn dump(&self) -> Result<Option<StateDump>, StateError> {
-        match &self.backend {
-            Backend::Sqlite(w) => w.dump(),
-            Backend::Postgres(w) => w.dump(),
-        }
+        self.db.reads().dump()
     }
 
     /// Creates the state as an exact copy of `dump`: its lineage, serial, rows and history,
@@ -111,15 +95,12 @@ impl StateWriter {
                 resources: existing.resources.len(),
             });
         }
-        match &mut self.backend {
-            Backend::Sqlite(w) => w.restore(dump),
-            Backend::Postgres(w) => w.restore(dump),
-        }
+        self.db.restore(dump)
     }
 
     /// Opens a run in the history; pass its id to every write of the run.
     pub fn begin_run(&mut self, command: &str) -> Result<RunId, StateError> {
-        let now = clock::now();
+        let now = self.now();
         let host = clock::host_name();
         self.write(false, |tx| {
             tx.insert_run(&NewRun {
@@ -133,7 +114,7 @@ impl StateWriter {
     }
 
     pub fn end_run(&mut self, run: RunId, result: &RunResult) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let (result, message) = match result {
             RunResult::Succeeded => ("succeeded", None),
             RunResult::Failed(m) => ("failed", Some(m.as_str())),
@@ -143,7 +124,7 @@ impl StateWriter {
 
     /// Appends one API call to the history. Does not change the serial.
     pub fn record_api_call(&mut self, run: RunId, call: &ApiCall) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write(false, |tx| {
             tx.append_event(
                 run,
@@ -168,7 +149,7 @@ impl StateWriter {
     /// Records the intent to order `products` (one region's order), durably, before the request
     /// is sent. Overwrites earlier rows of the same addresses (a reorder, a retry after `failed`).
     pub fn put_pending(&mut self, run: RunId, products: &[&Product]) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             for product in products {
                 ensure_unique_activation(tx, &product.address, &product.region, product.code())?;
@@ -205,15 +186,15 @@ impl StateWriter {
     /// `updated_at` is then when its last request may have left: a later run waits from there
     /// before it trusts the cloud's "not purchased" (see `docs/idempotency.md`).
     pub fn note_sending(&mut self, run: RunId, addresses: &[Address], attempt: u32) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
                 if before != Status::Pending {
-                    return Err(TxError::State(StateError::NotPending {
+                    return Err(StateError::NotPending {
                         address: address.clone(),
                         status: before,
-                    }));
+                    });
                 }
                 tx.update(address, &RowUpdate::Sending, run, &now)?;
                 let message = format!("pending: request sent (try {attempt} of this order)");
@@ -225,7 +206,7 @@ impl StateWriter {
 
     /// Records a successful order for `addresses` (all pending in this region's order).
     pub fn mark_active(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let ids = product_ids_json(&outcome.product_ids);
         self.write_state(|tx| {
             for address in addresses {
@@ -258,7 +239,7 @@ impl StateWriter {
     /// Settles a `pending` row whose order the cloud reports purchased although its response
     /// was lost: the row becomes `active`, keeping the request that was sent.
     pub fn mark_resolved(&mut self, run: RunId, address: &Address, product_id: Option<&str>) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());
         self.write_state(|tx| {
             let before = require(tx, address)?;
@@ -293,7 +274,7 @@ impl StateWriter {
         product_id: Option<&str>,
         origin: Origin,
     ) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());
         let action = origin.as_str();
         self.write_state(|tx| {
@@ -317,7 +298,7 @@ impl StateWriter {
 
     /// Records that the orders of `addresses` were rejected: nothing was bought.
     pub fn mark_failed(&mut self, run: RunId, addresses: &[Address], error: &str) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
@@ -332,11 +313,11 @@ impl StateWriter {
     /// Gives a recorded activation a new address (the manifest renamed it). The record keeps the
     /// request it was ordered with.
     pub fn move_resource(&mut self, run: RunId, from: &Address, to: &Address) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             let status = require(tx, from)?;
             if tx.status_of(to)?.is_some() {
-                return Err(TxError::State(StateError::AlreadyRecorded(to.clone())));
+                return Err(StateError::AlreadyRecorded(to.clone()));
             }
             tx.rename(from, to, run, &now)?;
             let message = format!("moved from `{from}` to `{to}`");
@@ -362,7 +343,7 @@ impl StateWriter {
             .resources
             .remove(address)
             .ok_or_else(|| StateError::NoSuchAddress(address.clone()))?;
-        let now = clock::now();
+        let now = self.now();
         self.write_state(|tx| {
             tx.delete(address)?;
             let message = format!(
@@ -390,7 +371,7 @@ impl StateWriter {
     /// purchased) as a state event of its own: no API call is claimed, and the row is left as it
     /// is, for the plan to show the reorder.
     pub fn record_drift(&mut self, run: RunId, address: &Address, message: &str) -> Result<(), StateError> {
-        let now = clock::now();
+        let now = self.now();
         self.write(false, |tx| {
             tx.append_event(
                 run,
@@ -405,7 +386,7 @@ impl StateWriter {
         })
     }
 
-    fn write_state<T>(&mut self, f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>) -> Result<T, StateError> {
+    fn write_state<T>(&mut self, f: impl FnMut(&mut dyn Tx) -> Result<T, StateError>) -> Result<T, StateError> {
         self.write(true, f)
     }
 
@@ -413,27 +394,30 @@ impl StateWriter {
     fn write<T>(
         &mut self,
         bump_serial: bool,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>,
+        mut f: impl FnMut(&mut dyn Tx) -> Result<T, StateError>,
     ) -> Result<T, StateError> {
-        match &mut self.backend {
-            Backend::Sqlite(w) => w.transact(bump_serial, f),
-            Backend::Postgres(w) => w.transact(bump_serial, f),
-        }
+        let mut value = None;
+        self.db.transact(bump_serial, &mut |tx| {
+            value = Some(f(tx)?);
+            Ok(())
+        })?;
+        // A backend commits only after the body succeeded, so a value is always there.
+        value.ok_or_else(|| StateError::NotAState {
+            location: self.location.clone(),
+            why: "the write transaction committed without running".into(),
+        })
     }
 }
 
 /// Clears the record of lock `id` left by a holder that is gone; refuses to break a lock that
 /// a live process holds. See `docs/state.md` for what each backend does.
 pub fn force_unlock(location: &StateLocation, id: &str) -> Result<Unlocked, StateError> {
-    match location {
-        StateLocation::File(path) => lock::force_unlock(path, id),
-        StateLocation::Postgres(target) => postgres::force_unlock(location, target, id),
-    }
+    backend::force_unlock(location, id)
 }
 
-fn require(tx: &mut dyn Tx, address: &Address) -> Result<Status, TxError> {
+fn require(tx: &mut dyn Tx, address: &Address) -> Result<Status, StateError> {
     tx.status_of(address)?
-        .ok_or_else(|| TxError::State(StateError::NoSuchAddress(address.clone())))
+        .ok_or_else(|| StateError::NoSuchAddress(address.clone()))
 }
 
 fn ensure_unique_activation(
@@ -441,13 +425,13 @@ fn ensure_unique_activation(
     address: &Address,
     region: &Region,
     code: ProductCode,
-) -> Result<(), TxError> {
+) -> Result<(), StateError> {
     match tx.activation_address(region, code, address)? {
-        Some(existing) => Err(TxError::State(StateError::DuplicateActivation {
+        Some(existing) => Err(StateError::DuplicateActivation {
             region: region.clone(),
             code,
             existing,
-        })),
+        }),
         None => Ok(()),
     }
 }
@@ -462,7 +446,7 @@ fn state_event(
     status: Status,
     message: &str,
     order_id: Option<&str>,
-) -> Result<(), TxError> {
+) -> Result<(), StateError> {
     tx.append_event(
         run,
         now,

@@ -2,17 +2,18 @@
 //! and processes (a killed holder releases it), the serial check, `force-unlock`, passwords
 //! from the environment and the password file, TLS, calls from inside a Tokio runtime, and
 //! `migrate` between backends. Runs against the server of `PAI_TEST_POSTGRES_URL`.
+#![cfg(feature = "postgres")]
 
 mod support;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pai_spec::ProductCode;
 use pai_state::postgres::target::PgTarget;
-use pai_state::{migrate, PG_SCHEMA_VERSION};
+use pai_state::{migrate, ErrorKind, LiveHolder, PG_SCHEMA_VERSION};
 use pai_state::{ApiCall, CallOutcome, OrderOutcome, RunResult, StateError, StateLocation, StateWriter, Status, Store};
 use support::{addr, admin, postgres_url, product, unique_schema, with_schema, Backend};
 
@@ -299,13 +300,8 @@ fn a_killed_holder_releases_the_lock() {
     // SIGKILL: no destructor runs, the record stays; the closed socket ends the session.
     holder.kill().unwrap();
     holder.wait().unwrap();
-    let started = Instant::now();
+    // The lock was released with the session (a live one would hold it past any timeout).
     let w = StateWriter::open(b.location(), "refresh", Duration::from_secs(20)).unwrap();
-    assert!(
-        started.elapsed() < Duration::from_secs(10),
-        "the lock was released with the session ({:?})",
-        started.elapsed()
-    );
     assert_ne!(w.lock_info().id, id, "the stale record was replaced");
     assert_eq!(b.store().lock_holder().unwrap(), *w.lock_info());
     assert_eq!(w.snapshot().unwrap().resources.len(), 1);
@@ -326,7 +322,13 @@ fn force_unlock_table() {
         .lock_info()
         .session
         .expect("a PostgreSQL holder records its session");
-    let err = unlock(&live_id).unwrap_err().to_string();
+    let err = unlock(&live_id).unwrap_err();
+    assert!(
+        matches!(err, StateError::UnlockRefused { live: Some(LiveHolder::Session(s)), .. } if s == session),
+        "{err}"
+    );
+    assert_eq!(err.kind(), ErrorKind::UnlockRefused);
+    let err = err.to_string();
     assert!(err.contains("held by a live PostgreSQL session"), "{err}");
     assert!(err.contains(&format!("pg_terminate_backend({session})")), "{err}");
     let err = unlock("other").unwrap_err().to_string();
@@ -390,9 +392,12 @@ fn passwords_come_from_the_url_the_environment_or_the_password_file() {
     assert!(err.contains("no password was given"), "{err}");
 
     // A wrong password: the error says where it came from, never what it is.
-    let err = open(&|k| (k == "PGPASSWORD").then(|| "wrong-password-123".to_owned()))
-        .unwrap_err()
-        .to_string();
+    let err = open(&|k| (k == "PGPASSWORD").then(|| "wrong-password-123".to_owned())).unwrap_err();
+    assert_eq!(err.sqlstate(), Some("28P01"), "{err}");
+    assert_eq!(err.kind(), ErrorKind::Database, "{err}");
+    let source = std::error::Error::source(&err).map(ToString::to_string);
+    assert!(source.is_some_and(|s| s.contains("28P01") && !s.contains("wrong-password-123")));
+    let err = err.to_string();
     assert!(err.contains("28P01") && err.contains("PGPASSWORD"), "{err}");
     assert!(!err.contains("wrong-password-123"), "{err}");
     let wrong_url = bare.replacen('@', ":wrong-password-456@", 1);

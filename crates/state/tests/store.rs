@@ -6,12 +6,13 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pai_spec::{Product, ProductCode};
 use pai_state::SCHEMA_VERSION;
 use pai_state::{ApiCall, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store};
-use support::{addr, listing, product, Backend};
+use support::{addr, listing, product, Backend, TickingClock};
 
 /// Runs each named test once per backend.
 macro_rules! on_both_backends {
@@ -19,6 +20,7 @@ macro_rules! on_both_backends {
         mod sqlite {
             $( #[test] fn $name() { super::$name(&super::Backend::sqlite()) } )*
         }
+        #[cfg(feature = "postgres")]
         mod postgres {
             $( #[test] fn $name() { super::$name(&super::Backend::postgres()) } )*
         }
@@ -197,7 +199,9 @@ fn state_writes_cover_every_transition(b: &Backend) {
 }
 
 fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
-    let mut w = b.writer();
+    // Timestamps are whole seconds: a clock that ticks at every write tells the note's time
+    // apart from the row's.
+    let mut w = b.writer().with_clock(TickingClock::default());
     let first = w.begin_run("apply").unwrap();
     let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
     let oss = product("oss", ProductCode::Oss, "cn-hangzhou");
@@ -206,8 +210,6 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
 
     let second = w.begin_run("apply").unwrap();
     let before = w.snapshot().unwrap();
-    // Timestamps are whole seconds: let one pass, so that the note's time can be told apart.
-    std::thread::sleep(Duration::from_millis(1100));
     w.note_sending(second, &[addr("pai"), addr("oss")], 2).unwrap();
     let snap = w.snapshot().unwrap();
     assert_eq!(snap.serial, before.serial + 1, "one transaction for the whole order");
@@ -368,10 +370,21 @@ fn the_lock_excludes_a_second_writer_and_names_the_holder(b: &Backend) {
     assert!(msg.contains(&first.lock_info().id), "{msg}");
     assert!(msg.contains("`test`"), "{msg}");
     assert!(msg.contains(&format!("pid {}", std::process::id())), "{msg}");
-    // A waiter gets the lock once it is released.
+    // A waiter gets the lock once it is released; it is seen waiting before the release, so
+    // this cannot pass by a waiter that came late to an unlocked state.
     let location = b.location();
-    let waiter = std::thread::spawn(move || StateWriter::open(location, "refresh", Duration::from_secs(20)));
-    std::thread::sleep(Duration::from_millis(200));
+    let log = Arc::new(Mutex::new(String::new()));
+    let waiter = {
+        let log = Arc::clone(&log);
+        std::thread::spawn(move || {
+            support::logging_into(log, || StateWriter::open(location, "refresh", Duration::from_secs(20)))
+        })
+    };
+    while !log.lock().unwrap().contains("waiting for the state lock") {
+        assert!(!waiter.is_finished(), "the waiter ended without waiting");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(!waiter.is_finished(), "the waiter is blocked while the lock is held");
     drop(first);
     let second = waiter.join().unwrap().unwrap();
     assert_eq!(second.lock_info().operation, "refresh");

@@ -42,10 +42,7 @@ impl Conn {
     /// that every statement names its tables without a schema.
     pub(crate) fn open(location: &StateLocation, target: &PgTarget) -> Result<Conn, StateError> {
         let config = config(target);
-        let tls = MakeRustlsConnect::new(tls_config(target).map_err(|why| StateError::Postgres {
-            location: location.clone(),
-            message: why,
-        })?);
+        let tls = MakeRustlsConnect::new(tls_config(target).map_err(|why| super::failure(location, why))?);
         let (sender, receiver) = std::sync::mpsc::channel();
         let driver = std::thread::Builder::new()
             .name("pai-postgres".into())
@@ -72,31 +69,28 @@ impl Conn {
                     }
                 });
             })
-            .map_err(|e| StateError::Postgres {
-                location: location.clone(),
-                message: format!("starting the connection thread: {e}"),
-            })?;
+            .map_err(|e| super::failure(location, format!("starting the connection thread: {e}")))?;
         let client = match receiver.recv() {
             Ok(Ok(client)) => client,
             Ok(Err(Failure::Connect(e))) => {
                 let _ = driver.join();
-                return Err(connect_error(location, target, &e));
+                return Err(connect_error(location, target, e));
             }
             Ok(Err(Failure::Runtime(why))) => {
-                return Err(StateError::Postgres {
-                    location: location.clone(),
-                    message: format!("starting the connection runtime: {why}"),
-                })
+                return Err(super::failure(
+                    location,
+                    format!("starting the connection runtime: {why}"),
+                ))
             }
             Err(_) => {
-                return Err(StateError::Postgres {
-                    location: location.clone(),
-                    message: "the connection thread ended without connecting".into(),
-                })
+                return Err(super::failure(
+                    location,
+                    "the connection thread ended without connecting".into(),
+                ))
             }
         };
         let search_path = format!("SET search_path TO \"{}\"", target.schema());
-        block_on(client.batch_execute(&search_path)).map_err(|e| super::error(location, &e))?;
+        block_on(client.batch_execute(&search_path)).map_err(|e| super::error(location, e))?;
         Ok(Conn { client })
     }
 
@@ -144,22 +138,19 @@ fn config(target: &PgTarget) -> tokio_postgres::Config {
     config
 }
 
-fn connect_error(location: &StateLocation, target: &PgTarget, e: &tokio_postgres::Error) -> StateError {
-    let mut message = format!("cannot connect: {}", super::describe(e));
+fn connect_error(location: &StateLocation, target: &PgTarget, e: tokio_postgres::Error) -> StateError {
+    let mut context = "cannot connect".to_owned();
     // The server refused the password (28P01), or asked for one and the driver had none.
     let refused = e.as_db_error().map(|d| d.code().code()) == Some("28P01");
-    let missing = !refused && e.as_db_error().is_none() && message.contains("password missing");
+    let missing = !refused && e.as_db_error().is_none() && super::describe(&e).contains("password missing");
     match target.password_source() {
-        Some(source) if refused => message.push_str(&format!(" (the password came from {source})")),
-        None if refused || missing => message.push_str(
+        Some(source) if refused => context.push_str(&format!(" (the password came from {source})")),
+        None if refused || missing => context.push_str(
             " (no password was given: put it in the URL, PGPASSWORD, or the password file ~/.pgpass or PGPASSFILE)",
         ),
         _ => {}
     }
-    StateError::Postgres {
-        location: location.clone(),
-        message: target.scrub(&message),
-    }
+    super::error_in(location, &context, e)
 }
 
 /// Polls `future` to completion on this thread, parking it while the future waits. The

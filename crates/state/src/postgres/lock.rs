@@ -41,7 +41,7 @@ pub(crate) fn acquire(
     operation: &str,
     timeout: Duration,
 ) -> Result<LockInfo, StateError> {
-    let pg = |e: tokio_postgres::Error| super::error(location, &e);
+    let pg = |e: tokio_postgres::Error| super::error(location, e);
     let key = key(schema);
     let started = Instant::now();
     let mut announced = false;
@@ -77,12 +77,10 @@ pub(crate) fn acquire(
     .map_err(pg)?;
     if !exists {
         // Only a lock holder creates anything, so no two sessions race to create the schema.
-        block_on(client.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))).map_err(|e| StateError::Postgres {
-            location: location.clone(),
-            message: format!(
-                "creating the schema `{schema}`: {} (create it, or grant CREATE on the database to this user)",
-                super::describe(&e)
-            ),
+        block_on(client.batch_execute(&format!("CREATE SCHEMA \"{schema}\""))).map_err(|e| {
+            let context =
+                format!("creating the schema `{schema}` (create it, or grant CREATE on the database to this user)");
+            super::error_in(location, &context, e)
         })?;
     }
     if !lock_table_exists(client).map_err(pg)? {
@@ -177,40 +175,6 @@ pub(crate) fn holding_session(client: &Client, schema: &str) -> Result<Option<i3
 /// Tries once to take the lock, for `force-unlock`'s look at a lock nobody holds.
 pub(crate) fn try_lock(client: &Client, schema: &str) -> Result<bool, tokio_postgres::Error> {
     block_on(client.query_one("SELECT pg_try_advisory_lock($1)", &[&key(schema)]))?.try_get(0)
-}
-
-pub(crate) fn unlock_refused_message(
-    location: &StateLocation,
-    requested: &str,
-    session: Option<i32>,
-    holder: Option<&LockInfo>,
-) -> String {
-    match (session, holder) {
-        (Some(s), Some(h)) if h.session == Some(s) && h.id == requested => format!(
-            "refusing to force-unlock {location}: {} is held by a live PostgreSQL session. Breaking it would let two \
-             writers change the state at once. The session ends, and PostgreSQL releases the lock, when that \
-             process exits or its connection drops; if the process is stuck (a CI job hung on a runner that is still \
-             up), cancel it. As a last resort a database administrator can end the session with \
-             `SELECT pg_terminate_backend({s});` pai-provision never does that itself: the holder would lose its \
-             lock in the middle of a run (it stops at its next write, which checks the serial)",
-            h.describe()
-        ),
-        (Some(s), Some(h)) if h.session == Some(s) => format!(
-            "refusing to force-unlock {location}: it is locked under ID {}, not {requested} ({})",
-            h.id,
-            h.describe()
-        ),
-        (Some(s), _) => format!(
-            "refusing to force-unlock {location}: PostgreSQL session {s} holds its lock and has not recorded itself \
-             yet"
-        ),
-        (None, Some(h)) => format!(
-            "{location} is not locked; the leftover record is of lock ID {}, not {requested} ({})",
-            h.id,
-            h.describe()
-        ),
-        (None, None) => format!("{location} is not locked"),
-    }
 }
 
 #[cfg(test)]

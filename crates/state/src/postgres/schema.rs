@@ -141,7 +141,7 @@ pub(crate) fn inspect(
     location: &StateLocation,
     schema: &str,
 ) -> Result<Found, StateError> {
-    let pg = |e: tokio_postgres::Error| super::error(location, &e);
+    let pg = |e: tokio_postgres::Error| super::error(location, e);
     let not_a_state = |why: String| StateError::NotAState {
         location: location.clone(),
         why,
@@ -212,7 +212,7 @@ pub(crate) fn create(
     lineage: &str,
     created_at: &str,
 ) -> Result<(), StateError> {
-    let pg = |e: tokio_postgres::Error| super::error(location, &e);
+    let pg = |e: tokio_postgres::Error| super::error(location, e);
     for step in MIGRATIONS {
         block_on(tx.batch_execute(step)).map_err(pg)?;
     }
@@ -234,7 +234,7 @@ pub(crate) fn migrate(
     location: &StateLocation,
     from: i64,
 ) -> Result<(), StateError> {
-    let pg = |e: tokio_postgres::Error| super::error(location, &e);
+    let pg = |e: tokio_postgres::Error| super::error(location, e);
     tracing::info!("{location}: upgrading the state schema from version {from} to {PG_SCHEMA_VERSION}");
     let start = usize::try_from(from).unwrap_or(0);
     for (i, step) in MIGRATIONS.iter().enumerate().skip(start) {

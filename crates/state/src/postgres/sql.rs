@@ -6,13 +6,14 @@
 //! SQLite, so that both backends return the same lists.
 
 use pai_spec::{Address, ProductCode, Region};
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
-use super::block_on;
+use super::conn::block_on;
 use crate::copy::StateDump;
 use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
-use crate::rows::{product_ids_json, RawResource, RESOURCE_COLUMNS};
-use crate::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
+use crate::rows::{insert_statement, RawResource, Value, RESOURCE_COLUMNS};
+use crate::tx::{NewRow, NewRun, RowUpdate, Tx};
 use crate::{Resource, StateError, StateLocation, StateSnapshot, Status};
 
 type PgResult<T> = Result<T, tokio_postgres::Error>;
@@ -24,17 +25,17 @@ fn in_read_tx<T>(
     f: impl FnOnce(&Client) -> Result<T, StateError>,
 ) -> Result<T, StateError> {
     block_on(client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"))
-        .map_err(|e| super::error(location, &e))?;
+        .map_err(|e| super::error(location, e))?;
     let result = f(client);
     let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
     match block_on(client.batch_execute(end)) {
-        Err(e) if result.is_ok() => Err(super::error(location, &e)),
+        Err(e) if result.is_ok() => Err(super::error(location, e)),
         _ => result,
     }
 }
 
 pub(crate) fn read_serial(c: &(impl GenericClient + Sync), location: &StateLocation) -> Result<u64, StateError> {
-    let pg = |e: tokio_postgres::Error| super::error(location, &e);
+    let pg = |e: tokio_postgres::Error| super::error(location, e);
     let serial: i64 = block_on(c.query_one("SELECT serial FROM meta WHERE id = 1", &[]))
         .map_err(pg)?
         .try_get(0)
@@ -44,7 +45,7 @@ pub(crate) fn read_serial(c: &(impl GenericClient + Sync), location: &StateLocat
 
 pub(crate) fn read_snapshot(client: &Client, location: &StateLocation) -> Result<StateSnapshot, StateError> {
     in_read_tx(client, location, |c| {
-        let (lineage, serial, _) = meta(c).map_err(|e| super::error(location, &e))?;
+        let (lineage, serial, _) = meta(c).map_err(|e| super::error(location, e))?;
         let mut snapshot = StateSnapshot {
             lineage: Some(lineage),
             serial,
@@ -63,7 +64,7 @@ pub(crate) fn read_history(
     address: Option<&Address>,
 ) -> Result<History, StateError> {
     in_read_tx(client, location, |c| {
-        history(c, address).map_err(|e| super::error(location, &e))
+        history(c, address).map_err(|e| super::error(location, e))
     })
 }
 
@@ -73,7 +74,7 @@ pub(crate) fn read_dump(client: &Client, location: &StateLocation) -> Result<Sta
 
 /// Everything, in the caller's transaction.
 pub(crate) fn dump_in(c: &(impl GenericClient + Sync), location: &StateLocation) -> Result<StateDump, StateError> {
-    let pg = |e: tokio_postgres::Error| super::error(location, &e);
+    let pg = |e: tokio_postgres::Error| super::error(location, e);
     let (lineage, serial, created_at) = meta(c).map_err(pg)?;
     Ok(StateDump {
         lineage,
@@ -95,28 +96,10 @@ fn resources(c: &(impl GenericClient + Sync), location: &StateLocation) -> Resul
         &format!("SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address COLLATE \"C\""),
         &[],
     ))
-    .map_err(|e| super::error(location, &e))?;
-    let raw = |r: &Row| -> PgResult<RawResource> {
-        Ok(RawResource {
-            address: r.try_get(0)?,
-            region: r.try_get(1)?,
-            product_code: r.try_get(2)?,
-            status: r.try_get(3)?,
-            origin: r.try_get(4)?,
-            fingerprint: r.try_get(5)?,
-            request_json: r.try_get(6)?,
-            order_id: r.try_get(7)?,
-            product_ids: r.try_get(8)?,
-            buy_product_request_id: r.try_get(9)?,
-            request_id: r.try_get(10)?,
-            last_error: r.try_get(11)?,
-            run_id: r.try_get(12)?,
-            created_at: r.try_get(13)?,
-            updated_at: r.try_get(14)?,
-        })
-    };
+    .map_err(|e| super::error(location, e))?;
+    let raw = |r: &Row| RawResource::read(|i| r.try_get(i), |i| r.try_get(i));
     rows.iter()
-        .map(|r| raw(r).map_err(|e| super::error(location, &e))?.parse(location))
+        .map(|r| raw(r).map_err(|e| super::error(location, e))?.parse(location))
         .collect()
 }
 
@@ -219,30 +202,18 @@ pub(crate) fn insert_dump(tx: &Transaction<'_>, dump: &StateDump) -> PgResult<()
         let addresses: Vec<&str> = e.addresses.iter().map(String::as_str).collect();
         insert_event(tx, Some(e.id), RunId(e.run_id), &e.at, &event_fields(e, &addresses))?;
     }
+    let insert = insert_statement(|i| format!("${i}"));
     for r in &dump.resources {
-        block_on(tx.execute(
-            &format!(
-                "INSERT INTO resources ({RESOURCE_COLUMNS})
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
-            ),
-            &[
-                &r.address.as_str(),
-                &r.region.as_str(),
-                &r.product_code.as_str(),
-                &r.status.as_str(),
-                &r.origin.as_str(),
-                &r.fingerprint.0,
-                &r.request.canonical_json(),
-                &r.order_id,
-                &product_ids_json(&r.product_ids),
-                &r.buy_product_request_id,
-                &r.request_id,
-                &r.last_error,
-                &r.run_id,
-                &r.created_at,
-                &r.updated_at,
-            ],
-        ))?;
+        let raw = RawResource::of(r);
+        let values = raw.values();
+        let params: Vec<&(dyn ToSql + Sync)> = values
+            .iter()
+            .map(|v| match v {
+                Value::Text(t) => t as &(dyn ToSql + Sync),
+                Value::Int(i) => i as &(dyn ToSql + Sync),
+            })
+            .collect();
+        block_on(tx.execute(&insert, &params))?;
     }
     let serial = i64::try_from(dump.serial).unwrap_or(i64::MAX);
     block_on(tx.execute("UPDATE meta SET serial = $1 WHERE id = 1", &[&serial]))?;
@@ -306,19 +277,25 @@ fn insert_event(tx: &Transaction<'_>, id: Option<i64>, run: RunId, at: &str, ev:
     Ok(id)
 }
 
-/// The write primitives on an open PostgreSQL transaction.
+/// The write primitives on an open PostgreSQL transaction; the driver's errors become
+/// [`StateError`]s of the location here.
 pub(crate) struct PgTx<'a> {
     tx: &'a Transaction<'a>,
+    location: &'a StateLocation,
 }
 
 impl<'a> PgTx<'a> {
-    pub(crate) fn new(tx: &'a Transaction<'a>) -> Self {
-        PgTx { tx }
+    pub(crate) fn new(tx: &'a Transaction<'a>, location: &'a StateLocation) -> Self {
+        PgTx { tx, location }
+    }
+
+    fn err(&self, e: tokio_postgres::Error) -> StateError {
+        super::error(self.location, e)
     }
 }
 
 impl Tx for PgTx<'_> {
-    fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, TxError> {
+    fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, StateError> {
         let row = block_on(self.tx.query_one(
             "INSERT INTO runs (command, host, pid, version, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
             &[
@@ -328,31 +305,34 @@ impl Tx for PgTx<'_> {
                 &run.version,
                 &run.started_at,
             ],
-        ))?;
-        Ok(RunId(row.try_get(0)?))
+        ))
+        .map_err(|e| self.err(e))?;
+        Ok(RunId(row.try_get(0).map_err(|e| self.err(e))?))
     }
 
-    fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), TxError> {
+    fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), StateError> {
         block_on(self.tx.execute(
             "UPDATE runs SET ended_at = $2, result = $3, message = $4 WHERE id = $1 AND ended_at IS NULL",
             &[&run.0, &now, &result, &message],
-        ))?;
+        ))
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), TxError> {
-        insert_event(self.tx, None, run, at, event)?;
+    fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), StateError> {
+        insert_event(self.tx, None, run, at, event).map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    fn status_of(&mut self, address: &Address) -> Result<Option<Status>, TxError> {
+    fn status_of(&mut self, address: &Address) -> Result<Option<Status>, StateError> {
         let row = block_on(
             self.tx
                 .query_opt("SELECT status FROM resources WHERE address = $1", &[&address.as_str()]),
-        )?;
+        )
+        .map_err(|e| self.err(e))?;
         match row {
             None => Ok(None),
-            Some(r) => Ok(Status::parse(r.try_get::<_, &str>(0)?)),
+            Some(r) => Ok(Status::parse(r.try_get::<_, &str>(0).map_err(|e| self.err(e))?)),
         }
     }
 
@@ -361,15 +341,16 @@ impl Tx for PgTx<'_> {
         region: &Region,
         code: ProductCode,
         except: &Address,
-    ) -> Result<Option<String>, TxError> {
+    ) -> Result<Option<String>, StateError> {
         let row = block_on(self.tx.query_opt(
             "SELECT address FROM resources WHERE region = $1 AND product_code = $2 AND address <> $3",
             &[&region.as_str(), &code.as_str(), &except.as_str()],
-        ))?;
-        Ok(row.map(|r| r.try_get(0)).transpose()?)
+        ))
+        .map_err(|e| self.err(e))?;
+        row.map(|r| r.try_get(0)).transpose().map_err(|e| self.err(e))
     }
 
-    fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), TxError> {
+    fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), StateError> {
         let product = row.product;
         let request = &product.request;
         block_on(self.tx.execute(
@@ -393,11 +374,12 @@ impl Tx for PgTx<'_> {
                 &row.run.0,
                 &row.now,
             ],
-        ))?;
+        ))
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), TxError> {
+    fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), StateError> {
         let address = address.as_str();
         match change {
             RowUpdate::Ordered { outcome, product_ids } => block_on(self.tx.execute(
@@ -413,39 +395,45 @@ impl Tx for PgTx<'_> {
                     &run.0,
                     &now,
                 ],
-            ))?,
+            ))
+            .map_err(|e| self.err(e))?,
             RowUpdate::Resolved { product_ids } => block_on(self.tx.execute(
                 "UPDATE resources SET status = 'active', product_ids = $2, last_error = NULL, run_id = $3,
                      updated_at = $4
                  WHERE address = $1",
                 &[&address, product_ids, &run.0, &now],
-            ))?,
+            ))
+            .map_err(|e| self.err(e))?,
             RowUpdate::Failed { error } => block_on(self.tx.execute(
                 "UPDATE resources SET status = 'failed', last_error = $2, run_id = $3, updated_at = $4
                  WHERE address = $1",
                 &[&address, error, &run.0, &now],
-            ))?,
+            ))
+            .map_err(|e| self.err(e))?,
             RowUpdate::Sending => block_on(self.tx.execute(
                 "UPDATE resources SET run_id = $2, updated_at = $3 WHERE address = $1 AND status = 'pending'",
                 &[&address, &run.0, &now],
-            ))?,
+            ))
+            .map_err(|e| self.err(e))?,
         };
         Ok(())
     }
 
-    fn rename(&mut self, from: &Address, to: &Address, run: RunId, now: &str) -> Result<(), TxError> {
+    fn rename(&mut self, from: &Address, to: &Address, run: RunId, now: &str) -> Result<(), StateError> {
         block_on(self.tx.execute(
             "UPDATE resources SET address = $2, run_id = $3, updated_at = $4 WHERE address = $1",
             &[&from.as_str(), &to.as_str(), &run.0, &now],
-        ))?;
+        ))
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 
-    fn delete(&mut self, address: &Address) -> Result<(), TxError> {
+    fn delete(&mut self, address: &Address) -> Result<(), StateError> {
         block_on(
             self.tx
                 .execute("DELETE FROM resources WHERE address = $1", &[&address.as_str()]),
-        )?;
+        )
+        .map_err(|e| self.err(e))?;
         Ok(())
     }
 }

@@ -40,6 +40,7 @@ const NAME: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_')
 
 /// How the connection is protected, as libpq's `sslmode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum SslMode {
     /// Plain TCP.
     Disable,
@@ -85,6 +86,7 @@ impl SslMode {
 
 /// Where the server is.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Host {
     Tcp(String),
     /// The directory of a Unix-domain socket.
@@ -93,6 +95,7 @@ pub enum Host {
 
 /// Where the password came from; said in errors, never the password itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum PasswordSource {
     Url,
     Env,
@@ -114,6 +117,8 @@ impl fmt::Display for PasswordSource {
 pub struct Password(String);
 
 impl Password {
+    // Only the driver reads the password, and it is built with the `postgres` feature.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn expose(&self) -> &str {
         &self.0
     }
@@ -363,6 +368,7 @@ impl PgTarget {
 
     /// Replaces every occurrence of the password in `text`, for messages that come from the
     /// server or the driver, which should never contain it but are not ours to vouch for.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn scrub(&self, text: &str) -> String {
         match &self.password {
             Some((p, _)) if p.expose().len() >= 4 => text.replace(p.expose(), "***"),

@@ -1,28 +1,33 @@
 //! The SQLite backend: one file, WAL, `synchronous=FULL`, locked with an OS file lock beside it.
 //!
-//! - [`Reader`]: read-only, never creates or writes, no lock.
-//! - [`Writer`]: holds the lock ([`crate::lock`]), creates the file on the first write,
-//!   and runs each write as one immediate transaction through [`SqliteTx`].
+//! - [`SqliteDb`]: the file and its connection, and the reads ([`Reads`]); opened read-only for
+//!   a `Store`, or read-write under the lock for the writer.
+//! - [`SqliteWriter`]: holds the lock ([`crate::lock`]), creates the file on the first write,
+//!   and runs each write as one immediate transaction ([`Writes`]).
+//! - `tx`: the write primitives as SQL.
 //! - `schema`: the SQL schema, its migrations and the checks that refuse foreign files.
 //! - `history`: the history's statements.
 
 mod history;
 pub(crate) mod schema;
+mod tx;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use pai_spec::{Address, ProductCode, Region};
-use rusqlite::{Connection, OpenFlags, OptionalExtension, Transaction, TransactionBehavior};
+use pai_spec::Address;
+use rusqlite::types::ToSqlOutput;
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
 
+use super::backend::{Reads, TxBody, Writes};
 use super::copy::StateDump;
-use super::history::{History, NewEvent, RunId};
+use super::history::History;
 use super::lock::{self, LockGuard, LockInfo};
-use super::rows::{RawResource, RESOURCE_COLUMNS};
-use super::tx::{NewRow, NewRun, RowUpdate, Tx, TxError};
-use super::{StateError, StateLocation, StateSnapshot, Status};
+use super::rows::{insert_statement, RawResource, Value, RESOURCE_COLUMNS};
+use super::{StateError, StateLocation, StateSnapshot};
 use crate::clock;
 use schema::SCHEMA_VERSION;
+use tx::SqliteTx;
 
 /// How long SQLite waits for another connection's write to finish before giving up. Writers
 /// are serialised by the state lock, so this only covers readers meeting a commit.
@@ -32,21 +37,22 @@ fn at(path: &Path) -> StateLocation {
     StateLocation::File(path.to_owned())
 }
 
-/// A read-only view of a state file.
+/// A state file and its connection: the reads, written once for [`Store`](crate::Store) and
+/// for the writer.
 #[derive(Debug)]
-pub(crate) struct Reader {
+pub(crate) struct SqliteDb {
     path: PathBuf,
     /// `None` when the file does not exist: an empty state.
     conn: Option<Connection>,
 }
 
-impl Reader {
+impl SqliteDb {
     /// Opens `path` read-only. A missing file is an empty state and is not created; a file that
     /// is not a pai-provision state, or whose schema is newer or older than this binary's, is
     /// refused and left untouched.
-    pub(crate) fn open(path: &Path) -> Result<Reader, StateError> {
+    pub(crate) fn open_read_only(path: &Path) -> Result<SqliteDb, StateError> {
         if !path.exists() {
-            return Ok(Reader {
+            return Ok(SqliteDb {
                 path: path.to_owned(),
                 conn: None,
             });
@@ -64,116 +70,114 @@ impl Reader {
                 supported: SCHEMA_VERSION,
             });
         }
-        Ok(Reader {
+        Ok(SqliteDb {
             path: path.to_owned(),
             conn: Some(conn),
         })
     }
 
-    pub(crate) fn exists(&self) -> bool {
+    /// Opens `path` for writing if it exists, refusing foreign files and newer schemas and
+    /// migrating older ones. The caller holds the lock.
+    fn open_read_write(path: &Path) -> Result<SqliteDb, StateError> {
+        let conn = if path.exists() {
+            Some(open_existing(path)?)
+        } else {
+            None
+        };
+        Ok(SqliteDb {
+            path: path.to_owned(),
+            conn,
+        })
+    }
+}
+
+impl Reads for SqliteDb {
+    fn exists(&self) -> bool {
         self.conn.is_some()
     }
 
-    pub(crate) fn snapshot(&self) -> Result<StateSnapshot, StateError> {
+    fn snapshot(&self) -> Result<StateSnapshot, StateError> {
         match &self.conn {
             None => Ok(StateSnapshot::default()),
             Some(conn) => read_snapshot(conn, &self.path),
         }
     }
 
-    pub(crate) fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
+    fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
         match &self.conn {
             None => Ok(History::default()),
             Some(conn) => history::read(conn, &self.path, address),
         }
     }
 
-    pub(crate) fn dump(&self) -> Result<Option<StateDump>, StateError> {
+    fn dump(&self) -> Result<Option<StateDump>, StateError> {
         self.conn.as_ref().map(|c| read_dump(c, &self.path)).transpose()
     }
 
-    pub(crate) fn lock_holder(&self) -> Option<LockInfo> {
+    fn lock_holder(&self) -> Option<LockInfo> {
         lock::read_holder(&lock::lock_path(&self.path))
     }
 }
 
 /// A state file locked for writing.
 #[derive(Debug)]
-pub(crate) struct Writer {
-    path: PathBuf,
-    conn: Option<Connection>,
+pub(crate) struct SqliteWriter {
+    db: SqliteDb,
     lock: LockGuard,
 }
 
-impl Writer {
-    /// Takes the lock, waiting up to `timeout`, then opens the file if it exists, refusing
-    /// foreign files and newer schemas and migrating older ones.
-    pub(crate) fn open(path: &Path, operation: &str, timeout: Duration) -> Result<Writer, StateError> {
+impl SqliteWriter {
+    /// Takes the lock, waiting up to `timeout`, then opens the file if it exists.
+    pub(crate) fn open(path: &Path, operation: &str, timeout: Duration) -> Result<SqliteWriter, StateError> {
         let lock = lock::acquire(path, operation, timeout)?;
-        let conn = if path.exists() {
-            Some(open_existing(path)?)
-        } else {
-            None
-        };
-        Ok(Writer {
-            path: path.to_owned(),
-            conn,
-            lock,
-        })
+        let db = SqliteDb::open_read_write(path)?;
+        Ok(SqliteWriter { db, lock })
     }
 
-    pub(crate) fn lock_info(&self) -> &LockInfo {
+    fn connection(&mut self) -> Result<&mut Connection, StateError> {
+        let path = &self.db.path;
+        if self.db.conn.is_none() {
+            create(path)?;
+            self.db.conn = Some(open_existing(path)?);
+        }
+        match self.db.conn.as_mut() {
+            Some(conn) => Ok(conn),
+            None => Err(StateError::NotAState {
+                location: at(path),
+                why: "it could not be created".into(),
+            }),
+        }
+    }
+}
+
+impl Writes for SqliteWriter {
+    fn reads(&self) -> &dyn Reads {
+        &self.db
+    }
+
+    fn lock_info(&self) -> &LockInfo {
         self.lock.info()
     }
 
-    pub(crate) fn exists(&self) -> bool {
-        self.conn.is_some()
-    }
-
-    pub(crate) fn snapshot(&self) -> Result<StateSnapshot, StateError> {
-        match &self.conn {
-            None => Ok(StateSnapshot::default()),
-            Some(conn) => read_snapshot(conn, &self.path),
-        }
-    }
-
-    pub(crate) fn history(&self, address: Option<&Address>) -> Result<History, StateError> {
-        match &self.conn {
-            None => Ok(History::default()),
-            Some(conn) => history::read(conn, &self.path, address),
-        }
-    }
-
-    pub(crate) fn dump(&self) -> Result<Option<StateDump>, StateError> {
-        self.conn.as_ref().map(|c| read_dump(c, &self.path)).transpose()
-    }
-
-    /// Runs `f` in one immediate transaction, creating the state file first if it is missing,
-    /// and bumps the serial when asked.
-    pub(crate) fn transact<T>(
-        &mut self,
-        bump_serial: bool,
-        f: impl FnOnce(&mut dyn Tx) -> Result<T, TxError>,
-    ) -> Result<T, StateError> {
-        let path = self.path.clone();
+    /// One immediate transaction.
+    fn transact(&mut self, bump_serial: bool, body: TxBody<'_>) -> Result<(), StateError> {
+        let path = self.db.path.clone();
         let conn = self.connection()?;
         let sql = |e| StateError::sqlite(&path, e);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
-        let value = f(&mut SqliteTx(&tx)).map_err(|e| e.into_state(&at(&path)))?;
+        body(&mut SqliteTx::new(&tx, &path))?;
         if bump_serial {
             tx.execute("UPDATE state SET serial = serial + 1 WHERE id = 1", [])
                 .map_err(sql)?;
         }
-        tx.commit().map_err(sql)?;
-        Ok(value)
+        tx.commit().map_err(sql)
     }
 
-    /// Creates the state as a copy of `dump` (lineage, serial, rows, history), atomically.
-    /// The caller has checked that there is no state yet.
-    pub(crate) fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
-        create_with(&self.path, |conn, temp| {
+    fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
+        let path = self.db.path.clone();
+        create_with(&path, |conn, temp| {
             schema::initialise(conn, temp, &dump.lineage, &dump.created_at)?;
             let sql = |e| StateError::sqlite(temp, e);
             let tx = conn.transaction().map_err(sql)?;
@@ -186,22 +190,8 @@ impl Writer {
                 .map_err(sql)?;
             tx.commit().map_err(sql)
         })?;
-        self.conn = Some(open_existing(&self.path)?);
+        self.db.conn = Some(open_existing(&path)?);
         Ok(())
-    }
-
-    fn connection(&mut self) -> Result<&mut Connection, StateError> {
-        if self.conn.is_none() {
-            create(&self.path)?;
-            self.conn = Some(open_existing(&self.path)?);
-        }
-        match self.conn.as_mut() {
-            Some(conn) => Ok(conn),
-            None => Err(StateError::NotAState {
-                location: at(&self.path),
-                why: "it could not be created".into(),
-            }),
-        }
     }
 }
 
@@ -305,25 +295,7 @@ fn read_resources(conn: &Connection, path: &Path) -> Result<Vec<super::Resource>
         .prepare(&format!("SELECT {RESOURCE_COLUMNS} FROM resources ORDER BY address"))
         .map_err(sql)?;
     let rows = stmt
-        .query_map([], |r| {
-            Ok(RawResource {
-                address: r.get(0)?,
-                region: r.get(1)?,
-                product_code: r.get(2)?,
-                status: r.get(3)?,
-                origin: r.get(4)?,
-                fingerprint: r.get(5)?,
-                request_json: r.get(6)?,
-                order_id: r.get(7)?,
-                product_ids: r.get(8)?,
-                buy_product_request_id: r.get(9)?,
-                request_id: r.get(10)?,
-                last_error: r.get(11)?,
-                run_id: r.get(12)?,
-                created_at: r.get(13)?,
-                updated_at: r.get(14)?,
-            })
-        })
+        .query_map([], |r| RawResource::read(|i| r.get(i), |i| r.get(i)))
         .map_err(sql)?;
     let location = at(path);
     let mut out = Vec::new();
@@ -350,160 +322,19 @@ fn read_dump(conn: &Connection, path: &Path) -> Result<StateDump, StateError> {
 }
 
 fn insert_resource(tx: &Transaction<'_>, r: &super::Resource) -> rusqlite::Result<()> {
+    let raw = RawResource::of(r);
     tx.execute(
-        &format!(
-            "INSERT INTO resources ({RESOURCE_COLUMNS})
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)"
-        ),
-        rusqlite::params![
-            r.address.as_str(),
-            r.region.as_str(),
-            r.product_code.as_str(),
-            r.status.as_str(),
-            r.origin.as_str(),
-            r.fingerprint.0,
-            r.request.canonical_json(),
-            r.order_id,
-            super::rows::product_ids_json(&r.product_ids),
-            r.buy_product_request_id,
-            r.request_id,
-            r.last_error,
-            r.run_id,
-            r.created_at,
-            r.updated_at,
-        ],
+        &insert_statement(|i| format!("?{i}")),
+        rusqlite::params_from_iter(raw.values()),
     )?;
     Ok(())
 }
 
-/// The write primitives on an open SQLite transaction.
-struct SqliteTx<'a>(&'a Transaction<'a>);
-
-impl Tx for SqliteTx<'_> {
-    fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, TxError> {
-        self.0.execute(
-            "INSERT INTO runs (command, host, pid, version, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-            (run.command, run.host, run.pid, run.version, run.started_at),
-        )?;
-        Ok(RunId(self.0.last_insert_rowid()))
-    }
-
-    fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), TxError> {
-        self.0.execute(
-            "UPDATE runs SET ended_at = ?2, result = ?3, message = ?4 WHERE id = ?1 AND ended_at IS NULL",
-            (run.0, now, result, message),
-        )?;
-        Ok(())
-    }
-
-    fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), TxError> {
-        history::append(self.0, run, at, event)?;
-        Ok(())
-    }
-
-    fn status_of(&mut self, address: &Address) -> Result<Option<Status>, TxError> {
-        let status: Option<String> = self
-            .0
-            .query_row(
-                "SELECT status FROM resources WHERE address = ?1",
-                [address.as_str()],
-                |r| r.get(0),
-            )
-            .optional()?;
-        Ok(status.and_then(|s| Status::parse(&s)))
-    }
-
-    fn activation_address(
-        &mut self,
-        region: &Region,
-        code: ProductCode,
-        except: &Address,
-    ) -> Result<Option<String>, TxError> {
-        Ok(self
-            .0
-            .query_row(
-                "SELECT address FROM resources WHERE region = ?1 AND product_code = ?2 AND address <> ?3",
-                (region.as_str(), code.as_str(), except.as_str()),
-                |r| r.get(0),
-            )
-            .optional()?)
-    }
-
-    fn upsert(&mut self, row: &NewRow<'_>) -> Result<(), TxError> {
-        let product = row.product;
-        let request = &product.request;
-        self.0.execute(
-            "INSERT INTO resources (address, region, product_code, status, origin, fingerprint, request_json,
-                                    product_ids, run_id, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
-             ON CONFLICT (address) DO UPDATE SET
-                 region = excluded.region, product_code = excluded.product_code, status = excluded.status,
-                 origin = excluded.origin, fingerprint = excluded.fingerprint, request_json = excluded.request_json,
-                 order_id = NULL, product_ids = excluded.product_ids, buy_product_request_id = NULL,
-                 request_id = NULL, last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at",
-            rusqlite::params![
-                product.address.as_str(),
-                product.region.as_str(),
-                product.code().as_str(),
-                row.status.as_str(),
-                row.origin.as_str(),
-                request.fingerprint().0,
-                request.canonical_json(),
-                row.product_ids,
-                row.run.0,
-                row.now,
-            ],
-        )?;
-        Ok(())
-    }
-
-    fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), TxError> {
-        match change {
-            RowUpdate::Ordered { outcome, product_ids } => self.0.execute(
-                "UPDATE resources SET status = 'active', order_id = ?2, product_ids = ?3,
-                     buy_product_request_id = ?4, request_id = ?5, last_error = NULL, run_id = ?6,
-                     updated_at = ?7
-                 WHERE address = ?1",
-                rusqlite::params![
-                    address.as_str(),
-                    outcome.order_id,
-                    product_ids,
-                    outcome.buy_product_request_id,
-                    outcome.request_id,
-                    run.0,
-                    now
-                ],
-            )?,
-            RowUpdate::Resolved { product_ids } => self.0.execute(
-                "UPDATE resources SET status = 'active', product_ids = ?2, last_error = NULL, run_id = ?3,
-                     updated_at = ?4
-                 WHERE address = ?1",
-                (address.as_str(), product_ids, run.0, now),
-            )?,
-            RowUpdate::Failed { error } => self.0.execute(
-                "UPDATE resources SET status = 'failed', last_error = ?2, run_id = ?3, updated_at = ?4
-                 WHERE address = ?1",
-                (address.as_str(), error, run.0, now),
-            )?,
-            RowUpdate::Sending => self.0.execute(
-                "UPDATE resources SET run_id = ?2, updated_at = ?3 WHERE address = ?1 AND status = 'pending'",
-                (address.as_str(), run.0, now),
-            )?,
-        };
-        Ok(())
-    }
-
-    fn rename(&mut self, from: &Address, to: &Address, run: RunId, now: &str) -> Result<(), TxError> {
-        self.0.execute(
-            "UPDATE resources SET address = ?2, run_id = ?3, updated_at = ?4 WHERE address = ?1",
-            (from.as_str(), to.as_str(), run.0, now),
-        )?;
-        Ok(())
-    }
-
-    fn delete(&mut self, address: &Address) -> Result<(), TxError> {
-        self.0
-            .execute("DELETE FROM resources WHERE address = ?1", [address.as_str()])?;
-        Ok(())
+impl rusqlite::ToSql for Value<'_> {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        match self {
+            Value::Text(t) => t.to_sql(),
+            Value::Int(i) => i.to_sql(),
+        }
     }
 }

@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use pai_spec::{Address, Product, ProductCode, ProductRequest, Region};
@@ -181,4 +182,48 @@ pub fn product(address: &str, code: ProductCode, region: &str) -> Product {
 
 pub fn addr(s: &str) -> Address {
     Address::parse(s).unwrap()
+}
+
+/// A clock that moves on one second at every reading, so that each write's stamp is later
+/// than the one before without waiting for the wall clock.
+#[derive(Debug)]
+pub struct TickingClock(std::sync::atomic::AtomicI64);
+
+impl Default for TickingClock {
+    /// Starts at 2026-11-26T09:30:00Z.
+    fn default() -> TickingClock {
+        TickingClock(std::sync::atomic::AtomicI64::new(1_795_685_400))
+    }
+}
+
+impl pai_state::clock::Clock for TickingClock {
+    fn now_utc(&self) -> time::OffsetDateTime {
+        let t = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        time::OffsetDateTime::from_unix_timestamp(t).expect("a time in range")
+    }
+}
+
+/// Runs `f` on this thread with the log lines it emits (at `info` and above) appended to `log`,
+/// so that a test can see what a writer is doing on another thread while it does it.
+pub fn logging_into<T>(log: Arc<Mutex<String>>, f: impl FnOnce() -> T) -> T {
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || LogLines(Arc::clone(&log)))
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .finish();
+    tracing::subscriber::with_default(subscriber, f)
+}
+
+struct LogLines(Arc<Mutex<String>>);
+
+impl std::io::Write for LogLines {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut log = self.0.lock().map_err(|_| std::io::Error::other("log poisoned"))?;
+        log.push_str(&String::from_utf8_lossy(buf));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
