@@ -17,7 +17,7 @@ pub fn now() -> String {
     format(OffsetDateTime::now_utc())
 }
 
-/// The current time, for [`crate::Plan::build`], so that callers need no `time` dependency.
+/// The current time, for `pai_planner::Plan::build`, so that callers need no `time` dependency.
 pub fn now_utc() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }

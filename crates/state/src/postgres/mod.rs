@@ -4,7 +4,7 @@
 //!
 //! - [`target`]: the connection URL, parsed as libpq reads it, and its password.
 //! - `pgpass`: libpq's password file rules.
-//! - `db`: [`PgDb`] (the session and the reads) and [`PgWriter`] (the lock and the writes),
+//! - `db`: `PgDb` (the session and the reads) and `PgWriter` (the lock and the writes),
 //!   which mirror the SQLite backend's, and `force-unlock`.
 //! - `conn`: a session driven on a thread of its own (usable inside a Tokio runtime), and TLS.
 //! - `schema`: the tables, their migrations, and the checks that refuse foreign schemas.
