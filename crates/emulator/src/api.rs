@@ -1,5 +1,6 @@
 //! The two AIWorkSpace calls, as pure functions: validate a CreateProductOrders body against
-//! every rule of DESIGN section 1, and answer ListProducts from the ledger.
+//! every documented rule of the API (`pai_spec::rules`, listed in `docs/manifest.md`), and answer
+//! ListProducts from the ledger.
 
 use pai_spec::rules::{self, Severity};
 use pai_spec::{InstanceProperty, ProductCode, Region};

@@ -226,9 +226,9 @@ impl OidcRoleProvider {
         }
         let endpoint = self.url.as_str().trim_end_matches('/').to_owned();
         let query = [
-            ("Action", "AssumeRoleWithOIDC".to_owned()),
+            ("Action", pai_sign::wire::sts::ACTION.to_owned()),
             ("Format", "JSON".to_owned()),
-            ("Version", "2015-04-01".to_owned()),
+            ("Version", pai_sign::wire::sts::VERSION.to_owned()),
             ("Timestamp", iso8601(OffsetDateTime::now_utc())),
         ];
         let mut form = vec![
