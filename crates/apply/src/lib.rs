@@ -16,7 +16,7 @@
 //! - [`executor`]: [`Executor`], which carries out a plan exactly once per product
 //!   (`docs/idempotency.md`), its [`ApplyReport`], and [`await_interrupted`] for rows a killed
 //!   run left `pending`.
-//! - [`refresh`](mod@refresh): [`refresh()`], which records what the cloud reports (adopt,
+//! - `refresh`: [`refresh()`], which records what the cloud reports (adopt,
 //!   resolve, drift) and returns its [`Finding`]s.
 //!
 //! Reports and findings are data (`Serialize`); their human text is the CLI's.
@@ -41,7 +41,7 @@
 pub mod client;
 pub mod credentials;
 pub mod executor;
-pub mod refresh;
+mod refresh;
 mod status;
 
 pub use client::{

@@ -5,19 +5,19 @@
 //! [`Status`], [`Origin`]) that the planner decides on.
 //!
 //! Modules:
-//! - [`location`]: [`StateLocation`], a path or a `postgres://` URL, displayed without secrets.
-//! - [`store`]: [`Store`], read-only (for `plan` and `show`).
-//! - [`writer`]: [`StateWriter`], which holds the lock and makes every change: the protocol of
+//! - `location`: [`StateLocation`], a path or a `postgres://` URL, displayed without secrets.
+//! - `store`: [`Store`], read-only (for `plan` and `show`).
+//! - `writer`: [`StateWriter`], which holds the lock and makes every change: the protocol of
 //!   each write, once, over the `tx` primitives that each backend implements.
 //! - `backend`: the boundary, two traits (`Reads`; `Writes`: the reads, the lock, transactions
 //!   and restore) that each backend implements once, and the one place that picks a backend for
 //!   a location.
 //! - `tx`: the primitives of a write transaction; the contract names no driver.
 //! - `error`: [`StateError`], its classes ([`ErrorKind`]) and the driver error it may carry.
-//! - [`lock`]: the holder record ([`LockInfo`]), the SQLite backend's OS file lock, and the
+//! - `lock`: the holder record ([`LockInfo`]), the SQLite backend's OS file lock, and the
 //!   `force-unlock` refusals of both backends.
-//! - [`history`]: the append-only record of runs, API calls and state changes.
-//! - [`copy`]: [`StateDump`] and [`migrate`], a verified copy between locations.
+//! - `history`: the append-only record of runs, API calls and state changes.
+//! - `copy`: [`StateDump`] and [`migrate`], a verified copy between locations.
 //! - [`clock`]: timestamps, the [`clock::Clock`] the writer stamps with, and the host name.
 //! - `sqlite`, [`postgres`]: the two backends (schema, migrations, locking, statements), each
 //!   with one connection type whose reads serve both its `Store` and its writer. PostgreSQL is
@@ -29,17 +29,17 @@
 
 mod backend;
 pub mod clock;
-pub mod copy;
+mod copy;
 mod error;
-pub mod history;
-pub mod location;
-pub mod lock;
+mod history;
+mod location;
+mod lock;
 pub mod postgres;
 mod rows;
 mod sqlite;
-pub mod store;
+mod store;
 mod tx;
-pub mod writer;
+mod writer;
 
 use std::collections::BTreeMap;
 
