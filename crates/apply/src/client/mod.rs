@@ -90,7 +90,7 @@ pub enum ClientError {
 /// Called with the attempt number just before a request leaves; an `Err` stops it unsent.
 pub type BeforeSend<'a, E = String> = dyn Fn(u32) -> Result<(), E> + Send + Sync + 'a;
 
-/// Why [`Client::create_product_orders_recording`] did not return an order: the send hook
+/// Why [`Client::create_product_orders_noting`] did not return an order: the send hook
 /// stopped it before it left (with the hook's own error), or the API call failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -204,35 +204,20 @@ impl Client {
     /// Order products in a region. Retries only failures where the server certainly did not act;
     /// an ambiguous failure comes back at once, after exactly one request reached the network.
     pub async fn create_product_orders(&self, region: &Region, body: &OrderBody) -> Result<OrderResponse, ApiError> {
-        self.create_product_orders_noting(region, body, &|_| Ok(())).await
-    }
-
-    /// [`Client::create_product_orders`], calling `before_send` with the attempt number (from 1)
-    /// just before each request leaves. When it fails nothing is sent and the call fails
-    /// permanently: the executor records each send durably, and does not send what it could
-    /// not record.
-    pub async fn create_product_orders_noting(
-        &self,
-        region: &Region,
-        body: &OrderBody,
-        before_send: &BeforeSend<'_>,
-    ) -> Result<OrderResponse, ApiError> {
-        self.create_product_orders_recording(region, body, before_send)
+        let no_hook = |_: u32| Ok::<(), std::convert::Infallible>(());
+        self.create_product_orders_noting(region, body, &no_hook)
             .await
             .map_err(|e| match e {
-                OrderError::NotSent(why) => ApiError::new(
-                    ErrorKind::Permanent,
-                    Failure::Request,
-                    CREATE_PRODUCT_ORDERS,
-                    format!("not sent: {why}"),
-                ),
+                OrderError::NotSent(never) => match never {},
                 OrderError::Api(e) => e,
             })
     }
 
-    /// [`Client::create_product_orders_noting`] with a hook whose error comes back as it is
-    /// ([`OrderError::NotSent`]), so that the executor can stop on the state's own error.
-    pub async fn create_product_orders_recording<E>(
+    /// [`Client::create_product_orders`], calling `before_send` with the attempt number (from 1)
+    /// just before each request leaves. When it fails nothing is sent and its error comes back as
+    /// it is ([`OrderError::NotSent`]): the executor records each send durably, does not send
+    /// what it could not record, and stops on the state's own error.
+    pub async fn create_product_orders_noting<E>(
         &self,
         region: &Region,
         body: &OrderBody,

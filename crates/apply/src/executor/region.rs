@@ -102,7 +102,7 @@ impl Context {
         };
         let answer = match self
             .client
-            .create_product_orders_recording(region, &body, &note_sending)
+            .create_product_orders_noting(region, &body, &note_sending)
             .await
         {
             Ok(response) => Ok(response),
