@@ -4,7 +4,7 @@
 use pai_spec::{ProductRequest, Region};
 use serde_json::{json, Value};
 
-use crate::plan::{Effect, FieldChange};
+use crate::change::{Effect, FieldChange};
 
 /// Field by field, what differs between a recorded request and a desired one. Instance
 /// properties are compared by `Code`, so reordering them is cosmetic.

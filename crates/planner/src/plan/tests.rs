@@ -2,6 +2,7 @@ use pai_spec::ProductCode::{DataWorks, Oss, Pai};
 
 use super::*;
 use crate::fixtures::*;
+use pai_state::Status;
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
@@ -158,12 +159,12 @@ fn saved_plans_round_trip_and_others_are_refused() {
         "no temporary file left"
     );
 
-    let mut newer: serde_json::Value = serde_json::from_str(&plan.render_json()).unwrap();
+    let mut newer: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     newer["format_version"] = serde_json::json!(FORMAT_VERSION + 1);
     let err = Plan::from_json(&newer.to_string(), &path).unwrap_err();
     assert!(matches!(err, PlanFileError::NewerFormat { found: 3, .. }), "{err}");
     // Version 1 had the same fields; its endpoints are checked like any other (`check_current`).
-    let mut older: serde_json::Value = serde_json::from_str(&plan.render_json()).unwrap();
+    let mut older: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     older["format_version"] = serde_json::json!(1);
     assert_eq!(Plan::from_json(&older.to_string(), &path).unwrap().orders, plan.orders);
     for text in ["", "[]", r#"{"format_version": 1}"#, "version = 1"] {

@@ -79,20 +79,20 @@ fn settled() -> Plan {
 
 #[test]
 fn human() {
-    insta::assert_snapshot!("human_everything", everything().render_human(false));
-    insta::assert_snapshot!("human_blind", blind().render_human(false));
-    insta::assert_snapshot!("human_settled", settled().render_human(false));
+    insta::assert_snapshot!("human_everything", super::human(&everything(), false));
+    insta::assert_snapshot!("human_blind", super::human(&blind(), false));
+    insta::assert_snapshot!("human_settled", super::human(&settled(), false));
 }
 
 #[test]
 fn human_colour_is_only_escape_codes_around_the_plain_text() {
     let plan = everything();
-    let coloured = plan.render_human(true);
+    let coloured = super::human(&plan, true);
     assert!(coloured.contains("\x1b[32m+\x1b[0m"), "order in green");
     assert!(coloured.contains("\x1b[1;31m!\x1b[0m"), "conflict in bold red");
     let stripped = strip_ansi(&coloured);
-    assert_eq!(stripped, plan.render_human(false));
-    assert!(!plan.render_human(false).contains('\x1b'));
+    assert_eq!(stripped, super::human(&plan, false));
+    assert!(!super::human(&plan, false).contains('\x1b'));
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -114,15 +114,15 @@ fn strip_ansi(s: &str) -> String {
 
 #[test]
 fn json() {
-    insta::assert_snapshot!("json_everything", everything().render_json());
-    insta::assert_snapshot!("json_blind", blind().render_json());
+    insta::assert_snapshot!("json_everything", super::json(&everything()));
+    insta::assert_snapshot!("json_blind", super::json(&blind()));
 }
 
 #[test]
 fn markdown() {
-    insta::assert_snapshot!("markdown_everything", everything().render_markdown());
-    insta::assert_snapshot!("markdown_blind", blind().render_markdown());
-    insta::assert_snapshot!("markdown_settled", settled().render_markdown());
+    insta::assert_snapshot!("markdown_everything", super::markdown(&everything()));
+    insta::assert_snapshot!("markdown_blind", super::markdown(&blind()));
+    insta::assert_snapshot!("markdown_settled", super::markdown(&settled()));
 }
 
 #[test]
