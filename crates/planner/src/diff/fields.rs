@@ -108,11 +108,11 @@ mod tests {
     use pai_spec::ProductCode;
 
     use super::*;
-    use crate::fixtures::{product, region};
+    use pai_testkit::fixtures::{documented_request, region};
 
     #[test]
     fn each_field_is_reported_with_its_effect() {
-        let base = product("oss", ProductCode::Oss, "cn-hangzhou").request;
+        let base = documented_request(ProductCode::Oss, "cn-hangzhou");
         let hz = region("cn-hangzhou");
         type Edit = fn(&mut ProductRequest);
         let cases: [(Edit, &str, Effect); 6] = [

@@ -3,6 +3,7 @@ use pai_spec::ProductCode::{DataWorks, Oss, Pai};
 use super::*;
 use crate::fixtures::*;
 use pai_state::Status;
+use pai_testkit::fixtures::{documented_product, region};
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
@@ -11,10 +12,10 @@ fn at() -> OffsetDateTime {
 #[test]
 fn orders_group_by_region_in_address_order() {
     let products = [
-        product("zeta", Pai, "cn-hangzhou"),
-        product("alpha", Oss, "cn-hangzhou"),
-        product("dw", DataWorks, "cn-shanghai"),
-        product("kept", Pai, "cn-beijing"),
+        documented_product("zeta", Pai, "cn-hangzhou"),
+        documented_product("alpha", Oss, "cn-hangzhou"),
+        documented_product("dw", DataWorks, "cn-shanghai"),
+        documented_product("kept", Pai, "cn-beijing"),
     ];
     let mut m = manifest(&products);
     m.provider.auto_pay = false;
@@ -70,7 +71,7 @@ fn orders_group_by_region_in_address_order() {
 
 #[test]
 fn exit_codes() {
-    let pai = product("pai", Pai, "cn-hangzhou");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
     let mut renewing = pai.clone();
     renewing.request.auto_renew = true;
     let active = state(&[record(&pai, Status::Active)]);
@@ -89,7 +90,7 @@ fn exit_codes() {
 
 #[test]
 fn stale_plans_are_refused() {
-    let pai = product("pai", Pai, "cn-hangzhou");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
     let m = manifest(std::slice::from_ref(&pai));
     let s = state(&[]);
     let plan = Plan::build(&m, "m.toml", &s, None, &|r| m.endpoint_for(r), at());
@@ -138,8 +139,8 @@ fn public(region: &Region) -> String {
 fn saved_plans_round_trip_and_others_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.json");
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let mut renewing = product("dw", DataWorks, "cn-shanghai");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let mut renewing = documented_product("dw", DataWorks, "cn-shanghai");
     let recorded = record(&renewing, Status::Active);
     renewing.request.auto_renew = true;
     let m = manifest(&[pai.clone(), renewing]);

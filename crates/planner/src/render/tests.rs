@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::fixtures::*;
 use crate::plan::Plan;
 use pai_state::{Event, EventKind, History, RunRecord, Status};
+use pai_testkit::fixtures::documented_product;
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
@@ -13,12 +14,12 @@ fn at() -> OffsetDateTime {
 
 /// Every action: order, adopt, noop, reorder, forget and a conflict, refreshed.
 fn everything() -> Plan {
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let mut oss = product("oss", Oss, "cn-hangzhou");
-    let dw = product("dataworks", DataWorks, "cn-shanghai");
-    let mc = product("maxcompute", MaxCompute, "cn-shanghai");
-    let ml = product("ml", Pai, "cn-beijing");
-    let old = product("legacy", Oss, "cn-beijing");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let mut oss = documented_product("oss", Oss, "cn-hangzhou");
+    let dw = documented_product("dataworks", DataWorks, "cn-shanghai");
+    let mc = documented_product("maxcompute", MaxCompute, "cn-shanghai");
+    let ml = documented_product("ml", Pai, "cn-beijing");
+    let old = documented_product("legacy", Oss, "cn-beijing");
     let mut dw_renewing = dw.clone();
     dw_renewing.request.auto_renew = true;
     oss.request.instance_properties[0].name = Some("Object Storage Service".into());
@@ -51,9 +52,9 @@ fn everything() -> Plan {
 
 /// `--refresh=false` with an interrupted order and a new product.
 fn blind() -> Plan {
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let oss = product("oss", Oss, "cn-hangzhou");
-    let dw = product("dataworks", DataWorks, "cn-shanghai");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let oss = documented_product("oss", Oss, "cn-hangzhou");
+    let dw = documented_product("dataworks", DataWorks, "cn-shanghai");
     let m = manifest(&[pai.clone(), oss.clone(), dw.clone()]);
     let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending)]);
     let mut plan = Plan::build(&m, "pai-provision.toml", &s, None, &|r| m.endpoint_for(r), at());
@@ -62,7 +63,7 @@ fn blind() -> Plan {
 }
 
 fn settled() -> Plan {
-    let pai = product("pai", Pai, "cn-hangzhou");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
     let m = manifest(std::slice::from_ref(&pai));
     let s = state(&[record(&pai, Status::Active)]);
     let mut plan = Plan::build(
@@ -135,9 +136,12 @@ fn summary_line_is_terraform_like() {
 
 #[test]
 fn state_listings() {
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let oss = product("oss", Oss, "cn-hangzhou");
-    let mut failed = record(&product("dataworks", DataWorks, "cn-shanghai"), Status::Failed);
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let oss = documented_product("oss", Oss, "cn-hangzhou");
+    let mut failed = record(
+        &documented_product("dataworks", DataWorks, "cn-shanghai"),
+        Status::Failed,
+    );
     failed.run_id = Some(4);
     let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending), failed]);
     insta::assert_snapshot!("state_list", super::state::list(&s));
