@@ -12,17 +12,15 @@ use pai_apply::{
     await_interrupted, ApplyReport, Client, ClientConfig, Credentials, EndpointResolver, ExecError, Executor,
     ExecutorConfig, ListProductsStatus, ProductOutcome, RetryPolicy, StaticCredentials,
 };
-use pai_emulator::{Emulator, EmulatorConfig, Faults, Ledger};
+use pai_emulator::{Emulator, Faults, Ledger};
 use pai_planner::{wanted, Action, Plan};
-use pai_spec::{Manifest, ProductCode, Region};
+use pai_spec::{Manifest, ProductCode};
 use pai_state::{EventKind, StateWriter, Status};
+use pai_testkit::emulator::{config_with_ledger, spawn};
+use pai_testkit::fixtures::hangzhou;
 
 const AK: &str = "LTAI-executor-test";
 const SECRET: &str = "executor-test-secret";
-
-fn hangzhou() -> Region {
-    Region::parse("cn-hangzhou").expect("region")
-}
 
 /// A temporary directory with the state file and the emulator's ledger file.
 struct Work {
@@ -51,12 +49,10 @@ impl Work {
     }
 
     fn seeded_emulator(&self, faults: &str, seed: u64) -> Emulator {
-        let loopback = "127.0.0.1:0".parse().expect("address");
-        let mut config = EmulatorConfig::new(vec![(hangzhou(), loopback)], vec![(AK.into(), SECRET.into())]);
-        config.ledger_path = Some(self.ledger_path());
+        let mut config = config_with_ledger(&[hangzhou()], AK, SECRET, &self.ledger_path());
         config.faults = faults.parse::<Faults>().expect("faults");
         config.seed = seed;
-        pai_emulator::spawn(config).expect("emulator")
+        spawn(config)
     }
 
     fn writer(&self) -> StateWriter {
