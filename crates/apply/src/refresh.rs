@@ -118,26 +118,11 @@ mod tests {
     use std::time::Duration;
 
     use pai_planner::Observed;
-    use pai_spec::{Address, ProductCode, ProductRequest, Region};
+    use pai_spec::ProductCode;
     use pai_state::{EventKind, OrderOutcome, Status};
+    use pai_testkit::fixtures::product;
 
     use super::*;
-
-    fn product(address: &str, code: ProductCode, region: &str) -> Product {
-        Product {
-            address: Address::parse(address).expect("address"),
-            region: Region::parse(region).expect("region"),
-            request: ProductRequest {
-                auto_renew: false,
-                charge_type: "POSTPAY".into(),
-                duration: 1,
-                instance_properties: Vec::new(),
-                order_type: "BUY".into(),
-                pricing_cycle: None,
-                product_code: code,
-            },
-        }
-    }
 
     /// Every verdict that records or reports something, and three that do not, on a real
     /// SQLite state: what is found, what the rows become, and what the history says.

@@ -12,17 +12,15 @@ use pai_apply::{
     await_interrupted, ApplyReport, Client, ClientConfig, Credentials, EndpointResolver, ExecError, Executor,
     ExecutorConfig, ListProductsStatus, ProductOutcome, RetryPolicy, StaticCredentials,
 };
-use pai_emulator::{Emulator, EmulatorConfig, Faults, Ledger};
+use pai_emulator::{Emulator, Faults, Ledger};
 use pai_planner::{wanted, Action, Plan};
-use pai_spec::{Manifest, ProductCode, Region};
+use pai_spec::{Manifest, ProductCode};
 use pai_state::{EventKind, StateWriter, Status};
+use pai_testkit::emulator::{config_with_ledger, spawn};
+use pai_testkit::fixtures::hangzhou;
 
 const AK: &str = "LTAI-executor-test";
 const SECRET: &str = "executor-test-secret";
-
-fn hangzhou() -> Region {
-    Region::parse("cn-hangzhou").expect("region")
-}
 
 /// A temporary directory with the state file and the emulator's ledger file.
 struct Work {
@@ -51,12 +49,10 @@ impl Work {
     }
 
     fn seeded_emulator(&self, faults: &str, seed: u64) -> Emulator {
-        let loopback = "127.0.0.1:0".parse().expect("address");
-        let mut config = EmulatorConfig::new(vec![(hangzhou(), loopback)], vec![(AK.into(), SECRET.into())]);
-        config.ledger_path = Some(self.ledger_path());
+        let mut config = config_with_ledger(&[hangzhou()], AK, SECRET, &self.ledger_path());
         config.faults = faults.parse::<Faults>().expect("faults");
         config.seed = seed;
-        pai_emulator::spawn(config).expect("emulator")
+        spawn(config)
     }
 
     fn writer(&self) -> StateWriter {
@@ -92,6 +88,23 @@ fn client(emu: &Emulator, read_timeout: Duration, credentials: Credentials) -> C
         ..ClientConfig::default()
     };
     Client::new(config, Arc::new(StaticCredentials::new(credentials))).expect("client")
+}
+
+/// A state, an emulator with `faults`, the manifest for it and a client with good credentials.
+fn start(faults: &str, read_timeout: Duration) -> (Work, Emulator, Manifest, Client) {
+    let work = Work::new();
+    let emu = work.emulator(faults);
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, read_timeout);
+    (work, emu, manifest, client)
+}
+
+/// What someone does in the console behind pai-provision's back: orders the plan's products.
+async fn buy_in_the_console(client: &Client, plan: &Plan) {
+    client
+        .create_product_orders(&hangzhou(), &plan.orders[0].body)
+        .await
+        .expect("bought in the console");
 }
 
 fn good_credentials() -> Credentials {
@@ -171,10 +184,7 @@ fn both(status: Status) -> BTreeMap<String, Status> {
 /// Step 5 to 7, no fault: intent, one send, the outcome recorded.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn order_ok_is_recorded_active_after_its_intent() {
-    let work = Work::new();
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let client = client(&emu, Duration::from_secs(5), good_credentials());
+    let (work, emu, manifest, client) = start("none", Duration::from_secs(5));
     let plan = plan(&work, &manifest, Some(&client)).await;
     let report = apply(&work, client, Duration::from_secs(10), &plan)
         .await
@@ -202,10 +212,7 @@ async fn order_ok_is_recorded_active_after_its_intent() {
 /// Step 7: the order is placed and its response lost; `ListProducts` reports it purchased.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn response_lost_is_resolved_by_list_products_without_a_second_order() {
-    let work = Work::new();
-    let emu = work.emulator("drop_after_commit=1");
-    let manifest = manifest(&emu);
-    let client = client(&emu, Duration::from_secs(5), good_credentials());
+    let (work, emu, manifest, client) = start("drop_after_commit=1", Duration::from_secs(5));
     let plan = plan(&work, &manifest, Some(&client)).await;
     let report = apply(&work, client, Duration::from_secs(10), &plan)
         .await
@@ -225,10 +232,7 @@ async fn response_lost_is_resolved_by_list_products_without_a_second_order() {
 /// Step 7: the client gives up at its timeout while the service still carries the order out.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timeout_then_landed_late_is_recorded_not_reordered() {
-    let work = Work::new();
-    let emu = work.emulator("slow_after_commit=1,slow_ms=3000");
-    let manifest = manifest(&emu);
-    let client = client(&emu, Duration::from_millis(300), good_credentials());
+    let (work, emu, manifest, client) = start("slow_after_commit=1,slow_ms=3000", Duration::from_millis(300));
     let plan = plan(&work, &manifest, Some(&client)).await;
     let report = apply(&work, client, Duration::from_millis(300), &plan)
         .await
@@ -245,11 +249,8 @@ async fn timeout_then_landed_late_is_recorded_not_reordered() {
 /// time, asks, and orders exactly once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn server_error_before_commit_leaves_pending_and_the_next_run_orders_once() {
-    let work = Work::new();
     let settle = Duration::from_millis(300);
-    let failing = work.emulator("error_500=1");
-    let manifest = manifest(&failing);
-    let client = client(&failing, settle, good_credentials());
+    let (work, failing, manifest, client) = start("error_500=1", settle);
     let first = plan(&work, &manifest, None).await;
     // Blind, so apply would ask first; ListProducts fails, and nothing is ordered.
     let report = apply(&work, client.clone(), settle, &first).await.expect("applied");
@@ -330,11 +331,8 @@ async fn server_error_then_not_purchased_waits_the_settle_time_and_orders_again_
 /// Step 2: a killed run's order did land; the next run records it instead of ordering.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_runs_pending_rows_that_landed_are_resolved() {
-    let work = Work::new();
     let settle = Duration::from_millis(300);
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let client = client_for(&emu, settle);
+    let (work, emu, manifest, client) = start("none", settle);
     // The killed run: its intent and send are recorded, the order reached the cloud, and the
     // process died before it read the answer.
     let blind = plan(&work, &manifest, None).await;
@@ -369,15 +367,9 @@ async fn killed_runs_pending_rows_that_landed_are_resolved() {
 /// Adopt: bought in the console, not in the state; recorded, not ordered.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn purchased_elsewhere_is_adopted() {
-    let work = Work::new();
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let client = client_for(&emu, Duration::from_secs(5));
+    let (work, emu, manifest, client) = start("none", Duration::from_secs(5));
     let blind = plan(&work, &manifest, None).await;
-    client
-        .create_product_orders(&hangzhou(), &blind.orders[0].body)
-        .await
-        .expect("bought in the console");
+    buy_in_the_console(&client, &blind).await;
     let refreshed = plan(&work, &manifest, Some(&client)).await;
     let report = apply(&work, client, Duration::from_secs(10), &refreshed)
         .await
@@ -394,15 +386,9 @@ async fn purchased_elsewhere_is_adopted() {
 /// ordering records them instead (the one exception to "as saved", and it only spends less).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_saved_plan_records_what_was_bought_since_instead_of_ordering() {
-    let work = Work::new();
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let client = client_for(&emu, Duration::from_secs(5));
+    let (work, emu, manifest, client) = start("none", Duration::from_secs(5));
     let saved = plan(&work, &manifest, None).await;
-    client
-        .create_product_orders(&hangzhou(), &saved.orders[0].body)
-        .await
-        .expect("bought in the console");
+    buy_in_the_console(&client, &saved).await;
     let report = apply(&work, client, Duration::from_secs(10), &saved)
         .await
         .expect("applied");
@@ -420,10 +406,7 @@ async fn a_saved_plan_records_what_was_bought_since_instead_of_ordering() {
 /// Step 6, a permanent failure (the API refuses the signature): nothing bought, rows `failed`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn permanent_rejection_is_recorded_failed() {
-    let work = Work::new();
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let good = client_for(&emu, Duration::from_secs(5));
+    let (work, emu, manifest, good) = start("none", Duration::from_secs(5));
     let plan = plan(&work, &manifest, Some(&good)).await;
     let bad = client(
         &emu,
@@ -448,10 +431,7 @@ async fn permanent_rejection_is_recorded_failed() {
 /// What makes a "not purchased" trustworthy is checked by the executor itself.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_settle_time_shorter_than_the_timeout_is_refused() {
-    let work = Work::new();
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let client = client_for(&emu, Duration::from_secs(5));
+    let (work, emu, manifest, client) = start("none", Duration::from_secs(5));
     let plan = plan(&work, &manifest, None).await;
     let err = apply(&work, client, Duration::from_secs(4), &plan)
         .await
@@ -464,10 +444,7 @@ async fn a_settle_time_shorter_than_the_timeout_is_refused() {
 /// The reviewed body is the one sent: a plan whose body says otherwise is refused whole.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_plan_whose_body_differs_from_its_changes_is_refused() {
-    let work = Work::new();
-    let emu = work.emulator("none");
-    let manifest = manifest(&emu);
-    let client = client_for(&emu, Duration::from_secs(5));
+    let (work, emu, manifest, client) = start("none", Duration::from_secs(5));
     let mut plan = plan(&work, &manifest, Some(&client)).await;
     plan.orders[0].body.products[0].duration += 1;
     let err = apply(&work, client, Duration::from_secs(10), &plan)

@@ -112,6 +112,8 @@ impl Sandbox {
 
 #[cfg(test)]
 mod tests {
+    use pai_testkit::fixtures::{hangzhou, pai_order, shanghai};
+
     use super::*;
 
     #[test]
@@ -140,8 +142,8 @@ mod tests {
     async fn serves_each_region_and_keeps_its_ledger_across_runs() {
         let dir = tempfile::tempdir().unwrap();
         let state = dir.path().join("nested").join("ci.db");
-        let hz = Region::parse("cn-hangzhou").unwrap();
-        let sh = Region::parse("cn-shanghai").unwrap();
+        let hz = hangzhou();
+        let sh = shanghai();
 
         let sandbox = Sandbox::start(&state, &[sh.clone(), hz.clone(), sh.clone()]).unwrap();
         let endpoints = sandbox.endpoints();
@@ -170,19 +172,7 @@ mod tests {
             ))),
         )
         .unwrap();
-        let body = pai_spec::OrderBody {
-            auto_pay: true,
-            products: vec![pai_spec::ProductRequest {
-                auto_renew: false,
-                charge_type: "POSTPAY".into(),
-                duration: 1,
-                instance_properties: Vec::new(),
-                order_type: "BUY".into(),
-                pricing_cycle: None,
-                product_code: pai_spec::ProductCode::Pai,
-            }],
-        };
-        let order = client.create_product_orders(&hz, &body).await.unwrap();
+        let order = client.create_product_orders(&hz, &pai_order()).await.unwrap();
         assert_eq!(order.product_ids.len(), 1);
         let secret = secret.to_owned();
         sandbox.shutdown().await;

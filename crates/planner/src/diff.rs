@@ -21,8 +21,8 @@
 
 use pai_spec::{Address, Manifest, Product, Region};
 
+use crate::change::{Action, Change, Desired, Effect, FieldChange, Recorded};
 use crate::observe::{Observation, Observed};
-use crate::plan::{Action, Change, Desired, Effect, FieldChange, Recorded};
 use crate::reconcile::{reconcile, Verdict, Word};
 
 mod fields;

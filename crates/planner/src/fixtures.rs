@@ -1,9 +1,11 @@
 //! Values for the crate's own tests: manifests, records and observations built directly.
+//! Regions, addresses and products come from `pai_testkit::fixtures`, shared with the other
+//! crates' tests; what is here is the planner's alone.
 
 use std::collections::BTreeMap;
 
-use pai_spec::rules::{documented_properties, pricing_cycle, PropertyValue};
-use pai_spec::{Address, InstanceProperty, Manifest, Product, ProductCode, ProductRequest, Provider, Region};
+use pai_spec::{Manifest, Product, Provider};
+use pai_testkit::fixtures::hangzhou;
 
 use crate::observe::{Observation, Observed};
 use pai_state::{Origin, Resource, StateSnapshot, Status};
@@ -11,46 +13,10 @@ use pai_state::{Origin, Resource, StateSnapshot, Status};
 pub const LINEAGE: &str = "6f1c2a8e-3b1d-4c55-9a0e-2f7d8b9c0a11";
 pub const HASH: &str = "9d3a5f0c7e2b4a6d8c1e3f5a7b9d0c2e4f6a8b0d1c3e5f7a9b2d4c6e8f0a1b3c";
 
-pub fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
-}
-
-pub fn region(s: &str) -> Region {
-    Region::parse(s).unwrap()
-}
-
-/// A valid product with the documented properties and defaults.
-pub fn product(address: &str, code: ProductCode, in_region: &str) -> Product {
-    let instance_properties = documented_properties(code)
-        .iter()
-        .map(|(c, v)| InstanceProperty {
-            code: (*c).to_owned(),
-            name: None,
-            value: match v {
-                PropertyValue::Region => in_region.to_owned(),
-                PropertyValue::Exactly(x) => (*x).to_owned(),
-            },
-        })
-        .collect();
-    Product {
-        address: addr(address),
-        region: region(in_region),
-        request: ProductRequest {
-            auto_renew: false,
-            charge_type: "POSTPAY".into(),
-            duration: 1,
-            instance_properties,
-            order_type: "BUY".into(),
-            pricing_cycle: pricing_cycle(code).map(str::to_owned),
-            product_code: code,
-        },
-    }
-}
-
 pub fn manifest(products: &[Product]) -> Manifest {
     Manifest {
         provider: Provider {
-            region: region("cn-hangzhou"),
+            region: hangzhou(),
             auto_pay: true,
             signature: Default::default(),
             profile: None,

@@ -63,25 +63,18 @@ pub async fn await_interrupted(snapshot: &StateSnapshot, settle: Duration) -> Op
 mod tests {
     use std::collections::BTreeMap;
 
-    use pai_spec::{ProductCode, ProductRequest, Region};
+    use pai_spec::ProductCode;
     use pai_state::{Origin, Resource};
+    use pai_testkit::fixtures::{addr, hangzhou, request};
     use time::macros::datetime;
 
     use super::*;
 
     fn row(address: &str, status: Status, updated_at: &str) -> Resource {
-        let request = ProductRequest {
-            auto_renew: false,
-            charge_type: "POSTPAY".into(),
-            duration: 1,
-            instance_properties: Vec::new(),
-            order_type: "BUY".into(),
-            pricing_cycle: None,
-            product_code: ProductCode::Pai,
-        };
+        let request = request(ProductCode::Pai);
         Resource {
-            address: Address::parse(address).unwrap(),
-            region: Region::parse("cn-hangzhou").unwrap(),
+            address: addr(address),
+            region: hangzhou(),
             product_code: ProductCode::Pai,
             status,
             origin: Origin::Ordered,

@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
-use pai_planner::{wanted, Plan};
+use pai_planner::{render, wanted, Plan};
 use pai_state::{ApiCall, RunResult, StateWriter};
 use serde::Serialize;
 
@@ -75,7 +75,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 
     let json = args.format == Format::Json;
     if !json {
-        context::emit(&plan.render_human(context::stdout_color(g)))?;
+        context::emit(&render::human(&plan, context::stdout_color(g)))?;
     }
     if plan.has_conflicts() {
         if json {

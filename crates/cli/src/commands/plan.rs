@@ -2,7 +2,7 @@
 //! what apply would do. Reads the state without locking or writing it.
 
 use anyhow::Context;
-use pai_planner::{Plan, StatusSource};
+use pai_planner::{render, Plan, StatusSource};
 use pai_state::clock;
 
 use crate::cli::{Format, Global, PlanArgs};
@@ -43,7 +43,7 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     };
     match args.format {
         Format::Human => {
-            let mut text = plan.render_human(context::stdout_color(g));
+            let mut text = render::human(&plan, context::stdout_color(g));
             if let Some(note) = &saved {
                 text.push('\n');
                 text.push_str(note);
@@ -51,8 +51,8 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
             }
             context::emit(&text)?;
         }
-        Format::Json => context::emit(&plan.render_json())?,
-        Format::Markdown => context::emit(&plan.render_markdown())?,
+        Format::Json => context::emit(&render::json(&plan))?,
+        Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
     if saved.is_some() && args.format != Format::Human {
         eprintln!("{}", saved.unwrap_or_default());

@@ -1,7 +1,7 @@
 //! `show [PLANFILE] [--format human|json|markdown]`: a saved plan, or the state.
 
 use pai_planner::render::state::{self as state_render, StateDocument};
-use pai_planner::Plan;
+use pai_planner::{render, Plan};
 
 use crate::cli::{Format, Global, ShowArgs};
 use crate::context;
@@ -10,9 +10,9 @@ pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     if let Some(file) = &args.planfile {
         let plan = Plan::load(file)?;
         match args.format {
-            Format::Human => context::emit(&plan.render_human(context::stdout_color(g)))?,
-            Format::Json => context::emit(&plan.render_json())?,
-            Format::Markdown => context::emit(&plan.render_markdown())?,
+            Format::Human => context::emit(&render::human(&plan, context::stdout_color(g)))?,
+            Format::Json => context::emit(&render::json(&plan))?,
+            Format::Markdown => context::emit(&render::markdown(&plan))?,
         }
         return Ok(0);
     }

@@ -4,7 +4,7 @@
 use pai_spec::{ProductRequest, Region};
 use serde_json::{json, Value};
 
-use crate::plan::{Effect, FieldChange};
+use crate::change::{Effect, FieldChange};
 
 /// Field by field, what differs between a recorded request and a desired one. Instance
 /// properties are compared by `Code`, so reordering them is cosmetic.
@@ -108,11 +108,11 @@ mod tests {
     use pai_spec::ProductCode;
 
     use super::*;
-    use crate::fixtures::{product, region};
+    use pai_testkit::fixtures::{documented_request, region};
 
     #[test]
     fn each_field_is_reported_with_its_effect() {
-        let base = product("oss", ProductCode::Oss, "cn-hangzhou").request;
+        let base = documented_request(ProductCode::Oss, "cn-hangzhou");
         let hz = region("cn-hangzhou");
         type Edit = fn(&mut ProductRequest);
         let cases: [(Edit, &str, Effect); 6] = [

@@ -4,6 +4,7 @@ use pai_spec::ProductRequest;
 use super::*;
 use crate::fixtures::*;
 use crate::observe::Observed;
+use pai_testkit::fixtures::{addr, documented_product, region};
 
 struct Case {
     name: &'static str,
@@ -16,16 +17,16 @@ struct Case {
 }
 
 fn pai() -> Product {
-    product("pai", Pai, "cn-hangzhou")
+    documented_product("pai", Pai, "cn-hangzhou")
 }
 fn oss() -> Product {
-    product("oss", Oss, "cn-hangzhou")
+    documented_product("oss", Oss, "cn-hangzhou")
 }
 fn dataworks() -> Product {
-    product("dataworks", DataWorks, "cn-shanghai")
+    documented_product("dataworks", DataWorks, "cn-shanghai")
 }
 fn maxcompute() -> Product {
-    product("maxcompute", MaxCompute, "cn-shanghai")
+    documented_product("maxcompute", MaxCompute, "cn-shanghai")
 }
 
 fn renewing(mut p: Product) -> Product {
@@ -138,9 +139,9 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "active, region moved: conflict whatever the cloud says",
-            desired: vec![product("pai", Pai, "cn-beijing")],
+            desired: vec![documented_product("pai", Pai, "cn-beijing")],
             recorded: vec![record(&pai(), Active)],
-            observed: Some(seen(&[(&product("pai", Pai, "cn-beijing"), false)])),
+            observed: Some(seen(&[(&documented_product("pai", Pai, "cn-beijing"), false)])),
             want: vec![(
                 "pai",
                 Conflict,
@@ -149,16 +150,16 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "active, product code changed: conflict",
-            desired: vec![product("pai", Oss, "cn-hangzhou")],
+            desired: vec![documented_product("pai", Oss, "cn-hangzhou")],
             recorded: vec![record(&pai(), Active)],
             observed: None,
             want: vec![("pai", Conflict, "an activation cannot move")],
         },
         Case {
             name: "failed under another identity: order the new one",
-            desired: vec![product("pai", Pai, "cn-beijing")],
+            desired: vec![documented_product("pai", Pai, "cn-beijing")],
             recorded: vec![record(&pai(), Failed)],
-            observed: Some(seen(&[(&product("pai", Pai, "cn-beijing"), false)])),
+            observed: Some(seen(&[(&documented_product("pai", Pai, "cn-beijing"), false)])),
             want: vec![(
                 "pai",
                 Order,
@@ -287,7 +288,7 @@ fn cases() -> Vec<Case> {
         },
         Case {
             name: "an activation declared under a second address while the first still claims another: conflict",
-            desired: vec![product("pai", Pai, "cn-beijing"), renamed(&pai(), "ml")],
+            desired: vec![documented_product("pai", Pai, "cn-beijing"), renamed(&pai(), "ml")],
             recorded: vec![record(&pai(), Active)],
             observed: None,
             want: vec![
@@ -302,21 +303,21 @@ fn cases() -> Vec<Case> {
                 oss(),
                 renewing(dataworks()),
                 maxcompute(),
-                product("ml", Pai, "cn-beijing"),
+                documented_product("ml", Pai, "cn-beijing"),
             ],
             recorded: vec![
                 record(&oss(), Active),
                 record(&dataworks(), Active),
                 record(&maxcompute(), Active),
-                record(&product("old", Oss, "cn-beijing"), Active),
+                record(&documented_product("old", Oss, "cn-beijing"), Active),
             ],
             observed: Some(seen(&[
                 (&pai(), false),
                 (&oss(), true),
                 (&dataworks(), true),
                 (&maxcompute(), false),
-                (&product("ml", Pai, "cn-beijing"), true),
-                (&product("old", Oss, "cn-beijing"), true),
+                (&documented_product("ml", Pai, "cn-beijing"), true),
+                (&documented_product("old", Oss, "cn-beijing"), true),
             ])),
             want: vec![
                 ("dataworks", Conflict, "AutoRenew"),
@@ -443,7 +444,7 @@ fn renames_carry_the_old_address_and_hide_its_forget() {
 
 #[test]
 fn a_failed_row_under_another_identity_cannot_take_a_renamed_record() {
-    let moved = product("pai", Pai, "cn-beijing");
+    let moved = documented_product("pai", Pai, "cn-beijing");
     let c = diff(
         &manifest(std::slice::from_ref(&moved)),
         &state(&[

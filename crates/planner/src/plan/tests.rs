@@ -2,6 +2,8 @@ use pai_spec::ProductCode::{DataWorks, Oss, Pai};
 
 use super::*;
 use crate::fixtures::*;
+use pai_state::Status;
+use pai_testkit::fixtures::{documented_product, region};
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
@@ -10,10 +12,10 @@ fn at() -> OffsetDateTime {
 #[test]
 fn orders_group_by_region_in_address_order() {
     let products = [
-        product("zeta", Pai, "cn-hangzhou"),
-        product("alpha", Oss, "cn-hangzhou"),
-        product("dw", DataWorks, "cn-shanghai"),
-        product("kept", Pai, "cn-beijing"),
+        documented_product("zeta", Pai, "cn-hangzhou"),
+        documented_product("alpha", Oss, "cn-hangzhou"),
+        documented_product("dw", DataWorks, "cn-shanghai"),
+        documented_product("kept", Pai, "cn-beijing"),
     ];
     let mut m = manifest(&products);
     m.provider.auto_pay = false;
@@ -69,7 +71,7 @@ fn orders_group_by_region_in_address_order() {
 
 #[test]
 fn exit_codes() {
-    let pai = product("pai", Pai, "cn-hangzhou");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
     let mut renewing = pai.clone();
     renewing.request.auto_renew = true;
     let active = state(&[record(&pai, Status::Active)]);
@@ -88,7 +90,7 @@ fn exit_codes() {
 
 #[test]
 fn stale_plans_are_refused() {
-    let pai = product("pai", Pai, "cn-hangzhou");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
     let m = manifest(std::slice::from_ref(&pai));
     let s = state(&[]);
     let plan = Plan::build(&m, "m.toml", &s, None, &|r| m.endpoint_for(r), at());
@@ -137,8 +139,8 @@ fn public(region: &Region) -> String {
 fn saved_plans_round_trip_and_others_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("plan.json");
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let mut renewing = product("dw", DataWorks, "cn-shanghai");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let mut renewing = documented_product("dw", DataWorks, "cn-shanghai");
     let recorded = record(&renewing, Status::Active);
     renewing.request.auto_renew = true;
     let m = manifest(&[pai.clone(), renewing]);
@@ -158,12 +160,12 @@ fn saved_plans_round_trip_and_others_are_refused() {
         "no temporary file left"
     );
 
-    let mut newer: serde_json::Value = serde_json::from_str(&plan.render_json()).unwrap();
+    let mut newer: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     newer["format_version"] = serde_json::json!(FORMAT_VERSION + 1);
     let err = Plan::from_json(&newer.to_string(), &path).unwrap_err();
     assert!(matches!(err, PlanFileError::NewerFormat { found: 3, .. }), "{err}");
     // Version 1 had the same fields; its endpoints are checked like any other (`check_current`).
-    let mut older: serde_json::Value = serde_json::from_str(&plan.render_json()).unwrap();
+    let mut older: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
     older["format_version"] = serde_json::json!(1);
     assert_eq!(Plan::from_json(&older.to_string(), &path).unwrap().orders, plan.orders);
     for text in ["", "[]", r#"{"format_version": 1}"#, "version = 1"] {

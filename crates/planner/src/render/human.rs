@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::{line_diff, request_text, Paint};
-use crate::plan::{Action, Change, Plan};
+use crate::change::{Action, Change};
+use crate::plan::Plan;
 
 pub fn plan(plan: &Plan, color: bool) -> String {
     let paint = Paint { on: color };

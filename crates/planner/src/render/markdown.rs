@@ -3,7 +3,8 @@
 use std::fmt::Write;
 
 use super::{line_diff, request_text};
-use crate::plan::{Action, Plan};
+use crate::change::Action;
+use crate::plan::Plan;
 
 /// Table cells hold one line and no `|`.
 fn cell(s: &str) -> String {

@@ -1,15 +1,33 @@
-//! Plans and states as people read them: [`human`] (Terraform-like, optionally coloured) and
-//! [`markdown`] (pull-request comments); [`state`] renders `show` and the `state` commands.
-//! The JSON forms are the serde serialisations of the types themselves.
+//! Plans and states as people read them: a plan as [`human()`] text (Terraform-like, optionally
+//! coloured), as [`markdown()`] (pull-request comments) or as its [`json()`] document; [`state`]
+//! renders `show` and the `state` commands. The JSON forms are the serde serialisations of the
+//! types themselves. This module depends on `plan`, never the other way round.
 
-pub mod human;
-pub mod markdown;
+mod human;
+mod markdown;
 pub mod state;
 #[cfg(test)]
 mod tests;
 
 use pai_spec::{ProductRequest, Region};
 use similar::{ChangeTag, TextDiff};
+
+use crate::plan::Plan;
+
+/// The plan as `plan`, `show FILE` and `apply` print it: Terraform-like, coloured if `color`.
+pub fn human(plan: &Plan, color: bool) -> String {
+    human::plan(plan, color)
+}
+
+/// The plan as a pull-request comment (GitHub-flavoured Markdown).
+pub fn markdown(plan: &Plan) -> String {
+    markdown::plan(plan)
+}
+
+/// The plan's JSON document: what `--format json` prints, byte for byte what `--out` saves.
+pub fn json(plan: &Plan) -> String {
+    plan.to_json()
+}
 
 /// ANSI colours, or nothing.
 #[derive(Debug, Clone, Copy)]

@@ -6,6 +6,7 @@ use time::OffsetDateTime;
 use crate::fixtures::*;
 use crate::plan::Plan;
 use pai_state::{Event, EventKind, History, RunRecord, Status};
+use pai_testkit::fixtures::documented_product;
 
 fn at() -> OffsetDateTime {
     OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
@@ -13,12 +14,12 @@ fn at() -> OffsetDateTime {
 
 /// Every action: order, adopt, noop, reorder, forget and a conflict, refreshed.
 fn everything() -> Plan {
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let mut oss = product("oss", Oss, "cn-hangzhou");
-    let dw = product("dataworks", DataWorks, "cn-shanghai");
-    let mc = product("maxcompute", MaxCompute, "cn-shanghai");
-    let ml = product("ml", Pai, "cn-beijing");
-    let old = product("legacy", Oss, "cn-beijing");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let mut oss = documented_product("oss", Oss, "cn-hangzhou");
+    let dw = documented_product("dataworks", DataWorks, "cn-shanghai");
+    let mc = documented_product("maxcompute", MaxCompute, "cn-shanghai");
+    let ml = documented_product("ml", Pai, "cn-beijing");
+    let old = documented_product("legacy", Oss, "cn-beijing");
     let mut dw_renewing = dw.clone();
     dw_renewing.request.auto_renew = true;
     oss.request.instance_properties[0].name = Some("Object Storage Service".into());
@@ -51,9 +52,9 @@ fn everything() -> Plan {
 
 /// `--refresh=false` with an interrupted order and a new product.
 fn blind() -> Plan {
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let oss = product("oss", Oss, "cn-hangzhou");
-    let dw = product("dataworks", DataWorks, "cn-shanghai");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let oss = documented_product("oss", Oss, "cn-hangzhou");
+    let dw = documented_product("dataworks", DataWorks, "cn-shanghai");
     let m = manifest(&[pai.clone(), oss.clone(), dw.clone()]);
     let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending)]);
     let mut plan = Plan::build(&m, "pai-provision.toml", &s, None, &|r| m.endpoint_for(r), at());
@@ -62,7 +63,7 @@ fn blind() -> Plan {
 }
 
 fn settled() -> Plan {
-    let pai = product("pai", Pai, "cn-hangzhou");
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
     let m = manifest(std::slice::from_ref(&pai));
     let s = state(&[record(&pai, Status::Active)]);
     let mut plan = Plan::build(
@@ -79,20 +80,20 @@ fn settled() -> Plan {
 
 #[test]
 fn human() {
-    insta::assert_snapshot!("human_everything", everything().render_human(false));
-    insta::assert_snapshot!("human_blind", blind().render_human(false));
-    insta::assert_snapshot!("human_settled", settled().render_human(false));
+    insta::assert_snapshot!("human_everything", super::human(&everything(), false));
+    insta::assert_snapshot!("human_blind", super::human(&blind(), false));
+    insta::assert_snapshot!("human_settled", super::human(&settled(), false));
 }
 
 #[test]
 fn human_colour_is_only_escape_codes_around_the_plain_text() {
     let plan = everything();
-    let coloured = plan.render_human(true);
+    let coloured = super::human(&plan, true);
     assert!(coloured.contains("\x1b[32m+\x1b[0m"), "order in green");
     assert!(coloured.contains("\x1b[1;31m!\x1b[0m"), "conflict in bold red");
     let stripped = strip_ansi(&coloured);
-    assert_eq!(stripped, plan.render_human(false));
-    assert!(!plan.render_human(false).contains('\x1b'));
+    assert_eq!(stripped, super::human(&plan, false));
+    assert!(!super::human(&plan, false).contains('\x1b'));
 }
 
 fn strip_ansi(s: &str) -> String {
@@ -114,15 +115,15 @@ fn strip_ansi(s: &str) -> String {
 
 #[test]
 fn json() {
-    insta::assert_snapshot!("json_everything", everything().render_json());
-    insta::assert_snapshot!("json_blind", blind().render_json());
+    insta::assert_snapshot!("json_everything", super::json(&everything()));
+    insta::assert_snapshot!("json_blind", super::json(&blind()));
 }
 
 #[test]
 fn markdown() {
-    insta::assert_snapshot!("markdown_everything", everything().render_markdown());
-    insta::assert_snapshot!("markdown_blind", blind().render_markdown());
-    insta::assert_snapshot!("markdown_settled", settled().render_markdown());
+    insta::assert_snapshot!("markdown_everything", super::markdown(&everything()));
+    insta::assert_snapshot!("markdown_blind", super::markdown(&blind()));
+    insta::assert_snapshot!("markdown_settled", super::markdown(&settled()));
 }
 
 #[test]
@@ -135,9 +136,12 @@ fn summary_line_is_terraform_like() {
 
 #[test]
 fn state_listings() {
-    let pai = product("pai", Pai, "cn-hangzhou");
-    let oss = product("oss", Oss, "cn-hangzhou");
-    let mut failed = record(&product("dataworks", DataWorks, "cn-shanghai"), Status::Failed);
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let oss = documented_product("oss", Oss, "cn-hangzhou");
+    let mut failed = record(
+        &documented_product("dataworks", DataWorks, "cn-shanghai"),
+        Status::Failed,
+    );
     failed.run_id = Some(4);
     let s = state(&[record(&pai, Status::Active), record(&oss, Status::Pending), failed]);
     insta::assert_snapshot!("state_list", super::state::list(&s));

@@ -9,8 +9,10 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use pai_spec::{Address, Product, ProductCode, ProductRequest, Region};
 use pai_state::{StateLocation, StateWriter, Store};
+
+/// The fixtures every crate's tests share: `product` is a plain pay-as-you-go request.
+pub use pai_testkit::fixtures::{addr, product};
 
 /// The URL of the test server; a test that needs it fails without it.
 pub fn postgres_url() -> String {
@@ -162,26 +164,6 @@ pub fn listing(dir: &Path) -> Vec<(String, u64)> {
     }
     out.sort();
     out
-}
-
-pub fn product(address: &str, code: ProductCode, region: &str) -> Product {
-    Product {
-        address: Address::parse(address).unwrap(),
-        region: Region::parse(region).unwrap(),
-        request: ProductRequest {
-            auto_renew: false,
-            charge_type: "POSTPAY".into(),
-            duration: 1,
-            instance_properties: vec![],
-            order_type: "BUY".into(),
-            pricing_cycle: None,
-            product_code: code,
-        },
-    }
-}
-
-pub fn addr(s: &str) -> Address {
-    Address::parse(s).unwrap()
 }
 
 /// A clock that moves on one second at every reading, so that each write's stamp is later
