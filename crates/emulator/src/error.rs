@@ -59,11 +59,11 @@ pub struct ApiError {
     /// Set on throttling: sent as `Retry-After` (seconds, rounded up) and `x-acs-retry-after` (ms).
     pub retry_after_ms: Option<u64>,
     /// Sent as `AccessDeniedDetail` on a permission refusal.
-    pub access_denied_detail: Option<serde_json::Value>,
+    pub access_denied_detail: Option<Box<serde_json::Value>>,
     /// On a signature mismatch, what the server signed (v2 string to sign, v3 canonical
     /// request). Appended to the message only when realism asks for the echo: it holds the
     /// security token, so it is also kept out of `Debug`.
-    pub server_string_to_sign: Option<String>,
+    pub server_string_to_sign: Option<Box<str>>,
 }
 
 impl fmt::Debug for ApiError {
@@ -102,14 +102,14 @@ impl ApiError {
     /// The RAM denial of `auth_action` for `access_key_id`, in the shape the gateway gives.
     pub fn no_permission(auth_action: &str, access_key_id: &str) -> Self {
         ApiError {
-            access_denied_detail: Some(serde_json::json!({
+            access_denied_detail: Some(Box::new(serde_json::json!({
                 "AuthAction": auth_action,
                 "AuthPrincipalType": "SubUser",
                 "AuthPrincipalDisplayName": access_key_id,
                 "NoPermissionType": "ImplicitDeny",
                 "PolicyType": "AccountLevelIdentityBasedPolicy",
                 "EncodedDiagnosticMessage": "AQEAAAAA",
-            })),
+            }))),
             ..Self::new(
                 StatusCode::FORBIDDEN,
                 "NoPermission",
@@ -142,7 +142,7 @@ impl ApiError {
     /// A mismatch of the signature itself, remembering what the server signed.
     pub fn signature_mismatch_of(server_string_to_sign: String) -> Self {
         ApiError {
-            server_string_to_sign: Some(server_string_to_sign),
+            server_string_to_sign: Some(server_string_to_sign.into_boxed_str()),
             ..Self::signature_mismatch(None)
         }
     }

@@ -408,6 +408,9 @@ mod tests {
         }
     }
 
+    /// A spec, the order's region and codes, and the refusal's status and code if any.
+    type Case<'a> = (&'a str, &'a Region, &'a [ProductCode], Option<(u16, &'a str)>);
+
     #[test]
     fn refusals_by_option() {
         let hz = region("cn-hangzhou");
@@ -418,7 +421,7 @@ mod tests {
         let code = |r: &Realism, region: &Region, codes: &[ProductCode]| {
             refusal(&l, r, region, codes).map(|e| (e.status.as_u16(), e.code, e.message))
         };
-        let cases: &[(&str, &Region, &[ProductCode], Option<(u16, &str)>)] = &[
+        let cases: &[Case] = &[
             ("none", &hz, &[ProductCode::Pai], None),
             (
                 "repeat=order_opend",

@@ -476,7 +476,7 @@ fn error_response(e: &ApiError, request_id: &str, region: &Region, recommend: bo
                 e.code
             )
         }),
-        access_denied_detail: e.access_denied_detail.as_ref(),
+        access_denied_detail: e.access_denied_detail.as_deref(),
     };
     let mut response = json_response(e.status, &body, Some(request_id));
     if let Some(ms) = e.retry_after_ms {
