@@ -1,6 +1,7 @@
 //! Two kinds of error: [`EmulatorError`] for the operator (the emulator could not start or
 //! persist), and [`ApiError`], an answer on the wire in the shape of the real service's
-//! (`{"RequestId","HostId","Code","Message"}` with an HTTP status).
+//! (`{"RequestId","HostId","Code","Message"}` with an HTTP status; `Recommend` and
+//! `AccessDeniedDetail` when realism asks).
 
 use std::fmt;
 use std::io;

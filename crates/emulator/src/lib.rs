@@ -7,7 +7,8 @@
 //! rule on the body, and serves STS `AssumeRoleWithOIDC` on `/` so the OIDC credential path
 //! can be tested. One emulator serves several regions, one listener each, sharing one
 //! account. Every accepted order goes into a [`Ledger`] (optionally persisted, durably,
-//! before the response) exposed at `GET /_emulator/ledger`. Faults are injected by flag with
+//! before the response) exposed at `GET /_emulator/ledger`; an `AutoPay: false` order is
+//! paid, for tests, at `POST /_emulator/pay/<OrderId>`. Faults are injected by flag with
 //! a seeded RNG: latency, throttling, 5xx, and responses dropped or delayed after commit.
 //! A [`Realism`] makes it as hard as the real service (`Realism::realistic()`); the default
 //! stays kind, for the sandbox and the tests of the other crates.
