@@ -276,6 +276,13 @@ pub struct EmulatorArgs {
     /// e.g. latency_ms=50,throttle=0.2,error_500=0.1,drop_after_commit=0.3,slow_after_commit=0.1
     #[arg(long)]
     pub faults: Option<String>,
+    /// Be as hard as the real service: every realism option on (docs/emulator.md).
+    #[arg(long)]
+    pub realistic: bool,
+    /// Realism options, on top of --realistic if given, e.g.
+    /// activation_delay_ms=5000,repeat=order_opend,rate_per_s=10,deny_create_order=KEY1;KEY2
+    #[arg(long)]
+    pub realism: Option<String>,
     #[arg(long)]
     pub seed: Option<u64>,
 }

@@ -535,6 +535,7 @@ mod tests {
             access_key_id: "ak".into(),
             body: Value::Null,
             at: "2026-11-26T09:00:00Z".into(),
+            paid_at: None,
         });
         let query = parse_list_query(&q(&[
             ("ProductCodes", "PAI_share,OSS_share"),

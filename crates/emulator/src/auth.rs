@@ -279,7 +279,7 @@ fn verify_v3<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> 
     });
     let expected = v3::signature(key.secret(), &canonical);
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
-        return Err(ApiError::signature_mismatch(None));
+        return Err(ApiError::signature_mismatch_of(canonical));
     }
     let identity = Identity {
         access_key_id: auth.access_key_id,
@@ -352,7 +352,7 @@ fn verify_v2<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> 
     });
     let expected = v2::signature(key.secret(), &string_to_sign);
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
-        return Err(ApiError::signature_mismatch(None));
+        return Err(ApiError::signature_mismatch_of(string_to_sign));
     }
     let identity = Identity {
         access_key_id,

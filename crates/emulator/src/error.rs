@@ -1,6 +1,7 @@
 //! Two kinds of error: [`EmulatorError`] for the operator (the emulator could not start or
 //! persist), and [`ApiError`], an answer on the wire in the shape of the real service's
-//! (`{"RequestId","HostId","Code","Message"}` with an HTTP status).
+//! (`{"RequestId","HostId","Code","Message"}` with an HTTP status; `Recommend` and
+//! `AccessDeniedDetail` when realism asks).
 
 use std::fmt;
 use std::io;
@@ -51,13 +52,35 @@ pub enum EmulatorError {
 /// An error answer, as the Alibaba Cloud POP gateway and the AIWorkSpace service give them.
 ///
 /// Codes and statuses follow the gateway's documented common errors; see docs/emulator.md.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub code: String,
     pub message: String,
     /// Set on throttling: sent as `Retry-After` (seconds, rounded up) and `x-acs-retry-after` (ms).
     pub retry_after_ms: Option<u64>,
+    /// Sent as `AccessDeniedDetail` on a permission refusal.
+    pub access_denied_detail: Option<Box<serde_json::Value>>,
+    /// On a signature mismatch, what the server signed (v2 string to sign, v3 canonical
+    /// request). Appended to the message only when realism asks for the echo: it holds the
+    /// security token, so it is also kept out of `Debug`.
+    pub server_string_to_sign: Option<Box<str>>,
+}
+
+impl fmt::Debug for ApiError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ApiError")
+            .field("status", &self.status)
+            .field("code", &self.code)
+            .field("message", &self.message)
+            .field("retry_after_ms", &self.retry_after_ms)
+            .field("access_denied_detail", &self.access_denied_detail)
+            .field(
+                "server_string_to_sign",
+                &self.server_string_to_sign.as_ref().map(|_| "<hidden>"),
+            )
+            .finish()
+    }
 }
 
 impl ApiError {
@@ -67,7 +90,46 @@ impl ApiError {
             code: code.to_owned(),
             message: message.into(),
             retry_after_ms: None,
+            access_denied_detail: None,
+            server_string_to_sign: None,
         }
+    }
+
+    /// A refusal by the order system itself (not the gateway), with its own code.
+    pub fn business(status: StatusCode, code: &str, message: impl Into<String>) -> Self {
+        Self::new(status, code, message)
+    }
+
+    /// The RAM denial of `auth_action` for `access_key_id`, in the shape the gateway gives.
+    pub fn no_permission(auth_action: &str, access_key_id: &str) -> Self {
+        ApiError {
+            access_denied_detail: Some(Box::new(serde_json::json!({
+                "AuthAction": auth_action,
+                "AuthPrincipalType": "SubUser",
+                "AuthPrincipalDisplayName": access_key_id,
+                "NoPermissionType": "ImplicitDeny",
+                "PolicyType": "AccountLevelIdentityBasedPolicy",
+                "EncodedDiagnosticMessage": "AQEAAAAA",
+            }))),
+            ..Self::new(
+                StatusCode::FORBIDDEN,
+                "NoPermission",
+                format!("You are not authorized to do this operation. Action: {auth_action}."),
+            )
+        }
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status;
+        self
+    }
+
+    /// With the echo on, the message as the real gateway words it.
+    pub fn with_echo(mut self) -> Self {
+        if let Some(s) = self.server_string_to_sign.take() {
+            self.message = format!("{} server string to sign is:{s}", self.message);
+        }
+        self
     }
 
     pub fn incomplete_signature(detail: impl fmt::Display) -> Self {
@@ -76,6 +138,14 @@ impl ApiError {
             "IncompleteSignature",
             format!("The request signature does not conform to Aliyun standards. {detail}"),
         )
+    }
+
+    /// A mismatch of the signature itself, remembering what the server signed.
+    pub fn signature_mismatch_of(server_string_to_sign: String) -> Self {
+        ApiError {
+            server_string_to_sign: Some(server_string_to_sign.into_boxed_str()),
+            ..Self::signature_mismatch(None)
+        }
     }
 
     pub fn signature_mismatch(detail: Option<&str>) -> Self {

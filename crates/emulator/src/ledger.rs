@@ -22,6 +22,10 @@ const FIRST_ORDER_ID: u64 = 210_000_000_000_001;
 pub struct Ledger {
     pub orders: Vec<Order>,
     pub purchased: Vec<Purchase>,
+    /// Orders refused whole by a realism rule, billed nothing. Absent from older files and
+    /// from the file while empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub refusals: Vec<Refusal>,
 }
 
 /// One accepted `CreateProductOrders` call.
@@ -41,6 +45,39 @@ pub struct Order {
     pub body: serde_json::Value,
     /// RFC 3339, UTC.
     pub at: String,
+    /// When an `AutoPay: false` order was paid through `POST /_emulator/pay/<OrderId>`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub paid_at: Option<String>,
+}
+
+impl Order {
+    /// Recorded but waiting for payment: it buys nothing until paid.
+    pub fn is_unpaid(&self) -> bool {
+        !self.auto_pay && self.paid_at.is_none()
+    }
+}
+
+/// A well-formed order refused whole (a repeat, a product the account may not buy): no
+/// `OrderId`, nothing billed.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Refusal {
+    pub request_id: String,
+    pub region: Region,
+    pub product_codes: Vec<ProductCode>,
+    pub access_key_id: String,
+    pub status: u16,
+    pub code: String,
+    pub at: String,
+}
+
+/// Why an order cannot be paid.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PayError {
+    #[error("no order {0}")]
+    NoSuchOrder(String),
+    #[error("order {0} is already paid")]
+    AlreadyPaid(String),
 }
 
 /// A product that is active in a region. The first paid order creates it; later duplicate
@@ -85,20 +122,45 @@ impl Ledger {
 
     /// Append an order and, when paid, mark its products purchased.
     pub(crate) fn record(&mut self, order: Order) {
-        if order.auto_pay {
-            for (code, id) in order.product_codes.iter().zip(&order.product_ids) {
-                if !self.is_purchased(&order.region, *code) {
-                    self.purchased.push(Purchase {
-                        region: order.region.clone(),
-                        product_code: *code,
-                        product_id: id.clone(),
-                        order_id: order.order_id.clone(),
-                        at: order.at.clone(),
-                    });
-                }
-            }
+        if !order.is_unpaid() {
+            self.activate(&order, &order.at);
         }
         self.orders.push(order);
+    }
+
+    fn activate(&mut self, order: &Order, at: &str) {
+        for (code, id) in order.product_codes.iter().zip(&order.product_ids) {
+            if !self.is_purchased(&order.region, *code) {
+                self.purchased.push(Purchase {
+                    region: order.region.clone(),
+                    product_code: *code,
+                    product_id: id.clone(),
+                    order_id: order.order_id.clone(),
+                    at: at.to_owned(),
+                });
+            }
+        }
+    }
+
+    /// Pay an unpaid order: its products become purchased (those not already so), as of `at`.
+    pub fn pay(&mut self, order_id: &str, at: &str) -> Result<Order, PayError> {
+        let index = self
+            .orders
+            .iter()
+            .position(|o| o.order_id == order_id)
+            .ok_or_else(|| PayError::NoSuchOrder(order_id.to_owned()))?;
+        if !self.orders[index].is_unpaid() {
+            return Err(PayError::AlreadyPaid(order_id.to_owned()));
+        }
+        self.orders[index].paid_at = Some(at.to_owned());
+        let order = self.orders[index].clone();
+        self.activate(&order, at);
+        Ok(order)
+    }
+
+    /// The orders recorded but not paid.
+    pub fn unpaid(&self) -> impl Iterator<Item = &Order> {
+        self.orders.iter().filter(|o| o.is_unpaid())
     }
 
     /// Read a persisted ledger; a missing file is an empty ledger.
@@ -176,6 +238,7 @@ mod tests {
             access_key_id: "ak".into(),
             body: serde_json::json!({"AutoPay": auto_pay}),
             at: "2026-11-26T09:00:00Z".into(),
+            paid_at: None,
         }
     }
 
@@ -209,6 +272,36 @@ mod tests {
             "an unpaid order activates nothing"
         );
         assert_eq!(l.purchased.len(), 2);
+
+        assert_eq!(l.unpaid().count(), 1);
+        let paid = l.pay("210000000000003", "2026-11-26T10:00:00Z").unwrap();
+        assert_eq!(paid.paid_at.as_deref(), Some("2026-11-26T10:00:00Z"));
+        assert!(l.is_purchased(&sh, ProductCode::DataWorks), "paid, it is bought");
+        assert_eq!(
+            l.purchase(&sh, ProductCode::DataWorks).unwrap().at,
+            "2026-11-26T10:00:00Z"
+        );
+        assert_eq!(l.unpaid().count(), 0);
+        assert_eq!(
+            l.pay("210000000000003", "x"),
+            Err(PayError::AlreadyPaid("210000000000003".into()))
+        );
+        assert_eq!(
+            l.pay("210000000000001", "x"),
+            Err(PayError::AlreadyPaid("210000000000001".into()))
+        );
+        assert_eq!(l.pay("9", "x"), Err(PayError::NoSuchOrder("9".into())));
+    }
+
+    #[test]
+    fn reads_a_ledger_written_before_refusals_and_payments() {
+        let old = r#"{"orders":[{"OrderId":"210000000000001","Region":"cn-hangzhou","ProductCodes":["PAI_share"],
+            "ProductIds":["21000000000000101"],"BuyProductRequestId":"b","RequestId":"r","AutoPay":false,
+            "AccessKeyId":"ak","Body":{},"At":"2026-11-26T09:00:00Z"}],"purchased":[]}"#;
+        let l: Ledger = serde_json::from_str(old).unwrap();
+        assert!(l.refusals.is_empty() && l.orders[0].is_unpaid());
+        let json = serde_json::to_value(&l).unwrap();
+        assert!(json.get("refusals").is_none() && json["orders"][0].get("PaidAt").is_none());
     }
 
     #[test]

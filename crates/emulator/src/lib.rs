@@ -7,8 +7,11 @@
 //! rule on the body, and serves STS `AssumeRoleWithOIDC` on `/` so the OIDC credential path
 //! can be tested. One emulator serves several regions, one listener each, sharing one
 //! account. Every accepted order goes into a [`Ledger`] (optionally persisted, durably,
-//! before the response) exposed at `GET /_emulator/ledger`. Faults are injected by flag with
+//! before the response) exposed at `GET /_emulator/ledger`; an `AutoPay: false` order is
+//! paid, for tests, at `POST /_emulator/pay/<OrderId>`. Faults are injected by flag with
 //! a seeded RNG: latency, throttling, 5xx, and responses dropped or delayed after commit.
+//! A [`Realism`] makes it as hard as the real service (`Realism::realistic()`); the default
+//! stays kind, for the sandbox and the tests of the other crates.
 //!
 //! Modules:
 //! - [`api`]: CreateProductOrders body validation and the ListProducts answer, pure.
@@ -16,6 +19,8 @@
 //! - [`sts`]: `AssumeRoleWithOIDC` parameter checks and credential issuance.
 //! - [`ledger`]: orders and purchases, and their atomic persistence.
 //! - [`faults`]: the fault spec and the seeded per-request draw.
+//! - [`realism`]: the real service's harsher behaviours (activation delay, repeat refusal,
+//!   throttling by rate, permissions, ...), each an option, off by default; pure rules.
 //! - [`error`]: [`EmulatorError`] for the operator, [`ApiError`] for the wire.
 //! - `server`: listeners, the per-connection hyper loop, routing (by `pai_sign::wire`, the
 //!   operations the client calls).
@@ -28,6 +33,7 @@ pub mod auth;
 pub mod error;
 pub mod faults;
 pub mod ledger;
+pub mod realism;
 mod server;
 pub mod sts;
 
@@ -46,7 +52,8 @@ use tokio::task::JoinHandle;
 
 pub use error::{ApiError, EmulatorError};
 pub use faults::{Faults, FaultsError};
-pub use ledger::{Ledger, Order, Purchase};
+pub use ledger::{Ledger, Order, PayError, Purchase, Refusal};
+pub use realism::{Realism, RealismError, RepeatOrder};
 pub use sts::random_secret;
 
 /// How far a request's timestamp may be from the emulator's clock, as on the real gateway.
@@ -62,6 +69,8 @@ pub struct EmulatorConfig {
     /// Persist the ledger here, and start from it if it exists.
     pub ledger_path: Option<PathBuf>,
     pub faults: Faults,
+    /// How hard the emulator is; the kind default unless asked (docs/emulator.md).
+    pub realism: Realism,
     pub seed: u64,
     pub max_clock_skew: Duration,
 }
@@ -74,6 +83,7 @@ impl EmulatorConfig {
             credentials,
             ledger_path: None,
             faults: Faults::default(),
+            realism: Realism::default(),
             seed: 0,
             max_clock_skew: DEFAULT_MAX_CLOCK_SKEW,
         }
@@ -89,6 +99,7 @@ impl fmt::Debug for EmulatorConfig {
             .field("access_key_ids", &key_ids)
             .field("ledger_path", &self.ledger_path)
             .field("faults", &self.faults.to_string())
+            .field("realism", &self.realism.to_string())
             .field("seed", &self.seed)
             .field("max_clock_skew", &self.max_clock_skew)
             .finish()
@@ -152,6 +163,9 @@ pub fn spawn(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         faults: config.faults.clone(),
         rng: Mutex::new(StdRng::seed_from_u64(config.seed)),
         max_skew: config.max_clock_skew,
+        realism: config.realism.clone(),
+        activated: Mutex::new(std::collections::HashMap::new()),
+        rate: Mutex::new(realism::RateWindow::new(std::time::Instant::now())),
     });
     let (shutdown, _) = watch::channel(false);
     let mut addrs = BTreeMap::new();

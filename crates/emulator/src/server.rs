@@ -4,10 +4,11 @@
 //! that `drop_after_commit` can end one connection with no response at all: the handler
 //! signals the connection task, which drops the connection (and its socket) mid-request.
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -30,11 +31,15 @@ use crate::api::{self, CreateProductOrdersResponse, ValidOrder};
 use crate::auth::{self, Identity, Keys, NonceCache, StrictHeaders};
 use crate::error::ApiError;
 use crate::faults::Faults;
-use crate::ledger::{Ledger, Order};
+use crate::ledger::{Ledger, Order, PayError, Refusal};
+use crate::realism::{self, RateWindow, Realism};
 use crate::sts;
 
 /// Bodies beyond this are refused; a real order is a few hundred bytes.
 const BODY_LIMIT: usize = 1 << 20;
+
+/// The RAM action CreateProductOrders needs (its API reference).
+const CREATE_ORDER_RAM_ACTION: &str = "pai:CreateOrder";
 
 /// State shared by every listener of one emulator.
 pub struct Shared {
@@ -50,11 +55,20 @@ pub struct Shared {
     pub faults: Faults,
     pub rng: Mutex<StdRng>,
     pub max_skew: Duration,
+    pub realism: Realism,
+    /// When each order (by id) became active in this process, for the activation delay.
+    pub activated: Mutex<HashMap<String, Instant>>,
+    pub rate: Mutex<RateWindow>,
 }
 
 impl Shared {
     pub fn ledger_snapshot(&self) -> Ledger {
         self.ledger.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn mark_active(&self, order_id: &str) {
+        let mut activated = self.activated.lock().unwrap_or_else(|e| e.into_inner());
+        activated.insert(order_id.to_owned(), Instant::now());
     }
 }
 
@@ -112,6 +126,7 @@ async fn serve_connection(stream: TcpStream, region: Region, shared: Arc<Shared>
 
 enum Route {
     Ledger,
+    Pay(String),
     Sts,
     Api(&'static str),
     NotFound,
@@ -120,6 +135,9 @@ enum Route {
 fn route(method: &Method, path: &str) -> Route {
     match (method, path) {
         (&Method::GET, "/_emulator/ledger") => Route::Ledger,
+        (&Method::POST, p) if p.starts_with("/_emulator/pay/") => {
+            Route::Pay(p.trim_start_matches("/_emulator/pay/").to_owned())
+        }
         (&Method::GET | &Method::POST, "/" | "") => Route::Sts,
         _ => match wire::operation(method.as_str(), path) {
             Some(op) => Route::Api(op.action),
@@ -143,7 +161,14 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
     };
     let body = match Limited::new(body, BODY_LIMIT).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => return error_response(&ApiError::body_too_large(BODY_LIMIT), &request_id, &ctx.region),
+        Err(_) => {
+            return error_response(
+                &ApiError::body_too_large(BODY_LIMIT),
+                &request_id,
+                &ctx.region,
+                ctx.shared.realism.recommend,
+            )
+        }
     };
     let query: Vec<(String, String)> = parts
         .uri
@@ -152,7 +177,7 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
         .unwrap_or_default();
     let headers = match lower_case_headers(&parts.headers) {
         Ok(h) => h,
-        Err(e) => return error_response(&e, &request_id, &ctx.region),
+        Err(e) => return error_response(&e, &request_id, &ctx.region, ctx.shared.realism.recommend),
     };
     let incoming = pai_sign::Request {
         method: parts.method.as_str(),
@@ -163,6 +188,7 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
     };
     let result = match route(&parts.method, &path) {
         Route::Ledger => return json_response(StatusCode::OK, &ctx.shared.ledger_snapshot(), None),
+        Route::Pay(order_id) => pay(&ctx.shared, &order_id).await,
         Route::Sts => assume_role(&incoming, &ctx, &request_id),
         Route::Api(action) => api_call(action, &incoming, &ctx, &request_id).await,
         Route::NotFound => Err(ApiError::api_not_found()),
@@ -174,7 +200,12 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
         }
         Err(e) => {
             tracing::info!(region = %ctx.region, action, status = e.status.as_u16(), code = %e.code, request_id, "refused");
-            error_response(&e, &request_id, &ctx.region)
+            let e = if ctx.shared.realism.echo_string_to_sign {
+                e.with_echo()
+            } else {
+                e
+            };
+            error_response(&e, &request_id, &ctx.region, ctx.shared.realism.recommend)
         }
     }
 }
@@ -219,23 +250,48 @@ async fn api_call(
     }
     let now = OffsetDateTime::now_utc();
     let identity = auth::authenticate(req, action, &shared.keys, &shared.nonces, now, shared.max_skew)?;
+    let over_rate = {
+        let mut rate = shared.rate.lock().unwrap_or_else(|e| e.into_inner());
+        rate.admit(Instant::now(), shared.realism.rate_per_s)
+    };
+    if let Err(wait_ms) = over_rate {
+        return Err(ApiError::throttled(wait_ms).with_status(StatusCode::BAD_REQUEST));
+    }
     let draw = {
         let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
         shared.faults.draw(&mut rng)
     };
     if draw.throttle {
-        return Err(ApiError::throttled(shared.faults.retry_after_ms));
+        let throttled = ApiError::throttled(shared.faults.retry_after_ms);
+        return Err(if shared.realism.throttle_400 {
+            throttled.with_status(StatusCode::BAD_REQUEST)
+        } else {
+            throttled
+        });
     }
     if draw.error_500 {
         return Err(ApiError::internal());
     }
     if action == wire::LIST_PRODUCTS.action {
         let query = api::parse_list_query(req.query)?;
-        let response = {
+        let visible = {
             let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
-            api::list_products(&query, &ctx.region, &ledger, request_id.to_owned())
+            let activated = shared.activated.lock().unwrap_or_else(|e| e.into_inner());
+            realism::visible_ledger(&ledger, &activated, &shared.realism, &ctx.region, Instant::now())
         };
+        let mut response = api::list_products(&query, &ctx.region, &visible, request_id.to_owned());
+        let may_buy = shared.realism.may_create_orders(&identity.access_key_id);
+        for product in &mut response.products {
+            product.has_permission_to_purchase = may_buy;
+        }
         return Ok(json_response(StatusCode::OK, &response, Some(request_id)));
+    }
+    // The gateway checks RAM before the service reads the body.
+    if !shared.realism.may_create_orders(&identity.access_key_id) {
+        return Err(ApiError::no_permission(
+            CREATE_ORDER_RAM_ACTION,
+            &identity.access_key_id,
+        ));
     }
     let content_type = req.single_header("content-type")?;
     let order = api::validate_order(req.body, content_type)?;
@@ -282,7 +338,29 @@ async fn commit(
     request_id: String,
     _in_flight: tokio::sync::OwnedRwLockReadGuard<()>,
 ) -> Result<Order, ApiError> {
+    if shared.realism.processing_ms > 0 {
+        // Inside the commit task, so a client that hangs up meanwhile does not cancel it.
+        tokio::time::sleep(Duration::from_millis(shared.realism.processing_ms)).await;
+    }
     let _serial = shared.commit.lock().await;
+    let refused = {
+        let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
+        realism::refusal(&ledger, &shared.realism, &region, &order.codes)
+    };
+    if let Some(refused) = refused {
+        let mut next = shared.ledger_snapshot();
+        next.refusals.push(Refusal {
+            request_id,
+            region,
+            product_codes: order.codes,
+            access_key_id: identity.access_key_id,
+            status: refused.status.as_u16(),
+            code: refused.code.clone(),
+            at: auth::iso_8601(OffsetDateTime::now_utc()),
+        });
+        persist(&shared, next).await?;
+        return Err(refused);
+    }
     let (record, next) = {
         let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
         let order_id = ledger.next_order_id();
@@ -297,17 +375,28 @@ async fn commit(
             access_key_id: identity.access_key_id,
             body: order.body,
             at: auth::iso_8601(OffsetDateTime::now_utc()),
+            paid_at: None,
         };
         let mut next = ledger.clone();
         next.record(record.clone());
         (record, next)
     };
+    persist(&shared, next).await?;
+    if !record.is_unpaid() {
+        shared.mark_active(&record.order_id);
+    }
+    Ok(record)
+}
+
+/// Write `next` to the ledger file (if any), then make it the ledger. The caller holds the
+/// commit lock. When the write fails nothing changes and the answer is `500 InternalError`.
+async fn persist(shared: &Shared, next: Ledger) -> Result<(), ApiError> {
     if let Some(path) = shared.ledger_path.clone() {
         let to_save = next.clone();
         match tokio::task::spawn_blocking(move || to_save.save(&path)).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => {
-                tracing::error!(error = %e, "the order was refused: the ledger could not be persisted");
+                tracing::error!(error = %e, "refused: the ledger could not be persisted");
                 return Err(ApiError::internal());
             }
             Err(e) => {
@@ -317,7 +406,23 @@ async fn commit(
         }
     }
     *shared.ledger.lock().unwrap_or_else(|e| e.into_inner()) = next;
-    Ok(record)
+    Ok(())
+}
+
+/// `POST /_emulator/pay/<OrderId>`, for tests: pay an `AutoPay: false` order.
+async fn pay(shared: &Shared, order_id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let _serial = shared.commit.lock().await;
+    let mut next = shared.ledger_snapshot();
+    let paid = next
+        .pay(order_id, &auth::iso_8601(OffsetDateTime::now_utc()))
+        .map_err(|e| match e {
+            PayError::NoSuchOrder(_) => ApiError::business(StatusCode::NOT_FOUND, "OrderNotFound", e.to_string()),
+            PayError::AlreadyPaid(_) => ApiError::business(StatusCode::CONFLICT, "OrderAlreadyPaid", e.to_string()),
+        })?;
+    persist(shared, next).await?;
+    shared.mark_active(&paid.order_id);
+    tracing::info!(order_id = %paid.order_id, "order paid");
+    Ok(json_response(StatusCode::OK, &paid, None))
 }
 
 fn json_response<T: Serialize>(status: StatusCode, value: &T, request_id: Option<&str>) -> Response<Full<Bytes>> {
@@ -351,14 +456,27 @@ struct ErrorBody<'a> {
     host_id: String,
     code: &'a str,
     message: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    recommend: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_denied_detail: Option<&'a serde_json::Value>,
 }
 
-fn error_response(e: &ApiError, request_id: &str, region: &Region) -> Response<Full<Bytes>> {
+fn error_response(e: &ApiError, request_id: &str, region: &Region, recommend: bool) -> Response<Full<Bytes>> {
     let body = ErrorBody {
         request_id,
         host_id: format!("aiworkspace.{region}.aliyuncs.com"),
         code: &e.code,
         message: &e.message,
+        // The gateway's diagnosis link; codes are `[A-Za-z0-9._]`, so no escaping is needed
+        // for them, and the message is not part of it.
+        recommend: recommend.then(|| {
+            format!(
+                "https://api.aliyun.com/troubleshoot?q={}&product=AIWorkSpace&requestId={request_id}",
+                e.code
+            )
+        }),
+        access_denied_detail: e.access_denied_detail.as_deref(),
     };
     let mut response = json_response(e.status, &body, Some(request_id));
     if let Some(ms) = e.retry_after_ms {

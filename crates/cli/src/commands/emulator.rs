@@ -1,14 +1,14 @@
 //! `pai-provision emulator`: serve a local AIWorkSpace emulator until Ctrl-C (or SIGTERM).
 //!
 //! Prints one `listening REGION http://ADDR` line per listener on stdout (ports chosen by the
-//! OS when `:0` is given), then the access key id, faults, seed and ledger on stderr. The
+//! OS when `:0` is given), then the access key id, faults, seed, realism and ledger on stderr. The
 //! secret is never printed.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::{bail, Context};
-use pai_emulator::{EmulatorConfig, Faults};
+use pai_emulator::{EmulatorConfig, Faults, Realism};
 use pai_spec::Region;
 
 use crate::cli::{EmulatorArgs, Global};
@@ -41,9 +41,20 @@ fn config(args: &EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
         Some(spec) => spec.parse()?,
         None => Faults::default(),
     };
+    // The kind emulator unless asked: the sandbox and the tests rely on it.
+    let base = if args.realistic {
+        Realism::realistic()
+    } else {
+        Realism::default()
+    };
+    let realism = match &args.realism {
+        Some(spec) => base.with_spec(spec)?,
+        None => base,
+    };
     let mut config = EmulatorConfig::new(listeners, credentials);
     config.ledger_path = args.ledger.clone();
     config.faults = faults;
+    config.realism = realism;
     // Without --seed a fresh one is drawn and printed, so any run can be replayed.
     config.seed = args.seed.unwrap_or_else(rand_seed);
     Ok(config)
@@ -89,6 +100,7 @@ async fn start_and_announce(
 ) -> anyhow::Result<pai_emulator::Emulator> {
     let key_ids: Vec<String> = config.credentials.iter().map(|(id, _)| id.clone()).collect();
     let (faults, seed, ledger) = (config.faults.clone(), config.seed, config.ledger_path.clone());
+    let realism = config.realism.clone();
     let emulator = pai_emulator::start(config).await?;
     for (region, url) in emulator.endpoints() {
         writeln!(out, "listening {region} {url}")?;
@@ -96,6 +108,7 @@ async fn start_and_announce(
     out.flush()?;
     writeln!(info, "access key id: {}", key_ids.join(", "))?;
     writeln!(info, "faults: {faults} (seed {seed})")?;
+    writeln!(info, "realism: {realism}")?;
     match ledger {
         Some(path) => writeln!(info, "ledger: {} (also at GET /_emulator/ledger)", path.display())?,
         None => writeln!(info, "ledger: in memory (GET /_emulator/ledger)")?,
@@ -145,6 +158,7 @@ mod tests {
             vec![(DEFAULT_ACCESS_KEY_ID.to_owned(), DEFAULT_ACCESS_KEY_SECRET.to_owned())]
         );
         assert_eq!(c.faults, Faults::default());
+        assert!(c.realism.is_kind(), "kind unless asked");
 
         let c = config(&args(&[
             "--listen",
@@ -172,6 +186,25 @@ mod tests {
         assert_eq!(c.ledger_path.as_deref(), Some(std::path::Path::new("l.json")));
 
         assert!(config(&args(&["--faults", "throttle=2"])).is_err());
+
+        assert_eq!(config(&args(&["--realistic"])).unwrap().realism, Realism::realistic());
+        let tuned = config(&args(&[
+            "--realistic",
+            "--realism",
+            "activation_delay_ms=0,deny_create_order=a;b",
+        ]))
+        .unwrap();
+        assert_eq!(
+            tuned.realism,
+            Realism {
+                activation_delay_ms: 0,
+                deny_create_order: vec!["a".into(), "b".into()],
+                ..Realism::realistic()
+            }
+        );
+        let one = config(&args(&["--realism", "repeat=already_opened_500"])).unwrap();
+        assert_eq!(one.realism.to_string(), "repeat=already_opened_500");
+        assert!(config(&args(&["--realism", "repeat=twice"])).is_err());
         assert!(config(&args(&["--region", "nowhere"])).is_err());
         assert!(Cli::try_parse_from(["pai-provision", "emulator", "--access-key-id", "only"]).is_err());
     }
@@ -200,6 +233,7 @@ mod tests {
             assert_eq!(*line, format!("listening {region} {url}"));
         }
         assert!(info.contains("access key id: ak"), "{info}");
+        assert!(info.contains("realism: none"), "{info}");
         assert!(!out.contains("very-secret-value") && !info.contains("very-secret-value"));
 
         // The announced address really serves.
