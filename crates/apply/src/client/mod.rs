@@ -4,6 +4,7 @@
 //! - [`endpoint`]: region to URL (per-region override, template, public default).
 //! - [`request`]: the headers the SDK sends, and signing (pure).
 //! - [`error`]: [`ApiError`] and the three failure classes; the service's error body.
+//! - `failure`: an [`ApiError`] from an error response, a transport or a credential failure.
 //! - [`retry`]: backoff with full jitter, `Retry-After` and `x-acs-retry-after`, the time budget.
 //! - [`scrub`]: server text cleaned of the request's secrets and echoed string to sign.
 //! - [`types`]: request and response types.
@@ -11,6 +12,7 @@
 
 pub mod endpoint;
 pub mod error;
+mod failure;
 pub mod request;
 pub mod retry;
 pub mod scrub;
@@ -35,8 +37,9 @@ pub use scrub::RequestMaterial;
 pub use transport::{ProxyConfig, TransportError};
 pub use types::{ListProductsQuery, ListProductsResponse, OrderResponse, ProductStatus, ServiceStatus};
 
-use crate::credentials::{CredentialError, CredentialProvider};
-use error::{classify_response, ErrorBody};
+use crate::credentials::CredentialProvider;
+use error::classify_response;
+use failure::{credential_failure, transport_failure};
 
 /// The action names, as errors and history entries name the call.
 pub const CREATE_PRODUCT_ORDERS: &str = wire::CREATE_PRODUCT_ORDERS.action;
@@ -431,89 +434,18 @@ impl Client {
                 }
             };
         }
-        let parsed = ErrorBody::parse(&body, &material);
-        let access_denied = parsed.access_denied();
-        let request_id = parsed.request_id.or(header_request_id);
+        let error = failure::status_error(action, status, &body, header_request_id, acs_retry_after, &material);
         tracing::debug!(
             action,
             %region,
             status,
-            code = ?parsed.code,
-            request_id = ?request_id,
+            code = ?error.code,
+            request_id = ?error.request_id,
             elapsed_ms,
             "error response"
         );
-        let mut error = ApiError::new(
-            classify_response(status, parsed.code.as_deref(), acs_retry_after),
-            Failure::Status,
-            action,
-            parsed
-                .message
-                .unwrap_or_else(|| format!("HTTP {status} without an error message")),
-        );
-        error.http_status = Some(status);
-        error.code = parsed.code;
-        error.request_id = request_id;
-        error.host_id = parsed.host_id;
-        error.recommend = parsed.recommend;
-        error.access_denied = access_denied;
         Err(AttemptError { error, retry_after }.into())
     }
-}
-
-fn credential_failure(action: &'static str, e: &CredentialError) -> ApiError {
-    let kind = if e.is_transient() {
-        ErrorKind::RetrySafe
-    } else {
-        ErrorKind::Permanent
-    };
-    ApiError::new(kind, Failure::Credentials, action, e.to_string())
-}
-
-/// A reqwest error before a full response: refused connections are safe to retry, anything after
-/// the connection was made may have reached the server.
-fn transport_failure(action: &'static str, method: &str, url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
-    let (kind, failure) = if e.is_connect() {
-        (ErrorKind::RetrySafe, Failure::Connect)
-    } else if e.is_timeout() {
-        (ErrorKind::Ambiguous, Failure::Timeout)
-    } else if e.is_builder() {
-        (ErrorKind::Permanent, Failure::Request)
-    } else {
-        (ErrorKind::Ambiguous, Failure::ConnectionLost)
-    };
-    let what = match failure {
-        Failure::Connect => "cannot connect",
-        Failure::Timeout => "no complete response in time",
-        Failure::ConnectionLost => "connection lost before a complete response",
-        _ => "cannot send the request",
-    };
-    let cause = reqwest_cause(e);
-    ApiError::new(kind, failure, action, format!("{method} {url}: {what}: {cause}"))
-}
-
-/// A reqwest error's causes, without the URL its own `Display` would repeat.
-fn reqwest_cause(e: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    if text.is_empty() {
-        text = if e.is_timeout() {
-            "operation timed out".to_owned()
-        } else {
-            "no further detail".to_owned()
-        };
-    }
-    text
 }
 
 fn header_map(signed: &SignedRequest) -> Result<HeaderMap, String> {
