@@ -179,8 +179,9 @@ pub fn classify_response(status: u16, code: Option<&str>, acs_retry_after: bool)
     }
 }
 
-/// A RAM denial's `AccessDeniedDetail` (either key case, as the SDK reads it). Only the fields
-/// that say what to grant are kept; `EncodedDiagnosticMessage` is for Alibaba Cloud's decoder.
+/// A RAM denial's `AccessDeniedDetail` (either key case, as the SDK reads it): the fields that
+/// say what to grant. `EncodedDiagnosticMessage` is kept for Alibaba Cloud's decoder (support
+/// asks for it) but not shown: it is long and opaque to a reader.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AccessDeniedDetail {
     /// The action the caller lacks, e.g. `paiworkspace:CreateProductOrders`.
