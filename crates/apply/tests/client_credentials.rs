@@ -319,3 +319,30 @@ async fn credential_failures_reach_the_caller_as_api_errors() {
     assert!(err.message.contains("no Alibaba Cloud credentials found"), "{err}");
     assert!(server.requests().is_empty(), "nothing is sent unsigned");
 }
+
+/// STS may quote what it was sent; its message must not carry the OIDC token on into errors,
+/// logs or the state.
+#[tokio::test]
+async fn an_sts_error_echoing_the_oidc_token_is_cleaned() {
+    let echo = Step::Reply(Responder(std::sync::Arc::new(|request: &Captured| {
+        let token = form(&request.body).get("OIDCToken").cloned().unwrap_or_default();
+        let body = serde_json::json!({
+            "RequestId": "STS-ECHO",
+            "Code": "InvalidParameter.OIDCToken",
+            "Message": format!("The OIDC token {token} is expired. string to sign is: {token}"),
+        });
+        Step::json(400, &body.to_string())
+    })));
+    let sts = ScriptedServer::start(vec![], echo).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, "echoed.oidc-token.signature").expect("token");
+    let err = chain(oidc_vars(&token_file), dir.path(), None, Some(sts.url()))
+        .credentials()
+        .await
+        .expect_err("refused");
+    let text = format!("{err} {err:?}");
+    assert!(text.contains("The OIDC token *** is expired."), "{text}");
+    assert!(!text.contains("echoed.oidc-token"), "{text}");
+    assert_eq!(sts.requests().len(), 1);
+}

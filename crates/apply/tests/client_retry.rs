@@ -303,3 +303,132 @@ async fn responses_with_missing_and_null_fields_are_accepted() {
         .expect("accepted");
     assert!(listed.products.is_empty());
 }
+
+/// The real service's throttle, as the SDK's own tests mock it: HTTP 400, `Throttling.User`, and
+/// `x-acs-retry-after` in milliseconds. Nothing was bought, so an order is sent again, after the
+/// advertised wait.
+#[tokio::test]
+async fn an_order_throttled_with_400_and_acs_retry_after_is_retried_after_the_wait() {
+    let server = ScriptedServer::start(
+        vec![Step::Respond(
+            400,
+            vec![("x-acs-retry-after".into(), "300".into())],
+            r#"{"RequestId":"A45EE076-334D-5012-9746-A8F828D20FD4","HostId":"aiworkspace.cn-hangzhou.aliyuncs.com","Code":"Throttling.User","Message":"Request was denied due to user flow control."}"#
+                .into(),
+        )],
+        Step::json(200, ORDER_OK),
+    )
+    .await;
+    let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
+    let order = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect("ordered after the throttle");
+    assert_eq!(order.order_id.as_deref(), Some("ORDER-1"));
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2, "one throttled order and one retry");
+    let gap = seen[1].at - seen[0].at;
+    assert!(
+        gap >= Duration::from_millis(300),
+        "x-acs-retry-after honoured, waited {gap:?}"
+    );
+    assert_eq!(seen[1].header("x-acs-retry-attempts"), Some("1"));
+    assert!(seen[1]
+        .header("x-acs-retry-delay")
+        .is_some_and(|d| d.parse::<u64>().is_ok_and(|ms| ms >= 300)));
+}
+
+/// The SDK makes any error with a positive `x-acs-retry-after` a throttling error. A 4xx is
+/// followed (the server refused it either way); a 5xx order stays ambiguous and is sent once.
+#[tokio::test]
+async fn acs_retry_after_makes_a_4xx_throttling_but_not_a_5xx_order() {
+    let limited = Step::Respond(
+        400,
+        vec![("x-acs-retry-after".into(), "150".into())],
+        r#"{"RequestId":"L-1","Code":"FlowLimit.Exceeded","Message":"too many requests"}"#.into(),
+    );
+    let server = ScriptedServer::start(vec![limited], Step::json(200, ORDER_OK)).await;
+    let client_4xx = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
+    let order = client_4xx.create_product_orders(&region(), &oss_order()).await;
+    assert!(order.is_ok(), "{order:?}");
+    let seen = server.requests();
+    assert_eq!(seen.len(), 2);
+    assert!(seen[1].at - seen[0].at >= Duration::from_millis(150));
+
+    let unavailable = ScriptedServer::start(
+        vec![],
+        Step::Respond(
+            503,
+            vec![("x-acs-retry-after".into(), "50".into())],
+            r#"{"RequestId":"U-1","Code":"ServiceUnavailable","Message":"busy"}"#.into(),
+        ),
+    )
+    .await;
+    let client_5xx = client(
+        config(&unavailable.url(), SignatureVersion::V3, fast_retry(5_000)),
+        creds(),
+    );
+    let err = client_5xx
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("503");
+    assert_eq!((err.kind, err.attempts), (ErrorKind::Ambiguous, 1));
+    assert!(!err.is_throttling());
+    assert_eq!(unavailable.requests().len(), 1, "an ambiguous order is never re-sent");
+    // The same 4xx without the header is an ordinary refusal.
+    let plain = ScriptedServer::start(vec![], Step::json(400, r#"{"Code":"FlowLimit.Exceeded"}"#)).await;
+    let client_plain = client(config(&plain.url(), SignatureVersion::V2, fast_retry(5_000)), creds());
+    let err = client_plain
+        .list_products(&region(), &[ProductCode::Pai])
+        .await
+        .expect_err("400");
+    assert_eq!((err.kind, err.attempts), (ErrorKind::Permanent, 1));
+}
+
+/// The POP error shape: `HostId` and `Recommend` kept, an unknown API permanent, a RAM denial
+/// naming the action it lacks.
+#[tokio::test]
+async fn the_service_error_shapes_are_kept() {
+    let server = ScriptedServer::start(
+        vec![
+            Step::json(
+                404,
+                r#"{"RequestId":"2D26","HostId":"aiworkspace.cn-hangzhou.aliyuncs.com","Code":"InvalidAction.NotFound","Message":"Specified api is not found, please check your url and method.","Recommend":"https://api.aliyun.com/troubleshoot?q=InvalidAction.NotFound&product=AIWorkSpace"}"#,
+            ),
+            Step::json(
+                403,
+                r#"{"requestId":"E78A","code":"Forbidden.RAM","message":"User not authorized to operate on the specified resource.","accessDeniedDetail":{"AuthAction":"paiworkspace:CreateProductOrders","AuthPrincipalType":"SubUser","AuthPrincipalDisplayName":"ci","NoPermissionType":"ImplicitDeny","PolicyType":"AccountLevelIdentityBasedPolicy","EncodedDiagnosticMessage":"AQEAAAAAaBc"}}"#,
+            ),
+        ],
+        Step::json(200, ORDER_OK),
+    )
+    .await;
+    let client = client(config(&server.url(), SignatureVersion::V3, fast_retry(5_000)), creds());
+    let unknown = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("404");
+    assert_eq!((unknown.kind, unknown.attempts), (ErrorKind::Permanent, 1));
+    assert_eq!(unknown.code.as_deref(), Some("InvalidAction.NotFound"));
+    assert_eq!(unknown.host_id.as_deref(), Some("aiworkspace.cn-hangzhou.aliyuncs.com"));
+    assert!(unknown
+        .recommend
+        .as_deref()
+        .is_some_and(|r| r.starts_with("https://api.aliyun.com/troubleshoot")));
+    let denied = client
+        .create_product_orders(&region(), &oss_order())
+        .await
+        .expect_err("403");
+    assert_eq!(
+        (denied.kind, denied.http_status, denied.request_id.as_deref()),
+        (ErrorKind::Permanent, Some(403), Some("E78A"))
+    );
+    let detail = denied.access_denied.clone().expect("AccessDeniedDetail");
+    assert_eq!(detail.no_permission_type.as_deref(), Some("ImplicitDeny"));
+    let shown = denied.to_string();
+    assert!(
+        shown.contains("RAM denied action paiworkspace:CreateProductOrders"),
+        "{shown}"
+    );
+    assert_eq!(server.requests().len(), 2, "neither was retried");
+}

@@ -3,15 +3,19 @@
 //!
 //! - [`endpoint`]: region to URL (per-region override, template, public default).
 //! - [`request`]: the headers the SDK sends, and signing (pure).
-//! - [`error`]: [`ApiError`] and the three failure classes.
-//! - [`retry`]: backoff with full jitter, `Retry-After`, the time budget.
+//! - [`error`]: [`ApiError`] and the three failure classes; the service's error body.
+//! - `failure`: an [`ApiError`] from an error response, a transport or a credential failure.
+//! - [`retry`]: backoff with full jitter, `Retry-After` and `x-acs-retry-after`, the time budget.
+//! - [`scrub`]: server text cleaned of the request's secrets and echoed string to sign.
 //! - [`types`]: request and response types.
 //! - [`transport`]: reqwest with timeouts and proxies, clock formats.
 
 pub mod endpoint;
 pub mod error;
+mod failure;
 pub mod request;
 pub mod retry;
+pub mod scrub;
 pub mod transport;
 pub mod types;
 
@@ -26,14 +30,16 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 pub use endpoint::{Endpoint, EndpointResolver};
-pub use error::{ApiError, ErrorKind, Failure};
+pub use error::{AccessDeniedDetail, ApiError, ErrorKind, Failure};
 pub use request::{Call, SignedRequest, SigningContext};
 pub use retry::RetryPolicy;
+pub use scrub::RequestMaterial;
 pub use transport::{ProxyConfig, TransportError};
 pub use types::{ListProductsQuery, ListProductsResponse, OrderResponse, ProductStatus, ServiceStatus};
 
-use crate::credentials::{CredentialError, CredentialProvider};
-use error::{classify_status, ErrorBody};
+use crate::credentials::CredentialProvider;
+use error::classify_response;
+use failure::{credential_failure, transport_failure};
 
 /// The action names, as errors and history entries name the call.
 pub const CREATE_PRODUCT_ORDERS: &str = wire::CREATE_PRODUCT_ORDERS.action;
@@ -348,6 +354,8 @@ impl Client {
             retry: previous_delay.map(|d| (attempt - 1, d.as_millis() as u64)),
         };
         let signed = request::sign(self.inner.config.signature, call, &ctx, &credentials);
+        // Whatever the server says about this request is cleaned of these before it is kept or logged.
+        let material = RequestMaterial::of(&credentials, &signed);
         let mut url = endpoint.base.clone();
         url.set_path(signed.path);
         let query = signed.wire_query();
@@ -374,11 +382,12 @@ impl Client {
             .map_err(|e| AttemptError::from(transport_failure(action, signed.method, &url, &e)))?;
         let status = response.status().as_u16();
         let retry_after = retry::retry_after(response.headers(), SystemTime::now());
+        let acs_retry_after = retry::acs_retry_after(response.headers()).is_some();
         let header_request_id = response
             .headers()
             .get("x-acs-request-id")
             .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
+            .map(|id| scrub::clean(id, &material));
         let body = response.bytes().await;
         let elapsed_ms = sent_at.elapsed().as_millis() as u64;
         let body = match body {
@@ -389,7 +398,7 @@ impl Client {
                 error.request_id = header_request_id;
                 // The status line arrived: an error status still tells what happened.
                 if status >= 400 {
-                    error.kind = classify_status(status, None);
+                    error.kind = classify_response(status, None, acs_retry_after);
                 } else {
                     error.kind = ErrorKind::Ambiguous;
                 }
@@ -397,18 +406,27 @@ impl Client {
             }
         };
         if (200..300).contains(&status) {
+            // Values only: the body must still parse, and what it holds may reach the state.
+            let body = match std::str::from_utf8(&body) {
+                Ok(text) => scrub::redact_values(text, &material).into_bytes(),
+                Err(_) => body.to_vec(),
+            };
             return match serde_json::from_slice::<T>(&body) {
                 Ok(value) => {
                     tracing::debug!(action, %region, status, request_id = ?header_request_id, elapsed_ms, "response");
-                    tracing::trace!(body = %String::from_utf8_lossy(&body), "response body");
+                    tracing::trace!(body = %scrub::clean(&String::from_utf8_lossy(&body), &material), "response body");
                     Ok(value)
                 }
                 Err(e) => {
+                    // serde quotes the offending text, which came from the server.
                     let mut error = ApiError::new(
                         ErrorKind::Ambiguous,
                         Failure::InvalidResponse,
                         action,
-                        format!("HTTP {status} with a body that is not the expected JSON: {e}"),
+                        scrub::clean(
+                            &format!("HTTP {status} with a body that is not the expected JSON: {e}"),
+                            &material,
+                        ),
                     );
                     error.http_status = Some(status);
                     error.request_id = header_request_id;
@@ -416,85 +434,18 @@ impl Client {
                 }
             };
         }
-        let parsed = ErrorBody::parse(&body);
-        let request_id = parsed.request_id.or(header_request_id);
+        let error = failure::status_error(action, status, &body, header_request_id, acs_retry_after, &material);
         tracing::debug!(
             action,
             %region,
             status,
-            code = ?parsed.code,
-            request_id = ?request_id,
+            code = ?error.code,
+            request_id = ?error.request_id,
             elapsed_ms,
             "error response"
         );
-        let mut error = ApiError::new(
-            classify_status(status, parsed.code.as_deref()),
-            Failure::Status,
-            action,
-            parsed
-                .message
-                .unwrap_or_else(|| format!("HTTP {status} without an error message")),
-        );
-        error.http_status = Some(status);
-        error.code = parsed.code;
-        error.request_id = request_id;
         Err(AttemptError { error, retry_after }.into())
     }
-}
-
-fn credential_failure(action: &'static str, e: &CredentialError) -> ApiError {
-    let kind = if e.is_transient() {
-        ErrorKind::RetrySafe
-    } else {
-        ErrorKind::Permanent
-    };
-    ApiError::new(kind, Failure::Credentials, action, e.to_string())
-}
-
-/// A reqwest error before a full response: refused connections are safe to retry, anything after
-/// the connection was made may have reached the server.
-fn transport_failure(action: &'static str, method: &str, url: &reqwest::Url, e: &reqwest::Error) -> ApiError {
-    let (kind, failure) = if e.is_connect() {
-        (ErrorKind::RetrySafe, Failure::Connect)
-    } else if e.is_timeout() {
-        (ErrorKind::Ambiguous, Failure::Timeout)
-    } else if e.is_builder() {
-        (ErrorKind::Permanent, Failure::Request)
-    } else {
-        (ErrorKind::Ambiguous, Failure::ConnectionLost)
-    };
-    let what = match failure {
-        Failure::Connect => "cannot connect",
-        Failure::Timeout => "no complete response in time",
-        Failure::ConnectionLost => "connection lost before a complete response",
-        _ => "cannot send the request",
-    };
-    let cause = reqwest_cause(e);
-    ApiError::new(kind, failure, action, format!("{method} {url}: {what}: {cause}"))
-}
-
-/// A reqwest error's causes, without the URL its own `Display` would repeat.
-fn reqwest_cause(e: &reqwest::Error) -> String {
-    let mut text = String::new();
-    let mut source = std::error::Error::source(e);
-    while let Some(cause) = source {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            if !text.is_empty() {
-                text.push_str(": ");
-            }
-            text.push_str(&cause_text);
-        }
-        source = cause.source();
-    }
-    if text.is_empty() {
-        text = if e.is_timeout() {
-            "operation timed out".to_owned()
-        } else {
-            "no further detail".to_owned()
-        };
-    }
-    text
 }
 
 fn header_map(signed: &SignedRequest) -> Result<HeaderMap, String> {

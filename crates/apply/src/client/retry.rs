@@ -67,11 +67,19 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
             .ok()
             .map(|at| at.duration_since(now).unwrap_or(Duration::ZERO)),
     });
-    let acs = text("x-acs-retry-after")
-        .and_then(|v| v.parse::<u64>().ok())
+    standard.max(acs_retry_after(headers))
+}
+
+/// The SDK's `x-acs-retry-after`, in milliseconds. As the SDK's `getThrottlingTimeLeft`, a
+/// missing, empty, non-numeric, zero or negative value means none; a positive one also makes
+/// the error a throttling one (see `classify_response`).
+pub fn acs_retry_after(headers: &HeaderMap) -> Option<Duration> {
+    headers
+        .get("x-acs-retry-after")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
         .filter(|ms| *ms > 0)
-        .map(Duration::from_millis);
-    standard.max(acs)
+        .map(Duration::from_millis)
 }
 
 #[cfg(test)]
@@ -150,5 +158,19 @@ mod tests {
             None
         );
         assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        for (value, want) in [
+            ("250", Some(MS(250))),
+            ("", None),
+            ("-5", None),
+            ("0", None),
+            ("1.5", None),
+        ] {
+            assert_eq!(
+                acs_retry_after(&headers(&[("x-acs-retry-after", value)])),
+                want,
+                "{value:?}"
+            );
+        }
+        assert_eq!(acs_retry_after(&headers(&[("retry-after", "3")])), None);
     }
 }

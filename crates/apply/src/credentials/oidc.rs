@@ -16,6 +16,7 @@ use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use super::{non_empty, CredentialError, CredentialFuture, CredentialProvider, Credentials, EnvLookup, Found, Lookup};
+use crate::client::scrub::{self, RequestMaterial};
 use crate::client::transport::{form_urlencode, http_client, iso8601, ProxyConfig};
 
 pub const ROLE_ARN: &str = "ALIBABA_CLOUD_ROLE_ARN";
@@ -272,14 +273,19 @@ impl OidcRoleProvider {
             .map_err(|e| unavailable(describe(&e.without_url())))?;
         if status != 200 {
             let err: StsError = serde_json::from_slice(&body).unwrap_or_default();
+            // STS may quote what it was sent: its text must not carry the OIDC token on.
+            let mut material = RequestMaterial::none();
+            material.add(token);
+            let clean = |text: String| scrub::clean(&text, &material);
             return Err(CredentialError::Sts {
                 endpoint,
                 status,
-                code: err.code,
-                message: err
-                    .message
-                    .unwrap_or_else(|| "no error message in the response".to_owned()),
-                request_id: err.request_id,
+                code: err.code.map(clean),
+                message: clean(
+                    err.message
+                        .unwrap_or_else(|| "no error message in the response".to_owned()),
+                ),
+                request_id: err.request_id.map(clean),
             });
         }
         // The body holds the secret: errors describe its shape, never its content.

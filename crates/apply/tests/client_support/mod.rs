@@ -44,6 +44,18 @@ pub enum Step {
     Close,
     /// Say nothing for this long, then close.
     Hang(Duration),
+    /// Compute the step from the request, as a server that echoes what it received.
+    Reply(Responder),
+}
+
+/// A step computed from the request it answers.
+#[derive(Clone)]
+pub struct Responder(pub Arc<dyn Fn(&Captured) -> Step + Send + Sync>);
+
+impl std::fmt::Debug for Responder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Responder")
+    }
 }
 
 impl Step {
@@ -107,8 +119,12 @@ async fn serve(
     let Some(captured) = read_request(&mut stream).await else {
         return;
     };
-    seen.lock().expect("lock").push(captured);
     let step = script.lock().expect("lock").pop_front().unwrap_or(fallback);
+    let step = match step {
+        Step::Reply(Responder(reply)) => reply(&captured),
+        step => step,
+    };
+    seen.lock().expect("lock").push(captured);
     match step {
         Step::Respond(status, headers, body) => {
             let mut head = format!(
@@ -123,7 +139,7 @@ async fn serve(
             let _ = stream.write_all(body.as_bytes()).await;
             let _ = stream.shutdown().await;
         }
-        Step::Close => drop(stream),
+        Step::Close | Step::Reply(_) => drop(stream),
         Step::Hang(duration) => {
             tokio::time::sleep(duration).await;
             drop(stream);
