@@ -195,12 +195,10 @@ async fn refused_connections_are_retried_within_the_budget() {
         ),
         creds(),
     );
-    let started = Instant::now();
     let err = client
         .create_product_orders(&region(), &oss_order())
         .await
         .expect_err("refused");
-    let took = started.elapsed();
     assert_eq!(
         (err.kind, err.failure),
         (ErrorKind::RetrySafe, Failure::Connect),
@@ -211,10 +209,8 @@ async fn refused_connections_are_retried_within_the_budget() {
         "retried while the budget lasted: {} attempts",
         err.attempts
     );
-    assert!(
-        took < Duration::from_millis(1500),
-        "the budget bounds the time: {took:?}"
-    );
+    // That the budget stops the retries is `RetryPolicy::next_delay`'s own table test
+    // (`budget_and_retry_after`); a bound on wall time here would only measure the machine.
     assert!(err.to_string().contains(&format!("127.0.0.1:{port}")), "{err}");
 }
 

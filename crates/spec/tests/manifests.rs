@@ -254,7 +254,6 @@ fn ten_megabytes() {
     while big.len() < 10 << 20 {
         big.push_str("# a long comment line that pads the manifest to ten megabytes of text ..........\n");
     }
-    let started = std::time::Instant::now();
     assert!(parse(big.as_bytes(), "big.toml").is_ok());
     // One 10 MB line with the mistake at its end: located exactly, printed short.
     let value = "x".repeat(10 << 20);
@@ -274,11 +273,6 @@ fn ten_megabytes() {
     let d = &long.diagnostics()[0];
     assert_eq!((d.line, d.column), (3, value.len() + 14));
     assert!(d.render(false).len() < 600, "{}", d.render(false));
-    assert!(
-        started.elapsed() < std::time::Duration::from_secs(20),
-        "{:?}",
-        started.elapsed()
-    );
 }
 
 #[test]
