@@ -47,7 +47,7 @@ mod status;
 
 pub use client::{
     ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
-    ListProductsResponse, OrderError, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
+    ListProductsResponse, OrderError, OrderRefusal, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
 };
 pub use credentials::{
     CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,

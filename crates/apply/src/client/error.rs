@@ -2,6 +2,7 @@
 
 use std::fmt;
 
+use pai_spec::ProductCode;
 use serde::Deserialize;
 
 use super::scrub::{self, RequestMaterial};
@@ -120,6 +121,49 @@ impl ApiError {
                 && self.kind == ErrorKind::RetrySafe
                 && (400..500).contains(&status)
                 && status != 408)
+    }
+}
+
+/// What a failed `CreateProductOrders` says about the products it ordered
+/// ([`ApiError::order_refusal`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OrderRefusal {
+    /// Refused because a product of the order is already open (bought before, maybe in the
+    /// console): the order is not billed, but which product was open only `ListProducts` can say.
+    AlreadyOpen,
+    /// Refused for another reason, or never sent: nothing was bought.
+    NotBought,
+    /// The server may have placed the order: only `ListProducts` can say.
+    Ambiguous,
+}
+
+/// Codes that mean "already opened" whatever the product, as terraform-provider-alicloud
+/// matches them (a prefix, since old Tea SDKs appended `Error` to the code).
+const ALREADY_OPEN_CODES: &[&str] = &["ORDER.OPEND"];
+/// The provider reads this one as "already opened" only where OSS is opened; for any other
+/// product it is a sales-validation refusal (the account may not buy it).
+const OSS_ALREADY_OPEN_CODE: &str = "SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED";
+/// Words of a refusal's message that mean "already opened" (`您已开通过`: "you have already
+/// opened"), whatever its code and status.
+const ALREADY_OPEN_WORDS: &[&str] = &["您已开通过", "已开通", "already opened"];
+
+impl ApiError {
+    /// What this failure of an order of `ordered` says: the code and message decide "already
+    /// open", not the status (`ORDER.OPEND`'s status is not documented, and the "您已开通过"
+    /// message comes as a 500); otherwise the class decides. `docs/idempotency.md`, step 7.
+    pub fn order_refusal(&self, ordered: &[ProductCode]) -> OrderRefusal {
+        let code = self.code.as_deref().unwrap_or("");
+        let by_code = ALREADY_OPEN_CODES.iter().any(|c| code.starts_with(c))
+            || (code.starts_with(OSS_ALREADY_OPEN_CODE) && ordered.contains(&ProductCode::Oss));
+        let message = self.message.to_lowercase();
+        let by_message = self.failure == Failure::Status && ALREADY_OPEN_WORDS.iter().any(|w| message.contains(w));
+        if by_code || by_message {
+            OrderRefusal::AlreadyOpen
+        } else if self.is_ambiguous() {
+            OrderRefusal::Ambiguous
+        } else {
+            OrderRefusal::NotBought
+        }
     }
 }
 
@@ -366,6 +410,108 @@ mod tests {
             let throttled = want == ErrorKind::RetrySafe;
             assert_eq!(err.is_throttling(), throttled, "{status} {code:?} {header}");
         }
+    }
+
+    /// terraform-provider-alicloud's "already opened" signals (code, not status), and that a
+    /// 5xx not about being open stays ambiguous.
+    #[test]
+    fn order_refusals() {
+        use ProductCode::{DataWorks, Oss, Pai};
+        let both: &[ProductCode] = &[Pai, Oss];
+        let no_oss: &[ProductCode] = &[Pai, DataWorks];
+        let table: [(u16, Option<&str>, &str, &[ProductCode], OrderRefusal); 12] = [
+            (
+                400,
+                Some("ORDER.OPEND"),
+                "PAI_share is already opened",
+                both,
+                OrderRefusal::AlreadyOpen,
+            ),
+            (500, Some("ORDER.OPEND"), "m", no_oss, OrderRefusal::AlreadyOpen),
+            (400, Some("ORDER.OPENDError"), "m", no_oss, OrderRefusal::AlreadyOpen),
+            (
+                500,
+                Some("InternalError"),
+                "您已开通过 PAI_share, 无需重复开通",
+                no_oss,
+                OrderRefusal::AlreadyOpen,
+            ),
+            (
+                400,
+                Some("Conflict"),
+                "The service is already opened",
+                no_oss,
+                OrderRefusal::AlreadyOpen,
+            ),
+            (400, None, "该服务已开通", no_oss, OrderRefusal::AlreadyOpen),
+            (
+                400,
+                Some("SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED"),
+                "m",
+                both,
+                OrderRefusal::AlreadyOpen,
+            ),
+            (
+                400,
+                Some("SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILEDError"),
+                "m",
+                both,
+                OrderRefusal::AlreadyOpen,
+            ),
+            (
+                400,
+                Some("SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED"),
+                "m",
+                no_oss,
+                OrderRefusal::NotBought,
+            ),
+            (
+                500,
+                Some("SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED"),
+                "m",
+                no_oss,
+                OrderRefusal::Ambiguous,
+            ),
+            (
+                500,
+                Some("InternalError"),
+                "business error",
+                both,
+                OrderRefusal::Ambiguous,
+            ),
+            (
+                400,
+                Some("InvalidParameter"),
+                "ProductCode is invalid",
+                both,
+                OrderRefusal::NotBought,
+            ),
+        ];
+        for (status, code, message, ordered, want) in table {
+            let mut err = ApiError::new(
+                classify_status(status, code),
+                Failure::Status,
+                "CreateProductOrders",
+                message,
+            );
+            err.http_status = Some(status);
+            err.code = code.map(str::to_owned);
+            assert_eq!(
+                err.order_refusal(ordered),
+                want,
+                "{status} {code:?} {message} {ordered:?}"
+            );
+        }
+        // Only a server's answer can say "already opened": a timeout's text is our own.
+        let timeout = ApiError::new(
+            ErrorKind::Ambiguous,
+            Failure::Timeout,
+            "CreateProductOrders",
+            "no complete response in time: already opened",
+        );
+        assert_eq!(timeout.order_refusal(both), OrderRefusal::Ambiguous);
+        let throttled = ApiError::new(ErrorKind::RetrySafe, Failure::Status, "CreateProductOrders", "m");
+        assert_eq!(throttled.order_refusal(both), OrderRefusal::NotBought);
     }
 
     #[test]

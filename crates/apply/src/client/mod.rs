@@ -30,7 +30,7 @@ use serde::de::DeserializeOwned;
 use time::OffsetDateTime;
 
 pub use endpoint::{Endpoint, EndpointResolver};
-pub use error::{AccessDeniedDetail, ApiError, ErrorKind, Failure};
+pub use error::{AccessDeniedDetail, ApiError, ErrorKind, Failure, OrderRefusal};
 pub use request::{Call, SignedRequest, SigningContext};
 pub use retry::RetryPolicy;
 pub use scrub::RequestMaterial;
