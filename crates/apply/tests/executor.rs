@@ -12,12 +12,12 @@ use pai_apply::{
     await_interrupted, ApplyReport, Client, ClientConfig, Credentials, EndpointResolver, ExecError, Executor,
     ExecutorConfig, ListProductsStatus, ProductOutcome, RetryPolicy, StaticCredentials,
 };
-use pai_emulator::{Emulator, Faults, Ledger};
+use pai_emulator::{Emulator, Faults, Ledger, Realism};
 use pai_planner::{wanted, Action, Plan};
 use pai_spec::{Manifest, ProductCode};
 use pai_state::{EventKind, StateWriter, Status};
 use pai_testkit::emulator::{config_with_ledger, spawn};
-use pai_testkit::fixtures::hangzhou;
+use pai_testkit::fixtures::{hangzhou, oss_order, pai_order, shanghai};
 
 const AK: &str = "LTAI-executor-test";
 const SECRET: &str = "executor-test-secret";
@@ -55,6 +55,14 @@ impl Work {
         spawn(config)
     }
 
+    /// An emulator for cn-hangzhou and cn-shanghai as unkind as `realism` (docs/emulator.md,
+    /// "Realism"), keeping its ledger in this directory.
+    fn realistic_emulator(&self, realism: &str) -> Emulator {
+        let mut config = config_with_ledger(&[hangzhou(), shanghai()], AK, SECRET, &self.ledger_path());
+        config.realism = realism.parse::<Realism>().expect("realism");
+        spawn(config)
+    }
+
     fn writer(&self) -> StateWriter {
         StateWriter::open(self.state(), "apply", Duration::from_secs(5)).expect("the state")
     }
@@ -62,13 +70,24 @@ impl Work {
 
 /// PAI and OSS in cn-hangzhou: one order of two products.
 fn manifest(emu: &Emulator) -> Manifest {
-    let url = emu.endpoints().into_values().next().expect("an endpoint");
+    manifest_with(
+        emu,
+        "[products.oss]\ncode = \"OSS_share\"\n\
+         properties.commodity_type = { value = \"oss\", name = \"Object Storage Service\" }\n\
+         properties.ord_time = { value = \"1:Hour\", name = \"1 Hour\" }\n",
+    )
+}
+
+/// PAI and the product `second` declares (a `[products.NAME]` table) in cn-hangzhou.
+fn manifest_with(emu: &Emulator, second: &str) -> Manifest {
+    let url = emu
+        .endpoints()
+        .get(&hangzhou())
+        .cloned()
+        .expect("a cn-hangzhou endpoint");
     let text = format!(
         "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\ncn-hangzhou = \"{url}\"\n\n\
-         [products.pai]\ncode = \"PAI_share\"\n\n\
-         [products.oss]\ncode = \"OSS_share\"\n\
-         properties.commodity_type = {{ value = \"oss\", name = \"Object Storage Service\" }}\n\
-         properties.ord_time = {{ value = \"1:Hour\", name = \"1 Hour\" }}\n"
+         [products.pai]\ncode = \"PAI_share\"\n\n{second}"
     );
     pai_spec::parse(text.as_bytes(), "pai.toml")
         .expect("a valid manifest")
@@ -453,6 +472,196 @@ async fn a_plan_whose_body_differs_from_its_changes_is_refused() {
     assert!(matches!(err, ExecError::BodyMismatch { .. }), "{err}");
     assert!(emu_orders(&emu).is_empty());
     assert!(statuses(&work.state()).is_empty());
+}
+
+/// A state, an emulator as unkind as `realism`, the PAI and OSS manifest, and a client whose
+/// timeout is `settle` (the shortest settle time the executor accepts).
+fn start_realistic(realism: &str, settle: Duration) -> (Work, Emulator, Manifest, Client) {
+    let work = Work::new();
+    let emu = work.realistic_emulator(realism);
+    let manifest = manifest(&emu);
+    let client = client_for(&emu, settle);
+    (work, emu, manifest, client)
+}
+
+/// The state's product ids of each row.
+fn product_ids(state: &Path) -> BTreeMap<String, Vec<String>> {
+    StateWriter::open(state, "check", Duration::from_secs(5))
+        .expect("the state")
+        .snapshot()
+        .expect("snapshot")
+        .resources
+        .into_iter()
+        .map(|(a, r)| (a.to_string(), r.product_ids))
+        .collect()
+}
+
+/// The ledger's product id of `code` in `region`.
+fn purchased_id(ledger: &Ledger, region: &pai_spec::Region, code: ProductCode) -> String {
+    ledger
+        .purchased
+        .iter()
+        .find(|p| &p.region == region && p.product_code == code)
+        .map(|p| p.product_id.clone())
+        .unwrap_or_else(|| panic!("{code:?} purchased in {region}"))
+}
+
+/// A refused order's products that were not open: ordered once more, in one new order holding
+/// only them; the open one recorded with the id the cloud reports, each row with its own id.
+fn assert_open_one_recorded_rest_ordered_once(work: &Work, emu: &Emulator, report: &ApplyReport, open: &str) {
+    let ledger = emu.ledger();
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(ledger.refusals.len(), 1, "one refused order: {:?}", ledger.refusals);
+    let ours: Vec<_> = ledger.orders.iter().skip(1).collect();
+    let (open_code, other_code, other) = if open == "pai" {
+        (ProductCode::Pai, ProductCode::Oss, "oss")
+    } else {
+        (ProductCode::Oss, ProductCode::Pai, "pai")
+    };
+    assert_eq!(ours.len(), 1, "exactly one new order: {:?}", ledger.orders);
+    assert_eq!(ours[0].product_codes, [other_code], "holding only the others");
+    for (address, outcome) in outcomes(report) {
+        if address == open {
+            assert!(
+                matches!(&outcome, ProductOutcome::Recorded { why } if why.contains("already open")),
+                "{address}: {outcome:?}"
+            );
+        } else {
+            assert!(
+                matches!(outcome, ProductOutcome::Ordered { .. }),
+                "{address}: {outcome:?}"
+            );
+        }
+    }
+    assert_eq!(statuses(&work.state()), both(Status::Active));
+    let ids = product_ids(&work.state());
+    let open_region = ledger
+        .purchased
+        .iter()
+        .find(|p| p.product_code == open_code)
+        .map(|p| p.region.clone())
+        .expect("the open product");
+    assert_eq!(ids[open], [purchased_id(&ledger, &open_region, open_code)]);
+    assert_eq!(ids[other], [purchased_id(&ledger, &hangzhou(), other_code)]);
+}
+
+/// Step 7, "already open": PAI was bought in the console after the plan's refresh, and the
+/// service refuses the whole order with `400 ORDER.OPEND`. PAI is recorded, OSS (never tried)
+/// ordered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_order_refused_as_already_open_records_the_open_one_and_orders_the_rest_once() {
+    let settle = Duration::from_millis(300);
+    let (work, emu, manifest, client) = start_realistic("repeat=order_opend", settle);
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    client
+        .create_product_orders(&hangzhou(), &pai_order())
+        .await
+        .expect("bought in the console");
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, "pai");
+}
+
+/// The same refusal as a `500` whose message says `您已开通过`: a 5xx, so only `ListProducts`
+/// may say what was bought, and a "not purchased" counts only once the settle time has passed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_already_opened_500_records_the_open_one_and_orders_the_rest_once() {
+    let settle = Duration::from_millis(300);
+    let (work, emu, manifest, client) = start_realistic("repeat=already_opened_500", settle);
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    client
+        .create_product_orders(&hangzhou(), &pai_order())
+        .await
+        .expect("bought in the console");
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, "pai");
+}
+
+/// OSS is one purchase per account: bought in cn-shanghai, an order of it in cn-hangzhou is a
+/// repeat. It is recorded with the id the cloud reports; PAI is ordered once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oss_bought_in_another_region_is_recorded_and_the_rest_ordered_once() {
+    let settle = Duration::from_millis(300);
+    let (work, emu, manifest, client) = start_realistic("repeat=order_opend,oss_account_wide=true", settle);
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    client
+        .create_product_orders(&shanghai(), &oss_order())
+        .await
+        .expect("bought in the console, in cn-shanghai");
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, "oss");
+}
+
+/// The refusal says a product is open, but `ListProducts` does not report it yet (the activation
+/// delay), even after the settle time: which one is open is unknown, so nothing is ordered
+/// again and nothing marked failed. The rows stay `pending` for the next run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn already_open_but_not_reported_yet_stays_pending_and_is_not_reordered() {
+    let settle = Duration::from_millis(300);
+    let (work, emu, manifest, client) = start_realistic("repeat=order_opend,activation_delay_ms=600000", settle);
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    client
+        .create_product_orders(&hangzhou(), &pai_order())
+        .await
+        .expect("bought in the console");
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+
+    assert!(!report.is_success(), "{report:?}");
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(&outcome, ProductOutcome::Unknown { error } if error.contains("already open")),
+            "{address}: {outcome:?}"
+        );
+    }
+    assert_eq!(statuses(&work.state()), both(Status::Pending));
+    let ledger = emu.ledger();
+    assert_eq!(ledger.orders.len(), 1, "only the console's order: {:?}", ledger.orders);
+    assert_eq!(ledger.refusals.len(), 1, "{:?}", ledger.refusals);
+}
+
+/// A refusal that is not about being open (the account may not buy DataWorks) still marks
+/// every row of the order `failed`, and nothing else happens: no question, no order.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refusal_not_about_being_open_is_recorded_failed() {
+    let work = Work::new();
+    let settle = Duration::from_millis(300);
+    let emu = work.realistic_emulator("unbuyable=DataWorks_share");
+    let manifest = manifest_with(
+        &emu,
+        "[products.dataworks]\ncode = \"DataWorks_share\"\nproperties.region = \"cn-hangzhou\"\n",
+    );
+    let client = client_for(&emu, settle);
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+
+    assert!(!report.is_success());
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(outcome, ProductOutcome::Failed { .. }),
+            "{address}: {outcome:?}"
+        );
+    }
+    let failed: BTreeMap<String, Status> = [
+        ("dataworks".to_owned(), Status::Failed),
+        ("pai".to_owned(), Status::Failed),
+    ]
+    .into();
+    assert_eq!(statuses(&work.state()), failed);
+    let ledger = emu.ledger();
+    assert!(ledger.orders.is_empty() && ledger.purchased.is_empty());
+    assert_eq!(ledger.refusals.len(), 1);
+    let history = work.writer().history(None).expect("history");
+    let calls: Vec<&str> = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::Api)
+        .map(|e| e.action.as_str())
+        .collect();
+    assert_eq!(
+        calls,
+        ["CreateProductOrders"],
+        "the order, nothing after: {:?}",
+        history.events
+    );
 }
 
 fn client_for(emu: &Emulator, read_timeout: Duration) -> Client {

@@ -419,7 +419,9 @@ mod tests {
         use ProductCode::{DataWorks, Oss, Pai};
         let both: &[ProductCode] = &[Pai, Oss];
         let no_oss: &[ProductCode] = &[Pai, DataWorks];
-        let table: [(u16, Option<&str>, &str, &[ProductCode], OrderRefusal); 12] = [
+        // (status, code, message, the order's products, what it says)
+        type Case<'a> = (u16, Option<&'a str>, &'a str, &'a [ProductCode], OrderRefusal);
+        let table: [Case; 12] = [
             (
                 400,
                 Some("ORDER.OPEND"),

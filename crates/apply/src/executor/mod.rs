@@ -5,7 +5,9 @@
 //! have acted, `ListProducts` decides between recording the purchase and ordering again. A
 //! request is never re-sent blindly.
 //!
-//! - `region`: one region's order, from intent to record, including ambiguous outcomes.
+//! - `region`: one region's order, from intent to record, including ambiguous outcomes, refusals
+//!   as "already open", and answers that do not show every product bought.
+//! - `outcome`: which product ids of an answered order belong to which product (pure).
 //! - `report`: [`ApplyReport`], what a run did, as data (the CLI renders it).
 //! - `interrupted`: when orders a killed run left `pending` may be settled by `ListProducts`
 //!   ([`unsettled`]), and [`await_interrupted`], which waits until they may.
@@ -19,6 +21,7 @@
 //! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
 
 mod interrupted;
+mod outcome;
 mod region;
 mod report;
 

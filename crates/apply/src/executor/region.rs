@@ -1,5 +1,7 @@
-//! One region's order: check, intent, send once, record; and the resolution of an unknown outcome.
+//! One region's order: check, intent, send once, record; and the resolution of an unknown
+//! outcome, of a refusal as "already open", and of an answer that does not show every product.
 
+use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -7,9 +9,20 @@ use pai_planner::{reconcile, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, Region};
 use pai_state::{OrderOutcome, RunId, StateError, StateWriter};
 
+use super::outcome::own_product_ids;
 use super::report::{ProductOutcome, RegionReport};
 use super::{api_call, ask_cloud, lock, Answer, ExecError, ExecutorConfig, Progress, ProgressSink};
-use crate::client::{ApiError, Client, OrderError, CREATE_PRODUCT_ORDERS};
+use crate::client::{ApiError, Client, OrderError, OrderRefusal, OrderResponse, CREATE_PRODUCT_ORDERS};
+
+/// Why a product refused as a repeat was recorded.
+const ALREADY_OPEN: &str = "already open: the order was refused as a repeat, and the cloud reports it purchased";
+
+/// What `ListProducts` settled of some products: those it reports not purchased (to order
+/// again), and how many it reported purchased (recorded).
+struct Resolution {
+    again: Vec<Product>,
+    recorded: usize,
+}
 
 pub(super) struct RegionJob {
     pub region: Region,
@@ -36,7 +49,11 @@ impl Context {
         if job.check_first {
             self.progress.report(Progress::Checking { region: region.clone() });
             match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
-                Ok(answers) => to_order = self.record_verdicts(&mut report, to_order, answers, "already purchased")?,
+                Ok(answers) => {
+                    to_order = self
+                        .record_verdicts(&mut report, to_order, answers, "already purchased")?
+                        .again
+                }
                 Err(e) => {
                     // Without the cloud's word an interrupted order could be sent twice: order nothing.
                     for p in &to_order {
@@ -48,6 +65,9 @@ impl Context {
         }
 
         let mut attempt = 0;
+        // The products of an order refused as "already open" that were not open are ordered
+        // once more; a second such refusal is not followed by a third order.
+        let mut refused_open = false;
         while !to_order.is_empty() {
             attempt += 1;
             if attempt > self.config.max_order_attempts {
@@ -64,19 +84,23 @@ impl Context {
                 }
                 break;
             }
-            to_order = self.order_once(&mut report, to_order, job.auto_pay, attempt).await?;
+            to_order = self
+                .order_once(&mut report, to_order, job.auto_pay, attempt, &mut refused_open)
+                .await?;
         }
         Ok(self.finish(report))
     }
 
     /// Sends one order for `products` and returns those that must be ordered again: only ones
-    /// that `ListProducts` reported not purchased after an ambiguous failure.
+    /// that `ListProducts` reported not purchased after an ambiguous failure, an answer that
+    /// does not show them bought, or a refusal as "already open" that was about another product.
     async fn order_once(
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,
         auto_pay: bool,
         attempt: u32,
+        refused_open: &mut bool,
     ) -> Result<Vec<Product>, ExecError> {
         let region = &report.region.clone();
         let refs: Vec<&Product> = products.iter().collect();
@@ -112,7 +136,8 @@ impl Context {
             Err(OrderError::NotSent(e)) => return Err(e.into()),
         };
         let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
-        match answer {
+        let settled_at = last_send.unwrap_or(started) + self.config.settle;
+        let error = match answer {
             Ok(response) => {
                 let call = api_call(
                     region,
@@ -121,84 +146,224 @@ impl Context {
                     started,
                     Ok((response.request_id.clone(), response.order_id.clone())),
                 );
-                let outcome = OrderOutcome {
-                    order_id: response.order_id.clone(),
-                    product_ids: response.product_ids.clone(),
-                    buy_product_request_id: response.buy_product_request_id.clone(),
-                    request_id: response.request_id.clone(),
-                };
-                let mut writer = lock(&self.writer);
-                writer.record_api_call(self.run, &call)?;
-                writer.mark_active(self.run, &addresses, &outcome)?;
+                lock(&self.writer).record_api_call(self.run, &call)?;
+                return self.record_answer(report, products, &response, settled_at).await;
+            }
+            Err(e) => e,
+        };
+        lock(&self.writer).record_api_call(
+            self.run,
+            &api_call(region, CREATE_PRODUCT_ORDERS, &products, started, Err(&error)),
+        )?;
+        let codes: Vec<_> = products.iter().map(Product::code).collect();
+        match error.order_refusal(&codes) {
+            OrderRefusal::AlreadyOpen => {
+                let may_reorder = !std::mem::replace(refused_open, true);
+                self.after_already_open(report, products, &error, settled_at, may_reorder)
+                    .await
+            }
+            OrderRefusal::Ambiguous => {
+                tracing::warn!(region = %region, error = %error, "order outcome unknown; asking ListProducts");
+                self.progress.report(Progress::Resolving { region: region.clone() });
+                let settled = self
+                    .resolve_settled(report, products, &error, "purchased, response lost", settled_at)
+                    .await?;
+                Ok(settled.again)
+            }
+            OrderRefusal::NotBought => {
+                // Retry-safe (retries exhausted) or permanent: the server did not place the order.
+                let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
+                lock(&self.writer).mark_failed(self.run, &addresses, &error.to_string())?;
                 for a in &addresses {
                     report.set(
                         a,
-                        ProductOutcome::Ordered {
-                            order_id: response.order_id.clone(),
-                            request_id: response.request_id.clone(),
+                        ProductOutcome::Failed {
+                            error: error.to_string(),
                         },
                     );
-                }
-                Ok(Vec::new())
-            }
-            Err(e) if e.is_ambiguous() => {
-                lock(&self.writer).record_api_call(
-                    self.run,
-                    &api_call(region, CREATE_PRODUCT_ORDERS, &products, started, Err(&e)),
-                )?;
-                tracing::warn!(region = %region, error = %e, "order outcome unknown; asking ListProducts");
-                self.progress.report(Progress::Resolving { region: region.clone() });
-                // A "not purchased" is the last word only from a question asked once the order,
-                // if it is still on its way, has had the settle time to arrive. When the answer
-                // was given matters, not when it came back: take the time before asking.
-                let settled_at = last_send.unwrap_or(started) + self.config.settle;
-                let asked = Instant::now();
-                let not_purchased = self.resolve(report, products, &e, "purchased, response lost").await?;
-                if not_purchased.is_empty() || asked >= settled_at {
-                    return Ok(not_purchased);
-                }
-                let wait = settled_at.saturating_duration_since(Instant::now());
-                if !wait.is_zero() {
-                    tracing::warn!(
-                        region = %region,
-                        "the cloud does not report the order yet; waiting {:.1}s for it to arrive before ordering again",
-                        wait.as_secs_f64()
-                    );
-                    self.progress.report(Progress::Settling {
-                        region: region.clone(),
-                        wait,
-                    });
-                    tokio::time::sleep(wait).await;
-                }
-                self.resolve(report, not_purchased, &e, "purchased, response lost")
-                    .await
-            }
-            Err(e) => {
-                // Retry-safe (retries exhausted) or permanent: the server did not place the order.
-                let mut writer = lock(&self.writer);
-                writer.record_api_call(
-                    self.run,
-                    &api_call(region, CREATE_PRODUCT_ORDERS, &products, started, Err(&e)),
-                )?;
-                writer.mark_failed(self.run, &addresses, &e.to_string())?;
-                for a in &addresses {
-                    report.set(a, ProductOutcome::Failed { error: e.to_string() });
                 }
                 Ok(Vec::new())
             }
         }
     }
 
-    /// Asks `ListProducts` about `products` after the ambiguous failure `failure`, records those
-    /// it reports purchased and returns those it reports not purchased. When it cannot be asked,
-    /// the rows stay `pending` for the next run, which resolves them before ordering.
+    /// Records an answered order. Each product the answer shows bought becomes `active` with its
+    /// own product id; when the answer cannot tell (`own_product_ids`), `ListProducts` decides
+    /// per product, and the rest are resolved as after an ambiguous failure.
+    async fn record_answer(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        response: &OrderResponse,
+        settled_at: Instant,
+    ) -> Result<Vec<Product>, ExecError> {
+        let ordered = |product_id: Option<String>| OrderOutcome {
+            order_id: response.order_id.clone(),
+            product_ids: product_id.into_iter().collect(),
+            buy_product_request_id: response.buy_product_request_id.clone(),
+            request_id: response.request_id.clone(),
+        };
+        let as_ordered = ProductOutcome::Ordered {
+            order_id: response.order_id.clone(),
+            request_id: response.request_id.clone(),
+        };
+        if let Some(ids) = own_product_ids(products.len(), &response.product_ids) {
+            let mut writer = lock(&self.writer);
+            for (product, id) in products.iter().zip(ids) {
+                writer.mark_active(self.run, std::slice::from_ref(&product.address), &ordered(Some(id)))?;
+                report.set(&product.address, as_ordered.clone());
+            }
+            return Ok(Vec::new());
+        }
+        let region = report.region.clone();
+        let doubt = format!(
+            "CreateProductOrders answered (OrderId {}) with {} product ids for {} products",
+            response.order_id.as_deref().unwrap_or("none"),
+            response.product_ids.len(),
+            products.len()
+        );
+        tracing::warn!(region = %region, "{doubt}; asking ListProducts which were bought");
+        self.progress.report(Progress::Resolving { region: region.clone() });
+        let answers = match ask_cloud(&self.client, &self.writer, self.run, &region, &products).await? {
+            Ok(answers) => answers,
+            Err(list_error) => {
+                for p in &products {
+                    report.set(
+                        &p.address,
+                        ProductOutcome::Unknown {
+                            error: format!("{doubt}; then {list_error}"),
+                        },
+                    );
+                }
+                return Ok(Vec::new());
+            }
+        };
+        let mut rest = Vec::new();
+        for (product, answer) in products.into_iter().zip(answers) {
+            if answer.word == Word::Purchased {
+                lock(&self.writer).mark_active(
+                    self.run,
+                    std::slice::from_ref(&product.address),
+                    &ordered(answer.product_id.filter(|id| !id.is_empty())),
+                )?;
+                report.set(&product.address, as_ordered.clone());
+            } else {
+                rest.push(product);
+            }
+        }
+        if rest.is_empty() {
+            return Ok(rest);
+        }
+        let settled = self
+            .resolve_settled(report, rest, &doubt, "purchased, not named in the answer", settled_at)
+            .await?;
+        Ok(settled.again)
+    }
+
+    /// After a refusal as "already open": what `ListProducts` reports purchased is recorded, and
+    /// the others, never tried, are returned to be ordered (when `may_reorder`). Which product
+    /// was open only `ListProducts` can say, and it may not report a purchase at once: when it
+    /// reports none, or the refusal came as a 5xx (the order may have gone through), a "not
+    /// purchased" counts only from a question asked after `settled_at`. If none is reported
+    /// purchased even then, the refusal is unexplained: the rows stay `pending`, for the next run.
+    async fn after_already_open(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        refusal: &ApiError,
+        settled_at: Instant,
+        may_reorder: bool,
+    ) -> Result<Vec<Product>, ExecError> {
+        let region = report.region.clone();
+        tracing::warn!(region = %region, error = %refusal, "order refused as already open; asking ListProducts");
+        self.progress.report(Progress::Resolving { region: region.clone() });
+        let asked = Instant::now();
+        let mut settled = self.resolve(report, products, refusal, ALREADY_OPEN).await?;
+        let must_settle = refusal.is_ambiguous() || settled.recorded == 0;
+        if !settled.again.is_empty() && must_settle && asked < settled_at {
+            self.settle_wait(&region, settled_at).await;
+            let second = self.resolve(report, settled.again, refusal, ALREADY_OPEN).await?;
+            settled = Resolution {
+                again: second.again,
+                recorded: settled.recorded + second.recorded,
+            };
+        }
+        if settled.recorded > 0 && may_reorder {
+            return Ok(settled.again);
+        }
+        let why = if settled.recorded > 0 {
+            "the order of the products that were not open was refused as already open too"
+        } else {
+            "ListProducts does not report which product is (yet)"
+        };
+        for p in &settled.again {
+            report.set(
+                &p.address,
+                ProductOutcome::Unknown {
+                    error: format!(
+                        "{refusal}: refused as already open, and {why}; not ordered again, left pending for the next \
+                         run to resolve"
+                    ),
+                },
+            );
+        }
+        Ok(Vec::new())
+    }
+
+    /// Asks `ListProducts` about `products` after `failure`, records what it reports purchased,
+    /// and, when it reports some not purchased from a question asked before `settled_at`, waits
+    /// until then and asks once more: only that answer's "not purchased" is the last word.
+    async fn resolve_settled(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        failure: &(dyn fmt::Display + Sync),
+        why: &str,
+        settled_at: Instant,
+    ) -> Result<Resolution, ExecError> {
+        // When the answer was given matters, not when it came back: take the time before asking.
+        let asked = Instant::now();
+        let first = self.resolve(report, products, failure, why).await?;
+        if first.again.is_empty() || asked >= settled_at {
+            return Ok(first);
+        }
+        self.settle_wait(&report.region.clone(), settled_at).await;
+        let second = self.resolve(report, first.again, failure, why).await?;
+        Ok(Resolution {
+            again: second.again,
+            recorded: first.recorded + second.recorded,
+        })
+    }
+
+    /// Waits until `settled_at`: an order still on its way has arrived by then, and a purchase
+    /// shows in `ListProducts`.
+    async fn settle_wait(&self, region: &Region, settled_at: Instant) {
+        let wait = settled_at.saturating_duration_since(Instant::now());
+        if wait.is_zero() {
+            return;
+        }
+        tracing::warn!(
+            region = %region,
+            "the cloud does not report the order yet; waiting {:.1}s for it to arrive before ordering again",
+            wait.as_secs_f64()
+        );
+        self.progress.report(Progress::Settling {
+            region: region.clone(),
+            wait,
+        });
+        tokio::time::sleep(wait).await;
+    }
+
+    /// Asks `ListProducts` about `products` after `failure`, records those it reports purchased
+    /// and returns those it reports not purchased. When it cannot be asked, the rows stay
+    /// `pending` for the next run, which resolves them before ordering.
     async fn resolve(
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,
-        failure: &ApiError,
+        failure: &(dyn fmt::Display + Sync),
         why: &str,
-    ) -> Result<Vec<Product>, ExecError> {
+    ) -> Result<Resolution, ExecError> {
         match ask_cloud(&self.client, &self.writer, self.run, &report.region.clone(), &products).await? {
             Ok(answers) => self.record_verdicts(report, products, answers, why),
             Err(list_error) => {
@@ -210,7 +375,10 @@ impl Context {
                         },
                     );
                 }
-                Ok(Vec::new())
+                Ok(Resolution {
+                    again: Vec::new(),
+                    recorded: 0,
+                })
             }
         }
     }
@@ -224,8 +392,9 @@ impl Context {
         products: Vec<Product>,
         answers: Vec<Answer>,
         why: &str,
-    ) -> Result<Vec<Product>, ExecError> {
+    ) -> Result<Resolution, ExecError> {
         let mut again = Vec::new();
+        let mut found = 0;
         for (product, answer) in products.into_iter().zip(answers) {
             let mut writer = lock(&self.writer);
             let snapshot = writer.snapshot()?;
@@ -236,12 +405,14 @@ impl Context {
                 Verdict::Resolve => {
                     writer.mark_resolved(self.run, &product.address, product_id)?;
                     report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
+                    found += 1;
                 }
                 // A reorder of a drifted row that the cloud now reports purchased is recorded
                 // with the reviewed request, as an adoption.
                 Verdict::Adopt | Verdict::Confirmed => {
                     writer.mark_adopted(self.run, &product, product_id)?;
                     report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
+                    found += 1;
                 }
                 Verdict::NotPlaced | Verdict::Absent | Verdict::Drift => again.push(product),
                 _ if answer.word == Word::Silent => report.set(
@@ -260,7 +431,7 @@ impl Context {
                 ),
             }
         }
-        Ok(again)
+        Ok(Resolution { again, recorded: found })
     }
 
     fn finish(&self, report: RegionReport) -> RegionReport {
