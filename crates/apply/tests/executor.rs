@@ -226,6 +226,11 @@ async fn order_ok_is_recorded_active_after_its_intent() {
         position(EventKind::State, "pending") < position(EventKind::Api, "CreateProductOrders"),
         "the intent is durable before the order"
     );
+    // Each row its own product id, not the whole order's list.
+    let ledger = emu.ledger();
+    let ids = product_ids(&work.state());
+    assert_eq!(ids["pai"], [purchased_id(&ledger, &hangzhou(), ProductCode::Pai)]);
+    assert_eq!(ids["oss"], [purchased_id(&ledger, &hangzhou(), ProductCode::Oss)]);
 }
 
 /// Step 7: the order is placed and its response lost; `ListProducts` reports it purchased.
