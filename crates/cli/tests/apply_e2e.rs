@@ -571,3 +571,38 @@ fn a_late_answer_given_before_the_order_landed_is_not_the_last_word() {
     assert_eq!(wire.held_orders(), 1, "one order reached the gateway");
     assert_exactly_once(&setup, &wanted);
 }
+
+/// Against an emulator as unkind as `--realistic`: PAI was bought in the console moments ago,
+/// so the plan's refresh does not see it yet (the activation delay) and orders PAI and OSS. The
+/// service refuses that order as already open; apply records PAI once ListProducts reports it,
+/// orders OSS once, and succeeds.
+#[test]
+fn apply_records_what_was_already_open_and_orders_the_rest_once() {
+    let wanted = [pai(), oss()];
+    let setup = Setup::with(&wanted, |config| config.realism = pai_emulator::Realism::realistic());
+    let console = setup.elsewhere(&[pai()]);
+    let bought = console.run(&["apply", "--auto-approve"]);
+    assert_eq!(bought.code, Some(0), "{}", bought.describe());
+
+    // The settle time outlasts the activation delay (5 s), so the executor's second question
+    // sees the purchase; the timeout outlasts the processing time (2 s).
+    let run = setup
+        .work
+        .run(&["--timeout", "3s", "--settle-time", "6s", "apply", "--auto-approve"]);
+    assert_eq!(run.code, Some(0), "{}", run.describe());
+    assert_exactly_once(&setup, &wanted);
+    let ledger = setup.emu.ledger();
+    let ours: Vec<_> = ledger.orders.iter().skip(1).collect();
+    assert_eq!(ours.len(), 1, "one order of ours: {:?}", ledger.orders);
+    assert_eq!(ours[0].product_codes, [ProductCode::Oss], "holding only OSS");
+    // A machine slow enough for the refresh to see the purchase plans an adoption instead: the
+    // outcome is the same, and there is no refusal to tell of.
+    assert!(ledger.refusals.len() <= 1, "{:?}", ledger.refusals);
+    if let Some(refusal) = ledger.refusals.first() {
+        assert_eq!(refusal.code, "ORDER.OPEND");
+        assert!(run.stdout.contains("already open"), "{}", run.stdout);
+    }
+    let rows = setup.work.state_list();
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert!(rows.iter().all(|r| r.status == "active"), "{rows:?}");
+}
