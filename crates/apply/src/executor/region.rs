@@ -224,40 +224,55 @@ impl Context {
         );
         tracing::warn!(region = %region, "{doubt}; asking ListProducts which were bought");
         self.progress.report(Progress::Resolving { region: region.clone() });
-        let answers = match ask_cloud(&self.client, &self.writer, self.run, &region, &products).await? {
-            Ok(answers) => answers,
-            Err(list_error) => {
-                for p in &products {
-                    report.set(
-                        &p.address,
-                        ProductOutcome::Unknown {
-                            error: format!("{doubt}; then {list_error}"),
-                        },
-                    );
+        let mut rest = products;
+        // A "not purchased" is the last word only from a question asked once the settle time
+        // has passed, as after an ambiguous failure: ask, and if need be wait and ask once more.
+        for round in 0..2 {
+            if round == 1 {
+                self.settle_wait(&region, settled_at).await;
+            }
+            let asked = Instant::now();
+            let answers = match ask_cloud(&self.client, &self.writer, self.run, &region, &rest).await? {
+                Ok(answers) => answers,
+                Err(list_error) => {
+                    for p in &rest {
+                        report.set(
+                            &p.address,
+                            ProductOutcome::Unknown {
+                                error: format!("{doubt}; then {list_error}"),
+                            },
+                        );
+                    }
+                    return Ok(Vec::new());
                 }
-                return Ok(Vec::new());
+            };
+            let mut not_purchased = Vec::new();
+            for (product, answer) in rest.into_iter().zip(answers) {
+                match answer.word {
+                    Word::Purchased => {
+                        let id = answer.product_id.filter(|id| !id.is_empty());
+                        lock(&self.writer).mark_active(
+                            self.run,
+                            std::slice::from_ref(&product.address),
+                            &ordered(id),
+                        )?;
+                        report.set(&product.address, as_ordered.clone());
+                    }
+                    Word::NotPurchased => not_purchased.push(product),
+                    Word::Silent => report.set(
+                        &product.address,
+                        ProductOutcome::Unknown {
+                            error: format!("{doubt}; ListProducts did not report this product"),
+                        },
+                    ),
+                }
             }
-        };
-        let mut rest = Vec::new();
-        for (product, answer) in products.into_iter().zip(answers) {
-            if answer.word == Word::Purchased {
-                lock(&self.writer).mark_active(
-                    self.run,
-                    std::slice::from_ref(&product.address),
-                    &ordered(answer.product_id.filter(|id| !id.is_empty())),
-                )?;
-                report.set(&product.address, as_ordered.clone());
-            } else {
-                rest.push(product);
+            rest = not_purchased;
+            if rest.is_empty() || asked >= settled_at {
+                break;
             }
         }
-        if rest.is_empty() {
-            return Ok(rest);
-        }
-        let settled = self
-            .resolve_settled(report, rest, &doubt, "purchased, not named in the answer", settled_at)
-            .await?;
-        Ok(settled.again)
+        Ok(rest)
     }
 
     /// After a refusal as "already open": what `ListProducts` reports purchased is recorded, and
