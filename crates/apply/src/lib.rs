@@ -9,7 +9,8 @@
 //!
 //! Modules:
 //! - [`client`]: [`Client`], [`ClientConfig`], endpoints, request building and signing, retries,
-//!   [`ApiError`] and the response types, and `client::scrub`, which cleans every text a server
+//!   [`ApiError`] (with [`OrderRefusal`], what an order's failure says: already open, not bought,
+//!   or ambiguous) and the response types, and `client::scrub`, which cleans every text a server
 //!   returns of request material (secret, token, signature, string to sign) before it goes anywhere.
 //! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
 //!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
