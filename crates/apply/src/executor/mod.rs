@@ -3,7 +3,8 @@
 //! The protocol is in `docs/idempotency.md`. In short: a durable `pending` intent before each
 //! `CreateProductOrders`, the outcome recorded after it, and on any failure where the server may
 //! have acted, `ListProducts` decides between recording the purchase and ordering again. A
-//! request is never re-sent blindly.
+//! request is never re-sent blindly. A refusal because a product is already open, and an answer
+//! that does not show every product bought, are settled by `ListProducts` in the same way.
 //!
 //! - `region`: one region's order, from intent to record, including ambiguous outcomes, refusals
 //!   as "already open", and answers that do not show every product bought.
