@@ -33,6 +33,10 @@ use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
 
 pub use interrupted::{await_interrupted, unsettled, Unsettled};
+
+/// The RAM action `CreateProductOrders` needs (its API reference, "Authorization
+/// information"); named to the user when the cloud reports a product may not be purchased.
+pub const CREATE_ORDER_RAM_ACTION: &str = "pai:CreateOrder";
 pub use report::{ApplyReport, ProductOutcome, RegionReport};
 
 /// How hard the executor tries before it leaves a product for the next run.
@@ -190,6 +194,7 @@ impl Executor {
         }
         // Every region's job before anything is written: a plan refused here changes nothing.
         let mut jobs = Vec::new();
+        let mut not_permitted = Vec::new();
         for order in &plan.orders {
             let mut products = Vec::new();
             // An unrefreshed plan may be older than the cloud's truth whoever applies it.
@@ -211,12 +216,33 @@ impl Executor {
                     region: order.region.clone(),
                 });
             }
-            jobs.push(region::RegionJob {
-                region: order.region.clone(),
-                auto_pay: order.body.auto_pay,
-                products,
-                check_first,
+            // An order the cloud already said this account may not place would only be refused
+            // (or, worse, half-placed): send none for those products, order the others.
+            let (refused, products): (Vec<Product>, Vec<Product>) = products.into_iter().partition(|p| {
+                plan.change(&p.address)
+                    .and_then(|c| c.observed.as_ref())
+                    .is_some_and(|o| o.has_permission == Some(false))
             });
+            let mut refused_report = RegionReport::new(order.region.clone());
+            for p in &refused {
+                refused_report.set(
+                    &p.address,
+                    ProductOutcome::NotPermitted {
+                        action: CREATE_ORDER_RAM_ACTION.to_owned(),
+                    },
+                );
+            }
+            if !refused.is_empty() {
+                not_permitted.push(refused_report);
+            }
+            if !products.is_empty() {
+                jobs.push(region::RegionJob {
+                    region: order.region.clone(),
+                    auto_pay: order.body.auto_pay,
+                    products,
+                    check_first,
+                });
+            }
         }
         let mut report = ApplyReport::default();
         for change in plan.changes.iter().filter(|c| c.action.is_change()) {
@@ -264,6 +290,12 @@ impl Executor {
                 Ok(Ok(region_report)) => report.regions.push(region_report),
                 Ok(Err(e)) => return Err(e),
                 Err(e) => return Err(ExecError::Inconsistent(format!("a region task failed: {e}"))),
+            }
+        }
+        for refused in not_permitted {
+            match report.regions.iter_mut().find(|r| r.region == refused.region) {
+                Some(region) => region.products.extend(refused.products),
+                None => report.regions.push(refused),
             }
         }
         report.regions.sort_by(|a, b| a.region.cmp(&b.region));

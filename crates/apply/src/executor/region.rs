@@ -129,15 +129,18 @@ impl Context {
                 };
                 let mut writer = lock(&self.writer);
                 writer.record_api_call(self.run, &call)?;
-                writer.mark_active(self.run, &addresses, &outcome)?;
+                // An `AutoPay: false` order buys nothing until it is paid in the console; recording
+                // it active would hide that, and recording nothing would order it again next run.
+                let (order_id, request_id) = (response.order_id.clone(), response.request_id.clone());
+                let done = if auto_pay {
+                    writer.mark_active(self.run, &addresses, &outcome)?;
+                    ProductOutcome::Ordered { order_id, request_id }
+                } else {
+                    writer.mark_unpaid(self.run, &addresses, &outcome)?;
+                    ProductOutcome::AwaitingPayment { order_id, request_id }
+                };
                 for a in &addresses {
-                    report.set(
-                        a,
-                        ProductOutcome::Ordered {
-                            order_id: response.order_id.clone(),
-                            request_id: response.request_id.clone(),
-                        },
-                    );
+                    report.set(a, done.clone());
                 }
                 Ok(Vec::new())
             }

@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::{line_diff, request_text, Paint};
 use crate::change::{Action, Change};
 use crate::plan::Plan;
+use pai_state::Status;
 
 pub fn plan(plan: &Plan, color: bool) -> String {
     let paint = Paint { on: color };
@@ -76,7 +77,13 @@ fn headline(change: &Change) -> (&'static str, String) {
         Action::Reorder => "will be ordered again".to_owned(),
         Action::Forget => "will be forgotten".to_owned(),
         Action::Conflict => "conflicts with the manifest".to_owned(),
-        Action::Noop => "is unchanged".to_owned(),
+        Action::Noop => match change.before.as_ref() {
+            Some(before) if before.status == Status::Unpaid => format!(
+                "is awaiting payment (order {}): nothing is ordered",
+                before.order_id.as_deref().unwrap_or("unknown")
+            ),
+            _ => "is unchanged".to_owned(),
+        },
     };
     let symbol = match change.action {
         Action::Order | Action::Reorder => "+",
