@@ -120,6 +120,19 @@ fn three_applies_of_an_unpaid_order_place_one_order_and_paying_it_makes_it_activ
 }
 
 #[test]
+fn validate_warns_that_auto_pay_false_buys_nothing_until_paid() {
+    let setup = unpaid_setup();
+    let run = setup.work.run(&["validate", "--no-color"]);
+    assert_eq!(run.code, Some(0), "a warning, not an error: {}", run.describe());
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("warning: `auto_pay = false` buys nothing until someone pays the order in the console"),
+        "{all}"
+    );
+    assert!(all.contains(":3:12"), "file, line and column: {all}");
+}
+
+#[test]
 fn refresh_records_a_paid_order_active() {
     let setup = unpaid_setup();
     let first = setup.apply(&[]);
