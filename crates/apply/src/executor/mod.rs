@@ -383,6 +383,15 @@ pub fn history_entry(
 struct Answer {
     word: Word,
     product_id: Option<String>,
+    /// `HasPermissionToPurchase`, when reported.
+    may_purchase: Option<bool>,
+}
+
+impl Answer {
+    /// Not bought, and the cloud says this account may not buy it: an order would only be refused.
+    fn not_permitted(&self) -> bool {
+        self.word != Word::Purchased && self.may_purchase == Some(false)
+    }
 }
 
 /// The cloud's answer on each of `products`, in their order; `Err` when it could not be asked.
@@ -416,6 +425,7 @@ async fn ask_cloud(
                 Answer {
                     word: Word::of(observed),
                     product_id: observed.and_then(|o| o.product_id.clone()),
+                    may_purchase: observed.and_then(|o| o.has_permission),
                 }
             })
             .collect()

@@ -36,7 +36,21 @@ impl Context {
         if job.check_first {
             self.progress.report(Progress::Checking { region: region.clone() });
             match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
-                Ok(answers) => to_order = self.record_verdicts(&mut report, to_order, answers, "already purchased")?,
+                Ok(answers) => {
+                    // A plan made without the cloud's word could not skip these; skip them now.
+                    let (refused, rest): (Vec<_>, Vec<_>) =
+                        to_order.into_iter().zip(answers).partition(|(_, a)| a.not_permitted());
+                    for (p, _) in refused {
+                        report.set(
+                            &p.address,
+                            ProductOutcome::NotPermitted {
+                                action: super::CREATE_ORDER_RAM_ACTION.to_owned(),
+                            },
+                        );
+                    }
+                    let (products, answers) = rest.into_iter().unzip();
+                    to_order = self.record_verdicts(&mut report, products, answers, "already purchased")?
+                }
                 Err(e) => {
                     // Without the cloud's word an interrupted order could be sent twice: order nothing.
                     for p in &to_order {
