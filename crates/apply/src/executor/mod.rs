@@ -13,7 +13,10 @@
 //! What a `ListProducts` answer means for a row is `pai_planner::reconcile`, the rule the diff
 //! and `refresh` follow too. [`Executor::new`] refuses a settle time shorter than the client's
 //! timeout, and [`Executor::apply`] refuses a plan whose order bodies are not what its changes
-//! describe: the reviewed body is the one sent.
+//! describe: the reviewed body is the one sent. It sends no order for a product the cloud
+//! reports this account may not purchase (`HasPermissionToPurchase: false`, in the plan or in
+//! the check before ordering): that product is reported [`ProductOutcome::NotPermitted`], the
+//! region's others are ordered. An `AutoPay: false` order is recorded `unpaid`.
 //!
 //! State writes go through one [`StateWriter`] behind a mutex: regions run concurrently on the
 //! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
