@@ -32,7 +32,7 @@ fn a_product_the_account_may_not_purchase_is_not_ordered_and_the_ram_action_is_n
         let block = plan
             .stdout
             .split("\n\n")
-            .find(|b| b.contains(address) && b.contains("will be ordered"))
+            .find(|b| b.contains(address) && b.contains("will NOT be ordered: no permission to purchase"))
             .unwrap_or_else(|| panic!("no block for {address}: {}", plan.stdout));
         assert!(block.contains("no permission to purchase"), "{block}");
         assert!(block.contains("pai:CreateOrder"), "{block}");

@@ -221,11 +221,9 @@ impl Executor {
             }
             // An order the cloud already said this account may not place would only be refused
             // (or, worse, half-placed): send none for those products, order the others.
-            let (refused, products): (Vec<Product>, Vec<Product>) = products.into_iter().partition(|p| {
-                plan.change(&p.address)
-                    .and_then(|c| c.observed.as_ref())
-                    .is_some_and(|o| o.has_permission == Some(false))
-            });
+            let (refused, products): (Vec<Product>, Vec<Product>) = products
+                .into_iter()
+                .partition(|p| plan.change(&p.address).is_some_and(Change::may_not_purchase));
             let mut refused_report = RegionReport::new(order.region.clone());
             for p in &refused {
                 refused_report.set(

@@ -69,6 +69,9 @@ fn headline(change: &Change) -> (&'static str, String) {
         Action::Order if change.resolve_first => {
             "will be ordered, unless the cloud reports its interrupted order went through".to_owned()
         }
+        Action::Order | Action::Reorder if change.may_not_purchase() => {
+            "will NOT be ordered: no permission to purchase (grant pai:CreateOrder)".to_owned()
+        }
         Action::Order => "will be ordered".to_owned(),
         Action::Adopt => match &change.moved_from {
             Some(from) => format!("will be recorded, moved from {}", from.qualified()),
