@@ -165,6 +165,29 @@ fn an_order_awaiting_payment_in_every_format() {
 }
 
 #[test]
+fn a_product_without_permission_to_purchase_says_it_will_not_be_ordered() {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let mut obs = seen(&[(&pai, false)]);
+    let mut denied = obs.get(&pai.region, Pai).cloned().unwrap();
+    denied.has_permission = Some(false);
+    obs.insert(pai.region.clone(), Pai, denied);
+    let plan = Plan::build(&m, "p.toml", &state(&[]), Some(&obs), &|r| m.endpoint_for(r), at());
+    assert!(plan.changes[0].may_not_purchase());
+    let human = super::human(&plan, false);
+    assert!(
+        human.contains("products.pai (PAI_share, cn-hangzhou) will NOT be ordered: no permission to purchase"),
+        "{human}"
+    );
+    assert!(human.contains("pai:CreateOrder"), "{human}");
+    let markdown = super::markdown(&plan);
+    assert!(
+        markdown.contains("**order** (not sent: no permission to purchase)"),
+        "{markdown}"
+    );
+}
+
+#[test]
 fn summary_line_is_terraform_like() {
     assert_eq!(
         super::human::summary_line(&everything()),
