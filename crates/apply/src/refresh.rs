@@ -79,10 +79,11 @@ pub fn refresh<'a>(
             }
             Verdict::Resolve => {
                 writer.mark_resolved(run, &product.address, product_id)?;
-                (
-                    FindingKind::Resolved,
-                    "an interrupted order went through; recorded active",
-                )
+                let message = match recorded.map(|r| r.status) {
+                    Some(pai_state::Status::Unpaid) => "the order awaiting payment was paid; recorded active",
+                    _ => "an interrupted order went through; recorded active",
+                };
+                (FindingKind::Resolved, message)
             }
             Verdict::Drift => {
                 writer.record_drift(

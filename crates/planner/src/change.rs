@@ -149,3 +149,11 @@ pub struct Change {
     /// For a conflict: the ways out.
     pub remedies: Vec<String>,
 }
+
+impl Change {
+    /// The cloud reported that this account may not purchase it (`HasPermissionToPurchase:
+    /// false`): apply sends no order for it, whatever the action says.
+    pub fn may_not_purchase(&self) -> bool {
+        self.action.orders() && self.observed.as_ref().is_some_and(|o| o.has_permission == Some(false))
+    }
+}

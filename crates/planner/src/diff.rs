@@ -8,6 +8,7 @@
 //! | active        | noop             | reorder              | noop                             |
 //! | pending       | adopt (resolves) | order                | order, `resolve_first`           |
 //! | failed        | adopt            | order                | order                            |
+//! | unpaid        | adopt (resolves) | noop, awaiting payment | noop, awaiting payment         |
 //! | not wanted    | forget           | forget               | forget                           |
 //!
 //! What the cloud's answer means for a recorded row (adopt, resolve, drift, not placed) is
@@ -18,6 +19,11 @@
 //! field that cannot change after purchase is a `conflict`, unless the cloud reports the
 //! activation gone (then the new request is simply ordered). Cosmetic differences (property
 //! labels, property order) are reported and otherwise ignored.
+//!
+//! An `unpaid` record (an order placed with `AutoPay: false`, waiting for payment in the
+//! console) is never ordered again: the plan says "awaiting payment of order <OrderId>" as a
+//! noop with a warning, so `--detailed-exitcode` reports no change for it, until the cloud
+//! reports the product purchased and the record is resolved.
 
 use pai_spec::{Address, Manifest, Product, Region};
 
@@ -250,23 +256,33 @@ impl Planner<'_> {
                     change.reason = format!("{prefix}active with the same request; {}", k.unknown_clause());
                 }
             },
-            (Verdict::Resolve, Some(o)) => match &fixed {
-                Some(fields) => {
-                    change.action = Action::Conflict;
-                    change.reason = format!(
-                        "{prefix}an interrupted order went through (the cloud reports it purchased), but the \
-                         manifest changed {fields} since it was sent"
-                    );
-                    change.remedies = conflict_remedies(&product.address);
+            (Verdict::Resolve, Some(o)) => {
+                let (went_through, resolving) = if r.status == Status::Unpaid {
+                    (
+                        format!("the order awaiting payment{order} was paid"),
+                        format!("the order awaiting payment{order} was paid"),
+                    )
+                } else {
+                    (
+                        "an interrupted order went through".to_owned(),
+                        "resolving an interrupted order".to_owned(),
+                    )
+                };
+                match &fixed {
+                    Some(fields) => {
+                        change.action = Action::Conflict;
+                        change.reason = format!(
+                            "{prefix}{went_through} (the cloud reports it purchased), but the manifest changed \
+                             {fields} since it was sent"
+                        );
+                        change.remedies = conflict_remedies(&product.address);
+                    }
+                    None => {
+                        change.action = Action::Adopt;
+                        change.reason = format!("{prefix}{resolving}: the cloud reports it purchased{}", product_id(o));
+                    }
                 }
-                None => {
-                    change.action = Action::Adopt;
-                    change.reason = format!(
-                        "{prefix}resolving an interrupted order: the cloud reports it purchased{}",
-                        product_id(o)
-                    );
-                }
-            },
+            }
             (Verdict::NotPlaced, Some(o)) => {
                 change.action = Action::Order;
                 change.reason = format!(
@@ -275,6 +291,35 @@ impl Planner<'_> {
                     r.updated_at
                 );
                 permission_warning(change, o);
+            }
+            (verdict, seen) if r.status == Status::Unpaid => {
+                // Ordering again would place a second order beside the one waiting to be paid.
+                let order_id = r.order_id.as_deref().unwrap_or("(no OrderId recorded)");
+                change.action = Action::Noop;
+                change.reason = format!(
+                    "{prefix}awaiting payment of order {order_id}: it was placed with AutoPay=false and buys \
+                     nothing until someone pays it in the console; {}",
+                    match verdict {
+                        Verdict::AwaitingPayment => "the cloud reports it not purchased yet",
+                        _ => k.unknown_clause(),
+                    }
+                );
+                let url = seen
+                    .and_then(|o| o.purchase_url.as_deref())
+                    .map(|u| format!(" (purchase page: {u})"))
+                    .unwrap_or_default();
+                change.warnings.push(format!(
+                    "awaiting payment of order {order_id}: pay it in the order center of the Alibaba Cloud console{url}; \
+                     pai-provision places no other order for {}. To order anew instead, cancel it there and run \
+                     `pai-provision state rm {}`",
+                    product.address.qualified(),
+                    product.address
+                ));
+                if let Some(fields) = &fixed {
+                    change.warnings.push(format!(
+                        "the manifest changed {fields} since that order was placed; paying it buys the recorded request"
+                    ));
+                }
             }
             (_, _) if r.status == Status::Pending => {
                 change.action = Action::Order;
@@ -349,6 +394,14 @@ impl Planner<'_> {
         match (r.status, purchased) {
             (_, Some(false)) => change.reason += "; the cloud reports it not purchased, so nothing stays billed",
             (Status::Failed, None) => change.reason += "; its last order failed, so nothing was bought",
+            (Status::Unpaid, None) => {
+                let order_id = r.order_id.as_deref().unwrap_or("(no OrderId recorded)");
+                change.reason += &format!("; its order {order_id} awaits payment, so nothing was bought yet");
+                change.warnings.push(format!(
+                    "if someone pays order {order_id}, it is bought and no longer managed: cancel it in the order \
+                     center of the Alibaba Cloud console if it is no longer needed"
+                ));
+            }
             (Status::Pending, None) => {
                 change.reason += "; an order for it was sent and its outcome is unknown";
                 change
@@ -409,8 +462,8 @@ fn permission_warning(change: &mut Change, o: &Observed) {
             .map(|u| format!("; purchase page: {u}"))
             .unwrap_or_default();
         change.warnings.push(format!(
-            "the cloud reports that this account may not purchase it (HasPermissionToPurchase=false), so the order \
-             is likely to be refused{url}"
+            "no permission to purchase: the cloud reports HasPermissionToPurchase=false for this account, so apply \
+             sends no order for it; grant the RAM action pai:CreateOrder to the identity that applies{url}"
         ));
     }
 }

@@ -32,6 +32,8 @@ pub fn manifest(products: &[Product]) -> Manifest {
 /// How `product` would be recorded with `status`.
 pub fn record(p: &Product, status: Status) -> Resource {
     let ordered = status == Status::Active;
+    // An unpaid order was answered with its ids; nothing is bought yet.
+    let placed = ordered || status == Status::Unpaid;
     Resource {
         address: p.address.clone(),
         region: p.region.clone(),
@@ -40,14 +42,14 @@ pub fn record(p: &Product, status: Status) -> Resource {
         origin: Origin::Ordered,
         fingerprint: p.fingerprint(),
         request: p.request.clone(),
-        order_id: ordered.then(|| format!("2120{:08}", p.address.as_str().len() * 7919)),
+        order_id: placed.then(|| format!("2120{:08}", p.address.as_str().len() * 7919)),
         product_ids: if ordered {
             vec![format!("{}-{}", p.code().as_str().to_lowercase(), p.address)]
         } else {
             vec![]
         },
         buy_product_request_id: None,
-        request_id: ordered.then(|| "4F1B1B5A-0C4E-4D8E-9F55-0D5C3E4B7A21".into()),
+        request_id: placed.then(|| "4F1B1B5A-0C4E-4D8E-9F55-0D5C3E4B7A21".into()),
         last_error: (status == Status::Failed)
             .then(|| "HTTP 400 InvalidParameter: Products.1.PricingCycle is invalid".into()),
         run_id: Some(3),

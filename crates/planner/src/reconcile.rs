@@ -8,10 +8,15 @@
 //! | pending             | resolve          | not placed           | nothing                            |
 //! | active              | confirmed        | drift                | nothing                            |
 //! | failed              | adopt            | absent               | nothing                            |
+//! | unpaid              | resolve          | awaiting payment     | nothing                            |
 //!
 //! "Elsewhere": the state records the same activation (region and product code) under another
 //! address; recording it here too would give one activation two addresses, so moving the record
 //! is left to the diff (a rename) or to the user (a conflict).
+//!
+//! "Unpaid": an order placed with `AutoPay: false` was accepted and waits for payment in the
+//! console. Until the cloud reports the product purchased, the order is the one to pay, never a
+//! reason to order again.
 //!
 //! The rule trusts the answer it is given. When a "not purchased" may be trusted is not decided
 //! here but before the question is asked: only once any order that may still be on its way has
@@ -52,7 +57,8 @@ impl Word {
 pub enum Verdict {
     /// Purchased, and not (or only as failed) recorded: record it as adopted.
     Adopt,
-    /// Purchased, recorded `pending`: the interrupted order went through; record it active.
+    /// Purchased, recorded `pending` (the interrupted order went through) or `unpaid` (someone
+    /// paid the order): record it active.
     Resolve,
     /// Purchased and recorded active: the state is right.
     Confirmed,
@@ -62,18 +68,21 @@ pub enum Verdict {
     NotPlaced,
     /// Not purchased, nothing (or a failure) recorded: nothing bought, ordering is safe.
     Absent,
+    /// Not purchased, recorded `unpaid`: the order waits for payment; order nothing.
+    AwaitingPayment,
     /// Nothing can be concluded for this address.
     Nothing,
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 7] = [
+    pub const ALL: [Verdict; 8] = [
         Verdict::Adopt,
         Verdict::Resolve,
         Verdict::Confirmed,
         Verdict::Drift,
         Verdict::NotPlaced,
         Verdict::Absent,
+        Verdict::AwaitingPayment,
         Verdict::Nothing,
     ];
 }
@@ -86,7 +95,8 @@ pub fn reconcile(recorded: Option<Status>, recorded_elsewhere: bool, word: Word)
         (None, Word::Purchased) if recorded_elsewhere => Verdict::Nothing,
         (None | Some(Status::Failed), Word::Purchased) => Verdict::Adopt,
         (None | Some(Status::Failed), Word::NotPurchased) => Verdict::Absent,
-        (Some(Status::Pending), Word::Purchased) => Verdict::Resolve,
+        (Some(Status::Pending | Status::Unpaid), Word::Purchased) => Verdict::Resolve,
+        (Some(Status::Unpaid), Word::NotPurchased) => Verdict::AwaitingPayment,
         (Some(Status::Pending), Word::NotPurchased) => Verdict::NotPlaced,
         (Some(Status::Active), Word::Purchased) => Verdict::Confirmed,
         (Some(Status::Active), Word::NotPurchased) => Verdict::Drift,
@@ -104,6 +114,7 @@ mod tests {
         use Verdict::*;
         use Word::*;
         let (pending, active, failed) = (Some(Status::Pending), Some(Status::Active), Some(Status::Failed));
+        let unpaid = Some(Status::Unpaid);
         let mut rows = Vec::new();
         for elsewhere in [false, true] {
             let adopt_unrecorded = if elsewhere { Nothing } else { Adopt };
@@ -121,6 +132,9 @@ mod tests {
                 (failed, elsewhere, Purchased, Adopt),
                 (failed, elsewhere, NotPurchased, Absent),
                 (failed, elsewhere, Silent, Nothing),
+                (unpaid, elsewhere, Purchased, Resolve),
+                (unpaid, elsewhere, NotPurchased, AwaitingPayment),
+                (unpaid, elsewhere, Silent, Nothing),
             ]);
         }
         rows
@@ -141,7 +155,13 @@ mod tests {
     #[test]
     fn the_table_covers_every_pair_and_verdict() {
         let rows = table();
-        let statuses = [None, Some(Status::Pending), Some(Status::Active), Some(Status::Failed)];
+        let statuses = [
+            None,
+            Some(Status::Pending),
+            Some(Status::Active),
+            Some(Status::Failed),
+            Some(Status::Unpaid),
+        ];
         for status in statuses {
             for elsewhere in [false, true] {
                 for word in Word::ALL {

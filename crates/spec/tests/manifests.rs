@@ -132,7 +132,12 @@ order_type = "BUY"
 duration = 1
 "#;
     let loaded = parse(source, "p.toml").unwrap();
-    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let warned: Vec<&str> = loaded.warnings.iter().map(|d| d.message.as_str()).collect();
+    assert_eq!(
+        warned,
+        ["`auto_pay = false` buys nothing until someone pays the order in the console"],
+        "only auto_pay = false warns"
+    );
     let m = loaded.manifest;
     assert!(!m.provider.auto_pay);
     assert_eq!(m.provider.signature, SignatureVersion::V2);
@@ -182,6 +187,25 @@ fn warnings_do_not_stop_a_manifest() {
     // An undocumented property is still sent: the API may know more than its reference says.
     let pai = &loaded.manifest.products[&Address::parse("pai").unwrap()];
     assert_eq!(pai.request.instance_properties.len(), 1);
+}
+
+#[test]
+fn auto_pay_false_warns_where_it_is_written() {
+    let source = b"[provider]\nregion = \"cn-hangzhou\"\nauto_pay = false\n\n[products.pai]\ncode = \"PAI_share\"\n";
+    let loaded = parse(source, "unpaid.toml").unwrap();
+    let found: Vec<(Severity, usize, usize)> = loaded.warnings.iter().map(|d| (d.severity, d.line, d.column)).collect();
+    assert_eq!(found, [(Severity::Warning, 3, 12)]);
+    let w = &loaded.warnings[0];
+    assert!(
+        w.message
+            .contains("buys nothing until someone pays the order in the console"),
+        "{w:?}"
+    );
+    assert_eq!(w.file, "unpaid.toml");
+    assert!(!loaded.manifest.provider.auto_pay);
+
+    let paid = b"[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[products.pai]\ncode = \"PAI_share\"\n";
+    assert!(parse(paid, "paid.toml").unwrap().warnings.is_empty());
 }
 
 #[test]

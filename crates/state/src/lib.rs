@@ -58,13 +58,17 @@ pub use store::Store;
 pub use writer::{force_unlock, StateWriter};
 
 /// Where an address stands. `pending` means an order may have reached the server and its
-/// outcome is not known; `failed` means the server definitely rejected it (nothing was bought).
+/// outcome is not known; `failed` means the server definitely rejected it (nothing was bought);
+/// `unpaid` means an order placed with `AutoPay: false` was accepted and waits for someone to
+/// pay it in the console (its `order_id` is kept): nothing is bought until then, and it must
+/// never be ordered again automatically.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pending,
     Active,
     Failed,
+    Unpaid,
 }
 
 impl Status {
@@ -73,11 +77,12 @@ impl Status {
             Status::Pending => "pending",
             Status::Active => "active",
             Status::Failed => "failed",
+            Status::Unpaid => "unpaid",
         }
     }
 
     pub fn parse(s: &str) -> Option<Self> {
-        [Status::Pending, Status::Active, Status::Failed]
+        [Status::Pending, Status::Active, Status::Failed, Status::Unpaid]
             .into_iter()
             .find(|v| v.as_str() == s)
     }

@@ -32,12 +32,14 @@ pub(crate) struct NewRow<'a> {
 
 /// A change of an existing row's outcome; each also sets `run_id` and `updated_at`.
 pub(crate) enum RowUpdate<'a> {
-    /// `active` with the order's ids; clears `last_error`.
+    /// `status` (`active`, or `unpaid` for an order left to be paid) with the order's ids;
+    /// clears `last_error`.
     Ordered {
+        status: Status,
         outcome: &'a OrderOutcome,
         product_ids: &'a str,
     },
-    /// `active` by observation, keeping the order id it may have; clears `last_error`.
+    /// `active` by observation (from `pending` or `unpaid`), keeping the order id it may have; clears `last_error`.
     Resolved { product_ids: &'a str },
     /// `failed`, with the reason.
     Failed { error: &'a str },

@@ -206,6 +206,24 @@ impl StateWriter {
 
     /// Records a successful order for `addresses` (all pending in this region's order).
     pub fn mark_active(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
+        self.mark_ordered(run, addresses, outcome, Status::Active, "ordered")
+    }
+
+    /// Records an accepted order placed with `AutoPay: false` for `addresses`: it waits for
+    /// payment in the console and buys nothing until then. The row keeps the order's ids, so
+    /// that the plan can name the order to pay and never places another one for it.
+    pub fn mark_unpaid(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
+        self.mark_ordered(run, addresses, outcome, Status::Unpaid, "ordered, awaiting payment")
+    }
+
+    fn mark_ordered(
+        &mut self,
+        run: RunId,
+        addresses: &[Address],
+        outcome: &OrderOutcome,
+        status: Status,
+        what: &str,
+    ) -> Result<(), StateError> {
         let now = self.now();
         let ids = product_ids_json(&outcome.product_ids);
         self.write_state(|tx| {
@@ -214,20 +232,21 @@ impl StateWriter {
                 tx.update(
                     address,
                     &RowUpdate::Ordered {
+                        status,
                         outcome,
                         product_ids: &ids,
                     },
                     run,
                     &now,
                 )?;
-                let message = format!("{} -> active: ordered", before.as_str());
+                let message = format!("{} -> {}: {what}", before.as_str(), status.as_str());
                 state_event(
                     tx,
                     run,
                     &now,
-                    "active",
+                    status.as_str(),
                     address,
-                    Status::Active,
+                    status,
                     &message,
                     outcome.order_id.as_deref(),
                 )?;
@@ -237,7 +256,8 @@ impl StateWriter {
     }
 
     /// Settles a `pending` row whose order the cloud reports purchased although its response
-    /// was lost: the row becomes `active`, keeping the request that was sent.
+    /// was lost, or an `unpaid` row whose order someone has paid: the row becomes `active`,
+    /// keeping the request that was sent and the order id.
     pub fn mark_resolved(&mut self, run: RunId, address: &Address, product_id: Option<&str>) -> Result<(), StateError> {
         let now = self.now();
         let ids = product_ids_json(&product_id.map(str::to_owned).into_iter().collect::<Vec<_>>());

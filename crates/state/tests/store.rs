@@ -37,6 +37,8 @@ on_both_backends!(
     the_history_is_append_only,
     a_stale_lock_record_is_replaced,
     the_lock_excludes_a_second_writer_and_names_the_holder,
+    an_unpaid_order_keeps_its_order_id_and_resolves_to_active,
+    a_version_1_state_is_migrated_to_allow_unpaid,
 );
 
 fn writer(path: &Path) -> StateWriter {
@@ -503,4 +505,108 @@ fn history_queries_by_address_use_the_index() {
     let text = plan.join("\n");
     assert!(text.contains("event_addresses_by_address"), "{text}");
     assert!(!text.contains("SCAN"), "{text}");
+}
+
+fn an_unpaid_order_keeps_its_order_id_and_resolves_to_active(b: &Backend) {
+    let mut w = b.writer();
+    let run = w.begin_run("apply").unwrap();
+    let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
+    w.put_pending(run, &[&pai]).unwrap();
+    let outcome = OrderOutcome {
+        order_id: Some("210292536260646".into()),
+        product_ids: vec![],
+        buy_product_request_id: None,
+        request_id: Some("REQ-1".into()),
+    };
+    w.mark_unpaid(run, &[addr("pai")], &outcome).unwrap();
+    let r = &w.snapshot().unwrap().resources[&addr("pai")];
+    assert_eq!((r.status, r.origin), (Status::Unpaid, Origin::Ordered));
+    assert_eq!(r.order_id.as_deref(), Some("210292536260646"));
+    assert_eq!(
+        b.store().snapshot().unwrap().resources[&addr("pai")].status,
+        Status::Unpaid
+    );
+
+    w.mark_resolved(run, &addr("pai"), Some("pid-1")).unwrap();
+    let r = &w.snapshot().unwrap().resources[&addr("pai")];
+    assert_eq!(r.status, Status::Active);
+    assert_eq!(r.order_id.as_deref(), Some("210292536260646"), "the paid order is kept");
+    assert_eq!(r.product_ids, ["pid-1"]);
+    w.end_run(run, &RunResult::Succeeded).unwrap();
+
+    let h = w.history(Some(&addr("pai"))).unwrap();
+    let messages: Vec<&str> = h.events.iter().filter_map(|e| e.message.as_deref()).collect();
+    assert!(
+        messages.contains(&"pending -> unpaid: ordered, awaiting payment"),
+        "{messages:?}"
+    );
+    assert!(
+        messages.iter().any(|m| m.starts_with("unpaid -> active")),
+        "{messages:?}"
+    );
+}
+
+/// The `resources` table exactly as schema version 1 laid it out, with its old constraint.
+const V1_RESOURCES: &str = "
+    address TEXT PRIMARY KEY, region TEXT NOT NULL, product_code TEXT NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'active', 'failed')),
+    origin TEXT NOT NULL CHECK (origin IN ('ordered', 'adopted', 'imported')),
+    fingerprint TEXT NOT NULL, request_json TEXT NOT NULL, order_id TEXT,
+    product_ids TEXT NOT NULL DEFAULT '[]', buy_product_request_id TEXT, request_id TEXT,
+    last_error TEXT, run_id INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    UNIQUE (region, product_code)";
+
+fn a_version_1_state_is_migrated_to_allow_unpaid(b: &Backend) {
+    {
+        let mut w = b.writer();
+        let run = w.begin_run("apply").unwrap();
+        w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
+            .unwrap();
+        w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
+        w.put_pending(run, &[&product("oss", ProductCode::Oss, "cn-hangzhou")])
+            .unwrap();
+        w.end_run(run, &RunResult::Succeeded).unwrap();
+    }
+    let before = b.store().snapshot().unwrap();
+    // Put the state back as version 1 wrote it.
+    let downgrade = match b {
+        Backend::Sqlite { .. } => format!(
+            "CREATE TABLE resources_v1 ({V1_RESOURCES});
+             INSERT INTO resources_v1 SELECT * FROM resources;
+             DROP TABLE resources;
+             ALTER TABLE resources_v1 RENAME TO resources;
+             PRAGMA user_version = 1;"
+        ),
+        Backend::Postgres { .. } => "ALTER TABLE resources DROP CONSTRAINT resources_status_check;
+             ALTER TABLE resources ADD CONSTRAINT resources_status_check
+                 CHECK (status IN ('pending', 'active', 'failed'));
+             UPDATE meta SET schema_version = 1;"
+            .to_owned(),
+    };
+    b.raw_sql(&downgrade).unwrap();
+    let refused = b.raw_sql("UPDATE resources SET status = 'unpaid' WHERE address = 'oss'");
+    assert!(refused.is_err(), "version 1 refuses `unpaid`");
+
+    let mut w = b.writer();
+    let run = w.begin_run("apply").unwrap();
+    let outcome = OrderOutcome {
+        order_id: Some("ORDER-9".into()),
+        ..OrderOutcome::default()
+    };
+    w.mark_unpaid(run, &[addr("oss")], &outcome).unwrap();
+    w.end_run(run, &RunResult::Succeeded).unwrap();
+
+    let after = b.store().snapshot().unwrap();
+    assert_eq!(after.lineage, before.lineage);
+    assert_eq!(
+        after.resources[&addr("pai")],
+        before.resources[&addr("pai")],
+        "rows are kept"
+    );
+    assert_eq!(after.resources[&addr("oss")].status, Status::Unpaid);
+    let refused = b.raw_sql("UPDATE resources SET status = 'paid' WHERE address = 'oss'");
+    assert!(
+        refused.is_err(),
+        "the migrated constraint still refuses unknown statuses"
+    );
 }

@@ -16,7 +16,10 @@
 //! What a `ListProducts` answer means for a row is `pai_planner::reconcile`, the rule the diff
 //! and `refresh` follow too. [`Executor::new`] refuses a settle time shorter than the client's
 //! timeout, and [`Executor::apply`] refuses a plan whose order bodies are not what its changes
-//! describe: the reviewed body is the one sent.
+//! describe: the reviewed body is the one sent. It sends no order for a product the cloud
+//! reports this account may not purchase (`HasPermissionToPurchase: false`, in the plan or in
+//! the check before ordering): that product is reported [`ProductOutcome::NotPermitted`], the
+//! region's others are ordered. An `AutoPay: false` order is recorded `unpaid`.
 //!
 //! State writes go through one [`StateWriter`] behind a mutex: regions run concurrently on the
 //! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
@@ -37,6 +40,10 @@ use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
 
 pub use interrupted::{await_interrupted, unsettled, Unsettled};
+
+/// The RAM action `CreateProductOrders` needs (its API reference, "Authorization
+/// information"); named to the user when the cloud reports a product may not be purchased.
+pub const CREATE_ORDER_RAM_ACTION: &str = "pai:CreateOrder";
 pub use report::{ApplyReport, ProductOutcome, RegionReport};
 
 /// How hard the executor tries before it leaves a product for the next run.
@@ -194,6 +201,7 @@ impl Executor {
         }
         // Every region's job before anything is written: a plan refused here changes nothing.
         let mut jobs = Vec::new();
+        let mut not_permitted = Vec::new();
         for order in &plan.orders {
             let mut products = Vec::new();
             // An unrefreshed plan may be older than the cloud's truth whoever applies it.
@@ -215,12 +223,31 @@ impl Executor {
                     region: order.region.clone(),
                 });
             }
-            jobs.push(region::RegionJob {
-                region: order.region.clone(),
-                auto_pay: order.body.auto_pay,
-                products,
-                check_first,
-            });
+            // An order the cloud already said this account may not place would only be refused
+            // (or, worse, half-placed): send none for those products, order the others.
+            let (refused, products): (Vec<Product>, Vec<Product>) = products
+                .into_iter()
+                .partition(|p| plan.change(&p.address).is_some_and(Change::may_not_purchase));
+            let mut refused_report = RegionReport::new(order.region.clone());
+            for p in &refused {
+                refused_report.set(
+                    &p.address,
+                    ProductOutcome::NotPermitted {
+                        action: CREATE_ORDER_RAM_ACTION.to_owned(),
+                    },
+                );
+            }
+            if !refused.is_empty() {
+                not_permitted.push(refused_report);
+            }
+            if !products.is_empty() {
+                jobs.push(region::RegionJob {
+                    region: order.region.clone(),
+                    auto_pay: order.body.auto_pay,
+                    products,
+                    check_first,
+                });
+            }
         }
         let mut report = ApplyReport::default();
         for change in plan.changes.iter().filter(|c| c.action.is_change()) {
@@ -268,6 +295,12 @@ impl Executor {
                 Ok(Ok(region_report)) => report.regions.push(region_report),
                 Ok(Err(e)) => return Err(e),
                 Err(e) => return Err(ExecError::Inconsistent(format!("a region task failed: {e}"))),
+            }
+        }
+        for refused in not_permitted {
+            match report.regions.iter_mut().find(|r| r.region == refused.region) {
+                Some(region) => region.products.extend(refused.products),
+                None => report.regions.push(refused),
             }
         }
         report.regions.sort_by(|a, b| a.region.cmp(&b.region));
@@ -355,6 +388,15 @@ pub fn history_entry(
 struct Answer {
     word: Word,
     product_id: Option<String>,
+    /// `HasPermissionToPurchase`, when reported.
+    may_purchase: Option<bool>,
+}
+
+impl Answer {
+    /// Not bought, and the cloud says this account may not buy it: an order would only be refused.
+    fn not_permitted(&self) -> bool {
+        self.word != Word::Purchased && self.may_purchase == Some(false)
+    }
 }
 
 /// The cloud's answer on each of `products`, in their order; `Err` when it could not be asked.
@@ -388,6 +430,7 @@ async fn ask_cloud(
                 Answer {
                     word: Word::of(observed),
                     product_id: observed.and_then(|o| o.product_id.clone()),
+                    may_purchase: observed.and_then(|o| o.has_permission),
                 }
             })
             .collect()

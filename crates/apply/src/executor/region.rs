@@ -50,8 +50,20 @@ impl Context {
             self.progress.report(Progress::Checking { region: region.clone() });
             match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
                 Ok(answers) => {
+                    // A plan made without the cloud's word could not skip these; skip them now.
+                    let (refused, rest): (Vec<_>, Vec<_>) =
+                        to_order.into_iter().zip(answers).partition(|(_, a)| a.not_permitted());
+                    for (p, _) in refused {
+                        report.set(
+                            &p.address,
+                            ProductOutcome::NotPermitted {
+                                action: super::CREATE_ORDER_RAM_ACTION.to_owned(),
+                            },
+                        );
+                    }
+                    let (products, answers) = rest.into_iter().unzip();
                     to_order = self
-                        .record_verdicts(&mut report, to_order, answers, "already purchased")?
+                        .record_verdicts(&mut report, products, answers, "already purchased")?
                         .again
                 }
                 Err(e) => {
@@ -147,7 +159,9 @@ impl Context {
                     Ok((response.request_id.clone(), response.order_id.clone())),
                 );
                 lock(&self.writer).record_api_call(self.run, &call)?;
-                return self.record_answer(report, products, &response, settled_at).await;
+                return self
+                    .record_answer(report, products, auto_pay, &response, settled_at)
+                    .await;
             }
             Err(e) => e,
         };
@@ -194,6 +208,7 @@ impl Context {
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,
+        auto_pay: bool,
         response: &OrderResponse,
         settled_at: Instant,
     ) -> Result<Vec<Product>, ExecError> {
@@ -203,6 +218,21 @@ impl Context {
             buy_product_request_id: response.buy_product_request_id.clone(),
             request_id: response.request_id.clone(),
         };
+        if !auto_pay {
+            // An `AutoPay: false` order buys nothing until it is paid in the console, so its
+            // answer shows no purchase to match: every row waits for the payment of this order.
+            // Recording it active would hide that; recording nothing would order it again.
+            let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
+            lock(&self.writer).mark_unpaid(self.run, &addresses, &ordered(None))?;
+            let waiting = ProductOutcome::AwaitingPayment {
+                order_id: response.order_id.clone(),
+                request_id: response.request_id.clone(),
+            };
+            for a in &addresses {
+                report.set(a, waiting.clone());
+            }
+            return Ok(Vec::new());
+        }
         let as_ordered = ProductOutcome::Ordered {
             order_id: response.order_id.clone(),
             request_id: response.request_id.clone(),

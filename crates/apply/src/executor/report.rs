@@ -13,8 +13,17 @@ pub enum ProductOutcome {
         order_id: Option<String>,
         request_id: Option<String>,
     },
+    /// Ordered now with `AutoPay: false`: the order waits for payment in the console and buys
+    /// nothing until then. The state records it `unpaid`, and no other order is placed for it.
+    AwaitingPayment {
+        order_id: Option<String>,
+        request_id: Option<String>,
+    },
     /// Not ordered: the cloud reports it purchased, so it was recorded.
     Recorded { why: String },
+    /// Not ordered: `ListProducts` reported `HasPermissionToPurchase: false`, so no order was
+    /// sent. `action` is the RAM action to grant.
+    NotPermitted { action: String },
     /// Not purchased: the server refused the order (nothing was bought).
     Failed { error: String },
     /// Unknown: the order may have been placed and the cloud could not confirm it. The state
@@ -69,9 +78,14 @@ impl RegionReport {
     }
 
     pub fn is_success(&self) -> bool {
-        self.products
-            .iter()
-            .all(|(_, o)| matches!(o, ProductOutcome::Ordered { .. } | ProductOutcome::Recorded { .. }))
+        self.products.iter().all(|(_, o)| {
+            matches!(
+                o,
+                ProductOutcome::Ordered { .. }
+                    | ProductOutcome::AwaitingPayment { .. }
+                    | ProductOutcome::Recorded { .. }
+            )
+        })
     }
 
     pub fn order_ids(&self) -> Vec<&str> {
@@ -79,7 +93,8 @@ impl RegionReport {
             .products
             .iter()
             .filter_map(|(_, o)| match o {
-                ProductOutcome::Ordered { order_id: Some(id), .. } => Some(id.as_str()),
+                ProductOutcome::Ordered { order_id: Some(id), .. }
+                | ProductOutcome::AwaitingPayment { order_id: Some(id), .. } => Some(id.as_str()),
                 _ => None,
             })
             .collect();
@@ -118,6 +133,22 @@ impl RegionReport {
         if unknown > 0 {
             parts.push(format!("{unknown} unknown, left pending"));
         }
+        let awaiting = self
+            .products
+            .iter()
+            .filter(|(_, o)| matches!(o, ProductOutcome::AwaitingPayment { .. }))
+            .count();
+        if awaiting > 0 {
+            parts.push(format!("{awaiting} awaiting payment"));
+        }
+        let refused = self
+            .products
+            .iter()
+            .filter(|(_, o)| matches!(o, ProductOutcome::NotPermitted { .. }))
+            .count();
+        if refused > 0 {
+            parts.push(format!("{refused} not ordered: no permission to purchase"));
+        }
         parts.join("; ")
     }
 }
@@ -139,8 +170,14 @@ impl ApplyReport {
         self.regions.iter().all(RegionReport::is_success)
     }
 
+    /// Products an order was placed for now, paid or awaiting payment.
     pub fn ordered(&self) -> usize {
-        self.count(|o| matches!(o, ProductOutcome::Ordered { .. }))
+        self.count(|o| {
+            matches!(
+                o,
+                ProductOutcome::Ordered { .. } | ProductOutcome::AwaitingPayment { .. }
+            )
+        })
     }
 
     pub fn count(&self, pred: impl Fn(&ProductOutcome) -> bool) -> usize {

@@ -61,6 +61,14 @@ fn forget_warning(r: &Resource) -> String {
              stays active and billed, and pai-provision no longer tracks it."
         ),
         Status::Failed => format!("the last order for {what} failed, so nothing was bought for this record."),
+        Status::Unpaid => format!(
+            "the order for {what}{} awaits payment: if someone pays it, it is bought and pai-provision no longer \
+             tracks it. Cancel it in the order center of the Alibaba Cloud console if it is no longer needed.",
+            r.order_id
+                .as_deref()
+                .map(|id| format!(" (order {id})"))
+                .unwrap_or_default()
+        ),
     }
 }
 

@@ -102,6 +102,41 @@ fn cases() -> Vec<Case> {
             want: vec![("pai", Noop, "the cloud was not asked")],
         },
         Case {
+            name: "unpaid, not purchased: noop, awaiting payment",
+            desired: vec![pai()],
+            recorded: vec![record(&pai(), Unpaid)],
+            observed: Some(seen(&[(&pai(), false)])),
+            want: vec![("pai", Noop, "awaiting payment of order 2120")],
+        },
+        Case {
+            name: "unpaid, not refreshed: noop, awaiting payment",
+            desired: vec![pai()],
+            recorded: vec![record(&pai(), Unpaid)],
+            observed: None,
+            want: vec![("pai", Noop, "awaiting payment of order 2120")],
+        },
+        Case {
+            name: "unpaid, refreshed but not reported: noop, awaiting payment",
+            desired: vec![pai()],
+            recorded: vec![record(&pai(), Unpaid)],
+            observed: Some(seen(&[])),
+            want: vec![("pai", Noop, "the cloud did not report on it")],
+        },
+        Case {
+            name: "unpaid, paid: adopt (resolves)",
+            desired: vec![pai()],
+            recorded: vec![record(&pai(), Unpaid)],
+            observed: Some(seen(&[(&pai(), true)])),
+            want: vec![("pai", Adopt, "was paid: the cloud reports it purchased")],
+        },
+        Case {
+            name: "unpaid, AutoRenew changed, not purchased: still no order",
+            desired: vec![renewing(dataworks())],
+            recorded: vec![record(&dataworks(), Unpaid)],
+            observed: Some(seen(&[(&dataworks(), false)])),
+            want: vec![("dataworks", Noop, "awaiting payment")],
+        },
+        Case {
             name: "active, the cloud lost it: reorder",
             desired: vec![pai()],
             recorded: vec![record(&pai(), Active)],
@@ -367,7 +402,7 @@ fn the_table_covers_every_action() {
     for action in Action::ALL {
         assert!(all.iter().any(|c| c.action == action), "{action:?} not covered");
     }
-    for status in [Status::Pending, Status::Active, Status::Failed] {
+    for status in [Status::Pending, Status::Active, Status::Failed, Status::Unpaid] {
         assert!(
             all.iter()
                 .any(|c| c.before.as_ref().is_some_and(|b| b.status == status)),
@@ -421,6 +456,9 @@ fn forget_warns_loudly_only_when_something_may_stay_billed() {
         (Status::Failed, None, false),
         (Status::Failed, Some(true), true),
         (Status::Failed, Some(false), false),
+        (Status::Unpaid, None, false),
+        (Status::Unpaid, Some(true), true),
+        (Status::Unpaid, Some(false), false),
     ];
     for (status, purchased, warns) in cases {
         let obs = purchased.map(|p| seen(&[(&pai(), p)]));
@@ -550,4 +588,41 @@ fn a_refusal_to_sell_is_a_warning_on_the_order() {
     assert_eq!(c.action, Action::Order);
     assert!(c.warnings[0].contains("HasPermissionToPurchase=false"));
     assert!(c.warnings[0].contains("common-buy"));
+    assert!(c.warnings[0].contains("no permission to purchase"), "{}", c.warnings[0]);
+    assert!(
+        c.warnings[0].contains("apply sends no order for it"),
+        "{}",
+        c.warnings[0]
+    );
+    assert!(c.warnings[0].contains("pai:CreateOrder"), "{}", c.warnings[0]);
+}
+
+#[test]
+fn an_unpaid_order_is_never_ordered_again_and_warns_with_its_order_id() {
+    for observed in [None, Some(seen(&[(&pai(), false)])), Some(seen(&[]))] {
+        let c = one(vec![pai()], vec![record(&pai(), Status::Unpaid)], observed);
+        assert_eq!(c.action, Action::Noop, "{}", c.reason);
+        assert!(!c.action.is_change());
+        let id = c.before.as_ref().unwrap().order_id.clone().unwrap();
+        assert!(
+            c.warnings[0].contains(&format!("awaiting payment of order {id}")),
+            "{:?}",
+            c.warnings
+        );
+    }
+    let c = one(
+        vec![renewing(dataworks())],
+        vec![record(&dataworks(), Status::Unpaid)],
+        None,
+    );
+    assert!(
+        c.warnings.iter().any(|w| w.contains("the manifest changed AutoRenew")),
+        "{:?}",
+        c.warnings
+    );
+
+    let c = one(vec![], vec![record(&pai(), Status::Unpaid)], None);
+    assert_eq!(c.action, Action::Forget);
+    assert!(c.reason.contains("awaits payment"), "{}", c.reason);
+    assert!(c.warnings[0].contains("cancel it"), "{:?}", c.warnings);
 }

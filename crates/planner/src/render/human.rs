@@ -5,6 +5,7 @@ use std::fmt::Write;
 use super::{line_diff, request_text, Paint};
 use crate::change::{Action, Change};
 use crate::plan::Plan;
+use pai_state::Status;
 
 pub fn plan(plan: &Plan, color: bool) -> String {
     let paint = Paint { on: color };
@@ -68,6 +69,9 @@ fn headline(change: &Change) -> (&'static str, String) {
         Action::Order if change.resolve_first => {
             "will be ordered, unless the cloud reports its interrupted order went through".to_owned()
         }
+        Action::Order | Action::Reorder if change.may_not_purchase() => {
+            "will NOT be ordered: no permission to purchase (grant pai:CreateOrder)".to_owned()
+        }
         Action::Order => "will be ordered".to_owned(),
         Action::Adopt => match &change.moved_from {
             Some(from) => format!("will be recorded, moved from {}", from.qualified()),
@@ -76,7 +80,13 @@ fn headline(change: &Change) -> (&'static str, String) {
         Action::Reorder => "will be ordered again".to_owned(),
         Action::Forget => "will be forgotten".to_owned(),
         Action::Conflict => "conflicts with the manifest".to_owned(),
-        Action::Noop => "is unchanged".to_owned(),
+        Action::Noop => match change.before.as_ref() {
+            Some(before) if before.status == Status::Unpaid => format!(
+                "is awaiting payment (order {}): nothing is ordered",
+                before.order_id.as_deref().unwrap_or("unknown")
+            ),
+            _ => "is unchanged".to_owned(),
+        },
     };
     let symbol = match change.action {
         Action::Order | Action::Reorder => "+",

@@ -44,7 +44,13 @@ pub fn plan(plan: &Plan) -> String {
                 c.product_code,
                 c.region,
                 c.action.as_str(),
-                if c.resolve_first { " (after resolving)" } else { "" },
+                if c.resolve_first {
+                    " (after resolving)"
+                } else if c.may_not_purchase() {
+                    " (not sent: no permission to purchase)"
+                } else {
+                    ""
+                },
                 cell(&c.reason)
             );
         }

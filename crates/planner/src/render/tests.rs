@@ -126,6 +126,67 @@ fn markdown() {
     insta::assert_snapshot!("markdown_settled", super::markdown(&settled()));
 }
 
+/// An order awaiting payment beside a new product, refreshed: the unpaid one is a noop that
+/// names its order, never an order.
+fn awaiting_payment() -> Plan {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let oss = documented_product("oss", Oss, "cn-hangzhou");
+    let m = manifest(&[pai.clone(), oss.clone()]);
+    let s = state(&[record(&pai, Status::Unpaid)]);
+    let obs = seen(&[(&pai, false), (&oss, false)]);
+    let mut plan = Plan::build(&m, "pai-provision.toml", &s, Some(&obs), &|r| m.endpoint_for(r), at());
+    plan.tool_version = "0.0.0-test".into();
+    plan
+}
+
+#[test]
+fn an_order_awaiting_payment_in_every_format() {
+    let plan = awaiting_payment();
+    insta::assert_snapshot!("human_awaiting_payment", super::human(&plan, false));
+    insta::assert_snapshot!("markdown_awaiting_payment", super::markdown(&plan));
+    let json: serde_json::Value = serde_json::from_str(&super::json(&plan)).unwrap();
+    let pai = json["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["address"] == "pai")
+        .unwrap();
+    assert_eq!(pai["action"], "noop");
+    assert_eq!(pai["before"]["status"], "unpaid");
+    assert!(
+        pai["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("awaiting payment of order 2120"),
+        "{pai}"
+    );
+    let ordered: Vec<&serde_json::Value> = json["orders"][0]["addresses"].as_array().unwrap().iter().collect();
+    assert_eq!(ordered, [&serde_json::json!("oss")], "only the new product is ordered");
+}
+
+#[test]
+fn a_product_without_permission_to_purchase_says_it_will_not_be_ordered() {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let mut obs = seen(&[(&pai, false)]);
+    let mut denied = obs.get(&pai.region, Pai).cloned().unwrap();
+    denied.has_permission = Some(false);
+    obs.insert(pai.region.clone(), Pai, denied);
+    let plan = Plan::build(&m, "p.toml", &state(&[]), Some(&obs), &|r| m.endpoint_for(r), at());
+    assert!(plan.changes[0].may_not_purchase());
+    let human = super::human(&plan, false);
+    assert!(
+        human.contains("products.pai (PAI_share, cn-hangzhou) will NOT be ordered: no permission to purchase"),
+        "{human}"
+    );
+    assert!(human.contains("pai:CreateOrder"), "{human}");
+    let markdown = super::markdown(&plan);
+    assert!(
+        markdown.contains("**order** (not sent: no permission to purchase)"),
+        "{markdown}"
+    );
+}
+
 #[test]
 fn summary_line_is_terraform_like() {
     assert_eq!(

@@ -195,7 +195,19 @@ fn check_provider(checker: &mut Checker, item: &Item, key_span: Option<Span>) ->
         let path = join("provider", key);
         match key {
             "region" => region = values::region(checker, value, &path),
-            "auto_pay" => auto_pay = values::boolean(checker, value, &path).unwrap_or(auto_pay),
+            "auto_pay" => {
+                auto_pay = values::boolean(checker, value, &path).unwrap_or(auto_pay);
+                if value.as_bool() == Some(false) {
+                    checker.warn(
+                        value.span(),
+                        "`auto_pay = false` buys nothing until someone pays the order in the console",
+                        "apply records such an order `unpaid` with its OrderId and never orders it again; the plan \
+                         shows it awaiting payment until ListProducts reports it purchased (see docs/manifest.md, \
+                         `auto_pay`)"
+                            .to_string(),
+                    );
+                }
+            }
             "signature" => {
                 if let Some((s, vspan)) = values::string(checker, value, &path, "signature = \"v3\"") {
                     match SignatureVersion::parse(s) {

@@ -20,7 +20,7 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const APPLICATION: &str = "pai-provision";
 
 /// Migration `i` takes the tables from version `i` to `i + 1`. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -112,6 +112,13 @@ CREATE TRIGGER events_no_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION history_append_only();
 CREATE TRIGGER event_addresses_no_truncate BEFORE TRUNCATE ON event_addresses
     FOR EACH STATEMENT EXECUTE FUNCTION history_append_only();
+"#;
+
+/// Allows the `unpaid` status. V1's unnamed CHECK got PostgreSQL's default name.
+const V2: &str = r#"
+ALTER TABLE resources DROP CONSTRAINT resources_status_check;
+ALTER TABLE resources ADD CONSTRAINT resources_status_check
+    CHECK (status IN ('pending', 'active', 'failed', 'unpaid'));
 "#;
 
 /// The table of the lock's holder record; see `super::lock`.

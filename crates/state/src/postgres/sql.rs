@@ -382,8 +382,12 @@ impl Tx for PgTx<'_> {
     fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), StateError> {
         let address = address.as_str();
         match change {
-            RowUpdate::Ordered { outcome, product_ids } => block_on(self.tx.execute(
-                "UPDATE resources SET status = 'active', order_id = $2, product_ids = $3,
+            RowUpdate::Ordered {
+                status,
+                outcome,
+                product_ids,
+            } => block_on(self.tx.execute(
+                "UPDATE resources SET status = $8, order_id = $2, product_ids = $3,
                      buy_product_request_id = $4, request_id = $5, last_error = NULL, run_id = $6, updated_at = $7
                  WHERE address = $1",
                 &[
@@ -394,6 +398,7 @@ impl Tx for PgTx<'_> {
                     &outcome.request_id,
                     &run.0,
                     &now,
+                    &status.as_str(),
                 ],
             ))
             .map_err(|e| self.err(e))?,

@@ -22,7 +22,7 @@ pub const APPLICATION_ID: i32 = 0x5041_4950;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[V1];
+const MIGRATIONS: &[&str] = &[V1, V2];
 
 const V1: &str = r#"
 CREATE TABLE state (
@@ -102,6 +102,37 @@ CREATE TRIGGER event_addresses_no_update BEFORE UPDATE ON event_addresses
     BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
 CREATE TRIGGER event_addresses_no_delete BEFORE DELETE ON event_addresses
     BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
+"#;
+
+/// Allows the `unpaid` status. SQLite cannot change a CHECK constraint in place, so the table
+/// is rebuilt with the same columns; nothing refers to it (no foreign key, trigger or view).
+const V2: &str = r#"
+CREATE TABLE resources_v2 (
+    address                 TEXT PRIMARY KEY,
+    region                  TEXT NOT NULL,
+    product_code            TEXT NOT NULL,
+    status                  TEXT NOT NULL CHECK (status IN ('pending', 'active', 'failed', 'unpaid')),
+    origin                  TEXT NOT NULL CHECK (origin IN ('ordered', 'adopted', 'imported')),
+    fingerprint             TEXT NOT NULL,
+    request_json            TEXT NOT NULL,
+    order_id                TEXT,
+    product_ids             TEXT NOT NULL DEFAULT '[]',
+    buy_product_request_id  TEXT,
+    request_id              TEXT,
+    last_error              TEXT,
+    run_id                  INTEGER,
+    created_at              TEXT NOT NULL,
+    updated_at              TEXT NOT NULL,
+    UNIQUE (region, product_code)
+);
+INSERT INTO resources_v2 (address, region, product_code, status, origin, fingerprint, request_json,
+        order_id, product_ids, buy_product_request_id, request_id, last_error, run_id, created_at,
+        updated_at)
+    SELECT address, region, product_code, status, origin, fingerprint, request_json, order_id,
+        product_ids, buy_product_request_id, request_id, last_error, run_id, created_at, updated_at
+    FROM resources;
+DROP TABLE resources;
+ALTER TABLE resources_v2 RENAME TO resources;
 "#;
 
 /// What the first 100 bytes of a file say about it.
@@ -259,6 +290,39 @@ mod tests {
         let mut conn = Connection::open_in_memory().unwrap();
         initialise(&mut conn, Path::new(":memory:"), "lin", "2026-11-26T00:00:00Z").unwrap();
         assert_eq!(check_open(&conn, Path::new(":memory:")).unwrap(), SCHEMA_VERSION);
+    }
+
+    #[test]
+    fn a_version_1_state_is_migrated_keeping_its_rows_and_accepts_unpaid() {
+        let path = Path::new(":memory:");
+        let mut conn = Connection::open_in_memory().unwrap();
+        conn.pragma_update(None, "application_id", APPLICATION_ID).unwrap();
+        conn.execute_batch(V1).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        conn.execute_batch(
+            "INSERT INTO state (id, lineage, serial, created_at) VALUES (1, 'lin', 3, 't');
+             INSERT INTO resources (address, region, product_code, status, origin, fingerprint,
+                 request_json, order_id, product_ids, created_at, updated_at)
+             VALUES ('pai', 'cn-hangzhou', 'PAI_share', 'active', 'ordered', 'f', '{}', '42', '[\"p\"]', 't', 't');",
+        )
+        .unwrap();
+        let unpaid = "UPDATE resources SET status = 'unpaid' WHERE address = 'pai'";
+        assert!(conn.execute(unpaid, []).is_err(), "version 1 refuses `unpaid`");
+
+        assert_eq!(check_open(&conn, path).unwrap(), 1);
+        migrate(&mut conn, path, 1).unwrap();
+        assert_eq!(check_open(&conn, path).unwrap(), SCHEMA_VERSION);
+        let kept: (String, String, String) = conn
+            .query_row(
+                "SELECT status, order_id, product_ids FROM resources WHERE address = 'pai'",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(kept, ("active".into(), "42".into(), "[\"p\"]".into()));
+        assert_eq!(conn.execute(unpaid, []).unwrap(), 1);
+        let other = "UPDATE resources SET status = 'paid' WHERE address = 'pai'";
+        assert!(conn.execute(other, []).is_err(), "the constraint is still there");
     }
 
     #[test]

@@ -114,8 +114,12 @@ impl Tx for SqliteTx<'_> {
 
     fn update(&mut self, address: &Address, change: &RowUpdate<'_>, run: RunId, now: &str) -> Result<(), StateError> {
         let done = match change {
-            RowUpdate::Ordered { outcome, product_ids } => self.tx.execute(
-                "UPDATE resources SET status = 'active', order_id = ?2, product_ids = ?3,
+            RowUpdate::Ordered {
+                status,
+                outcome,
+                product_ids,
+            } => self.tx.execute(
+                "UPDATE resources SET status = ?8, order_id = ?2, product_ids = ?3,
                      buy_product_request_id = ?4, request_id = ?5, last_error = NULL, run_id = ?6,
                      updated_at = ?7
                  WHERE address = ?1",
@@ -126,7 +130,8 @@ impl Tx for SqliteTx<'_> {
                     outcome.buy_product_request_id,
                     outcome.request_id,
                     run.0,
-                    now
+                    now,
+                    status.as_str()
                 ],
             ),
             RowUpdate::Resolved { product_ids } => self.tx.execute(

@@ -18,6 +18,20 @@ pub fn apply_summary(report: &ApplyReport) -> String {
                     order_id.as_deref().unwrap_or("?"),
                     request_id.as_deref().unwrap_or("?")
                 ),
+                ProductOutcome::AwaitingPayment { order_id, request_id } => format!(
+                    "{}: ordered, awaiting payment (OrderId {}, RequestId {}) in {}: AutoPay is false, so nothing is \
+                     bought until someone pays the order in the order center of the Alibaba Cloud console; no other \
+                     order is placed for it",
+                    address.qualified(),
+                    order_id.as_deref().unwrap_or("?"),
+                    request_id.as_deref().unwrap_or("?"),
+                    region.region
+                ),
+                ProductOutcome::NotPermitted { action } => format!(
+                    "{}: NOT ordered: no permission to purchase (ListProducts reports HasPermissionToPurchase=false): \
+                     grant the RAM action {action} and apply again",
+                    address.qualified()
+                ),
                 ProductOutcome::Recorded { why } => format!("{}: recorded ({why})", address.qualified()),
                 ProductOutcome::Failed { error } => format!("{}: NOT ordered: {error}", address.qualified()),
                 ProductOutcome::Unknown { error } => {
@@ -46,14 +60,24 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     }
     let failed = report.count(|o| matches!(o, ProductOutcome::Failed { .. }));
     let unknown = report.count(|o| matches!(o, ProductOutcome::Unknown { .. }));
+    let awaiting = report.count(|o| matches!(o, ProductOutcome::AwaitingPayment { .. }));
+    let not_permitted = report.count(|o| matches!(o, ProductOutcome::NotPermitted { .. }));
+    let mut extra = String::new();
+    if awaiting > 0 {
+        extra.push_str(&format!(" ({awaiting} awaiting payment)"));
+    }
+    if not_permitted > 0 {
+        extra.push_str(&format!(", {not_permitted} not permitted"));
+    }
     let head = if report.is_success() {
         "Apply complete"
     } else {
         "Apply incomplete"
     };
     out.push_str(&format!(
-        "\n{head}: {} ordered, {} adopted, {} forgotten, {failed} failed, {unknown} unknown.\n",
+        "\n{head}: {} ordered{}, {} adopted, {} forgotten, {failed} failed, {unknown} unknown.\n",
         report.ordered(),
+        extra,
         report.adopted.len() + report.count(|o| matches!(o, ProductOutcome::Recorded { .. })),
         report.forgotten.len(),
     ));
