@@ -1,8 +1,9 @@
-//! What the apply tests share (`apply_e2e`, `apply_race`, `apply_secrets`, `fault_campaign`):
-//! an in-process emulator on loopback whose ledger lives in a file and which can be restarted
-//! with other faults on the same ports, a work directory holding a state file and a manifest
-//! that points at the emulator, the real `pai-provision` binary run as a child process with
-//! credentials passed through its own environment only, and the exactly-once check itself.
+//! The one harness of the CLI's integration tests: a work directory holding a state file and a
+//! manifest ([`Workdir`]), the real `pai-provision` binary run in it as a child process with
+//! credentials passed through its own environment only ([`Run`]), and, for the apply tests
+//! (`apply_e2e`, `apply_race`, `apply_secrets`, `fault_campaign`, `state_postgres`), an
+//! in-process emulator on loopback whose ledger lives in a file and which can be restarted with
+//! other faults on the same ports, and the exactly-once check itself.
 //!
 //! - `emu`: [`Setup`], on `pai_testkit`'s emulator harness ([`Emu`], [`runtime`]).
 //! - `proxy`: a recording TCP proxy that can play a slow gateway.
@@ -15,7 +16,7 @@ mod proxy;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use pai_emulator::Ledger;
 use pai_spec::{ProductCode, Region};
@@ -128,6 +129,20 @@ impl Default for Workdir {
 }
 
 impl Workdir {
+    /// A work directory whose manifest, `pai-provision.toml`, is `text`.
+    pub fn with_manifest(text: &str) -> Workdir {
+        let work = Workdir::new();
+        work.write_manifest(text);
+        work
+    }
+
+    /// Puts the state at `relative` inside the directory instead, e.g. in a subdirectory that
+    /// does not exist yet.
+    pub fn state_at(mut self, relative: &str) -> Workdir {
+        self.state = self.dir.path().join(relative);
+        self
+    }
+
     pub fn new() -> Workdir {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let state = dir.path().join("s.db");
@@ -169,33 +184,93 @@ impl Workdir {
         std::fs::write(&self.manifest, text).expect("write the manifest");
     }
 
+    /// A file of the directory.
+    pub fn file(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
     /// `pai-provision --state <state> --no-color ARGS`, in the directory, with only the
     /// workdir's environment; output captured, no stdin (so never a terminal).
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
-        cmd.current_dir(self.dir.path())
-            .env_clear()
-            .envs(&self.env)
-            .arg("--state")
-            .arg(&self.state)
-            .arg("--no-color")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = self.plain_command(&[]);
+        cmd.arg("--state").arg(&self.state).arg("--no-color").args(args);
+        cmd
+    }
+
+    /// `pai-provision ARGS` as [`Workdir::command`] runs it, but with neither `--state` nor
+    /// `--no-color`: for what the binary decides by itself (where the state is, whether to
+    /// colour).
+    pub fn plain_command(&self, args: &[&str]) -> Command {
+        let mut cmd = binary();
+        cmd.current_dir(self.dir.path()).envs(&self.env).args(args);
         cmd
     }
 
     pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("run pai-provision"))
+        Run::of(&mut self.command(args))
+    }
+
+    /// [`Workdir::run`] of [`Workdir::plain_command`].
+    pub fn run_plain(&self, args: &[&str]) -> Run {
+        Run::of(&mut self.plain_command(args))
+    }
+
+    /// Starts `n` copies of ARGS at once and waits for all of them.
+    pub fn race(&self, n: usize, args: &[&str]) -> Vec<Run> {
+        let children: Vec<Child> = (0..n)
+            .map(|_| self.command(args).spawn().expect("start pai-provision"))
+            .collect();
+        children
+            .into_iter()
+            .map(|c| Run::from(c.wait_with_output().expect("wait for pai-provision")))
+            .collect()
+    }
+
+    /// Runs ARGS, asserts exit 0 and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.describe());
+        run.stdout
+    }
+
+    /// Runs ARGS, asserts exit 1 and returns stderr.
+    pub fn fails(&self, args: &[&str]) -> String {
+        let run = self.run(args);
+        assert_eq!(run.code, Some(1), "{args:?}: {}", run.describe());
+        run.stderr
+    }
+
+    /// Runs ARGS, asserts exit 0 and returns stdout as JSON.
+    pub fn json(&self, args: &[&str]) -> serde_json::Value {
+        let run = self.run(args);
+        assert_eq!(run.code, Some(0), "{args:?}: {}", run.describe());
+        run.json()
     }
 
     /// `state list --format json`.
     pub fn state_list(&self) -> Vec<StateRow> {
-        let run = self.run(&["state", "list", "--format", "json"]);
-        assert_eq!(run.code, Some(0), "state list: {}", run.describe());
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("state list JSON: {e}: {}", run.stdout))
+        let stdout = self.ok(&["state", "list", "--format", "json"]);
+        serde_json::from_str(&stdout).unwrap_or_else(|e| panic!("state list JSON: {e}: {stdout}"))
     }
+}
+
+/// `pai-provision` with an empty environment, output captured and no stdin (so never a
+/// terminal): on its own for the commands that take their files as arguments (`validate`,
+/// `fmt`), and under [`Workdir::command`].
+pub fn binary() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
+    cmd.env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    cmd
+}
+
+/// Writes `contents` to `name` in `dir`, and returns its path.
+pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, contents).expect("write the file");
+    path
 }
 
 /// A finished run of the binary.
@@ -218,6 +293,10 @@ impl From<Output> for Run {
 }
 
 impl Run {
+    pub fn of(cmd: &mut Command) -> Run {
+        Run::from(cmd.output().expect("run pai-provision"))
+    }
+
     /// For assertion messages.
     pub fn describe(&self) -> String {
         format!(
