@@ -22,11 +22,7 @@ fn entries(dir: &Path) -> Vec<String> {
 fn check_prints_a_diff_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "m.toml", MESSY);
-    let Run {
-        code,
-        stdout: out,
-        stderr: err,
-    } = Run::of(binary().args(["fmt", "--check"]).arg(&path));
+    let (code, out, err) = Run::of(binary().args(["fmt", "--check"]).arg(&path)).into_parts();
     assert_eq!(code, Some(1), "{err}");
     let file = path.display().to_string();
     assert!(
@@ -49,7 +45,7 @@ fn fmt_rewrites_in_place_keeping_permissions() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     }
-    let Run { code, stderr: err, .. } = Run::of(binary().arg("fmt").arg(&path));
+    let (code, _, err) = Run::of(binary().arg("fmt").arg(&path)).into_parts();
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), FORMATTED);
     assert_eq!(entries(dir.path()), ["m.toml"], "a temporary file was left behind");
@@ -60,13 +56,9 @@ fn fmt_rewrites_in_place_keeping_permissions() {
         assert_eq!(mode, 0o640);
     }
     // Now formatted: --check passes silently and fmt changes nothing.
-    let Run {
-        code,
-        stdout: out,
-        stderr: err,
-    } = Run::of(binary().args(["fmt", "--check"]).arg(&path));
+    let (code, out, err) = Run::of(binary().args(["fmt", "--check"]).arg(&path)).into_parts();
     assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "", ""));
-    let Run { code, .. } = Run::of(binary().arg("fmt").arg(&path));
+    let (code, _, _) = Run::of(binary().arg("fmt").arg(&path)).into_parts();
     assert_eq!(code, Some(0));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), FORMATTED);
 }
@@ -77,11 +69,7 @@ fn an_invalid_manifest_is_reported_and_left_alone() {
     let source = "[provider]\nregion='cn-hangzhou'\n[products.pai]\ncode = 'PAI'\n";
     let path = write(dir.path(), "bad.toml", source);
     for args in [&["fmt"][..], &["fmt", "--check"][..]] {
-        let Run {
-            code,
-            stdout: out,
-            stderr: err,
-        } = Run::of(binary().args(args).arg(&path));
+        let (code, out, err) = Run::of(binary().args(args).arg(&path)).into_parts();
         assert_eq!(code, Some(1), "{args:?}");
         assert!(out.is_empty(), "{out}");
         assert!(err.contains(&format!("{}:4:8", path.display())), "{err}");
@@ -95,13 +83,13 @@ fn an_invalid_manifest_is_reported_and_left_alone() {
 fn the_default_manifest_and_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "pai-provision.toml", MESSY);
-    let Run { code, stderr: err, .. } = Run::of(binary().arg("fmt").current_dir(dir.path()));
+    let (code, _, err) = Run::of(binary().arg("fmt").current_dir(dir.path())).into_parts();
     assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("pai-provision.toml")).unwrap(),
         FORMATTED
     );
-    let Run { code, stderr: err, .. } = Run::of(binary().arg("fmt").arg(dir.path().join("nope.toml")));
+    let (code, _, err) = Run::of(binary().arg("fmt").arg(dir.path().join("nope.toml"))).into_parts();
     assert_eq!(code, Some(1));
     assert!(
         err.contains("cannot read manifest") && err.contains("nope.toml"),

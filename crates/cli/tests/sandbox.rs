@@ -27,7 +27,7 @@ fn ledger(dir: &Path) -> Value {
 #[test]
 fn the_quickstart_in_the_sandbox_orders_once_and_leaves_the_real_state_alone() {
     let dir = newcomer();
-    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.toml");
+    let quickstart = support::examples().join("quickstart.toml");
     std::fs::create_dir(dir.file("examples")).expect("examples/");
     std::fs::copy(&quickstart, dir.file("examples/quickstart.toml")).expect("copy the quickstart");
     let apply = ["apply", "--sandbox", "--auto-approve", "examples/quickstart.toml"];
@@ -96,7 +96,7 @@ fn the_quickstart_in_the_sandbox_orders_once_and_leaves_the_real_state_alone() {
 #[test]
 fn apply_without_a_terminal_needs_auto_approve_even_in_the_sandbox() {
     let dir = newcomer();
-    let quickstart = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/quickstart.toml");
+    let quickstart = support::examples().join("quickstart.toml");
     std::fs::copy(&quickstart, dir.file("q.toml")).expect("copy the quickstart");
     let refused = dir.run_plain(&["apply", "--sandbox", "q.toml"]);
     assert_eq!(refused.code, Some(1), "{}", refused.describe());

@@ -2,13 +2,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-
-use support::{binary, write, Run};
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
+use support::{binary, examples, write, Run};
 
 const BAD: &str = r#"[provider]
 region = "cn-hangzhou"
@@ -29,11 +23,7 @@ fn the_examples_are_valid() {
         ("quickstart.toml", "is valid: 4 products in 1 region"),
         ("multi-region.toml", "is valid: 5 products in 2 regions"),
     ] {
-        let Run {
-            code,
-            stdout: out,
-            stderr: err,
-        } = Run::of(binary().arg("validate").arg(examples().join(name)));
+        let (code, out, err) = Run::of(binary().arg("validate").arg(examples().join(name))).into_parts();
         assert_eq!(code, Some(0), "{name}: {err}");
         assert!(out.contains(summary), "{name}: {out}");
         assert!(err.is_empty(), "{name}: {err}");
@@ -44,11 +34,7 @@ fn the_examples_are_valid() {
 fn every_error_is_printed_with_its_place_and_exit_is_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.toml", BAD.as_bytes());
-    let Run {
-        code,
-        stdout: out,
-        stderr: err,
-    } = Run::of(binary().arg("validate").arg(&path));
+    let (code, out, err) = Run::of(binary().arg("validate").arg(&path)).into_parts();
     assert_eq!(code, Some(1));
     assert!(out.is_empty(), "{out}");
     let file = path.display().to_string();
@@ -74,11 +60,7 @@ fn every_error_is_printed_with_its_place_and_exit_is_1() {
 fn json_lists_every_diagnostic_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.toml", BAD.as_bytes());
-    let Run {
-        code,
-        stdout: out,
-        stderr: err,
-    } = Run::of(binary().args(["validate", "--format", "json"]).arg(&path));
+    let (code, out, err) = Run::of(binary().args(["validate", "--format", "json"]).arg(&path)).into_parts();
     assert_eq!(code, Some(1));
     assert!(err.is_empty(), "{err}");
     let list: serde_json::Value = serde_json::from_str(&out).expect("JSON on stdout");
@@ -111,11 +93,12 @@ fn json_lists_every_diagnostic_on_stdout() {
     assert_eq!(list[1]["snippet"]["text"], "code = \"Dataworks_share\"");
     assert!(!out.contains("hunter2"));
 
-    let Run { code, stdout: out, .. } = Run::of(
+    let (code, out, _) = Run::of(
         binary()
             .args(["validate", "--format", "json"])
             .arg(examples().join("quickstart.toml")),
-    );
+    )
+    .into_parts();
     assert_eq!((code, out.trim()), (Some(0), "[]"));
 }
 
@@ -127,11 +110,7 @@ fn warnings_alone_exit_0() {
         "w.toml",
         b"[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\nproperties.colour = \"red\"\n",
     );
-    let Run {
-        code,
-        stdout: out,
-        stderr: err,
-    } = Run::of(binary().arg("validate").arg(&path));
+    let (code, out, err) = Run::of(binary().arg("validate").arg(&path)).into_parts();
     assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("warning: instance property `colour`"), "{err}");
     assert!(out.contains("is valid: 1 product in 1 region (1 warning)"), "{out}");
@@ -145,11 +124,7 @@ fn the_default_manifest_is_pai_provision_toml() {
         dir.path().join("pai-provision.toml"),
     )
     .unwrap();
-    let Run {
-        code,
-        stdout: out,
-        stderr: err,
-    } = Run::of(binary().arg("validate").current_dir(dir.path()));
+    let (code, out, err) = Run::of(binary().arg("validate").current_dir(dir.path())).into_parts();
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("`pai-provision.toml` is valid"), "{out}");
 }
@@ -157,7 +132,7 @@ fn the_default_manifest_is_pai_provision_toml() {
 #[test]
 fn unreadable_empty_binary_and_broken_files_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let Run { code, stderr: err, .. } = Run::of(binary().arg("validate").arg(dir.path().join("missing.toml")));
+    let (code, _, err) = Run::of(binary().arg("validate").arg(dir.path().join("missing.toml"))).into_parts();
     assert_eq!(code, Some(1));
     assert!(
         err.contains("cannot read manifest") && err.contains("missing.toml"),
@@ -175,7 +150,7 @@ fn unreadable_empty_binary_and_broken_files_exit_1() {
     ];
     for (name, bytes, want) in cases {
         let path = write(dir.path(), name, bytes);
-        let Run { code, stderr: err, .. } = Run::of(binary().arg("validate").arg(&path));
+        let (code, _, err) = Run::of(binary().arg("validate").arg(&path)).into_parts();
         assert_eq!(code, Some(1), "{name}");
         assert!(err.contains(want), "{name}: {err}");
         assert!(err.contains(&format!("{}:1:", path.display())), "{name}: {err}");

@@ -266,6 +266,11 @@ pub fn binary() -> Command {
     cmd
 }
 
+/// The repository's `examples/`, the manifests the README tells a newcomer to run.
+pub fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
 /// Writes `contents` to `name` in `dir`, and returns its path.
 pub fn write(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
     let path = dir.join(name);
@@ -295,6 +300,11 @@ impl From<Output> for Run {
 impl Run {
     pub fn of(cmd: &mut Command) -> Run {
         Run::from(cmd.output().expect("run pai-provision"))
+    }
+
+    /// Exit code, stdout and stderr, for tests that name them `code, out, err`.
+    pub fn into_parts(self) -> (Option<i32>, String, String) {
+        (self.code, self.stdout, self.stderr)
     }
 
     /// For assertion messages.
