@@ -323,9 +323,8 @@ fn the_manifests_state_url_with_passwords_from_pgpassword_or_pgpass() {
 
 #[test]
 fn a_bad_state_url_is_reported_without_its_password() {
-    let work = Workdir::new();
-    work.write_manifest("[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\n");
-    let mut work = work;
+    let mut work =
+        Workdir::with_manifest("[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\n");
     work.state = PathBuf::from("postgres://pai:Sup3rSecret@127.0.0.1:1/postgres?shema=x");
     let run = work.run(&["state", "list"]);
     assert_eq!(run.code, Some(1), "{}", run.describe());

@@ -27,20 +27,6 @@ impl Default for Workdir {
 }
 
 impl Workdir {
-    /// A work directory whose manifest, `pai-provision.toml`, is `text`.
-    pub fn with_manifest(text: &str) -> Workdir {
-        let work = Workdir::new();
-        work.write_manifest(text);
-        work
-    }
-
-    /// Puts the state at `relative` inside the directory instead, e.g. in a subdirectory that
-    /// does not exist yet.
-    pub fn state_at(mut self, relative: &str) -> Workdir {
-        self.state = self.dir.path().join(relative);
-        self
-    }
-
     pub fn new() -> Workdir {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let state = dir.path().join("s.db");
@@ -59,6 +45,20 @@ impl Workdir {
             manifest,
             env,
         }
+    }
+
+    /// A work directory whose manifest, `pai-provision.toml`, is `text`.
+    pub fn with_manifest(text: &str) -> Workdir {
+        let work = Workdir::new();
+        work.write_manifest(text);
+        work
+    }
+
+    /// Puts the state at `relative` inside the directory instead, e.g. in a subdirectory that
+    /// does not exist yet.
+    pub fn state_at(mut self, relative: &str) -> Workdir {
+        self.state = self.dir.path().join(relative);
+        self
     }
 
     pub fn path(&self) -> &Path {
