@@ -3,23 +3,11 @@
 
 mod support;
 
-use std::process::Child;
 use std::time::{Duration, Instant};
 
 use pai_emulator::Faults;
 use pai_spec::ProductCode;
 use support::{hangzhou, Run, Setup};
-
-/// Starts `n` copies of `args` at once and waits for all of them.
-fn race(setup: &Setup, n: usize, args: &[&str]) -> Vec<Run> {
-    let children: Vec<Child> = (0..n)
-        .map(|_| setup.work.command(args).spawn().expect("start pai-provision"))
-        .collect();
-    children
-        .into_iter()
-        .map(|c| Run::from(c.wait_with_output().expect("wait for pai-provision")))
-        .collect()
-}
 
 fn ordered_count(run: &Run) -> Option<u32> {
     let line = run.stdout.lines().find(|l| l.starts_with("Apply complete: "))?;
@@ -36,7 +24,9 @@ fn racing_applies_order_each_product_once() {
     // Latency keeps the winner inside its run long enough for the others to queue on the lock.
     let setup = Setup::with(&wanted, |c| c.faults.latency_ms = 40);
     let started = Instant::now();
-    let runs = race(&setup, 4, &["--lock-timeout", "60s", "apply", "--auto-approve"]);
+    let runs = setup
+        .work
+        .race(4, &["--lock-timeout", "60s", "apply", "--auto-approve"]);
     for run in &runs {
         assert_eq!(run.code, Some(0), "{}", run.describe());
     }
@@ -75,7 +65,7 @@ fn racing_applies_under_faults_converge_to_one_order_each() {
     });
     let args = ["--lock-timeout", "60s", "--timeout", "300ms", "apply", "--auto-approve"];
     for round in 0..3 {
-        for run in race(&setup, 3, &args) {
+        for run in setup.work.race(3, &args) {
             assert!(matches!(run.code, Some(0 | 1)), "round {round}: {}", run.describe());
         }
     }
@@ -100,7 +90,7 @@ fn a_saved_plan_applied_twice_at_once_is_carried_out_once() {
     let plan = setup.work.run(&["plan", "--out", plan_path]);
     assert_eq!(plan.code, Some(0), "{}", plan.describe());
 
-    let runs = race(&setup, 2, &["--lock-timeout", "60s", "apply", plan_path]);
+    let runs = setup.work.race(2, &["--lock-timeout", "60s", "apply", plan_path]);
     let codes: Vec<Option<i32>> = runs.iter().map(|r| r.code).collect();
     assert!(codes.contains(&Some(0)) && codes.contains(&Some(1)), "{codes:?}");
     let refused = runs.iter().find(|r| r.code == Some(1)).expect("one refused");

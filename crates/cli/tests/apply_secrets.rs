@@ -294,17 +294,13 @@ fn contains(haystack: &[u8], needle: &[u8]) -> bool {
 #[test]
 fn help_does_not_show_the_state_password() {
     for args in [&["--help"][..], &["plan", "--help"], &["state", "migrate", "--help"]] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_pai-provision"))
-            .env("PAI_PROVISION_STATE", "postgres://pai:LeakCheck-hunter2@db/infra")
-            .args(args)
-            .output()
-            .expect("run pai-provision");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
+        let out = Run::of(
+            support::binary()
+                .env("PAI_PROVISION_STATE", "postgres://pai:LeakCheck-hunter2@db/infra")
+                .args(args),
         );
-        assert_eq!(out.status.code(), Some(0), "{args:?}: {text}");
+        let text = format!("{}{}", out.stdout, out.stderr);
+        assert_eq!(out.code, Some(0), "{args:?}: {text}");
         assert!(text.contains("PAI_PROVISION_STATE"), "{args:?}: {text}");
         assert!(!text.contains("hunter2"), "{args:?}: {text}");
     }

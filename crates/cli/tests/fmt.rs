@@ -1,26 +1,10 @@
 //! `pai-provision fmt`, run as a process on real files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn bin() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_pai-provision"))
-}
+use std::path::Path;
 
-fn run(cmd: &mut Command) -> (u8, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run pai-provision");
-    (
-        status.code().expect("exit code") as u8,
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-fn write(dir: &Path, name: &str, contents: &str) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write manifest");
-    path
-}
+use support::{binary, write, Run};
 
 const MESSY: &str = "[products.pai]\ncode='PAI_share' # the platform\n\n# the provider\n[provider]\nauto_pay=true\nregion='cn-hangzhou'\n";
 const FORMATTED: &str = "# the provider\n[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[products.pai]\ncode = \"PAI_share\" # the platform\n";
@@ -38,8 +22,8 @@ fn entries(dir: &Path) -> Vec<String> {
 fn check_prints_a_diff_and_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "m.toml", MESSY);
-    let (code, out, err) = run(bin().args(["fmt", "--check"]).arg(&path));
-    assert_eq!(code, 1, "{err}");
+    let (code, out, err) = Run::of(binary().args(["fmt", "--check"]).arg(&path)).into_parts();
+    assert_eq!(code, Some(1), "{err}");
     let file = path.display().to_string();
     assert!(
         out.starts_with(&format!("--- {file} (current)\n+++ {file} (formatted)\n@@ ")),
@@ -61,8 +45,8 @@ fn fmt_rewrites_in_place_keeping_permissions() {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
     }
-    let (code, _, err) = run(bin().arg("fmt").arg(&path));
-    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = Run::of(binary().arg("fmt").arg(&path)).into_parts();
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), FORMATTED);
     assert_eq!(entries(dir.path()), ["m.toml"], "a temporary file was left behind");
     #[cfg(unix)]
@@ -72,10 +56,10 @@ fn fmt_rewrites_in_place_keeping_permissions() {
         assert_eq!(mode, 0o640);
     }
     // Now formatted: --check passes silently and fmt changes nothing.
-    let (code, out, err) = run(bin().args(["fmt", "--check"]).arg(&path));
-    assert_eq!((code, out.as_str(), err.as_str()), (0, "", ""));
-    let (code, _, _) = run(bin().arg("fmt").arg(&path));
-    assert_eq!(code, 0);
+    let (code, out, err) = Run::of(binary().args(["fmt", "--check"]).arg(&path)).into_parts();
+    assert_eq!((code, out.as_str(), err.as_str()), (Some(0), "", ""));
+    let (code, _, _) = Run::of(binary().arg("fmt").arg(&path)).into_parts();
+    assert_eq!(code, Some(0));
     assert_eq!(std::fs::read_to_string(&path).unwrap(), FORMATTED);
 }
 
@@ -85,8 +69,8 @@ fn an_invalid_manifest_is_reported_and_left_alone() {
     let source = "[provider]\nregion='cn-hangzhou'\n[products.pai]\ncode = 'PAI'\n";
     let path = write(dir.path(), "bad.toml", source);
     for args in [&["fmt"][..], &["fmt", "--check"][..]] {
-        let (code, out, err) = run(bin().args(args).arg(&path));
-        assert_eq!(code, 1, "{args:?}");
+        let (code, out, err) = Run::of(binary().args(args).arg(&path)).into_parts();
+        assert_eq!(code, Some(1), "{args:?}");
         assert!(out.is_empty(), "{out}");
         assert!(err.contains(&format!("{}:4:8", path.display())), "{err}");
         assert!(err.contains("it was not formatted"), "{err}");
@@ -99,14 +83,14 @@ fn an_invalid_manifest_is_reported_and_left_alone() {
 fn the_default_manifest_and_a_missing_one() {
     let dir = tempfile::tempdir().unwrap();
     write(dir.path(), "pai-provision.toml", MESSY);
-    let (code, _, err) = run(bin().arg("fmt").current_dir(dir.path()));
-    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = Run::of(binary().arg("fmt").current_dir(dir.path())).into_parts();
+    assert_eq!(code, Some(0), "{err}");
     assert_eq!(
         std::fs::read_to_string(dir.path().join("pai-provision.toml")).unwrap(),
         FORMATTED
     );
-    let (code, _, err) = run(bin().arg("fmt").arg(dir.path().join("nope.toml")));
-    assert_eq!(code, 1);
+    let (code, _, err) = Run::of(binary().arg("fmt").arg(dir.path().join("nope.toml"))).into_parts();
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("cannot read manifest") && err.contains("nope.toml"),
         "{err}"

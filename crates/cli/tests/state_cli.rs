@@ -1,7 +1,8 @@
 //! `state list | show | rm | history | import` and `force-unlock` through the real binary.
 
-use std::path::PathBuf;
-use std::process::{Command, Output};
+mod support;
+
+use support::Workdir;
 
 const MANIFEST: &str = r#"
 [provider]
@@ -17,64 +18,11 @@ properties.commodity_type = "oss"
 properties.ord_time = "1:Hour"
 "#;
 
-struct Dir {
-    tmp: tempfile::TempDir,
-}
-
-impl Dir {
-    fn new() -> Dir {
-        let tmp = tempfile::tempdir().unwrap();
-        std::fs::write(tmp.path().join("pai-provision.toml"), MANIFEST).unwrap();
-        Dir { tmp }
-    }
-
-    fn state(&self) -> PathBuf {
-        self.tmp.path().join("s.db")
-    }
-
-    fn run(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_pai-provision"))
-            .current_dir(self.tmp.path())
-            .env_remove("PAI_PROVISION_STATE")
-            .arg("--state")
-            .arg(self.state())
-            .args(args)
-            .output()
-            .unwrap()
-    }
-
-    fn ok(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8(out.stdout).unwrap()
-    }
-
-    fn json(&self, args: &[&str]) -> serde_json::Value {
-        serde_json::from_str(&self.ok(args)).unwrap()
-    }
-
-    fn fails(&self, args: &[&str]) -> String {
-        let out = self.run(args);
-        assert_eq!(
-            out.status.code(),
-            Some(1),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&out.stdout)
-        );
-        String::from_utf8(out.stderr).unwrap()
-    }
-}
-
 #[test]
 fn import_list_show_history_rm() {
-    let dir = Dir::new();
+    let dir = Workdir::with_manifest(MANIFEST);
     assert_eq!(dir.ok(&["state", "list"]), "No addresses recorded.\n");
-    assert!(!dir.state().exists(), "reading must not create the state");
+    assert!(!dir.state.exists(), "reading must not create the state");
 
     let imported = dir.json(&["state", "import", "products.pai", "--format", "json"]);
     assert_eq!(imported["status"], "active");
@@ -108,12 +56,9 @@ fn import_list_show_history_rm() {
     assert_eq!(state["resources"].as_array().unwrap().len(), 2);
 
     let out = dir.run(&["state", "rm", "pai"]);
-    assert_eq!(out.status.code(), Some(0));
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "Removed products.pai from the state.\n"
-    );
-    let warning = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.code, Some(0));
+    assert_eq!(out.stdout, "Removed products.pai from the state.\n");
+    let warning = &out.stderr;
     assert!(
         warning.contains("WARNING: PAI_share in cn-hangzhou stays active and billed"),
         "{warning}"
@@ -143,14 +88,14 @@ fn import_list_show_history_rm() {
 
 #[test]
 fn import_checks_the_manifest_and_the_state() {
-    let dir = Dir::new();
+    let dir = Workdir::with_manifest(MANIFEST);
     let err = dir.fails(&["state", "import", "dataworks"]);
     assert!(
         err.contains("`products.dataworks` is not declared in pai-provision.toml"),
         "{err}"
     );
     assert!(err.contains("declared: products.oss, products.pai"), "{err}");
-    assert!(!dir.state().exists(), "a refused import must not create the state");
+    assert!(!dir.state.exists(), "a refused import must not create the state");
 
     dir.ok(&["state", "import", "pai"]);
     let err = dir.fails(&["state", "import", "pai"]);
@@ -158,7 +103,7 @@ fn import_checks_the_manifest_and_the_state() {
 
     // The same activation under a second address is refused.
     std::fs::write(
-        dir.tmp.path().join("other.toml"),
+        dir.file("other.toml"),
         "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n[products.ml]\ncode = \"PAI_share\"\n",
     )
     .unwrap();
@@ -172,14 +117,14 @@ fn import_checks_the_manifest_and_the_state() {
 
 #[test]
 fn force_unlock_without_a_lock_is_refused() {
-    let dir = Dir::new();
+    let dir = Workdir::with_manifest(MANIFEST);
     let err = dir.fails(&["force-unlock", "6b0f0d62-0000-0000-0000-000000000000"]);
     assert!(err.contains("is not locked"), "{err}");
 }
 
 #[test]
 fn markdown_is_for_plans() {
-    let dir = Dir::new();
+    let dir = Workdir::with_manifest(MANIFEST);
     let err = dir.fails(&["state", "list", "--format", "markdown"]);
     assert!(err.contains("--format markdown is for plans"), "{err}");
 }

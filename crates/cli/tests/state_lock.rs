@@ -1,40 +1,18 @@
 //! Two processes contending for one state's lock: the real binary against a holder that is
 //! this test binary re-executed (`lock_holder`), or this test process itself.
 
+mod support;
+
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use pai_state::StateWriter;
+use support::{Run, Workdir};
 
 const MANIFEST: &str = "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n[products.pai]\ncode = \"PAI_share\"\n";
 const HOLDER_ENV: &str = "PAI_TEST_LOCK_HOLDER_STATE";
-
-fn setup() -> (tempfile::TempDir, PathBuf) {
-    let tmp = tempfile::tempdir().unwrap();
-    std::fs::write(tmp.path().join("pai-provision.toml"), MANIFEST).unwrap();
-    let state = tmp.path().join("s.db");
-    (tmp, state)
-}
-
-fn binary(dir: &Path, state: &Path, args: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
-    cmd.current_dir(dir)
-        .env_remove("PAI_PROVISION_STATE")
-        .arg("--state")
-        .arg(state)
-        .args(args);
-    cmd
-}
-
-fn run(dir: &Path, state: &Path, args: &[&str]) -> Output {
-    binary(dir, state, args).output().unwrap()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
 
 /// Not a test: the body of the process that holds the lock, started by the tests below.
 #[test]
@@ -94,43 +72,35 @@ fn spawn_holder(state: &Path) -> Holder {
 
 #[test]
 fn a_second_process_times_out_naming_the_holder_then_gets_the_lock_when_it_is_released() {
-    let (tmp, state) = setup();
+    let work = Workdir::with_manifest(MANIFEST);
+    let state = work.state.clone();
     let holder = StateWriter::open(&state, "apply", Duration::ZERO).unwrap();
     let id = holder.lock_info().id.clone();
 
     let started = Instant::now();
-    let out = run(
-        tmp.path(),
-        &state,
-        &["--lock-timeout", "300ms", "state", "import", "pai"],
-    );
-    assert_eq!(out.status.code(), Some(1));
+    let out = work.run(&["--lock-timeout", "300ms", "state", "import", "pai"]);
+    assert_eq!(out.code, Some(1));
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "it waited for the timeout"
     );
-    let err = stderr(&out);
+    let err = out.stderr;
     assert!(err.contains("is locked by another process"), "{err}");
     assert!(err.contains(&format!("lock ID {id}")), "{err}");
     assert!(err.contains(&format!("`apply` by pid {}", std::process::id())), "{err}");
     assert!(!state.exists(), "the refused writer created nothing");
 
-    let out = run(tmp.path(), &state, &["force-unlock", &id]);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(stderr(&out).contains("is held by a live process"), "{}", stderr(&out));
+    let out = work.run(&["force-unlock", &id]);
+    assert_eq!(out.code, Some(1));
+    assert!(out.stderr.contains("is held by a live process"), "{}", out.stderr);
 
     // A patient writer gets the lock as soon as the holder lets go. It is seen waiting (its
     // `-v` log says so) and still running before the release, so that this cannot pass by a
     // writer that came late to an unlocked state.
-    let mut waiter = binary(
-        tmp.path(),
-        &state,
-        &["-v", "--lock-timeout", "20s", "state", "import", "pai"],
-    )
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
+    let mut waiter = work
+        .command(&["-v", "--lock-timeout", "20s", "state", "import", "pai"])
+        .spawn()
+        .unwrap();
     let mut log = BufReader::new(waiter.stderr.take().unwrap());
     let mut seen = String::new();
     while !seen.contains("waiting for the state lock") {
@@ -145,53 +115,55 @@ fn a_second_process_times_out_naming_the_holder_then_gets_the_lock_when_it_is_re
         "the waiter is blocked while the lock is held"
     );
     drop(holder);
-    let out = waiter.wait_with_output().unwrap();
+    let out = Run::from(waiter.wait_with_output().unwrap());
     std::io::Read::read_to_string(&mut log, &mut seen).unwrap();
-    assert_eq!(out.status.code(), Some(0), "{seen}");
-    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Imported products.pai"));
+    assert_eq!(out.code, Some(0), "{seen}");
+    assert!(out.stdout.starts_with("Imported products.pai"));
 }
 
 #[test]
 fn a_killed_holder_leaves_the_state_unlocked() {
-    let (tmp, state) = setup();
+    let work = Workdir::with_manifest(MANIFEST);
+    let state = work.state.clone();
     let mut holder = spawn_holder(&state);
     let id = holder.id.clone();
 
-    let out = run(tmp.path(), &state, &["--lock-timeout", "0s", "state", "import", "pai"]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = work.run(&["--lock-timeout", "0s", "state", "import", "pai"]);
+    assert_eq!(out.code, Some(1));
     assert!(
-        stderr(&out).contains(&format!("by pid {} on", holder.pid())),
+        out.stderr.contains(&format!("by pid {} on", holder.pid())),
         "{}",
-        stderr(&out)
+        out.stderr
     );
 
     holder.kill();
-    let out = run(tmp.path(), &state, &["--lock-timeout", "0s", "state", "import", "pai"]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = work.run(&["--lock-timeout", "0s", "state", "import", "pai"]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
     // That writer replaced the dead holder's record and cleared its own: nothing to unlock.
-    let out = run(tmp.path(), &state, &["force-unlock", &id]);
-    assert!(stderr(&out).contains("is not locked"), "{}", stderr(&out));
+    let out = work.run(&["force-unlock", &id]);
+    assert!(out.stderr.contains("is not locked"), "{}", out.stderr);
 }
 
 #[test]
 fn force_unlock_clears_the_record_of_a_killed_holder() {
-    let (tmp, state) = setup();
+    let work = Workdir::with_manifest(MANIFEST);
+    let state = work.state.clone();
     let mut holder = spawn_holder(&state);
     let id = holder.id.clone();
     holder.kill();
 
-    let out = run(tmp.path(), &state, &["force-unlock", "not-the-id"]);
-    assert_eq!(out.status.code(), Some(1));
+    let out = work.run(&["force-unlock", "not-the-id"]);
+    assert_eq!(out.code, Some(1));
     assert!(
-        stderr(&out).contains(&format!("the leftover record is of lock ID {id}")),
+        out.stderr.contains(&format!("the leftover record is of lock ID {id}")),
         "{}",
-        stderr(&out)
+        out.stderr
     );
 
-    let out = run(tmp.path(), &state, &["force-unlock", &id]);
-    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    let text = String::from_utf8_lossy(&out.stdout);
+    let out = work.run(&["force-unlock", &id]);
+    assert_eq!(out.code, Some(0), "{}", out.stderr);
+    let text = &out.stdout;
     assert!(text.starts_with(&format!("Cleared the record of lock {id}")), "{text}");
     assert!(text.contains("No process held the lock"), "{text}");
-    assert_eq!(std::fs::metadata(tmp.path().join("s.db.lock")).unwrap().len(), 0);
+    assert_eq!(std::fs::metadata(work.file("s.db.lock")).unwrap().len(), 0);
 }

@@ -7,7 +7,7 @@
 mod support;
 
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
@@ -129,24 +129,15 @@ fn plan_apply_and_the_state_commands_work_on_postgres() {
     assert_no_password(&[&plan, &apply, &again, &show, &history, &missing, &rm]);
 }
 
-/// Starts `n` copies of `args` at once and waits for all of them.
-fn race(work: &Workdir, n: usize, args: &[&str]) -> Vec<Run> {
-    let children: Vec<Child> = (0..n)
-        .map(|_| work.command(args).spawn().expect("start pai-provision"))
-        .collect();
-    children
-        .into_iter()
-        .map(|c| Run::from(c.wait_with_output().expect("wait for pai-provision")))
-        .collect()
-}
-
 #[test]
 fn applies_racing_on_one_postgres_state_order_each_product_once() {
     let wanted = support::two_regions();
     // Latency keeps the winner inside its run long enough for the others to queue on the lock.
     let mut setup = Setup::with(&wanted, |c| c.faults.latency_ms = 40);
     on_postgres(&mut setup.work);
-    let runs = race(&setup.work, 3, &["--lock-timeout", "60s", "apply", "--auto-approve"]);
+    let runs = setup
+        .work
+        .race(3, &["--lock-timeout", "60s", "apply", "--auto-approve"]);
     for run in &runs {
         assert_eq!(run.code, Some(0), "{}", run.describe());
     }
@@ -279,16 +270,8 @@ fn state_migrate_moves_a_file_state_to_postgres_and_a_saved_plan_still_applies()
 
 /// The binary without `--state`, so that the manifest's `[state] url` applies.
 fn without_state_flag(work: &Workdir, env: &[(&str, &str)], args: &[&str]) -> Run {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
-    cmd.current_dir(work.path())
-        .env_clear()
-        .env("HOME", work.path())
-        .env("ALIBABA_CLOUD_ACCESS_KEY_ID", support::ACCESS_KEY_ID)
-        .env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", support::ACCESS_KEY_SECRET)
-        .envs(env.iter().copied())
-        .arg("--no-color")
-        .args(args)
-        .stdin(Stdio::null());
+    let mut cmd = work.plain_command(&["--no-color"]);
+    cmd.envs(env.iter().copied()).args(args);
     Run::from(cmd.output().expect("run pai-provision"))
 }
 
@@ -340,9 +323,8 @@ fn the_manifests_state_url_with_passwords_from_pgpassword_or_pgpass() {
 
 #[test]
 fn a_bad_state_url_is_reported_without_its_password() {
-    let work = Workdir::new();
-    work.write_manifest("[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\n");
-    let mut work = work;
+    let mut work =
+        Workdir::with_manifest("[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\n");
     work.state = PathBuf::from("postgres://pai:Sup3rSecret@127.0.0.1:1/postgres?shema=x");
     let run = work.run(&["state", "list"]);
     assert_eq!(run.code, Some(1), "{}", run.describe());

@@ -1,32 +1,8 @@
 //! `pai-provision validate`, run as a process on real files.
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+mod support;
 
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
-    cmd.env_remove("NO_COLOR").env_remove("PAI_PROVISION_STATE");
-    cmd
-}
-
-fn examples() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
-}
-
-fn run(cmd: &mut Command) -> (u8, String, String) {
-    let Output { status, stdout, stderr } = cmd.output().expect("run pai-provision");
-    (
-        status.code().expect("exit code") as u8,
-        String::from_utf8_lossy(&stdout).into_owned(),
-        String::from_utf8_lossy(&stderr).into_owned(),
-    )
-}
-
-fn write(dir: &Path, name: &str, contents: &[u8]) -> PathBuf {
-    let path = dir.join(name);
-    std::fs::write(&path, contents).expect("write manifest");
-    path
-}
+use support::{binary, examples, write, Run};
 
 const BAD: &str = r#"[provider]
 region = "cn-hangzhou"
@@ -47,8 +23,8 @@ fn the_examples_are_valid() {
         ("quickstart.toml", "is valid: 4 products in 1 region"),
         ("multi-region.toml", "is valid: 5 products in 2 regions"),
     ] {
-        let (code, out, err) = run(bin().arg("validate").arg(examples().join(name)));
-        assert_eq!(code, 0, "{name}: {err}");
+        let (code, out, err) = Run::of(binary().arg("validate").arg(examples().join(name))).into_parts();
+        assert_eq!(code, Some(0), "{name}: {err}");
         assert!(out.contains(summary), "{name}: {out}");
         assert!(err.is_empty(), "{name}: {err}");
     }
@@ -58,8 +34,8 @@ fn the_examples_are_valid() {
 fn every_error_is_printed_with_its_place_and_exit_is_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.toml", BAD.as_bytes());
-    let (code, out, err) = run(bin().arg("validate").arg(&path));
-    assert_eq!(code, 1);
+    let (code, out, err) = Run::of(binary().arg("validate").arg(&path)).into_parts();
+    assert_eq!(code, Some(1));
     assert!(out.is_empty(), "{out}");
     let file = path.display().to_string();
     for want in [
@@ -84,8 +60,8 @@ fn every_error_is_printed_with_its_place_and_exit_is_1() {
 fn json_lists_every_diagnostic_on_stdout() {
     let dir = tempfile::tempdir().unwrap();
     let path = write(dir.path(), "bad.toml", BAD.as_bytes());
-    let (code, out, err) = run(bin().args(["validate", "--format", "json"]).arg(&path));
-    assert_eq!(code, 1);
+    let (code, out, err) = Run::of(binary().args(["validate", "--format", "json"]).arg(&path)).into_parts();
+    assert_eq!(code, Some(1));
     assert!(err.is_empty(), "{err}");
     let list: serde_json::Value = serde_json::from_str(&out).expect("JSON on stdout");
     let list = list.as_array().expect("a JSON list");
@@ -117,10 +93,13 @@ fn json_lists_every_diagnostic_on_stdout() {
     assert_eq!(list[1]["snippet"]["text"], "code = \"Dataworks_share\"");
     assert!(!out.contains("hunter2"));
 
-    let (code, out, _) = run(bin()
-        .args(["validate", "--format", "json"])
-        .arg(examples().join("quickstart.toml")));
-    assert_eq!((code, out.trim()), (0, "[]"));
+    let (code, out, _) = Run::of(
+        binary()
+            .args(["validate", "--format", "json"])
+            .arg(examples().join("quickstart.toml")),
+    )
+    .into_parts();
+    assert_eq!((code, out.trim()), (Some(0), "[]"));
 }
 
 #[test]
@@ -131,8 +110,8 @@ fn warnings_alone_exit_0() {
         "w.toml",
         b"[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\nproperties.colour = \"red\"\n",
     );
-    let (code, out, err) = run(bin().arg("validate").arg(&path));
-    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = Run::of(binary().arg("validate").arg(&path)).into_parts();
+    assert_eq!(code, Some(0), "{err}");
     assert!(err.contains("warning: instance property `colour`"), "{err}");
     assert!(out.contains("is valid: 1 product in 1 region (1 warning)"), "{out}");
 }
@@ -145,16 +124,16 @@ fn the_default_manifest_is_pai_provision_toml() {
         dir.path().join("pai-provision.toml"),
     )
     .unwrap();
-    let (code, out, err) = run(bin().arg("validate").current_dir(dir.path()));
-    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = Run::of(binary().arg("validate").current_dir(dir.path())).into_parts();
+    assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("`pai-provision.toml` is valid"), "{out}");
 }
 
 #[test]
 fn unreadable_empty_binary_and_broken_files_exit_1() {
     let dir = tempfile::tempdir().unwrap();
-    let (code, _, err) = run(bin().arg("validate").arg(dir.path().join("missing.toml")));
-    assert_eq!(code, 1);
+    let (code, _, err) = Run::of(binary().arg("validate").arg(dir.path().join("missing.toml"))).into_parts();
+    assert_eq!(code, Some(1));
     assert!(
         err.contains("cannot read manifest") && err.contains("missing.toml"),
         "{err}"
@@ -171,8 +150,8 @@ fn unreadable_empty_binary_and_broken_files_exit_1() {
     ];
     for (name, bytes, want) in cases {
         let path = write(dir.path(), name, bytes);
-        let (code, _, err) = run(bin().arg("validate").arg(&path));
-        assert_eq!(code, 1, "{name}");
+        let (code, _, err) = Run::of(binary().arg("validate").arg(&path)).into_parts();
+        assert_eq!(code, Some(1), "{name}");
         assert!(err.contains(want), "{name}: {err}");
         assert!(err.contains(&format!("{}:1:", path.display())), "{name}: {err}");
     }

@@ -1,25 +1,26 @@
-//! What the apply tests share (`apply_e2e`, `apply_race`, `apply_secrets`, `fault_campaign`):
-//! an in-process emulator on loopback whose ledger lives in a file and which can be restarted
-//! with other faults on the same ports, a work directory holding a state file and a manifest
-//! that points at the emulator, the real `pai-provision` binary run as a child process with
-//! credentials passed through its own environment only, and the exactly-once check itself.
+//! The one harness of the CLI's integration tests: a work directory holding a state file and a
+//! manifest ([`Workdir`]), the real `pai-provision` binary run in it as a child process with
+//! credentials passed through its own environment only ([`Run`]), and, for the apply tests
+//! (`apply_e2e`, `apply_race`, `apply_secrets`, `fault_campaign`, `state_postgres`), an
+//! in-process emulator on loopback whose ledger lives in a file and which can be restarted with
+//! other faults on the same ports, and the exactly-once check itself.
 //!
 //! - `emu`: [`Setup`], on `pai_testkit`'s emulator harness ([`Emu`], [`runtime`]).
 //! - `proxy`: a recording TCP proxy that can play a slow gateway.
+//! - `workdir`: [`Workdir`], [`Run`] and [`binary`], what every test binary here runs the
+//!   binary with.
 //!
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
 mod emu;
 mod proxy;
+mod workdir;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
 
 use pai_emulator::Ledger;
 use pai_spec::{ProductCode, Region};
-use serde::Deserialize;
 
 // Re-exported for the binaries that use them; the others do not.
 #[allow(unused_imports)]
@@ -28,6 +29,8 @@ pub use emu::{emu_config, Setup};
 pub use pai_testkit::emulator::{runtime, Emu};
 #[allow(unused_imports)]
 pub use proxy::{gateway, proxy, Wire};
+#[allow(unused_imports)]
+pub use workdir::{binary, examples, write, Run, StateRow, Workdir};
 
 pub const ACCESS_KEY_ID: &str = "LTAI5tApplyTestKey";
 pub const ACCESS_KEY_SECRET: &str = "ApplyTest-Secret-5f4e3d2c1b0a";
@@ -109,136 +112,6 @@ fn properties(code: ProductCode) -> &'static str {
         }
         ProductCode::Pai => "",
     }
-}
-
-/// A temporary directory with a state file and a manifest, and the environment the binary
-/// runs in: nothing of this process's own, a `HOME` inside the directory (no stray aliyun CLI
-/// profile), and the test's credentials.
-pub struct Workdir {
-    dir: tempfile::TempDir,
-    pub state: PathBuf,
-    pub manifest: PathBuf,
-    env: BTreeMap<String, String>,
-}
-
-impl Default for Workdir {
-    fn default() -> Self {
-        Workdir::new()
-    }
-}
-
-impl Workdir {
-    pub fn new() -> Workdir {
-        let dir = tempfile::tempdir().expect("a temporary directory");
-        let state = dir.path().join("s.db");
-        let manifest = dir.path().join("pai-provision.toml");
-        let env = BTreeMap::from([
-            ("HOME".to_owned(), dir.path().display().to_string()),
-            ("ALIBABA_CLOUD_ACCESS_KEY_ID".to_owned(), ACCESS_KEY_ID.to_owned()),
-            (
-                "ALIBABA_CLOUD_ACCESS_KEY_SECRET".to_owned(),
-                ACCESS_KEY_SECRET.to_owned(),
-            ),
-        ]);
-        Workdir {
-            dir,
-            state,
-            manifest,
-            env,
-        }
-    }
-
-    pub fn path(&self) -> &Path {
-        self.dir.path()
-    }
-
-    /// Keeps the directory (state, ledger, logs) for a post-mortem, and says where it is.
-    pub fn keep(self) -> PathBuf {
-        self.dir.keep()
-    }
-
-    /// Sets (or, with `None`, removes) a variable of the binary's environment.
-    pub fn set_env(&mut self, name: &str, value: Option<&str>) {
-        match value {
-            Some(v) => self.env.insert(name.to_owned(), v.to_owned()),
-            None => self.env.remove(name),
-        };
-    }
-
-    pub fn write_manifest(&self, text: &str) {
-        std::fs::write(&self.manifest, text).expect("write the manifest");
-    }
-
-    /// `pai-provision --state <state> --no-color ARGS`, in the directory, with only the
-    /// workdir's environment; output captured, no stdin (so never a terminal).
-    pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_pai-provision"));
-        cmd.current_dir(self.dir.path())
-            .env_clear()
-            .envs(&self.env)
-            .arg("--state")
-            .arg(&self.state)
-            .arg("--no-color")
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        cmd
-    }
-
-    pub fn run(&self, args: &[&str]) -> Run {
-        Run::from(self.command(args).output().expect("run pai-provision"))
-    }
-
-    /// `state list --format json`.
-    pub fn state_list(&self) -> Vec<StateRow> {
-        let run = self.run(&["state", "list", "--format", "json"]);
-        assert_eq!(run.code, Some(0), "state list: {}", run.describe());
-        serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("state list JSON: {e}: {}", run.stdout))
-    }
-}
-
-/// A finished run of the binary.
-#[derive(Debug, Clone)]
-pub struct Run {
-    /// `None` when a signal ended it.
-    pub code: Option<i32>,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl From<Output> for Run {
-    fn from(o: Output) -> Run {
-        Run {
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
-impl Run {
-    /// For assertion messages.
-    pub fn describe(&self) -> String {
-        format!(
-            "exit {:?}\n--- stdout\n{}--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.describe()))
-    }
-}
-
-/// One row of `state list --format json`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct StateRow {
-    pub address: String,
-    pub region: String,
-    pub product_code: String,
-    pub status: String,
-    pub order_id: Option<String>,
 }
 
 /// Everything wrong with the claim "the account holds exactly one order per wanted product and
