@@ -6,9 +6,10 @@ apply_bench.py), so that a slow moment of the machine falls on both alike. The v
 ratio NEW / BASE of the medians of this one run; a ratio near 1.00 means no change.
 
 Every apply gets a fresh emulator process (always the NEW binary's, so that only the client
-differs) and a fresh state, and its ledger must show one order per region afterwards. The plan
-reads a state seeded once by the NEW build's `seed_history` example with the quickstart's four
-products recorded active; both binaries must report "no changes" on it.
+differs) and a fresh state, and its ledger must show one order per region afterwards. Each
+binary plans against a state seeded by its own build's `seed_history` example (the schema may
+differ between the two) with the quickstart's four products recorded active; both must report
+"no changes".
 """
 
 import argparse
@@ -41,7 +42,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--base", required=True, help="the baseline binary")
     parser.add_argument("--new", required=True, help="the binary measured against it")
-    parser.add_argument("--seed", required=True, help="the NEW build's seed_history example")
+    parser.add_argument("--base-seed", required=True, help="the BASE build's seed_history example")
+    parser.add_argument("--new-seed", required=True, help="the NEW build's seed_history example")
     parser.add_argument("--runs", type=int, default=21)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--latency-ms", type=int, default=50)
@@ -52,15 +54,18 @@ def main():
     eight = ab.Manifest(os.path.join(HERE, "apply-8-regions.toml"))
     work = tempfile.mkdtemp(prefix="pai-compare-")
     try:
-        state = os.path.join(work, "seeded.db")
-        subprocess.run([args.seed, quickstart, state, "0"], check=True, stdout=subprocess.DEVNULL)
+        states = {}
+        for binary, seed in ((args.base, args.base_seed), (args.new, args.new_seed)):
+            states[binary] = os.path.join(work, f"seeded-{len(states)}.db")
+            subprocess.run([seed, quickstart, states[binary], "0"], check=True, stdout=subprocess.DEVNULL)
         env = ab.child_env()
 
         def process(argv, codes):
             def run(binary):
                 out = tempfile.mkdtemp(dir=work)
-                sample = ab.measure([binary, *argv], env, out)
-                ab.expect(sample, codes, " ".join([binary, *argv]), out)
+                full = [binary, *(states[binary] if a == "STATE" else a for a in argv)]
+                sample = ab.measure(full, env, out)
+                ab.expect(sample, codes, " ".join(full), out)
                 shutil.rmtree(out)
                 return sample
 
@@ -70,7 +75,7 @@ def main():
             ("validate examples/quickstart.toml", process(["validate", quickstart], (0,))),
             (
                 "plan --refresh=false (quickstart, 4 active)",
-                process(["--state", state, "plan", "--refresh=false", "--detailed-exitcode", quickstart], (0,)),
+                process(["--state", "STATE", "plan", "--refresh=false", "--detailed-exitcode", quickstart], (0,)),
             ),
             (
                 f"apply apply-8-regions.toml, {args.latency_ms} ms latency",

@@ -25,6 +25,9 @@ fi
 git -C "$base_tree" checkout --detach --quiet "$base_rev"
 echo "building $base_rev in $base_tree" >&2
 (cd "$base_tree" && cargo build --release --quiet -p pai-provision)
+# The example that seeds a state moved from pai-planner to pai-state; build it wherever it is.
+(cd "$base_tree" && { cargo build --release --quiet -p pai-state --example seed_history 2>/dev/null ||
+  cargo build --release --quiet -p pai-planner --example seed_history; })
 echo "building this tree" >&2
 cargo build --release --quiet -p pai-provision
 cargo build --release --quiet -p pai-state --example seed_history
@@ -32,4 +35,5 @@ cargo build --release --quiet -p pai-state --example seed_history
 echo "base: $(git -C "$base_tree" log -1 --format='%h %s' | cut -c1-80)"
 echo "new:  $(git log -1 --format='%h %s' | cut -c1-80) $(git diff --quiet || echo '(with uncommitted changes)')"
 exec python3 benches/compare.py --base "$base_tree/target/release/pai-provision" \
-  --new "$PWD/target/release/pai-provision" --seed "$PWD/target/release/examples/seed_history" --runs "$runs"
+  --new "$PWD/target/release/pai-provision" --base-seed "$base_tree/target/release/examples/seed_history" \
+  --new-seed "$PWD/target/release/examples/seed_history" --runs "$runs"

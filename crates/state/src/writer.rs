@@ -206,35 +206,49 @@ impl StateWriter {
 
     /// Records a successful order for `addresses` (all pending in this region's order).
     pub fn mark_active(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
-        self.mark_ordered(run, addresses, outcome, Status::Active, "ordered")
+        let rows: Vec<(&Address, &[String])> = addresses.iter().map(|a| (a, &outcome.product_ids[..])).collect();
+        self.mark_ordered(run, &rows, outcome, Status::Active, "ordered")
+    }
+
+    /// [`StateWriter::mark_active`] where each row keeps its own product ids (the order's answer
+    /// matched them one to one), still in one transaction: one durable write per order, not
+    /// one per product.
+    pub fn mark_active_each(
+        &mut self,
+        run: RunId,
+        rows: &[(Address, Vec<String>)],
+        outcome: &OrderOutcome,
+    ) -> Result<(), StateError> {
+        let rows: Vec<(&Address, &[String])> = rows.iter().map(|(a, ids)| (a, &ids[..])).collect();
+        self.mark_ordered(run, &rows, outcome, Status::Active, "ordered")
     }
 
     /// Records an accepted order placed with `AutoPay: false` for `addresses`: it waits for
     /// payment in the console and buys nothing until then. The row keeps the order's ids, so
     /// that the plan can name the order to pay and never places another one for it.
     pub fn mark_unpaid(&mut self, run: RunId, addresses: &[Address], outcome: &OrderOutcome) -> Result<(), StateError> {
-        self.mark_ordered(run, addresses, outcome, Status::Unpaid, "ordered, awaiting payment")
+        let rows: Vec<(&Address, &[String])> = addresses.iter().map(|a| (a, &outcome.product_ids[..])).collect();
+        self.mark_ordered(run, &rows, outcome, Status::Unpaid, "ordered, awaiting payment")
     }
 
     fn mark_ordered(
         &mut self,
         run: RunId,
-        addresses: &[Address],
+        rows: &[(&Address, &[String])],
         outcome: &OrderOutcome,
         status: Status,
         what: &str,
     ) -> Result<(), StateError> {
         let now = self.now();
-        let ids = product_ids_json(&outcome.product_ids);
         self.write_state(|tx| {
-            for address in addresses {
+            for &(address, product_ids) in rows {
                 let before = require(tx, address)?;
                 tx.update(
                     address,
                     &RowUpdate::Ordered {
                         status,
                         outcome,
-                        product_ids: &ids,
+                        product_ids: &product_ids_json(product_ids),
                     },
                     run,
                     &now,

@@ -238,9 +238,13 @@ impl Context {
             request_id: response.request_id.clone(),
         };
         if let Some(ids) = own_product_ids(products.len(), &response.product_ids) {
-            let mut writer = lock(&self.writer);
-            for (product, id) in products.iter().zip(ids) {
-                writer.mark_active(self.run, std::slice::from_ref(&product.address), &ordered(Some(id)))?;
+            let rows: Vec<(Address, Vec<String>)> = products
+                .iter()
+                .zip(ids)
+                .map(|(p, id)| (p.address.clone(), vec![id]))
+                .collect();
+            lock(&self.writer).mark_active_each(self.run, &rows, &ordered(None))?;
+            for product in &products {
                 report.set(&product.address, as_ordered.clone());
             }
             return Ok(Vec::new());
