@@ -9,8 +9,7 @@
 #[path = "client_support/mod.rs"]
 mod support;
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use pai_apply::{Credentials, ErrorKind};
 use pai_spec::{ProductCode, SignatureVersion};
@@ -20,19 +19,6 @@ const AK: &str = "LTAI5tEchoTestKey";
 // Characters that change under percent-encoding, so that encoded echoes are exercised too.
 const SECRET: &str = "Echo/Secret+Value=0123456789";
 const TOKEN: &str = "CAIS+EchoTest/StsToken==abcdef";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// `application/x-www-form-urlencoded` back to raw pairs, as a server reads the query.
 fn decode_query(query: &str) -> Vec<(String, String)> {
@@ -124,14 +110,7 @@ fn echo_step() -> Step {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn echoed_strings_to_sign_never_leak() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+    let logs = Logs::capture();
 
     let mut secrets: Vec<String> = vec![
         SECRET.into(),
@@ -194,7 +173,7 @@ async fn echoed_strings_to_sign_never_leak() {
         }
     }
 
-    let logs = String::from_utf8_lossy(&buffer.0.lock().expect("lock")).to_string();
+    let logs = logs.text();
     assert!(
         logs.contains("TRACE") && logs.contains("error response") && logs.contains("[removed]"),
         "TRACE logging of the refusals was captured"

@@ -9,7 +9,6 @@
 #[path = "client_support/mod.rs"]
 mod support;
 
-use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -24,19 +23,6 @@ const AK: &str = "STS.EchoStateKey";
 const SECRET: &str = "EchoState/Secret+Value=42";
 const TOKEN: &str = "CAIS+EchoState/StsToken==xyz";
 const CLEANED: &str = "server string to sign is: [removed]";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 /// `ListProducts` answers "nothing purchased"; `CreateProductOrders` is refused with the
 /// request's own v2 string to sign echoed, as the POP gateway does.
@@ -93,14 +79,7 @@ fn files_containing(dir: &std::path::Path, needle: &[u8]) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_refused_order_leaves_no_secret_in_state_history_report_or_logs() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+    let logs = Logs::capture();
 
     let server = ScriptedServer::start(vec![], service()).await;
     let manifest = manifest(&server.url());
@@ -150,7 +129,7 @@ async fn a_refused_order_leaves_no_secret_in_state_history_report_or_logs() {
         }
     }
     let report_json = serde_json::to_string(&report).expect("report JSON");
-    let logs = String::from_utf8_lossy(&buffer.0.lock().expect("lock")).to_string();
+    let logs = logs.text();
     assert!(logs.contains(CLEANED), "the refusal was logged");
     assert!(
         !files_containing(dir.path(), CLEANED.as_bytes()).is_empty(),

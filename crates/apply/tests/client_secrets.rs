@@ -8,8 +8,7 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use base64::Engine;
 use pai_apply::{Client, CredentialProvider, Credentials, DefaultChain, ListProductsStatus};
@@ -20,19 +19,6 @@ const AK: &str = "LTAI5tLeakTestKey";
 const SECRET: &str = "LeakTest-AccessKeySecret-0123456789";
 const CLI_SECRET: &str = "LeakTest-CliProfileSecret-abcdef";
 const CLI_TOKEN: &str = "LeakTest-CliProfileStsToken-ghijkl";
-
-#[derive(Clone, Default)]
-struct Buffer(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Buffer {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().expect("lock").extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn jwt() -> String {
     let b64 = |v: serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
@@ -46,14 +32,7 @@ fn jwt() -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn trace_logs_of_a_full_run_contain_no_secret() {
-    let buffer = Buffer::default();
-    let writer = buffer.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+    let logs = Logs::capture();
 
     let emu = pai_testkit::emulator::spawn(pai_testkit::emulator::config(&[region()], AK, SECRET));
     let url = emu.endpoints().into_values().next().expect("endpoint");
@@ -156,7 +135,7 @@ async fn trace_logs_of_a_full_run_contain_no_secret() {
     );
     let _ = missing_region.list_products(&shanghai, &[]).await;
 
-    let logs = String::from_utf8_lossy(&buffer.0.lock().expect("lock")).to_string();
+    let logs = logs.text();
     assert!(
         logs.contains("TRACE") && logs.contains("sending request"),
         "TRACE logging was captured"

@@ -239,3 +239,38 @@ pub fn emulator(regions: &[&str]) -> pai_emulator::Emulator {
     let regions: Vec<_> = regions.iter().map(|r| pai_testkit::fixtures::region(r)).collect();
     pai_testkit::emulator::spawn(pai_testkit::emulator::config(&regions, AK, SECRET))
 }
+
+/// Every log line of this test binary at TRACE, from every crate, as a `-vvv` run would print
+/// it (without colour), for the tests that prove no secret reaches the logs.
+#[derive(Clone, Default)]
+pub struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl Logs {
+    /// Installs the process-wide subscriber: once per test binary, so each such test has a
+    /// binary of its own.
+    pub fn capture() -> Logs {
+        let logs = Logs::default();
+        let writer = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::TRACE)
+            .with_ansi(false)
+            .with_writer(move || writer.clone())
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this binary");
+        logs
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().expect("lock")).to_string()
+    }
+}
+
+impl std::io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("lock").extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
