@@ -14,7 +14,7 @@ use pai_apply::{
 };
 use pai_emulator::{Emulator, Faults, Ledger, Realism};
 use pai_planner::{wanted, Action, Plan};
-use pai_spec::{Manifest, ProductCode};
+use pai_spec::{Manifest, OrderBody, ProductCode, Region};
 use pai_state::{EventKind, StateWriter, Status};
 use pai_testkit::emulator::{config_with_ledger, spawn};
 use pai_testkit::fixtures::{hangzhou, oss_order, pai_order, shanghai};
@@ -550,50 +550,46 @@ fn assert_open_one_recorded_rest_ordered_once(work: &Work, emu: &Emulator, repor
     assert_eq!(ids[other], [purchased_id(&ledger, &hangzhou(), other_code)]);
 }
 
+/// Buys `bought` behind the plan's back (the console), then applies the plan against an
+/// emulator with `realism`: the service refuses the order as already open.
+async fn already_open_scenario(realism: &str, region: Region, bought: OrderBody, open: &str) {
+    let settle = Duration::from_millis(300);
+    let (work, emu, manifest, client) = start_realistic(realism, settle);
+    let plan = plan(&work, &manifest, Some(&client)).await;
+    client
+        .create_product_orders(&region, &bought)
+        .await
+        .expect("bought in the console");
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, open);
+}
+
 /// Step 7, "already open": PAI was bought in the console after the plan's refresh, and the
 /// service refuses the whole order with `400 ORDER.OPEND`. PAI is recorded, OSS (never tried)
 /// ordered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_order_refused_as_already_open_records_the_open_one_and_orders_the_rest_once() {
-    let settle = Duration::from_millis(300);
-    let (work, emu, manifest, client) = start_realistic("repeat=order_opend", settle);
-    let plan = plan(&work, &manifest, Some(&client)).await;
-    client
-        .create_product_orders(&hangzhou(), &pai_order())
-        .await
-        .expect("bought in the console");
-    let report = apply(&work, client, settle, &plan).await.expect("applied");
-    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, "pai");
+    already_open_scenario("repeat=order_opend", hangzhou(), pai_order(), "pai").await;
 }
 
 /// The same refusal as a `500` whose message says `您已开通过`: a 5xx, so only `ListProducts`
 /// may say what was bought, and a "not purchased" counts only once the settle time has passed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_already_opened_500_records_the_open_one_and_orders_the_rest_once() {
-    let settle = Duration::from_millis(300);
-    let (work, emu, manifest, client) = start_realistic("repeat=already_opened_500", settle);
-    let plan = plan(&work, &manifest, Some(&client)).await;
-    client
-        .create_product_orders(&hangzhou(), &pai_order())
-        .await
-        .expect("bought in the console");
-    let report = apply(&work, client, settle, &plan).await.expect("applied");
-    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, "pai");
+    already_open_scenario("repeat=already_opened_500", hangzhou(), pai_order(), "pai").await;
 }
 
 /// OSS is one purchase per account: bought in cn-shanghai, an order of it in cn-hangzhou is a
 /// repeat. It is recorded with the id the cloud reports; PAI is ordered once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oss_bought_in_another_region_is_recorded_and_the_rest_ordered_once() {
-    let settle = Duration::from_millis(300);
-    let (work, emu, manifest, client) = start_realistic("repeat=order_opend,oss_account_wide=true", settle);
-    let plan = plan(&work, &manifest, Some(&client)).await;
-    client
-        .create_product_orders(&shanghai(), &oss_order())
-        .await
-        .expect("bought in the console, in cn-shanghai");
-    let report = apply(&work, client, settle, &plan).await.expect("applied");
-    assert_open_one_recorded_rest_ordered_once(&work, &emu, &report, "oss");
+    already_open_scenario(
+        "repeat=order_opend,oss_account_wide=true",
+        shanghai(),
+        oss_order(),
+        "oss",
+    )
+    .await;
 }
 
 /// The refusal says a product is open, but `ListProducts` does not report it yet (the activation
