@@ -52,16 +52,7 @@ fn service() -> Step {
 }
 
 fn manifest(url: &str) -> pai_spec::Manifest {
-    let text = format!(
-        "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\ncn-hangzhou = \"{url}\"\n\n\
-         [products.pai]\ncode = \"PAI_share\"\n\n\
-         [products.oss]\ncode = \"OSS_share\"\n\
-         properties.commodity_type = {{ value = \"oss\", name = \"Object Storage Service\" }}\n\
-         properties.ord_time = {{ value = \"1:Hour\", name = \"1 Hour\" }}\n"
-    );
-    pai_spec::parse(text.as_bytes(), "pai.toml")
-        .expect("a valid manifest")
-        .manifest
+    pai_testkit::fixtures::pai_and_oss_manifest(url)
 }
 
 /// Every occurrence of `needle` in the files of `dir` (the database, its WAL and journal).

@@ -17,7 +17,7 @@ use pai_planner::{wanted, Action, Plan};
 use pai_spec::{Manifest, OrderBody, ProductCode, Region};
 use pai_state::{EventKind, StateWriter, Status};
 use pai_testkit::emulator::{config_with_ledger, spawn};
-use pai_testkit::fixtures::{hangzhou, oss_order, pai_order, shanghai};
+use pai_testkit::fixtures::{hangzhou, oss_order, pai_and_oss_manifest, pai_manifest_with, pai_order, shanghai};
 
 const AK: &str = "LTAI-executor-test";
 const SECRET: &str = "executor-test-secret";
@@ -68,30 +68,21 @@ impl Work {
     }
 }
 
+fn endpoint(emu: &Emulator) -> String {
+    emu.endpoints()
+        .get(&hangzhou())
+        .cloned()
+        .expect("a cn-hangzhou endpoint")
+}
+
 /// PAI and OSS in cn-hangzhou: one order of two products.
 fn manifest(emu: &Emulator) -> Manifest {
-    manifest_with(
-        emu,
-        "[products.oss]\ncode = \"OSS_share\"\n\
-         properties.commodity_type = { value = \"oss\", name = \"Object Storage Service\" }\n\
-         properties.ord_time = { value = \"1:Hour\", name = \"1 Hour\" }\n",
-    )
+    pai_and_oss_manifest(&endpoint(emu))
 }
 
 /// PAI and the product `second` declares (a `[products.NAME]` table) in cn-hangzhou.
 fn manifest_with(emu: &Emulator, second: &str) -> Manifest {
-    let url = emu
-        .endpoints()
-        .get(&hangzhou())
-        .cloned()
-        .expect("a cn-hangzhou endpoint");
-    let text = format!(
-        "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\ncn-hangzhou = \"{url}\"\n\n\
-         [products.pai]\ncode = \"PAI_share\"\n\n{second}"
-    );
-    pai_spec::parse(text.as_bytes(), "pai.toml")
-        .expect("a valid manifest")
-        .manifest
+    pai_manifest_with(&endpoint(emu), second)
 }
 
 fn client(emu: &Emulator, read_timeout: Duration, credentials: Credentials) -> Client {

@@ -13,7 +13,6 @@ use pai_apply::{
     StaticCredentials,
 };
 use pai_planner::Plan;
-use pai_spec::Manifest;
 use pai_state::{EventKind, StateWriter, Status};
 use pai_testkit::fixtures::hangzhou;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -140,17 +139,8 @@ fn list(target: &str, sales: &Mutex<Sales>) -> String {
     serde_json::json!({"RequestId": "L", "Products": products}).to_string()
 }
 
-fn manifest(url: &str) -> Manifest {
-    let text = format!(
-        "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\ncn-hangzhou = \"{url}\"\n\n\
-         [products.pai]\ncode = \"PAI_share\"\n\n\
-         [products.oss]\ncode = \"OSS_share\"\n\
-         properties.commodity_type = {{ value = \"oss\", name = \"Object Storage Service\" }}\n\
-         properties.ord_time = {{ value = \"1:Hour\", name = \"1 Hour\" }}\n"
-    );
-    pai_spec::parse(text.as_bytes(), "pai.toml")
-        .expect("a valid manifest")
-        .manifest
+fn manifest(url: &str) -> pai_spec::Manifest {
+    pai_testkit::fixtures::pai_and_oss_manifest(url)
 }
 
 /// The first order (OSS and PAI, in the order of their addresses) buys OSS alone and answers one

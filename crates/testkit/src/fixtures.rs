@@ -1,4 +1,4 @@
-//! Values built directly, valid by construction.
+//! Values built directly, valid by construction (a manifest through the parser).
 
 use pai_spec::rules::{documented_properties, pricing_cycle, PropertyValue};
 use pai_spec::{Address, InstanceProperty, OrderBody, Product, ProductCode, ProductRequest, Region};
@@ -99,6 +99,28 @@ pub fn oss_order() -> OrderBody {
         pricing_cycle: Some("Hour".into()),
         ..request(ProductCode::Oss)
     }])
+}
+
+/// The `[products.oss]` table of a manifest, with OSS's documented properties.
+pub const OSS_TABLE: &str = "[products.oss]\ncode = \"OSS_share\"\n\
+                             properties.commodity_type = { value = \"oss\", name = \"Object Storage Service\" }\n\
+                             properties.ord_time = { value = \"1:Hour\", name = \"1 Hour\" }\n";
+
+/// A manifest of PAI and the product `second` declares (a `[products.NAME]` table) in
+/// cn-hangzhou, whose orders go to `url`.
+pub fn pai_manifest_with(url: &str, second: &str) -> pai_spec::Manifest {
+    let text = format!(
+        "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[provider.endpoints]\ncn-hangzhou = \"{url}\"\n\n\
+         [products.pai]\ncode = \"PAI_share\"\n\n{second}"
+    );
+    pai_spec::parse(text.as_bytes(), "pai.toml")
+        .expect("a valid manifest")
+        .manifest
+}
+
+/// PAI and OSS in cn-hangzhou, whose orders go to `url`: one order of two products.
+pub fn pai_and_oss_manifest(url: &str) -> pai_spec::Manifest {
+    pai_manifest_with(url, OSS_TABLE)
 }
 
 #[cfg(test)]
