@@ -2,6 +2,7 @@
 //! outcome, of a refusal as "already open", and of an answer that does not show every product.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -131,9 +132,11 @@ impl Context {
         let started = Instant::now();
         // The hook is `Fn`, shared with the client: the time of the last send comes out through a cell.
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
+        let sent = AtomicU32::new(0);
         let note_sending = |n: u32| -> Result<(), StateError> {
             lock(&self.writer).note_sending(self.run, &addresses, n)?;
             *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
         };
         let answer = match self
@@ -147,6 +150,7 @@ impl Context {
             // the run rather than record anything about these rows.
             Err(OrderError::NotSent(e)) => return Err(e.into()),
         };
+        report.order_requests += sent.into_inner();
         let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
         let settled_at = last_send.unwrap_or(started) + self.config.settle;
         let error = match answer {
