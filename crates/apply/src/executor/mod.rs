@@ -93,7 +93,8 @@ pub enum Progress {
         region: Region,
     },
     /// `ListProducts` reports an order whose outcome is unknown not purchased, but the order may
-    /// still be on its way: waiting `wait` before asking once more and, only then, ordering again.
+    /// still be on its way: waiting up to `wait` (asking meanwhile, see `settle`) before the
+    /// question that decides and, only then, ordering again.
     Settling {
         region: Region,
         wait: Duration,

@@ -184,7 +184,7 @@ impl ProgressSink for Bars {
             Progress::Settling { region, wait } => (
                 region,
                 format!(
-                    "not reported purchased yet; waiting {:.0}s for the order to arrive before ordering again",
+                    "not reported purchased yet; waiting up to {:.0}s for the order to arrive before ordering again",
                     wait.as_secs_f64().ceil()
                 ),
                 false,
