@@ -202,6 +202,7 @@ async fn order_ok_is_recorded_active_after_its_intent() {
 
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.ordered(), 2);
+    assert_eq!(report.order_requests(), 1, "{report:?}");
     assert_bought_once(&emu.ledger());
     assert_eq!(emu.ledger().orders.len(), 1, "one order for the region");
     assert_eq!(statuses(&work.state()), both(Status::Active));
@@ -255,6 +256,8 @@ async fn timeout_then_landed_late_is_recorded_not_reordered() {
 
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.ordered(), 0, "{report:?}");
+    // Nothing counts as ordered now, yet a request went out: the report says so.
+    assert_eq!(report.order_requests(), 1, "{report:?}");
     assert_bought_once(&emu.ledger());
     assert_eq!(statuses(&work.state()), both(Status::Active));
 }
@@ -339,8 +342,59 @@ async fn server_error_then_not_purchased_waits_the_settle_time_and_orders_again_
     assert_eq!(lists, 2, "asked, waited, asked again: {:?}", history.events);
     assert!(report.is_success(), "{report:?}");
     assert_eq!(report.ordered(), 2);
+    assert_eq!(
+        report.order_requests(),
+        2,
+        "the order in doubt and the one sent again: {report:?}"
+    );
     assert_bought_once(&emu.ledger());
     assert_eq!(statuses(&work.state()), both(Status::Active));
+}
+
+/// A throttled order is retried by the client (nothing was bought): the report counts every
+/// request, as the state's notes of them do, though one order was placed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_order_request_sent_is_counted_retries_included() {
+    // With this seed the first three requests (the order and two retries) are throttled and
+    // the fourth is not.
+    let seed = 2;
+    let work = Work::new();
+    let emu = work.seeded_emulator("throttle=0.5", seed);
+    let manifest = manifest(&emu);
+    // Room for the throttled answer's `Retry-After` (a second), which the usual client lacks.
+    let config = ClientConfig {
+        endpoint: EndpointResolver::new(None, emu.endpoints()),
+        read_timeout: Duration::from_secs(5),
+        retry: RetryPolicy {
+            max_elapsed: Duration::from_secs(30),
+            base: Duration::from_millis(20),
+            max_delay: Duration::from_millis(100),
+        },
+        ..ClientConfig::default()
+    };
+    let client = Client::new(config, Arc::new(StaticCredentials::new(good_credentials()))).expect("client");
+    let mut plan = plan(&work, &manifest, None).await;
+    plan.refreshed = true;
+    let report = apply(&work, client, Duration::from_secs(10), &plan)
+        .await
+        .expect("applied");
+
+    assert!(report.is_success(), "{report:?}");
+    assert_eq!(report.ordered(), 2);
+    assert_bought_once(&emu.ledger());
+    let history = work.writer().history(None).expect("history");
+    // One `sending` note per product per request; both products go in one request.
+    let notes = history
+        .events
+        .iter()
+        .filter(|e| e.kind == EventKind::State && e.action == "sending")
+        .count();
+    assert_eq!(report.order_requests() as usize * 2, notes, "{:?}", history.events);
+    assert_eq!(
+        report.order_requests(),
+        4,
+        "three throttled requests and the one that was answered: {report:?}"
+    );
 }
 
 /// Step 2: a killed run's order did land; the next run records it instead of ordering.

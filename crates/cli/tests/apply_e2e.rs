@@ -351,7 +351,15 @@ fn refresh_settles_interrupted_orders_both_ways() {
 
     // A short request timeout: the intent was written just now, and an order sent with it is
     // given that long (plus the timestamps' second) to land before the cloud is asked.
-    let refresh = setup.work.run(&["--timeout", "200ms", "refresh", "--format", "json"]);
+    let refresh = setup.work.run(&[
+        "--timeout",
+        "200ms",
+        "--settle-time",
+        "400ms",
+        "refresh",
+        "--format",
+        "json",
+    ]);
     assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
     assert!(
         refresh.stderr.contains("left pending by an interrupted run"),
@@ -383,7 +391,7 @@ fn refresh_settles_interrupted_orders_both_ways() {
     assert_eq!(status("oss"), Some(Status::Pending), "refresh orders nothing");
     assert_eq!(setup.emu.ledger().orders.len(), 1);
 
-    let run = setup.apply(&["--timeout", "200ms"]);
+    let run = setup.apply(&["--timeout", "200ms", "--settle-time", "400ms"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert_exactly_once(&setup, &[pai(), oss()]);
 }
@@ -399,7 +407,7 @@ fn apply_resolves_a_leftover_pending_order_before_ordering() {
     assert_eq!(change(&plan, "pai")["action"], "adopt", "{plan}");
     assert_eq!(change(&plan, "oss")["action"], "order", "{plan}");
     let started = std::time::Instant::now();
-    let run = setup.apply(&["--timeout", "200ms"]);
+    let run = setup.apply(&["--timeout", "200ms", "--settle-time", "400ms"]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert!(
         run.stderr
@@ -482,12 +490,12 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
     let wanted = [pai(), oss()];
     let setup = Setup::new(&wanted);
     // Long enough that the kill below lands while the order is held, even on a loaded machine;
-    // shorter than the settle time (twice --timeout), as the protocol assumes of the service.
+    // shorter than the settle time (3 s), as the protocol assumes of the service.
     let hold = Duration::from_millis(1000);
     let wire = support::Wire::default();
     let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, Some(hold), None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
-    let args = ["--timeout", "1500ms", "apply", "--auto-approve"];
+    let args = ["--timeout", "1500ms", "--settle-time", "3s", "apply", "--auto-approve"];
 
     let mut first = setup.work.command(&args).spawn().expect("start apply");
     let held = wire.wait_for_held_order(|| !matches!(first.try_wait(), Ok(None)));
@@ -509,7 +517,7 @@ fn an_order_still_on_its_way_when_apply_was_killed_is_not_bought_twice() {
 
 /// A live apply whose order times out while the order is still on its way: the gateway holds
 /// it past the client's timeout, then carries it out. `ListProducts` asked right after the
-/// timeout says "not purchased"; apply must wait out the settle time (twice `--timeout`) and
+/// timeout says "not purchased"; apply must wait out the settle time (600 ms here) and
 /// ask again before it orders anything a second time.
 #[test]
 fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
@@ -521,7 +529,14 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
     let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, Some(hold), None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
 
-    let run = setup.work.run(&["--timeout", "300ms", "apply", "--auto-approve"]);
+    let run = setup.work.run(&[
+        "--timeout",
+        "300ms",
+        "--settle-time",
+        "600ms",
+        "apply",
+        "--auto-approve",
+    ]);
     assert_eq!(run.code, Some(0), "{}", run.describe());
     assert!(
         run.stderr.contains("does not report the order yet; waiting"),

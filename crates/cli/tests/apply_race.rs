@@ -63,7 +63,16 @@ fn racing_applies_under_faults_converge_to_one_order_each() {
         c.faults = faults;
         c.seed = 7;
     });
-    let args = ["--lock-timeout", "60s", "--timeout", "300ms", "apply", "--auto-approve"];
+    let args = [
+        "--lock-timeout",
+        "60s",
+        "--timeout",
+        "300ms",
+        "--settle-time",
+        "600ms",
+        "apply",
+        "--auto-approve",
+    ];
     for round in 0..3 {
         for run in setup.work.race(3, &args) {
             assert!(matches!(run.code, Some(0 | 1)), "round {round}: {}", run.describe());

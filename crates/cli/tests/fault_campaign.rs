@@ -50,6 +50,11 @@ const LONG_KILL_WINDOW_MS: u64 = 1_500;
 const INTENT_KILL_MS: u64 = 8;
 /// The per-request timeout of the CLI; `slow_after_commit` holds answers far longer.
 const REQUEST_TIMEOUT: &str = "300ms";
+/// Twice the timeout, as the CLI's default was: the campaign's service carries an order out
+/// well within it (the gateway holds an order at most 250 ms; `slow_after_commit` answers late
+/// but commits first), and the default of at least 60 s for a real service would make each
+/// doubt cost a minute.
+const SETTLE_TIME: &str = "600ms";
 const SLOW_MS: u64 = 1_500;
 
 #[test]
@@ -218,6 +223,8 @@ fn global_args(plan: &Plan) -> Vec<String> {
         "60s",
         "--timeout",
         REQUEST_TIMEOUT,
+        "--settle-time",
+        SETTLE_TIME,
         "--signature",
         plan.signature,
     ]

@@ -10,6 +10,8 @@
 //!   as "already open", and answers that do not show every product bought.
 //! - `outcome`: which product ids of an answered order belong to which product (pure).
 //! - `report`: [`ApplyReport`], what a run did, as data (the CLI renders it).
+//! - `settle`: the settle wait after an order in doubt, asking `ListProducts` meanwhile so that
+//!   an order that lands early ends it early.
 //! - `interrupted`: when orders a killed run left `pending` may be settled by `ListProducts`
 //!   ([`unsettled`]), and [`await_interrupted`], which waits until they may.
 //!
@@ -28,6 +30,7 @@ mod interrupted;
 mod outcome;
 mod region;
 mod report;
+mod settle;
 
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -90,7 +93,8 @@ pub enum Progress {
         region: Region,
     },
     /// `ListProducts` reports an order whose outcome is unknown not purchased, but the order may
-    /// still be on its way: waiting `wait` before asking once more and, only then, ordering again.
+    /// still be on its way: waiting up to `wait` (asking meanwhile, see `settle`) before the
+    /// question that decides and, only then, ordering again.
     Settling {
         region: Region,
         wait: Duration,

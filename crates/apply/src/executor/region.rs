@@ -2,6 +2,7 @@
 //! outcome, of a refusal as "already open", and of an answer that does not show every product.
 
 use std::fmt;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -19,9 +20,9 @@ const ALREADY_OPEN: &str = "already open: the order was refused as a repeat, and
 
 /// What `ListProducts` settled of some products: those it reports not purchased (to order
 /// again), and how many it reported purchased (recorded).
-struct Resolution {
-    again: Vec<Product>,
-    recorded: usize,
+pub(super) struct Resolution {
+    pub again: Vec<Product>,
+    pub recorded: usize,
 }
 
 pub(super) struct RegionJob {
@@ -131,9 +132,11 @@ impl Context {
         let started = Instant::now();
         // The hook is `Fn`, shared with the client: the time of the last send comes out through a cell.
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
+        let sent = AtomicU32::new(0);
         let note_sending = |n: u32| -> Result<(), StateError> {
             lock(&self.writer).note_sending(self.run, &addresses, n)?;
             *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+            sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
         };
         let answer = match self
@@ -147,6 +150,7 @@ impl Context {
             // the run rather than record anything about these rows.
             Err(OrderError::NotSent(e)) => return Err(e.into()),
         };
+        report.order_requests += sent.into_inner();
         let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
         let settled_at = last_send.unwrap_or(started) + self.config.settle;
         let error = match answer {
@@ -330,8 +334,9 @@ impl Context {
         let mut settled = self.resolve(report, products, refusal, ALREADY_OPEN).await?;
         let must_settle = refusal.is_ambiguous() || settled.recorded == 0;
         if !settled.again.is_empty() && must_settle && asked < settled_at {
-            self.settle_wait(&region, settled_at).await;
-            let second = self.resolve(report, settled.again, refusal, ALREADY_OPEN).await?;
+            let second = self
+                .settle_resolving(report, settled.again, refusal, ALREADY_OPEN, settled_at)
+                .await?;
             settled = Resolution {
                 again: second.again,
                 recorded: settled.recorded + second.recorded,
@@ -376,37 +381,19 @@ impl Context {
         if first.again.is_empty() || asked >= settled_at {
             return Ok(first);
         }
-        self.settle_wait(&report.region.clone(), settled_at).await;
-        let second = self.resolve(report, first.again, failure, why).await?;
+        let rest = self
+            .settle_resolving(report, first.again, failure, why, settled_at)
+            .await?;
         Ok(Resolution {
-            again: second.again,
-            recorded: first.recorded + second.recorded,
+            again: rest.again,
+            recorded: first.recorded + rest.recorded,
         })
-    }
-
-    /// Waits until `settled_at`: an order still on its way has arrived by then, and a purchase
-    /// shows in `ListProducts`.
-    async fn settle_wait(&self, region: &Region, settled_at: Instant) {
-        let wait = settled_at.saturating_duration_since(Instant::now());
-        if wait.is_zero() {
-            return;
-        }
-        tracing::warn!(
-            region = %region,
-            "the cloud does not report the order yet; waiting {:.1}s for it to arrive before ordering again",
-            wait.as_secs_f64()
-        );
-        self.progress.report(Progress::Settling {
-            region: region.clone(),
-            wait,
-        });
-        tokio::time::sleep(wait).await;
     }
 
     /// Asks `ListProducts` about `products` after `failure`, records those it reports purchased
     /// and returns those it reports not purchased. When it cannot be asked, the rows stay
     /// `pending` for the next run, which resolves them before ordering.
-    async fn resolve(
+    pub(super) async fn resolve(
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,
@@ -435,7 +422,7 @@ impl Context {
     /// Records the products the cloud reports purchased and returns those it reports not
     /// purchased; a product it does not report stays as it is, for the next run. What the word
     /// means for each row is `pai_planner::reconcile`.
-    fn record_verdicts(
+    pub(super) fn record_verdicts(
         &self,
         report: &mut RegionReport,
         products: Vec<Product>,

@@ -37,6 +37,11 @@ pub struct RegionReport {
     /// In JSON, `[{"address": .., "outcome": .., ..}]`: objects a pipeline can filter by key.
     #[serde(serialize_with = "outcomes_as_objects")]
     pub products: Vec<(Address, ProductOutcome)>,
+    /// CreateProductOrders requests that went out in this region, every retry and every order
+    /// sent again after doubt included: an outcome line says what was bought, this says how
+    /// often the service was asked to buy it, and the two differ exactly when something was in
+    /// doubt.
+    pub order_requests: u32,
 }
 
 fn outcomes_as_objects<S: serde::Serializer>(
@@ -66,6 +71,7 @@ impl RegionReport {
         RegionReport {
             region,
             products: Vec::new(),
+            order_requests: 0,
         }
     }
 
@@ -180,6 +186,11 @@ impl ApplyReport {
         })
     }
 
+    /// CreateProductOrders requests sent in all regions ([`RegionReport::order_requests`]).
+    pub fn order_requests(&self) -> u32 {
+        self.regions.iter().map(|r| r.order_requests).sum()
+    }
+
     pub fn count(&self, pred: impl Fn(&ProductOutcome) -> bool) -> usize {
         self.regions
             .iter()
@@ -208,6 +219,7 @@ mod tests {
             },
         );
         region.set(&address("oss"), ProductOutcome::Unknown { error: "lost".into() });
+        region.order_requests = 2;
         let report = ApplyReport {
             moved: vec![(address("old"), address("new"))],
             forgotten: vec![],
@@ -227,6 +239,7 @@ mod tests {
                         {"address": "pai", "outcome": "ordered", "order_id": "210000000000001", "request_id": "R"},
                         {"address": "oss", "outcome": "unknown", "error": "lost"},
                     ],
+                    "order_requests": 2,
                 }],
             })
         );

@@ -13,6 +13,9 @@ mod validate;
 pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     g.check()?;
+    if let Some(warning) = g.settle_warning() {
+        eprintln!("warning: {warning}");
+    }
     match cli.command {
         Command::Validate(args) => validate::run(g, args),
         Command::Fmt(args) => fmt::run(g, args),

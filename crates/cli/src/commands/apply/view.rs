@@ -75,13 +75,24 @@ pub fn apply_summary(report: &ApplyReport) -> String {
         "Apply incomplete"
     };
     out.push_str(&format!(
-        "\n{head}: {} ordered{}, {} adopted, {} forgotten, {failed} failed, {unknown} unknown.\n",
+        "\n{head}: {} ordered{}, {} adopted, {} forgotten, {failed} failed, {unknown} unknown{}.\n",
         report.ordered(),
         extra,
         report.adopted.len() + report.count(|o| matches!(o, ProductOutcome::Recorded { .. })),
         report.forgotten.len(),
+        requests_sent(report.order_requests()),
     ));
     out
+}
+
+/// Every order request that went out, so that "0 ordered" (an order in doubt that the cloud
+/// later reported purchased is counted as adopted) never hides one: each may have cost money.
+fn requests_sent(n: u32) -> String {
+    match n {
+        0 => String::new(),
+        1 => " (1 order request sent)".to_owned(),
+        n => format!(" ({n} order requests sent)"),
+    }
 }
 
 /// `refresh`'s findings, one line each, or a line saying there are none.
@@ -173,7 +184,7 @@ impl ProgressSink for Bars {
             Progress::Settling { region, wait } => (
                 region,
                 format!(
-                    "not reported purchased yet; waiting {:.0}s for the order to arrive before ordering again",
+                    "not reported purchased yet; waiting up to {:.0}s for the order to arrive before ordering again",
                     wait.as_secs_f64().ceil()
                 ),
                 false,
