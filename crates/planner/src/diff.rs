@@ -21,7 +21,7 @@
 //! labels, property order) are reported and otherwise ignored.
 //!
 //! An `unpaid` record (an order placed with `AutoPay: false`, waiting for payment in the
-//! console) is never ordered again: the plan says "awaiting payment of order <OrderId>" as a
+//! console) is never ordered again: the plan says "awaiting payment of order `<OrderId>`" as a
 //! noop with a warning, so `--detailed-exitcode` reports no change for it, until the cloud
 //! reports the product purchased and the record is resolved.
 
