@@ -364,32 +364,6 @@ impl Context {
         Ok(Vec::new())
     }
 
-    /// Asks `ListProducts` about `products` after `failure`, records what it reports purchased,
-    /// and, when it reports some not purchased from a question asked before `settled_at`, waits
-    /// until then and asks once more: only that answer's "not purchased" is the last word.
-    async fn resolve_settled(
-        &self,
-        report: &mut RegionReport,
-        products: Vec<Product>,
-        failure: &(dyn fmt::Display + Sync),
-        why: &str,
-        settled_at: Instant,
-    ) -> Result<Resolution, ExecError> {
-        // When the answer was given matters, not when it came back: take the time before asking.
-        let asked = Instant::now();
-        let first = self.resolve(report, products, failure, why).await?;
-        if first.again.is_empty() || asked >= settled_at {
-            return Ok(first);
-        }
-        let rest = self
-            .settle_resolving(report, first.again, failure, why, settled_at)
-            .await?;
-        Ok(Resolution {
-            again: rest.again,
-            recorded: first.recorded + rest.recorded,
-        })
-    }
-
     /// Asks `ListProducts` about `products` after `failure`, records those it reports purchased
     /// and returns those it reports not purchased. When it cannot be asked, the rows stay
     /// `pending` for the next run, which resolves them before ordering.

@@ -21,6 +21,32 @@ const POLL_FIRST: Duration = Duration::from_millis(500);
 const POLL_MAX: Duration = Duration::from_secs(5);
 
 impl Context {
+    /// Asks `ListProducts` about `products` after `failure`, records what it reports purchased,
+    /// and, when it reports some not purchased from a question asked before `settled_at`, waits
+    /// until then and asks once more: only that answer's "not purchased" is the last word.
+    pub(super) async fn resolve_settled(
+        &self,
+        report: &mut RegionReport,
+        products: Vec<Product>,
+        failure: &(dyn fmt::Display + Sync),
+        why: &str,
+        settled_at: Instant,
+    ) -> Result<Resolution, ExecError> {
+        // When the answer was given matters, not when it came back: take the time before asking.
+        let asked = Instant::now();
+        let first = self.resolve(report, products, failure, why).await?;
+        if first.again.is_empty() || asked >= settled_at {
+            return Ok(first);
+        }
+        let rest = self
+            .settle_resolving(report, first.again, failure, why, settled_at)
+            .await?;
+        Ok(Resolution {
+            again: rest.again,
+            recorded: first.recorded + rest.recorded,
+        })
+    }
+
     /// Waits until `settled_at` for `products`, which `ListProducts` reported not purchased
     /// before then, and asks once more at `settled_at`: that answer decides. Meanwhile what it
     /// reports purchased is recorded at once; a "not purchased" or a failed question before
