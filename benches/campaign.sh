@@ -7,6 +7,10 @@
 #
 #   bash benches/campaign.sh                 # RUNS=1000, SEED=1, JOBS=4
 #   RUNS=200 SEED=77 JOBS=2 bash benches/campaign.sh
+#   REALISM=scaled RUNS=100 bash benches/campaign.sh   # the realistic preset, delays scaled down
+#
+# REALISM is passed as PAI_CAMPAIGN_REALISM: `scaled`, or a realism spec applied on top of the
+# realistic preset (docs/emulator.md, "Realism"); unset, the kind emulator.
 #
 # It prints the campaign's totals (runs, applies, kills, faults seen, orders, duplicates) and
 # exits non-zero if any scenario failed, naming the seed of each failure.
@@ -16,16 +20,21 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-1000}
 seed=${SEED:-1}
 jobs=${JOBS:-4}
+realism=${REALISM:-}
 
 cargo test --release --quiet -p pai-provision --test fault_campaign --no-run
 
 cpu=$(awk -F': ' '/model name/ { print $2; exit }' /proc/cpuinfo 2>/dev/null || echo unknown)
-echo "date: $(date -u +%Y-%m-%d), machine: $(nproc) cores, ${cpu}, $(uname -sr); runs: $runs, first seed: $seed, jobs: $jobs"
+echo "date: $(date -u +%Y-%m-%d), machine: $(nproc) cores, ${cpu}, $(uname -sr); runs: $runs, first seed: $seed, jobs: $jobs, realism: ${realism:-none}"
 
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-PAI_CAMPAIGN_RUNS=$runs PAI_CAMPAIGN_SEED=$seed PAI_CAMPAIGN_JOBS=$jobs \
+realism_env=()
+if [ -n "$realism" ]; then
+  realism_env=(PAI_CAMPAIGN_REALISM="$realism")
+fi
+env "${realism_env[@]}" PAI_CAMPAIGN_RUNS=$runs PAI_CAMPAIGN_SEED=$seed PAI_CAMPAIGN_JOBS=$jobs \
   cargo test --release --quiet -p pai-provision --test fault_campaign -- --nocapture >"$log" 2>&1 || status=$?
 
 if ! grep '^campaign: ' "$log"; then

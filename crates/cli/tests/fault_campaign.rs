@@ -14,7 +14,10 @@
 //!
 //! CI runs 50 scenarios; `benches/campaign.sh` runs 1,000. The knobs, read from the environment:
 //! `PAI_CAMPAIGN_RUNS` (50), `PAI_CAMPAIGN_SEED` (the first scenario's seed; scenario `i` uses
-//! `seed + i`) and `PAI_CAMPAIGN_JOBS` (scenarios run at once, 4). Every failure names its seed;
+//! `seed + i`), `PAI_CAMPAIGN_JOBS` (scenarios run at once, 4) and `PAI_CAMPAIGN_REALISM`: unset, the
+//! kind emulator; `scaled`, the realistic preset (docs/emulator.md, "Realism") with its delays and
+//! rate cut down so a scenario stays short ([`SCALED_REALISM`]); any other value, a realism spec
+//! applied on top of the preset. Every failure names its seed;
 //! `PAI_CAMPAIGN_SEED=<seed> PAI_CAMPAIGN_RUNS=1` runs that scenario again with the same faults
 //! drawn by the emulator and the same kill delays (the moment a kill lands still depends on timing).
 //!
@@ -31,7 +34,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use pai_emulator::{Faults, Ledger};
+use pai_emulator::{Faults, Ledger, Realism};
 use pai_state::Store;
 use support::{Draws, Emu, Want, Workdir};
 use tally::{count_server_faults, history_counts, ServerFaults, Tally};
@@ -54,7 +57,14 @@ const REQUEST_TIMEOUT: &str = "300ms";
 /// well within it (the gateway holds an order at most 250 ms; `slow_after_commit` answers late
 /// but commits first), and the default of at least 60 s for a real service would make each
 /// doubt cost a minute.
-const SETTLE_TIME: &str = "600ms";
+const SETTLE_TIME: Duration = Duration::from_millis(600);
+/// The realistic preset's delays scaled down to a scenario's pace; the rest of the preset as is,
+/// but for `oss_account_wide`: the ledger checks (`support::exactly_once_problems`) want one
+/// order per region and product, and know nothing of an OSS bought once for every region.
+const SCALED_REALISM: &str = "activation_delay_ms=300,processing_ms=200,rate_per_s=50,oss_account_wide=false";
+/// The most the gateway holds an order and the most latency a scenario draws.
+const GATEWAY_HOLD_MAX_MS: u64 = 250;
+const LATENCY_MAX_MS: u64 = 25;
 const SLOW_MS: u64 = 1_500;
 
 #[test]
@@ -73,8 +83,9 @@ fn exactly_one_order_per_product_under_faults_and_kills() {
                     break;
                 }
                 let seed = settings.seed.wrapping_add(i);
-                let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| scenario(seed, runtime.handle())))
-                    .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_text(&panic))));
+                let outcome =
+                    std::panic::catch_unwind(AssertUnwindSafe(|| scenario(seed, runtime.handle(), &settings.realism)))
+                        .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_text(&panic))));
                 results.lock().unwrap_or_else(|p| p.into_inner()).push((seed, outcome));
             });
         }
@@ -88,13 +99,16 @@ fn exactly_one_order_per_product_under_faults_and_kills() {
         match outcome {
             Ok(tally) => total.add(tally),
             Err(why) => failures.push(format!(
-                "seed {seed}: {why}\n  replay: PAI_CAMPAIGN_SEED={seed} PAI_CAMPAIGN_RUNS=1 cargo test \
-                 -p pai-provision --test fault_campaign -- --nocapture"
+                "seed {seed}: {why}\n  replay: {}PAI_CAMPAIGN_SEED={seed} PAI_CAMPAIGN_RUNS=1 cargo test \
+                 -p pai-provision --test fault_campaign -- --nocapture",
+                settings.replay_prefix()
             )),
         }
     }
     println!(
-        "campaign: seeds {}..{}, {} failed; {total}; server injected {}; {:.1}s",
+        "campaign: realism {}, settle time {:?}; seeds {}..{}, {} failed; {total}; server injected {}; {:.1}s",
+        settings.realism,
+        settle_time(&settings.realism),
         settings.seed,
         settings.seed.wrapping_add(settings.runs),
         failures.len(),
@@ -132,6 +146,9 @@ struct Settings {
     runs: u64,
     seed: u64,
     jobs: u64,
+    realism: Realism,
+    /// `PAI_CAMPAIGN_REALISM` as given, for the replay command.
+    realism_env: Option<String>,
 }
 
 impl Settings {
@@ -147,8 +164,35 @@ impl Settings {
             runs: number("PAI_CAMPAIGN_RUNS", DEFAULT_RUNS),
             seed: number("PAI_CAMPAIGN_SEED", DEFAULT_SEED),
             jobs: number("PAI_CAMPAIGN_JOBS", DEFAULT_JOBS).max(1),
+            realism: env("PAI_CAMPAIGN_REALISM").map_or_else(Realism::default, |spec| campaign_realism(&spec)),
+            realism_env: env("PAI_CAMPAIGN_REALISM"),
         }
     }
+
+    fn replay_prefix(&self) -> String {
+        self.realism_env
+            .as_ref()
+            .map(|spec| format!("PAI_CAMPAIGN_REALISM={spec} "))
+            .unwrap_or_default()
+    }
+}
+
+/// `scaled`: the preset with [`SCALED_REALISM`]; anything else, a spec on top of the preset.
+fn campaign_realism(spec: &str) -> Realism {
+    let spec = if spec.trim() == "scaled" { SCALED_REALISM } else { spec };
+    Realism::realistic()
+        .with_spec(spec)
+        .unwrap_or_else(|e| panic!("PAI_CAMPAIGN_REALISM: {e}"))
+}
+
+/// The campaign's `--settle-time`. It must cover the slowest the service may be, or the
+/// campaign would find duplicates the user was warned about (a settle time shorter than the
+/// service, docs/idempotency.md "The settle time"), not faults of the executor: an order leaves
+/// the client, waits in the gateway and the latency, is processed, then shows in `ListProducts`
+/// only after the activation delay. Twice that, and never less than the kind campaign's.
+fn settle_time(realism: &Realism) -> Duration {
+    let slowest = GATEWAY_HOLD_MAX_MS + LATENCY_MAX_MS + realism.processing_ms + realism.activation_delay_ms;
+    SETTLE_TIME.max(Duration::from_millis(slowest * 2))
 }
 
 /// One scenario, drawn from its seed.
@@ -163,14 +207,16 @@ struct Plan {
     signature: &'static str,
     /// How long the gateway in front of the emulator holds each order before passing it on.
     gateway_hold: Duration,
+    /// `--settle-time`, for every command of the scenario.
+    settle_time: String,
 }
 
 /// Every fifth scenario leans on one fault (the last of five on kills), so that even a short
 /// campaign sees each of them often; the rest of each scenario is drawn.
-fn draw_plan(seed: u64) -> Plan {
+fn draw_plan(seed: u64, realism: &Realism) -> Plan {
     let mut rng = Draws::new(seed);
     let emphasis = seed % 5;
-    let latency = rng.pick(&[0, 2, 10, 25]);
+    let latency = rng.pick(&[0, 2, 10, LATENCY_MAX_MS]);
     let throttle = if emphasis == 0 {
         0.2
     } else {
@@ -212,7 +258,12 @@ fn draw_plan(seed: u64) -> Plan {
         rounds: if emphasis == 4 { 4 } else { rng.between(1, 3) as u32 },
         kill_probability: if emphasis == 4 { 1.0 } else { 0.7 },
         signature: if rng.chance(0.25) { "v2" } else { "v3" },
-        gateway_hold: Duration::from_millis(if rng.chance(0.5) { 0 } else { rng.between(20, 250) }),
+        gateway_hold: Duration::from_millis(if rng.chance(0.5) {
+            0
+        } else {
+            rng.between(20, GATEWAY_HOLD_MAX_MS)
+        }),
+        settle_time: format!("{}ms", settle_time(realism).as_millis()),
     }
 }
 
@@ -224,7 +275,7 @@ fn global_args(plan: &Plan) -> Vec<String> {
         "--timeout",
         REQUEST_TIMEOUT,
         "--settle-time",
-        SETTLE_TIME,
+        &plan.settle_time,
         "--signature",
         plan.signature,
     ]
@@ -292,9 +343,9 @@ fn wait_for_intent(work: &Workdir, after_run: i64, child: &mut Child) {
 
 /// Runs scenario `seed`; on failure keeps its directory (state, ledger, every command's output in
 /// `runs.log`) and says where.
-fn scenario(seed: u64, handle: &tokio::runtime::Handle) -> Result<Tally, String> {
+fn scenario(seed: u64, handle: &tokio::runtime::Handle, realism: &Realism) -> Result<Tally, String> {
     let work = Workdir::new();
-    match run_scenario(seed, handle, &work) {
+    match run_scenario(seed, handle, realism, &work) {
         Ok(tally) => Ok(tally),
         Err(why) => Err(format!("{why}\n  kept for inspection: {}", work.keep().display())),
     }
@@ -320,12 +371,18 @@ fn run_logged(work: &Workdir, args: Vec<String>) -> support::Run {
     run
 }
 
-fn run_scenario(seed: u64, handle: &tokio::runtime::Handle, work: &Workdir) -> Result<Tally, String> {
-    let plan = draw_plan(seed);
+fn run_scenario(
+    seed: u64,
+    handle: &tokio::runtime::Handle,
+    realism: &Realism,
+    work: &Workdir,
+) -> Result<Tally, String> {
+    let plan = draw_plan(seed, realism);
     let mut rng = Draws::new(seed ^ 0x6b69_6c6c); // the kills' own stream
     let mut config = support::emu_config(&support::regions_of(&plan.products), &work.path().join("ledger.json"));
     config.faults = plan.faults.clone();
     config.seed = seed;
+    config.realism = realism.clone();
     let mut emu = Emu::start(handle, config);
     // The emulator stops working on a request whose client hangs up; a real gateway carries out
     // a request it has received. A proxy in front of it plays that gateway (and a slow path).
@@ -434,10 +491,14 @@ fn run_scenario(seed: u64, handle: &tokio::runtime::Handle, work: &Workdir) -> R
     let rows = work.state_list();
     let mut problems = support::exactly_once_problems(&ledger, &plan.products, &rows);
     problems.extend(product_id_problems(work, &ledger, &plan.products));
+    // A purchase shows in ListProducts only after the activation delay: a plan asked sooner
+    // reports a drift the service has not caught up with yet.
+    std::thread::sleep(Duration::from_millis(realism.activation_delay_ms));
     let check = run_logged(work, args(&plan, &["plan", "--detailed-exitcode"]));
     if check.code != Some(0) {
         problems.push(format!("plan after convergence is not empty: {}", check.describe()));
     }
+    problems.extend(secret_leaks(work));
     if !problems.is_empty() {
         return Err(format!(
             "faults {}, gateway hold {:?}, signature {}, products {:?}:\n  {}\n  ledger: {}\n  state: {rows:?}",
@@ -486,4 +547,34 @@ fn panic_text(panic: &Box<dyn std::any::Any + Send>) -> String {
         .cloned()
         .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
         .unwrap_or_else(|| "a panic without a message".to_owned())
+}
+
+/// Every file the scenario left (state, plans, every command's output in `runs.log`, the ledger)
+/// must be free of the secret key, whatever the service echoed (`echo_string_to_sign`).
+fn secret_leaks(work: &Workdir) -> Vec<String> {
+    let secret = support::ACCESS_KEY_SECRET.as_bytes();
+    let Ok(entries) = std::fs::read_dir(work.path()) else {
+        return vec![format!("cannot list {}", work.path().display())];
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter(|e| e.path().is_file())
+        .filter_map(|e| {
+            let bytes = std::fs::read(e.path()).ok()?;
+            bytes
+                .windows(secret.len())
+                .any(|w| w == secret)
+                .then(|| format!("the secret key is in {}", e.path().display()))
+        })
+        .collect()
+}
+
+#[test]
+fn the_settle_time_covers_the_slowest_service_a_scenario_draws() {
+    let kind = Realism::default();
+    let scaled = campaign_realism("scaled");
+    let preset = campaign_realism("activation_delay_ms=5000");
+    for (realism, want_ms) in [(&kind, 600), (&scaled, 1_550), (&preset, 14_550)] {
+        assert_eq!(settle_time(realism), Duration::from_millis(want_ms), "{realism}");
+    }
 }

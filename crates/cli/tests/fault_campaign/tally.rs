@@ -139,11 +139,16 @@ pub struct ServerFaults {
     pub throttled: u64,
     pub internal_errors: u64,
     pub dropped: u64,
+    /// Orders refused as a repeat (`ORDER.OPEND`, realism `repeat=order_opend`): with the kind
+    /// emulator each would have been billed again, so this is how often the service, not the
+    /// executor, stood between an apply and a second purchase.
+    pub repeats_refused: u64,
 }
 
 static THROTTLED: AtomicU64 = AtomicU64::new(0);
 static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
 static DROPPED: AtomicU64 = AtomicU64::new(0);
+static REPEATS_REFUSED: AtomicU64 = AtomicU64::new(0);
 
 impl ServerFaults {
     pub fn snapshot() -> ServerFaults {
@@ -151,6 +156,7 @@ impl ServerFaults {
             throttled: THROTTLED.load(Ordering::SeqCst),
             internal_errors: INTERNAL_ERRORS.load(Ordering::SeqCst),
             dropped: DROPPED.load(Ordering::SeqCst),
+            repeats_refused: REPEATS_REFUSED.load(Ordering::SeqCst),
         }
     }
 }
@@ -159,8 +165,8 @@ impl fmt::Display for ServerFaults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} throttled, {} InternalError, {} connections dropped after commit",
-            self.throttled, self.internal_errors, self.dropped
+            "{} throttled, {} InternalError, {} connections dropped after commit, {} orders refused as a repeat",
+            self.throttled, self.internal_errors, self.dropped, self.repeats_refused
         )
     }
 }
@@ -183,6 +189,7 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FaultCounter {
         let counter = match (fields.message.as_str(), fields.code.as_str()) {
             ("refused", code) if code.starts_with("Throttling") => &THROTTLED,
             ("refused", "InternalError") => &INTERNAL_ERRORS,
+            ("refused", "ORDER.OPEND") => &REPEATS_REFUSED,
             (message, _) if message.starts_with("connection closed after commit") => &DROPPED,
             _ => return,
         };
