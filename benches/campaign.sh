@@ -35,7 +35,8 @@ if [ -n "$realism" ]; then
   realism_env=(PAI_CAMPAIGN_REALISM="$realism")
 fi
 env "${realism_env[@]}" PAI_CAMPAIGN_RUNS=$runs PAI_CAMPAIGN_SEED=$seed PAI_CAMPAIGN_JOBS=$jobs \
-  cargo test --release --quiet -p pai-provision --test fault_campaign -- --nocapture >"$log" 2>&1 || status=$?
+  cargo test --release --quiet -p pai-provision --test fault_campaign -- \
+  --exact exactly_one_order_per_product_under_faults_and_kills --nocapture >"$log" 2>&1 || status=$?
 
 if ! grep '^campaign: ' "$log"; then
   cat "$log"

@@ -171,10 +171,14 @@ impl fmt::Display for ServerFaults {
     }
 }
 
+/// Installs the counter once: both campaigns of the test binary call it.
 pub fn count_server_faults() {
-    use tracing_subscriber::layer::SubscriberExt;
-    let subscriber = tracing_subscriber::registry().with(FaultCounter);
-    tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        let subscriber = tracing_subscriber::registry().with(FaultCounter);
+        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
+    });
 }
 
 struct FaultCounter;
