@@ -3,7 +3,7 @@
 //! What an answer means for a row is `pai_planner::reconcile`; this module records it (adopt,
 //! resolve, drift) and says what it found. It is data only: the CLI renders it.
 
-use pai_planner::{reconcile, Observation, Verdict, Word};
+use pai_planner::{reconcile, Observation, Record, Verdict, Word};
 use pai_spec::{Address, Product};
 use pai_state::{ApiCall, RunResult, StateError, StateWriter};
 use serde::Serialize;
@@ -21,6 +21,10 @@ pub enum FindingKind {
     Drift,
     /// An interrupted order the cloud reports not purchased; apply will order it.
     NotPlaced,
+    /// Recorded active and ordered moments ago; the cloud does not report it purchased yet.
+    AwaitingActivation,
+    /// Reordered after drift, and the cloud still does not report it purchased: a conflict.
+    NeverShows,
 }
 
 impl FindingKind {
@@ -30,6 +34,8 @@ impl FindingKind {
             FindingKind::Resolved => "resolved",
             FindingKind::Drift => "drift",
             FindingKind::NotPlaced => "not_placed",
+            FindingKind::AwaitingActivation => "awaiting_activation",
+            FindingKind::NeverShows => "never_shows",
         }
     }
 }
@@ -67,7 +73,8 @@ pub fn refresh<'a>(
         let recorded = snapshot.resources.get(&product.address);
         let elsewhere = recorded.is_none() && snapshot.find_activation(&product.region, product.code()).is_some();
         let product_id = seen.product_id.as_deref();
-        let (kind, message) = match reconcile(recorded.map(|r| r.status), elsewhere, Word::of(Some(seen))) {
+        let record = recorded.map(|r| Record::of(r, observed.asked_at()));
+        let (kind, message) = match reconcile(record, elsewhere, Word::of(Some(seen))) {
             Verdict::Adopt => {
                 writer.mark_adopted(run, product, product_id)?;
                 let message = if recorded.is_some() {
@@ -96,9 +103,22 @@ pub fn refresh<'a>(
                     "recorded active, but the cloud reports it not purchased; plan shows a reorder",
                 )
             }
+            Verdict::Confirmed if recorded.is_some_and(|r| r.reorders > 0) => {
+                writer.mark_seen(run, &product.address)?;
+                continue;
+            }
             Verdict::NotPlaced => (
                 FindingKind::NotPlaced,
                 "an interrupted order was not placed; apply will order it",
+            ),
+            Verdict::AwaitingActivation => (
+                FindingKind::AwaitingActivation,
+                "ordered moments ago, and the cloud does not report it purchased yet; nothing is ordered before its \
+                 settle time has passed",
+            ),
+            Verdict::NeverShows => (
+                FindingKind::NeverShows,
+                "reordered after drift, and the cloud still does not report it purchased; plan shows a conflict",
             ),
             _ => continue,
         };

@@ -42,6 +42,8 @@ impl ListProductsStatus {
         for (region, code) in wanted {
             by_region.entry(region.clone()).or_default().insert(*code);
         }
+        // Before any question leaves: an answer is no older than this.
+        let asked_at = pai_state::clock::now_utc();
         let mut tasks = tokio::task::JoinSet::new();
         for (region, codes) in by_region {
             let client = self.client.clone();
@@ -70,7 +72,7 @@ impl ListProductsStatus {
                 }
             }
         }
-        let mut observation = Ok(Observation::new());
+        let mut observation = Ok(Observation::new().with_asked_at(asked_at));
         let mut calls = Vec::new();
         for (region, (codes, duration, result)) in answers {
             match (&result, &mut observation) {

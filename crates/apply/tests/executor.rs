@@ -411,7 +411,7 @@ async fn killed_runs_pending_rows_that_landed_are_resolved() {
         let products: Vec<_> = manifest.products.values().collect();
         writer.put_pending(run, &products).expect("intent");
         let addresses: Vec<_> = products.iter().map(|p| p.address.clone()).collect();
-        writer.note_sending(run, &addresses, 1).expect("send noted");
+        writer.note_sending(run, &addresses, 1, settle).expect("send noted");
         client
             .create_product_orders(&hangzhou(), &blind.orders[0].body)
             .await

@@ -284,11 +284,16 @@ fn refresh_adopts_what_the_cloud_reports_purchased() {
 #[test]
 fn refresh_records_drift_and_apply_reorders() {
     let mut setup = Setup::new(&[pai(), oss()]);
-    assert_eq!(setup.apply(&[]).code, Some(0));
-    // The PAI activation is released in the console.
+    assert_eq!(
+        setup.apply(&["--timeout", "200ms", "--settle-time", "400ms"]).code,
+        Some(0)
+    );
+    // The PAI activation is released in the console, after its order's settle deadline (stored
+    // a whole second up): before it, "not purchased" is awaiting activation, not drift.
     setup
         .emu
         .edit_ledger(|ledger| ledger.purchased.retain(|p| p.product_code != ProductCode::Pai));
+    std::thread::sleep(std::time::Duration::from_millis(1_500));
     let first_order = setup.emu.ledger().orders[0].order_id.clone();
 
     let refresh = setup.work.run(&["refresh"]);

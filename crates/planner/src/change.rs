@@ -72,6 +72,12 @@ pub struct Recorded {
     pub product_ids: Vec<String>,
     pub last_error: Option<String>,
     pub updated_at: String,
+    /// Until when its last order may not show yet (`null`: not sent, or before schema 3).
+    #[serde(default)]
+    pub settle_until: Option<String>,
+    /// Reorders after drift since the cloud last reported it purchased.
+    #[serde(default)]
+    pub reorders: u32,
 }
 
 impl From<&Resource> for Recorded {
@@ -87,6 +93,8 @@ impl From<&Resource> for Recorded {
             product_ids: r.product_ids.clone(),
             last_error: r.last_error.clone(),
             updated_at: r.updated_at.clone(),
+            settle_until: r.settle_until.clone(),
+            reorders: r.reorders,
         }
     }
 }
@@ -151,6 +159,22 @@ pub struct Change {
 }
 
 impl Change {
+    /// Recorded active, ordered moments ago, and the cloud does not show it yet: a noop that a
+    /// reviewer should still see (`crate::reconcile::Verdict::AwaitingActivation`).
+    pub fn awaiting_activation(&self) -> bool {
+        self.action == Action::Noop
+            && self.before.as_ref().is_some_and(|b| b.status == Status::Active)
+            && self.observed.as_ref().is_some_and(|o| !o.purchased)
+    }
+
+    /// A reorder after drift that the cloud now reports purchased: apply notes that it showed,
+    /// so that a later drift of it is reordered again rather than taken for one that never showed.
+    pub fn reorder_shown(&self) -> bool {
+        self.action == Action::Noop
+            && self.before.as_ref().is_some_and(|b| b.reorders > 0)
+            && self.observed.as_ref().is_some_and(|o| o.purchased)
+    }
+
     /// The cloud reported that this account may not purchase it (`HasPermissionToPurchase:
     /// false`): apply sends no order for it, whatever the action says.
     pub fn may_not_purchase(&self) -> bool {

@@ -5,11 +5,16 @@
 //! | recorded      | cloud: purchased | cloud: not purchased | not asked / not reported         |
 //! |---------------|------------------|----------------------|----------------------------------|
 //! | nothing       | adopt            | order                | order                            |
-//! | active        | noop             | reorder              | noop                             |
+//! | active        | noop             | reorder (1)          | noop                             |
 //! | pending       | adopt (resolves) | order                | order, `resolve_first`           |
 //! | failed        | adopt            | order                | order                            |
 //! | unpaid        | adopt (resolves) | noop, awaiting payment | noop, awaiting payment         |
 //! | not wanted    | forget           | forget               | forget                           |
+//!
+//! (1) Only once the row's settle deadline has passed: before it the last order may still be
+//! carried out or not show yet, and the plan says "awaiting activation" as a noop. A row whose
+//! last order was itself a reorder after drift is a conflict instead: a reorder that never
+//! showed will not be helped by another.
 //!
 //! What the cloud's answer means for a recorded row (adopt, resolve, drift, not placed) is
 //! [`reconcile()`], shared with the executor and `refresh`; this
@@ -29,7 +34,7 @@ use pai_spec::{Address, Manifest, Product, Region};
 
 use crate::change::{Action, Change, Desired, Effect, FieldChange, Recorded};
 use crate::observe::{Observation, Observed};
-use crate::reconcile::{reconcile, Verdict, Word};
+use crate::reconcile::{reconcile, Record, Verdict, Word};
 
 mod fields;
 pub use fields::field_changes;
@@ -229,33 +234,74 @@ impl Planner<'_> {
             .as_deref()
             .map(|id| format!(", order {id}"))
             .unwrap_or_default();
-        match (reconcile(Some(r.status), false, k.word()), k.seen()) {
+        let asked_at = self.observed.and_then(Observation::asked_at);
+        let settles = r
+            .settle_until
+            .as_deref()
+            .map(|t| format!(" (its order settled at {t})"))
+            .unwrap_or_default();
+        match (reconcile(Some(Record::of(r, asked_at)), false, k.word()), k.seen()) {
             (Verdict::Drift, Some(o)) => {
                 change.action = Action::Reorder;
                 change.reason =
-                    format!("{prefix}recorded active{order}, but the cloud reports it not purchased (drift)");
+                    format!("{prefix}recorded active{order}, but the cloud reports it not purchased{settles} (drift)");
                 if let Some(fields) = &fixed {
                     change.reason += &format!("; the manifest changed {fields} since, so the new request is ordered");
                 }
                 permission_warning(change, o);
             }
-            (Verdict::Confirmed | Verdict::Nothing, _) if r.status == Status::Active => match &fixed {
-                Some(fields) => {
-                    change.action = Action::Conflict;
-                    change.reason = format!(
+            (Verdict::NeverShows, _) => {
+                change.action = Action::Conflict;
+                change.reason = format!(
+                    "{prefix}recorded active{order}, ordered again after drift, and the cloud still reports it not \
+                     purchased{settles}: the reorder never showed, and another order would not either"
+                );
+                change.remedies =
+                    vec![
+                        format!(
+                        "look the order up in the order center of the Alibaba Cloud console{}; once the product shows \
+                         as purchased, plan again",
+                        r.order_id.as_deref().map(|id| format!(" (order {id})")).unwrap_or_default()
+                    ),
+                        format!(
+                            "or, to order it once more, run `pai-provision state rm {}` and plan again",
+                            product.address
+                        ),
+                    ];
+            }
+            (verdict @ (Verdict::Confirmed | Verdict::Nothing | Verdict::AwaitingActivation), _)
+                if r.status == Status::Active =>
+            {
+                match &fixed {
+                    Some(fields) => {
+                        change.action = Action::Conflict;
+                        change.reason = format!(
                         "{prefix}the manifest changed {fields}, which cannot change after purchase (recorded active{order})"
                     );
-                    change.remedies = conflict_remedies(&product.address);
+                        change.remedies = conflict_remedies(&product.address);
+                    }
+                    None if verdict == Verdict::AwaitingActivation => {
+                        change.action = Action::Noop;
+                        change.reason = format!(
+                            "{prefix}awaiting activation: ordered{}, and the cloud does not report it purchased \
+                             yet; an order may take until {} to show, so nothing is ordered before then",
+                            r.order_id
+                                .as_deref()
+                                .map(|id| format!(" as order {id}"))
+                                .unwrap_or_default(),
+                            r.settle_until.as_deref().unwrap_or("its settle deadline")
+                        );
+                    }
+                    None if k.seen().is_some() => {
+                        change.action = Action::Noop;
+                        change.reason = format!("{prefix}active with the same request; the cloud reports it purchased");
+                    }
+                    None => {
+                        change.action = Action::Noop;
+                        change.reason = format!("{prefix}active with the same request; {}", k.unknown_clause());
+                    }
                 }
-                None if k.seen().is_some() => {
-                    change.action = Action::Noop;
-                    change.reason = format!("{prefix}active with the same request; the cloud reports it purchased");
-                }
-                None => {
-                    change.action = Action::Noop;
-                    change.reason = format!("{prefix}active with the same request; {}", k.unknown_clause());
-                }
-            },
+            }
             (Verdict::Resolve, Some(o)) => {
                 let (went_through, resolving) = if r.status == Status::Unpaid {
                     (

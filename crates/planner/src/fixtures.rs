@@ -55,6 +55,8 @@ pub fn record(p: &Product, status: Status) -> Resource {
         run_id: Some(3),
         created_at: "2026-11-20T08:00:00Z".into(),
         updated_at: "2026-11-25T10:00:00Z".into(),
+        settle_until: None,
+        reorders: 0,
     }
 }
 

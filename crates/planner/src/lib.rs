@@ -32,4 +32,4 @@ pub use change::{Action, Change, Desired, Effect, FieldChange, Recorded};
 pub use diff::diff;
 pub use observe::{wanted, Observation, ObserveError, Observed, StatusSource};
 pub use plan::{Plan, PlanFileError, RegionOrder, StalePlan, Summary, FORMAT_VERSION};
-pub use reconcile::{reconcile, Verdict, Word};
+pub use reconcile::{reconcile, Record, Verdict, Window, Word};

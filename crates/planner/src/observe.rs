@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use pai_spec::{Manifest, ProductCode, Region};
 use serde::{Deserialize, Serialize};
+use time::OffsetDateTime;
 
 use pai_state::StateSnapshot;
 
@@ -25,11 +26,24 @@ pub struct Observed {
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Observation {
     products: BTreeMap<(Region, ProductCode), Observed>,
+    asked_at: Option<OffsetDateTime>,
 }
 
 impl Observation {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// When the question was asked (before any answer left the cloud): a row's settle window
+    /// is judged against it ([`crate::reconcile::Window`]). `None`: unknown, and every window
+    /// counts as still open.
+    pub fn asked_at(&self) -> Option<OffsetDateTime> {
+        self.asked_at
+    }
+
+    pub fn with_asked_at(mut self, at: OffsetDateTime) -> Self {
+        self.asked_at = Some(at);
+        self
     }
 
     pub fn insert(&mut self, region: Region, code: ProductCode, observed: Observed) {
@@ -89,7 +103,10 @@ pub trait StatusSource {
 
 impl StatusSource for Observation {
     fn observe(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ObserveError> {
-        let mut out = Observation::new();
+        let mut out = Observation {
+            asked_at: self.asked_at,
+            ..Observation::new()
+        };
         for (region, code) in wanted {
             if let Some(o) = self.get(region, *code) {
                 out.insert(region.clone(), *code, o.clone());

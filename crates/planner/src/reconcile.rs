@@ -6,13 +6,22 @@
 //! | nothing             | adopt            | absent               | nothing                            |
 //! | nothing, elsewhere  | nothing          | absent               | nothing                            |
 //! | pending             | resolve          | not placed           | nothing                            |
-//! | active              | confirmed        | drift                | nothing                            |
+//! | active, settling    | confirmed        | awaiting activation  | nothing                            |
+//! | active, settled     | confirmed        | drift                | nothing                            |
+//! | active, reordered   | confirmed        | never shows          | nothing                            |
 //! | failed              | adopt            | absent               | nothing                            |
 //! | unpaid              | resolve          | awaiting payment     | nothing                            |
 //!
 //! "Elsewhere": the state records the same activation (region and product code) under another
 //! address; recording it here too would give one activation two addresses, so moving the record
 //! is left to the diff (a rename) or to the user (a conflict).
+//!
+//! "Settling": the question was asked before the row's settle deadline (`settle_until`, stored
+//! by each send): the service may still be carrying the order out or not show it yet, so "not
+//! purchased" is no reason to buy again. "Reordered": settled, and the row's last order was a
+//! reorder after drift; a reorder that does not show either will not be helped by a third
+//! order, so it is a conflict for a person to look at. The window matters only for `active`
+//! rows: a `pending` row's is honoured before the question is asked (below).
 //!
 //! "Unpaid": an order placed with `AutoPay: false` was accepted and waits for payment in the
 //! console. Until the cloud reports the product purchased, the order is the one to pay, never a
@@ -23,8 +32,9 @@
 //! had the settle time to arrive (`docs/idempotency.md`, and `pai_apply`'s `await_interrupted`
 //! and the executor's settle wait). Callers must not pass an earlier "not purchased".
 
-use pai_state::Status;
+use pai_state::{Resource, Status};
 use serde::Serialize;
+use time::OffsetDateTime;
 
 use crate::observe::Observed;
 
@@ -50,6 +60,63 @@ impl Word {
     }
 }
 
+/// Where a recorded row stood against its settle deadline when the cloud was asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Window {
+    /// Asked before the deadline of the row's last send: that order may not show yet.
+    Settling,
+    /// Asked after it, or the row has none (never sent by this tool, or sent before the state
+    /// stored deadlines).
+    Settled,
+    /// Settled, and the row's last order was a reorder after drift.
+    Reordered,
+}
+
+impl Window {
+    pub const ALL: [Window; 3] = [Window::Settling, Window::Settled, Window::Reordered];
+
+    /// The window of `row` for an answer given at `asked_at` (`None`: unknown, taken as
+    /// within the deadline). A deadline that does not parse is taken as not passed.
+    pub fn of(row: &Resource, asked_at: Option<OffsetDateTime>) -> Window {
+        let settling =
+            row.settle_until
+                .as_deref()
+                .is_some_and(|deadline| match (pai_state::clock::parse(deadline), asked_at) {
+                    (Some(deadline), Some(asked)) => asked < deadline,
+                    _ => true,
+                });
+        match (settling, row.reorders) {
+            (true, _) => Window::Settling,
+            (false, 0) => Window::Settled,
+            (false, _) => Window::Reordered,
+        }
+    }
+}
+
+/// A recorded row, as the rule reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Record {
+    pub status: Status,
+    pub window: Window,
+}
+
+impl Record {
+    pub fn of(row: &Resource, asked_at: Option<OffsetDateTime>) -> Record {
+        Record {
+            status: row.status,
+            window: Window::of(row, asked_at),
+        }
+    }
+
+    /// A row whose window does not matter: the answer is "purchased", or the row is not active.
+    pub fn settled(status: Status) -> Record {
+        Record {
+            status,
+            window: Window::Settled,
+        }
+    }
+}
+
 /// What the answer means for the recorded row, and so for the state.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -62,8 +129,14 @@ pub enum Verdict {
     Resolve,
     /// Purchased and recorded active: the state is right.
     Confirmed,
-    /// Not purchased, recorded active: the activation is gone (drift); a reorder is planned.
+    /// Not purchased, recorded active, asked within its settle window: the order may not show
+    /// yet; order nothing.
+    AwaitingActivation,
+    /// Not purchased, recorded active, settled: the activation is gone (drift); a reorder is planned.
     Drift,
+    /// Not purchased, recorded active by a reorder after drift, settled: the reorder never showed
+    /// either. A conflict: a third order would not help.
+    NeverShows,
     /// Not purchased, recorded `pending`: the interrupted order did not take effect; order again.
     NotPlaced,
     /// Not purchased, nothing (or a failure) recorded: nothing bought, ordering is safe.
@@ -75,11 +148,13 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 8] = [
+    pub const ALL: [Verdict; 10] = [
         Verdict::Adopt,
         Verdict::Resolve,
         Verdict::Confirmed,
+        Verdict::AwaitingActivation,
         Verdict::Drift,
+        Verdict::NeverShows,
         Verdict::NotPlaced,
         Verdict::Absent,
         Verdict::AwaitingPayment,
@@ -87,19 +162,23 @@ impl Verdict {
     ];
 }
 
-/// The rule. `recorded` is the row's status under this address (`None`: no row);
-/// `recorded_elsewhere` whether the state records the same activation under another address.
-pub fn reconcile(recorded: Option<Status>, recorded_elsewhere: bool, word: Word) -> Verdict {
-    match (recorded, word) {
+/// The rule. `recorded` is the row under this address (`None`: no row); `recorded_elsewhere`
+/// whether the state records the same activation under another address.
+pub fn reconcile(recorded: Option<Record>, recorded_elsewhere: bool, word: Word) -> Verdict {
+    use Status::*;
+    let row = recorded.map(|r| (r.status, r.window));
+    match (row, word) {
         (_, Word::Silent) => Verdict::Nothing,
         (None, Word::Purchased) if recorded_elsewhere => Verdict::Nothing,
-        (None | Some(Status::Failed), Word::Purchased) => Verdict::Adopt,
-        (None | Some(Status::Failed), Word::NotPurchased) => Verdict::Absent,
-        (Some(Status::Pending | Status::Unpaid), Word::Purchased) => Verdict::Resolve,
-        (Some(Status::Unpaid), Word::NotPurchased) => Verdict::AwaitingPayment,
-        (Some(Status::Pending), Word::NotPurchased) => Verdict::NotPlaced,
-        (Some(Status::Active), Word::Purchased) => Verdict::Confirmed,
-        (Some(Status::Active), Word::NotPurchased) => Verdict::Drift,
+        (None | Some((Failed, _)), Word::Purchased) => Verdict::Adopt,
+        (None | Some((Failed, _)), Word::NotPurchased) => Verdict::Absent,
+        (Some((Pending | Unpaid, _)), Word::Purchased) => Verdict::Resolve,
+        (Some((Unpaid, _)), Word::NotPurchased) => Verdict::AwaitingPayment,
+        (Some((Pending, _)), Word::NotPurchased) => Verdict::NotPlaced,
+        (Some((Active, _)), Word::Purchased) => Verdict::Confirmed,
+        (Some((Active, Window::Settling)), Word::NotPurchased) => Verdict::AwaitingActivation,
+        (Some((Active, Window::Settled)), Word::NotPurchased) => Verdict::Drift,
+        (Some((Active, Window::Reordered)), Word::NotPurchased) => Verdict::NeverShows,
     }
 }
 
@@ -107,37 +186,54 @@ pub fn reconcile(recorded: Option<Status>, recorded_elsewhere: bool, word: Word)
 mod tests {
     use super::*;
 
-    type Row = (Option<Status>, bool, Word, Verdict);
+    type Row = (Option<Record>, bool, Word, Verdict);
 
-    /// The module's table, row by row.
+    fn rec(status: Status, window: Window) -> Option<Record> {
+        Some(Record { status, window })
+    }
+
+    /// The module's table, row by row: the window matters to `active` rows only.
     fn table() -> Vec<Row> {
         use Verdict::*;
         use Word::*;
-        let (pending, active, failed) = (Some(Status::Pending), Some(Status::Active), Some(Status::Failed));
-        let unpaid = Some(Status::Unpaid);
         let mut rows = Vec::new();
         for elsewhere in [false, true] {
-            let adopt_unrecorded = if elsewhere { Nothing } else { Adopt };
             rows.extend([
-                (None, elsewhere, Purchased, adopt_unrecorded),
+                (None, elsewhere, Purchased, if elsewhere { Nothing } else { Adopt }),
                 (None, elsewhere, NotPurchased, Absent),
                 (None, elsewhere, Silent, Nothing),
-                // A row under this address is what counts; another address's row is the diff's business.
-                (pending, elsewhere, Purchased, Resolve),
-                (pending, elsewhere, NotPurchased, NotPlaced),
-                (pending, elsewhere, Silent, Nothing),
-                (active, elsewhere, Purchased, Confirmed),
-                (active, elsewhere, NotPurchased, Drift),
-                (active, elsewhere, Silent, Nothing),
-                (failed, elsewhere, Purchased, Adopt),
-                (failed, elsewhere, NotPurchased, Absent),
-                (failed, elsewhere, Silent, Nothing),
-                (unpaid, elsewhere, Purchased, Resolve),
-                (unpaid, elsewhere, NotPurchased, AwaitingPayment),
-                (unpaid, elsewhere, Silent, Nothing),
             ]);
+            for (window, active_not_purchased) in [
+                (Window::Settling, AwaitingActivation),
+                (Window::Settled, Drift),
+                (Window::Reordered, NeverShows),
+            ] {
+                rows.extend(rows_of(elsewhere, window, active_not_purchased));
+            }
         }
         rows
+    }
+
+    fn rows_of(elsewhere: bool, window: Window, active_not_purchased: Verdict) -> Vec<Row> {
+        use Verdict::*;
+        use Word::*;
+        let (pending, active) = (rec(Status::Pending, window), rec(Status::Active, window));
+        let (failed, unpaid) = (rec(Status::Failed, window), rec(Status::Unpaid, window));
+        // A row under this address is what counts; another address's row is the diff's business.
+        vec![
+            (pending, elsewhere, Purchased, Resolve),
+            (pending, elsewhere, NotPurchased, NotPlaced),
+            (pending, elsewhere, Silent, Nothing),
+            (active, elsewhere, Purchased, Confirmed),
+            (active, elsewhere, NotPurchased, active_not_purchased),
+            (active, elsewhere, Silent, Nothing),
+            (failed, elsewhere, Purchased, Adopt),
+            (failed, elsewhere, NotPurchased, Absent),
+            (failed, elsewhere, Silent, Nothing),
+            (unpaid, elsewhere, Purchased, Resolve),
+            (unpaid, elsewhere, NotPurchased, AwaitingPayment),
+            (unpaid, elsewhere, Silent, Nothing),
+        ]
     }
 
     #[test]
@@ -151,18 +247,15 @@ mod tests {
         }
     }
 
-    /// Every (status x elsewhere x word) appears exactly once, and every verdict somewhere.
+    /// Every (row x elsewhere x word) appears exactly once, and every verdict somewhere.
     #[test]
     fn the_table_covers_every_pair_and_verdict() {
         let rows = table();
-        let statuses = [
-            None,
-            Some(Status::Pending),
-            Some(Status::Active),
-            Some(Status::Failed),
-            Some(Status::Unpaid),
-        ];
-        for status in statuses {
+        let mut statuses = vec![None];
+        for status in [Status::Pending, Status::Active, Status::Failed, Status::Unpaid] {
+            statuses.extend(Window::ALL.map(|window| rec(status, window)));
+        }
+        for &status in &statuses {
             for elsewhere in [false, true] {
                 for word in Word::ALL {
                     let n = rows
@@ -176,6 +269,40 @@ mod tests {
         assert_eq!(rows.len(), statuses.len() * 2 * Word::ALL.len());
         for verdict in Verdict::ALL {
             assert!(rows.iter().any(|r| r.3 == verdict), "{verdict:?} not covered");
+        }
+    }
+
+    #[test]
+    fn window_of_a_row() {
+        use time::macros::datetime;
+        let row = |settle_until: Option<&str>, reorders| {
+            let product = pai_testkit::fixtures::product("pai", pai_spec::ProductCode::Pai, "cn-hangzhou");
+            let mut r = crate::fixtures::record(&product, Status::Active);
+            r.settle_until = settle_until.map(str::to_owned);
+            r.reorders = reorders;
+            r
+        };
+        let before = Some(datetime!(2026-11-30 10:00:59 UTC));
+        let at = Some(datetime!(2026-11-30 10:01:00 UTC));
+        let deadline = Some("2026-11-30T10:01:00Z");
+        let table = [
+            (row(None, 0), before, Window::Settled),
+            (row(None, 1), before, Window::Reordered),
+            (row(deadline, 0), before, Window::Settling),
+            (row(deadline, 1), before, Window::Settling),
+            (row(deadline, 0), at, Window::Settled),
+            (row(deadline, 2), at, Window::Reordered),
+            (row(deadline, 0), None, Window::Settling),
+            (row(Some("soon"), 0), at, Window::Settling),
+        ];
+        for (r, asked, want) in table {
+            assert_eq!(
+                Window::of(&r, asked),
+                want,
+                "{:?} {} asked {asked:?}",
+                r.settle_until,
+                r.reorders
+            );
         }
     }
 

@@ -13,6 +13,21 @@ pub fn format(t: OffsetDateTime) -> String {
     t.to_offset(UtcOffset::UTC).format(FORMAT).unwrap_or_default()
 }
 
+/// [`format`], rounded up to the next whole second: for a deadline, which must not come early.
+pub fn format_ceil(t: OffsetDateTime) -> String {
+    let whole = t.replace_nanosecond(0).unwrap_or(t);
+    format(if whole < t {
+        whole + time::Duration::SECOND
+    } else {
+        whole
+    })
+}
+
+/// A time as [`format`] wrote it.
+pub fn parse(s: &str) -> Option<OffsetDateTime> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
+}
+
 pub fn now() -> String {
     format(OffsetDateTime::now_utc())
 }
@@ -51,6 +66,17 @@ pub fn host_name() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn deadlines_round_up_and_read_back() {
+        let t = OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap();
+        assert_eq!(format_ceil(t), "2026-11-26T09:30:00Z");
+        let later = t + time::Duration::milliseconds(1);
+        assert_eq!(format_ceil(later), "2026-11-26T09:30:01Z");
+        assert_eq!(format(later), "2026-11-26T09:30:00Z");
+        assert_eq!(parse(&format_ceil(later)), Some(t + time::Duration::SECOND));
+        assert_eq!(parse("yesterday"), None);
+    }
 
     #[test]
     fn formats_utc_to_the_second() {

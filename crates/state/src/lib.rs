@@ -137,6 +137,16 @@ pub struct Resource {
     pub run_id: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
+    /// Until when the last order sent for it may still be carried out or not yet show in
+    /// `ListProducts` (the sender's settle time after the send): before then a "not purchased"
+    /// is no reason to order again (`docs/idempotency.md`). `None` for rows never sent, adopted
+    /// or imported, and for rows sent before schema version 3.
+    #[serde(default)]
+    pub settle_until: Option<String>,
+    /// Reorders after drift since the cloud last reported it purchased: a reorder that never
+    /// shows either is a conflict, not a reason to buy on every run.
+    #[serde(default)]
+    pub reorders: u32,
 }
 
 /// What `CreateProductOrders` answered.

@@ -12,7 +12,7 @@ use super::{Origin, Resource, StateError, Status};
 /// The columns, in the order both backends select them.
 pub(crate) const RESOURCE_COLUMNS: &str = "address, region, product_code, status, origin, fingerprint, request_json, \
                                            order_id, product_ids, buy_product_request_id, request_id, last_error, \
-                                           run_id, created_at, updated_at";
+                                           run_id, created_at, updated_at, settle_until, reorders";
 
 /// `INSERT INTO resources (every column) VALUES (...)`, each value's placeholder written by
 /// `placeholder` from its 1-based position (`?1` in SQLite, `$1` in PostgreSQL).
@@ -48,6 +48,8 @@ pub(crate) struct RawResource {
     pub run_id: Option<i64>,
     pub created_at: String,
     pub updated_at: String,
+    pub settle_until: Option<String>,
+    pub reorders: Option<i64>,
 }
 
 impl RawResource {
@@ -79,6 +81,8 @@ impl RawResource {
             run_id: int(12)?,
             created_at,
             updated_at,
+            settle_until: text(15)?,
+            reorders: int(16)?,
         })
     }
 
@@ -100,11 +104,13 @@ impl RawResource {
             run_id: r.run_id,
             created_at: r.created_at.clone(),
             updated_at: r.updated_at.clone(),
+            settle_until: r.settle_until.clone(),
+            reorders: Some(i64::from(r.reorders)),
         }
     }
 
     /// The values to bind to [`insert_statement`], in [`RESOURCE_COLUMNS`] order.
-    pub(crate) fn values(&self) -> [Value<'_>; 15] {
+    pub(crate) fn values(&self) -> [Value<'_>; 17] {
         fn text(s: &str) -> Value<'_> {
             Value::Text(Some(s))
         }
@@ -124,6 +130,8 @@ impl RawResource {
             Value::Int(self.run_id),
             text(&self.created_at),
             text(&self.updated_at),
+            Value::Text(self.settle_until.as_deref()),
+            Value::Int(Some(self.reorders.unwrap_or(0))),
         ]
     }
 
@@ -152,6 +160,11 @@ impl RawResource {
             run_id: self.run_id,
             created_at: self.created_at.clone(),
             updated_at: self.updated_at.clone(),
+            settle_until: self.settle_until.clone(),
+            reorders: self
+                .reorders
+                .map_or(Ok(0), u32::try_from)
+                .map_err(|_| bad(format!("reorders: {:?} is not a count", self.reorders)))?,
         })
     }
 }
@@ -168,7 +181,7 @@ mod tests {
     #[test]
     fn the_insert_binds_every_column_once() {
         let sql = insert_statement(|i| format!("${i}"));
-        assert!(sql.ends_with("$14, $15)"), "{sql}");
-        assert!(!sql.contains("$16"), "{sql}");
+        assert!(sql.ends_with("$16, $17)"), "{sql}");
+        assert!(!sql.contains("$18"), "{sql}");
     }
 }

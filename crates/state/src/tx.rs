@@ -19,11 +19,13 @@ pub(crate) struct NewRun<'a> {
 }
 
 /// A resource row about to be inserted, or to replace the row of the same address. The
-/// order's ids are cleared: they belonged to an earlier order (the history keeps them).
+/// order's ids and settle deadline are cleared: they belonged to an earlier order (the history
+/// keeps them).
 pub(crate) struct NewRow<'a> {
     pub product: &'a Product,
     pub status: Status,
     pub origin: Origin,
+    pub reorders: u32,
     /// JSON array.
     pub product_ids: &'a str,
     pub run: RunId,
@@ -39,13 +41,17 @@ pub(crate) enum RowUpdate<'a> {
         outcome: &'a OrderOutcome,
         product_ids: &'a str,
     },
-    /// `active` by observation (from `pending` or `unpaid`), keeping the order id it may have; clears `last_error`.
+    /// `active` by observation (from `pending` or `unpaid`), keeping the order id it may have;
+    /// clears `last_error` and `reorders` (it shows).
     Resolved { product_ids: &'a str },
+    /// The cloud reports an `active` row purchased: clears `reorders`.
+    Seen,
     /// `failed`, with the reason.
     Failed { error: &'a str },
-    /// Still `pending`: an order for it is being sent now. Only `run_id` and `updated_at` change,
-    /// so that `updated_at` of a `pending` row is when its last request may have left.
-    Sending,
+    /// Still `pending`: an order for it is being sent now, and may be carried out or show late
+    /// until `settle_until`. Only that, `run_id` and `updated_at` change, so that `updated_at`
+    /// of a `pending` row is when its last request may have left.
+    Sending { settle_until: &'a str },
 }
 
 pub(crate) trait Tx {
@@ -54,6 +60,8 @@ pub(crate) trait Tx {
     fn close_run(&mut self, run: RunId, now: &str, result: &str, message: Option<&str>) -> Result<(), StateError>;
     fn append_event(&mut self, run: RunId, at: &str, event: &NewEvent<'_>) -> Result<(), StateError>;
     fn status_of(&mut self, address: &Address) -> Result<Option<Status>, StateError>;
+    /// The row's `reorders` (0 when there is no row).
+    fn reorders_of(&mut self, address: &Address) -> Result<u32, StateError>;
     /// The address, other than `except`, that records the activation `(region, code)`.
     fn activation_address(
         &mut self,

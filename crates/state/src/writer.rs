@@ -154,10 +154,18 @@ impl StateWriter {
             for product in products {
                 ensure_unique_activation(tx, &product.address, &product.region, product.code())?;
                 let before = tx.status_of(&product.address)?;
+                // Ordering what is recorded active is a reorder after drift; a retry of a
+                // failed or pending order is the same reorder still.
+                let reorders = match before {
+                    None => 0,
+                    Some(Status::Active) => tx.reorders_of(&product.address)?.saturating_add(1),
+                    Some(_) => tx.reorders_of(&product.address)?,
+                };
                 tx.upsert(&NewRow {
                     product,
                     status: Status::Pending,
                     origin: Origin::Ordered,
+                    reorders,
                     product_ids: "[]",
                     run,
                     now: &now,
@@ -182,11 +190,21 @@ impl StateWriter {
     }
 
     /// Notes, just before a request for them leaves, that an order for the `pending` rows
-    /// `addresses` is being sent (`attempt` counts from 1 within one order). A row's
-    /// `updated_at` is then when its last request may have left: a later run waits from there
-    /// before it trusts the cloud's "not purchased" (see `docs/idempotency.md`).
-    pub fn note_sending(&mut self, run: RunId, addresses: &[Address], attempt: u32) -> Result<(), StateError> {
-        let now = self.now();
+    /// `addresses` is being sent (`attempt` counts from 1 within one order), and that the
+    /// service may carry it out, or show it, up to `settle` later. A row's `updated_at` is then
+    /// when its last request may have left and its `settle_until` when a "not purchased" about
+    /// it may be trusted, by this run or any later one whatever its settings (see
+    /// `docs/idempotency.md`).
+    pub fn note_sending(
+        &mut self,
+        run: RunId,
+        addresses: &[Address],
+        attempt: u32,
+        settle: Duration,
+    ) -> Result<(), StateError> {
+        let sent = self.clock.now_utc();
+        let now = clock::format(sent);
+        let settle_until = clock::format_ceil(sent + settle);
         self.write_state(|tx| {
             for address in addresses {
                 let before = require(tx, address)?;
@@ -196,8 +214,15 @@ impl StateWriter {
                         status: before,
                     });
                 }
-                tx.update(address, &RowUpdate::Sending, run, &now)?;
-                let message = format!("pending: request sent (try {attempt} of this order)");
+                tx.update(
+                    address,
+                    &RowUpdate::Sending {
+                        settle_until: &settle_until,
+                    },
+                    run,
+                    &now,
+                )?;
+                let message = format!("pending: request sent (try {attempt} of this order); settles at {settle_until}");
                 state_event(tx, run, &now, "sending", address, Status::Pending, &message, None)?;
             }
             Ok(())
@@ -286,6 +311,21 @@ impl StateWriter {
         })
     }
 
+    /// Notes that the cloud reports an `active` row that was reordered after drift purchased: the
+    /// reorder showed, so a later drift may be reordered again.
+    pub fn mark_seen(&mut self, run: RunId, address: &Address) -> Result<(), StateError> {
+        let now = self.now();
+        self.write_state(|tx| {
+            let before = require(tx, address)?;
+            if before != Status::Active {
+                return Ok(());
+            }
+            tx.update(address, &RowUpdate::Seen, run, &now)?;
+            let message = "active: the cloud reports the reorder purchased";
+            state_event(tx, run, &now, "seen", address, Status::Active, message, None)
+        })
+    }
+
     /// Records an activation the cloud reports purchased that the state did not know, with the
     /// manifest's request; replaces a `failed` row of the same address.
     pub fn mark_adopted(&mut self, run: RunId, product: &Product, product_id: Option<&str>) -> Result<(), StateError> {
@@ -318,6 +358,7 @@ impl StateWriter {
                 product,
                 status: Status::Active,
                 origin,
+                reorders: 0,
                 product_ids: &ids,
                 run,
                 now: &now,

@@ -39,6 +39,8 @@ on_both_backends!(
     the_lock_excludes_a_second_writer_and_names_the_holder,
     an_unpaid_order_keeps_its_order_id_and_resolves_to_active,
     a_version_1_state_is_migrated_to_allow_unpaid,
+    a_version_2_state_is_migrated_to_store_settle_deadlines,
+    settle_deadlines_and_reorders_follow_the_row,
 );
 
 fn writer(path: &Path) -> StateWriter {
@@ -212,7 +214,8 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
 
     let second = w.begin_run("apply").unwrap();
     let before = w.snapshot().unwrap();
-    w.note_sending(second, &[addr("pai"), addr("oss")], 2).unwrap();
+    w.note_sending(second, &[addr("pai"), addr("oss")], 2, Duration::from_secs(60))
+        .unwrap();
     let snap = w.snapshot().unwrap();
     assert_eq!(snap.serial, before.serial + 1, "one transaction for the whole order");
     for a in ["pai", "oss"] {
@@ -237,13 +240,24 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
         sent,
         [
             ("pending", Some("recorded -> pending")),
-            ("sending", Some("pending: request sent (try 2 of this order)"))
+            (
+                "sending",
+                Some(
+                    format!(
+                        "pending: request sent (try 2 of this order); settles at {}",
+                        snap.resources[&addr("pai")].settle_until.as_deref().unwrap_or("?")
+                    )
+                    .as_str()
+                )
+            )
         ]
     );
 
     w.mark_active(second, &[addr("pai")], &OrderOutcome::default()).unwrap();
     let before = w.snapshot().unwrap();
-    let err = w.note_sending(second, &[addr("oss"), addr("pai")], 3).unwrap_err();
+    let err = w
+        .note_sending(second, &[addr("oss"), addr("pai")], 3, Duration::from_secs(60))
+        .unwrap_err();
     assert!(
         matches!(&err, StateError::NotPending { address, status: Status::Active } if address == &addr("pai")),
         "{err}"
@@ -254,7 +268,7 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
         "a refused note changes nothing, not even `oss`"
     );
     assert!(matches!(
-        w.note_sending(second, &[addr("nope")], 1),
+        w.note_sending(second, &[addr("nope")], 1, Duration::from_secs(60)),
         Err(StateError::NoSuchAddress(_))
     ));
 }
@@ -556,6 +570,115 @@ const V1_RESOURCES: &str = "
     last_error TEXT, run_id INTEGER, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
     UNIQUE (region, product_code)";
 
+/// Its columns, in order.
+const V1_COLUMNS: &str = "address, region, product_code, status, origin, fingerprint, request_json, order_id, \
+                          product_ids, buy_product_request_id, request_id, last_error, run_id, created_at, updated_at";
+
+fn a_version_2_state_is_migrated_to_store_settle_deadlines(b: &Backend) {
+    {
+        let mut w = b.writer();
+        let run = w.begin_run("apply").unwrap();
+        w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
+            .unwrap();
+        w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
+        w.put_pending(run, &[&product("oss", ProductCode::Oss, "cn-hangzhou")])
+            .unwrap();
+        w.end_run(run, &RunResult::Succeeded).unwrap();
+    }
+    let before = b.store().snapshot().unwrap();
+    let downgrade = match b {
+        Backend::Sqlite { .. } => {
+            "ALTER TABLE resources DROP COLUMN settle_until;
+             ALTER TABLE resources DROP COLUMN reorders;
+             PRAGMA user_version = 2;"
+        }
+        Backend::Postgres { .. } => {
+            "ALTER TABLE resources DROP COLUMN settle_until;
+             ALTER TABLE resources DROP COLUMN reorders;
+             UPDATE meta SET schema_version = 2;"
+        }
+    };
+    b.raw_sql(downgrade).unwrap();
+
+    let mut w = b.writer();
+    assert_eq!(
+        w.snapshot().unwrap(),
+        before,
+        "rows read back as they were, without deadlines"
+    );
+    let run = w.begin_run("apply").unwrap();
+    w.note_sending(run, &[addr("oss")], 1, Duration::from_secs(60)).unwrap();
+    w.end_run(run, &RunResult::Succeeded).unwrap();
+    let after = b.store().snapshot().unwrap();
+    assert!(after.resources[&addr("oss")].settle_until.is_some());
+    assert_eq!(after.resources[&addr("pai")], before.resources[&addr("pai")]);
+    assert!(
+        b.raw_sql("UPDATE resources SET reorders = -1").is_err(),
+        "a count is never negative"
+    );
+}
+
+fn settle_deadlines_and_reorders_follow_the_row(b: &Backend) {
+    let mut w = b.writer().with_clock(TickingClock::default());
+    let run = w.begin_run("apply").unwrap();
+    let pai = product("pai", ProductCode::Pai, "cn-hangzhou");
+    let row = |w: &StateWriter| w.snapshot().unwrap().resources[&addr("pai")].clone();
+    w.put_pending(run, &[&pai]).unwrap();
+    assert_eq!((row(&w).settle_until, row(&w).reorders), (None, 0), "not sent yet");
+    w.note_sending(run, &[addr("pai")], 1, Duration::from_secs(90)).unwrap();
+    let sent = row(&w);
+    let at = time::OffsetDateTime::parse(&sent.updated_at, &time::format_description::well_known::Rfc3339).unwrap();
+    assert_eq!(
+        sent.settle_until.as_deref(),
+        Some(pai_state::clock::format(at + Duration::from_secs(90)).as_str()),
+        "the deadline is the send's time plus its settle time"
+    );
+    w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
+    assert_eq!(
+        row(&w).settle_until,
+        sent.settle_until,
+        "an answered order keeps its deadline"
+    );
+
+    // Drift: the reorder of an active row counts, its retries do not, a sighting clears it.
+    w.put_pending(run, &[&pai]).unwrap();
+    assert_eq!((row(&w).settle_until, row(&w).reorders), (None, 1));
+    w.mark_failed(run, &[addr("pai")], "HTTP 503").unwrap();
+    w.put_pending(run, &[&pai]).unwrap();
+    assert_eq!(row(&w).reorders, 1, "a retry after failure is the same reorder");
+    w.note_sending(run, &[addr("pai")], 1, Duration::from_secs(90)).unwrap();
+    w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
+    w.put_pending(run, &[&pai]).unwrap();
+    assert_eq!(row(&w).reorders, 2);
+    w.note_sending(run, &[addr("pai")], 1, Duration::from_secs(90)).unwrap();
+    w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
+    let serial = w.snapshot().unwrap().serial;
+    w.mark_seen(run, &addr("pai")).unwrap();
+    assert_eq!(row(&w).reorders, 0, "seen purchased");
+    assert_eq!(w.snapshot().unwrap().serial, serial + 1);
+    let seen: Vec<String> = w
+        .history(Some(&addr("pai")))
+        .unwrap()
+        .events
+        .iter()
+        .map(|e| e.action.clone())
+        .collect();
+    assert_eq!(seen.last().map(String::as_str), Some("seen"));
+
+    w.put_pending(run, &[&pai]).unwrap();
+    assert_eq!(row(&w).reorders, 1);
+    w.mark_resolved(run, &addr("pai"), Some("pid")).unwrap();
+    assert_eq!(row(&w).reorders, 0, "resolved by observation: it shows");
+    w.put_pending(run, &[&pai]).unwrap();
+    w.mark_failed(run, &[addr("pai")], "HTTP 400").unwrap();
+    w.mark_adopted(run, &pai, Some("pid")).unwrap();
+    assert_eq!(
+        (row(&w).settle_until, row(&w).reorders),
+        (None, 0),
+        "adopted: seen, never sent"
+    );
+}
+
 fn a_version_1_state_is_migrated_to_allow_unpaid(b: &Backend) {
     {
         let mut w = b.writer();
@@ -572,12 +695,14 @@ fn a_version_1_state_is_migrated_to_allow_unpaid(b: &Backend) {
     let downgrade = match b {
         Backend::Sqlite { .. } => format!(
             "CREATE TABLE resources_v1 ({V1_RESOURCES});
-             INSERT INTO resources_v1 SELECT * FROM resources;
+             INSERT INTO resources_v1 SELECT {V1_COLUMNS} FROM resources;
              DROP TABLE resources;
              ALTER TABLE resources_v1 RENAME TO resources;
              PRAGMA user_version = 1;"
         ),
-        Backend::Postgres { .. } => "ALTER TABLE resources DROP CONSTRAINT resources_status_check;
+        Backend::Postgres { .. } => "ALTER TABLE resources DROP COLUMN settle_until;
+             ALTER TABLE resources DROP COLUMN reorders;
+             ALTER TABLE resources DROP CONSTRAINT resources_status_check;
              ALTER TABLE resources ADD CONSTRAINT resources_status_check
                  CHECK (status IN ('pending', 'active', 'failed'));
              UPDATE meta SET schema_version = 1;"

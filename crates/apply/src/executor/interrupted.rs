@@ -25,14 +25,21 @@ pub struct Unsettled {
     pub wait: Duration,
 }
 
-/// The rows of `snapshot` whose last send was noted less than `settle` ago (as of `now`), if
-/// any. A row whose time does not parse is taken as written just now.
+/// The `pending` rows of `snapshot` whose deadline (the stored one, or `settle` after their last
+/// send was noted, whichever is later) is after `now`, if any. A time that does not parse is
+/// taken as written just now.
 pub fn unsettled(snapshot: &StateSnapshot, settle: Duration, now: OffsetDateTime) -> Option<Unsettled> {
     let mut addresses = Vec::new();
     let mut wait = Duration::ZERO;
     for row in snapshot.resources.values().filter(|r| r.status == Status::Pending) {
         let written = OffsetDateTime::parse(&row.updated_at, &Rfc3339).unwrap_or(now);
-        let settles = written + TIMESTAMP_RESOLUTION + settle;
+        let stored = row
+            .settle_until
+            .as_deref()
+            .map(|t| OffsetDateTime::parse(t, &Rfc3339).unwrap_or(now + settle));
+        let settles = stored
+            .into_iter()
+            .fold(written + TIMESTAMP_RESOLUTION + settle, OffsetDateTime::max);
         let left = settles - now;
         if left.is_positive() {
             addresses.push(row.address.clone());
@@ -71,6 +78,10 @@ mod tests {
     use super::*;
 
     fn row(address: &str, status: Status, updated_at: &str) -> Resource {
+        sent(address, status, updated_at, None)
+    }
+
+    fn sent(address: &str, status: Status, updated_at: &str, settle_until: Option<&str>) -> Resource {
         let request = request(ProductCode::Pai);
         Resource {
             address: addr(address),
@@ -88,6 +99,8 @@ mod tests {
             run_id: None,
             created_at: updated_at.to_owned(),
             updated_at: updated_at.to_owned(),
+            settle_until: settle_until.map(str::to_owned),
+            reorders: 0,
         }
     }
 
@@ -144,6 +157,51 @@ mod tests {
                     row("d", Status::Active, "2026-11-26T09:30:10Z"),
                 ],
                 Some((vec!["a", "b"], ms(25_750))),
+            ),
+            (
+                "a stored deadline later than this run's settle time is honoured",
+                vec![sent(
+                    "a",
+                    Status::Pending,
+                    "2026-11-26T09:29:00Z",
+                    Some("2026-11-26T09:40:00Z"),
+                )],
+                Some((vec!["a"], ms(589_750))),
+            ),
+            (
+                "a stored deadline earlier than this run's settle time does not shorten it",
+                vec![sent(
+                    "a",
+                    Status::Pending,
+                    "2026-11-26T09:30:00Z",
+                    Some("2026-11-26T09:30:05Z"),
+                )],
+                Some((vec!["a"], ms(20_750))),
+            ),
+            (
+                "a stored deadline that passed",
+                vec![sent(
+                    "a",
+                    Status::Pending,
+                    "2026-11-26T09:00:00Z",
+                    Some("2026-11-26T09:30:10Z"),
+                )],
+                None,
+            ),
+            (
+                "an active row's deadline is the plan's business, not this wait's",
+                vec![sent(
+                    "a",
+                    Status::Active,
+                    "2026-11-26T09:30:00Z",
+                    Some("2026-11-26T09:40:00Z"),
+                )],
+                None,
+            ),
+            (
+                "an unparseable deadline counts as this run's settle time from now",
+                vec![sent("a", Status::Pending, "2026-11-26T09:00:00Z", Some("soon"))],
+                Some((vec!["a"], ms(30_000))),
             ),
             (
                 "unparseable time counts as now",

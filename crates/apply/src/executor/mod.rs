@@ -35,7 +35,7 @@ mod settle;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use pai_planner::{reconcile, Action, Change, Plan, Verdict, Word};
+use pai_planner::{reconcile, Action, Change, Plan, Record, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, ProductCode, Region};
 use pai_state::{ApiCall, CallOutcome, RunId, StateError, StateWriter};
 
@@ -273,12 +273,15 @@ impl Executor {
                     // An adopt is planned on the cloud's "purchased", or for a rename of a
                     // recorded row; the move above already took the record to this address.
                     let recorded = change.before.as_ref().map(|b| b.status);
-                    match reconcile(recorded, false, Word::Purchased) {
+                    match reconcile(recorded.map(Record::settled), false, Word::Purchased) {
                         Verdict::Resolve => writer.mark_resolved(self.run, &change.address, product_id)?,
                         _ => writer.mark_adopted(self.run, &product, product_id)?,
                     }
                     report.adopted.push(change.address.clone());
                 }
+                // A reorder after drift that the cloud now reports purchased has shown: a
+                // later drift of it may be reordered again (`pai_planner::Window`).
+                Action::Noop if change.reorder_shown() => lock(&self.writer).mark_seen(self.run, &change.address)?,
                 _ => {}
             }
         }
@@ -390,6 +393,8 @@ pub fn history_entry(
 /// What `ListProducts` says of one product: its word and, when purchased, its `ProductId`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 struct Answer {
+    /// When the question was asked: a row's settle window is judged against it.
+    asked_at: time::OffsetDateTime,
     word: Word,
     product_id: Option<String>,
     /// `HasPermissionToPurchase`, when reported.
@@ -413,6 +418,7 @@ async fn ask_cloud(
 ) -> Result<Result<Vec<Answer>, ApiError>, StateError> {
     let codes: Vec<ProductCode> = products.iter().map(Product::code).collect();
     let started = Instant::now();
+    let asked_at = pai_state::clock::now_utc();
     let answer = client.list_products(region, &codes).await;
     let call = match &answer {
         Ok(r) => api_call(
@@ -432,6 +438,7 @@ async fn ask_cloud(
             .map(|p| {
                 let observed = seen.iter().find(|(code, _)| *code == p.code()).map(|(_, o)| o);
                 Answer {
+                    asked_at,
                     word: Word::of(observed),
                     product_id: observed.and_then(|o| o.product_id.clone()),
                     may_purchase: observed.and_then(|o| o.has_permission),

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use pai_planner::{reconcile, Verdict, Word};
+use pai_planner::{reconcile, Record, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, Region};
 use pai_state::{OrderOutcome, RunId, StateError, StateWriter};
 
@@ -134,7 +134,7 @@ impl Context {
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
         let sent = AtomicU32::new(0);
         let note_sending = |n: u32| -> Result<(), StateError> {
-            lock(&self.writer).note_sending(self.run, &addresses, n)?;
+            lock(&self.writer).note_sending(self.run, &addresses, n, self.config.settle)?;
             *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
@@ -408,7 +408,8 @@ impl Context {
         for (product, answer) in products.into_iter().zip(answers) {
             let mut writer = lock(&self.writer);
             let snapshot = writer.snapshot()?;
-            let recorded = snapshot.resources.get(&product.address).map(|r| r.status);
+            let row = snapshot.resources.get(&product.address);
+            let recorded = row.map(|r| Record::of(r, Some(answer.asked_at)));
             let elsewhere = recorded.is_none() && snapshot.find_activation(&product.region, product.code()).is_some();
             let product_id = answer.product_id.as_deref();
             match reconcile(recorded, elsewhere, answer.word) {
@@ -425,6 +426,21 @@ impl Context {
                     found += 1;
                 }
                 Verdict::NotPlaced | Verdict::Absent | Verdict::Drift => again.push(product),
+                // A plan that ordered it saw it settled and shown once at most; the state or
+                // the clock moved since. Order nothing: the next plan says what it is.
+                verdict @ (Verdict::AwaitingActivation | Verdict::NeverShows) => report.set(
+                    &product.address,
+                    ProductOutcome::Unknown {
+                        error: format!(
+                            "the cloud reports it not purchased, but {}; not ordered, plan again",
+                            if verdict == Verdict::AwaitingActivation {
+                                "its last order may not show yet"
+                            } else {
+                                "its reorder after drift never showed"
+                            }
+                        ),
+                    },
+                ),
                 _ if answer.word == Word::Silent => report.set(
                     &product.address,
                     ProductOutcome::Unknown {

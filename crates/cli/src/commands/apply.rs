@@ -88,6 +88,10 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         anyhow::bail!("the plan has conflicts; nothing was done (see the remedies above)");
     }
     if !plan.has_changes() {
+        if plan.changes.iter().any(pai_planner::Change::reorder_shown) {
+            // Nothing to order, but the state notes that a reorder after drift showed.
+            execute(g, &cloud, writer, &plan, saved, &refresh_calls)?;
+        }
         if json {
             context::emit_json(&Outcome {
                 plan: &plan,

@@ -16,7 +16,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     let shown: Vec<&Change> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::Noop || !c.warnings.is_empty())
+        .filter(|c| c.action != Action::Noop || !c.warnings.is_empty() || c.awaiting_activation())
         .collect();
     let acting = shown.iter().any(|c| c.action != Action::Noop);
     if acting {
@@ -83,6 +83,10 @@ fn headline(change: &Change) -> (&'static str, String) {
         Action::Noop => match change.before.as_ref() {
             Some(before) if before.status == Status::Unpaid => format!(
                 "is awaiting payment (order {}): nothing is ordered",
+                before.order_id.as_deref().unwrap_or("unknown")
+            ),
+            Some(before) if change.awaiting_activation() => format!(
+                "is awaiting activation (order {}): nothing is ordered",
                 before.order_id.as_deref().unwrap_or("unknown")
             ),
             _ => "is unchanged".to_owned(),

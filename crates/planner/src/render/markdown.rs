@@ -23,7 +23,11 @@ pub fn plan(plan: &Plan) -> String {
             "> [!CAUTION]\n> The plan has conflicts: apply will refuse it until they are resolved (see below).\n\n",
         );
     }
-    let rows: Vec<_> = plan.changes.iter().filter(|c| c.action != Action::Noop).collect();
+    let rows: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.action != Action::Noop || c.awaiting_activation())
+        .collect();
     if rows.is_empty() {
         out.push_str("No changes.\n\n");
     } else {
@@ -43,7 +47,11 @@ pub fn plan(plan: &Plan) -> String {
                 c.address.qualified(),
                 c.product_code,
                 c.region,
-                c.action.as_str(),
+                if c.awaiting_activation() {
+                    "awaiting activation"
+                } else {
+                    c.action.as_str()
+                },
                 if c.resolve_first {
                     " (after resolving)"
                 } else if c.may_not_purchase() {

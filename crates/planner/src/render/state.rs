@@ -123,6 +123,12 @@ pub fn resource(r: &Resource) -> String {
     field(&mut out, "fingerprint", &r.fingerprint.0);
     field(&mut out, "created", &r.created_at);
     field(&mut out, "updated", &r.updated_at);
+    if let Some(deadline) = &r.settle_until {
+        field(&mut out, "settles", deadline);
+    }
+    if r.reorders > 0 {
+        field(&mut out, "reorders after drift", &r.reorders.to_string());
+    }
     out.push_str("  request\n");
     let request = serde_json::to_string_pretty(&r.request).unwrap_or_default();
     for line in request.lines() {

@@ -3,9 +3,10 @@
 use pai_spec::ProductCode::{DataWorks, MaxCompute, Oss, Pai};
 use time::OffsetDateTime;
 
+use crate::change::Action;
 use crate::fixtures::*;
 use crate::plan::Plan;
-use pai_state::{Event, EventKind, History, RunRecord, Status};
+use pai_state::{Event, EventKind, History, Resource, RunRecord, Status};
 use pai_testkit::fixtures::documented_product;
 
 fn at() -> OffsetDateTime {
@@ -162,6 +163,53 @@ fn an_order_awaiting_payment_in_every_format() {
     );
     let ordered: Vec<&serde_json::Value> = json["orders"][0]["addresses"].as_array().unwrap().iter().collect();
     assert_eq!(ordered, [&serde_json::json!("oss")], "only the new product is ordered");
+}
+
+/// Ordered moments ago, not shown yet: a noop the reviewer sees, in every format; after its
+/// deadline the same answer is drift, and after a reorder that never showed, a conflict.
+#[test]
+fn awaiting_activation_drift_and_a_reorder_that_never_shows() {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let obs = seen(&[(&pai, false)]).with_asked_at(at());
+    let row = |settle_until: &str, reorders| {
+        let mut r = record(&pai, Status::Active);
+        r.settle_until = Some(settle_until.to_owned());
+        r.reorders = reorders;
+        r
+    };
+    let build = |r: Resource| {
+        let mut plan = Plan::build(&m, "p.toml", &state(&[r]), Some(&obs), &|r| m.endpoint_for(r), at());
+        plan.tool_version = "0.0.0-test".into();
+        plan
+    };
+    let later = pai_state::clock::format(at() + time::Duration::minutes(1));
+    let earlier = pai_state::clock::format(at() - time::Duration::minutes(1));
+
+    let awaiting = build(row(&later, 0));
+    assert_eq!(awaiting.changes[0].action, Action::Noop);
+    assert!(awaiting.changes[0].awaiting_activation());
+    assert!(!awaiting.has_changes(), "--detailed-exitcode reports no change");
+    insta::assert_snapshot!("human_awaiting_activation", super::human(&awaiting, false));
+    insta::assert_snapshot!("markdown_awaiting_activation", super::markdown(&awaiting));
+    assert!(awaiting.orders.is_empty());
+
+    let drift = build(row(&earlier, 0));
+    assert_eq!(drift.changes[0].action, Action::Reorder);
+    assert!(
+        drift.changes[0].reason.contains(&format!("settled at {earlier}")),
+        "{}",
+        drift.changes[0].reason
+    );
+
+    let never = build(row(&earlier, 1));
+    assert_eq!(never.changes[0].action, Action::Conflict);
+    assert!(
+        never.changes[0].reason.contains("never showed"),
+        "{}",
+        never.changes[0].reason
+    );
+    assert!(never.orders.is_empty());
 }
 
 #[test]

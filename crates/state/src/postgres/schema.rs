@@ -20,7 +20,7 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const APPLICATION: &str = "pai-provision";
 
 /// Migration `i` takes the tables from version `i` to `i + 1`. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -119,6 +119,12 @@ const V2: &str = r#"
 ALTER TABLE resources DROP CONSTRAINT resources_status_check;
 ALTER TABLE resources ADD CONSTRAINT resources_status_check
     CHECK (status IN ('pending', 'active', 'failed', 'unpaid'));
+"#;
+
+/// Each send's settle deadline and the count of drift reorders; see the SQLite schema's V3.
+const V3: &str = r#"
+ALTER TABLE resources ADD COLUMN settle_until TEXT;
+ALTER TABLE resources ADD COLUMN reorders BIGINT NOT NULL DEFAULT 0 CHECK (reorders >= 0);
 "#;
 
 /// The table of the lock's holder record; see `super::lock`.

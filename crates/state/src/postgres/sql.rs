@@ -336,6 +336,18 @@ impl Tx for PgTx<'_> {
         }
     }
 
+    fn reorders_of(&mut self, address: &Address) -> Result<u32, StateError> {
+        let row = block_on(self.tx.query_opt(
+            "SELECT reorders FROM resources WHERE address = $1",
+            &[&address.as_str()],
+        ))
+        .map_err(|e| self.err(e))?;
+        match row {
+            None => Ok(0),
+            Some(r) => Ok(u32::try_from(r.try_get::<_, i64>(0).map_err(|e| self.err(e))?).unwrap_or(0)),
+        }
+    }
+
     fn activation_address(
         &mut self,
         region: &Region,
@@ -355,13 +367,14 @@ impl Tx for PgTx<'_> {
         let request = &product.request;
         block_on(self.tx.execute(
             "INSERT INTO resources (address, region, product_code, status, origin, fingerprint, request_json,
-                                    product_ids, run_id, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                                    product_ids, run_id, created_at, updated_at, reorders)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
              ON CONFLICT (address) DO UPDATE SET
                  region = excluded.region, product_code = excluded.product_code, status = excluded.status,
                  origin = excluded.origin, fingerprint = excluded.fingerprint, request_json = excluded.request_json,
                  order_id = NULL, product_ids = excluded.product_ids, buy_product_request_id = NULL,
-                 request_id = NULL, last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at",
+                 request_id = NULL, last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at,
+                 settle_until = NULL, reorders = excluded.reorders",
             &[
                 &product.address.as_str(),
                 &product.region.as_str(),
@@ -373,6 +386,7 @@ impl Tx for PgTx<'_> {
                 &row.product_ids,
                 &row.run.0,
                 &row.now,
+                &i64::from(row.reorders),
             ],
         ))
         .map_err(|e| self.err(e))?;
@@ -404,9 +418,14 @@ impl Tx for PgTx<'_> {
             .map_err(|e| self.err(e))?,
             RowUpdate::Resolved { product_ids } => block_on(self.tx.execute(
                 "UPDATE resources SET status = 'active', product_ids = $2, last_error = NULL, run_id = $3,
-                     updated_at = $4
+                     updated_at = $4, reorders = 0
                  WHERE address = $1",
                 &[&address, product_ids, &run.0, &now],
+            ))
+            .map_err(|e| self.err(e))?,
+            RowUpdate::Seen => block_on(self.tx.execute(
+                "UPDATE resources SET reorders = 0, run_id = $2, updated_at = $3 WHERE address = $1",
+                &[&address, &run.0, &now],
             ))
             .map_err(|e| self.err(e))?,
             RowUpdate::Failed { error } => block_on(self.tx.execute(
@@ -415,9 +434,10 @@ impl Tx for PgTx<'_> {
                 &[&address, error, &run.0, &now],
             ))
             .map_err(|e| self.err(e))?,
-            RowUpdate::Sending => block_on(self.tx.execute(
-                "UPDATE resources SET run_id = $2, updated_at = $3 WHERE address = $1 AND status = 'pending'",
-                &[&address, &run.0, &now],
+            RowUpdate::Sending { settle_until } => block_on(self.tx.execute(
+                "UPDATE resources SET run_id = $2, updated_at = $3, settle_until = $4
+                 WHERE address = $1 AND status = 'pending'",
+                &[&address, &run.0, &now, settle_until],
             ))
             .map_err(|e| self.err(e))?,
         };

@@ -22,7 +22,7 @@ pub const APPLICATION_ID: i32 = 0x5041_4950;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[V1, V2];
+const MIGRATIONS: &[&str] = &[V1, V2, V3];
 
 const V1: &str = r#"
 CREATE TABLE state (
@@ -133,6 +133,14 @@ INSERT INTO resources_v2 (address, region, product_code, status, origin, fingerp
     FROM resources;
 DROP TABLE resources;
 ALTER TABLE resources_v2 RENAME TO resources;
+"#;
+
+/// Each send's settle deadline (`docs/idempotency.md`) and the count of drift reorders since
+/// the cloud last reported the product purchased. Older rows have no deadline: an `active`
+/// one counts as settled, a `pending` one waits from its `updated_at`.
+const V3: &str = r#"
+ALTER TABLE resources ADD COLUMN settle_until TEXT;
+ALTER TABLE resources ADD COLUMN reorders INTEGER NOT NULL DEFAULT 0 CHECK (reorders >= 0);
 "#;
 
 /// What the first 100 bytes of a file say about it.

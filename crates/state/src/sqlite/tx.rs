@@ -66,6 +66,19 @@ impl Tx for SqliteTx<'_> {
         Ok(status.and_then(|s| Status::parse(&s)))
     }
 
+    fn reorders_of(&mut self, address: &Address) -> Result<u32, StateError> {
+        let reorders: Option<i64> = self
+            .tx
+            .query_row(
+                "SELECT reorders FROM resources WHERE address = ?1",
+                [address.as_str()],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(|e| self.err(e))?;
+        Ok(reorders.and_then(|n| u32::try_from(n).ok()).unwrap_or(0))
+    }
+
     fn activation_address(
         &mut self,
         region: &Region,
@@ -88,13 +101,14 @@ impl Tx for SqliteTx<'_> {
         self.tx
             .execute(
                 "INSERT INTO resources (address, region, product_code, status, origin, fingerprint, request_json,
-                                    product_ids, run_id, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10)
+                                    product_ids, run_id, created_at, updated_at, reorders)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?11)
              ON CONFLICT (address) DO UPDATE SET
                  region = excluded.region, product_code = excluded.product_code, status = excluded.status,
                  origin = excluded.origin, fingerprint = excluded.fingerprint, request_json = excluded.request_json,
                  order_id = NULL, product_ids = excluded.product_ids, buy_product_request_id = NULL,
-                 request_id = NULL, last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at",
+                 request_id = NULL, last_error = NULL, run_id = excluded.run_id, updated_at = excluded.updated_at,
+                 settle_until = NULL, reorders = excluded.reorders",
                 rusqlite::params![
                     product.address.as_str(),
                     product.region.as_str(),
@@ -106,6 +120,7 @@ impl Tx for SqliteTx<'_> {
                     row.product_ids,
                     row.run.0,
                     row.now,
+                    row.reorders,
                 ],
             )
             .map_err(|e| self.err(e))?;
@@ -136,18 +151,23 @@ impl Tx for SqliteTx<'_> {
             ),
             RowUpdate::Resolved { product_ids } => self.tx.execute(
                 "UPDATE resources SET status = 'active', product_ids = ?2, last_error = NULL, run_id = ?3,
-                     updated_at = ?4
+                     updated_at = ?4, reorders = 0
                  WHERE address = ?1",
                 (address.as_str(), product_ids, run.0, now),
+            ),
+            RowUpdate::Seen => self.tx.execute(
+                "UPDATE resources SET reorders = 0, run_id = ?2, updated_at = ?3 WHERE address = ?1",
+                (address.as_str(), run.0, now),
             ),
             RowUpdate::Failed { error } => self.tx.execute(
                 "UPDATE resources SET status = 'failed', last_error = ?2, run_id = ?3, updated_at = ?4
                  WHERE address = ?1",
                 (address.as_str(), error, run.0, now),
             ),
-            RowUpdate::Sending => self.tx.execute(
-                "UPDATE resources SET run_id = ?2, updated_at = ?3 WHERE address = ?1 AND status = 'pending'",
-                (address.as_str(), run.0, now),
+            RowUpdate::Sending { settle_until } => self.tx.execute(
+                "UPDATE resources SET run_id = ?2, updated_at = ?3, settle_until = ?4
+                 WHERE address = ?1 AND status = 'pending'",
+                (address.as_str(), run.0, now, settle_until),
             ),
         };
         done.map(|_| ()).map_err(|e| self.err(e))
