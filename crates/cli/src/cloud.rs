@@ -45,6 +45,23 @@ impl Target {
     }
 }
 
+/// The credentials chain of the cloud, with the profile `--profile` or the manifest asks for.
+fn chain(g: &Global, manifest: &Manifest) -> DefaultChain {
+    let profile = g.profile.clone().or_else(|| manifest.provider.profile.clone());
+    DefaultChain::from_process_env(profile, None)
+}
+
+/// Whom the orders to `target` are placed for, when the credentials name it: the RAM role of an
+/// OIDC role (`DefaultChain::identity`). `None` for an access key, whose id names no account,
+/// and for the sandbox, which `--sandbox` in the plan's target already names. Nothing is asked
+/// over the network.
+pub fn account(g: &Global, manifest: &Manifest, target: &Target) -> Option<String> {
+    match target {
+        Target::Sandbox { .. } => None,
+        Target::Cloud(_) => chain(g, manifest).identity(),
+    }
+}
+
 /// What a refresh saw, and the `ListProducts` calls that said so.
 pub struct Refreshed {
     pub observation: Observation,
@@ -87,8 +104,7 @@ impl Cloud {
             }
             Target::Cloud(resolver) => {
                 config.endpoint = resolver.clone();
-                let profile = g.profile.clone().or_else(|| manifest.provider.profile.clone());
-                (Arc::new(DefaultChain::from_process_env(profile, None)), None)
+                (Arc::new(chain(g, manifest)), None)
             }
         };
         let client = Client::new(config, credentials).context("cannot build the API client")?;

@@ -71,13 +71,26 @@ fn json_output_is_the_saved_plan_and_show_renders_it() {
     let saved: serde_json::Value = serde_json::from_str(&saved_text).unwrap();
     assert_eq!(printed, saved);
 
-    assert_eq!(saved["format_version"], 2);
+    assert_eq!(saved["format_version"], 3);
     assert_eq!(saved["refreshed"], false);
     assert_eq!(saved["lineage"], serde_json::Value::Null);
     assert_eq!(saved["serial"], 0);
     assert_eq!(saved["manifest_path"], "pai-provision.toml");
     let hash = sha256_hex(&std::fs::read(dir.file("pai-provision.toml")).unwrap());
     assert_eq!(saved["manifest_hash"], hash.as_str());
+    assert_eq!(
+        saved["target"],
+        serde_json::json!({
+            "sandbox": false,
+            "state": dir.state.display().to_string(),
+            "account": null,
+            "endpoints": {
+                "cn-hangzhou": "https://aiworkspace.cn-hangzhou.aliyuncs.com",
+                "cn-shanghai": "https://aiworkspace.cn-shanghai.aliyuncs.com"
+            }
+        })
+    );
+    assert!(saved["digest"].as_str().unwrap().starts_with("sha256:"), "{saved}");
     let orders = saved["orders"].as_array().unwrap();
     let regions: Vec<&str> = orders.iter().map(|o| o["region"].as_str().unwrap()).collect();
     assert_eq!(regions, ["cn-hangzhou", "cn-shanghai"]);

@@ -225,6 +225,17 @@ impl DefaultChain {
         DefaultChain::new(|name| std::env::var(name).ok(), home, profile, sts_endpoint)
     }
 
+    /// Whom the credentials act as, when the configured source names it without asking anyone:
+    /// the RAM role of an OIDC role (`acs:ram::<account id>:role/<name>`). An access key names
+    /// no account (its id is not one), and a missing or unusable source names none either
+    /// (using it fails later, with its own error). A saved plan records it (`docs/plan-json.md`).
+    pub fn identity(&self) -> Option<String> {
+        match self.resolve_source() {
+            Ok(Found::Oidc(config)) => Some(config.role_arn),
+            _ => None,
+        }
+    }
+
     /// Walk the sources in order and return the first one that is configured.
     fn resolve_source(&self) -> Result<Found, CredentialError> {
         let env = self.env.as_ref();
@@ -361,5 +372,31 @@ mod tests {
         assert!(sts(400, Some("Throttling.User")).is_transient());
         assert!(!sts(400, Some("InvalidParameter.OIDCToken")).is_transient());
         assert!(!CredentialError::invalid("environment", "x").is_transient());
+    }
+
+    #[test]
+    fn identity_is_the_role_of_an_oidc_role_and_nothing_else() {
+        let chain = |vars: &'static [(&'static str, &'static str)]| {
+            DefaultChain::new(
+                move |name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()),
+                None,
+                None,
+                None,
+            )
+        };
+        let oidc: &[(&str, &str)] = &[
+            ("ALIBABA_CLOUD_ROLE_ARN", "acs:ram::1234:role/deploy"),
+            ("ALIBABA_CLOUD_OIDC_PROVIDER_ARN", "acs:ram::1234:oidc-provider/gh"),
+            ("ALIBABA_CLOUD_OIDC_TOKEN_FILE", "/nonexistent/token"),
+        ];
+        assert_eq!(chain(oidc).identity().as_deref(), Some("acs:ram::1234:role/deploy"));
+        let key: &[(&str, &str)] = &[
+            ("ALIBABA_CLOUD_ACCESS_KEY_ID", "LTAI-id"),
+            ("ALIBABA_CLOUD_ACCESS_KEY_SECRET", "s"),
+        ];
+        assert_eq!(chain(key).identity(), None, "an access key id is not an account");
+        assert_eq!(chain(&[]).identity(), None);
+        // Half an OIDC configuration is an error of the chain, not an identity.
+        assert_eq!(chain(&oidc[..1]).identity(), None);
     }
 }

@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::Context;
 use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
-use pai_planner::{render, wanted, Plan};
-use pai_state::{ApiCall, RunResult, StateWriter};
+use pai_planner::{render, wanted, Here, Plan};
+use pai_state::{ApiCall, RunResult, StateLocation, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
@@ -39,6 +39,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 
     let writer = context::open_write(g, Some(&loaded), "apply")?;
     let destination = context::target(g, &loaded)?;
+    let account = crate::cloud::account(g, &loaded.manifest, &destination);
     let snapshot = writer.snapshot()?;
     let LoadedManifest { manifest, path } = loaded;
     let pairs = wanted(&manifest, &snapshot);
@@ -50,7 +51,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let mut refresh_calls = Vec::new();
     let plan = match saved_plan {
         Some(plan) => {
-            plan.check_current(&snapshot, &manifest.source_hash, &|region| destination.endpoint(region))
+            check_saved(g, &plan, &snapshot, &manifest, writer.location(), &destination, account)
                 .with_context(|| format!("refusing the saved plan {}", target.display()))?;
             plan
         }
@@ -70,6 +71,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 &|region| destination.endpoint(region),
                 pai_state::clock::now_utc(),
             )
+            .made_for(g.sandbox, writer.location().to_string(), account)
         }
     };
 
@@ -124,6 +126,32 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(if success { 0 } else { 1 })
+}
+
+/// Refuses a saved plan made for another target than this apply's (`Plan::check_current`): the
+/// sandbox or not, the state (location, lineage, serial), the account, the endpoints, the
+/// manifest and what it declares.
+fn check_saved(
+    g: &Global,
+    plan: &Plan,
+    snapshot: &pai_state::StateSnapshot,
+    manifest: &pai_spec::Manifest,
+    location: &StateLocation,
+    destination: &crate::cloud::Target,
+    account: Option<String>,
+) -> anyhow::Result<()> {
+    // The plan records the location as displayed, with `***` for a password in a URL: read it
+    // back as a location and compare what names a state (the path, or the schema).
+    let no_env = |_: &str| None;
+    let same_state = |recorded: &str| StateLocation::parse(recorded, &no_env).is_ok_and(|l| l.same_state(location));
+    let here = Here {
+        sandbox: g.sandbox,
+        state: location.to_string(),
+        same_state: &same_state,
+        account,
+        endpoint: &|region| destination.endpoint(region),
+    };
+    Ok(plan.check_current(snapshot, manifest, &here)?)
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the

@@ -29,6 +29,11 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         observation.as_ref(),
         &|region| target.endpoint(region),
         clock::now_utc(),
+    )
+    .made_for(
+        g.sandbox,
+        store.location().to_string(),
+        crate::cloud::account(g, &loaded.manifest, &target),
     );
     let saved = match &args.out {
         Some(out) if !plan.has_conflicts() => {

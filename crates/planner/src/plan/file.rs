@@ -1,0 +1,186 @@
+//! The saved plan: its JSON document with a digest of everything `apply` acts on, read back
+//! only when the digest still matches, and written only over a file that is a plan.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{Plan, FORMAT_VERSION};
+
+/// How the digest is written: the algorithm, then the hex.
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// Why a plan file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a pai-provision plan ({why})", path.display())]
+    NotAPlan { path: PathBuf, why: String },
+    #[error(
+        "{}: the plan's format is version {found}, newer than this pai-provision reads ({supported}); \
+         apply it with the version that made it",
+        path.display()
+    )]
+    NewerFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error(
+        "{}: the plan's format is version {found}, which records neither the state and account it was made for \
+         nor a digest of its changes; plan again with this pai-provision (format {supported})",
+        path.display()
+    )]
+    OlderFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error(
+        "{}: the plan was edited after `plan` saved it (its digest does not match its contents); nothing was \
+         done. Apply only what was reviewed: plan again",
+        path.display()
+    )]
+    Edited { path: PathBuf },
+    #[error(
+        "{}: exists and is not a plan ({why}); `plan --out` replaces only a saved plan. Choose another file",
+        path.display()
+    )]
+    WouldReplace { path: PathBuf, why: String },
+}
+
+/// The document: the plan's fields, then its digest.
+#[derive(Serialize)]
+struct Sealed<'a> {
+    #[serde(flatten)]
+    plan: &'a Plan,
+    digest: String,
+}
+
+impl Plan {
+    /// Hex SHA-256 of the plan's compact JSON: every field, in the order of the type, so the
+    /// same plan always has the same digest and an edit to anything `apply` reads changes it.
+    /// Unknown fields are not in it: a reader drops them, so they cannot be acted on.
+    fn digest(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// The JSON document: what `--out` saves and, through `render::json`, what `--format json`
+    /// prints. It lives here rather than in `render` because `save` writes it and `plan` must
+    /// not depend on `render`.
+    pub(crate) fn to_json(&self) -> String {
+        let sealed = Sealed {
+            plan: self,
+            digest: self.digest(),
+        };
+        let mut s = serde_json::to_string_pretty(&sealed).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Reads a plan document, refusing other documents, other formats and a plan whose digest
+    /// does not match its contents.
+    pub fn from_json(text: &str, path: &Path) -> Result<Plan, PlanFileError> {
+        let not_a_plan = |why: String| PlanFileError::NotAPlan {
+            path: path.to_owned(),
+            why,
+        };
+        let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
+        let version = format_version(&value).ok_or_else(|| not_a_plan("no `format_version`".into()))?;
+        if version > u64::from(FORMAT_VERSION) {
+            return Err(PlanFileError::NewerFormat {
+                path: path.to_owned(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        if version < u64::from(FORMAT_VERSION) {
+            return Err(PlanFileError::OlderFormat {
+                path: path.to_owned(),
+                found: version,
+                supported: FORMAT_VERSION,
+            });
+        }
+        let recorded = value
+            .as_object_mut()
+            .and_then(|o| o.remove("digest"))
+            .and_then(|d| d.as_str().map(str::to_owned))
+            .ok_or_else(|| not_a_plan("no `digest`".into()))?;
+        let plan: Plan = serde_json::from_value(value).map_err(|e| not_a_plan(e.to_string()))?;
+        if plan.digest() != recorded {
+            return Err(PlanFileError::Edited { path: path.to_owned() });
+        }
+        Ok(plan)
+    }
+
+    pub fn load(path: &Path) -> Result<Plan, PlanFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| PlanFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        Plan::from_json(&text, path)
+    }
+
+    /// Writes the JSON document atomically (a temporary file beside it, then a rename), over
+    /// nothing or over a plan only: `--out` pointed at the state or the manifest by mistake
+    /// must not destroy it.
+    pub fn save(&self, path: &Path) -> Result<(), PlanFileError> {
+        let io = |e| PlanFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        };
+        replaceable(path)?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
+        let written = std::fs::write(&temp, self.to_json())
+            .and_then(|()| std::fs::File::open(&temp)?.sync_all())
+            .and_then(|()| std::fs::rename(&temp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written.map_err(io)
+    }
+}
+
+fn format_version(value: &serde_json::Value) -> Option<u64> {
+    value.get("format_version").and_then(serde_json::Value::as_u64)
+}
+
+/// Whether `path` may be replaced by a plan: it does not exist, or it is a plan document of any
+/// format version (an old plan is replaced by a new one).
+fn replaceable(path: &Path) -> Result<(), PlanFileError> {
+    let would_replace = |why: String| PlanFileError::WouldReplace {
+        path: path.to_owned(),
+        why,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => {
+            return Err(PlanFileError::Io {
+                path: path.to_owned(),
+                source: e,
+            })
+        }
+    };
+    if !meta.is_file() {
+        return Err(would_replace("not a regular file".into()));
+    }
+    let bytes = std::fs::read(path).map_err(|e| PlanFileError::Io {
+        path: path.to_owned(),
+        source: e,
+    })?;
+    let value: serde_json::Value = std::str::from_utf8(&bytes)
+        .map_err(|_| would_replace("not text".into()))
+        .and_then(|text| serde_json::from_str(text).map_err(|_| would_replace("not JSON".into())))?;
+    match format_version(&value) {
+        Some(_) => Ok(()),
+        None => Err(would_replace("JSON without a `format_version`".into())),
+    }
+}
