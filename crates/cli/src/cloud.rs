@@ -51,14 +51,26 @@ fn chain(g: &Global, manifest: &Manifest) -> DefaultChain {
     DefaultChain::from_process_env(profile, None)
 }
 
-/// Whom the orders to `target` are placed for, when the credentials name it: the RAM role of an
-/// OIDC role (`DefaultChain::identity`). `None` for an access key, whose id names no account,
-/// and for the sandbox, which `--sandbox` in the plan's target already names. Nothing is asked
-/// over the network.
+/// The account the orders to `target` are placed for, when the credentials name it: the account
+/// id in the ARN of an OIDC role (`DefaultChain::identity`). The account, not the role: a plan
+/// made with a read-only role is applied with an ordering role of the same account
+/// (`docs/gitops.md`). `None` for an access key, whose id names no account, and for the
+/// sandbox, which `--sandbox` in the plan's target already names. Nothing is asked over the
+/// network.
 pub fn account(g: &Global, manifest: &Manifest, target: &Target) -> Option<String> {
     match target {
         Target::Sandbox { .. } => None,
-        Target::Cloud(_) => chain(g, manifest).identity(),
+        Target::Cloud(_) => chain(g, manifest).identity().as_deref().and_then(account_of_arn),
+    }
+}
+
+/// `1234` of `acs:ram::1234:role/deploy`; `None` for anything else.
+fn account_of_arn(arn: &str) -> Option<String> {
+    match arn.split(':').collect::<Vec<_>>()[..] {
+        ["acs", _, _, account, _] if !account.is_empty() && account.bytes().all(|b| b.is_ascii_digit()) => {
+            Some(account.to_owned())
+        }
+        _ => None,
     }
 }
 
@@ -174,5 +186,26 @@ impl StatusSource for Cloud {
         let status = ListProductsStatus::new(self.client.clone());
         self.block_on(status.observe_async(wanted))
             .map_err(|e| ObserveError::with_source(e.to_string(), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::account_of_arn;
+
+    #[test]
+    fn account_of_arn_table() {
+        let cases = [
+            ("acs:ram::1234567890123456:role/deploy", Some("1234567890123456")),
+            ("acs:ram::1234:role/path/name", Some("1234")),
+            ("acs:ram:::role/deploy", None),
+            ("acs:ram::12a4:role/deploy", None),
+            ("arn:aws:iam::1234:role/x", None),
+            ("deploy", None),
+            ("", None),
+        ];
+        for (arn, want) in cases {
+            assert_eq!(account_of_arn(arn).as_deref(), want, "{arn}");
+        }
     }
 }

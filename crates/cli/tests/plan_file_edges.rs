@@ -48,6 +48,11 @@ fn a_plan_made_before_the_state_existed_applies_only_to_that_missing_state() {
         serde_json::from_str(&std::fs::read_to_string(work.file("p.json")).unwrap()).unwrap();
     assert_eq!(saved["lineage"], serde_json::Value::Null);
     assert_eq!(saved["target"]["state"], "a.db", "{saved:#}");
+    let shown = work.ok(&["show", "p.json"]);
+    assert!(
+        shown.contains("applies only to the state at a.db (not created yet), through the cloud"),
+        "{shown}"
+    );
 
     // Another state that does not exist yet either: not the one the plan was made for.
     let refused = run_at(work, "b.db", &["apply", "p.json"]);
@@ -197,9 +202,11 @@ fn an_edited_address_is_refused() {
 }
 
 #[test]
-fn a_plan_made_as_one_role_is_refused_as_another() {
+fn a_plan_made_for_one_account_is_refused_for_another() {
     let mut setup = Setup::new(&[pai()]);
-    let token = support::write(setup.work.path(), "token", "eyJ.a.b");
+    let token = support::write(setup.work.path(), "token", JWT);
+    let sts = setup.emu.endpoints()[&hangzhou()].clone();
+    setup.work.set_env("ALIBABA_CLOUD_STS_ENDPOINT", Some(&sts));
     let as_role = |work: &mut Workdir, role: &str| {
         work.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", None);
         work.set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", None);
@@ -216,13 +223,13 @@ fn a_plan_made_as_one_role_is_refused_as_another() {
     assert_eq!(planned.code, Some(0), "{}", planned.describe());
     let saved: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(setup.work.file("p.json")).unwrap()).unwrap();
-    assert_eq!(saved["target"]["account"], "acs:ram::1234:role/deploy");
+    assert_eq!(saved["target"]["account"], "1234", "the account, not the role");
 
     as_role(&mut setup.work, "acs:ram::5678:role/deploy");
     let refused = setup.work.run(&["apply", "p.json"]);
     assert_eq!(refused.code, Some(1), "{}", refused.describe());
     assert!(
-        refused.stderr.contains("acs:ram::1234:role/deploy") && refused.stderr.contains("acs:ram::5678:role/deploy"),
+        refused.stderr.contains("account 1234") && refused.stderr.contains("account 5678"),
         "names both: {}",
         refused.stderr
     );
@@ -238,10 +245,20 @@ fn a_plan_made_as_one_role_is_refused_as_another() {
         .set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Some(support::ACCESS_KEY_SECRET));
     let refused = setup.work.run(&["apply", "p.json"]);
     assert_eq!(refused.code, Some(1), "{}", refused.describe());
-    assert!(
-        refused.stderr.contains("acs:ram::1234:role/deploy"),
-        "{}",
-        refused.stderr
-    );
+    assert!(refused.stderr.contains("account 1234"), "{}", refused.stderr);
     assert!(setup.emu.ledger().orders.is_empty(), "nothing ordered");
+
+    // Another role of the same account (the plan job's read-only role, the apply job's ordering
+    // role, docs/gitops.md): the same account, the plan applies.
+    as_role(&mut setup.work, "acs:ram::1234:role/order");
+    let applied = setup.work.run(&["apply", "p.json"]);
+    assert_eq!(applied.code, Some(0), "{}", applied.describe());
+    assert_eq!(setup.emu.ledger().orders.len(), 1);
 }
+
+/// A well-formed OIDC token that expires in 2100 (the emulator's STS does not check signatures):
+/// `{"alg":"RS256"}`, `{"iss":"https://ci.example","sub":"leak-check","aud":"sts","exp":4102444800}`.
+const JWT: &str = "eyJhbGciOiJSUzI1NiJ9.\
+                   eyJpc3MiOiJodHRwczovL2NpLmV4YW1wbGUiLCJzdWIiOiJsZWFrLWNoZWNrIiwiYXVkIjoic3RzIiwiZXhwIjo0MTAy\
+                   NDQ0ODAwfQ.\
+                   LeakCheckJwtSignature-9z8y7x";

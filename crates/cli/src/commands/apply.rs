@@ -140,10 +140,7 @@ fn check_saved(
     destination: &crate::cloud::Target,
     account: Option<String>,
 ) -> anyhow::Result<()> {
-    // The plan records the location as displayed, with `***` for a password in a URL: read it
-    // back as a location and compare what names a state (the path, or the schema).
-    let no_env = |_: &str| None;
-    let same_state = |recorded: &str| StateLocation::parse(recorded, &no_env).is_ok_and(|l| l.same_state(location));
+    let same_state = |recorded: &str| names_state(recorded, location);
     let here = Here {
         sandbox: g.sandbox,
         state: location.to_string(),
@@ -152,6 +149,14 @@ fn check_saved(
         endpoint: &|region| destination.endpoint(region),
     };
     Ok(plan.check_current(snapshot, manifest, &here)?)
+}
+
+/// Whether the location a plan recorded names the state at `location`. The plan has it as
+/// displayed, `***` for a password in a URL: read back as a location, it is compared by what
+/// names a state (the path; the database and schema, whoever the user and wherever the password).
+fn names_state(recorded: &str, location: &StateLocation) -> bool {
+    let no_env = |_: &str| None;
+    StateLocation::parse(recorded, &no_env).is_ok_and(|l| l.same_state(location))
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
@@ -234,4 +239,49 @@ fn confirm() -> anyhow::Result<bool> {
         .read_line(&mut line)
         .context("reading the confirmation")?;
     Ok(line.trim() == "yes")
+}
+
+#[cfg(test)]
+mod saved_plan_tests {
+    use super::*;
+
+    #[test]
+    fn names_state_table() {
+        let env = |k: &str| (k == "PGPASSWORD").then(|| "from-env".to_owned());
+        let at = |text: &str| StateLocation::parse(text, &env).unwrap();
+        let cases = [
+            ("s.db", "s.db", true),
+            ("a.db", "b.db", false),
+            ("", "s.db", false),
+            ("s.db", "postgres://ci@db/infra", false),
+            // The plan job's read-only user, the apply job's writer: the same schema.
+            (
+                "postgres://pai_plan@db:5432/infra?schema=pai_provision",
+                "postgres://pai_apply@db/infra",
+                true,
+            ),
+            (
+                "postgres://ci:***@db:5432/infra?schema=pai_provision",
+                "postgres://ci:pw@db/infra",
+                true,
+            ),
+            (
+                "postgres://ci@db:5432/infra?schema=prod",
+                "postgres://ci@db/infra?schema=staging",
+                false,
+            ),
+            (
+                "postgres://ci@db:5432/infra?schema=prod",
+                "postgres://ci@other/infra?schema=prod",
+                false,
+            ),
+        ];
+        for (recorded, now, want) in cases {
+            let now = at(now);
+            assert_eq!(names_state(recorded, &now), want, "{recorded} / {now}");
+            if want {
+                assert!(names_state(&now.to_string(), &now), "{now} names itself");
+            }
+        }
+    }
 }

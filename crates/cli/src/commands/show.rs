@@ -10,7 +10,11 @@ pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
     if let Some(file) = &args.planfile {
         let plan = Plan::load(file)?;
         match args.format {
-            Format::Human => context::emit(&render::human(&plan, context::stdout_color(g)))?,
+            Format::Human => context::emit(&format!(
+                "{}\n{}",
+                made_for(&plan),
+                render::human(&plan, context::stdout_color(g))
+            ))?,
             Format::Json => context::emit(&render::json(&plan))?,
             Format::Markdown => context::emit(&render::markdown(&plan))?,
         }
@@ -26,4 +30,23 @@ pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
         Format::Markdown => anyhow::bail!("`show` renders Markdown for saved plans only; use --format human or json"),
     }
     Ok(0)
+}
+
+/// What a saved plan is for, in the words `apply` refuses it with: it applies there only.
+fn made_for(plan: &Plan) -> String {
+    let t = &plan.target;
+    let state = match &plan.lineage {
+        Some(lineage) => format!("lineage {lineage}, serial {}", plan.serial),
+        None => "not created yet".to_owned(),
+    };
+    let cloud = if t.sandbox {
+        "the sandbox (--sandbox)"
+    } else {
+        "the cloud"
+    };
+    let account = t.account.as_deref().unwrap_or("not named by the credentials");
+    format!(
+        "Saved plan, made {}: applies only to the state at {} ({state}), through {cloud}, account {account}.\n",
+        plan.created_at, t.state
+    )
 }

@@ -20,8 +20,8 @@ pub struct PlanTarget {
     /// with its password replaced by `***`. Together with the plan's `lineage`, which is `null`
     /// when the state did not exist yet, it names the one state the plan may change.
     pub state: String,
-    /// Whom the credentials act for, when the credentials name it (the RAM role of an OIDC
-    /// role); `null` when they do not, as an access key does not (its id is not an account).
+    /// The account the credentials act for, when they name it (the account id in the ARN of an
+    /// OIDC role); `null` when they do not, as an access key does not (its id is not an account).
     pub account: Option<String>,
     /// The endpoint of every region a change concerns, where its calls go.
     pub endpoints: BTreeMap<Region, String>,
@@ -100,7 +100,7 @@ fn lineage_message(plan: &Option<String>, state: &Option<String>) -> String {
 
 fn account(who: &Option<String>) -> String {
     match who {
-        Some(who) => format!("`{who}`"),
+        Some(who) => format!("account {who}"),
         None => "an unnamed account (an access key names none)".to_owned(),
     }
 }

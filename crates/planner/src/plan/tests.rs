@@ -198,16 +198,15 @@ fn every_part_of_the_target_must_match() {
          way you mean to apply"
     );
 
-    let role = |who: &str| Some(format!("acs:ram::1:role/{who}"));
-    let deploy = plan.clone().made_for(false, "s.db".into(), role("deploy"));
+    let deploy = plan.clone().made_for(false, "s.db".into(), Some("1234".into()));
     let other = Here {
-        account: role("other"),
+        account: Some("5678".into()),
         ..here(&public)
     };
     assert_eq!(
         deploy.check_current(&s, &m0, &other).unwrap_err().to_string(),
-        "the plan was made with the credentials of `acs:ram::1:role/deploy`, but this apply uses those of \
-         `acs:ram::1:role/other`; plan again with the credentials that will apply it"
+        "the plan was made with the credentials of account 1234, but this apply uses those of account 5678; plan \
+         again with the credentials that will apply it"
     );
     assert!(matches!(
         deploy.check_current(&s, &m0, &here(&public)),
