@@ -11,8 +11,9 @@
 //!   (adopt, resolve, drift, not placed, ...), shared by the diff, the executor and `refresh`.
 //! - [`diff`](mod@diff): the pure function (manifest, state, observation) -> one [`Change`] per
 //!   address.
-//! - [`plan`]: [`Plan`], the saved/rendered document, with the per-region order bodies and the
-//!   checks that refuse a stale saved plan.
+//! - [`plan`]: [`Plan`], the saved/rendered document, with the per-region order bodies, what it
+//!   is for ([`PlanTarget`]), its digest, and the checks that refuse a saved plan made for
+//!   elsewhere, stale or edited.
 //! - [`render`]: a plan as human (Terraform-like), Markdown or JSON text; state listings.
 //!
 //! How `apply` carries out each [`Change`] with `pai_state::StateWriter` is in `docs/state.md`

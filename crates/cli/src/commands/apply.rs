@@ -41,6 +41,19 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let destination = context::target(g, &loaded)?;
     let account = crate::cloud::account(g, &loaded.manifest, &destination);
     let snapshot = writer.snapshot()?;
+    if let Some(plan) = &saved_plan {
+        // Before anything else: no wait, no call and no write for a plan made for elsewhere.
+        check_saved(
+            g,
+            plan,
+            &snapshot,
+            &loaded.manifest,
+            writer.location(),
+            &destination,
+            account.clone(),
+        )
+        .with_context(|| format!("refusing the saved plan {}", target.display()))?;
+    }
     let LoadedManifest { manifest, path } = loaded;
     let pairs = wanted(&manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
@@ -50,11 +63,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     // The refresh's calls go into the history with the run, if there is one.
     let mut refresh_calls = Vec::new();
     let plan = match saved_plan {
-        Some(plan) => {
-            check_saved(g, &plan, &snapshot, &manifest, writer.location(), &destination, account)
-                .with_context(|| format!("refusing the saved plan {}", target.display()))?;
-            plan
-        }
+        Some(plan) => plan,
         None => {
             let observed = if args.refresh {
                 let refreshed = cloud.refresh(&pairs, &manifest, &snapshot)?;
