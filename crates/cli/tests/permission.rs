@@ -7,7 +7,7 @@
 mod support;
 
 use pai_spec::ProductCode;
-use support::{hangzhou, want, Setup, Want, ACCESS_KEY_ID};
+use support::{hangzhou, want, Setup, Want, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 
 fn wanted() -> Vec<Want> {
     vec![
@@ -74,24 +74,34 @@ fn an_unrefreshed_plan_sends_no_order_either() {
     assert!(setup.emu.ledger().orders.is_empty(), "no order may be sent");
 }
 
-/// The permission was withdrawn between the review and the apply (here: the saved plan says
-/// it was granted). Apply asks the cloud before carrying out a saved plan, hears
-/// `HasPermissionToPurchase: false` and sends nothing: no order reaches the 403.
+/// The permission was withdrawn between the review and the apply (here: the plan was made with
+/// a key that may order, and is applied with a key of the same account that may not; a saved
+/// plan edited by hand is refused whole, so the plan itself stays as reviewed). Apply asks the
+/// cloud before carrying out a saved plan, hears `HasPermissionToPurchase: false` and sends
+/// nothing: no order reaches the 403.
 #[test]
 fn a_saved_plan_reviewed_with_permission_sends_nothing_once_it_is_withdrawn() {
-    let setup = denied();
+    const REVIEWER: (&str, &str) = ("LTAI5tReviewerKey", "Reviewer-Secret-0a1b2c3d4e5f");
+    let mut setup = Setup::with(&wanted(), |config| {
+        config.credentials.push((REVIEWER.0.to_owned(), REVIEWER.1.to_owned()));
+        config.realism.deny_create_order = vec![ACCESS_KEY_ID.to_owned()];
+    });
+    setup.work.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", Some(REVIEWER.0));
+    setup.work.set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Some(REVIEWER.1));
     let plan_file = setup.work.path().join("plan.json");
     let plan_path = plan_file.to_str().expect("UTF-8 path");
     let plan = setup.work.run(&["plan", "--out", plan_path]);
     assert_eq!(plan.code, Some(0), "{}", plan.describe());
-    let mut saved: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&plan_file).expect("read the plan")).expect("plan JSON");
-    for change in saved["changes"].as_array_mut().expect("changes") {
-        change["observed"]["has_permission"] = serde_json::Value::Bool(true);
-        change["warnings"] = serde_json::json!([]);
-    }
-    std::fs::write(&plan_file, serde_json::to_vec(&saved).expect("JSON")).expect("write the plan");
+    assert!(
+        !plan.stdout.contains("no permission to purchase"),
+        "reviewed with permission: {}",
+        plan.stdout
+    );
 
+    setup.work.set_env("ALIBABA_CLOUD_ACCESS_KEY_ID", Some(ACCESS_KEY_ID));
+    setup
+        .work
+        .set_env("ALIBABA_CLOUD_ACCESS_KEY_SECRET", Some(ACCESS_KEY_SECRET));
     let apply = setup.work.run(&["apply", plan_path]);
     assert_ne!(apply.code, Some(0), "{}", apply.describe());
     assert!(

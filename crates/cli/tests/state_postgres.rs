@@ -216,7 +216,7 @@ fn a_killed_apply_releases_the_lock_and_the_next_one_converges() {
 }
 
 #[test]
-fn state_migrate_moves_a_file_state_to_postgres_and_a_saved_plan_still_applies() {
+fn state_migrate_moves_a_file_state_to_postgres_and_a_saved_plan_is_made_again() {
     let wanted = vec![pai(), support::want("oss", ProductCode::Oss, &hangzhou())];
     let setup = Setup::new(&wanted[..1]);
     let first = setup.apply(&[]);
@@ -244,11 +244,29 @@ fn state_migrate_moves_a_file_state_to_postgres_and_a_saved_plan_still_applies()
         "the source is unchanged"
     );
 
-    // ...applies against the copy: same lineage, same serial.
+    // ...is for the file it was made against, not for the copy, though both have one lineage
+    // and serial: two live copies must not take each other's plans (docs/plan-json.md).
     let mut moved = Workdir::new();
     moved.write_manifest(&std::fs::read_to_string(&setup.work.manifest).expect("the manifest"));
     moved.state = PathBuf::from(&url);
-    let apply = moved.run(&["apply", plan_path]);
+    let refused = moved.run(&["apply", plan_path]);
+    assert_eq!(refused.code, Some(1), "{}", refused.describe());
+    assert!(
+        refused.stderr.contains(&setup.work.state.display().to_string()) && refused.stderr.contains("postgres://"),
+        "names both states: {}",
+        refused.stderr
+    );
+    assert_eq!(setup.emu.ledger().orders.len(), 1, "nothing ordered");
+    // Planned again against the copy, it applies there.
+    let moved_plan = moved.run(&["plan", "--out", "plan.json"]);
+    assert_eq!(moved_plan.code, Some(0), "{}", moved_plan.describe());
+    let saved = std::fs::read_to_string(moved.file("plan.json")).expect("the plan");
+    assert!(
+        saved.contains(":***@"),
+        "the state's location, without its password: {saved}"
+    );
+    assert!(!saved.contains(&server_password()), "no password in the plan");
+    let apply = moved.run(&["apply", "plan.json"]);
     assert_eq!(apply.code, Some(0), "{}", apply.describe());
     let problems = support::exactly_once_problems(&setup.emu.ledger(), &wanted, &moved.state_list());
     assert!(problems.is_empty(), "{problems:#?}");
@@ -265,7 +283,7 @@ fn state_migrate_moves_a_file_state_to_postgres_and_a_saved_plan_still_applies()
     ]);
     assert_eq!(human.code, Some(0), "{}", human.describe());
     assert!(human.stdout.contains("the copy is exact"), "{}", human.stdout);
-    assert_no_password(&[&migrated, &apply, &again, &human]);
+    assert_no_password(&[&migrated, &refused, &moved_plan, &apply, &again, &human]);
 }
 
 /// The binary without `--state`, so that the manifest's `[state] url` applies.

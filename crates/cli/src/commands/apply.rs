@@ -284,6 +284,11 @@ mod saved_plan_tests {
                 "postgres://ci@other/infra?schema=prod",
                 false,
             ),
+            (
+                "postgres://ci@/infra?host=/var/run/postgresql&schema=pai_provision",
+                "postgres://ci@/infra?host=/var/run/postgresql",
+                true,
+            ),
         ];
         for (recorded, now, want) in cases {
             let now = at(now);

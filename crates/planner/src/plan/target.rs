@@ -101,7 +101,7 @@ fn lineage_message(plan: &Option<String>, state: &Option<String>) -> String {
 fn account(who: &Option<String>) -> String {
     match who {
         Some(who) => format!("account {who}"),
-        None => "an unnamed account (an access key names none)".to_owned(),
+        None => "no named account (an access key, the sandbox or missing credentials name none)".to_owned(),
     }
 }
 
