@@ -101,6 +101,16 @@ fn assert_told_already_open_or_adopted(setup: &Setup, out: &str) {
     }
 }
 
+/// What the user is told by an apply right after one that ordered `n` products: nothing to do,
+/// each awaiting activation, or (on a machine slow enough to take the whole activation delay)
+/// each shown.
+fn assert_told_awaiting_or_shown(out: &str, n: usize) {
+    assert!(out.starts_with("No changes"), "{out}");
+    let awaiting = out.matches("is awaiting activation").count();
+    assert!(awaiting == n || awaiting == 0, "{out}");
+    assert!(out.contains(&format!("{n} unchanged")), "{out}");
+}
+
 /// `apply --auto-approve` (a refreshed plan) on the preset's own values: 5 s activation delay,
 /// 2 s processing, 10 requests a second. The order is answered after the processing time; an
 /// apply right after it hears "not purchased" for every product and must wait for the
@@ -305,14 +315,14 @@ fn refresh_reports_awaiting_activation_not_drift_and_adopts_once_shown() {
 }
 
 /// A manifest over two regions, OSS wanted in both, on an account where OSS is one purchase
-/// for all regions, through a gateway that records the wire, at 3 requests a second (so the
-/// regions' parallel requests are throttled). The two regions' orders race: whichever is
+/// for all regions, through a gateway that records the wire, at one request a second: the
+/// refresh asks both regions at once, so one of them is throttled. The two regions' orders race: whichever is
 /// carried out second is refused whole as a repeat of OSS; apply records OSS there once
 /// `ListProducts` shows it, and orders that region's other products once.
 #[test]
 fn a_two_region_manifest_with_oss_account_wide_and_throttling_orders_once() {
     let wanted = support::two_regions();
-    let setup = Setup::with(&wanted, |config| config.realism = scaled("rate_per_s=3"));
+    let setup = Setup::with(&wanted, |config| config.realism = scaled("rate_per_s=1"));
     let wire = support::Wire::default();
     let endpoints = support::gateway(setup.handle(), &setup.emu.endpoints(), &wire, None, None);
     setup.work.write_manifest(&support::manifest(&endpoints, &wanted));
@@ -364,7 +374,7 @@ fn a_postgres_state_orders_once_and_awaits_the_activation() {
     );
     let second = run(&setup, &global, &["apply", "--auto-approve"]);
     assert_eq!(second.code, Some(0), "{}", second.describe());
-    assert!(second.stdout.contains("awaiting activation"), "{}", second.stdout);
+    assert_told_awaiting_or_shown(&second.stdout, 3);
     assert_exactly_once(&setup, &wanted);
     settles_to_no_changes(&setup, Duration::from_millis(1_500));
 }
@@ -397,9 +407,11 @@ fn the_json_report_and_a_second_json_apply_awaiting_activation() {
     assert!(json["report"].is_null(), "nothing carried out: {json}");
     for c in json["plan"]["changes"].as_array().expect("plan.changes") {
         assert_eq!(c["action"], "noop", "{c}");
-        assert_eq!(c["observed"]["purchased"], false, "not shown yet: {c}");
-        let reason = c["reason"].as_str().unwrap_or_default();
-        assert!(reason.contains("awaiting activation"), "{c}");
+        // Not shown yet, unless this machine took the whole activation delay to get here.
+        if c["observed"]["purchased"] == false {
+            let reason = c["reason"].as_str().unwrap_or_default();
+            assert!(reason.contains("awaiting activation"), "{c}");
+        }
     }
     assert_exactly_once(&setup, &wanted);
     settles_to_no_changes(&setup, Duration::from_millis(1_500));
