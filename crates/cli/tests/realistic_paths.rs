@@ -500,7 +500,7 @@ fn an_order_refused_with_a_business_5xx_is_never_billed_and_reported_not_ordered
     for refusal in &ledger.refusals {
         assert_eq!(refusal.status, 500, "{refusal:?}");
         assert_eq!(
-            refusal.code, "SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED",
+            refusal.code, "PRODUCT.NOT_PURCHASABLE",
             "{refusal:?}"
         );
     }
@@ -512,13 +512,12 @@ fn an_order_refused_with_a_business_5xx_is_never_billed_and_reported_not_ordered
     assert!(!applied.stdout.contains("already open"), "{}", applied.stdout);
 }
 
-/// The same refusal of PAI in an order that also holds OSS. The client takes
-/// `SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED` in an order with OSS for "OSS already open"
-/// (as terraform-provider-alicloud does for OSS's open-service API), so it tells the user the
-/// order was "refused as already open", leaves both rows `pending`, and every later apply
-/// sends the same order again, to the same refusal. Nothing is billed.
+/// The same refusal of PAI in an order that also holds OSS. The emulator refused it with
+/// `SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED`, which in an order with OSS is the signal of
+/// "OSS already open" (as terraform-provider-alicloud reads it): the user was told the order
+/// was "refused as already open", both rows stayed `pending`, and every later apply sent the
+/// same order again. The emulator's business refusal now has a code of its own.
 #[test]
-#[ignore = "finding: a business refusal of PAI in an order with OSS is reported `refused as already open` and left pending for ever (crates/apply/src/client/error.rs ApiError::order_refusal vs the emulator's `unbuyable` code)"]
 fn a_business_refusal_of_another_product_is_not_called_already_open_when_oss_is_in_the_order() {
     let wanted = [pai(), oss()];
     let setup = Setup::with(&wanted, |config| config.realism = scaled("unbuyable=PAI_share"));
