@@ -83,7 +83,7 @@ fn hostile_server() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let addr = listener.local_addr().expect("addr");
     std::thread::spawn(move || {
-        for stream in listener.incoming().take(16) {
+        for stream in listener.incoming().take(32) {
             let Ok(mut stream) = stream else { continue };
             let mut buf = [0u8; 65536];
             let _ = stream.read(&mut buf);
@@ -108,6 +108,24 @@ fn a_server_message_is_printed_escaped() {
     assert!(run.stderr.contains("denied"), "{}", run.describe());
     assert_no_controls(&run.stderr, "stderr");
     assert_no_controls(&run.stdout, "stdout");
+
+    // The apply report quotes the same answer for the product it could not resolve.
+    let run = dir.run(&[
+        "--endpoint",
+        &endpoint,
+        "-v",
+        "apply",
+        "--auto-approve",
+        "--refresh=false",
+    ]);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(
+        run.stdout.contains("\\u{1b}]0;pwned\\u{7}\\u{1b}[2Jdenied"),
+        "{}",
+        run.describe()
+    );
+    assert_no_controls(&run.stderr, "apply stderr");
+    assert_no_controls(&run.stdout, "apply stdout");
 }
 
 #[test]
