@@ -499,10 +499,7 @@ fn an_order_refused_with_a_business_5xx_is_never_billed_and_reported_not_ordered
     assert!(!ledger.refusals.is_empty());
     for refusal in &ledger.refusals {
         assert_eq!(refusal.status, 500, "{refusal:?}");
-        assert_eq!(
-            refusal.code, "PRODUCT.NOT_PURCHASABLE",
-            "{refusal:?}"
-        );
+        assert_eq!(refusal.code, "PRODUCT.NOT_PURCHASABLE", "{refusal:?}");
     }
     assert!(
         summary(&applied).starts_with("Apply incomplete: 0 ordered"),
@@ -536,7 +533,6 @@ fn a_business_refusal_of_another_product_is_not_called_already_open_when_oss_is_
 /// the cloud matches the manifest: it says, right below, that the cloud reports the products
 /// not purchased.
 #[test]
-#[ignore = "finding: the headline says `the state and the cloud match the manifest` above products the cloud reports not purchased (crates/planner/src/render/human.rs)"]
 fn nothing_to_do_while_purchases_do_not_show_is_not_called_a_match_with_the_cloud() {
     let wanted = [pai()];
     let setup = Setup::with(&wanted, |config| config.realism = scaled("activation_delay_ms=1500"));

@@ -22,6 +22,9 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     let acting = shown.iter().any(|c| c.action != Action::Noop);
     if acting {
         out.push_str("pai-provision will perform the following actions:\n\n");
+    } else if shown.iter().any(|c| c.awaiting_activation()) {
+        // Not "the cloud matches": it says, right below, that a purchase does not show yet.
+        out.push_str("No changes: nothing to order; the cloud does not show every purchase yet (below).\n\n");
     } else if plan.refreshed {
         out.push_str("No changes: the state and the cloud match the manifest.\n\n");
     } else {
