@@ -15,6 +15,9 @@ pub const PUBLIC_TEMPLATE: &str = "https://aiworkspace.{region}.aliyuncs.com";
 pub struct EndpointResolver {
     template: Option<String>,
     per_region: BTreeMap<Region, String>,
+    /// Only `per_region` is served: another region has no endpoint at all, rather than the
+    /// public one (the sandbox must never reach Alibaba Cloud).
+    closed: bool,
 }
 
 /// A resolved endpoint: the base URL and the `host` header value signed for it.
@@ -36,6 +39,18 @@ impl EndpointResolver {
         EndpointResolver {
             template: template.filter(|t| !t.is_empty()),
             per_region,
+            closed: false,
+        }
+    }
+
+    /// Exactly the regions of `per_region`: [`EndpointResolver::resolve`] refuses any other
+    /// (nothing is sent) instead of falling back to the public endpoint. For the sandbox, whose
+    /// emulator serves only the regions it was started with.
+    pub fn only(per_region: BTreeMap<Region, String>) -> Self {
+        EndpointResolver {
+            template: None,
+            per_region,
+            closed: true,
         }
     }
 
@@ -52,7 +67,8 @@ impl EndpointResolver {
         self
     }
 
-    /// The configured URL text for a region, before validation.
+    /// The configured URL text for a region, before validation. (For a resolver made by
+    /// [`EndpointResolver::only`], a region it does not list has none: `resolve` refuses it.)
     pub fn url_for(&self, region: &Region) -> String {
         if let Some(url) = self.per_region.get(region) {
             return url.clone();
@@ -64,6 +80,17 @@ impl EndpointResolver {
     }
 
     pub fn resolve(&self, region: &Region) -> Result<Endpoint, ClientError> {
+        if self.closed && !self.per_region.contains_key(region) {
+            return Err(ClientError::NoEndpoint {
+                region: region.clone(),
+                served: self
+                    .per_region
+                    .keys()
+                    .map(Region::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         parse_endpoint(&self.url_for(region))
     }
 
@@ -150,8 +177,21 @@ mod tests {
             EndpointResolver::public().url_for(&region("ap-southeast-1")),
             "https://aiworkspace.ap-southeast-1.aliyuncs.com"
         );
-        let overridden = EndpointResolver::new(None, per_region).with_template(Some("http://x:1".into()));
+        let overridden = EndpointResolver::new(None, per_region.clone()).with_template(Some("http://x:1".into()));
         assert_eq!(overridden.url_for(&region("cn-beijing")), "http://x:1");
+        // A closed resolver (the sandbox's) has no public fallback.
+        let closed = EndpointResolver::only(per_region);
+        assert_eq!(
+            closed.resolve(&region("cn-shanghai")).map(|e| e.host).ok().as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        let refused = closed.resolve(&region("cn-beijing")).err().map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("cn-beijing") && !e.contains("aliyuncs")),
+            "{refused:?}"
+        );
     }
 
     #[test]
