@@ -172,6 +172,7 @@ pub struct Cloud {
     client: Client,
     sandbox: Option<Sandbox>,
     interrupts: Interrupts,
+    say: waits::Say,
     // Declared last so that the sandbox's listeners are dropped while the runtime still runs.
     runtime: tokio::runtime::Runtime,
 }
@@ -186,6 +187,7 @@ impl Cloud {
             .context("cannot start the async runtime")?;
         let interrupts = Interrupts::default();
         interrupts.listen(&runtime)?;
+        let say = waits::Say::default();
         let signature = match g.signature {
             Some(SignatureArg::V3) => SignatureVersion::V3,
             Some(SignatureArg::V2) => SignatureVersion::V2,
@@ -214,17 +216,26 @@ impl Cloud {
         };
         let client = Client::new(config, credentials)
             .context("cannot build the API client")?
-            .with_wait_observer(Arc::new(waits::say_client_wait));
+            .with_wait_observer({
+                let say = say.clone();
+                Arc::new(move |w| say.client_wait(w))
+            });
         Ok(Cloud {
             client,
             sandbox,
             interrupts,
+            say,
             runtime,
         })
     }
 
     pub fn interrupts(&self) -> &Interrupts {
         &self.interrupts
+    }
+
+    /// Where the client's waits are said (above apply's progress display while it is drawn).
+    pub fn say(&self) -> &waits::Say {
+        &self.say
     }
 
     pub fn client(&self) -> &Client {

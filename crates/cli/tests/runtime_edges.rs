@@ -158,3 +158,33 @@ fn constant_server_errors_say_what_they_wait_for() {
     let line = line.unwrap_or_else(|| panic!("no wait announced:\n{stderr}"));
     assert!(line.contains("ListProducts") && line.contains("500"), "{line}");
 }
+
+/// Point 11: a server that takes its time to answer: the wait is said after a second, with
+/// when the client stops listening.
+#[test]
+fn an_unresponsive_server_says_what_it_waits_for() {
+    let wanted = [pai()];
+    let setup = Setup::with(&wanted, |config| config.faults.latency_ms = 5_000);
+    let (line, stderr) = first_stderr_line(&setup.work, &["plan"], |l| l.contains("until"));
+    let line = line.unwrap_or_else(|| panic!("no wait announced:\n{stderr}"));
+    assert!(
+        line.contains("ListProducts") && line.contains("no answer yet"),
+        "{line}"
+    );
+}
+
+/// Point 11: waiting for the state's lock says so, and until when, a second into the wait.
+#[test]
+fn waiting_for_the_lock_says_so() {
+    let work = Workdir::with_manifest("[provider]\nregion = \"cn-hangzhou\"\n\n[products.pai]\ncode = \"PAI_share\"\n");
+    let held = pai_state::StateWriter::open(work.state.clone(), "another apply", std::time::Duration::from_secs(5))
+        .expect("hold the lock");
+    let run = work.run(&["--lock-timeout", "2s", "refresh"]);
+    drop(held);
+    assert_eq!(run.code, Some(1), "{}", run.describe());
+    assert!(
+        run.stderr.contains("waiting for the lock of the state") && run.stderr.contains("until"),
+        "{}",
+        run.describe()
+    );
+}

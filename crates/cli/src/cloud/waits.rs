@@ -1,9 +1,9 @@
 //! Every wait longer than a second says on stderr what it waits for and until when, with or
-//! without `-v`: the client's retries and its wait for an answer ([`say_client_wait`]), the
+//! without `-v`: the client's retries and its wait for an answer ([`Say`]), the
 //! state's lock ([`after_a_second`]). Plain lines: they read the same in CI and on a terminal,
 //! where the per-region progress display of apply shows the executor's own waits.
 
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, SystemTime};
 
 use pai_apply::client::{WaitKind, Waiting};
@@ -40,8 +40,34 @@ pub fn client_wait_line(w: &Waiting) -> String {
     }
 }
 
-pub fn say_client_wait(w: &Waiting) {
-    eprintln!("{}", client_wait_line(w));
+/// Where the client's waits are said: plain lines on stderr, or above apply's per-region
+/// progress display while it is drawn (a plain `eprintln!` would tear it).
+#[derive(Debug, Clone, Default)]
+pub struct Say {
+    display: Arc<Mutex<Option<indicatif::MultiProgress>>>,
+}
+
+impl Say {
+    /// Says the lines above `display` until [`Say::detach`].
+    pub fn attach(&self, display: indicatif::MultiProgress) {
+        *self.display.lock().unwrap_or_else(|p| p.into_inner()) = Some(display);
+    }
+
+    pub fn detach(&self) {
+        *self.display.lock().unwrap_or_else(|p| p.into_inner()) = None;
+    }
+
+    pub fn client_wait(&self, w: &Waiting) {
+        self.line(&client_wait_line(w));
+    }
+
+    fn line(&self, line: &str) {
+        let display = self.display.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        match display {
+            Some(display) if display.println(line).is_ok() => {}
+            _ => eprintln!("{line}"),
+        }
+    }
 }
 
 /// Says `what` on stderr if the guard it returns is still alive a second from now: for a

@@ -168,7 +168,9 @@ fn execute(
         ..ExecutorConfig::default()
     };
     let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() && !g.no_color {
-        Arc::new(view::Bars::new(plan))
+        let bars = view::Bars::new(plan);
+        cloud.say().attach(bars.display());
+        Arc::new(bars)
     } else {
         Arc::new(view::Lines)
     };
@@ -190,6 +192,7 @@ fn execute(
             cloud.interrupts().set_phase(Phase::Ordering);
             let result = cloud.block_on(executor.apply(plan));
             cloud.interrupts().set_phase(Phase::After);
+            cloud.say().detach();
             (result, executor.run_id())
         }
         Err(e) => (Err(e), run),

@@ -169,7 +169,7 @@ impl ProgressSink for Lines {
 /// One spinner per region on a terminal.
 pub struct Bars {
     bars: std::collections::BTreeMap<pai_spec::Region, indicatif::ProgressBar>,
-    _multi: indicatif::MultiProgress,
+    multi: indicatif::MultiProgress,
 }
 
 impl Bars {
@@ -189,7 +189,12 @@ impl Bars {
                 (o.region.clone(), bar)
             })
             .collect();
-        Bars { bars, _multi: multi }
+        Bars { bars, multi }
+    }
+
+    /// The display, for lines said above it.
+    pub fn display(&self) -> indicatif::MultiProgress {
+        self.multi.clone()
     }
 }
 
