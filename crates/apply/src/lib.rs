@@ -55,8 +55,8 @@ pub use credentials::{
     StaticCredentials,
 };
 pub use executor::{
-    await_interrupted, ApplyReport, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome, Progress,
-    ProgressSink, RegionReport,
+    await_interrupted, ApplyReport, Cancel, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome,
+    Progress, ProgressSink, RegionReport,
 };
 pub use refresh::{refresh, Finding, FindingKind};
 pub use status::{ListCall, ListProductsStatus};

@@ -1,16 +1,26 @@
 //! The connection to the cloud (or to the `--sandbox` emulator): a Tokio runtime, the API
 //! client with its credentials, and the sandbox when one runs. Commands that talk to the API
 //! build one [`Cloud`] for a [`Target`] and drive their async work through [`Cloud::block_on`].
+//!
+//! A [`Cloud`] also owns Ctrl-C and SIGTERM ([`Interrupts`]): while apply orders, the first
+//! signal sends no new order and lets the request in flight be answered and recorded; at any
+//! other time, and on a second signal, the process exits at once (130 / 143). The client's
+//! waits are said on stderr (`waits`).
+
+mod waits;
+
+pub use waits::{after_a_second, clock};
 
 use std::future::Future;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI32, AtomicU8, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
 use pai_apply::client::LIST_PRODUCTS;
 use pai_apply::executor::history_entry;
 use pai_apply::{
-    Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
+    Cancel, Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
     StaticCredentials,
 };
 use pai_planner::{Observation, ObserveError, StatusSource};
@@ -80,9 +90,118 @@ pub struct Refreshed {
     pub calls: Vec<ApiCall>,
 }
 
+/// What Ctrl-C and SIGTERM do: exit at once, except the first one while apply orders.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupts {
+    cancel: Cancel,
+    /// [`Phase`] as a number.
+    phase: Arc<AtomicU8>,
+    /// The first signal taken while ordering, 0 until then.
+    first: Arc<AtomicI32>,
+}
+
+/// Where the command is, for what a signal does and says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub enum Phase {
+    /// Nothing ordered yet: exit at once.
+    Before = 0,
+    /// The executor runs: the first signal cancels it ([`Cancel`]), a second exits at once.
+    Ordering = 1,
+    /// The orders are over; the report is being written: exit at once.
+    After = 2,
+}
+
+impl Interrupts {
+    pub fn cancel(&self) -> &Cancel {
+        &self.cancel
+    }
+
+    pub fn set_phase(&self, phase: Phase) {
+        self.phase.store(phase as u8, Ordering::SeqCst);
+    }
+
+    /// The signal that interrupted the orders (2 or 15), if one did.
+    pub fn taken(&self) -> Option<i32> {
+        Some(self.first.load(Ordering::SeqCst)).filter(|s| *s != 0)
+    }
+
+    fn on_signal(&self, signo: i32) {
+        let name = signal_name(signo);
+        let phase = self.phase.load(Ordering::SeqCst);
+        if phase == Phase::Ordering as u8
+            && self
+                .first
+                .compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst)
+                .is_ok()
+        {
+            eprintln!(
+                "\nInterrupted ({name}): no new order will be sent; waiting for the requests in flight to be answered \
+                 and recorded. Send it again to exit at once (a request in flight is then left pending, and the next \
+                 run asks ListProducts about it before ordering anything)."
+            );
+            self.cancel.cancel();
+            return;
+        }
+        let what = match phase {
+            p if p == Phase::Before as u8 => " Nothing was ordered.",
+            p if p == Phase::Ordering as u8 => {
+                " A request in flight is left pending: the next run asks ListProducts about it before ordering \
+                 anything, and orders the rest."
+            }
+            _ => " The orders were done; `pai-provision state list` shows what was recorded.",
+        };
+        eprintln!("\nInterrupted ({name}): exiting now.{what}");
+        std::process::exit(128 + signo);
+    }
+
+    /// Listens for the signals on `runtime` from now on.
+    fn listen(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+        let _entered = runtime.enter();
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let mut interrupt = signal(SignalKind::interrupt()).context("cannot listen for Ctrl-C")?;
+            let mut terminate = signal(SignalKind::terminate()).context("cannot listen for SIGTERM")?;
+            let this = self.clone();
+            runtime.spawn(async move {
+                loop {
+                    let signo = tokio::select! {
+                        Some(()) = interrupt.recv() => 2,
+                        Some(()) = terminate.recv() => 15,
+                        else => return,
+                    };
+                    this.on_signal(signo);
+                }
+            });
+        }
+        #[cfg(not(unix))]
+        {
+            let this = self.clone();
+            runtime.spawn(async move {
+                while tokio::signal::ctrl_c().await.is_ok() {
+                    this.on_signal(2);
+                }
+            });
+        }
+        Ok(())
+    }
+}
+
+/// `SIGINT` (Ctrl-C) or `SIGTERM` (a cancelled CI job).
+pub fn signal_name(signo: i32) -> &'static str {
+    if signo == 15 {
+        "SIGTERM"
+    } else {
+        "SIGINT"
+    }
+}
+
 pub struct Cloud {
     client: Client,
     sandbox: Option<Sandbox>,
+    interrupts: Interrupts,
+    say: waits::Say,
     // Declared last so that the sandbox's listeners are dropped while the runtime still runs.
     runtime: tokio::runtime::Runtime,
 }
@@ -95,6 +214,9 @@ impl Cloud {
             .enable_all()
             .build()
             .context("cannot start the async runtime")?;
+        let interrupts = Interrupts::default();
+        interrupts.listen(&runtime)?;
+        let say = waits::Say::default();
         let signature = match g.signature {
             Some(SignatureArg::V3) => SignatureVersion::V3,
             Some(SignatureArg::V2) => SignatureVersion::V2,
@@ -109,7 +231,8 @@ impl Cloud {
             Target::Sandbox { state_path } => {
                 let _entered = runtime.enter();
                 let sandbox = Sandbox::start(state_path, regions)?;
-                config.endpoint = EndpointResolver::new(None, sandbox.endpoints());
+                // Never the public endpoint: a region the sandbox does not serve gets no request at all.
+                config.endpoint = EndpointResolver::only(sandbox.endpoints());
                 let (id, secret) = sandbox.credentials();
                 let credentials = Credentials::new(id, secret.to_owned()).with_provider_name("sandbox");
                 (Arc::new(StaticCredentials::new(credentials)), Some(sandbox))
@@ -119,12 +242,28 @@ impl Cloud {
                 (Arc::new(chain(g, manifest)), None)
             }
         };
-        let client = Client::new(config, credentials).context("cannot build the API client")?;
+        let client = Client::new(config, credentials)
+            .context("cannot build the API client")?
+            .with_wait_observer({
+                let say = say.clone();
+                Arc::new(move |w| say.client_wait(w))
+            });
         Ok(Cloud {
             client,
             sandbox,
+            interrupts,
+            say,
             runtime,
         })
+    }
+
+    pub fn interrupts(&self) -> &Interrupts {
+        &self.interrupts
+    }
+
+    /// Where the client's waits are said (above apply's progress display while it is drawn).
+    pub fn say(&self) -> &waits::Say {
+        &self.say
     }
 
     pub fn client(&self) -> &Client {
@@ -146,7 +285,7 @@ impl Cloud {
     ) -> anyhow::Result<Refreshed> {
         let status = ListProductsStatus::new(self.client.clone());
         let (observation, calls) = self.block_on(status.observe_recorded(wanted));
-        let observation = observation.context("cannot read the products' status (ListProducts)")?;
+        let observation = observation.context("cannot read the products' status (ListProducts); nothing was sent")?;
         let calls = calls
             .iter()
             .map(|call| {

@@ -213,11 +213,12 @@ pub fn open_read(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Resul
 
 /// The state, locked for `operation` (waiting up to `--lock-timeout`).
 pub fn open_write(g: &Global, manifest: Option<&LoadedManifest>, operation: &str) -> anyhow::Result<StateWriter> {
-    Ok(StateWriter::open(
-        state_location(g, manifest)?,
-        operation,
-        g.lock_timeout,
-    )?)
+    let location = state_location(g, manifest)?;
+    let _waiting = crate::cloud::after_a_second(format!(
+        "waiting for the lock of the state {location} (another run holds it), until {} at the latest",
+        crate::cloud::clock(std::time::SystemTime::now() + g.lock_timeout)
+    ));
+    Ok(StateWriter::open(location, operation, g.lock_timeout)?)
 }
 
 /// Where the orders go, resolved once per command before any plan is built: the plan shows it

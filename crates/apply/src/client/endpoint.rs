@@ -15,6 +15,9 @@ pub use pai_spec::endpoint::PUBLIC_TEMPLATE;
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EndpointResolver {
     endpoints: Endpoints,
+    /// Only the per-region entries are served: another region has no endpoint at all, rather
+    /// than the public one (the sandbox must never reach Alibaba Cloud).
+    closed: bool,
 }
 
 /// A resolved endpoint: the base URL and the `host` header value signed for it.
@@ -35,6 +38,17 @@ impl EndpointResolver {
     pub fn new(template: Option<String>, per_region: BTreeMap<Region, String>) -> Self {
         EndpointResolver {
             endpoints: Endpoints::new(template, per_region),
+            closed: false,
+        }
+    }
+
+    /// Exactly the regions of `per_region`: [`EndpointResolver::resolve`] refuses any other
+    /// (nothing is sent) instead of falling back to the public endpoint. For the sandbox, whose
+    /// emulator serves only the regions it was started with.
+    pub fn only(per_region: BTreeMap<Region, String>) -> Self {
+        EndpointResolver {
+            endpoints: Endpoints::new(None, per_region),
+            closed: true,
         }
     }
 
@@ -42,6 +56,7 @@ impl EndpointResolver {
     pub fn from_provider(provider: &Provider) -> Self {
         EndpointResolver {
             endpoints: Endpoints::from_provider(provider),
+            closed: false,
         }
     }
 
@@ -49,15 +64,29 @@ impl EndpointResolver {
     pub fn with_template(self, template: Option<String>) -> Self {
         EndpointResolver {
             endpoints: self.endpoints.with_template(template),
+            ..self
         }
     }
 
-    /// The configured URL text for a region, before validation.
+    /// The configured URL text for a region, before validation. (For a resolver made by
+    /// [`EndpointResolver::only`], a region it does not list has none: `resolve` refuses it.)
     pub fn url_for(&self, region: &Region) -> String {
         self.endpoints.url_for(region)
     }
 
     pub fn resolve(&self, region: &Region) -> Result<Endpoint, ClientError> {
+        if self.closed && !self.endpoints.per_region().contains_key(region) {
+            return Err(ClientError::NoEndpoint {
+                region: region.clone(),
+                served: self
+                    .endpoints
+                    .per_region()
+                    .keys()
+                    .map(Region::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            });
+        }
         parse_endpoint(&self.url_for(region))
     }
 
@@ -146,8 +175,21 @@ mod tests {
             EndpointResolver::public().url_for(&region("ap-southeast-1")),
             "https://aiworkspace.ap-southeast-1.aliyuncs.com"
         );
-        let overridden = EndpointResolver::new(None, per_region).with_template(Some("http://x:1".into()));
+        let overridden = EndpointResolver::new(None, per_region.clone()).with_template(Some("http://x:1".into()));
         assert_eq!(overridden.url_for(&region("cn-beijing")), "http://x:1");
+        // A closed resolver (the sandbox's) has no public fallback.
+        let closed = EndpointResolver::only(per_region);
+        assert_eq!(
+            closed.resolve(&region("cn-shanghai")).map(|e| e.host).ok().as_deref(),
+            Some("127.0.0.1:8081")
+        );
+        let refused = closed.resolve(&region("cn-beijing")).err().map(|e| e.to_string());
+        assert!(
+            refused
+                .as_deref()
+                .is_some_and(|e| e.contains("cn-beijing") && !e.contains("aliyuncs")),
+            "{refused:?}"
+        );
     }
 
     #[test]

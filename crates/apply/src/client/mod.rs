@@ -91,7 +91,43 @@ pub enum ClientError {
     InvalidEndpoint { endpoint: String, reason: String },
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// A closed resolver ([`EndpointResolver::only`]) does not serve the region.
+    #[error("no endpoint for {region}: only {served} are served here")]
+    NoEndpoint { region: Region, served: String },
 }
+
+/// A wait of the client longer than a moment, for the caller to show (the client prints
+/// nothing): a retry after a retry-safe failure (or, for a read, an ambiguous one), or a
+/// request sent and not answered after [`ANSWER_NOTICE_AFTER`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Waiting {
+    pub action: &'static str,
+    pub region: Region,
+    /// `host[:port]` the request goes to.
+    pub host: String,
+    pub kind: WaitKind,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WaitKind {
+    /// `error` (already cleaned of request material) is retried: attempt `next_attempt` leaves
+    /// at `at`, and the client gives up by `gives_up_at` at the latest (no retry starts after
+    /// the retry budget, and the last one lasts at most the timeout).
+    Retry {
+        error: String,
+        next_attempt: u32,
+        at: SystemTime,
+        gives_up_at: SystemTime,
+    },
+    /// No answer yet; the client stops listening at `gives_up_at`.
+    Answer { gives_up_at: SystemTime },
+}
+
+/// Hears of every [`Waiting`] of a client ([`Client::with_wait_observer`]).
+pub type WaitObserver = Arc<dyn Fn(&Waiting) + Send + Sync>;
+
+/// A request unanswered this long is announced to the observer.
+pub const ANSWER_NOTICE_AFTER: Duration = Duration::from_secs(1);
 
 /// Called with the attempt number just before a request leaves; an `Err` stops it unsent.
 pub type BeforeSend<'a, E = String> = dyn Fn(u32) -> Result<(), E> + Send + Sync + 'a;
@@ -155,6 +191,7 @@ struct Inner {
     config: ClientConfig,
     http: reqwest::Client,
     credentials: Arc<dyn CredentialProvider>,
+    observer: Option<WaitObserver>,
 }
 
 impl std::fmt::Debug for Client {
@@ -199,8 +236,33 @@ impl Client {
                 config,
                 http,
                 credentials,
+                observer: None,
             }),
         })
+    }
+
+    /// This client (sharing its connections), telling `observer` of each wait longer than a
+    /// moment: a retry, a request not answered within [`ANSWER_NOTICE_AFTER`].
+    pub fn with_wait_observer(&self, observer: WaitObserver) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                config: self.inner.config.clone(),
+                http: self.inner.http.clone(),
+                credentials: Arc::clone(&self.inner.credentials),
+                observer: Some(observer),
+            }),
+        }
+    }
+
+    fn notice(&self, action: &'static str, region: &Region, endpoint: &Endpoint, kind: WaitKind) {
+        if let Some(observer) = &self.inner.observer {
+            observer(&Waiting {
+                action,
+                region: region.clone(),
+                host: endpoint.host.clone(),
+                kind,
+            });
+        }
     }
 
     pub fn config(&self) -> &ClientConfig {
@@ -325,6 +387,26 @@ impl Client {
                 retry_after_ms = retry_after.map(|d| d.as_millis() as u64),
                 "retrying after: {error}"
             );
+            // The first retry says what is retried and until when; later ones when they wait long.
+            if attempt == 1 || delay >= ANSWER_NOTICE_AFTER {
+                let now = SystemTime::now();
+                let budget_left = policy.max_elapsed.saturating_sub(started.elapsed());
+                let cause = match error.http_status {
+                    Some(status) => format!("HTTP {status}: {}", error.message),
+                    None => error.message.clone(),
+                };
+                self.notice(
+                    call.action,
+                    region,
+                    &endpoint,
+                    WaitKind::Retry {
+                        error: cause,
+                        next_attempt: attempt + 1,
+                        at: now + delay,
+                        gives_up_at: now + budget_left + self.inner.config.read_timeout,
+                    },
+                );
+            }
             tokio::time::sleep(delay).await;
             previous_delay = Some(delay);
         }
@@ -371,15 +453,24 @@ impl Client {
         };
         before_send(attempt).map_err(Stop::Hook)?;
         let sent_at = Instant::now();
-        let response = self
+        let request = self
             .inner
             .http
             .request(method, url.clone())
             .headers(headers)
             .body(signed.body.clone())
-            .send()
-            .await
-            .map_err(|e| AttemptError::from(transport_failure(action, signed.method, &url, &e)))?;
+            .send();
+        tokio::pin!(request);
+        // A request is never dropped here: the wait is only announced.
+        let response = tokio::select! {
+            response = &mut request => response,
+            () = tokio::time::sleep(ANSWER_NOTICE_AFTER) => {
+                let left = self.inner.config.read_timeout.saturating_sub(ANSWER_NOTICE_AFTER);
+                self.notice(action, region, endpoint, WaitKind::Answer { gives_up_at: SystemTime::now() + left });
+                request.await
+            }
+        }
+        .map_err(|e| AttemptError::from(transport_failure(action, signed.method, &url, &e)))?;
         let status = response.status().as_u16();
         let retry_after = retry::retry_after(response.headers(), SystemTime::now());
         let acs_retry_after = retry::acs_retry_after(response.headers()).is_some();

@@ -57,10 +57,11 @@ pub async fn await_interrupted(snapshot: &StateSnapshot, settle: Duration) -> Op
     let found = unsettled(snapshot, settle, pai_state::clock::now_utc())?;
     let addresses: Vec<String> = found.addresses.iter().map(|a| format!("products.{a}")).collect();
     tracing::warn!(
-        "{} left pending by an interrupted run moments ago; waiting {:.1}s for an order it may have sent to \
-         reach the cloud before asking about it",
+        "{} left pending by an interrupted run moments ago; waiting {:.1}s, until {}, for an order it may have \
+         sent to reach the cloud before asking about it",
         addresses.join(", "),
-        found.wait.as_secs_f64()
+        found.wait.as_secs_f64(),
+        super::settle::until(found.wait)
     );
     tokio::time::sleep(found.wait).await;
     Some(found)

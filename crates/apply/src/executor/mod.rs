@@ -14,6 +14,14 @@
 //!   an order that lands early ends it early.
 //! - `interrupted`: when orders a killed run left `pending` may be settled by `ListProducts`
 //!   ([`unsettled`]), and [`await_interrupted`], which waits until they may.
+//! - `cancel`: [`Cancel`], set by the first Ctrl-C or SIGTERM: no new order is sent (it is
+//!   checked before each intent and each send), the request in flight is answered and
+//!   recorded, and waits end with their rows left `pending` for the next run.
+//!
+//! On a state that does not exist yet, the history run is begun only by the first write that
+//! records something of a product ([`Executor::without_run`]): a run that sent nothing and
+//! recorded nothing (refused credentials, say) creates no state, so a plan reviewed against
+//! no state still applies afterwards.
 //!
 //! What a `ListProducts` answer means for a row is `pai_planner::reconcile`, the rule the diff
 //! and `refresh` follow too. [`Executor::new`] refuses a settle time shorter than the client's
@@ -26,6 +34,7 @@
 //! State writes go through one [`StateWriter`] behind a mutex: regions run concurrently on the
 //! runtime, each write is a short SQLite transaction, and the writer holds the state's lock.
 
+mod cancel;
 mod interrupted;
 mod outcome;
 mod region;
@@ -42,6 +51,7 @@ use pai_state::{ApiCall, CallOutcome, RunId, StateError, StateWriter};
 use crate::client::{ApiError, Client, LIST_PRODUCTS};
 use crate::status::observations;
 
+pub use cancel::Cancel;
 pub use interrupted::{await_interrupted, unsettled, Unsettled};
 
 /// The RAM action `CreateProductOrders` needs (its API reference, "Authorization
@@ -139,6 +149,54 @@ pub enum ExecError {
     BodyMismatch { region: Region },
 }
 
+/// The history run the executor writes under.
+#[derive(Debug)]
+pub(crate) enum RunLog {
+    Begun(RunId),
+    /// The state does not exist yet: the run, with these calls, is begun by the first write
+    /// that records something of a product.
+    Deferred {
+        command: String,
+        calls: Vec<ApiCall>,
+    },
+}
+
+/// Runs `f` under the run, beginning it first if it was deferred. Locks the writer, then the run.
+pub(crate) fn write<T>(
+    writer: &Mutex<StateWriter>,
+    run: &Mutex<RunLog>,
+    f: impl FnOnce(&mut StateWriter, RunId) -> Result<T, StateError>,
+) -> Result<T, StateError> {
+    let mut w = lock(writer);
+    let mut log = run.lock().unwrap_or_else(|p| p.into_inner());
+    let id = match &mut *log {
+        RunLog::Begun(id) => *id,
+        RunLog::Deferred { command, calls } => {
+            let id = w.begin_run(command)?;
+            for call in calls.iter() {
+                w.record_api_call(id, call)?;
+            }
+            *log = RunLog::Begun(id);
+            id
+        }
+    };
+    drop(log);
+    f(&mut w, id)
+}
+
+/// Appends `call` to the run's history; kept in memory while the run is deferred.
+pub(crate) fn record_call(writer: &Mutex<StateWriter>, run: &Mutex<RunLog>, call: &ApiCall) -> Result<(), StateError> {
+    let mut w = lock(writer);
+    let mut log = run.lock().unwrap_or_else(|p| p.into_inner());
+    match &mut *log {
+        RunLog::Begun(id) => w.record_api_call(*id, call),
+        RunLog::Deferred { calls, .. } => {
+            calls.push(call.clone());
+            Ok(())
+        }
+    }
+}
+
 /// What kind of [`ExecError`] this is, for callers that branch on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -165,9 +223,10 @@ impl ExecError {
 pub struct Executor {
     client: Client,
     writer: Arc<Mutex<StateWriter>>,
-    run: RunId,
+    run: Arc<Mutex<RunLog>>,
     config: ExecutorConfig,
     progress: Arc<dyn ProgressSink>,
+    cancel: Cancel,
 }
 
 impl Executor {
@@ -177,6 +236,49 @@ impl Executor {
         client: Client,
         writer: Arc<Mutex<StateWriter>>,
         run: RunId,
+        config: ExecutorConfig,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Result<Self, ExecError> {
+        Executor::build(client, writer, RunLog::Begun(run), config, progress)
+    }
+
+    /// [`Executor::new`] for a state that does not exist yet: the history run of `command`
+    /// (with `calls`, the refresh's) is begun by the first write that records something of a
+    /// product, so that a run that recorded nothing leaves no state behind. [`Executor::run_id`]
+    /// says whether it was begun.
+    pub fn without_run(
+        client: Client,
+        writer: Arc<Mutex<StateWriter>>,
+        command: &str,
+        calls: Vec<ApiCall>,
+        config: ExecutorConfig,
+        progress: Arc<dyn ProgressSink>,
+    ) -> Result<Self, ExecError> {
+        let run = RunLog::Deferred {
+            command: command.to_owned(),
+            calls,
+        };
+        Executor::build(client, writer, run, config, progress)
+    }
+
+    /// Stops sending new orders once `cancel` is set ([`Cancel`]).
+    pub fn with_cancel(mut self, cancel: Cancel) -> Self {
+        self.cancel = cancel;
+        self
+    }
+
+    /// The history run written under; `None` while a deferred one was not needed.
+    pub fn run_id(&self) -> Option<RunId> {
+        match &*self.run.lock().unwrap_or_else(|p| p.into_inner()) {
+            RunLog::Begun(id) => Some(*id),
+            RunLog::Deferred { .. } => None,
+        }
+    }
+
+    fn build(
+        client: Client,
+        writer: Arc<Mutex<StateWriter>>,
+        run: RunLog,
         config: ExecutorConfig,
         progress: Arc<dyn ProgressSink>,
     ) -> Result<Self, ExecError> {
@@ -190,9 +292,10 @@ impl Executor {
         Ok(Executor {
             client,
             writer,
-            run,
+            run: Arc::new(Mutex::new(run)),
             config,
             progress,
+            cancel: Cancel::new(),
         })
     }
 
@@ -256,32 +359,37 @@ impl Executor {
         let mut report = ApplyReport::default();
         for change in plan.changes.iter().filter(|c| c.action.is_change()) {
             if let Some(from) = &change.moved_from {
-                lock(&self.writer).move_resource(self.run, from, &change.address)?;
+                write(&self.writer, &self.run, |w, run| {
+                    w.move_resource(run, from, &change.address)
+                })?;
                 report.moved.push((from.clone(), change.address.clone()));
             }
         }
         for change in &plan.changes {
             match change.action {
                 Action::Forget => {
-                    lock(&self.writer).remove(self.run, &change.address)?;
+                    write(&self.writer, &self.run, |w, run| w.remove(run, &change.address))?;
                     report.forgotten.push(change.address.clone());
                 }
                 Action::Adopt => {
                     let product = product_of(change)?;
                     let product_id = change.observed.as_ref().and_then(|o| o.product_id.as_deref());
-                    let mut writer = lock(&self.writer);
                     // An adopt is planned on the cloud's "purchased", or for a rename of a
                     // recorded row; the move above already took the record to this address.
                     let recorded = change.before.as_ref().map(|b| b.status);
-                    match reconcile(recorded.map(Record::settled), false, Word::Purchased) {
-                        Verdict::Resolve => writer.mark_resolved(self.run, &change.address, product_id)?,
-                        _ => writer.mark_adopted(self.run, &product, product_id)?,
-                    }
+                    write(&self.writer, &self.run, |writer, run| {
+                        match reconcile(recorded.map(Record::settled), false, Word::Purchased) {
+                            Verdict::Resolve => writer.mark_resolved(run, &change.address, product_id),
+                            _ => writer.mark_adopted(run, &product, product_id),
+                        }
+                    })?;
                     report.adopted.push(change.address.clone());
                 }
                 // A reorder after drift that the cloud now reports purchased has shown: a
                 // later drift of it may be reordered again (`pai_planner::Window`).
-                Action::Noop if change.reorder_shown() => lock(&self.writer).mark_seen(self.run, &change.address)?,
+                Action::Noop if change.reorder_shown() => {
+                    write(&self.writer, &self.run, |w, run| w.mark_seen(run, &change.address))?
+                }
                 _ => {}
             }
         }
@@ -291,9 +399,10 @@ impl Executor {
             let ctx = region::Context {
                 client: self.client.clone(),
                 writer: Arc::clone(&self.writer),
-                run: self.run,
+                run: Arc::clone(&self.run),
                 config: self.config,
                 progress: Arc::clone(&self.progress),
+                cancel: self.cancel.clone(),
             };
             tasks.spawn(async move { ctx.run(job).await });
         }
@@ -408,18 +517,31 @@ impl Answer {
     }
 }
 
-/// The cloud's answer on each of `products`, in their order; `Err` when it could not be asked.
+/// Why a question to the cloud had no answer: the run was interrupted while it was asked.
+pub(crate) const INTERRUPTED: &str = "interrupted (Ctrl-C or SIGTERM) before ListProducts answered";
+
+/// The cloud's answer on each of `products`, in their order; `Err` when it could not be asked,
+/// or the run was interrupted meanwhile (a question may be dropped midway, an order never).
 async fn ask_cloud(
     client: &Client,
     writer: &Mutex<StateWriter>,
-    run: RunId,
+    run: &Mutex<RunLog>,
+    cancel: &Cancel,
     region: &Region,
     products: &[Product],
 ) -> Result<Result<Vec<Answer>, ApiError>, StateError> {
     let codes: Vec<ProductCode> = products.iter().map(Product::code).collect();
     let started = Instant::now();
     let asked_at = pai_state::clock::now_utc();
-    let answer = client.list_products(region, &codes).await;
+    let Some(answer) = cancel.or_cancelled(client.list_products(region, &codes)).await else {
+        let interrupted = ApiError::new(
+            crate::client::ErrorKind::Permanent,
+            crate::client::Failure::Request,
+            LIST_PRODUCTS,
+            INTERRUPTED.to_owned(),
+        );
+        return Ok(Err(interrupted));
+    };
     let call = match &answer {
         Ok(r) => api_call(
             region,
@@ -430,7 +552,7 @@ async fn ask_cloud(
         ),
         Err(e) => api_call(region, LIST_PRODUCTS, products, started, Err(e)),
     };
-    lock(writer).record_api_call(run, &call)?;
+    record_call(writer, run, &call)?;
     Ok(answer.map(|response| {
         let seen = observations(&codes, &response);
         products

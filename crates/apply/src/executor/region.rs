@@ -8,11 +8,13 @@ use std::time::Instant;
 
 use pai_planner::{reconcile, Record, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, Region};
-use pai_state::{OrderOutcome, RunId, StateError, StateWriter};
+use pai_state::{ApiCall, OrderOutcome, RunId, StateError, StateWriter};
 
 use super::outcome::own_product_ids;
 use super::report::{ProductOutcome, RegionReport};
-use super::{api_call, ask_cloud, lock, Answer, ExecError, ExecutorConfig, Progress, ProgressSink};
+use super::{
+    api_call, ask_cloud, record_call, write, Answer, Cancel, ExecError, ExecutorConfig, Progress, ProgressSink, RunLog,
+};
 use crate::client::{ApiError, Client, OrderError, OrderRefusal, OrderResponse, CREATE_PRODUCT_ORDERS};
 
 /// Why a product refused as a repeat was recorded.
@@ -36,12 +38,44 @@ pub(super) struct RegionJob {
 pub(super) struct Context {
     pub client: Client,
     pub writer: Arc<Mutex<StateWriter>>,
-    pub run: RunId,
+    pub run: Arc<Mutex<RunLog>>,
     pub config: ExecutorConfig,
     pub progress: Arc<dyn ProgressSink>,
+    pub cancel: Cancel,
 }
 
+/// Why the send hook stopped an order before it left.
+enum Held {
+    State(StateError),
+    /// The run was interrupted: no new order is sent.
+    Cancelled,
+}
+
+/// What a product not ordered because of an interruption says.
+const NOT_SENT_INTERRUPTED: &str = "interrupted (Ctrl-C or SIGTERM) before its order was sent; the next run orders it";
+
 impl Context {
+    /// A state write under the run (begun by it if it was deferred).
+    pub(super) fn write<T>(
+        &self,
+        f: impl FnOnce(&mut StateWriter, RunId) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        write(&self.writer, &self.run, f)
+    }
+
+    pub(super) fn record_call(&self, call: &ApiCall) -> Result<(), StateError> {
+        record_call(&self.writer, &self.run, call)
+    }
+
+    /// `ListProducts` about `products` ([`ask_cloud`]), recorded in the run's history.
+    pub(super) async fn ask(
+        &self,
+        region: &Region,
+        products: &[Product],
+    ) -> Result<Result<Vec<Answer>, ApiError>, StateError> {
+        ask_cloud(&self.client, &self.writer, &self.run, &self.cancel, region, products).await
+    }
+
     pub async fn run(self, job: RegionJob) -> Result<RegionReport, ExecError> {
         let region = job.region.clone();
         let mut report = RegionReport::new(region.clone());
@@ -49,7 +83,7 @@ impl Context {
 
         if job.check_first {
             self.progress.report(Progress::Checking { region: region.clone() });
-            match ask_cloud(&self.client, &self.writer, self.run, &region, &to_order).await? {
+            match self.ask(&region, &to_order).await? {
                 Ok(answers) => {
                     // A plan made without the cloud's word could not skip these; skip them now.
                     let (refused, rest): (Vec<_>, Vec<_>) =
@@ -68,9 +102,15 @@ impl Context {
                         .again
                 }
                 Err(e) => {
-                    // Without the cloud's word an interrupted order could be sent twice: order nothing.
+                    // Without the cloud's word an interrupted order could be sent twice: order
+                    // nothing. Nothing was sent either, and nothing is left pending.
                     for p in &to_order {
-                        report.set(&p.address, ProductOutcome::Unknown { error: e.to_string() });
+                        report.set(
+                            &p.address,
+                            ProductOutcome::NotSent {
+                                error: format!("the check before ordering failed: {e}"),
+                            },
+                        );
                     }
                     return Ok(self.finish(report));
                 }
@@ -82,6 +122,25 @@ impl Context {
         // once more; a second such refusal is not followed by a third order.
         let mut refused_open = false;
         while !to_order.is_empty() {
+            if self.cancel.is_cancelled() {
+                for p in &to_order {
+                    let outcome = if attempt == 0 {
+                        ProductOutcome::NotSent {
+                            error: NOT_SENT_INTERRUPTED.to_owned(),
+                        }
+                    } else {
+                        // Its last order was reported not purchased: it stays `pending`, and the
+                        // next run asks ListProducts before it orders.
+                        ProductOutcome::Unknown {
+                            error: "interrupted (Ctrl-C or SIGTERM) before it was ordered again; left pending: the \
+                                    next run asks ListProducts about it, then orders it"
+                                .to_owned(),
+                        }
+                    };
+                    report.set(&p.address, outcome);
+                }
+                break;
+            }
             attempt += 1;
             if attempt > self.config.max_order_attempts {
                 for p in &to_order {
@@ -117,7 +176,7 @@ impl Context {
     ) -> Result<Vec<Product>, ExecError> {
         let region = &report.region.clone();
         let refs: Vec<&Product> = products.iter().collect();
-        lock(&self.writer).put_pending(self.run, &refs)?;
+        self.write(|w, run| w.put_pending(run, &refs))?;
 
         let body = OrderBody {
             auto_pay,
@@ -133,8 +192,13 @@ impl Context {
         // The hook is `Fn`, shared with the client: the time of the last send comes out through a cell.
         let last_send: Mutex<Option<Instant>> = Mutex::new(None);
         let sent = AtomicU32::new(0);
-        let note_sending = |n: u32| -> Result<(), StateError> {
-            lock(&self.writer).note_sending(self.run, &addresses, n, self.config.settle)?;
+        let note_sending = |n: u32| -> Result<(), Held> {
+            // The last moment before a request leaves: after a Ctrl-C, none does.
+            if self.cancel.is_cancelled() {
+                return Err(Held::Cancelled);
+            }
+            self.write(|w, run| w.note_sending(run, &addresses, n, self.config.settle))
+                .map_err(Held::State)?;
             *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             sent.fetch_add(1, Ordering::Relaxed);
             Ok(())
@@ -148,7 +212,22 @@ impl Context {
             Err(OrderError::Api(e)) => Err(e),
             // Nothing was sent, and the state cannot be trusted with this order's outcome: stop
             // the run rather than record anything about these rows.
-            Err(OrderError::NotSent(e)) => return Err(e.into()),
+            Err(OrderError::NotSent(Held::State(e))) => return Err(e.into()),
+            // Interrupted before this request left. An earlier attempt of it, if any, failed
+            // retry-safe (nothing bought): the rows are not pending, the next run orders them.
+            Err(OrderError::NotSent(Held::Cancelled)) => {
+                report.order_requests += sent.into_inner();
+                self.write(|w, run| w.mark_failed(run, &addresses, NOT_SENT_INTERRUPTED))?;
+                for a in &addresses {
+                    report.set(
+                        a,
+                        ProductOutcome::NotSent {
+                            error: NOT_SENT_INTERRUPTED.to_owned(),
+                        },
+                    );
+                }
+                return Ok(Vec::new());
+            }
         };
         report.order_requests += sent.into_inner();
         let last_send = last_send.into_inner().unwrap_or_else(|p| p.into_inner());
@@ -162,17 +241,20 @@ impl Context {
                     started,
                     Ok((response.request_id.clone(), response.order_id.clone())),
                 );
-                lock(&self.writer).record_api_call(self.run, &call)?;
+                self.record_call(&call)?;
                 return self
                     .record_answer(report, products, auto_pay, &response, settled_at)
                     .await;
             }
             Err(e) => e,
         };
-        lock(&self.writer).record_api_call(
-            self.run,
-            &api_call(region, CREATE_PRODUCT_ORDERS, &products, started, Err(&error)),
-        )?;
+        self.record_call(&api_call(
+            region,
+            CREATE_PRODUCT_ORDERS,
+            &products,
+            started,
+            Err(&error),
+        ))?;
         let codes: Vec<_> = products.iter().map(Product::code).collect();
         match error.order_refusal(&codes) {
             OrderRefusal::AlreadyOpen => {
@@ -191,7 +273,7 @@ impl Context {
             OrderRefusal::NotBought => {
                 // Retry-safe (retries exhausted) or permanent: the server did not place the order.
                 let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
-                lock(&self.writer).mark_failed(self.run, &addresses, &error.to_string())?;
+                self.write(|w, run| w.mark_failed(run, &addresses, &error.to_string()))?;
                 for a in &addresses {
                     report.set(
                         a,
@@ -227,7 +309,7 @@ impl Context {
             // answer shows no purchase to match: every row waits for the payment of this order.
             // Recording it active would hide that; recording nothing would order it again.
             let addresses: Vec<Address> = products.iter().map(|p| p.address.clone()).collect();
-            lock(&self.writer).mark_unpaid(self.run, &addresses, &ordered(None))?;
+            self.write(|w, run| w.mark_unpaid(run, &addresses, &ordered(None)))?;
             let waiting = ProductOutcome::AwaitingPayment {
                 order_id: response.order_id.clone(),
                 request_id: response.request_id.clone(),
@@ -247,7 +329,7 @@ impl Context {
                 .zip(ids)
                 .map(|(p, id)| (p.address.clone(), vec![id]))
                 .collect();
-            lock(&self.writer).mark_active_each(self.run, &rows, &ordered(None))?;
+            self.write(|w, run| w.mark_active_each(run, &rows, &ordered(None)))?;
             for product in &products {
                 report.set(&product.address, as_ordered.clone());
             }
@@ -266,11 +348,19 @@ impl Context {
         // A "not purchased" is the last word only from a question asked once the settle time
         // has passed, as after an ambiguous failure: ask, and if need be wait and ask once more.
         for round in 0..2 {
-            if round == 1 {
-                self.settle_wait(&region, settled_at).await;
+            if round == 1 && !self.settle_wait(&region, settled_at).await {
+                for p in &rest {
+                    report.set(
+                        &p.address,
+                        ProductOutcome::Unknown {
+                            error: format!("{doubt}; {}", super::settle::INTERRUPTED_WAIT),
+                        },
+                    );
+                }
+                return Ok(Vec::new());
             }
             let asked = Instant::now();
-            let answers = match ask_cloud(&self.client, &self.writer, self.run, &region, &rest).await? {
+            let answers = match self.ask(&region, &rest).await? {
                 Ok(answers) => answers,
                 Err(list_error) => {
                     for p in &rest {
@@ -289,11 +379,7 @@ impl Context {
                 match answer.word {
                     Word::Purchased => {
                         let id = answer.product_id.filter(|id| !id.is_empty());
-                        lock(&self.writer).mark_active(
-                            self.run,
-                            std::slice::from_ref(&product.address),
-                            &ordered(id),
-                        )?;
+                        self.write(|w, run| w.mark_active(run, std::slice::from_ref(&product.address), &ordered(id)))?;
                         report.set(&product.address, as_ordered.clone());
                     }
                     Word::NotPurchased => not_purchased.push(product),
@@ -374,7 +460,7 @@ impl Context {
         failure: &(dyn fmt::Display + Sync),
         why: &str,
     ) -> Result<Resolution, ExecError> {
-        match ask_cloud(&self.client, &self.writer, self.run, &report.region.clone(), &products).await? {
+        match self.ask(&report.region.clone(), &products).await? {
             Ok(answers) => self.record_verdicts(report, products, answers, why),
             Err(list_error) => {
                 for p in &products {
@@ -406,22 +492,22 @@ impl Context {
         let mut again = Vec::new();
         let mut found = 0;
         for (product, answer) in products.into_iter().zip(answers) {
-            let mut writer = lock(&self.writer);
-            let snapshot = writer.snapshot()?;
+            // Read without beginning a deferred run: only a verdict that records begins it.
+            let snapshot = super::lock(&self.writer).snapshot()?;
             let row = snapshot.resources.get(&product.address);
             let recorded = row.map(|r| Record::of(r, Some(answer.asked_at)));
             let elsewhere = recorded.is_none() && snapshot.find_activation(&product.region, product.code()).is_some();
             let product_id = answer.product_id.as_deref();
             match reconcile(recorded, elsewhere, answer.word) {
                 Verdict::Resolve => {
-                    writer.mark_resolved(self.run, &product.address, product_id)?;
+                    self.write(|w, run| w.mark_resolved(run, &product.address, product_id))?;
                     report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
                     found += 1;
                 }
                 // A reorder of a drifted row that the cloud now reports purchased is recorded
                 // with the reviewed request, as an adoption.
                 Verdict::Adopt | Verdict::Confirmed => {
-                    writer.mark_adopted(self.run, &product, product_id)?;
+                    self.write(|w, run| w.mark_adopted(run, &product, product_id))?;
                     report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
                     found += 1;
                 }

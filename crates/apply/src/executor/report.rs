@@ -29,6 +29,10 @@ pub enum ProductOutcome {
     /// Unknown: the order may have been placed and the cloud could not confirm it. The state
     /// keeps it `pending`; the next run resolves it before ordering anything.
     Unknown { error: String },
+    /// Not ordered, and nothing was sent for it: the check before ordering failed (refused
+    /// credentials, say), or the run was interrupted first. Nothing is left pending; the next
+    /// run orders it.
+    NotSent { error: String },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -138,6 +142,14 @@ impl RegionReport {
         }
         if unknown > 0 {
             parts.push(format!("{unknown} unknown, left pending"));
+        }
+        let not_sent = self
+            .products
+            .iter()
+            .filter(|(_, o)| matches!(o, ProductOutcome::NotSent { .. }))
+            .count();
+        if not_sent > 0 {
+            parts.push(format!("{not_sent} not ordered, nothing sent"));
         }
         let awaiting = self
             .products

@@ -12,7 +12,11 @@ use pai_spec::{Product, Region};
 
 use super::region::{Context, Resolution};
 use super::report::RegionReport;
-use super::{ask_cloud, ExecError, Progress};
+use super::{ExecError, Progress};
+
+/// What a product whose settle wait a Ctrl-C or SIGTERM cut short says.
+pub(super) const INTERRUPTED_WAIT: &str = "interrupted (Ctrl-C or SIGTERM) while waiting for its order to show; left \
+                                           pending: the next run asks ListProducts about it before ordering anything";
 
 /// The first question during the wait comes this long into it; each next one twice as long
 /// after, up to [`POLL_MAX`]: a quick service is seen quickly, and a minute's wait costs about a
@@ -66,13 +70,26 @@ impl Context {
         let mut poll = POLL_FIRST;
         loop {
             let left = settled_at.saturating_duration_since(Instant::now());
+            let nap = left.min(poll);
+            if self.cancel.or_cancelled(tokio::time::sleep(nap)).await.is_none() {
+                for p in &again {
+                    report.set(
+                        &p.address,
+                        super::report::ProductOutcome::Unknown {
+                            error: format!("{failure}; {INTERRUPTED_WAIT}"),
+                        },
+                    );
+                }
+                return Ok(Resolution {
+                    again: Vec::new(),
+                    recorded,
+                });
+            }
             if left <= poll {
-                tokio::time::sleep(left).await;
                 break;
             }
-            tokio::time::sleep(poll).await;
             poll = (poll * 2).min(POLL_MAX);
-            let Ok(answers) = ask_cloud(&self.client, &self.writer, self.run, &region, &again).await? else {
+            let Ok(answers) = self.ask(&region, &again).await? else {
                 continue;
             };
             let (bought, waiting): (Vec<_>, Vec<_>) = again
@@ -98,10 +115,11 @@ impl Context {
     }
 
     /// Waits until `settled_at` without asking: an order still on its way has arrived by then,
-    /// and a purchase shows in `ListProducts`.
-    pub(super) async fn settle_wait(&self, region: &Region, settled_at: Instant) {
+    /// and a purchase shows in `ListProducts`. `false` when a Ctrl-C or SIGTERM cut it short.
+    pub(super) async fn settle_wait(&self, region: &Region, settled_at: Instant) -> bool {
         self.announce_settle_wait(region, settled_at);
-        tokio::time::sleep(settled_at.saturating_duration_since(Instant::now())).await;
+        let wait = tokio::time::sleep(settled_at.saturating_duration_since(Instant::now()));
+        self.cancel.or_cancelled(wait).await.is_some()
     }
 
     fn announce_settle_wait(&self, region: &Region, settled_at: Instant) {
@@ -111,12 +129,20 @@ impl Context {
         }
         tracing::warn!(
             region = %region,
-            "the cloud does not report the order yet; waiting up to {:.1}s for it to arrive before ordering again",
-            wait.as_secs_f64()
+            "the cloud does not report the order yet; waiting up to {:.1}s, until {}, for it to arrive before \
+             ordering again",
+            wait.as_secs_f64(),
+            until(wait)
         );
         self.progress.report(Progress::Settling {
             region: region.clone(),
             wait,
         });
     }
+}
+
+/// The wall-clock time `wait` from now, `11:42:07 UTC`, for a person who sees a wait announced.
+pub(crate) fn until(wait: std::time::Duration) -> String {
+    let at = pai_state::clock::now_utc() + wait;
+    format!("{:02}:{:02}:{:02} UTC", at.hour(), at.minute(), at.second())
 }

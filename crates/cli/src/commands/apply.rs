@@ -11,7 +11,7 @@ use pai_state::{ApiCall, RunResult, StateLocation, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
-use crate::cloud::Cloud;
+use crate::cloud::{signal_name, Cloud, Phase};
 use crate::context::{self, LoadedManifest};
 
 mod refresh;
@@ -118,7 +118,8 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     }
 
     let report = execute(g, &cloud, writer, &plan, saved, &refresh_calls)?;
-    let success = report.is_success();
+    let interrupted = cloud.interrupts().taken();
+    let success = report.is_success() && interrupted.is_none();
     if json {
         context::emit_json(&Outcome {
             plan: &plan,
@@ -133,6 +134,10 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 ledger.display()
             ))?;
         }
+    }
+    if let Some(signo) = interrupted {
+        eprintln!("{}", view::interrupted(&report, signal_name(signo)));
+        return Ok(u8::try_from(128 + signo).unwrap_or(130));
     }
     Ok(if success { 0 } else { 1 })
 }
@@ -177,7 +182,9 @@ fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::
     }
 }
 
-/// Runs the executor inside a history run and closes the run with its result.
+/// Runs the executor inside a history run and closes the run with its result. On a state that
+/// does not exist yet, the run is begun by the first write that records a product: a run that
+/// recorded nothing (nothing was sent) creates no state.
 fn execute(
     g: &Global,
     cloud: &Cloud,
@@ -186,10 +193,15 @@ fn execute(
     saved: bool,
     refresh_calls: &[ApiCall],
 ) -> anyhow::Result<ApplyReport> {
-    let run = writer.begin_run("apply")?;
-    for call in refresh_calls {
-        writer.record_api_call(run, call)?;
-    }
+    let run = if writer.exists() {
+        let run = writer.begin_run("apply")?;
+        for call in refresh_calls {
+            writer.record_api_call(run, call)?;
+        }
+        Some(run)
+    } else {
+        None
+    };
     let writer = Arc::new(Mutex::new(writer));
     let config = ExecutorConfig {
         // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.
@@ -198,21 +210,45 @@ fn execute(
         ..ExecutorConfig::default()
     };
     let progress: Arc<dyn ProgressSink> = if context::stderr_color(g) {
-        Arc::new(view::Bars::new(plan))
+        let bars = view::Bars::new(plan);
+        cloud.say().attach(bars.display());
+        Arc::new(bars)
     } else {
         Arc::new(view::Lines)
     };
-    let result = match Executor::new(cloud.client().clone(), Arc::clone(&writer), run, config, progress) {
-        Ok(executor) => cloud.block_on(executor.apply(plan)),
-        Err(e) => Err(e),
+    let client = cloud.client().clone();
+    let executor = match run {
+        Some(run) => Executor::new(client, Arc::clone(&writer), run, config, progress),
+        None => Executor::without_run(
+            client,
+            Arc::clone(&writer),
+            "apply",
+            refresh_calls.to_vec(),
+            config,
+            progress,
+        ),
+    };
+    let (result, run) = match executor {
+        Ok(executor) => {
+            let executor = executor.with_cancel(cloud.interrupts().cancel().clone());
+            cloud.interrupts().set_phase(Phase::Ordering);
+            let result = cloud.block_on(executor.apply(plan));
+            cloud.interrupts().set_phase(Phase::After);
+            cloud.say().detach();
+            (result, executor.run_id())
+        }
+        Err(e) => (Err(e), run),
     };
     let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
-    let run_result = match &result {
-        Ok(report) if report.is_success() => RunResult::Succeeded,
-        Ok(_) => RunResult::Failed("some products were not ordered".into()),
-        Err(e) => RunResult::Failed(e.to_string()),
+    let run_result = match (&result, cloud.interrupts().taken()) {
+        (_, Some(signo)) => RunResult::Failed(format!("interrupted by {}", signal_name(signo))),
+        (Ok(report), None) if report.is_success() => RunResult::Succeeded,
+        (Ok(_), None) => RunResult::Failed("some products were not ordered".into()),
+        (Err(e), None) => RunResult::Failed(e.to_string()),
     };
-    writer.end_run(run, &run_result)?;
+    if let Some(run) = run {
+        writer.end_run(run, &run_result)?;
+    }
     Ok(result?)
 }
 

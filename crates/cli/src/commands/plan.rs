@@ -16,8 +16,10 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     let target = context::target(g, &loaded)?;
     let observation = if args.refresh {
         // The same `ListProducts` as apply's, through the same connection (the sandbox's too).
-        let cloud = Cloud::connect(g, &loaded.manifest, &target, &loaded.manifest.regions())?;
+        // The state's regions too: the sandbox serves every region it will be asked about.
         let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
+        let regions: Vec<_> = wanted.iter().map(|(r, _)| r.clone()).collect();
+        let cloud = Cloud::connect(g, &loaded.manifest, &target, &regions)?;
         Some(cloud.observe(&wanted)?)
     } else {
         None

@@ -34,6 +34,9 @@ pub fn apply_summary(report: &ApplyReport) -> String {
                 ),
                 ProductOutcome::Recorded { why } => format!("{}: recorded ({why})", address.qualified()),
                 ProductOutcome::Failed { error } => format!("{}: NOT ordered: {error}", address.qualified()),
+                ProductOutcome::NotSent { error } => {
+                    format!("{}: NOT ordered, nothing was sent: {error}", address.qualified())
+                }
                 ProductOutcome::Unknown { error } => {
                     format!(
                         "{}: outcome unknown, left pending; run apply again to resolve it: {error}",
@@ -62,12 +65,16 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     let unknown = report.count(|o| matches!(o, ProductOutcome::Unknown { .. }));
     let awaiting = report.count(|o| matches!(o, ProductOutcome::AwaitingPayment { .. }));
     let not_permitted = report.count(|o| matches!(o, ProductOutcome::NotPermitted { .. }));
+    let not_sent = report.count(|o| matches!(o, ProductOutcome::NotSent { .. }));
     let mut extra = String::new();
     if awaiting > 0 {
         extra.push_str(&format!(" ({awaiting} awaiting payment)"));
     }
     if not_permitted > 0 {
         extra.push_str(&format!(", {not_permitted} not permitted"));
+    }
+    if not_sent > 0 {
+        extra.push_str(&format!(", {not_sent} not sent"));
     }
     let head = if report.is_success() {
         "Apply complete"
@@ -84,6 +91,28 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     ));
     // Errors and findings quote servers' messages: their controls are written out.
     pai_spec::escape_lines(&out).into_owned()
+}
+
+/// What an apply cut short by a signal did, and what the next run will do (on stderr, after
+/// the summary).
+pub fn interrupted(report: &ApplyReport, signal: &str) -> String {
+    let pending = report.count(|o| matches!(o, ProductOutcome::Unknown { .. }));
+    let not_sent =
+        report.count(|o| matches!(o, ProductOutcome::NotSent { .. }) || matches!(o, ProductOutcome::Failed { .. }));
+    let mut text = format!(
+        "Interrupted by {signal}: {} ordered{}, {pending} left pending, {not_sent} not ordered.",
+        report.ordered(),
+        requests_sent(report.order_requests()),
+    );
+    text.push_str(match (pending, not_sent) {
+        (0, 0) => " The next run has nothing left to order.",
+        (0, _) => " The next run orders what was not ordered.",
+        (_, _) => {
+            " The next run first waits for the pending orders' settle time and asks ListProducts about them \
+             (recording what went through, ordering only what did not), then orders the rest."
+        }
+    });
+    text
 }
 
 /// Every order request that went out, so that "0 ordered" (an order in doubt that the cloud
@@ -130,7 +159,8 @@ impl ProgressSink for Lines {
             } => {
                 tracing::info!(%region, attempt, products = ?products, "ordering")
             }
-            // The executor logs these as warnings itself, with the error that caused them.
+            // The executor logs these as warnings itself (shown without -v), with the error and
+            // until when it waits.
             Progress::Resolving { .. } | Progress::Settling { .. } => {}
             Progress::Finished { region, ok, message } => tracing::info!(%region, ok, "{message}"),
             _ => {}
@@ -141,7 +171,7 @@ impl ProgressSink for Lines {
 /// One spinner per region on a terminal.
 pub struct Bars {
     bars: std::collections::BTreeMap<pai_spec::Region, indicatif::ProgressBar>,
-    _multi: indicatif::MultiProgress,
+    multi: indicatif::MultiProgress,
 }
 
 impl Bars {
@@ -161,7 +191,12 @@ impl Bars {
                 (o.region.clone(), bar)
             })
             .collect();
-        Bars { bars, _multi: multi }
+        Bars { bars, multi }
+    }
+
+    /// The display, for lines said above it.
+    pub fn display(&self) -> indicatif::MultiProgress {
+        self.multi.clone()
     }
 }
 
