@@ -52,14 +52,18 @@ fn listing_of(dir: &Path) -> Vec<(String, u64)> {
         .unwrap()
         .map(|e| {
             let e = e.unwrap();
-            (e.file_name().to_string_lossy().into_owned(), e.metadata().unwrap().len())
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                e.metadata().unwrap().len(),
+            )
         })
         .collect();
     files.sort();
     files
 }
 
-const MANIFEST: &str = "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[products.pai]\ncode = \"PAI_share\"\n";
+const MANIFEST: &str =
+    "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = true\n\n[products.pai]\ncode = \"PAI_share\"\n";
 
 /// `cmd` as a process that cannot write where its permissions say it cannot: when this test
 /// runs as root (whom `chmod` does not stop), under `setpriv` with every capability dropped.
@@ -85,7 +89,9 @@ fn unprivileged(cmd: &Command) -> Command {
 }
 
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self").map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0).unwrap_or(false)
+    std::fs::metadata("/proc/self")
+        .map(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
+        .unwrap_or(false)
 }
 
 /// `plan` and `state list` read a state whose directory they may not write (a shared, read-only
@@ -96,7 +102,10 @@ fn read_only_commands_read_a_state_in_a_read_only_directory() {
     assert_eq!(work.run(&["state", "import", "pai"]).code, Some(0));
     let dir = work.file("ro");
     let files = listing_of(&dir);
-    assert_eq!(files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), ["s.db", "s.db.lock"]);
+    assert_eq!(
+        files.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(),
+        ["s.db", "s.db.lock"]
+    );
     let bytes = std::fs::read(&work.state).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
     let restore = Restore(dir.clone());
@@ -106,7 +115,10 @@ fn read_only_commands_read_a_state_in_a_read_only_directory() {
     let mut touch = Command::new("touch");
     touch.arg(dir.join("probe"));
     let probe = unprivileged(&touch).output().expect("run touch");
-    assert!(!probe.status.success() && !dir.join("probe").exists(), "the directory is writable");
+    assert!(
+        !probe.status.success() && !dir.join("probe").exists(),
+        "the directory is writable"
+    );
 
     let list = Run::of(&mut unprivileged(&work.command(&["state", "list", "--format", "json"])));
     assert_eq!(list.code, Some(0), "{}", list.describe());
@@ -120,6 +132,7 @@ fn read_only_commands_read_a_state_in_a_read_only_directory() {
     // A writer cannot work there, and says why without touching the state.
     let rm = Run::of(&mut unprivileged(&work.command(&["state", "rm", "pai"])));
     assert_eq!(rm.code, Some(1), "{}", rm.describe());
+    assert!(rm.stderr.contains("cannot write the state"), "{}", rm.describe());
     drop(restore);
     assert_eq!(listing_of(&dir), files);
     assert_eq!(std::fs::read(&work.state).unwrap(), bytes);
@@ -155,7 +168,7 @@ fn damage(path: &Path) {
 fn refused_state_files_get_a_short_message_and_no_side_files() {
     type Case = (&'static str, fn(&Path), &'static str);
     let cases: [Case; 2] = [
-        ("version 0", |p| set_user_version(p, 0), "schema version 0"),
+        ("version 0", |p| set_user_version(p, 0), "schema version is 0"),
         ("damaged", damage, "damaged"),
     ];
     for (name, make, message) in cases {
@@ -175,7 +188,10 @@ fn refused_state_files_get_a_short_message_and_no_side_files() {
             assert_eq!(out.code, Some(1), "{name} {args:?}: {}", out.describe());
             let err = out.stderr.trim_end();
             assert!(err.contains(message), "{name} {args:?}: {err}");
-            assert!(err.contains(&work.state.display().to_string()), "{name} {args:?}: {err}");
+            assert!(
+                err.contains(&work.state.display().to_string()),
+                "{name} {args:?}: {err}"
+            );
             assert!(err.contains("left untouched"), "{name} {args:?}: {err}");
             for sql in ["CREATE TABLE", "CREATE TRIGGER", "INSERT INTO"] {
                 assert!(!err.contains(sql), "{name} {args:?} prints SQL: {err}");

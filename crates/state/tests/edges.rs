@@ -39,12 +39,24 @@ fn two_writers_through_a_symlink_exclude_each_other() {
     symlink(&real, &link).unwrap();
 
     let first = writer(&real);
-    assert_locked(StateWriter::open(&link, "apply", Duration::ZERO), "the file, then its link");
+    assert_locked(
+        StateWriter::open(&link, "apply", Duration::ZERO),
+        "the file, then its link",
+    );
     drop(first);
     let first = writer(&link);
-    assert_locked(StateWriter::open(&real, "apply", Duration::ZERO), "the link, then its file");
-    assert_eq!(Store::open_read_only(&real).unwrap().lock_holder().as_ref(), Some(first.lock_info()));
-    assert_eq!(Store::open_read_only(&link).unwrap().lock_holder().as_ref(), Some(first.lock_info()));
+    assert_locked(
+        StateWriter::open(&real, "apply", Duration::ZERO),
+        "the link, then its file",
+    );
+    assert_eq!(
+        Store::open_read_only(&real).unwrap().lock_holder().as_ref(),
+        Some(first.lock_info())
+    );
+    assert_eq!(
+        Store::open_read_only(&link).unwrap().lock_holder().as_ref(),
+        Some(first.lock_info())
+    );
     drop(first);
     assert!(!dir.path().join("link.db.lock").exists(), "the lock is the real file's");
 }
@@ -69,8 +81,13 @@ fn writers_through_a_symlinked_directory_or_to_a_state_not_created_yet_exclude_e
     }
     // The first write through the dangling link creates the file it names.
     make_state(&dir.path().join("dangling.db"));
-    assert!(std::fs::symlink_metadata(dir.path().join("dangling.db")).unwrap().is_symlink());
-    let snap = Store::open_read_only(dir.path().join("real/s.db")).unwrap().snapshot().unwrap();
+    assert!(std::fs::symlink_metadata(dir.path().join("dangling.db"))
+        .unwrap()
+        .is_symlink());
+    let snap = Store::open_read_only(dir.path().join("real/s.db"))
+        .unwrap()
+        .snapshot()
+        .unwrap();
     assert_eq!(snap.resources.len(), 1);
 }
 
