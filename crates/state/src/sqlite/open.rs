@@ -10,7 +10,6 @@
 //! and the last one closed cleanly; otherwise the checks must see the WAL, and run on the
 //! normal connection.
 
-use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -49,10 +48,7 @@ fn wal_has_frames(path: &Path) -> bool {
 /// beside it.
 fn open_immutable(path: &Path) -> Result<Connection, StateError> {
     let real = lock::resolve(path).map_err(|e| StateError::io(path, e))?;
-    let uri = format!(
-        "file:{}?immutable=1",
-        percent_encode(real.as_os_str().as_bytes(), URI_PATH)
-    );
+    let uri = format!("file:{}?immutable=1", percent_encode(&path_bytes(&real), URI_PATH));
     let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_URI | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     Connection::open_with_flags(uri, flags).map_err(|e| StateError::sqlite(path, e))
 }
@@ -69,6 +65,18 @@ fn probe(path: &Path) -> Result<(i64, Option<(Connection, i64)>), StateError> {
     let conn = open_immutable(path)?;
     let version = schema::check_open(&conn, path)?;
     Ok((header, Some((conn, version))))
+}
+
+/// The bytes of a path, as SQLite takes a file name.
+#[cfg(unix)]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    use std::os::unix::ffi::OsStrExt;
+    path.as_os_str().as_bytes().to_vec()
+}
+
+#[cfg(not(unix))]
+fn path_bytes(path: &Path) -> Vec<u8> {
+    path.to_string_lossy().replace('\\', "/").into_bytes()
 }
 
 /// Whether SQLite failed because it could not create or write the side files it needs, as in
