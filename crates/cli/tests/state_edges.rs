@@ -46,6 +46,62 @@ fn concurrent_applies_through_a_symlink_order_once() {
     assert!(!setup.work.file("link.db.lock").exists(), "the lock is the real file's");
 }
 
+/// Someone deletes the lock file while an apply runs, and a second apply takes a new one: the
+/// serial check, not the lock, keeps them apart, and the product is ordered once.
+#[test]
+fn an_apply_started_after_the_lock_file_was_deleted_does_not_order_again() {
+    let hz = hangzhou();
+    let setup = Setup::with(&[support::want("pai", ProductCode::Pai, &hz)], |c| {
+        c.faults.latency_ms = 300
+    });
+    let done = setup.apply(&[]);
+    assert_eq!(done.code, Some(0), "{}", done.describe());
+    setup.want(&[
+        support::want("pai", ProductCode::Pai, &hz),
+        support::want("oss", ProductCode::Oss, &hz),
+    ]);
+    let first = setup
+        .work
+        .command(&["apply", "--auto-approve"])
+        .spawn()
+        .expect("start the first apply");
+    let lock_file = setup.work.file("s.db.lock");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while std::fs::metadata(&lock_file).map_or(true, |m| m.len() == 0) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first apply never took the lock"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    std::fs::remove_file(&lock_file).unwrap();
+    let second = setup.work.run(&["--lock-timeout", "0s", "apply", "--auto-approve"]);
+    let first = Run::from(first.wait_with_output().expect("wait for the first apply"));
+    let ledger = setup.emu.ledger();
+    assert_eq!(
+        ledger.order_count(&hz, ProductCode::Oss),
+        1,
+        "first: {}\nsecond: {}",
+        first.describe(),
+        second.describe()
+    );
+    assert!(
+        first.code == Some(0) || second.code == Some(0),
+        "{}\n{}",
+        first.describe(),
+        second.describe()
+    );
+    for run in [&first, &second] {
+        if run.code != Some(0) {
+            assert!(
+                run.stderr.contains("another writer changed the state"),
+                "{}",
+                run.describe()
+            );
+        }
+    }
+}
+
 /// The names and sizes of the files in `dir`, sorted.
 fn listing_of(dir: &Path) -> Vec<(String, u64)> {
     let mut files: Vec<(String, u64)> = std::fs::read_dir(dir)
