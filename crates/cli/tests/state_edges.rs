@@ -194,6 +194,43 @@ fn read_only_commands_read_a_state_in_a_read_only_directory() {
     assert_eq!(std::fs::read(&work.state).unwrap(), bytes);
 }
 
+/// A WAL that still holds frames (a writer killed before it closed the state) in a directory
+/// that cannot be written: SQLite cannot read it without creating the `-shm` there, and the
+/// reader says so instead of failing with SQLite's code.
+#[test]
+fn a_reader_says_why_it_cannot_read_a_pending_wal_in_a_read_only_directory() {
+    let work = Workdir::with_manifest(MANIFEST).state_at("ro/s.db");
+    assert_eq!(work.run(&["state", "import", "pai"]).code, Some(0));
+    // Python's SQLite module plays the writer that died: a commit left in the WAL, no close.
+    let status = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import sqlite3,sys,os; c=sqlite3.connect(sys.argv[1]); c.execute('PRAGMA wal_autocheckpoint=0'); \
+             c.execute(\"INSERT INTO runs (command, host, pid, version, started_at) VALUES ('x','h',1,'v','t')\"); \
+             c.commit(); os._exit(0)",
+        )
+        .arg(&work.state)
+        .status()
+        .expect("run python3");
+    assert!(status.success());
+    let dir = work.file("ro");
+    std::fs::remove_file(dir.join("s.db-shm")).unwrap();
+    assert!(std::fs::metadata(dir.join("s.db-wal")).unwrap().len() > 0);
+    let files = listing_of(&dir);
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+    let restore = Restore(dir.clone());
+    let list = Run::of(&mut unprivileged(&work.command(&["state", "list"])));
+    drop(restore);
+    assert_eq!(list.code, Some(1), "{}", list.describe());
+    assert!(
+        list.stderr.contains("cannot read the state here"),
+        "{}",
+        list.describe()
+    );
+    assert!(list.stderr.contains("-wal"), "{}", list.describe());
+    assert_eq!(listing_of(&dir), files);
+}
+
 /// Gives a directory its write permission back, so that the temporary directory can go.
 struct Restore(std::path::PathBuf);
 
