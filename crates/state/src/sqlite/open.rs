@@ -1,5 +1,5 @@
 //! Opening a state file: the checks that refuse a file before anything is created beside it,
-//! the read-only open that works in a directory nobody may write, the writer's open, and the
+//! the read-only open that works in a directory this process may not write, the writer's open, and the
 //! atomic creation of a new state.
 //!
 //! SQLite creates a WAL database's `-wal` and `-shm` side files as soon as it reads one, even
@@ -95,10 +95,11 @@ fn is_read_only_place(e: &StateError) -> bool {
 /// an older schema included), and returns the connection and the schema version.
 ///
 /// In a directory this process may not write, SQLite cannot create the `-shm` that a WAL
-/// reader needs; the file is then read through the immutable connection. That is exact there,
-/// since no writer can be at work in such a directory either (a writer must create the `-wal`
-/// beside the file), and the WAL was found empty. A WAL that still holds frames in such a
-/// directory cannot be read by anyone but a writer, and is refused naming the directory.
+/// reader needs; the file is then read through the immutable connection. That is exact while
+/// nobody writes the state: the WAL was found empty, and a writer must be able to create the
+/// `-wal` there (one of a user who may would, at worst, make a read that meets its checkpoint
+/// fail). A WAL that still holds frames in such a directory cannot be read by anyone but a
+/// writer, and is refused saying so.
 pub(super) fn open_reader(path: &Path) -> Result<Connection, StateError> {
     let (header, immutable) = probe(path)?;
     let usable = |version: i64| {
