@@ -109,17 +109,40 @@ pub enum StateError {
         found: i64,
         supported: i64,
     },
-    #[error("{}: the state file is damaged ({source}); the file was left untouched", path.display())]
-    Corrupt {
-        path: PathBuf,
-        #[source]
-        source: rusqlite::Error,
-    },
+    /// SQLite's error is in the message and not returned as `source()`: printing the chain
+    /// would say the same thing twice more.
+    #[error("{}: the state file is damaged ({error}); the file was left untouched", path.display())]
+    Corrupt { path: PathBuf, error: rusqlite::Error },
     #[error("{}: {source}", path.display())]
     Sqlite {
         path: PathBuf,
         #[source]
         source: rusqlite::Error,
+    },
+    /// A reader cannot read the state where it is: its directory may not be written, and its
+    /// WAL holds changes that SQLite reads only through a `-shm` it would have to create there.
+    #[error(
+        "{}: cannot read the state here: its directory may not be written, and its write-ahead log (the `-wal` \
+         beside it) holds changes that SQLite reads only through a `-shm` file it would have to create there. \
+         Run a command that writes the state (apply, refresh) where the directory can be written, or read a copy",
+        path.display()
+    )]
+    UnreadableWal {
+        path: PathBuf,
+        #[source]
+        source: Box<StateError>,
+    },
+    /// A writer cannot write the state where it is: this process may not write the file, or
+    /// the directory where SQLite must create its `-wal` and `-shm`.
+    #[error(
+        "{}: cannot write the state: this process may not write the file, or the directory beside it where \
+         SQLite must create its `-wal` and `-shm` files; the file was left untouched",
+        path.display()
+    )]
+    NotWritable {
+        path: PathBuf,
+        #[source]
+        source: Box<StateError>,
     },
     #[error("{}: {source}", path.display())]
     Io {
@@ -163,8 +186,9 @@ pub enum StateError {
     },
     #[error(
         "{location}: another writer changed the state while this one held its lock (serial {found}, this writer \
-         last wrote or read {expected}); nothing was written. The lock must have been broken (a terminated \
-         session); run the command again to plan from what is recorded now"
+         last wrote or read {expected}); nothing was written. The lock must have been bypassed or broken (a \
+         deleted lock file, a terminated PostgreSQL session); run the command again to plan from what is \
+         recorded now"
     )]
     SerialConflict {
         location: StateLocation,
@@ -233,7 +257,10 @@ impl StateError {
             StateError::OlderSchema { .. } => ErrorKind::OlderSchema,
             StateError::Corrupt { .. } | StateError::BadRecord { .. } => ErrorKind::Corrupt,
             StateError::Sqlite { .. } | StateError::Postgres { .. } => ErrorKind::Database,
-            StateError::Io { .. } | StateError::LockUnsupported { .. } => ErrorKind::Io,
+            StateError::Io { .. }
+            | StateError::LockUnsupported { .. }
+            | StateError::UnreadableWal { .. }
+            | StateError::NotWritable { .. } => ErrorKind::Io,
             StateError::Locked { .. } => ErrorKind::Locked,
             StateError::UnlockRefused { .. } => ErrorKind::UnlockRefused,
             StateError::SerialConflict { .. } => ErrorKind::Conflict,
@@ -258,6 +285,12 @@ impl StateError {
     }
 
     pub(crate) fn sqlite(path: &std::path::Path, source: rusqlite::Error) -> Self {
+        // The statement goes no further than here: a message names the file and what SQLite
+        // said, not the SQL (a failed migration would print the whole schema).
+        let source = match source {
+            rusqlite::Error::SqlInputError { error, msg, .. } => rusqlite::Error::SqliteFailure(error, Some(msg)),
+            other => other,
+        };
         let corrupt = matches!(
             source.sqlite_error_code(),
             Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
@@ -265,7 +298,7 @@ impl StateError {
         if corrupt {
             StateError::Corrupt {
                 path: path.to_owned(),
-                source,
+                error: source,
             }
         } else {
             StateError::Sqlite {
@@ -352,5 +385,24 @@ mod tests {
             source: None,
         };
         assert_eq!(pg.sqlstate(), Some("40001"));
+    }
+
+    #[test]
+    fn a_failed_statement_is_reported_without_its_sql() {
+        let conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch("CREATE TABLE t (a);").unwrap();
+        let source = conn
+            .execute_batch("CREATE TABLE u (b);\nCREATE TABLE t (\n    a INTEGER NOT NULL\n);")
+            .unwrap_err();
+        assert!(source.to_string().contains("INTEGER NOT NULL"), "{source}");
+        let err = StateError::sqlite(std::path::Path::new("s.db"), source);
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(c) = cause {
+            text.push_str(&format!(": {c}"));
+            cause = c.source();
+        }
+        assert!(text.starts_with("s.db: table t already exists"), "{text}");
+        assert!(!text.contains("CREATE") && !text.contains("INTEGER"), "{text}");
     }
 }

@@ -62,11 +62,50 @@ impl LockInfo {
     }
 }
 
-/// The lock file of a state file: `<state>.lock` beside it.
+/// The lock file of a state file: `<state>.lock` beside it. `state` should be the real file
+/// ([`resolve`]), so that every path to one state names one lock.
 pub fn lock_path(state: &Path) -> PathBuf {
     let mut name = state.as_os_str().to_owned();
     name.push(".lock");
     PathBuf::from(name)
+}
+
+/// How many symlinks [`resolve`] follows, as Linux's `MAXSYMLINKS`.
+const MAX_LINKS: usize = 40;
+
+/// The file that `state` names: absolute, every symlink resolved, its own included. A state that
+/// does not exist yet is resolved through its directory, which must exist, and through a
+/// symlink that points at where it will be created. Two paths to one state (a symlink, a
+/// symlinked directory, `..`) resolve to one path and so to one lock; the lock derived from the
+/// path as written let two writers in at once.
+pub(crate) fn resolve(state: &Path) -> std::io::Result<PathBuf> {
+    let mut path = state.to_owned();
+    for _ in 0..MAX_LINKS {
+        match std::fs::symlink_metadata(&path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                let target = std::fs::read_link(&path)?;
+                // A relative target is relative to the link's directory; `join` keeps an
+                // absolute one as it is.
+                path = match path.parent() {
+                    Some(dir) => dir.join(target),
+                    None => target,
+                };
+            }
+            Ok(_) => return std::fs::canonicalize(&path),
+            Err(e) if e.kind() == ErrorKind::NotFound => {
+                let name = path.file_name().ok_or_else(|| {
+                    std::io::Error::new(ErrorKind::InvalidInput, "the state path does not name a file")
+                })?;
+                let dir = path
+                    .parent()
+                    .filter(|d| !d.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
+                return Ok(std::fs::canonicalize(dir)?.join(name));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Err(std::io::Error::other("too many levels of symbolic links"))
 }
 
 /// Held for as long as it lives; dropping it clears the record and releases the lock.
@@ -147,11 +186,14 @@ fn write_holder(file: &mut File, info: &LockInfo) -> std::io::Result<()> {
 
 /// Takes the lock of the state at `state`, waiting up to `timeout`. Creates the lock file and
 /// the state's directory if needed (never the state file itself).
+///
+/// `state` is resolved first ([`resolve`]): the lock is the real file's.
 pub fn acquire(state: &Path, operation: &str, timeout: Duration) -> Result<LockGuard, StateError> {
-    let path = lock_path(state);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    if let Some(dir) = state.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir).map_err(|e| StateError::io(dir, e))?;
     }
+    let real = resolve(state).map_err(|e| StateError::io(state, e))?;
+    let path = lock_path(&real);
     let mut file = open_lock_file(&path)?;
     let started = Instant::now();
     let mut announced = false;
@@ -198,7 +240,12 @@ pub struct Unlocked {
 /// Clears the stale record of lock `id`. Refuses when a live process holds the lock (breaking
 /// it would let two writers in at once), when the ID does not match, or when nothing is locked.
 pub fn force_unlock(state: &Path, id: &str) -> Result<Unlocked, StateError> {
-    let path = lock_path(state);
+    let path = match resolve(state) {
+        Ok(real) => lock_path(&real),
+        // No directory, so no lock file either.
+        Err(e) if e.kind() == ErrorKind::NotFound => lock_path(state),
+        Err(e) => return Err(StateError::io(state, e)),
+    };
     let refused = |held: bool, holder: Option<LockInfo>| StateError::UnlockRefused {
         location: StateLocation::File(state.to_owned()),
         requested: id.to_owned(),

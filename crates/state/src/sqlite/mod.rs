@@ -2,13 +2,17 @@
 //!
 //! - [`SqliteDb`]: the file and its connection, and the reads ([`Reads`]); opened read-only for
 //!   a `Store`, or read-write under the lock for the writer.
-//! - [`SqliteWriter`]: holds the lock ([`crate::lock`]), creates the file on the first write,
-//!   and runs each write as one immediate transaction ([`Writes`]).
+//! - [`SqliteWriter`]: holds the lock ([`crate::lock`]) of the real file, creates the file on
+//!   the first write, and runs each write as one immediate transaction that first checks the
+//!   serial ([`Writes`]).
+//! - `open`: opening and creating a file, and the checks that refuse one before anything is
+//!   created beside it.
 //! - `tx`: the write primitives as SQL.
 //! - `schema`: the SQL schema, its migrations and the checks that refuse foreign files.
 //! - `history`: the history's statements.
 
 mod history;
+mod open;
 pub(crate) mod schema;
 mod tx;
 
@@ -17,7 +21,7 @@ use std::time::Duration;
 
 use pai_spec::Address;
 use rusqlite::types::ToSqlOutput;
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, Transaction, TransactionBehavior};
 
 use super::backend::{Reads, TxBody, Writes};
 use super::copy::StateDump;
@@ -25,13 +29,7 @@ use super::history::History;
 use super::lock::{self, LockGuard, LockInfo};
 use super::rows::{insert_statement, RawResource, Value, RESOURCE_COLUMNS};
 use super::{StateError, StateLocation, StateSnapshot};
-use crate::clock;
-use schema::SCHEMA_VERSION;
 use tx::SqliteTx;
-
-/// How long SQLite waits for another connection's write to finish before giving up. Writers
-/// are serialised by the state lock, so this only covers readers meeting a commit.
-const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 fn at(path: &Path) -> StateLocation {
     StateLocation::File(path.to_owned())
@@ -49,30 +47,16 @@ pub(crate) struct SqliteDb {
 impl SqliteDb {
     /// Opens `path` read-only. A missing file is an empty state and is not created; a file that
     /// is not a pai-provision state, or whose schema is newer or older than this binary's, is
-    /// refused and left untouched.
+    /// refused and left untouched. Works in a directory this process may not write.
     pub(crate) fn open_read_only(path: &Path) -> Result<SqliteDb, StateError> {
-        if !path.exists() {
-            return Ok(SqliteDb {
-                path: path.to_owned(),
-                conn: None,
-            });
-        }
-        let version = schema::check_file(path)?;
-        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-        let conn = Connection::open_with_flags(path, flags).map_err(|e| StateError::sqlite(path, e))?;
-        conn.busy_timeout(BUSY_TIMEOUT)
-            .map_err(|e| StateError::sqlite(path, e))?;
-        let version = schema::check_open(&conn, path)?.max(version);
-        if version < SCHEMA_VERSION {
-            return Err(StateError::OlderSchema {
-                location: at(path),
-                found: version,
-                supported: SCHEMA_VERSION,
-            });
-        }
+        let conn = if path.exists() {
+            Some(open::open_reader(path)?)
+        } else {
+            None
+        };
         Ok(SqliteDb {
             path: path.to_owned(),
-            conn: Some(conn),
+            conn,
         })
     }
 
@@ -80,7 +64,7 @@ impl SqliteDb {
     /// migrating older ones. The caller holds the lock.
     fn open_read_write(path: &Path) -> Result<SqliteDb, StateError> {
         let conn = if path.exists() {
-            Some(open_existing(path)?)
+            Some(open::open_writer(path)?)
         } else {
             None
         };
@@ -115,35 +99,72 @@ impl Reads for SqliteDb {
     }
 
     fn lock_holder(&self) -> Option<LockInfo> {
-        lock::read_holder(&lock::lock_path(&self.path))
+        let real = lock::resolve(&self.path).unwrap_or_else(|_| self.path.clone());
+        lock::read_holder(&lock::lock_path(&real))
     }
 }
 
 /// A state file locked for writing.
 #[derive(Debug)]
 pub(crate) struct SqliteWriter {
+    /// At the path as given, which messages name.
     db: SqliteDb,
+    /// The file itself, symlinks resolved: what the lock is taken on and what is created.
+    real: PathBuf,
     lock: LockGuard,
+    /// The serial of the state as this writer last read or wrote it (0: no state yet). Every
+    /// write checks it, so that a writer whose lock did not exclude another (its lock file was
+    /// deleted and taken anew, say) never records over what the other wrote.
+    serial_seen: u64,
 }
 
 impl SqliteWriter {
     /// Takes the lock, waiting up to `timeout`, then opens the file if it exists.
     pub(crate) fn open(path: &Path, operation: &str, timeout: Duration) -> Result<SqliteWriter, StateError> {
         let lock = lock::acquire(path, operation, timeout)?;
+        let real = lock::resolve(path).map_err(|e| StateError::io(path, e))?;
         let db = SqliteDb::open_read_write(path)?;
-        Ok(SqliteWriter { db, lock })
+        let serial_seen = match &db.conn {
+            Some(conn) => read_serial(conn, path)?,
+            None => 0,
+        };
+        Ok(SqliteWriter {
+            db,
+            real,
+            lock,
+            serial_seen,
+        })
     }
 
+    /// The connection, creating the state first if there is none. A state that appeared since
+    /// this writer looked was created by another writer: a conflict.
     fn connection(&mut self) -> Result<&mut Connection, StateError> {
-        let path = &self.db.path;
         if self.db.conn.is_none() {
-            create(path)?;
-            self.db.conn = Some(open_existing(path)?);
+            let created = if self.real.exists() {
+                None
+            } else {
+                Some(open::create(&self.real))
+            };
+            match created {
+                Some(Ok(())) => {}
+                Some(Err(e)) if !self.real.exists() => return Err(e),
+                // The file is there although it was not when this writer took the lock.
+                _ => {
+                    let path = &self.db.path;
+                    let found = open::open_reader(path).and_then(|c| read_serial(&c, path));
+                    return Err(StateError::SerialConflict {
+                        location: at(path),
+                        expected: self.serial_seen,
+                        found: found.unwrap_or(0),
+                    });
+                }
+            }
+            self.db.conn = Some(open::open_writer(&self.db.path)?);
         }
         match self.db.conn.as_mut() {
             Some(conn) => Ok(conn),
             None => Err(StateError::NotAState {
-                location: at(path),
+                location: at(&self.db.path),
                 why: "it could not be created".into(),
             }),
         }
@@ -159,25 +180,41 @@ impl Writes for SqliteWriter {
         self.lock.info()
     }
 
-    /// One immediate transaction.
+    /// One immediate transaction, which first checks that the serial is still the one this
+    /// writer last read or wrote. The immediate transaction holds SQLite's write lock from its
+    /// start, so nothing can change the serial between the check and the commit.
     fn transact(&mut self, bump_serial: bool, body: TxBody<'_>) -> Result<(), StateError> {
         let path = self.db.path.clone();
+        let expected = self.serial_seen;
         let conn = self.connection()?;
         let sql = |e| StateError::sqlite(&path, e);
         let tx = conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(sql)?;
+        let found = read_serial(&tx, &path)?;
+        if found != expected {
+            return Err(StateError::SerialConflict {
+                location: at(&path),
+                expected,
+                found,
+            });
+        }
         body(&mut SqliteTx::new(&tx, &path))?;
-        if bump_serial {
+        let serial = if bump_serial {
             tx.execute("UPDATE state SET serial = serial + 1 WHERE id = 1", [])
                 .map_err(sql)?;
-        }
-        tx.commit().map_err(sql)
+            found + 1
+        } else {
+            found
+        };
+        tx.commit().map_err(sql)?;
+        self.serial_seen = serial;
+        Ok(())
     }
 
     fn restore(&mut self, dump: &StateDump) -> Result<(), StateError> {
-        let path = self.db.path.clone();
-        create_with(&path, |conn, temp| {
+        let real = self.real.clone();
+        open::create_with(&real, |conn, temp| {
             schema::initialise(conn, temp, &dump.lineage, &dump.created_at)?;
             let sql = |e| StateError::sqlite(temp, e);
             let tx = conn.transaction().map_err(sql)?;
@@ -190,82 +227,18 @@ impl Writes for SqliteWriter {
                 .map_err(sql)?;
             tx.commit().map_err(sql)
         })?;
-        self.db.conn = Some(open_existing(&path)?);
+        self.db.conn = Some(open::open_writer(&self.db.path)?);
+        self.serial_seen = dump.serial;
         Ok(())
     }
 }
 
-fn open_existing(path: &Path) -> Result<Connection, StateError> {
-    let version = schema::check_file(path)?;
-    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
-    let sql = |e| StateError::sqlite(path, e);
-    let mut conn = Connection::open_with_flags(path, flags).map_err(sql)?;
-    conn.busy_timeout(BUSY_TIMEOUT).map_err(sql)?;
-    let version = schema::check_open(&conn, path)?.max(version);
-    // Only now, with the file known to be ours, may anything be written to it.
-    conn.pragma_update(None, "synchronous", "FULL").map_err(sql)?;
-    conn.pragma_update(None, "foreign_keys", true).map_err(sql)?;
-    let mode: String = conn
-        .pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))
-        .map_err(sql)?;
-    if !mode.eq_ignore_ascii_case("wal") {
-        tracing::warn!(
-            "{}: SQLite could not switch to WAL (journal mode {mode})",
-            path.display()
-        );
-    }
-    if version < SCHEMA_VERSION {
-        tracing::info!(
-            "{}: upgrading the state schema from version {version} to {SCHEMA_VERSION}",
-            path.display()
-        );
-        schema::migrate(&mut conn, path, version)?;
-    }
-    Ok(conn)
-}
-
-/// Creates a new, empty state at `path` with a fresh lineage.
-fn create(path: &Path) -> Result<(), StateError> {
-    create_with(path, |conn, temp| {
-        let lineage = uuid::Uuid::new_v4().to_string();
-        schema::initialise(conn, temp, &lineage, &clock::now())
-    })
-}
-
-/// Creates a new state at `path` atomically: `init` lays it out under a temporary name beside
-/// it, and it is linked into place only when complete, so a crash leaves either nothing or a
-/// whole state.
-fn create_with(
-    path: &Path,
-    init: impl FnOnce(&mut Connection, &Path) -> Result<(), StateError>,
-) -> Result<(), StateError> {
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| StateError::io(dir, e))?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let temp = dir.join(format!(".{name}.creating-{}", uuid::Uuid::new_v4()));
-    let result = (|| {
-        let mut conn = Connection::open(&temp).map_err(|e| StateError::sqlite(&temp, e))?;
-        conn.pragma_update(None, "synchronous", "FULL")
-            .map_err(|e| StateError::sqlite(&temp, e))?;
-        init(&mut conn, &temp)?;
-        // Closing the only connection checkpoints the WAL into the file and removes it.
-        conn.close().map_err(|(_, e)| StateError::sqlite(&temp, e))?;
-        // A hard link never replaces an existing file, unlike a rename.
-        std::fs::hard_link(&temp, path).map_err(|e| StateError::io(path, e))?;
-        if let Ok(d) = std::fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-        tracing::info!("created the state {}", path.display());
-        Ok(())
-    })();
-    let _ = std::fs::remove_file(&temp);
-    result
+/// The serial, as `conn` sees it now.
+fn read_serial(conn: &Connection, path: &Path) -> Result<u64, StateError> {
+    let serial: i64 = conn
+        .query_row("SELECT serial FROM state WHERE id = 1", [], |r| r.get(0))
+        .map_err(|e| StateError::sqlite(path, e))?;
+    Ok(u64::try_from(serial).unwrap_or(0))
 }
 
 fn read_snapshot(conn: &Connection, path: &Path) -> Result<StateSnapshot, StateError> {

@@ -200,7 +200,20 @@ pub fn check_file(path: &Path) -> Result<i64, StateError> {
             found: version,
             supported: SCHEMA_VERSION,
         }),
+        Header::State { version } if version < 1 => Err(version_unknown(path, version)),
         Header::State { version } => Ok(version),
+    }
+}
+
+/// A file with our application id but a schema version no state has: a state is laid out
+/// whole under a temporary name before it is linked into place, so its version is at least 1.
+fn version_unknown(path: &Path, version: i64) -> StateError {
+    StateError::NotAState {
+        location: at(path),
+        why: format!(
+            "its schema version is {version} (SQLite's user_version), which no state has: it was damaged or made \
+             by something else"
+        ),
     }
 }
 
@@ -227,9 +240,15 @@ pub fn check_open(conn: &Connection, path: &Path) -> Result<i64, StateError> {
             supported: SCHEMA_VERSION,
         });
     }
-    let rows: i64 = conn
-        .query_row("SELECT count(*) FROM state WHERE id = 1", [], |r| r.get(0))
-        .map_err(sql)?;
+    if version < 1 {
+        return Err(version_unknown(path, version));
+    }
+    let rows: i64 = match conn.query_row("SELECT count(*) FROM state WHERE id = 1", [], |r| r.get(0)) {
+        Ok(rows) => rows,
+        // No `state` table at all: not damage that SQLite sees, a file that never was a state.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::Unknown) => 0,
+        Err(e) => return Err(sql(e)),
+    };
     if rows != 1 {
         return Err(StateError::NotAState {
             location: at(path),
