@@ -14,10 +14,8 @@ mod sandbox;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     init_logging(cli.global.verbose, cli.global.no_color);
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
