@@ -16,17 +16,19 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = cli::parse();
-    init_logging(cli.global.verbose, cli.global.no_color);
+    // The one colour rule (`context::stderr_color`): logs are coloured on a terminal only.
+    init_logging(cli.global.verbose, context::stderr_color(&cli.global));
     match commands::run(cli) {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
-            eprintln!("error: {}", error_chain(&err));
+            // Errors carry manifest text and servers' messages: their controls are written out.
+            eprintln!("error: {}", pai_spec::escape_lines(&error_chain(&err)));
             ExitCode::from(1)
         }
     }
 }
 
-fn init_logging(verbose: u8, no_color: bool) {
+fn init_logging(verbose: u8, color: bool) {
     let level = match verbose {
         0 => "warn",
         1 => "info",
@@ -35,11 +37,10 @@ fn init_logging(verbose: u8, no_color: bool) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAI_PROVISION_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let ansi = !no_color && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
+        .with_ansi(color)
         .with_target(false)
         .try_init();
 }

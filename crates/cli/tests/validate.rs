@@ -144,7 +144,7 @@ fn unreadable_empty_binary_and_broken_files_exit_1() {
         (
             "binary.toml",
             b"\x89PNG\r\n\x1a\n\x00\x00",
-            "error: the file is not valid UTF-8",
+            "error: the file is not a text file",
         ),
         ("syntax.toml", b"[provider\nregion = 1\n", "error: TOML syntax error"),
     ];

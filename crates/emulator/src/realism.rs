@@ -256,9 +256,12 @@ pub fn refusal(ledger: &Ledger, realism: &Realism, region: &Region, codes: &[Pro
         } else {
             StatusCode::BAD_REQUEST
         };
+        // Not `SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED`: with OSS in the order that code
+        // means "OSS already open" (docs/idempotency.md, "Already open"). The real code of a
+        // business refusal is not documented; this one is the emulator's own.
         return Some(ApiError::business(
             status,
-            "SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED",
+            "PRODUCT.NOT_PURCHASABLE",
             format!("The account may not buy {code}; nothing was ordered."),
         ));
     }
@@ -447,13 +450,13 @@ mod tests {
                 "unbuyable=DataWorks_share",
                 &sh,
                 &[ProductCode::DataWorks],
-                Some((400, "SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED")),
+                Some((400, "PRODUCT.NOT_PURCHASABLE")),
             ),
             (
                 "unbuyable=DataWorks_share,business_5xx=true",
                 &sh,
                 &[ProductCode::DataWorks],
-                Some((500, "SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED")),
+                Some((500, "PRODUCT.NOT_PURCHASABLE")),
             ),
         ];
         for (spec, region, codes, want) in cases {

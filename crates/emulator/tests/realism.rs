@@ -208,7 +208,7 @@ async fn a_business_refusal_is_a_5xx_after_nothing_was_billed() {
         let r = send(a, &Call::order(Algo::V3, &order_body(true, &[OSS, PAI]))).await;
         assert_eq!(
             (r.status, r.code()),
-            (status, "SYSTEM.SALE_VALIDATE_NO_SPECIFIC_CODE_FAILED"),
+            (status, "PRODUCT.NOT_PURCHASABLE"),
             "{spec}: {}",
             r.body
         );

@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use serde::Serialize;
 use unicode_width::UnicodeWidthStr;
 
+use crate::printable::{escape, escape_lines};
 pub use crate::rules::Severity;
 pub use crate::source::Snippet;
 
@@ -43,18 +44,20 @@ impl Diagnostic {
             Severity::Warning => ("warning", YELLOW),
         };
         let gutter = " ".repeat(self.line.to_string().len());
+        // The message, file name and hint quote the manifest: its controls are written out.
+        let (message, file) = (escape(&self.message), escape(&self.file));
         let mut out = String::new();
         let _ = writeln!(
             out,
             "{}{}",
             paint.style(&format!("{label}:"), tone),
-            paint.style(&format!(" {}", self.message), BOLD)
+            paint.style(&format!(" {message}"), BOLD)
         );
         let _ = writeln!(
             out,
             "{gutter}{} {}:{}:{}",
             paint.style("-->", BLUE),
-            self.file,
+            file,
             self.line,
             self.column
         );
@@ -74,6 +77,7 @@ impl Diagnostic {
             let _ = writeln!(out, "{gutter} {bar} {pad}{}", paint.style(&carets, tone));
         }
         if let Some(hint) = &self.hint {
+            let hint = escape_lines(hint);
             let mut lines = hint.lines();
             let first = lines.next().unwrap_or_default();
             let _ = writeln!(out, "{gutter} {} {first}", paint.style("= help:", BOLD));

@@ -178,14 +178,11 @@ struct Detached {
 fn detach(doc: &mut DocumentMut) -> Detached {
     let mut out = Detached::default();
     let root = doc.as_table_mut();
-    // Root key-values (inline tables) precede every header: the file header is theirs.
-    let first_value = root.iter().find(|(_, i)| i.is_value()).map(|(k, _)| k.to_owned());
-    if let Some(first) = &first_value {
-        if let Some(mut key) = root.key_mut(first) {
-            let (head, tail) = split_at_last_blank(key.leaf_decor_mut());
-            key.leaf_decor_mut().set_prefix(tail);
-            out.header = head;
-        }
+    // Root key-values (inline tables, dotted keys) precede every header: the file header is
+    // theirs, cut off the first of them.
+    let first_value = take_header(root);
+    if let Some(head) = &first_value {
+        out.header = head.clone();
     }
     let mut headers: Vec<(usize, Vec<String>)> = Vec::new();
     collect_headers(root, &mut Vec::new(), &mut headers);
@@ -210,6 +207,24 @@ fn detach(doc: &mut DocumentMut) -> Detached {
         doc.set_trailing("");
     }
     out
+}
+
+/// The comments above the file's first key-value line, cut at their last blank line: what
+/// comes before the blank is the file header and is returned, the rest stays with the key.
+/// A dotted key (`products.zeta.code = ..`) keeps its line's comments on its last part, so
+/// the search goes down dotted tables; `None` when the file starts with a `[header]`.
+fn take_header(table: &mut toml_edit::Table) -> Option<Vec<Line>> {
+    let first = table
+        .iter()
+        .find(|(_, i)| i.is_value() || i.as_table().is_some_and(toml_edit::Table::is_dotted))
+        .map(|(k, _)| k.to_owned())?;
+    if table.get(&first).is_some_and(Item::is_value) {
+        let mut key = table.key_mut(&first)?;
+        let (head, tail) = split_at_last_blank(key.leaf_decor_mut());
+        key.leaf_decor_mut().set_prefix(tail);
+        return Some(head);
+    }
+    take_header(table.get_mut(&first)?.as_table_mut()?)
 }
 
 /// The table whose emission carries a header table's comments.

@@ -16,6 +16,8 @@
 //! - [`keys`]: every manifest key, where it goes, its type; read by `check`, `format` and `suggest`.
 //! - [`rules`]: the API rules of `CreateProductOrders`, as pure checks shared with the emulator.
 //! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
+//! - [`endpoint`]: which URL serves a region, and the one rule of what is an endpoint.
+//! - [`printable`]: control characters written out, for every printer of outside text.
 //! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
 //! - `check`: the walk over the TOML document (provider, products, properties, identities).
 //! - `format`: the canonical layout, keeping comments.
@@ -25,16 +27,19 @@
 mod address;
 mod check;
 pub mod diagnostic;
+pub mod endpoint;
 mod error;
 mod format;
 pub mod keys;
 mod load;
 mod model;
+pub mod printable;
 pub mod rules;
 mod source;
 mod suggest;
 
 pub use diagnostic::{Diagnostic, Severity, Snippet};
+pub use endpoint::{check_endpoint, EndpointError, Endpoints};
 pub use error::SpecError;
 pub use format::format;
 pub use load::{analyse, load, parse, read, Loaded, MAX_MANIFEST_BYTES};
@@ -42,3 +47,4 @@ pub use model::{
     Address, AddressError, Fingerprint, InstanceProperty, Manifest, OrderBody, Product, ProductCode, ProductRequest,
     Provider, Region, RegionError, SignatureVersion,
 };
+pub use printable::{escape, escape_lines};

@@ -76,6 +76,18 @@ pub fn analyse(source: &[u8], file_name: &str) -> (Option<Manifest>, Vec<Diagnos
         };
         return (None, vec![diagnostic]);
     }
+    if looks_binary(source) {
+        let diagnostic = Diagnostic {
+            severity: Severity::Error,
+            message: "the file is not a text file".into(),
+            file: file_name.to_owned(),
+            line: 1,
+            column: 1,
+            hint: Some("a manifest is UTF-8 TOML text; check the path".into()),
+            snippet: None,
+        };
+        return (None, vec![diagnostic]);
+    }
     let text = match std::str::from_utf8(source) {
         Ok(text) => text,
         Err(_) => return (None, not_utf8(source, file_name)),
@@ -117,6 +129,18 @@ fn syntax_error(message: &str, span: Option<std::ops::Range<usize>>) -> Finding 
         hint: Some(hint),
         span,
     }
+}
+
+/// Text has no NUL byte, and a text file saved in another encoding has a few bytes that are
+/// not UTF-8 (each worth pointing at), not dozens.
+fn looks_binary(source: &[u8]) -> bool {
+    const MAX_INVALID: usize = 16;
+    source.contains(&0)
+        || source
+            .utf8_chunks()
+            .filter(|chunk| !chunk.invalid().is_empty())
+            .nth(MAX_INVALID)
+            .is_some()
 }
 
 /// One diagnostic per invalid byte sequence, located in the lossily decoded text.
@@ -184,4 +208,29 @@ fn resolve(text: &str, file_name: &str, mut findings: Vec<Finding>, suppressed: 
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::looks_binary;
+
+    #[test]
+    fn binary_or_text() {
+        let latin1 = b"name = \"caf\xe9 cr\xe8me\"\n".to_vec();
+        let mut many = Vec::new();
+        for _ in 0..17 {
+            many.extend_from_slice(b"x\xff");
+        }
+        let table: [(&[u8], bool); 6] = [
+            (b"[provider]\nregion = \"cn-hangzhou\"\n", false),
+            ("对象存储 = 1\n".as_bytes(), false),
+            (&latin1, false),
+            (b"a = 1\n\0", true),
+            (&many, true),
+            (&many[2..], false),
+        ];
+        for (bytes, want) in table {
+            assert_eq!(looks_binary(bytes), want, "{:?}", String::from_utf8_lossy(bytes));
+        }
+    }
 }

@@ -190,18 +190,9 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// The endpoint URL for a region: per-region override, then `endpoint` (with `{region}`
-    /// substituted), then the public `https://aiworkspace.{region}.aliyuncs.com`.
+    /// The endpoint URL for a region, as [`crate::Endpoints`] resolves the manifest's own.
     pub fn endpoint_for(&self, region: &Region) -> String {
-        if let Some(url) = self.provider.endpoints.get(region) {
-            return url.clone();
-        }
-        let template = self
-            .provider
-            .endpoint
-            .as_deref()
-            .unwrap_or("https://aiworkspace.{region}.aliyuncs.com");
-        template.replace("{region}", region.as_str())
+        crate::Endpoints::from_provider(&self.provider).url_for(region)
     }
 
     /// The regions the manifest orders in, sorted.

@@ -94,7 +94,9 @@ fn cases() -> Vec<Case> {
         e("product key in provider", format!("{P}code = \"PAI_share\"\n"), "unknown key `code` in `provider`", 3, 1)
             .hint("belongs in a `[products.<address>]` table"),
         e("profile empty", format!("{P}profile = \" \"\n"), "`provider.profile` is empty", 3, 11),
-        e("endpoint without scheme", format!("{P}endpoint = \"aiworkspace.cn-hangzhou.aliyuncs.com\"\n"), "must start with `https://` or `http://`", 3, 12),
+        e("endpoint other scheme", format!("{P}endpoint = \"ftp://aiworkspace.cn-hangzhou.aliyuncs.com\"\n"), "must start with `https://` or `http://`", 3, 12),
+        // What the client refuses, validate refuses: the API's paths are signed as absolute.
+        e("endpoint with a path", format!("{P}endpoint = \"http://127.0.0.1:9/{{region}}\"\n"), "without a path", 3, 12),
         e("endpoint placeholder", format!("{P}endpoint = \"https://x.{{zone}}.com\"\n"), "unknown placeholder `{zone}`", 3, 12)
             .hint("`{region}`"),
         e("endpoint with user info", format!("{P}endpoint = \"https://u:pw@x\"\n"), "invalid endpoint `(redacted)`", 3, 12),

@@ -143,6 +143,17 @@ fn comments_of_the_first_table_split_at_the_last_blank_line() {
 }
 
 #[test]
+fn the_file_header_above_a_root_dotted_key_stays_at_the_top() {
+    let source = "# header\n\n# about zeta\nproducts.zeta.code = \"PAI_share\"\n\n[provider]\nregion = \"cn-hangzhou\"\n\n[products.alpha]\ncode = \"OSS_share\"\n";
+    let want = "# header\n\n[provider]\nregion = \"cn-hangzhou\"\n\n[products.alpha]\ncode = \"OSS_share\"\n\n[products.zeta]\n# about zeta\ncode = \"PAI_share\"\n";
+    assert_eq!(check_round_trip(source), want);
+    // A header alone above the dotted key, and one above a root inline table, stay on top too.
+    let alone = "# header\n\nproducts.zeta.code = \"PAI_share\"\n\n[provider]\nregion = \"cn-hangzhou\"\n";
+    let want = "# header\n\n[provider]\nregion = \"cn-hangzhou\"\n\n[products.zeta]\ncode = \"PAI_share\"\n";
+    assert_eq!(check_round_trip(alone), want);
+}
+
+#[test]
 fn invalid_manifests_are_refused_with_their_diagnostics() {
     let err = format(
         b"[provider]\nregion = \"cn-hangzhou\"\n[products.pai]\ncode = \"PAI\"\n",

@@ -114,7 +114,7 @@ region = "cn-hangzhou"
 auto_pay = false
 signature = "v2"
 profile = "ci"
-endpoint = "http://127.0.0.1:9000/{region}"
+endpoint = "https://{region}.emulator.test:9000"
 endpoints = { cn-shanghai = "http://127.0.0.1:8081" }
 
 [state]
@@ -145,7 +145,7 @@ duration = 1
     assert_eq!(m.state.as_deref(), Some("state/team.db"));
     let hz = Region::parse("cn-hangzhou").unwrap();
     let sh = Region::parse("cn-shanghai").unwrap();
-    assert_eq!(m.endpoint_for(&hz), "http://127.0.0.1:9000/cn-hangzhou");
+    assert_eq!(m.endpoint_for(&hz), "https://cn-hangzhou.emulator.test:9000");
     assert_eq!(m.endpoint_for(&sh), "http://127.0.0.1:8081");
     assert!(m.products[&Address::parse("pai-sh").unwrap()].request.auto_renew);
     assert!(body(&m, "cn-hangzhou").starts_with(r#"{"AutoPay":false,"#));

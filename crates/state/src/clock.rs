@@ -13,7 +13,7 @@ pub fn format(t: OffsetDateTime) -> String {
     t.to_offset(UtcOffset::UTC).format(FORMAT).unwrap_or_default()
 }
 
-/// [`format`], rounded up to the next whole second: for a deadline, which must not come early.
+/// [`format()`], rounded up to the next whole second: for a deadline, which must not come early.
 pub fn format_ceil(t: OffsetDateTime) -> String {
     let whole = t.replace_nanosecond(0).unwrap_or(t);
     format(if whole < t {
@@ -23,7 +23,7 @@ pub fn format_ceil(t: OffsetDateTime) -> String {
     })
 }
 
-/// A time as [`format`] wrote it.
+/// A time as [`format()`] wrote it.
 pub fn parse(s: &str) -> Option<OffsetDateTime> {
     OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).ok()
 }

@@ -3,18 +3,18 @@
 
 use std::collections::BTreeMap;
 
-use pai_spec::{Provider, Region};
+use pai_spec::{Endpoints, Provider, Region};
 use reqwest::Url;
 
 use super::ClientError;
 
-pub const PUBLIC_TEMPLATE: &str = "https://aiworkspace.{region}.aliyuncs.com";
+pub use pai_spec::endpoint::PUBLIC_TEMPLATE;
 
-/// Maps a region to its endpoint, as `[provider] endpoint` / `endpoints` and `--endpoint` configure it.
+/// Maps a region to its endpoint, as `[provider] endpoint` / `endpoints` and `--endpoint`
+/// configure it: [`Endpoints`], the manifest's own rule, made into URLs the client can send to.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct EndpointResolver {
-    template: Option<String>,
-    per_region: BTreeMap<Region, String>,
+    endpoints: Endpoints,
 }
 
 /// A resolved endpoint: the base URL and the `host` header value signed for it.
@@ -34,33 +34,27 @@ impl EndpointResolver {
     /// `template` overrides every region (`{region}` is substituted); `per_region` wins over it.
     pub fn new(template: Option<String>, per_region: BTreeMap<Region, String>) -> Self {
         EndpointResolver {
-            template: template.filter(|t| !t.is_empty()),
-            per_region,
+            endpoints: Endpoints::new(template, per_region),
         }
     }
 
     /// The manifest's `[provider] endpoint` and `endpoints`.
     pub fn from_provider(provider: &Provider) -> Self {
-        EndpointResolver::new(provider.endpoint.clone(), provider.endpoints.clone())
+        EndpointResolver {
+            endpoints: Endpoints::from_provider(provider),
+        }
     }
 
     /// Replace the template (`--endpoint` wins over the manifest), keeping per-region entries.
-    pub fn with_template(mut self, template: Option<String>) -> Self {
-        if let Some(template) = template.filter(|t| !t.is_empty()) {
-            self.template = Some(template);
+    pub fn with_template(self, template: Option<String>) -> Self {
+        EndpointResolver {
+            endpoints: self.endpoints.with_template(template),
         }
-        self
     }
 
     /// The configured URL text for a region, before validation.
     pub fn url_for(&self, region: &Region) -> String {
-        if let Some(url) = self.per_region.get(region) {
-            return url.clone();
-        }
-        self.template
-            .as_deref()
-            .unwrap_or(PUBLIC_TEMPLATE)
-            .replace("{region}", region.as_str())
+        self.endpoints.url_for(region)
     }
 
     pub fn resolve(&self, region: &Region) -> Result<Endpoint, ClientError> {
@@ -69,10 +63,10 @@ impl EndpointResolver {
 
     /// Check every configured URL once, so a typo fails when the client is built, not mid-apply.
     pub(crate) fn validate(&self) -> Result<(), ClientError> {
-        if let Some(template) = &self.template {
+        if let Some(template) = self.endpoints.template() {
             parse_endpoint(&template.replace("{region}", "cn-hangzhou"))?;
         }
-        for url in self.per_region.values() {
+        for url in self.endpoints.per_region().values() {
             parse_endpoint(url)?;
         }
         Ok(())
@@ -85,6 +79,8 @@ pub fn parse_endpoint(raw: &str) -> Result<Endpoint, ClientError> {
         endpoint: redact_userinfo(raw),
         reason: reason.to_owned(),
     };
+    // The manifest's rule first, so that `validate` and the client agree on every text.
+    pai_spec::check_endpoint(raw).map_err(|e| invalid(&e.message))?;
     let trimmed = raw.trim();
     let with_scheme = if trimmed.contains("://") {
         trimmed.to_owned()

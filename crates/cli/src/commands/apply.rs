@@ -155,7 +155,7 @@ fn execute(
         settle: g.settle_time(),
         ..ExecutorConfig::default()
     };
-    let progress: Arc<dyn ProgressSink> = if std::io::stderr().is_terminal() && !g.no_color {
+    let progress: Arc<dyn ProgressSink> = if context::stderr_color(g) {
         Arc::new(view::Bars::new(plan))
     } else {
         Arc::new(view::Lines)

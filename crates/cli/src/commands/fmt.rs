@@ -9,7 +9,6 @@ use anyhow::Context;
 use pai_spec::{diagnostic, SpecError};
 
 use crate::cli::{manifest_path, FmtArgs, Global};
-use crate::commands::validate::use_color;
 
 pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
     let path = manifest_path(&args.manifest);
@@ -19,7 +18,11 @@ pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
         Ok(text) => text,
         Err(SpecError::Invalid { diagnostics, .. }) => {
             let mut err = std::io::stderr().lock();
-            let _ = writeln!(err, "{}", diagnostic::render_all(&diagnostics, use_color(g)));
+            let _ = writeln!(
+                err,
+                "{}",
+                diagnostic::render_all(&diagnostics, crate::context::stderr_color(g))
+            );
             let _ = writeln!(
                 err,
                 "`{file}` is not valid ({}); it was not formatted",

@@ -5,7 +5,7 @@
 //! when not. JSON format: the list of diagnostics (possibly empty) on stdout and nothing else;
 //! a file that cannot be read is an error on stderr with exit 1 in both formats.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 
 use anyhow::Context;
 use pai_spec::{diagnostic, Diagnostic};
@@ -25,7 +25,7 @@ pub fn run(g: &Global, args: ValidateArgs) -> anyhow::Result<u8> {
             writeln!(out).context("writing the JSON report")?;
         }
         Format::Human => {
-            let color = use_color(g);
+            let color = crate::context::stderr_color(g);
             let mut err = std::io::stderr().lock();
             if !diagnostics.is_empty() {
                 let _ = writeln!(err, "{}", diagnostic::render_all(&diagnostics, color));
@@ -50,9 +50,4 @@ pub fn run(g: &Global, args: ValidateArgs) -> anyhow::Result<u8> {
         }
     }
     Ok(u8::from(failed))
-}
-
-/// Colour on a terminal only, and never under `--no-color` or `NO_COLOR`.
-pub(crate) fn use_color(g: &Global) -> bool {
-    !g.no_color && std::env::var_os("NO_COLOR").is_none() && std::io::stderr().is_terminal()
 }

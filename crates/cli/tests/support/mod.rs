@@ -13,6 +13,7 @@
 //! Each test binary uses a different part of this module.
 #![allow(dead_code)]
 
+pub mod account_wide;
 mod emu;
 mod proxy;
 mod workdir;

@@ -2,9 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{line_diff, request_text, Paint};
+use super::{line_diff, request_fields, request_text, Paint};
 use crate::change::{Action, Change};
 use crate::plan::Plan;
+use pai_spec::escape;
 use pai_state::Status;
 
 pub fn plan(plan: &Plan, color: bool) -> String {
@@ -21,6 +22,9 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     let acting = shown.iter().any(|c| c.action != Action::Noop);
     if acting {
         out.push_str("pai-provision will perform the following actions:\n\n");
+    } else if shown.iter().any(|c| c.awaiting_activation()) {
+        // Not "the cloud matches": it says, right below, that a purchase does not show yet.
+        out.push_str("No changes: nothing to order; the cloud does not show every purchase yet (below).\n\n");
     } else if plan.refreshed {
         out.push_str("No changes: the state and the cloud match the manifest.\n\n");
     } else {
@@ -37,7 +41,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
                 out,
                 "  {}  {}  AutoPay={}\n    {}",
                 order.region,
-                order.endpoint,
+                escape(&order.endpoint),
                 order.body.auto_pay,
                 addresses.join(", ")
             );
@@ -83,11 +87,11 @@ fn headline(change: &Change) -> (&'static str, String) {
         Action::Noop => match change.before.as_ref() {
             Some(before) if before.status == Status::Unpaid => format!(
                 "is awaiting payment (order {}): nothing is ordered",
-                before.order_id.as_deref().unwrap_or("unknown")
+                escape(before.order_id.as_deref().unwrap_or("unknown"))
             ),
             Some(before) if change.awaiting_activation() => format!(
                 "is awaiting activation (order {}): nothing is ordered",
-                before.order_id.as_deref().unwrap_or("unknown")
+                escape(before.order_id.as_deref().unwrap_or("unknown"))
             ),
             _ => "is unchanged".to_owned(),
         },
@@ -119,22 +123,28 @@ fn change_block(out: &mut String, change: &Change, paint: Paint) {
         change.product_code,
         change.region
     );
-    let _ = writeln!(out, "      reason: {}", change.reason);
+    let _ = writeln!(out, "      reason: {}", escape(&change.reason));
     // Forgetting is the one action that can leave something billed unmanaged: say it loudest.
     let label = match change.action {
         Action::Forget => paint.bold_red("WARNING:"),
         _ => paint.yellow("warning:"),
     };
     for w in &change.warnings {
-        let _ = writeln!(out, "      {label} {w}");
+        let _ = writeln!(out, "      {label} {}", escape(w));
+    }
+    // What will be bought, recorded or forgotten, field by field: a reviewer approves all of it.
+    let shown = match change.action {
+        Action::Order | Action::Reorder | Action::Adopt => change.after.as_ref().map(|a| &a.request),
+        Action::Forget => change.before.as_ref().map(|b| &b.request),
+        Action::Conflict | Action::Noop => None,
+    };
+    for line in shown.map(request_fields).unwrap_or_default() {
+        let _ = writeln!(out, "      {line}");
     }
     if change.action == Action::Conflict {
         if let (Some(before), Some(after)) = (&change.before, &change.after) {
             out.push_str("      recorded (-) vs. manifest (+):\n");
-            let diff = line_diff(
-                &request_text(&before.region, &before.request),
-                &request_text(&after.region, &after.request),
-            );
+            let diff = line_diff(&request_text(&before.request), &request_text(&after.request));
             for (tag, line) in diff {
                 let text = format!("{tag} {line}");
                 let text = match tag {
@@ -148,7 +158,7 @@ fn change_block(out: &mut String, change: &Change, paint: Paint) {
         if !change.remedies.is_empty() {
             out.push_str("      to resolve it:\n");
             for r in &change.remedies {
-                let _ = writeln!(out, "        - {r}");
+                let _ = writeln!(out, "        - {}", escape(r));
             }
         }
     }

@@ -5,10 +5,11 @@ use std::fmt::Write;
 use super::{line_diff, request_text};
 use crate::change::Action;
 use crate::plan::Plan;
+use pai_spec::escape;
 
 /// Table cells hold one line and no `|`.
 fn cell(s: &str) -> String {
-    s.replace('|', "\\|").replace('\n', " ")
+    escape(&s.replace('|', "\\|").replace('\n', " ")).into_owned()
 }
 
 pub fn plan(plan: &Plan) -> String {
@@ -83,10 +84,7 @@ pub fn plan(plan: &Plan) -> String {
         );
         if let (Some(before), Some(after)) = (&c.before, &c.after) {
             out.push_str("Recorded (`-`) vs. manifest (`+`):\n\n```diff\n");
-            let diff = line_diff(
-                &request_text(&before.region, &before.request),
-                &request_text(&after.region, &after.request),
-            );
+            let diff = line_diff(&request_text(&before.request), &request_text(&after.request));
             for (tag, line) in diff {
                 let _ = writeln!(out, "{tag} {line}");
             }
@@ -94,7 +92,7 @@ pub fn plan(plan: &Plan) -> String {
         }
         out.push_str("To resolve it:\n\n");
         for r in &c.remedies {
-            let _ = writeln!(out, "- {r}");
+            let _ = writeln!(out, "- {}", escape(r));
         }
         out.push_str("\n</details>\n\n");
     }
@@ -111,7 +109,7 @@ pub fn plan(plan: &Plan) -> String {
                 "<details><summary><b>{}</b>: {} (<code>{}</code>)</summary>\n\n```json\n{}\n```\n\n</details>\n",
                 order.region,
                 addresses.join(", "),
-                order.endpoint,
+                escape(&order.endpoint),
                 serde_json::to_string_pretty(&order.body).unwrap_or_default()
             );
         }
@@ -121,7 +119,7 @@ pub fn plan(plan: &Plan) -> String {
         "<sub>state lineage {}, serial {} · manifest <code>{}</code> sha256 {} · pai-provision {}</sub>",
         plan.lineage.as_deref().unwrap_or("(none yet)"),
         plan.serial,
-        plan.manifest_path,
+        escape(&plan.manifest_path),
         plan.manifest_hash.get(..12).unwrap_or(&plan.manifest_hash),
         plan.tool_version
     );

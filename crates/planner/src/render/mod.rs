@@ -9,7 +9,7 @@ pub mod state;
 #[cfg(test)]
 mod tests;
 
-use pai_spec::{ProductRequest, Region};
+use pai_spec::{escape, ProductRequest};
 use similar::{ChangeTag, TextDiff};
 
 use crate::plan::Plan;
@@ -63,13 +63,50 @@ impl Paint {
     }
 }
 
-/// A request with its region, as pretty JSON: the text conflicts are diffed on.
-pub(crate) fn request_text(region: &Region, request: &ProductRequest) -> String {
-    let mut value = serde_json::to_value(request).unwrap_or_default();
-    if let Some(map) = value.as_object_mut() {
-        map.insert("region".into(), serde_json::Value::String(region.to_string()));
+/// A request as pretty JSON: the text conflicts are diffed on. Only the request's own fields:
+/// the region is in the headline, and a move between regions is its own conflict.
+pub(crate) fn request_text(request: &ProductRequest) -> String {
+    serde_json::to_string_pretty(request).unwrap_or_default()
+}
+
+/// Every field of a request, one per line as Terraform shows attributes, in the order the
+/// request carries them; strings quoted, their control characters written out.
+pub(crate) fn request_fields(request: &ProductRequest) -> Vec<String> {
+    let quoted = |s: &str| format!("\"{}\"", escape(s));
+    let mut lines = vec![
+        format!("AutoRenew          = {}", request.auto_renew),
+        format!("ChargeType         = {}", quoted(&request.charge_type)),
+        format!("Duration           = {}", request.duration),
+    ];
+    if request.instance_properties.is_empty() {
+        lines.push("InstanceProperties = {}".to_owned());
+    } else {
+        lines.push("InstanceProperties = {".to_owned());
+        let width = request
+            .instance_properties
+            .iter()
+            .map(|p| escape(&p.code).chars().count())
+            .max()
+            .unwrap_or(0);
+        for p in &request.instance_properties {
+            let name = p
+                .name
+                .as_deref()
+                .map(|n| format!(" (Name {})", quoted(n)))
+                .unwrap_or_default();
+            lines.push(format!("  {:<width$} = {}{name}", escape(&p.code), quoted(&p.value)));
+        }
+        lines.push("}".to_owned());
     }
-    serde_json::to_string_pretty(&value).unwrap_or_default()
+    lines.push(format!("OrderType          = {}", quoted(&request.order_type)));
+    if let Some(cycle) = &request.pricing_cycle {
+        lines.push(format!("PricingCycle       = {}", quoted(cycle)));
+    }
+    lines.push(format!(
+        "ProductCode        = {}",
+        quoted(request.product_code.as_str())
+    ));
+    lines
 }
 
 /// A line diff of two texts: `(' ' | '-' | '+', line)`.

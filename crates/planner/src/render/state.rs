@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use pai_spec::escape;
 use pai_state::{Event, EventKind, History, Resource, StateSnapshot};
 
 /// The version of the state JSON documents below.
@@ -71,7 +72,7 @@ pub fn list(snapshot: &StateSnapshot) -> String {
             r.region.to_string(),
             r.product_code.to_string(),
             r.status.as_str().to_owned(),
-            r.order_id.clone().unwrap_or_else(|| "-".into()),
+            escape(r.order_id.as_deref().unwrap_or("-")).into_owned(),
         ]);
     }
     let mut widths = [0usize; 5];
@@ -101,7 +102,7 @@ pub fn resource(r: &Resource) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "{}", r.address.qualified());
     let field = |out: &mut String, name: &str, value: &str| {
-        let _ = writeln!(out, "  {name:<24}{value}");
+        let _ = writeln!(out, "  {name:<24}{}", escape(value));
     };
     field(&mut out, "product code", r.product_code.as_str());
     field(&mut out, "region", r.region.as_str());
@@ -141,11 +142,11 @@ pub fn resource(r: &Resource) -> String {
 pub fn state(snapshot: &StateSnapshot, path: &str) -> String {
     let mut out = String::new();
     let Some(lineage) = &snapshot.lineage else {
-        let _ = writeln!(out, "No state at {path} yet: nothing has been recorded.");
+        let _ = writeln!(out, "No state at {} yet: nothing has been recorded.", escape(path));
         return out;
     };
-    let _ = writeln!(out, "State {path}");
-    let _ = writeln!(out, "  lineage {lineage}, serial {}", snapshot.serial);
+    let _ = writeln!(out, "State {}", escape(path));
+    let _ = writeln!(out, "  lineage {}, serial {}", escape(lineage), snapshot.serial);
     let _ = writeln!(
         out,
         "  {} recorded\n",
@@ -178,10 +179,15 @@ pub fn history(h: &History) -> String {
         let _ = writeln!(
             out,
             "run {}  {}  started {}  {ended}  (pid {} on {}, pai-provision {})",
-            run.id, run.command, run.started_at, run.pid, run.host, run.version
+            run.id,
+            escape(&run.command),
+            run.started_at,
+            run.pid,
+            escape(&run.host),
+            escape(&run.version)
         );
         if let Some(m) = &run.message {
-            let _ = writeln!(out, "  {m}");
+            let _ = writeln!(out, "  {}", escape(m));
         }
         while let Some(ev) = events.next_if(|e| e.run_id == run.id) {
             let _ = writeln!(out, "  {}", event(ev));
@@ -200,7 +206,7 @@ fn event(ev: &Event) -> String {
         .iter()
         .map(|a| match pai_spec::Address::parse_qualified(a) {
             Ok(a) => a.qualified(),
-            Err(_) => a.clone(),
+            Err(_) => escape(a).into_owned(),
         })
         .collect();
     let mut line = format!("{}  ", ev.at);
@@ -209,15 +215,15 @@ fn event(ev: &Event) -> String {
             let _ = write!(
                 line,
                 "{} {} -> {}",
-                ev.action,
-                ev.region.as_deref().unwrap_or("?"),
-                ev.outcome.as_deref().unwrap_or("?")
+                escape(&ev.action),
+                escape(ev.region.as_deref().unwrap_or("?")),
+                escape(ev.outcome.as_deref().unwrap_or("?"))
             );
             if let Some(s) = ev.http_status {
                 let _ = write!(line, " HTTP {s}");
             }
             if let Some(c) = &ev.code {
-                let _ = write!(line, " {c}");
+                let _ = write!(line, " {}", escape(c));
             }
             if let Some(d) = ev.duration_ms {
                 let _ = write!(line, " in {d} ms");
@@ -226,13 +232,13 @@ fn event(ev: &Event) -> String {
                 let _ = write!(line, " [{}]", addresses.join(", "));
             }
             if let Some(id) = &ev.order_id {
-                let _ = write!(line, " OrderId {id}");
+                let _ = write!(line, " OrderId {}", escape(id));
             }
             if let Some(id) = &ev.request_id {
-                let _ = write!(line, " RequestId {id}");
+                let _ = write!(line, " RequestId {}", escape(id));
             }
             if let Some(m) = &ev.message {
-                let _ = write!(line, ": {m}");
+                let _ = write!(line, ": {}", escape(m));
             }
         }
         EventKind::State => {
@@ -240,7 +246,7 @@ fn event(ev: &Event) -> String {
                 line,
                 "{} {}",
                 addresses.join(", "),
-                ev.message.as_deref().unwrap_or(&ev.action)
+                escape(ev.message.as_deref().unwrap_or(&ev.action))
             );
         }
     }

@@ -362,3 +362,53 @@ fn history_listing() {
     insta::assert_snapshot!("history", super::state::history(&h));
     assert_eq!(super::state::history(&History::default()), "No history.\n");
 }
+
+/// Text from a manifest, a server or the state, with terminal controls in it.
+const EVIL: &str = "\u{1b}]0;pwned\u{7}\u{1b}[2J";
+
+fn assert_no_controls(text: &str, what: &str) {
+    let bad: Vec<char> = text.chars().filter(|c| c.is_control() && *c != '\n').collect();
+    assert!(bad.is_empty(), "{what}: raw {bad:?} in\n{text}");
+    assert!(text.contains("\\u{1b}]0;pwned\\u{7}"), "{what}: shown escaped\n{text}");
+}
+
+#[test]
+fn controls_in_requests_server_text_and_the_state_are_written_out() {
+    let mut pai = documented_product("pai", Pai, "cn-hangzhou");
+    pai.request.instance_properties.push(pai_spec::InstanceProperty {
+        code: "note".into(),
+        name: Some(EVIL.into()),
+        value: EVIL.into(),
+    });
+    let oss = documented_product("oss", Oss, "cn-hangzhou");
+    let m = manifest(&[pai.clone(), oss.clone()]);
+    let mut failed = record(&oss, Status::Failed);
+    failed.last_error = Some(format!("HTTP 403 Forbidden: {EVIL}"));
+    failed.order_id = Some(EVIL.into());
+    let s = state(&[failed]);
+    let mut plan = Plan::build(&m, EVIL, &s, None, &|r| m.endpoint_for(r), at());
+    for c in &mut plan.changes {
+        c.reason = format!("{} {EVIL}", c.reason);
+        c.warnings.push(EVIL.into());
+    }
+    assert_no_controls(&super::human(&plan, false), "human plan");
+    assert_no_controls(&strip_ansi(&super::human(&plan, true)), "coloured plan");
+    assert_no_controls(&super::markdown(&plan), "markdown plan");
+    assert_no_controls(&super::state::list(&s), "state list");
+    assert_no_controls(&super::state::state(&s, EVIL), "state show");
+    let h = History {
+        runs: vec![RunRecord {
+            id: 1,
+            command: "apply".into(),
+            host: EVIL.into(),
+            pid: 1,
+            version: "0.1.0".into(),
+            started_at: "2026-11-26T09:00:00Z".into(),
+            ended_at: None,
+            result: None,
+            message: Some(EVIL.into()),
+        }],
+        events: vec![],
+    };
+    assert_no_controls(&super::state::history(&h), "history");
+}

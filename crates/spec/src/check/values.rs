@@ -130,7 +130,7 @@ pub(crate) fn region(checker: &mut Checker, item: &Item, path: &str) -> Option<R
     }
 }
 
-/// An endpoint URL: `http(s)://host[:port][/path]`, optionally with `{region}` placeholders.
+/// An endpoint URL, by the rule of [`crate::endpoint::check_endpoint`].
 pub(crate) fn endpoint(checker: &mut Checker, item: &Item, path: &str) -> Option<String> {
     let key = path.rsplit('.').next().unwrap_or(path);
     let (url, span) = string(
@@ -139,9 +139,9 @@ pub(crate) fn endpoint(checker: &mut Checker, item: &Item, path: &str) -> Option
         path,
         &format!("{key} = \"https://aiworkspace.{{region}}.aliyuncs.com\""),
     )?;
-    match check_url(url) {
-        Ok(insecure) => {
-            if insecure {
+    match crate::endpoint::check_endpoint(url) {
+        Ok(checked) => {
+            if checked.insecure {
                 checker.warn(
                     span,
                     format!("`{path}` uses plain HTTP: requests and their signatures travel unencrypted"),
@@ -150,113 +150,11 @@ pub(crate) fn endpoint(checker: &mut Checker, item: &Item, path: &str) -> Option
             }
             Some(url.to_owned())
         }
-        Err((message, hint)) => {
+        Err(e) => {
             // Never echo a URL that may hold a password.
             let shown = if url.contains('@') { "(redacted)" } else { url };
-            checker.error(span, format!("invalid endpoint `{shown}`: {message}"), hint);
+            checker.error(span, format!("invalid endpoint `{shown}`: {}", e.message), e.hint);
             None
-        }
-    }
-}
-
-/// `Ok(true)` when valid but plain HTTP to a host that is not the local machine.
-fn check_url(url: &str) -> Result<bool, (String, String)> {
-    let example = "for example `https://aiworkspace.{region}.aliyuncs.com` or `http://127.0.0.1:8080`".to_string();
-    let (scheme, rest) = if let Some(rest) = url.strip_prefix("https://") {
-        ("https", rest)
-    } else if let Some(rest) = url.strip_prefix("http://") {
-        ("http", rest)
-    } else {
-        return Err(("it must start with `https://` or `http://`".into(), example));
-    };
-    if let Some(c) = url.chars().find(|c| c.is_whitespace() || c.is_control()) {
-        return Err((format!("it contains {c:?}"), example));
-    }
-    if url.contains(['?', '#']) {
-        return Err((
-            "it must not carry a query or fragment".into(),
-            "give the base URL only; the client adds `/api/v1/...`".into(),
-        ));
-    }
-    let mut tail = url;
-    while let Some(open) = tail.find('{') {
-        let close = tail[open..].find('}').map(|i| open + i);
-        let Some(close) = close else {
-            return Err((
-                "it has an unclosed `{`".into(),
-                "the only placeholder is `{region}`".into(),
-            ));
-        };
-        let name = &tail[open..=close];
-        if name != "{region}" {
-            return Err((
-                format!("unknown placeholder `{name}`"),
-                "the only placeholder is `{region}`".into(),
-            ));
-        }
-        tail = &tail[close + 1..];
-    }
-    if tail.contains('}') {
-        return Err((
-            "it has a `}` without `{`".into(),
-            "the only placeholder is `{region}`".into(),
-        ));
-    }
-    let authority = rest.split('/').next().unwrap_or_default();
-    if authority.is_empty() {
-        return Err(("it has no host".into(), example));
-    }
-    if authority.contains('@') {
-        return Err((
-            "it must not carry user information".into(),
-            "credentials never go in the manifest; remove `user@`".into(),
-        ));
-    }
-    let host = if let Some(bracketed) = authority.strip_prefix('[') {
-        bracketed.split(']').next().unwrap_or_default()
-    } else {
-        authority.split(':').next().unwrap_or_default()
-    };
-    if host.is_empty() {
-        return Err(("it has no host".into(), example));
-    }
-    let local = host == "localhost" || host == "::1" || host.starts_with("127.");
-    Ok(scheme == "http" && !local)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::check_url;
-
-    #[test]
-    fn urls() {
-        let ok = [
-            ("https://aiworkspace.{region}.aliyuncs.com", false),
-            ("http://127.0.0.1:8080", false),
-            ("http://localhost:1/prefix", false),
-            ("http://[::1]:9000", false),
-            ("http://example.com", true),
-        ];
-        for (url, insecure) in ok {
-            assert_eq!(check_url(url), Ok(insecure), "{url}");
-        }
-        let bad = [
-            ("ftp://x", "must start with"),
-            ("aiworkspace.cn-hangzhou.aliyuncs.com", "must start with"),
-            ("https://", "no host"),
-            ("https://:80", "no host"),
-            ("https://x/{zone}", "unknown placeholder `{zone}`"),
-            ("https://x/{region", "unclosed"),
-            ("https://x/region}", "without `{`"),
-            ("https://a b", "contains"),
-            ("https://x?a=1", "query"),
-            ("https://user:pw@x", "user information"),
-        ];
-        for (url, want) in bad {
-            match check_url(url) {
-                Err((message, _)) => assert!(message.contains(want), "{url}: {message}"),
-                Ok(_) => panic!("{url} accepted"),
-            }
         }
     }
 }

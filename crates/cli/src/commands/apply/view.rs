@@ -82,7 +82,8 @@ pub fn apply_summary(report: &ApplyReport) -> String {
         report.forgotten.len(),
         requests_sent(report.order_requests()),
     ));
-    out
+    // Errors and findings quote servers' messages: their controls are written out.
+    pai_spec::escape_lines(&out).into_owned()
 }
 
 /// Every order request that went out, so that "0 ordered" (an order in doubt that the cloud
@@ -111,7 +112,8 @@ pub fn refresh_findings(findings: &[Finding]) -> String {
             f.message
         ));
     }
-    out
+    // Errors and findings quote servers' messages: their controls are written out.
+    pai_spec::escape_lines(&out).into_owned()
 }
 
 /// Progress without a terminal: one log line per event on stderr, only with `-v`.
