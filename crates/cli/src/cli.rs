@@ -3,7 +3,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use clap::{ArgAction, Args, Parser, Subcommand, ValueEnum};
+use clap::parser::ValueSource;
+use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -18,31 +19,41 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// The flags every command accepts, before or after its name. Those that only some commands
+/// use are refused elsewhere when given on the command line ([`parse`], [`irrelevant_flag`]).
 #[derive(Debug, Args, Clone)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// State store: a SQLite file path (default state/pai-provision.db) or a postgres:// URL.
+    /// Used by plan, apply, refresh, show, state and force-unlock.
     // hide_env_values: `--help` would print the variable, password and all.
     #[arg(long, global = true, env = "PAI_PROVISION_STATE", hide_env_values = true)]
     pub state: Option<LocationArg>,
-    /// API endpoint override for every region; may contain `{region}`.
+    /// API endpoint override for every region; may contain `{region}`. Used by plan, apply,
+    /// refresh.
     #[arg(long, global = true)]
     pub endpoint: Option<String>,
-    /// aliyun CLI profile to take credentials from.
+    /// aliyun CLI profile to take credentials from. Used by plan, apply, refresh.
     #[arg(long, global = true)]
     pub profile: Option<String>,
-    /// Request signature: v3 (ACS3-HMAC-SHA256, default) or v2 (ROA HMAC-SHA1).
+    /// Request signature: v3 (ACS3-HMAC-SHA256, default) or v2 (ROA HMAC-SHA1). Used by plan,
+    /// apply, refresh.
     #[arg(long, global = true, value_enum)]
     pub signature: Option<SignatureArg>,
-    /// How long to wait for the state lock (e.g. 30s, 2m, 0s).
-    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    /// How long to wait for the state lock, up to 24h; 0s: fail at once when it is taken. Used
+    /// by the commands that write the state: apply, refresh, state rm|import|migrate (plan
+    /// accepts it, as apply's twin).
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
-    /// Time allowed for one API request, from sending to the last byte of the answer.
-    #[arg(long, global = true, default_value = "30s", value_parser = parse_duration)]
+    /// Time allowed for one API request, from sending to the last byte of the answer: more
+    /// than zero, up to 1h. Used by plan, apply, refresh.
+    #[arg(long, global = true, default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// How long after an order is sent the cloud may still carry it out. Until then, "not
-    /// purchased" from ListProducts never leads to a second order; at least --timeout
+    /// purchased" from ListProducts never leads to a second order; at least --timeout, up to 7
+    /// days. Used by apply, refresh (plan accepts it, as apply's twin)
     /// [default: twice --timeout, and at least 60s; with --sandbox, twice --timeout].
-    #[arg(long, global = true, value_parser = parse_duration)]
+    #[arg(long, global = true, value_parser = parse_settle_time)]
     pub settle_time: Option<Duration>,
     /// Disable colour (NO_COLOR is honoured too).
     #[arg(long, global = true)]
@@ -50,9 +61,76 @@ pub struct Global {
     /// Log to stderr: -v info, -vv debug, -vvv trace.
     #[arg(short, long, global = true, action = ArgAction::Count)]
     pub verbose: u8,
-    /// Run against an in-process emulator, with a state and a ledger of its own beside the state file.
+    /// Run against an in-process emulator, with a state and a ledger of its own beside the state
+    /// file. Used by plan, apply, refresh, show, state and force-unlock.
     #[arg(long, global = true)]
     pub sandbox: bool,
+}
+
+/// The command line, parsed; a global flag given on the command line to a command that does
+/// not use it is a usage error (exit 2), as an unknown flag is: accepting it would let the user
+/// believe it did something. A value from the environment (`PAI_PROVISION_STATE`) is not
+/// refused: the environment is set for many commands at once.
+pub fn parse() -> Cli {
+    let mut command = Cli::command();
+    let matches = command.get_matches_mut();
+    if let Some(message) = irrelevant_flag(&matches) {
+        command.error(clap::error::ErrorKind::ArgumentConflict, message).exit();
+    }
+    Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.format(&mut command).exit())
+}
+
+/// The global flags (by clap id) that only some commands use, and which.
+const FLAG_USERS: &[(&str, &str, &[&str])] = &[
+    ("state", "--state", STATE_USERS),
+    ("sandbox", "--sandbox", STATE_USERS),
+    // `plan` takes the lock and settle flags it does not use, so that a pipeline can give
+    // `plan --out` and `apply PLANFILE` the same flags.
+    (
+        "lock_timeout",
+        "--lock-timeout",
+        &["plan", "apply", "refresh", "state rm", "state import", "state migrate"],
+    ),
+    ("endpoint", "--endpoint", CLOUD_USERS),
+    ("profile", "--profile", CLOUD_USERS),
+    ("signature", "--signature", CLOUD_USERS),
+    ("timeout", "--timeout", CLOUD_USERS),
+    ("settle_time", "--settle-time", &["plan", "apply", "refresh"]),
+];
+const STATE_USERS: &[&str] = &[
+    "plan",
+    "apply",
+    "refresh",
+    "show",
+    "state list",
+    "state show",
+    "state rm",
+    "state history",
+    "state import",
+    "state migrate",
+    "force-unlock",
+];
+const CLOUD_USERS: &[&str] = &["plan", "apply", "refresh"];
+
+/// The message for the first global flag given on the command line to a command that does not
+/// use it, if any.
+pub fn irrelevant_flag(matches: &ArgMatches) -> Option<String> {
+    let mut name = Vec::new();
+    let mut level = matches;
+    while let Some((sub, next)) = level.subcommand() {
+        name.push(sub);
+        level = next;
+    }
+    let command = name.join(" ");
+    FLAG_USERS.iter().find_map(|(id, flag, users)| {
+        let given = matches.value_source(id) == Some(ValueSource::CommandLine);
+        (given && !users.contains(&command.as_str())).then(|| {
+            format!(
+                "{flag} has no effect on `{command}`; it is used by {}",
+                users.join(", ")
+            )
+        })
+    })
 }
 
 /// The least default settle time against a real service. Its processing time and activation
@@ -67,11 +145,25 @@ pub enum SignatureArg {
     V2,
 }
 
+/// The output of the commands that print text or JSON.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
 pub enum Format {
+    /// Text for people.
     #[default]
     Human,
+    /// One JSON document on stdout, for scripts (docs/cli.md names each schema).
     Json,
+}
+
+/// The output of the commands that render a plan (`plan`, `show`), which can also be Markdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum PlanFormat {
+    /// Text for people.
+    #[default]
+    Human,
+    /// The plan document of docs/plan-json.md (for `show` without a plan: the state).
+    Json,
+    /// The plan as Markdown, for a pull request comment (a plan only).
     Markdown,
 }
 
@@ -150,6 +242,48 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("invalid duration `{s}`: {e} (e.g. 30s, 2m)"))
 }
 
+/// A duration within `least..=most`; `why_least` says why below it makes no sense.
+fn bounded(s: &str, least: Duration, why_least: &str, most: Duration) -> Result<Duration, String> {
+    let d = parse_duration(s)?;
+    if d < least {
+        return Err(format!("`{s}` {why_least}"));
+    }
+    if d > most {
+        return Err(format!(
+            "`{s}` is longer than {}, which is surely a mistake",
+            humantime::format_duration(most)
+        ));
+    }
+    Ok(d)
+}
+
+/// `--timeout`: zero would mean "no timeout" to the HTTP client, and a request to a server
+/// that never answers would hang for ever.
+fn parse_timeout(s: &str) -> Result<Duration, String> {
+    bounded(
+        s,
+        Duration::from_millis(1),
+        "is not a timeout: give at least 1ms (a request must be allowed some time, and a zero \
+         timeout would let it hang for ever)",
+        Duration::from_secs(3600),
+    )
+}
+
+/// `--settle-time`: never zero (below `--timeout` is refused by [`Global::check`] too).
+fn parse_settle_time(s: &str) -> Result<Duration, String> {
+    bounded(
+        s,
+        Duration::from_millis(1),
+        "is not a settle time: an order is never carried out before it is sent; give at least --timeout",
+        Duration::from_secs(7 * 24 * 3600),
+    )
+}
+
+/// `--lock-timeout`: zero is meaningful, "do not wait".
+fn parse_lock_timeout(s: &str) -> Result<Duration, String> {
+    bounded(s, Duration::ZERO, "", Duration::from_secs(24 * 3600))
+}
+
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the manifest; exit 1 with every error found.
@@ -175,7 +309,9 @@ pub enum Command {
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
+    /// The manifest [default: pai-provision.toml]
     pub manifest: Option<PathBuf>,
+    /// How to print the findings.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -185,11 +321,13 @@ pub struct FmtArgs {
     /// Exit 1 with a diff when the file is not formatted; write nothing.
     #[arg(long)]
     pub check: bool,
+    /// The manifest [default: pai-provision.toml]
     pub manifest: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct PlanArgs {
+    /// The manifest [default: pai-provision.toml]
     pub manifest: Option<PathBuf>,
     /// Ask the cloud (ListProducts); `--refresh=false` plans from the state alone.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
@@ -197,8 +335,9 @@ pub struct PlanArgs {
     /// Save the plan as JSON for `apply FILE`.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// How to print the plan.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: PlanFormat,
     /// Exit 2 when the plan has changes, 0 when none, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
@@ -206,28 +345,38 @@ pub struct PlanArgs {
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
-    /// A manifest, or a plan saved with `plan --out`.
+    /// A manifest, or a plan saved with `plan --out` [default: pai-provision.toml]
     pub target: Option<PathBuf>,
+    /// Order without asking for a `yes` (a saved plan never asks: it was reviewed when it was
+    /// made).
     #[arg(long)]
     pub auto_approve: bool,
+    /// Ask the cloud (ListProducts) before planning; `--refresh=false` plans from the state
+    /// alone, and every order is then checked with the cloud just before it is sent.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub refresh: bool,
+    /// How to print the plan and the outcome (json: `{plan, report, success}`, docs/cli.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct RefreshArgs {
+    /// The manifest [default: pai-provision.toml]
     pub manifest: Option<PathBuf>,
+    /// How to print the findings (json: one object per address, docs/cli.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct ShowArgs {
+    /// A plan saved with `plan --out`; without it, the state.
+    #[arg(required_if_eq("format", "markdown"))]
     pub planfile: Option<PathBuf>,
+    /// How to print it; markdown renders a saved plan only.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: PlanFormat,
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,30 +397,37 @@ pub enum StateCommand {
 
 #[derive(Debug, Args)]
 pub struct StateFormatArgs {
+    /// How to print it.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct StateAddrArgs {
+    /// `ADDRESS` or `products.ADDRESS`.
     pub address: String,
+    /// How to print it.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct StateHistoryArgs {
+    /// Only the events of this address (`ADDRESS` or `products.ADDRESS`).
     pub address: Option<String>,
+    /// How to print it.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct StateImportArgs {
+    /// `ADDRESS` or `products.ADDRESS`, as the manifest declares it.
     pub address: String,
     /// The manifest that declares the address.
     #[arg(long)]
     pub manifest: Option<PathBuf>,
+    /// How to print it.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
@@ -281,28 +437,41 @@ pub struct StateMigrateArgs {
     /// Where to copy the state: a SQLite file path or a postgres:// URL; it must hold no state.
     #[arg(long)]
     pub to: LocationArg,
+    /// How to print it.
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
 }
 
 #[derive(Debug, Args)]
 pub struct ForceUnlockArgs {
+    /// The lock's id, as the error of the command that found the lock taken printed it.
     pub lock_id: String,
 }
 
 #[derive(Debug, Args)]
 pub struct EmulatorArgs {
-    /// `ADDR` (serves --region) or `REGION=ADDR`; repeat for several regions.
-    #[arg(long, default_value = "127.0.0.1:8080")]
+    /// `ADDR` (serves --region) or `REGION=ADDR`; repeat for several regions. An address
+    /// other than loopback is reachable from other machines (a warning says so).
+    #[arg(long, value_name = "[REGION=]ADDR", default_value = "127.0.0.1:8080", action = ArgAction::Append)]
     pub listen: Vec<String>,
+    /// The region of a bare `--listen ADDR`.
     #[arg(long, default_value = "cn-hangzhou")]
     pub region: String,
     /// Persist the ledger in this JSON file across restarts.
     #[arg(long)]
     pub ledger: Option<PathBuf>,
-    #[arg(long, requires = "access_key_secret")]
+    /// The one access key id it accepts (with --access-key-secret) [default: emulator].
+    #[arg(long, env = "PAI_EMULATOR_ACCESS_KEY_ID", requires = "access_key_secret")]
     pub access_key_id: Option<String>,
-    #[arg(long, requires = "access_key_id")]
+    /// Its secret [default: emulator-secret]. Prefer the environment variable: an argument is
+    /// visible to every user of the machine (`ps`).
+    // hide_env_values: `--help` would print the secret.
+    #[arg(
+        long,
+        env = "PAI_EMULATOR_ACCESS_KEY_SECRET",
+        hide_env_values = true,
+        requires = "access_key_id"
+    )]
     pub access_key_secret: Option<String>,
     /// e.g. latency_ms=50,throttle=0.2,error_500=0.1,drop_after_commit=0.3,slow_after_commit=0.1
     #[arg(long)]
@@ -314,6 +483,7 @@ pub struct EmulatorArgs {
     /// activation_delay_ms=5000,repeat=order_opend,rate_per_s=10,deny_create_order=KEY1;KEY2
     #[arg(long)]
     pub realism: Option<String>,
+    /// The seed of the fault and realism draws, to replay a run [default: a fresh one, printed].
     #[arg(long)]
     pub seed: Option<u64>,
 }
@@ -365,6 +535,24 @@ mod tests {
             let cli = Cli::try_parse_from(args).expect("valid arguments");
             assert_eq!(cli.global.settle_warning().is_some(), warned, "{flags:?}");
         }
+    }
+
+    #[test]
+    fn every_argument_of_every_command_has_help() {
+        use clap::CommandFactory;
+        fn walk(command: &clap::Command, path: &str, missing: &mut Vec<String>) {
+            for arg in command.get_arguments() {
+                if arg.get_help().is_none() {
+                    missing.push(format!("{path} {}", arg.get_id()));
+                }
+            }
+            for sub in command.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing);
+            }
+        }
+        let mut missing = Vec::new();
+        walk(&Cli::command(), "pai-provision", &mut missing);
+        assert!(missing.is_empty(), "no help text: {missing:?}");
     }
 
     #[test]

@@ -48,12 +48,19 @@ enum Source {
     Default,
 }
 
-fn choose(given: Option<&str>, manifest: Option<ManifestState>) -> Source {
-    match (given.filter(|s| !s.is_empty()), manifest) {
+/// An empty `--state` or `PAI_PROVISION_STATE` is an error, not "the default": a variable
+/// set from an unset CI secret is empty, and the default state is then a local file that the
+/// runner throws away.
+fn choose(given: Option<&str>, manifest: Option<ManifestState>) -> anyhow::Result<Source> {
+    Ok(match (given, manifest) {
+        (Some(s), _) if s.trim().is_empty() => anyhow::bail!(
+            "the state location is empty (--state or PAI_PROVISION_STATE): name a SQLite file or a postgres:// \
+             URL, or unset PAI_PROVISION_STATE to use the manifest's `[state] url` or {DEFAULT_STATE}"
+        ),
         (Some(s), _) => Source::Given(s.to_owned()),
         (None, Some(m)) => Source::Manifest(m),
         (None, None) => Source::Default,
-    }
+    })
 }
 
 /// Reads an environment variable for the state's connection settings (`PGPASSWORD` ...).
@@ -85,15 +92,16 @@ fn resolve(source: &Source, env: &dyn Fn(&str) -> Option<String>) -> anyhow::Res
 
 /// For the commands that take no manifest argument (`show`, `state ...`, `force-unlock`): the
 /// `pai-provision.toml` of the working directory, when its `[state] url` may decide where the
-/// state is (no `--state` or `PAI_PROVISION_STATE`, and the file exists). A file that is there
-/// but cannot be read or is not valid is an error: guessing the default state instead could
-/// show or change another state than the one the manifest names.
+/// state is (no `--state` or `PAI_PROVISION_STATE`, and something is there). Anything there
+/// that cannot be read or is not valid (a directory, a dangling link, a syntax error) is an
+/// error: guessing the default state instead could show or change another state than the one
+/// the manifest names.
 pub fn working_manifest(g: &Global) -> anyhow::Result<Option<LoadedManifest>> {
-    if g.state.as_ref().is_some_and(|s| !s.as_str().is_empty()) {
+    if g.state.is_some() {
         return Ok(None);
     }
     let path = manifest_path(&None);
-    if !path.is_file() {
+    if std::fs::symlink_metadata(&path).is_err() {
         return Ok(None);
     }
     let loaded = pai_spec::load(&path).with_context(|| {
@@ -125,7 +133,7 @@ pub fn state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::
 fn real_state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<StateLocation> {
     let declared = manifest.and_then(|m| ManifestState::of(&m.manifest, &m.path));
     resolve(
-        &choose(g.state.as_ref().map(LocationArg::as_str), declared),
+        &choose(g.state.as_ref().map(LocationArg::as_str), declared)?,
         &process_env,
     )
 }
@@ -392,13 +400,14 @@ mod tests {
     fn choose_table() {
         let m = manifest_at("postgres://ci@db/infra", "infra/pai-provision.toml");
         let cases = [
-            (Some("x.db"), Some(m.clone()), Source::Given("x.db".into())),
-            (Some(""), Some(m.clone()), Source::Manifest(m.clone())),
-            (None, Some(m.clone()), Source::Manifest(m)),
-            (None, None, Source::Default),
+            (Some("x.db"), Some(m.clone()), Some(Source::Given("x.db".into()))),
+            (Some(""), Some(m.clone()), None),
+            (Some(" "), None, None),
+            (None, Some(m.clone()), Some(Source::Manifest(m))),
+            (None, None, Some(Source::Default)),
         ];
         for (given, manifest, want) in cases {
-            assert_eq!(choose(given, manifest), want, "{given:?}");
+            assert_eq!(choose(given, manifest).ok(), want, "{given:?}");
         }
     }
 

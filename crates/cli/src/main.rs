@@ -14,10 +14,8 @@ mod sandbox;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
+    let cli = cli::parse();
     // The one colour rule (`context::stderr_color`): logs are coloured on a terminal only.
     init_logging(cli.global.verbose, context::stderr_color(&cli.global));
     match commands::run(cli) {

@@ -21,7 +21,13 @@ properties.ord_time = "1:Hour"
 #[test]
 fn import_list_show_history_rm() {
     let dir = Workdir::with_manifest(MANIFEST);
-    assert_eq!(dir.ok(&["state", "list"]), "No addresses recorded.\n");
+    assert_eq!(
+        dir.ok(&["state", "list"]),
+        format!(
+            "State: {} (none there yet: apply, refresh or state import creates it)\nNo addresses recorded.\n",
+            dir.state.display()
+        )
+    );
     assert!(!dir.state.exists(), "reading must not create the state");
 
     let imported = dir.json(&["state", "import", "products.pai", "--format", "json"]);
@@ -39,7 +45,10 @@ fn import_list_show_history_rm() {
         ])
     );
     let table = dir.ok(&["state", "list"]);
-    assert!(table.starts_with("ADDRESS"), "{table}");
+    assert!(
+        table.starts_with(&format!("State: {}\n\nADDRESS", dir.state.display())),
+        "{table}"
+    );
     assert!(table.contains("products.oss  "), "{table}");
 
     let shown = dir.json(&["state", "show", "pai", "--format", "json"]);
@@ -57,7 +66,10 @@ fn import_list_show_history_rm() {
 
     let out = dir.run(&["state", "rm", "pai"]);
     assert_eq!(out.code, Some(0));
-    assert_eq!(out.stdout, "Removed products.pai from the state.\n");
+    assert_eq!(
+        out.stdout,
+        format!("Removed products.pai from the state {}.\n", dir.state.display())
+    );
     let warning = &out.stderr;
     assert!(
         warning.contains("WARNING: PAI_share in cn-hangzhou stays active and billed"),
@@ -125,6 +137,11 @@ fn force_unlock_without_a_lock_is_refused() {
 #[test]
 fn markdown_is_for_plans() {
     let dir = Workdir::with_manifest(MANIFEST);
-    let err = dir.fails(&["state", "list", "--format", "markdown"]);
-    assert!(err.contains("--format markdown is for plans"), "{err}");
+    let run = dir.run(&["state", "list", "--format", "markdown"]);
+    assert_eq!(run.code, Some(2), "{}", run.describe());
+    assert!(
+        run.stderr.contains("invalid value 'markdown' for '--format"),
+        "{}",
+        run.describe()
+    );
 }

@@ -122,7 +122,7 @@ fn three_applies_of_an_unpaid_order_place_one_order_and_paying_it_makes_it_activ
 #[test]
 fn validate_warns_that_auto_pay_false_buys_nothing_until_paid() {
     let setup = unpaid_setup();
-    let run = setup.work.run(&["validate", "--no-color"]);
+    let run = setup.work.run_plain(&["validate", "--no-color"]);
     assert_eq!(run.code, Some(0), "a warning, not an error: {}", run.describe());
     let all = format!("{}{}", run.stdout, run.stderr);
     assert!(

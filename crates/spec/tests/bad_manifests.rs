@@ -67,6 +67,8 @@ fn cases() -> Vec<Case> {
         e("provider is a string", "provider = \"cn-hangzhou\"\n", "`provider` must be a table, not a string", 1, 12),
         e("state url empty", format!("{P}[state]\nurl = \"\"\n"), "`state.url` is empty", 4, 7),
         e("state url with a password", format!("{P}[state]\nurl = \"postgres://pai:pw@db/x\"\n"), "`state.url` carries a password", 4, 7),
+        e("state url of another scheme", format!("{P}[state]\nurl = \"postgress://ci@db:5432/infra\"\n"), "`state.url` has the scheme `postgress://`, which is not a state backend", 4, 7),
+        e("state url of mysql, password and all", format!("{P}[state]\nurl = \"mysql://ci:pw@db/infra\"\n"), "`state.url` has the scheme `mysql://`", 4, 7),
         e("state unknown key", format!("{P}[state]\npath = \"x.db\"\n"), "unknown key `path` in `state`", 4, 1)
             .hint("`url`"),
         e("state without url", format!("{P}[state]\n"), "`[state]` has no `url`", 3, 2),

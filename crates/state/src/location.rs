@@ -20,11 +20,21 @@ pub enum StateLocation {
 }
 
 impl StateLocation {
-    /// A `postgres://` or `postgresql://` URL names a PostgreSQL state; anything else is a
-    /// file path. `env` looks up environment variables (`PGPASSWORD`, `PGPASSFILE`, `HOME`,
-    /// `PGSSLMODE`, ...): the caller passes `std::env::var`, tests pass their own.
+    /// A `postgres://` or `postgresql://` URL names a PostgreSQL state; any other `scheme://`
+    /// is an error (a mistyped `postgress://` taken for a file name would put the state in a
+    /// local file that a CI runner throws away); anything else is a file path. `env` looks up
+    /// environment variables (`PGPASSWORD`, `PGPASSFILE`, `HOME`, `PGSSLMODE`, ...): the caller
+    /// passes `std::env::var`, tests pass their own.
     pub fn parse(text: &str, env: &dyn Fn(&str) -> Option<String>) -> Result<StateLocation, StateError> {
-        if target::is_postgres_url(text) {
+        if let Some(scheme) = foreign_scheme(text) {
+            Err(StateError::BadLocation {
+                location: target::redact_url(text),
+                why: format!(
+                    "`{scheme}://` is not a state backend; a state is a SQLite file path or a postgres:// \
+                     (postgresql://) URL"
+                ),
+            })
+        } else if target::is_postgres_url(text) {
             let target = PgTarget::parse(text, env).map_err(|why| StateError::BadLocation {
                 location: target::redact_url(text),
                 why,
@@ -74,6 +84,16 @@ impl StateLocation {
             _ => false,
         }
     }
+}
+
+/// The scheme of a `scheme://...` text that is not a PostgreSQL URL: letters, digits, `+`, `-`
+/// and `.`, starting with a letter (RFC 3986), before `://`.
+fn foreign_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let looks_like_one = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    (looks_like_one && !target::is_postgres_url(text)).then_some(scheme)
 }
 
 impl From<&Path> for StateLocation {
@@ -147,6 +167,27 @@ mod tests {
         assert!(!msg.contains("hunter2"), "{msg}");
         assert!(msg.contains("postgres://u:***@db/app"), "{msg}");
         assert!(msg.contains("schema"), "{msg}");
+    }
+
+    #[test]
+    fn an_unknown_scheme_is_an_error_not_a_file() {
+        for text in [
+            "postgress://ci:hunter2@db:5432/infra",
+            "mysql://ci:hunter2@db/infra",
+            "sqlite://state.db",
+            "file:///var/lib/s.db",
+            "PG+ssl://h",
+        ] {
+            let msg = StateLocation::parse(text, &no_env).unwrap_err().to_string();
+            assert!(msg.contains("is not a state backend"), "{text}: {msg}");
+            assert!(!msg.contains("hunter2"), "{msg}");
+        }
+        for path in ["state/x.db", "./postgres://x", "a b://c", "C:\\state\\x.db", "1x://y"] {
+            assert!(
+                StateLocation::parse(path, &no_env).unwrap().as_file().is_some(),
+                "{path}"
+            );
+        }
     }
 
     #[test]

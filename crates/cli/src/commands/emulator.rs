@@ -19,6 +19,9 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-secret";
 
 pub fn run(_g: &Global, args: EmulatorArgs) -> anyhow::Result<u8> {
     let config = config(&args)?;
+    for warning in exposure_warnings(&config.listeners) {
+        eprintln!("warning: {warning}");
+    }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,6 +69,21 @@ fn rand_seed() -> u64 {
         .map(|d| d.as_nanos())
         .unwrap_or_default();
     (nanos as u64) ^ u64::from(std::process::id()).rotate_left(32)
+}
+
+/// One warning per listener other machines can reach: the emulator is a test double whose
+/// credentials are documented (docs/emulator.md), and it takes orders from whoever asks.
+fn exposure_warnings(listeners: &[(Region, SocketAddr)]) -> Vec<String> {
+    listeners
+        .iter()
+        .filter(|(_, addr)| !addr.ip().is_loopback())
+        .map(|(region, addr)| {
+            format!(
+                "--listen {addr} ({region}) is not a loopback address: other machines can reach this emulator and \
+                 place orders in its ledger; use 127.0.0.1 unless that is what you want"
+            )
+        })
+        .collect()
 }
 
 /// `ADDR` (serves the default region) or `REGION=ADDR`.
@@ -249,6 +267,22 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.contains(r#"{"orders":[],"purchased":[]}"#), "{response}");
         emulator.shutdown().await;
+    }
+
+    #[test]
+    fn only_a_listener_others_can_reach_is_warned_about() {
+        let hz = Region::parse("cn-hangzhou").unwrap();
+        for (spec, warned) in [
+            ("127.0.0.1:0", false),
+            ("127.0.0.2:0", false),
+            ("[::1]:0", false),
+            ("0.0.0.0:0", true),
+            ("[::]:0", true),
+            ("192.0.2.7:80", true),
+        ] {
+            let listener = parse_listen(spec, &hz).unwrap();
+            assert_eq!(exposure_warnings(&[listener]).len(), usize::from(warned), "{spec}");
+        }
     }
 
     #[test]

@@ -5,7 +5,7 @@ use anyhow::Context;
 use pai_planner::{render, Plan, StatusSource};
 use pai_state::clock;
 
-use crate::cli::{Format, Global, PlanArgs};
+use crate::cli::{Global, PlanArgs, PlanFormat as Format};
 use crate::cloud::Cloud;
 use crate::context;
 

@@ -3,7 +3,7 @@
 use pai_planner::render::state::{self as state_render, StateDocument};
 use pai_planner::{render, Plan};
 
-use crate::cli::{Format, Global, ShowArgs};
+use crate::cli::{Global, PlanFormat as Format, ShowArgs};
 use crate::context;
 
 pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {

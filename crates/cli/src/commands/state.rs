@@ -1,9 +1,13 @@
 //! `state list | show ADDR | rm ADDR | history [ADDR] | import ADDR | migrate --to URL` and
 //! `force-unlock ID`. Reads never lock; `rm` and `import` take the state lock and record a run
 //! in the history; `migrate` takes the locks of both states.
+//!
+//! Each names the state it read or changed: in its text (`State: LOCATION`), or with
+//! `--format json` on stderr, so that a state read from the wrong place (a mistyped path, an
+//! unexpected `PAI_PROVISION_STATE`) never passes for an empty one.
 
 use pai_planner::render::state as render;
-use pai_state::{Resource, RunResult, StateLocation, Status};
+use pai_state::{Resource, RunResult, StateLocation, Status, Store};
 use serde::Serialize;
 
 use crate::cli::{
@@ -12,17 +16,35 @@ use crate::cli::{
 };
 use crate::context;
 
-fn markdown_unsupported(command: &str) -> anyhow::Result<u8> {
-    anyhow::bail!("`{command}` prints human text or JSON; --format markdown is for plans")
+/// The first line of a read's text: which state it read, and whether there is one there.
+fn heading(store: &Store) -> String {
+    if store.exists() {
+        format!("State: {}\n", store.location())
+    } else {
+        format!(
+            "State: {} (none there yet: apply, refresh or state import creates it)\n",
+            store.location()
+        )
+    }
+}
+
+/// The state read, said on stderr when stdout holds JSON.
+fn name_beside_json(store: &Store) {
+    eprint!("{}", heading(store));
 }
 
 pub fn list(g: &Global, args: StateFormatArgs) -> anyhow::Result<u8> {
-    let snapshot = context::open_read(g, context::working_manifest(g)?.as_ref())?.snapshot()?;
+    let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
+    let snapshot = store.snapshot()?;
     match args.format {
-        Format::Human if snapshot.resources.is_empty() => context::emit("No addresses recorded.\n")?,
-        Format::Human => context::emit(&render::list(&snapshot))?,
-        Format::Json => context::emit_json(&render::list_rows(&snapshot))?,
-        Format::Markdown => return markdown_unsupported("state list"),
+        Format::Human if snapshot.resources.is_empty() => {
+            context::emit(&format!("{}No addresses recorded.\n", heading(&store)))?
+        }
+        Format::Human => context::emit(&format!("{}\n{}", heading(&store), render::list(&snapshot)))?,
+        Format::Json => {
+            name_beside_json(&store);
+            context::emit_json(&render::list_rows(&snapshot))?
+        }
     }
     Ok(0)
 }
@@ -32,12 +54,23 @@ pub fn show(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
     let snapshot = store.snapshot()?;
     let Some(resource) = snapshot.resources.get(&address) else {
-        anyhow::bail!("`{}` is not in the state {}", address.qualified(), store.location());
+        let none = if store.exists() {
+            ""
+        } else {
+            ", which does not exist yet"
+        };
+        anyhow::bail!(
+            "`{}` is not in the state {}{none}",
+            address.qualified(),
+            store.location()
+        );
     };
     match args.format {
-        Format::Human => context::emit(&render::resource(resource))?,
-        Format::Json => context::emit_json(resource)?,
-        Format::Markdown => return markdown_unsupported("state show"),
+        Format::Human => context::emit(&format!("{}\n{}", heading(&store), render::resource(resource)))?,
+        Format::Json => {
+            name_beside_json(&store);
+            context::emit_json(resource)?
+        }
     }
     Ok(0)
 }
@@ -80,9 +113,6 @@ struct Removed<'a> {
 
 pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let address = context::parse_address(&args.address)?;
-    if args.format == Format::Markdown {
-        return markdown_unsupported("state rm");
-    }
     let manifest = context::working_manifest(g)?;
     let mut writer = context::open_write(g, manifest.as_ref(), "state rm")?;
     if !writer.snapshot()?.resources.contains_key(&address) {
@@ -99,12 +129,19 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     writer.end_run(run, &RunResult::Succeeded)?;
     let warning = forget_warning(&removed);
     match args.format {
-        Format::Json => context::emit_json(&Removed {
-            removed: &removed,
-            warning,
-        })?,
-        _ => {
-            context::emit(&format!("Removed {} from the state.\n", address.qualified()))?;
+        Format::Json => {
+            eprintln!("State: {}", writer.location());
+            context::emit_json(&Removed {
+                removed: &removed,
+                warning,
+            })?
+        }
+        Format::Human => {
+            context::emit(&format!(
+                "Removed {} from the state {}.\n",
+                address.qualified(),
+                writer.location()
+            ))?;
             let label = if removed.status == Status::Failed {
                 "note"
             } else {
@@ -118,20 +155,20 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
 
 pub fn history(g: &Global, args: StateHistoryArgs) -> anyhow::Result<u8> {
     let address = args.address.as_deref().map(context::parse_address).transpose()?;
-    let history = context::open_read(g, context::working_manifest(g)?.as_ref())?.history(address.as_ref())?;
+    let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
+    let history = store.history(address.as_ref())?;
     match args.format {
-        Format::Human => context::emit(&render::history(&history))?,
-        Format::Json => context::emit_json(&history)?,
-        Format::Markdown => return markdown_unsupported("state history"),
+        Format::Human => context::emit(&format!("{}\n{}", heading(&store), render::history(&history)))?,
+        Format::Json => {
+            name_beside_json(&store);
+            context::emit_json(&history)?
+        }
     }
     Ok(0)
 }
 
 pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
     let address = context::parse_address(&args.address)?;
-    if args.format == Format::Markdown {
-        return markdown_unsupported("state import");
-    }
     let loaded = context::load_manifest(g, &args.manifest)?;
     let Some(product) = loaded.manifest.products.get(&address) else {
         let declared: Vec<String> = loaded
@@ -178,14 +215,18 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
         anyhow::bail!("`{}` was imported but cannot be read back", address.qualified());
     };
     match args.format {
-        Format::Json => context::emit_json(recorded)?,
-        _ => context::emit(&format!(
-            "Imported {} ({} in {}) as active, with the manifest's request. Nothing was ordered. Run \
-             `pai-provision plan` to compare it with the cloud: if the cloud reports it not purchased, the plan \
-             orders it again.\n",
+        Format::Json => {
+            eprintln!("State: {}", writer.location());
+            context::emit_json(recorded)?
+        }
+        Format::Human => context::emit(&format!(
+            "Imported {} ({} in {}) into the state {} as active, with the manifest's request. Nothing was \
+             ordered. Run `pai-provision plan` to compare it with the cloud: if the cloud reports it not \
+             purchased, the plan orders it again.\n",
             address.qualified(),
             product.code(),
-            product.region
+            product.region,
+            writer.location()
         ))?,
     }
     Ok(0)
@@ -211,15 +252,12 @@ pub fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
 }
 
 pub fn migrate(g: &Global, args: StateMigrateArgs) -> anyhow::Result<u8> {
-    if args.format == Format::Markdown {
-        return markdown_unsupported("state migrate");
-    }
     let from = context::state_location(g, context::working_manifest(g)?.as_ref())?;
     let to = StateLocation::parse(args.to.as_str(), &|name: &str| std::env::var(name).ok())?;
     let done = pai_state::migrate(&from, &to, g.lock_timeout)?;
     match args.format {
         Format::Json => context::emit_json(&done)?,
-        _ => context::emit(&format!(
+        Format::Human => context::emit(&format!(
             "Copied the state {} to {}: lineage {}, serial {}, {} address{}, {} run{}, {} event{}. Both were read \
              again and compared: the copy is exact. The source was not changed.\n\
              Use the copy from now on (--state, PAI_PROVISION_STATE or the manifest's `[state] url`), and retire \

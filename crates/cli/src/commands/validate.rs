@@ -24,7 +24,7 @@ pub fn run(g: &Global, args: ValidateArgs) -> anyhow::Result<u8> {
             serde_json::to_writer_pretty(&mut out, &diagnostics).context("writing the JSON report")?;
             writeln!(out).context("writing the JSON report")?;
         }
-        Format::Human | Format::Markdown => {
+        Format::Human => {
             let color = crate::context::stderr_color(g);
             let mut err = std::io::stderr().lock();
             if !diagnostics.is_empty() {

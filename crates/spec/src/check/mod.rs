@@ -304,6 +304,14 @@ fn check_state(checker: &mut Checker, item: &Item, key_span: Option<Span>) -> Op
                             "`state.url` is empty",
                             "give a state location, or remove `[state]`".to_string(),
                         );
+                    } else if let Some(scheme) = foreign_scheme(s) {
+                        // Else the URL is taken for a file name, and the state lands in a local
+                        // file that a CI runner throws away.
+                        checker.error(
+                            vspan,
+                            format!("`state.url` has the scheme `{scheme}://`, which is not a state backend"),
+                            "give a SQLite file path or a `postgres://` (`postgresql://`) URL".to_string(),
+                        );
                     } else if url_has_password(s) {
                         // A manifest is committed to git: a password in it is a leaked password.
                         checker.error(
@@ -327,6 +335,19 @@ fn check_state(checker: &mut Checker, item: &Item, key_span: Option<Span>) -> Op
         );
     }
     Some(url)
+}
+
+/// The scheme of a `scheme://...` text that is not a PostgreSQL URL (RFC 3986's letters,
+/// digits, `+`, `-`, `.`, starting with a letter). The state crate reads locations the same way.
+fn foreign_scheme(text: &str) -> Option<&str> {
+    let (scheme, _) = text.split_once("://")?;
+    let mut chars = scheme.chars();
+    let looks_like_one = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    let postgres = ["postgres", "postgresql"]
+        .iter()
+        .any(|p| scheme.eq_ignore_ascii_case(p));
+    (looks_like_one && !postgres).then_some(scheme)
 }
 
 /// `scheme://user:password@host...`: a password between the scheme and the host.
