@@ -150,12 +150,14 @@ impl Accounting {
     }
 
     /// The account's purchase `ListProducts` in `region` reports for `code`: for an
-    /// account-wide product, the one bought in whichever region.
+    /// account-wide product not bought in `region`, the one bought in another region (as the
+    /// emulator's `realism::visible_ledger` reports it).
     pub fn purchase<'a>(self, ledger: &'a Ledger, region: &Region, code: ProductCode) -> Option<&'a Purchase> {
+        let here = ledger.purchase(region, code);
         if self.account_wide(code) {
-            ledger.purchased.iter().find(|p| p.product_code == code)
+            here.or_else(|| ledger.purchased.iter().find(|p| p.product_code == code))
         } else {
-            ledger.purchase(region, code)
+            here
         }
     }
 
