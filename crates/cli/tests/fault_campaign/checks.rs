@@ -171,7 +171,9 @@ mod tests {
                 r.order_id = Some("2".into());
             }
         });
-        let cases: [(&str, Accounting, &Ledger, &[support::StateRow], &[&str]); 6] = [
+        // name, how purchases count, the ledger, the state, what the problems say
+        type Case<'a> = (&'a str, Accounting, &'a Ledger, &'a [support::StateRow], &'a [&'a str]);
+        let cases: [Case; 6] = [
             ("once, account-wide", wide, &once, &unchanged, &[]),
             (
                 "once, per region",
