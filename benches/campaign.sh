@@ -3,7 +3,8 @@
 # of (crates/cli/tests/fault_campaign.rs), in a release build. Each scenario applies a manifest
 # against an emulator injecting latency, throttling, 5xx, dropped and late responses, kills
 # applies with SIGKILL at random moments, applies again until one succeeds, and checks that the
-# ledger holds exactly one order per product and that the state agrees with it.
+# ledger holds exactly one order per product (with REALISM, OSS one order for the account, as the
+# preset's oss_account_wide has it) and that the state agrees with it.
 #
 #   bash benches/campaign.sh                 # RUNS=1000, SEED=1, JOBS=4
 #   RUNS=200 SEED=77 JOBS=2 bash benches/campaign.sh

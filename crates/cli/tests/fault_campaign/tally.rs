@@ -1,8 +1,11 @@
-//! What a campaign counts: per scenario, from the state's history (which survives kills); and
-//! across the campaign, the faults the emulators injected, from their log events.
+//! What a campaign counts: per scenario, from the state's history (which survives kills) and the
+//! ledger; and across the campaign, the faults its emulators injected, from their log events.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use tracing::Dispatch;
 
 use pai_state::EventKind;
 use pai_state::Store;
@@ -38,6 +41,13 @@ pub struct Tally {
     pub orders: u64,
     pub products: u64,
     pub duplicates: u64,
+    /// Orders the service refused as a repeat (`ORDER.OPEND`, realism `repeat=order_opend`): with
+    /// the kind emulator each would have been billed again, so this is how often the service,
+    /// not the executor, stood between an apply and a second purchase.
+    pub repeats_refused: u64,
+    /// Of those, orders of an account-wide OSS already bought in another region
+    /// (`oss_account_wide`): the manifest declares OSS in two regions, and the tool orders it in both.
+    pub refused_elsewhere: u64,
 }
 
 impl Tally {
@@ -59,6 +69,8 @@ impl Tally {
         self.orders += o.orders;
         self.products += o.products;
         self.duplicates += o.duplicates;
+        self.repeats_refused += o.repeats_refused;
+        self.refused_elsewhere += o.refused_elsewhere;
     }
 }
 
@@ -69,7 +81,8 @@ impl fmt::Display for Tally {
             "runs {} ({} multi-region), applies {} (killed {}, of them mid-order {}; incomplete {}; of saved \
              plans {}), fault-free last runs {}; faults seen by apply: order 5xx {}, order connection dropped {}, \
              order timed out {}, ListProducts failed {}; resolved by observation {}, responses lost {}; orders {} \
-             for {} products, duplicates {}",
+             for {} products, duplicates {}; orders refused as a repeat {} (of them OSS bought in another \
+             region {})",
             self.runs,
             self.multi_region,
             self.applies,
@@ -86,7 +99,9 @@ impl fmt::Display for Tally {
             self.lost,
             self.orders,
             self.products,
-            self.duplicates
+            self.duplicates,
+            self.repeats_refused,
+            self.refused_elsewhere
         )
     }
 }
@@ -133,57 +148,68 @@ pub fn history_counts(work: &Workdir, tally: &mut Tally) -> Result<(), String> {
     Ok(())
 }
 
-/// The faults the emulators injected, counted from their log events. Slow answers are not
-/// logged by the emulator; the applies' timeouts count them instead.
+/// The faults one campaign's emulators injected, counted from their log events. Slow answers
+/// are not logged by the emulator; the applies' timeouts count them instead.
 pub struct ServerFaults {
     pub throttled: u64,
     pub internal_errors: u64,
     pub dropped: u64,
-    /// Orders refused as a repeat (`ORDER.OPEND`, realism `repeat=order_opend`): with the kind
-    /// emulator each would have been billed again, so this is how often the service, not the
-    /// executor, stood between an apply and a second purchase.
-    pub repeats_refused: u64,
-}
-
-static THROTTLED: AtomicU64 = AtomicU64::new(0);
-static INTERNAL_ERRORS: AtomicU64 = AtomicU64::new(0);
-static DROPPED: AtomicU64 = AtomicU64::new(0);
-static REPEATS_REFUSED: AtomicU64 = AtomicU64::new(0);
-
-impl ServerFaults {
-    pub fn snapshot() -> ServerFaults {
-        ServerFaults {
-            throttled: THROTTLED.load(Ordering::SeqCst),
-            internal_errors: INTERNAL_ERRORS.load(Ordering::SeqCst),
-            dropped: DROPPED.load(Ordering::SeqCst),
-            repeats_refused: REPEATS_REFUSED.load(Ordering::SeqCst),
-        }
-    }
 }
 
 impl fmt::Display for ServerFaults {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{} throttled, {} InternalError, {} connections dropped after commit, {} orders refused as a repeat",
-            self.throttled, self.internal_errors, self.dropped, self.repeats_refused
+            "{} throttled, {} InternalError, {} connections dropped after commit",
+            self.throttled, self.internal_errors, self.dropped
         )
     }
 }
 
-/// Installs the counter once: both campaigns of the test binary call it.
-pub fn count_server_faults() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        use tracing_subscriber::layer::SubscriberExt;
-        let subscriber = tracing_subscriber::registry().with(FaultCounter);
-        tracing::subscriber::set_global_default(subscriber).expect("the only subscriber of this test binary");
-    });
+/// One campaign's tally of [`ServerFaults`]. Each campaign has its own: the two campaigns of the
+/// test binary run at once, and each asserts on what its own emulators did.
+#[derive(Default)]
+pub struct FaultCounter {
+    throttled: AtomicU64,
+    internal_errors: AtomicU64,
+    dropped: AtomicU64,
 }
 
-struct FaultCounter;
+impl FaultCounter {
+    pub fn snapshot(&self) -> ServerFaults {
+        ServerFaults {
+            throttled: self.throttled.load(Ordering::SeqCst),
+            internal_errors: self.internal_errors.load(Ordering::SeqCst),
+            dropped: self.dropped.load(Ordering::SeqCst),
+        }
+    }
+}
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FaultCounter {
+/// Where a campaign's emulator events go: a dispatcher of its own, made the default of every
+/// thread that runs its emulators (its runtime's, see [`runtime_counting_into`]) and of its
+/// scenario threads, so no process-wide subscriber mixes two campaigns' counts.
+pub fn dispatch_into(counter: &Arc<FaultCounter>) -> Dispatch {
+    use tracing_subscriber::layer::SubscriberExt;
+    Dispatch::new(tracing_subscriber::registry().with(Counting(Arc::clone(counter))))
+}
+
+/// A runtime for one campaign's emulators and gateways, whose threads report to `dispatch`.
+pub fn runtime_counting_into(dispatch: &Dispatch) -> tokio::runtime::Runtime {
+    let dispatch = dispatch.clone();
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .on_thread_start(move || {
+            // For the thread's whole life: the guard would only restore the previous default.
+            std::mem::forget(tracing::dispatcher::set_default(&dispatch));
+        })
+        .build()
+        .unwrap_or_else(|e| panic!("a Tokio runtime: {e}"))
+}
+
+struct Counting(Arc<FaultCounter>);
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Counting {
     fn on_event(&self, event: &tracing::Event<'_>, _ctx: tracing_subscriber::layer::Context<'_, S>) {
         if !event.metadata().target().starts_with("pai_emulator") {
             return;
@@ -191,10 +217,9 @@ impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for FaultCounter {
         let mut fields = Fields::default();
         event.record(&mut fields);
         let counter = match (fields.message.as_str(), fields.code.as_str()) {
-            ("refused", code) if code.starts_with("Throttling") => &THROTTLED,
-            ("refused", "InternalError") => &INTERNAL_ERRORS,
-            ("refused", "ORDER.OPEND") => &REPEATS_REFUSED,
-            (message, _) if message.starts_with("connection closed after commit") => &DROPPED,
+            ("refused", code) if code.starts_with("Throttling") => &self.0.throttled,
+            ("refused", "InternalError") => &self.0.internal_errors,
+            (message, _) if message.starts_with("connection closed after commit") => &self.0.dropped,
             _ => return,
         };
         counter.fetch_add(1, Ordering::SeqCst);

@@ -20,7 +20,7 @@ mod workdir;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use pai_emulator::Ledger;
+use pai_emulator::{Ledger, Order, Purchase};
 use pai_spec::{ProductCode, Region};
 
 // Re-exported for the binaries that use them; the others do not.
@@ -115,18 +115,102 @@ fn properties(code: ProductCode) -> &'static str {
     }
 }
 
+/// How the service counts a purchase: per region and product, or, with the realism option
+/// `oss_account_wide` (docs/emulator.md, "Realism"), OSS once for the whole account.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Accounting {
+    pub oss_account_wide: bool,
+}
+
+impl Accounting {
+    pub fn of(realism: &pai_emulator::Realism) -> Accounting {
+        Accounting {
+            oss_account_wide: realism.oss_account_wide,
+        }
+    }
+
+    fn account_wide(self, code: ProductCode) -> bool {
+        self.oss_account_wide && code == ProductCode::Oss
+    }
+
+    /// What one purchase is counted under: its region and product, or the product alone when
+    /// it is bought once for the account.
+    pub fn key(self, region: &Region, code: ProductCode) -> (Option<Region>, ProductCode) {
+        if self.account_wide(code) {
+            (None, code)
+        } else {
+            (Some(region.clone()), code)
+        }
+    }
+
+    fn describe(key: &(Option<Region>, ProductCode)) -> String {
+        match key {
+            (Some(region), code) => format!("{code} in {region}"),
+            (None, code) => format!("{code} (one purchase for the account)"),
+        }
+    }
+
+    /// The account's purchase `ListProducts` in `region` reports for `code`: for an
+    /// account-wide product not bought in `region`, the one bought in another region (as the
+    /// emulator's `realism::visible_ledger` reports it).
+    pub fn purchase<'a>(self, ledger: &'a Ledger, region: &Region, code: ProductCode) -> Option<&'a Purchase> {
+        let here = ledger.purchase(region, code);
+        if self.account_wide(code) {
+            here.or_else(|| ledger.purchased.iter().find(|p| p.product_code == code))
+        } else {
+            here
+        }
+    }
+
+    /// The accepted orders that bought `code` as `region`'s product counts it: for an
+    /// account-wide product, its orders in every region.
+    fn orders_of<'a>(self, ledger: &'a Ledger, region: &Region, code: ProductCode) -> Vec<&'a Order> {
+        let key = self.key(region, code);
+        ledger
+            .orders
+            .iter()
+            .filter(|o| o.product_codes.iter().any(|c| self.key(&o.region, *c) == key))
+            .collect()
+    }
+}
+
 /// Everything wrong with the claim "the account holds exactly one order per wanted product and
-/// the state agrees with it"; empty when it holds.
+/// the state agrees with it" against the kind emulator (every purchase per region); empty when
+/// it holds.
+pub fn exactly_once_problems(ledger: &Ledger, wanted: &[Want], rows: &[StateRow]) -> Vec<String> {
+    exactly_once_problems_under(Accounting::default(), ledger, wanted, rows)
+}
+
+/// [`exactly_once_problems`] as `accounting` counts purchases. With OSS account-wide, the
+/// manifest's OSS rows in every region are one purchase: one accepted OSS order in the whole
+/// account, in one of the regions the manifest wants OSS in; a second one anywhere is a
+/// duplicate; every OSS row is active, and one that records an order id records that order. An
+/// order the service refused as a repeat (the ledger's `refusals`) bought nothing and is no order.
 ///
 /// A row without an order id is accepted: it was resolved by observation after its response
-/// was lost, and the ledger's single order for it is the one that went through.
-pub fn exactly_once_problems(ledger: &Ledger, wanted: &[Want], rows: &[StateRow]) -> Vec<String> {
+/// was lost (or its order was refused as already open), and the ledger's single order for it is
+/// the one that went through.
+pub fn exactly_once_problems_under(
+    accounting: Accounting,
+    ledger: &Ledger,
+    wanted: &[Want],
+    rows: &[StateRow],
+) -> Vec<String> {
     let mut problems = Vec::new();
     let wanted_pairs: BTreeSet<(Region, ProductCode)> = wanted.iter().map(|w| (w.region.clone(), w.code)).collect();
+    let wanted_keys: BTreeSet<(Option<Region>, ProductCode)> =
+        wanted.iter().map(|w| accounting.key(&w.region, w.code)).collect();
+    let mut counted = BTreeSet::new();
     for w in wanted {
-        let count = ledger.order_count(&w.region, w.code);
+        if !counted.insert(accounting.key(&w.region, w.code)) {
+            continue;
+        }
+        let count = accounting.orders_of(ledger, &w.region, w.code).len();
         if count != 1 {
-            problems.push(format!("{} in {} was ordered {count} times", w.code, w.region));
+            problems.push(format!(
+                "{} was ordered {count} times",
+                Accounting::describe(&accounting.key(&w.region, w.code))
+            ));
         }
     }
     for order in &ledger.orders {
@@ -139,13 +223,20 @@ pub fn exactly_once_problems(ledger: &Ledger, wanted: &[Want], rows: &[StateRow]
             }
         }
     }
-    let purchased: BTreeSet<(Region, ProductCode)> = ledger
+    let purchased: BTreeSet<(Option<Region>, ProductCode)> = ledger
         .purchased
         .iter()
-        .map(|p| (p.region.clone(), p.product_code))
+        .map(|p| accounting.key(&p.region, p.product_code))
         .collect();
-    if purchased != wanted_pairs {
-        problems.push(format!("purchased {purchased:?}, wanted {wanted_pairs:?}"));
+    if purchased != wanted_keys {
+        let show = |keys: &BTreeSet<(Option<Region>, ProductCode)>| {
+            keys.iter().map(Accounting::describe).collect::<Vec<_>>().join(", ")
+        };
+        problems.push(format!(
+            "purchased [{}], wanted [{}]",
+            show(&purchased),
+            show(&wanted_keys)
+        ));
     }
     if rows.len() != wanted.len() {
         problems.push(format!(
@@ -162,10 +253,7 @@ pub fn exactly_once_problems(ledger: &Ledger, wanted: &[Want], rows: &[StateRow]
         if row.status != "active" || row.region != w.region.as_str() || row.product_code != w.code.as_str() {
             problems.push(format!("state row {row:?} is not {} in {}, active", w.code, w.region));
         }
-        let ledger_order = ledger
-            .orders
-            .iter()
-            .find(|o| o.region == w.region && o.product_codes.contains(&w.code));
+        let ledger_order = accounting.orders_of(ledger, &w.region, w.code).into_iter().next();
         if let (Some(id), Some(order)) = (&row.order_id, ledger_order) {
             if *id != order.order_id {
                 problems.push(format!(
@@ -187,18 +275,42 @@ pub fn unrecorded_orders(ledger: &Ledger, rows: &[StateRow]) -> usize {
         .count()
 }
 
-/// Duplicate orders: every order of a product beyond its first.
+/// Duplicate orders against the kind emulator: every order of a product in a region beyond its first.
 pub fn duplicates(ledger: &Ledger) -> usize {
+    duplicates_under(Accounting::default(), ledger)
+}
+
+/// Duplicate orders as `accounting` counts purchases: every order of a product beyond its first
+/// (for an account-wide product, its first in any region).
+pub fn duplicates_under(accounting: Accounting, ledger: &Ledger) -> usize {
     let mut seen = BTreeSet::new();
     let mut extra = 0;
     for order in &ledger.orders {
         for code in &order.product_codes {
-            if !seen.insert((order.region.clone(), *code)) {
+            if !seen.insert(accounting.key(&order.region, *code)) {
                 extra += 1;
             }
         }
     }
     extra
+}
+
+/// Orders the service refused as a repeat of an account-wide purchase made in another region:
+/// the client asked for it again, and only the service's refusal kept it from being billed.
+pub fn refused_as_bought_elsewhere(accounting: Accounting, ledger: &Ledger) -> usize {
+    ledger
+        .refusals
+        .iter()
+        .filter(|r| {
+            r.product_codes.iter().any(|c| {
+                accounting.account_wide(*c)
+                    && ledger
+                        .purchased
+                        .iter()
+                        .any(|p| p.product_code == *c && p.region != r.region)
+            })
+        })
+        .count()
 }
 
 /// SplitMix64: a small seeded generator for the tests' own draws (which products, which
