@@ -19,8 +19,7 @@ use std::time::Duration;
 
 use pai_emulator::Realism;
 use pai_spec::ProductCode;
-use support::account_wide::exactly_once_problems_account_wide;
-use support::{hangzhou, want, Run, Setup, Want};
+use support::{hangzhou, shanghai, want, Run, Setup, Want};
 
 /// The campaign's scaling of the preset: every behaviour on, the delays and the rate cut to a
 /// test's pace.
@@ -314,11 +313,33 @@ fn refresh_reports_awaiting_activation_not_drift_and_adopts_once_shown() {
     );
 }
 
-/// A manifest over two regions, OSS wanted in both, on an account where OSS is one purchase
-/// for all regions, through a gateway that records the wire, at one request a second: the
-/// refresh asks both regions at once, so one of them is throttled. The two regions' orders race: whichever is
-/// carried out second is refused whole as a repeat of OSS; apply records OSS there once
-/// `ListProducts` shows it, and orders that region's other products once.
+/// OSS is one purchase for all regions: a manifest that declares it in two regions would send
+/// two orders, which a service that bills a repeat bills twice (the campaign found it with
+/// `repeat=bill`). Such a manifest is refused before anything is asked or ordered.
+#[test]
+fn oss_declared_in_two_regions_is_refused_before_anything_is_ordered() {
+    let mut wanted = support::two_regions();
+    wanted.push(want("oss-shanghai", ProductCode::Oss, &shanghai()));
+    let setup = Setup::with(&wanted, |config| config.realism = scaled(""));
+    for command in [&["plan"][..], &["apply", "--auto-approve"]] {
+        let refused = run(&setup, FAST, command);
+        assert_eq!(refused.code, Some(1), "{}", refused.describe());
+        assert!(
+            refused.stderr.contains(
+                "`products.oss-shanghai` orders OSS_share in cn-shanghai, but `products.oss` already orders it"
+            ),
+            "{}",
+            refused.stderr
+        );
+    }
+    assert!(setup.emu.ledger().orders.is_empty());
+    assert!(!setup.work.state.exists(), "no state");
+}
+
+/// A manifest over two regions, OSS in one, on an account where OSS is one purchase for all
+/// regions, through a gateway that records the wire, at one request a second: the refresh asks
+/// both regions at once, so one of them is throttled. The two regions' orders go out in
+/// parallel and each product is ordered once.
 #[test]
 fn a_two_region_manifest_with_oss_account_wide_and_throttling_orders_once() {
     let wanted = support::two_regions();
@@ -329,12 +350,15 @@ fn a_two_region_manifest_with_oss_account_wide_and_throttling_orders_once() {
 
     let applied = run(&setup, FAST, &["apply", "--auto-approve"]);
     assert_eq!(applied.code, Some(0), "{}", applied.describe());
-    let problems = exactly_once_problems_account_wide(&setup.emu.ledger(), &wanted, &setup.work.state_list());
+    let account = support::Accounting { oss_account_wide: true };
+    let problems =
+        support::exactly_once_problems_under(account, &setup.emu.ledger(), &wanted, &setup.work.state_list());
     assert!(problems.is_empty(), "{problems:#?}\nledger: {:#?}", setup.emu.ledger());
-    let refusals = setup.emu.ledger().refusals;
-    assert_eq!(refusals.len(), 1, "the second OSS order is refused: {refusals:?}");
-    assert_eq!(refusals[0].code, "ORDER.OPEND");
-    assert!(applied.stdout.contains("already open"), "{}", applied.stdout);
+    assert!(
+        setup.emu.ledger().refusals.is_empty(),
+        "{:?}",
+        setup.emu.ledger().refusals
+    );
     let to_client = support::Wire::text(&wire.to_client);
     assert!(
         to_client.contains("Throttling.User") && to_client.contains("x-acs-retry-after"),

@@ -41,6 +41,14 @@ impl ProductCode {
     pub fn parse(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.as_str() == s)
     }
+
+    /// Opened once for the whole account, whatever region the order goes through: OSS (its own
+    /// open-service API takes no region; `docs/emulator.md`, "Realism", `oss_account_wide`).
+    /// A manifest may declare it once: two declarations would send two orders, and a service
+    /// that bills a repeat would bill it twice.
+    pub fn is_account_wide(self) -> bool {
+        self == ProductCode::Oss
+    }
 }
 
 impl fmt::Display for ProductCode {

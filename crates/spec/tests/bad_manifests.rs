@@ -187,6 +187,14 @@ fn cases() -> Vec<Case> {
             8,
             8,
         ),
+        e(
+            "OSS in a second region",
+            format!("{P}\n[products.oss]\ncode = \"OSS_share\"\n\n[products.oss-sh]\ncode = \"OSS_share\"\nregion = \"cn-shanghai\"\n"),
+            "`products.oss-sh` orders OSS_share in cn-shanghai, but `products.oss` already orders it in cn-hangzhou",
+            8,
+            8,
+        )
+        .hint("OSS is opened once per account"),
     ]
 }
 

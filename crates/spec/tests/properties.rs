@@ -194,13 +194,17 @@ fn gen_manifest() -> impl Strategy<Value = GenManifest> {
     )
         .prop_map(
             |(region, auto_pay, signature, candidates, provider_inline, provider_last, header_comment, quote)| {
-                // Distinct addresses and distinct (region, code) identities.
+                // Distinct addresses and distinct (region, code) identities; OSS once in all
+                // (one purchase per account).
                 let mut products: Vec<GenProduct> = Vec::new();
                 for p in candidates {
                     let identity = (p.region.unwrap_or(region), p.code);
-                    let clash = products
-                        .iter()
-                        .any(|q| q.name == p.name || (q.region.unwrap_or(region), q.code) == identity);
+                    let oss = CODES[p.code] == "OSS_share";
+                    let clash = products.iter().any(|q| {
+                        q.name == p.name
+                            || (q.region.unwrap_or(region), q.code) == identity
+                            || (oss && q.code == p.code)
+                    });
                     if !clash {
                         products.push(p);
                     }

@@ -270,6 +270,8 @@ pub(crate) fn finish(
     }
     drafts.sort_by_key(|d| d.code.as_ref().and_then(|(_, s)| s.as_ref().map(|s| s.start)));
     let mut seen: BTreeMap<(Region, ProductCode), (String, Option<usize>)> = BTreeMap::new();
+    // An account-wide product's first declaration, whatever its region.
+    let mut account_wide: BTreeMap<ProductCode, (String, Region)> = BTreeMap::new();
     let mut products = BTreeMap::new();
     for draft in drafts {
         let region = match (&draft.region, draft.region_invalid) {
@@ -300,6 +302,22 @@ pub(crate) fn finish(
                 let line = code_span.as_ref().map(|s| checker.line_of(s.start));
                 seen.insert((region.clone(), *code), (draft.name.clone(), line));
             }
+        }
+        if code.is_account_wide() {
+            if let Some((first, first_region)) = account_wide.get(code) {
+                checker.error(
+                    code_span.clone(),
+                    format!(
+                        "`{}` orders {code} in {region}, but `{first}` already orders it in {first_region}",
+                        draft.name
+                    ),
+                    "OSS is opened once per account, for every region: two declarations send two orders, and a \
+                     service that bills a repeat bills it twice; keep one of them"
+                        .to_string(),
+                );
+                continue;
+            }
+            account_wide.insert(*code, (draft.name.clone(), region.clone()));
         }
         if let (Some(address), Some(request)) = (draft.address, draft.request) {
             products.insert(
