@@ -13,8 +13,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::Duration;
 
 use pai_emulator::Realism;
@@ -441,25 +439,6 @@ fn the_json_report_and_a_second_json_apply_awaiting_activation() {
     settles_to_no_changes(&setup, Duration::from_millis(1_500));
 }
 
-/// `POST /_emulator/pay/<order_id>` on the emulator at `base`: what someone does in the
-/// console's order center. Returns the HTTP status.
-fn pay(base: &str, order_id: &str) -> u16 {
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(host).expect("connect to the emulator");
-    write!(
-        stream,
-        "POST /_emulator/pay/{order_id} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send the payment");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read the answer");
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
-}
-
 /// `auto_pay = false`: one order, unpaid, never a second one beside it; paid in the console, it
 /// shows only after the activation delay (counted from the payment), and is recorded active.
 #[test]
@@ -490,7 +469,7 @@ fn an_unpaid_order_is_ordered_once_and_recorded_active_once_paid_and_shown() {
     );
 
     let base = setup.emu.endpoints()[&hangzhou()].clone();
-    assert_eq!(pay(&base, &order_id), 200);
+    assert_eq!(support::pay(&base, &order_id), 200);
     // Paid, not shown yet: still the one order, and no second one.
     let early = run(&setup, &global, &["apply", "--auto-approve"]);
     assert_eq!(early.code, Some(0), "{}", early.describe());

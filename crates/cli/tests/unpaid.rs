@@ -7,9 +7,6 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
-
 use pai_spec::ProductCode;
 use support::{hangzhou, manifest, want, Setup, Want};
 
@@ -29,25 +26,6 @@ fn unpaid_setup() -> Setup {
         .work
         .write_manifest(&text.replace("auto_pay = true", "auto_pay = false"));
     setup
-}
-
-/// `POST /_emulator/pay/<order_id>` on the emulator at `base` (`http://host:port`): what
-/// someone does in the console. Returns the HTTP status.
-fn pay(base: &str, order_id: &str) -> u16 {
-    let host = base.trim_start_matches("http://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(host).expect("connect to the emulator");
-    write!(
-        stream,
-        "POST /_emulator/pay/{order_id} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send the payment");
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).expect("read the answer");
-    answer
-        .split_whitespace()
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
 }
 
 #[test]
@@ -101,7 +79,7 @@ fn three_applies_of_an_unpaid_order_place_one_order_and_paying_it_makes_it_activ
     );
 
     let base = setup.emu.endpoints()[&hangzhou()].clone();
-    assert_eq!(pay(&base, &order_id), 200);
+    assert_eq!(support::pay(&base, &order_id), 200);
 
     let after = setup.apply(&[]);
     assert_eq!(after.code, Some(0), "{}", after.describe());
@@ -139,7 +117,7 @@ fn refresh_records_a_paid_order_active() {
     assert_eq!(first.code, Some(0), "{}", first.describe());
     let order_id = setup.emu.ledger().orders[0].order_id.clone();
     let base = setup.emu.endpoints()[&hangzhou()].clone();
-    assert_eq!(pay(&base, &order_id), 200);
+    assert_eq!(support::pay(&base, &order_id), 200);
 
     let refresh = setup.work.run(&["refresh"]);
     assert_eq!(refresh.code, Some(0), "{}", refresh.describe());

@@ -63,3 +63,23 @@ impl Setup {
         other
     }
 }
+
+/// `POST /_emulator/pay/<order_id>` on the emulator at `base` (`http://host:port`): what
+/// someone does in the console's order center. Returns the HTTP status.
+pub fn pay(base: &str, order_id: &str) -> u16 {
+    use std::io::{Read, Write};
+    let host = base.trim_start_matches("http://").trim_end_matches('/');
+    let mut stream = std::net::TcpStream::connect(host).expect("connect to the emulator");
+    write!(
+        stream,
+        "POST /_emulator/pay/{order_id} HTTP/1.1\r\nHost: {host}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send the payment");
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).expect("read the answer");
+    answer
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("not an HTTP answer: {answer}"))
+}

@@ -24,7 +24,7 @@ use pai_spec::{ProductCode, Region};
 
 // Re-exported for the binaries that use them; the others do not.
 #[allow(unused_imports)]
-pub use emu::{emu_config, Setup};
+pub use emu::{emu_config, pay, Setup};
 #[allow(unused_imports)]
 pub use pai_testkit::emulator::{runtime, Emu};
 #[allow(unused_imports)]
