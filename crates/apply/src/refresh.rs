@@ -25,6 +25,8 @@ pub enum FindingKind {
     AwaitingActivation,
     /// Reordered after drift, and the cloud still does not report it purchased: a conflict.
     NeverShows,
+    /// An order placed with `AutoPay: false` waits for payment; the cloud reports it not purchased.
+    AwaitingPayment,
 }
 
 impl FindingKind {
@@ -36,6 +38,7 @@ impl FindingKind {
             FindingKind::NotPlaced => "not_placed",
             FindingKind::AwaitingActivation => "awaiting_activation",
             FindingKind::NeverShows => "never_shows",
+            FindingKind::AwaitingPayment => "awaiting_payment",
         }
     }
 }
@@ -120,18 +123,33 @@ pub fn refresh<'a>(
                 FindingKind::NeverShows,
                 "reordered after drift, and the cloud still does not report it purchased; plan shows a conflict",
             ),
+            Verdict::AwaitingPayment => {
+                let order = recorded
+                    .and_then(|r| r.order_id.as_deref())
+                    .unwrap_or("(no OrderId recorded)");
+                let message = format!(
+                    "order {order} awaits payment in the order center of the console; nothing is bought, and nothing \
+                     is ordered beside it, until it is paid"
+                );
+                findings.push(finding(product, FindingKind::AwaitingPayment, message));
+                continue;
+            }
             _ => continue,
         };
-        findings.push(Finding {
-            address: product.address.clone(),
-            region: product.region.to_string(),
-            product_code: product.code().to_string(),
-            kind,
-            message: message.to_owned(),
-        });
+        findings.push(finding(product, kind, message.to_owned()));
     }
     writer.end_run(run, &RunResult::Succeeded)?;
     Ok(findings)
+}
+
+fn finding(product: &Product, kind: FindingKind, message: String) -> Finding {
+    Finding {
+        address: product.address.clone(),
+        region: product.region.to_string(),
+        product_code: product.code().to_string(),
+        kind,
+        message,
+    }
 }
 
 #[cfg(test)]
@@ -161,6 +179,8 @@ mod tests {
             product("active-bought", Oss, "cn-shanghai"),
             product("unrecorded-unreported", DataWorks, "cn-shanghai"),
             product("unrecorded-not-bought", MaxCompute, "cn-shanghai"),
+            product("unpaid-waiting", Pai, "cn-beijing"),
+            product("active-settling", Oss, "cn-beijing"),
         ];
         let run = writer.begin_run("apply").expect("run");
         let all: Vec<&Product> = products[1..6].iter().collect();
@@ -174,9 +194,15 @@ mod tests {
             request_id: None,
         };
         writer.mark_active(run, &[address(3), address(5)], &ok).expect("active");
+        writer.put_pending(run, &[&products[8], &products[9]]).expect("intents");
+        writer.mark_unpaid(run, &[address(8)], &ok).expect("unpaid");
+        writer
+            .note_sending(run, &[address(9)], 1, Duration::from_secs(3_600))
+            .expect("sent");
+        writer.mark_active(run, &[address(9)], &ok).expect("active");
         writer.end_run(run, &RunResult::Succeeded).expect("end");
 
-        let mut observed = Observation::new();
+        let mut observed = Observation::new().with_asked_at(pai_state::clock::now_utc());
         let mut seen = |i: usize, purchased: bool| {
             let p: &Product = &products[i];
             observed.insert(
@@ -196,6 +222,8 @@ mod tests {
             (4, false),
             (5, true),
             (7, false),
+            (8, false),
+            (9, false),
         ] {
             seen(i, purchased);
         }
@@ -210,13 +238,20 @@ mod tests {
                 ("pending-bought", FindingKind::Resolved),
                 ("active-gone", FindingKind::Drift),
                 ("pending-not-bought", FindingKind::NotPlaced),
+                ("unpaid-waiting", FindingKind::AwaitingPayment),
+                ("active-settling", FindingKind::AwaitingActivation),
             ]
+        );
+        assert!(
+            findings[5].message.contains("O-1"),
+            "names the order to pay: {:?}",
+            findings[5]
         );
         assert!(findings[1].message.starts_with("recorded failed"), "{:?}", findings[1]);
         let rows = writer.snapshot().expect("snapshot").resources;
         let status = |i: usize| rows.get(&products[i].address).map(|r| r.status);
         assert_eq!(
-            (0..8).map(status).collect::<Vec<_>>(),
+            (0..10).map(status).collect::<Vec<_>>(),
             [
                 Some(Status::Active),
                 Some(Status::Active),
@@ -226,6 +261,8 @@ mod tests {
                 Some(Status::Active),
                 None,
                 None,
+                Some(Status::Unpaid),
+                Some(Status::Active),
             ]
         );
         let history = writer.history(None).expect("history");

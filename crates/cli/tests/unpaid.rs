@@ -116,6 +116,16 @@ fn refresh_records_a_paid_order_active() {
     let first = setup.apply(&[]);
     assert_eq!(first.code, Some(0), "{}", first.describe());
     let order_id = setup.emu.ledger().orders[0].order_id.clone();
+    // Before the payment, `refresh` names the order to pay and records nothing.
+    let waiting = setup.work.run(&["refresh"]);
+    assert_eq!(waiting.code, Some(0), "{}", waiting.describe());
+    assert!(
+        waiting.stdout.contains("awaiting_payment") && waiting.stdout.contains(&order_id),
+        "{}",
+        waiting.stdout
+    );
+    assert!(setup.work.state_list().iter().all(|r| r.status == "unpaid"));
+
     let base = setup.emu.endpoints()[&hangzhou()].clone();
     assert_eq!(support::pay(&base, &order_id), 200);
 
