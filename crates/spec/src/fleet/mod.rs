@@ -7,8 +7,11 @@
 //! This module is the validated data model only; no command reads it yet.
 //!
 //! - `mod.rs`: the types, [`load_fleet`], [`analyse_fleet`], [`FleetError`].
-//! - `walk`: the walk over the TOML document, with the manifest's diagnostics.
+//! - `walk`: the walk over the TOML document, with the manifest's diagnostics, and the
+//!   precedence of account, tag and `[fleet]` values.
+//! - `values`: typed reads of ids, roles, regions, tags and manifest paths.
 
+mod values;
 mod walk;
 
 use std::collections::BTreeMap;
