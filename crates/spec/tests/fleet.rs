@@ -343,48 +343,30 @@ fn the_example_fleet_resolves_every_account() {
     let loaded = example();
     assert!(loaded.warnings.is_empty(), "{:#?}", loaded.warnings);
     let fleet = &loaded.fleet;
-    let rows: Vec<(String, String, Vec<String>, String, Vec<String>, String)> = fleet
+    let rows: Vec<String> = fleet
         .accounts()
         .map(|a| {
             let manifest = a.manifest.file_name().map(|f| f.to_string_lossy().into_owned());
-            (
-                a.name.to_string(),
-                a.id.to_string(),
-                a.tags.clone(),
-                a.role_arn.clone(),
-                a.regions.iter().map(ToString::to_string).collect(),
-                manifest.unwrap_or_default(),
+            let regions: Vec<String> = a.regions.iter().map(ToString::to_string).collect();
+            format!(
+                "{} {} [{}] {} [{}] {}",
+                a.name,
+                a.id,
+                a.tags.join(" "),
+                a.role_arn,
+                regions.join(" "),
+                manifest.unwrap_or_default()
             )
         })
         .collect();
-    let s = |v: &[&str]| v.iter().map(ToString::to_string).collect::<Vec<_>>();
     assert_eq!(
         rows,
-        vec![
-            (
-                "analytics".into(),
-                "2345678901234567".into(),
-                s(&["ml"]),
-                "acs:ram::2345678901234567:role/pai-provision".into(),
-                s(&["cn-hangzhou"]),
-                "quickstart.toml".into()
-            ),
-            (
-                "research".into(),
-                "1234567890123456".into(),
-                s(&["ml", "multi-region"]),
-                "acs:ram::1234567890123456:role/pai-provision".into(),
-                s(&["cn-hangzhou", "cn-shanghai"]),
-                "multi-region.toml".into()
-            ),
-            (
-                "sandbox".into(),
-                "3456789012345678".into(),
-                s(&["sandbox"]),
-                "acs:ram::3456789012345678:role/pai-provision-sandbox".into(),
-                s(&["cn-hangzhou"]),
-                "quickstart.toml".into()
-            ),
+        [
+            "analytics 2345678901234567 [ml] acs:ram::2345678901234567:role/pai-provision [cn-hangzhou] quickstart.toml",
+            "research 1234567890123456 [ml multi-region] acs:ram::1234567890123456:role/pai-provision \
+             [cn-hangzhou cn-shanghai] multi-region.toml",
+            "sandbox 3456789012345678 [sandbox] acs:ram::3456789012345678:role/pai-provision-sandbox [cn-hangzhou] \
+             quickstart.toml",
         ]
     );
     // Each manifest it names is one that validates, read from the fleet file's directory.
