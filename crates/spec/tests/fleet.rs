@@ -445,3 +445,12 @@ fn discovery_is_parsed_with_the_fleet_defaults() {
         .map(|d| (d.folder, d.tags.into_iter().collect::<Vec<_>>()));
     assert_eq!(discovery, Some(("fd-bZr2".into(), vec![("env".into(), "prod".into())])));
 }
+
+#[test]
+fn without_a_directory_paths_are_kept_as_written() {
+    let source = format!("{F}{A}manifest = \"does/not/exist.toml\"\n");
+    let (fleet, diagnostics) = analyse_fleet(source.as_bytes(), "fleet.toml", None);
+    assert!(diagnostics.is_empty(), "{diagnostics:#?}");
+    let manifest = fleet.and_then(|f| f.account("a").ok().map(|a| a.manifest.clone()));
+    assert_eq!(manifest, Some(Path::new("does/not/exist.toml").to_path_buf()));
+}
