@@ -60,9 +60,10 @@ pub(super) fn walk(doc: &ImDocument<&str>, checker: &mut Checker, base: Option<&
     }
     // After the loop: a discovered account takes the `[fleet]` defaults, wherever they are written.
     let discovery = discovery.and_then(|(item, span)| discovery_table(checker, item, span, &defaults));
-    if drafts.is_empty() && discovery.is_none() && !root.contains_key("accounts") {
+    // A fleet that acts nowhere is a mistake; after other errors it is only their echo.
+    if drafts.is_empty() && discovery.is_none() && checker.errors == 0 {
         checker.error(
-            None,
+            root.key("accounts").and_then(|k| k.span()),
             "the fleet file lists no accounts",
             "add one `[accounts.<name>]` table per account, with its `id`".to_string(),
         );
