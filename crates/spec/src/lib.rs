@@ -18,6 +18,8 @@
 //! - [`diagnostic`]: findings and their rendering (plain or coloured text, JSON via serde).
 //! - [`endpoint`]: which URL serves a region, and the one rule of what is an endpoint.
 //! - [`printable`]: control characters written out, for every printer of outside text.
+//! - [`fleet`]: the fleet file: the accounts, the RAM role and regions of each, which manifest
+//!   each gets; validated with the manifest's diagnostics (no command reads it yet).
 //! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
 //! - `check`: the walk over the TOML document (provider, products, properties, identities).
 //! - `format`: the canonical layout, keeping comments.
@@ -29,6 +31,7 @@ mod check;
 pub mod diagnostic;
 pub mod endpoint;
 mod error;
+pub mod fleet;
 mod format;
 pub mod keys;
 mod load;

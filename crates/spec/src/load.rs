@@ -64,6 +64,18 @@ pub fn parse(source: &[u8], file_name: &str) -> Result<Loaded, SpecError> {
 
 /// Every finding about `source`, in source order, and the manifest when there is no error.
 pub fn analyse(source: &[u8], file_name: &str) -> (Option<Manifest>, Vec<Diagnostic>) {
+    let hash = hex::encode(Sha256::digest(source));
+    analyse_with(source, file_name, |doc, checker| check::check(doc, checker, hash))
+}
+
+/// The checks every TOML file of pai-provision shares (size, encoding, syntax), then `walk`
+/// over the parsed document; every finding resolved to a line and column. The fleet file
+/// (`crate::fleet`) goes through here too, so both files read the same diagnostics.
+pub(crate) fn analyse_with<T>(
+    source: &[u8],
+    file_name: &str,
+    walk: impl FnOnce(&ImDocument<&str>, &mut Checker) -> Option<T>,
+) -> (Option<T>, Vec<Diagnostic>) {
     if source.len() > MAX_MANIFEST_BYTES {
         let diagnostic = Diagnostic {
             severity: Severity::Error,
@@ -100,9 +112,9 @@ pub fn analyse(source: &[u8], file_name: &str) -> (Option<Manifest>, Vec<Diagnos
         }
     };
     let mut checker = Checker::new(text);
-    let manifest = check::check(&doc, &mut checker, hex::encode(Sha256::digest(source)));
+    let value = walk(&doc, &mut checker);
     let suppressed = checker.suppressed;
-    (manifest, resolve(text, file_name, checker.findings, suppressed))
+    (value, resolve(text, file_name, checker.findings, suppressed))
 }
 
 fn syntax_error(message: &str, span: Option<std::ops::Range<usize>>) -> Finding {

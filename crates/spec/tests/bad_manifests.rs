@@ -195,6 +195,12 @@ fn cases() -> Vec<Case> {
             8,
         )
         .hint("OSS is opened once per account"),
+        // Roles come only from the fleet file: a manifest edit must not pick the account.
+        e("role in provider", format!("{P}role = \"pai-provision\"\n"), "`provider.role` is not a manifest key: roles come only from the fleet file", 3, 1)
+            .hint("docs/fleet.md"),
+        e("role arn in provider", format!("{P}role_arn = \"acs:ram::1234567890123456:role/x\"\n"), "roles come only from the fleet file", 3, 1),
+        e("assume_role at the top", format!("assume_role = \"x\"\n{P}"), "`assume_role` is not a manifest key: roles come only", 1, 1),
+        e("RoleArn in a product", product("code = \"PAI_share\"\nRoleArn = \"x\"\n"), "`products.x.RoleArn` is not a manifest key: roles come only", 6, 1),
     ]
 }
 

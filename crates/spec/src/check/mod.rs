@@ -9,7 +9,7 @@
 //!   messages for wrong types.
 
 mod products;
-mod values;
+pub(crate) mod values;
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -94,6 +94,18 @@ impl Checker {
     /// An unknown key: "did you mean", a key that belongs in another table, or a secret.
     fn unknown_key(&mut self, path: &str, key: &str, span: Option<Span>, section: Section) {
         let full = join(path, key);
+        if names_role(key) {
+            // A pull request to a manifest must never make the pipeline act in an account it
+            // was not given: which role to assume, hence which account, is the fleet file's call.
+            self.error(
+                span,
+                format!("`{full}` is not a manifest key: roles come only from the fleet file"),
+                "the platform team's fleet file gives each account its RAM role (see docs/fleet.md); remove \
+                 the key from the manifest"
+                    .to_string(),
+            );
+            return;
+        }
         if looks_secret(key) {
             self.error(
                 span,
@@ -125,6 +137,12 @@ impl Checker {
         };
         self.error(span, format!("unknown key `{key}` {place}"), hint);
     }
+}
+
+/// Whether a key names a RAM role to assume (`role`, `role_arn`, `assume_role`, `RoleArn` ...).
+fn names_role(key: &str) -> bool {
+    let key = key.to_ascii_lowercase().replace('-', "_");
+    key == "role" || key.starts_with("role_") || key.ends_with("_role") || key.starts_with("rolearn")
 }
 
 /// What the walk produced: the manifest when the document has no error.
