@@ -1,45 +1,12 @@
 //! Table tests of the diagnostics: each case is a manifest, the message a diagnostic must
 //! carry, its severity, its 1-based line and column, and (optionally) a piece of its hint.
 
-use pai_spec::{analyse, Diagnostic, Severity};
+mod support;
+
+use pai_spec::analyse;
+use support::{e, w, Case};
 
 const P: &str = "[provider]\nregion = \"cn-hangzhou\"\n";
-
-struct Case {
-    name: &'static str,
-    source: String,
-    severity: Severity,
-    message: &'static str,
-    line: usize,
-    column: usize,
-    hint: &'static str,
-}
-
-fn e(name: &'static str, source: impl Into<String>, message: &'static str, line: usize, column: usize) -> Case {
-    Case {
-        name,
-        source: source.into(),
-        severity: Severity::Error,
-        message,
-        line,
-        column,
-        hint: "",
-    }
-}
-
-fn w(name: &'static str, source: impl Into<String>, message: &'static str, line: usize, column: usize) -> Case {
-    Case {
-        severity: Severity::Warning,
-        ..e(name, source, message, line, column)
-    }
-}
-
-impl Case {
-    fn hint(mut self, hint: &'static str) -> Self {
-        self.hint = hint;
-        self
-    }
-}
 
 /// `P` plus one product table.
 fn product(body: &str) -> String {
@@ -204,12 +171,6 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn matching<'d>(diagnostics: &'d [Diagnostic], case: &Case) -> Option<&'d Diagnostic> {
-    diagnostics
-        .iter()
-        .find(|d| d.message.contains(case.message) && d.severity == case.severity)
-}
-
 #[test]
 fn every_bad_manifest_is_reported_where_it_is_wrong() {
     let cases = cases();
@@ -217,33 +178,7 @@ fn every_bad_manifest_is_reported_where_it_is_wrong() {
     let mut failures = Vec::new();
     for case in &cases {
         let (manifest, diagnostics) = analyse(case.source.as_bytes(), "m.toml");
-        if case.severity == Severity::Error && manifest.is_some() {
-            failures.push(format!("{}: accepted", case.name));
-        }
-        let Some(d) = matching(&diagnostics, case) else {
-            failures.push(format!(
-                "{}: no {:?} `{}` in {:#?}",
-                case.name, case.severity, case.message, diagnostics
-            ));
-            continue;
-        };
-        if (d.line, d.column) != (case.line, case.column) {
-            failures.push(format!(
-                "{}: at {}:{}, want {}:{}\n{}",
-                case.name,
-                d.line,
-                d.column,
-                case.line,
-                case.column,
-                d.render(false)
-            ));
-        }
-        if !d.hint.as_deref().unwrap_or_default().contains(case.hint) {
-            failures.push(format!("{}: hint {:?} lacks {:?}", case.name, d.hint, case.hint));
-        }
-        if d.file != "m.toml" {
-            failures.push(format!("{}: file {}", case.name, d.file));
-        }
+        failures.extend(case.failures(manifest.is_some(), &diagnostics, "m.toml"));
     }
     assert!(
         failures.is_empty(),

@@ -2,51 +2,17 @@
 //! the example fleet read back account by account, and the rule that an account the fleet
 //! file does not list is never resolved.
 
+mod support;
+
 use std::path::Path;
 
 use pai_spec::fleet::{analyse_fleet, load_fleet, FleetError};
-use pai_spec::{Diagnostic, Severity};
+use support::{e, w, Case};
 
 /// A fleet whose defaults give every account a role, regions and a manifest.
 const F: &str = "[fleet]\nmanifest = \"m.toml\"\nrole = \"pai\"\nregions = [\"cn-hangzhou\"]\n";
 /// One account, 16 digits.
 const A: &str = "[accounts.a]\nid = \"1234567890123456\"\n";
-
-struct Case {
-    name: &'static str,
-    source: String,
-    severity: Severity,
-    message: &'static str,
-    line: usize,
-    column: usize,
-    hint: &'static str,
-}
-
-fn e(name: &'static str, source: impl Into<String>, message: &'static str, line: usize, column: usize) -> Case {
-    Case {
-        name,
-        source: source.into(),
-        severity: Severity::Error,
-        message,
-        line,
-        column,
-        hint: "",
-    }
-}
-
-fn w(name: &'static str, source: impl Into<String>, message: &'static str, line: usize, column: usize) -> Case {
-    Case {
-        severity: Severity::Warning,
-        ..e(name, source, message, line, column)
-    }
-}
-
-impl Case {
-    fn hint(mut self, hint: &'static str) -> Self {
-        self.hint = hint;
-        self
-    }
-}
 
 fn cases() -> Vec<Case> {
     vec![
@@ -289,38 +255,12 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn matching<'d>(diagnostics: &'d [Diagnostic], case: &Case) -> Option<&'d Diagnostic> {
-    diagnostics
-        .iter()
-        .find(|d| d.message.contains(case.message) && d.severity == case.severity)
-}
-
 #[test]
 fn every_bad_fleet_file_is_reported_where_it_is_wrong() {
     let mut failures = Vec::new();
     for case in &cases() {
         let (fleet, diagnostics) = analyse_fleet(case.source.as_bytes(), "fleet.toml", None);
-        if case.severity == Severity::Error && fleet.is_some() {
-            failures.push(format!("{}: accepted", case.name));
-        }
-        let Some(d) = matching(&diagnostics, case) else {
-            failures.push(format!("{}: no `{}` in {:#?}", case.name, case.message, diagnostics));
-            continue;
-        };
-        if (d.line, d.column) != (case.line, case.column) || d.file != "fleet.toml" {
-            failures.push(format!(
-                "{}: at {}:{}, want {}:{}\n{}",
-                case.name,
-                d.line,
-                d.column,
-                case.line,
-                case.column,
-                d.render(false)
-            ));
-        }
-        if !d.hint.as_deref().unwrap_or_default().contains(case.hint) {
-            failures.push(format!("{}: hint {:?} lacks {:?}", case.name, d.hint, case.hint));
-        }
+        failures.extend(case.failures(fleet.is_some(), &diagnostics, "fleet.toml"));
     }
     assert!(
         failures.is_empty(),

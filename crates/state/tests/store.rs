@@ -574,18 +574,22 @@ const V1_RESOURCES: &str = "
 const V1_COLUMNS: &str = "address, region, product_code, status, origin, fingerprint, request_json, order_id, \
                           product_ids, buy_product_request_id, request_id, last_error, run_id, created_at, updated_at";
 
+/// A state holding `pai` active and `oss` pending, as a migration must keep them; its snapshot.
+fn an_active_and_a_pending_row(b: &Backend) -> pai_state::StateSnapshot {
+    let mut w = b.writer();
+    let run = w.begin_run("apply").unwrap();
+    w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
+        .unwrap();
+    w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
+    w.put_pending(run, &[&product("oss", ProductCode::Oss, "cn-hangzhou")])
+        .unwrap();
+    w.end_run(run, &RunResult::Succeeded).unwrap();
+    drop(w);
+    b.store().snapshot().unwrap()
+}
+
 fn a_version_2_state_is_migrated_to_store_settle_deadlines(b: &Backend) {
-    {
-        let mut w = b.writer();
-        let run = w.begin_run("apply").unwrap();
-        w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
-            .unwrap();
-        w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
-        w.put_pending(run, &[&product("oss", ProductCode::Oss, "cn-hangzhou")])
-            .unwrap();
-        w.end_run(run, &RunResult::Succeeded).unwrap();
-    }
-    let before = b.store().snapshot().unwrap();
+    let before = an_active_and_a_pending_row(b);
     let downgrade = match b {
         Backend::Sqlite { .. } => {
             "ALTER TABLE resources DROP COLUMN settle_until;
@@ -680,17 +684,7 @@ fn settle_deadlines_and_reorders_follow_the_row(b: &Backend) {
 }
 
 fn a_version_1_state_is_migrated_to_allow_unpaid(b: &Backend) {
-    {
-        let mut w = b.writer();
-        let run = w.begin_run("apply").unwrap();
-        w.put_pending(run, &[&product("pai", ProductCode::Pai, "cn-hangzhou")])
-            .unwrap();
-        w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
-        w.put_pending(run, &[&product("oss", ProductCode::Oss, "cn-hangzhou")])
-            .unwrap();
-        w.end_run(run, &RunResult::Succeeded).unwrap();
-    }
-    let before = b.store().snapshot().unwrap();
+    let before = an_active_and_a_pending_row(b);
     // Put the state back as version 1 wrote it.
     let downgrade = match b {
         Backend::Sqlite { .. } => format!(
