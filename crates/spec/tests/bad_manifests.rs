@@ -154,6 +154,8 @@ fn cases() -> Vec<Case> {
             8,
             8,
         ),
+        e("a fleet file given as a manifest", "[fleet]\nrole = \"pai\"\n", "unknown key `fleet` at the top level", 1, 2)
+            .hint("looks like a fleet file"),
         e(
             "OSS in a second region",
             format!("{P}\n[products.oss]\ncode = \"OSS_share\"\n\n[products.oss-sh]\ncode = \"OSS_share\"\nregion = \"cn-shanghai\"\n"),

@@ -118,7 +118,13 @@ impl Checker {
         }
         let known = keys::names(section);
         let valid = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
-        let hint = if let Some(near) = suggest::suggest_key(key, &known) {
+        let hint = if section == Section::Root && matches!(key, "fleet" | "accounts") {
+            // `validate fleet.toml`: say what the file is rather than list a manifest's keys.
+            format!(
+                "this looks like a fleet file (docs/fleet.md), not a manifest; no command reads fleet files yet. \
+                 A manifest's top-level keys: {valid}"
+            )
+        } else if let Some(near) = suggest::suggest_key(key, &known) {
             format!("did you mean `{near}`? valid keys here: {valid}")
         } else if let Some(table) = keys::belongs_elsewhere(section, key) {
             format!("`{key}` belongs in {table}; valid keys here: {valid}")
