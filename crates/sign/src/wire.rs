@@ -47,6 +47,17 @@ pub fn operation(method: &str, path: &str) -> Option<Operation> {
 pub mod sts {
     pub const ACTION: &str = "AssumeRoleWithOIDC";
     pub const VERSION: &str = "2015-04-01";
+    /// A fleet's way into each account: a signed RPC call (`POST /`, `x-acs-action`,
+    /// `x-acs-version` [`VERSION`], ACS3-HMAC-SHA256) with the base credentials, for STS keys of
+    /// a role in that account.
+    pub const ASSUME_ROLE: &str = "AssumeRole";
+}
+
+/// Resource Directory (the Resource Manager API), where a fleet file's `[discovery]` finds the
+/// accounts under a folder: a signed RPC call (`POST /`, `x-acs-action`, `x-acs-version`).
+pub mod resource_manager {
+    pub const VERSION: &str = "2020-03-31";
+    pub const LIST_ACCOUNTS: &str = "ListAccounts";
 }
 
 #[cfg(test)]
