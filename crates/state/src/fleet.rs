@@ -10,7 +10,6 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::postgres::target::PgTarget;
 use super::{StateError, StateLocation};
 
 /// The states of a fleet: a directory, or a PostgreSQL database and schema prefix.

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
 use pai_planner::{render, wanted, Here, Plan};
-use pai_state::{ApiCall, RunResult, StateLocation, StateWriter};
+use pai_state::{ApiCall, StateLocation, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
@@ -188,20 +188,11 @@ fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::
 fn execute(
     g: &Global,
     cloud: &Cloud,
-    mut writer: StateWriter,
+    writer: StateWriter,
     plan: &Plan,
     saved: bool,
     refresh_calls: &[ApiCall],
 ) -> anyhow::Result<ApplyReport> {
-    let run = if writer.exists() {
-        let run = writer.begin_run("apply")?;
-        for call in refresh_calls {
-            writer.record_api_call(run, call)?;
-        }
-        Some(run)
-    } else {
-        None
-    };
     let writer = Arc::new(Mutex::new(writer));
     let config = ExecutorConfig {
         // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.
@@ -216,39 +207,21 @@ fn execute(
     } else {
         Arc::new(view::Lines)
     };
-    let client = cloud.client().clone();
-    let executor = match run {
-        Some(run) => Executor::new(client, Arc::clone(&writer), run, config, progress),
-        None => Executor::without_run(
-            client,
-            Arc::clone(&writer),
-            "apply",
-            refresh_calls.to_vec(),
-            config,
-            progress,
-        ),
-    };
-    let (result, run) = match executor {
-        Ok(executor) => {
-            let executor = executor.with_cancel(cloud.interrupts().cancel().clone());
-            cloud.interrupts().set_phase(Phase::Ordering);
-            let result = cloud.block_on(executor.apply(plan));
-            cloud.interrupts().set_phase(Phase::After);
-            cloud.say().detach();
-            (result, executor.run_id())
-        }
-        Err(e) => (Err(e), run),
-    };
-    let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
-    let run_result = match (&result, cloud.interrupts().taken()) {
-        (_, Some(signo)) => RunResult::Failed(format!("interrupted by {}", signal_name(signo))),
-        (Ok(report), None) if report.is_success() => RunResult::Succeeded,
-        (Ok(_), None) => RunResult::Failed("some products were not ordered".into()),
-        (Err(e), None) => RunResult::Failed(e.to_string()),
-    };
-    if let Some(run) = run {
-        writer.end_run(run, &run_result)?;
-    }
+    let executor = Executor::for_apply(
+        cloud.client().clone(),
+        Arc::clone(&writer),
+        "apply",
+        refresh_calls,
+        config,
+        progress,
+    )?
+    .with_cancel(cloud.interrupts().cancel().clone());
+    cloud.interrupts().set_phase(Phase::Ordering);
+    let result = cloud.block_on(executor.apply(plan));
+    cloud.interrupts().set_phase(Phase::After);
+    cloud.say().detach();
+    let interrupted = cloud.interrupts().taken().map(signal_name);
+    executor.finish(&result, interrupted)?;
     Ok(result?)
 }
 
