@@ -115,6 +115,9 @@ pub enum WaitKind {
     /// the retry budget, and the last one lasts at most the timeout).
     Retry {
         error: String,
+        /// The server refused for load ([`ApiError::is_throttling`]): a fleet run takes it as a
+        /// sign to send fewer requests at once.
+        throttled: bool,
         next_attempt: u32,
         at: SystemTime,
         gives_up_at: SystemTime,
@@ -401,6 +404,7 @@ impl Client {
                     &endpoint,
                     WaitKind::Retry {
                         error: cause,
+                        throttled: error.is_throttling(),
                         next_attempt: attempt + 1,
                         at: now + delay,
                         gives_up_at: now + budget_left + self.inner.config.read_timeout,
