@@ -56,7 +56,7 @@ pub use credentials::{
 };
 pub use executor::{
     await_interrupted, ApplyReport, Cancel, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome,
-    Progress, ProgressSink, RegionReport,
+    Progress, ProgressSink, RegionReport, Silent,
 };
 pub use refresh::{refresh, Finding, FindingKind};
 pub use status::{ListCall, ListProductsStatus};

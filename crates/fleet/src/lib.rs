@@ -11,6 +11,8 @@
 //! - [`plan`]: [`plan::FleetPlan`], the combined plan: one `pai_planner::Plan` per account, or why
 //!   the account could not be planned; saved, re-read and checked like a single plan.
 //! - [`render`]: a fleet plan as human, Markdown or JSON text.
+//! - [`run`]: the fleet run over an [`run::Environment`]: every account planned
+//!   ([`run::plan_accounts`]) and applied ([`run::apply_accounts`]) concurrently within bounds.
 //! - [`within`]: whether a fresh plan of an account orders nothing its reviewed plan did not (how a
 //!   stopped fleet apply resumes without buying what nobody reviewed).
 //!
@@ -19,6 +21,7 @@
 pub mod limit;
 pub mod plan;
 pub mod render;
+pub mod run;
 pub mod shard;
 pub mod waves;
 pub mod within;

@@ -165,12 +165,8 @@ fn check_saved(
     Ok(plan.check_current(snapshot, manifest, &here)?)
 }
 
-/// Whether the location a plan recorded names the state at `location`. The plan has it as
-/// displayed, `***` for a password in a URL: read back as a location, it is compared by what
-/// names a state (the path; the database and schema, whoever the user and wherever the password).
 fn names_state(recorded: &str, location: &StateLocation) -> bool {
-    let no_env = |_: &str| None;
-    StateLocation::parse(recorded, &no_env).is_ok_and(|l| l.same_state(location))
+    location.is_named_by(recorded)
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
@@ -233,7 +229,7 @@ struct Outcome<'a> {
 }
 
 /// A saved plan is a JSON document; a manifest is TOML, whose first byte is never `{`.
-fn is_plan_file(path: &Path) -> bool {
+pub(crate) fn is_plan_file(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "json") {
         return true;
     }
@@ -243,7 +239,7 @@ fn is_plan_file(path: &Path) -> bool {
         == Some(b'{')
 }
 
-fn confirm() -> anyhow::Result<bool> {
+pub(crate) fn confirm() -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
     write!(
         err,

@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
+
 use crate::diagnostic::{self, Diagnostic};
 use crate::load::{analyse_with, read};
 use crate::model::{Address, Region};
@@ -130,6 +132,8 @@ pub enum FleetError {
 pub struct LoadedFleet {
     pub fleet: Fleet,
     pub warnings: Vec<Diagnostic>,
+    /// Hex SHA-256 of the file's bytes: a saved fleet plan records it.
+    pub source_hash: String,
 }
 
 /// Reads and validates the fleet file at `path`; relative manifest paths are resolved
@@ -154,6 +158,7 @@ pub fn load_fleet(path: &Path) -> Result<LoadedFleet, FleetError> {
         Some(fleet) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(LoadedFleet {
             fleet,
             warnings: diagnostics,
+            source_hash: hex::encode(Sha256::digest(&bytes)),
         }),
         _ => Err(FleetError::Invalid { file, diagnostics }),
     }
