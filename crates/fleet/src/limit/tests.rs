@@ -66,10 +66,11 @@ async fn run(limit: &AdaptiveLimit, tasks: usize, hold: usize, throttled: impl F
     let in_flight = Rc::new(Cell::new(0usize));
     let most = Rc::new(Cell::new(0usize));
     let local = tokio::task::LocalSet::new();
+    let mut handles = Vec::new();
     for i in 0..tasks {
         let (limit, in_flight, most) = (limit.clone(), Rc::clone(&in_flight), Rc::clone(&most));
         let throttle = throttled(i);
-        local.spawn_local(async move {
+        handles.push(local.spawn_local(async move {
             let permit = limit.acquire().await;
             in_flight.set(in_flight.get() + 1);
             assert!(
@@ -89,9 +90,18 @@ async fn run(limit: &AdaptiveLimit, tasks: usize, hold: usize, throttled: impl F
             } else {
                 drop(permit);
             }
-        });
+        }));
     }
-    local.await;
+    local
+        .run_until(async {
+            for handle in handles {
+                // A task's failed assertion fails the test.
+                if let Err(e) = handle.await {
+                    std::panic::resume_unwind(e.into_panic());
+                }
+            }
+        })
+        .await;
     assert_eq!(limit.in_flight(), 0);
     most.get()
 }
@@ -166,4 +176,16 @@ async fn a_limit_that_falls_below_what_is_in_flight_admits_none_until_it_is_belo
     assert_eq!((limit.limit(), limit.in_flight()), (3, 2));
     drop((d, e));
     assert_eq!(limit.in_flight(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_limit_that_falls_while_permits_are_idle_takes_them_back() {
+    let limit = AdaptiveLimit::new(Aimd::new(8, 1, 8));
+    limit.acquire().await.throttled(); // 8 -> 4 with 7 permits idle
+    assert_eq!((limit.limit(), limit.in_flight()), (4, 0));
+    // `run` checks every start against the limit of the moment: 4 then climbing.
+    let most = run(&limit, 12, 3, |_| false).await;
+    // 4 successes make 5, 5 more make 6.
+    assert!((4..=6).contains(&most), "{most}");
+    assert_eq!(limit.limit(), 6);
 }
