@@ -22,3 +22,6 @@ pub mod render;
 pub mod shard;
 pub mod waves;
 pub mod within;
+
+#[cfg(test)]
+mod fixtures;
