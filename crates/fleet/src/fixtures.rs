@@ -136,7 +136,15 @@ pub fn conflicted_account() -> Plan {
     )
 }
 
+/// The account's plan made for its own state under `fleet/fleet.states` and its own id, as a
+/// fleet plan makes it.
 pub fn account(name: &str, id: &str, tags: &[&str], outcome: AccountOutcome) -> AccountPlan {
+    let outcome = match outcome {
+        AccountOutcome::Planned { plan } => {
+            planned(plan.made_for(false, format!("fleet/fleet.states/{id}.db"), Some(id.to_owned())))
+        }
+        not_planned => not_planned,
+    };
     AccountPlan {
         name: Address::parse(name).unwrap(),
         id: id.to_owned(),

@@ -117,7 +117,7 @@ mod tests {
 
     #[test]
     fn shards_parse_and_print() {
-        let table: [(&str, Result<(u32, u32), ShardError>); 12] = [
+        let table = [
             ("1/1", Ok((1, 1))),
             ("2/5", Ok((2, 5))),
             ("5/5", Ok((5, 5))),

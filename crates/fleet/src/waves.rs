@@ -243,7 +243,7 @@ mod tests {
             ("team-b", &canary),
         ];
         let tag = |t: &str| Canary::Tag(t.into());
-        let table: [(Option<Canary>, Result<Vec<Vec<&str>>, WavesError>); 7] = [
+        let table = [
             (None, Ok(vec![vec!["team-a", "team-b", "team-c", "team-d"]])),
             (
                 Some(tag("canary")),

@@ -15,7 +15,7 @@ fn aimd_halves_on_throttling_and_climbs_one_window_at_a_time() {
     }
     use Step::{Ok, Throttled};
     // (start, min, max, steps, limit after each step)
-    let table: [(usize, usize, usize, Vec<Step>, Vec<usize>); 6] = [
+    let table = [
         (
             8,
             1,

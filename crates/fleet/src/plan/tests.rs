@@ -114,6 +114,13 @@ fn reread(edit: impl Fn(&mut serde_json::Value)) -> Result<FleetPlan, FleetPlanF
     FleetPlan::from_json(&json.to_string(), Path::new("plan.json"))
 }
 
+/// What is done to the document, and the refusal expected.
+type Case = (
+    &'static str,
+    Box<dyn Fn(&mut serde_json::Value)>,
+    fn(&FleetPlanFileError) -> bool,
+);
+
 #[test]
 fn edited_other_format_and_other_documents_are_refused() {
     use FleetPlanFileError as E;
@@ -122,7 +129,7 @@ fn edited_other_format_and_other_documents_are_refused() {
         let plan: FleetPlan = serde_json::from_value(json.clone()).unwrap();
         *json = serde_json::from_str(&plan.to_json()).unwrap();
     };
-    let cases: Vec<(&str, Box<dyn Fn(&mut serde_json::Value)>, fn(&E) -> bool)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "an order's AutoPay",
             Box::new(|j| j["accounts"][0]["outcome"]["plan"]["orders"][0]["body"]["AutoPay"] = false.into()),
