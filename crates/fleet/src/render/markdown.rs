@@ -99,7 +99,7 @@ fn assemble(
     if let Some(left_out) = left_out {
         let _ = write!(
             out,
-            "> [!NOTE]\n> This plan is too long for one comment (65,536 characters at most): {} left out below. \
+            "> [!NOTE]\n> This plan is too long for one comment (65,536 characters at most), so it leaves out {}. \
              The job's log (`fleet plan`) and the saved fleet plan hold all of it.\n\n",
             what_is_left_out(left_out)
         );
@@ -108,7 +108,7 @@ fn assemble(
         out.push_str(ROWS_HEAD);
         rows.iter().for_each(|r| out.push_str(r));
         if rows_out > 0 {
-            let _ = writeln!(out, "| … | and {} more with changes | | | | | | |", accounts(rows_out));
+            let _ = writeln!(out, "| … | and {} with changes | | | | | | |", more(rows_out));
         }
         out.push('\n');
     }
@@ -117,17 +117,13 @@ fn assemble(
         out.push_str(UNPLANNED_HEAD);
         unplanned.iter().for_each(|r| out.push_str(r));
         if unplanned_out > 0 {
-            let _ = writeln!(out, "| … | and {} more not planned | |", accounts(unplanned_out));
+            let _ = writeln!(out, "| … | and {} not planned | |", more(unplanned_out));
         }
         out.push('\n');
     }
     sections.iter().for_each(|s| out.push_str(s));
     if sections_out > 0 {
-        let _ = writeln!(
-            out,
-            "*The changes of {} more are not shown here.*\n",
-            accounts(sections_out)
-        );
+        let _ = writeln!(out, "*The changes of {} are not shown here.*\n", more(sections_out));
     }
     out.push_str(foot);
     out
@@ -142,9 +138,18 @@ fn what_is_left_out([rows, unplanned, sections]: [usize; 3]) -> String {
         parts.push(format!("{} of the table", rows_word(rows)));
     }
     if unplanned > 0 {
-        parts.push(format!("{} not planned", accounts(unplanned)));
+        parts.push(format!("{unplanned} of the accounts not planned"));
     }
-    parts.join(", ")
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => format!("{} and {last}", rest.join(", ")),
+        None => String::new(),
+    }
+}
+
+/// `1 more account`, `3 more accounts`.
+fn more(n: usize) -> String {
+    format!("{n} more {}", if n == 1 { "account" } else { "accounts" })
 }
 
 fn rows_word(n: usize) -> String {

@@ -140,19 +140,19 @@ fn what_is_left_out_is_counted() {
     let shown = text.matches("<details><summary><b>team-").count();
     assert!(shown > 0 && shown < 60, "{shown}");
     assert!(
-        text.contains(&format!("the changes of {} left out below", accounts(60 - shown))),
+        text.contains(&format!("so it leaves out the changes of {}.", accounts(60 - shown))),
         "{text}"
     );
     assert!(text.contains(&format!(
-        "*The changes of {} more are not shown here.*",
-        accounts(60 - shown)
+        "*The changes of {} more accounts are not shown here.*",
+        60 - shown
     )));
     // Every account still has its row: rows are taken first.
     assert_eq!(text.matches("| `team-").count(), 60);
 
     let crowded = super::markdown(&large_fleet(10, 3_000, 0));
     assert!(
-        crowded.contains("more not planned |"),
+        crowded.contains("more accounts not planned |"),
         "the list of refused accounts is cut with a count"
     );
     assert!(
