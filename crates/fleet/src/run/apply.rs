@@ -11,7 +11,7 @@ use pai_state::{StateLocation, StateWriter};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::plan::{plan_one, read_snapshot};
+use super::plan::plan_one;
 use super::{AccountEvent, AccountTarget, Environment, FleetProgress, RunConfig, ThrottleFlag};
 use crate::limit::{AdaptiveLimit, Aimd};
 use crate::plan::{AccountOutcome, AccountPlan};
@@ -96,7 +96,7 @@ pub async fn apply_accounts(
     let mut results: BTreeMap<String, AccountApplied> = BTreeMap::new();
     let mut runnable = Vec::new();
     for plan in plans {
-        let outcome = match (&plan.outcome, targets.remove(&plan.name)) {
+        let outcome = match (&plan.outcome, targets.remove(plan.name.as_str())) {
             (AccountOutcome::NotPlanned { reason }, _) => Some(Applied::NotStarted {
                 reason: format!("it could not be planned: {reason}"),
             }),
@@ -109,17 +109,17 @@ pub async fn apply_accounts(
             }
         };
         if let Some(outcome) = outcome {
-            results.insert(plan.name.clone(), entry(&plan, outcome));
+            results.insert(plan.name.as_str().to_owned(), entry(&plan, outcome));
         }
     }
-    let tags: Vec<(String, Vec<String>)> = runnable.iter().map(|(p, _)| (p.name.clone(), p.tags.clone())).collect();
+    let tags: Vec<(String, Vec<String>)> = runnable.iter().map(|(p, _)| (p.name.as_str().to_owned(), p.tags.clone())).collect();
     let tag_refs: Vec<(&str, &[String])> = tags.iter().map(|(n, t)| (n.as_str(), t.as_slice())).collect();
     let order: Vec<Vec<String>> = waves(&tag_refs, config.canary.as_ref())?
         .into_iter()
         .map(|wave| wave.into_iter().map(str::to_owned).collect())
         .collect();
     let mut by_name: BTreeMap<String, (AccountPlan, AccountTarget)> =
-        runnable.into_iter().map(|(p, t)| (p.name.clone(), (p, t))).collect();
+        runnable.into_iter().map(|(p, t)| (p.name.as_str().to_owned(), (p, t))).collect();
     let total = by_name.len();
     let limit = Arc::new(AdaptiveLimit::new(Aimd::new(config.run.concurrency.max(1), 1, config.run.concurrency.max(1))));
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -147,7 +147,7 @@ pub async fn apply_accounts(
                 let outcome = match stop_reason(&config, failed.load(Ordering::SeqCst), total) {
                     Some(reason) => Applied::NotStarted { reason },
                     None => {
-                        progress.event(&plan.name, AccountEvent::Started);
+                        progress.event(plan.name.as_str(), AccountEvent::Started);
                         let throttled = ThrottleFlag::default();
                         let outcome = apply_one(&plan, &target, env.as_ref(), &config, Arc::clone(&throttled)).await;
                         if throttled.load(Ordering::Relaxed) {
@@ -156,11 +156,11 @@ pub async fn apply_accounts(
                         if outcome.is_failure() {
                             failed.fetch_add(1, Ordering::SeqCst);
                         }
-                        progress.event(&plan.name, event_of(&outcome));
+                        progress.event(plan.name.as_str(), event_of(&outcome));
                         outcome
                     }
                 };
-                (plan.name.clone(), entry(&plan, outcome))
+                (plan.name.as_str().to_owned(), entry(&plan, outcome))
             });
         }
         let mut canary_failed = false;
@@ -200,7 +200,7 @@ fn stop_reason(config: &ApplyConfig, failed: usize, total: usize) -> Option<Stri
 
 fn entry(plan: &AccountPlan, outcome: Applied) -> AccountApplied {
     AccountApplied {
-        name: plan.name.clone(),
+        name: plan.name.as_str().to_owned(),
         id: plan.id.clone(),
         outcome,
     }
@@ -256,19 +256,23 @@ async fn apply_one(
         Ok(snapshot) => snapshot,
         Err(e) => return failed(format!("cannot read the state {location}: {e}")),
     };
-    let same_state = |recorded: &str| location.is_named_by(recorded);
-    let endpoint = |region: &pai_spec::Region| env.endpoint(&loaded.manifest, region);
-    let here = Here {
-        sandbox: env.sandbox(),
-        state: location.to_string(),
-        same_state: &same_state,
-        account: Some(reviewed.id.clone()),
-        endpoint: &endpoint,
+    // In a block of its own: the closures it borrows are not `Sync` and must not live across an await.
+    let current = {
+        let same_state = |recorded: &str| location.is_named_by(recorded);
+        let endpoint = |region: &pai_spec::Region| env.endpoint(&loaded.manifest, region);
+        let here = Here {
+            sandbox: env.sandbox(),
+            state: location.to_string(),
+            same_state: &same_state,
+            account: Some(reviewed.id.clone()),
+            endpoint: &endpoint,
+        };
+        reviewed_plan.check_current(&snapshot, &loaded.manifest, &here)
     };
     if !env.sandbox() {
         await_interrupted(&snapshot, config.settle).await;
     }
-    let (plan, resumed): (Plan, bool) = match reviewed_plan.check_current(&snapshot, &loaded.manifest, &here) {
+    let (plan, resumed): (Plan, bool) = match current {
         Ok(()) => ((**reviewed_plan).clone(), false),
         Err(StalePlan::Serial { .. }) => {
             // Asked after the lock is held: what it sees cannot change under it.

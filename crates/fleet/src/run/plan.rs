@@ -129,7 +129,7 @@ pub(super) async fn read_snapshot(location: pai_state::StateLocation) -> Result<
 fn account_plan(target: &AccountTarget, outcome: AccountOutcome) -> AccountPlan {
     let account = &target.account;
     AccountPlan {
-        name: account.name.as_str().to_owned(),
+        name: account.name.clone(),
         id: account.id.as_str().to_owned(),
         role_arn: account.role_arn.clone(),
         tags: account.tags.clone(),

@@ -35,7 +35,7 @@ const SANDBOX_HOME_ACCOUNT: &str = "1000000000000000";
 pub fn check_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<()> {
     let resolver = resolver(g, manifest);
     for region in manifest.regions() {
-        pai_spec::check_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
+        pai_apply::client::endpoint::parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
     }
     Ok(())
 }
