@@ -42,18 +42,20 @@
 
 pub mod client;
 pub mod credentials;
+pub mod directory;
 pub mod executor;
 mod refresh;
 mod status;
 
 pub use client::{
     ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
-    ListProductsResponse, OrderError, OrderRefusal, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
+    ListProductsResponse, OrderError, OrderRefusal, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy, RpcClient,
 };
 pub use credentials::{
-    CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
-    StaticCredentials,
+    session_identity, AssumeRoleConfig, AssumeRoleProvider, CredentialError, CredentialProvider, Credentials,
+    DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret, SessionIdentity, StaticCredentials,
 };
+pub use directory::{list_accounts, DirectoryAccount, DirectoryError};
 pub use executor::{
     await_interrupted, ApplyReport, Cancel, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome,
     Progress, ProgressSink, RegionReport,
