@@ -5,7 +5,13 @@
 //! the credentials file `~/.alibabacloud/credentials.ini` ([`file`](mod@file)). Each source either finds
 //! credentials, reports that it is not configured (the chain moves on), or reports that it is
 //! configured but unusable (the chain stops: falling through to the next source could sign the
-//! order with another account's key). `docs/credentials.md` is the user-facing description.
+//! order with another account's key).
+//!
+//! A fleet then enters each account with [`assume_role`]: STS `AssumeRole` into the account's
+//! role, signed with what the chain found (the base credentials), under a session name and
+//! `SourceIdentity` that say which run and commit it is ([`session`]). Both STS exchanges share
+//! one cache, refreshed before expiry, in `sts`. `docs/credentials.md` is the user-facing
+//! description.
 
 pub mod assume_role;
 pub mod cli_profile;
