@@ -509,6 +509,10 @@ pub struct EmulatorArgs {
     /// The seed of the fault and realism draws, to replay a run [default: a fresh one, printed].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also serve the accounts of this fleet file: STS `AssumeRole` into each account's role
+    /// (trusting the emulator's own key), Resource Manager `ListAccounts`, a ledger per account.
+    #[arg(long, value_name = "FLEET")]
+    pub fleet: Option<PathBuf>,
 }
 
 /// The manifest path: the argument, or `pai-provision.toml` in the working directory.

@@ -62,7 +62,11 @@ pub struct Call {
     pub method: &'static str,
     pub path: &'static str,
     pub action: &'static str,
+    /// `x-acs-version`: AIWorkSpace's, or an RPC API's.
+    pub version: &'static str,
     pub query: Vec<(String, String)>,
+    /// Sent (and signed) when there is a body.
+    pub content_type: &'static str,
     pub body: Vec<u8>,
     pub algo: Algo,
     pub access_key_id: String,
@@ -78,7 +82,9 @@ impl Call {
             method: wire::LIST_PRODUCTS.method,
             path: wire::LIST_PRODUCTS.path,
             action: wire::LIST_PRODUCTS.action,
+            version: wire::API_VERSION,
             query: vec![("ProductCodes".into(), codes.into()), ("Verbose".into(), "true".into())],
+            content_type: "application/json; charset=utf-8",
             body: Vec::new(),
             algo,
             access_key_id: AK.into(),
@@ -100,6 +106,33 @@ impl Call {
         }
     }
 
+    /// A signed RPC call (`POST /`), its parameters in the query, as the official SDK sends
+    /// STS and Resource Manager calls.
+    pub fn rpc(action: &'static str, version: &'static str, params: &[(&str, &str)]) -> Call {
+        Call {
+            method: "POST",
+            path: "/",
+            action,
+            version,
+            query: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Call::list(Algo::V3, "")
+        }
+    }
+
+    /// [`Call::rpc`] with the parameters in a form body instead.
+    pub fn rpc_form(action: &'static str, version: &'static str, params: &[(&str, &str)]) -> Call {
+        let mut call = Call::rpc(action, version, &[]);
+        call.body = pai_sign::encode_query(
+            &params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .into_bytes();
+        call.content_type = "application/x-www-form-urlencoded";
+        call
+    }
+
     pub fn with_key(mut self, id: &str, secret: &str, token: Option<&str>) -> Call {
         self.access_key_id = id.into();
         self.secret = secret.into();
@@ -113,11 +146,11 @@ impl Call {
         let mut add = |k: &str, v: &str| h.push((k.to_owned(), v.to_owned()));
         add("host", host);
         add("accept", "application/json");
-        add("x-acs-version", wire::API_VERSION);
+        add("x-acs-version", self.version);
         add("x-acs-action", self.action);
         add("x-acs-signature-nonce", &self.nonce);
         if !self.body.is_empty() {
-            add("content-type", "application/json; charset=utf-8");
+            add("content-type", self.content_type);
         }
         match self.algo {
             Algo::V3 => {
