@@ -5,7 +5,7 @@ use std::time::Duration;
 
 mod fleet;
 
-pub use fleet::{FleetApplyArgs, FleetCommand, FleetPlanArgs, FleetStatusArgs, Selection};
+pub use fleet::{FleetApplyArgs, FleetCommand, FleetPlanArgs, FleetStatusArgs};
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};

@@ -133,7 +133,9 @@ mod tests {
         let file = dir.path().join("state.db");
         std::fs::write(&file, b"").unwrap();
         for base in [file.clone(), PathBuf::from("fleet.db"), PathBuf::from("x/fleet.sqlite")] {
-            let err = FleetStates::new(StateLocation::File(base.clone())).unwrap_err().to_string();
+            let err = FleetStates::new(StateLocation::File(base.clone()))
+                .unwrap_err()
+                .to_string();
             assert!(err.contains("one state per account"), "{}: {err}", base.display());
         }
         for id in ["", "12a", "../x", "1/2"] {

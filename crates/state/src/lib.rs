@@ -50,8 +50,8 @@ use pai_spec::{Address, Fingerprint, ProductCode, ProductRequest, Region};
 use serde::{Deserialize, Serialize};
 
 pub use copy::{migrate, Migrated, StateDump};
-pub use fleet::FleetStates;
 pub use error::{DriverError, ErrorKind, LiveHolder, StateError};
+pub use fleet::FleetStates;
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
 pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};

@@ -8,6 +8,20 @@ use pai_fleet::waves::{Canary, Tolerance};
 
 use super::{Format, PlanFormat};
 
+// The run's own defaults, in clap's type (both are small: the casts cannot truncate).
+const DEFAULT_CONCURRENCY: u16 = pai_fleet::run::DEFAULT_CONCURRENCY as u16;
+const DEFAULT_PER_ACCOUNT: u16 = pai_fleet::run::DEFAULT_PER_ACCOUNT as u16;
+
+impl Selection {
+    /// The run's bounds.
+    pub fn run_config(&self) -> pai_fleet::run::RunConfig {
+        pai_fleet::run::RunConfig {
+            concurrency: usize::from(self.concurrency),
+            per_account: usize::from(self.per_account),
+        }
+    }
+}
+
 #[derive(Debug, Subcommand)]
 pub enum FleetCommand {
     /// Plan every account of a fleet file: one combined plan.
@@ -29,11 +43,11 @@ pub struct Selection {
     #[arg(long = "account", value_name = "NAME")]
     pub accounts: Vec<String>,
     /// Accounts worked on at once, at most (lowered while the API throttles).
-    #[arg(long, default_value_t = pai_fleet::run::DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024).map(usize::from))]
-    pub concurrency: usize,
+    #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub concurrency: u16,
     /// API calls at once in one account, at most.
-    #[arg(long, default_value_t = pai_fleet::run::DEFAULT_PER_ACCOUNT, value_parser = clap::value_parser!(u16).range(1..=64).map(usize::from))]
-    pub per_account: usize,
+    #[arg(long, default_value_t = DEFAULT_PER_ACCOUNT, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub per_account: u16,
 }
 
 #[derive(Debug, Args)]

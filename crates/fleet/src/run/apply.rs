@@ -45,7 +45,10 @@ pub enum Applied {
     /// The plan had nothing to change.
     NothingToDo,
     /// Not applied, and why; nothing was ordered for it in this run unless `report` says so.
-    Failed { reason: String, report: Option<ApplyReport> },
+    Failed {
+        reason: String,
+        report: Option<ApplyReport>,
+    },
     /// Not started: the plan could not be made, a canary failed, the tolerance was reached, or
     /// the run was interrupted.
     NotStarted { reason: String },
@@ -64,7 +67,9 @@ impl Applied {
     pub fn ordered(&self) -> usize {
         match self {
             Applied::Applied { report } | Applied::Resumed { report } => report.ordered(),
-            Applied::Failed { report: Some(report), .. } => report.ordered(),
+            Applied::Failed {
+                report: Some(report), ..
+            } => report.ordered(),
             _ => 0,
         }
     }
@@ -112,16 +117,25 @@ pub async fn apply_accounts(
             results.insert(plan.name.as_str().to_owned(), entry(&plan, outcome));
         }
     }
-    let tags: Vec<(String, Vec<String>)> = runnable.iter().map(|(p, _)| (p.name.as_str().to_owned(), p.tags.clone())).collect();
+    let tags: Vec<(String, Vec<String>)> = runnable
+        .iter()
+        .map(|(p, _)| (p.name.as_str().to_owned(), p.tags.clone()))
+        .collect();
     let tag_refs: Vec<(&str, &[String])> = tags.iter().map(|(n, t)| (n.as_str(), t.as_slice())).collect();
     let order: Vec<Vec<String>> = waves(&tag_refs, config.canary.as_ref())?
         .into_iter()
         .map(|wave| wave.into_iter().map(str::to_owned).collect())
         .collect();
-    let mut by_name: BTreeMap<String, (AccountPlan, AccountTarget)> =
-        runnable.into_iter().map(|(p, t)| (p.name.as_str().to_owned(), (p, t))).collect();
+    let mut by_name: BTreeMap<String, (AccountPlan, AccountTarget)> = runnable
+        .into_iter()
+        .map(|(p, t)| (p.name.as_str().to_owned(), (p, t)))
+        .collect();
     let total = by_name.len();
-    let limit = Arc::new(AdaptiveLimit::new(Aimd::new(config.run.concurrency.max(1), 1, config.run.concurrency.max(1))));
+    let limit = Arc::new(AdaptiveLimit::new(Aimd::new(
+        config.run.concurrency.max(1),
+        1,
+        config.run.concurrency.max(1),
+    )));
     let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let wave_count = order.len();
     for (wave_index, wave) in order.into_iter().enumerate() {
@@ -274,9 +288,24 @@ async fn apply_one(
     }
     let (plan, resumed): (Plan, bool) = match current {
         Ok(()) => ((**reviewed_plan).clone(), false),
-        Err(StalePlan::Serial { .. }) => {
+        // The state moved on since the plan (or came to be): a stopped fleet apply, resumed.
+        Err(
+            StalePlan::Serial { .. }
+            | StalePlan::Lineage {
+                plan: None,
+                state: Some(_),
+            },
+        ) => {
             // Asked after the lock is held: what it sees cannot change under it.
-            let fresh = match plan_one(target, env, config.run, Arc::clone(&throttled), OffsetDateTime::now_utc()).await {
+            let fresh = match plan_one(
+                target,
+                env,
+                config.run,
+                Arc::clone(&throttled),
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            {
                 AccountOutcome::Planned { plan } => *plan,
                 AccountOutcome::NotPlanned { reason } => return failed(reason),
             };
@@ -332,4 +361,3 @@ async fn open_writer(location: StateLocation, timeout: Duration) -> Result<State
         .map_err(|e| format!("cannot open the state {shown}: {e}"))?
         .map_err(|e| format!("cannot lock the state {shown}: {e}"))
 }
-

@@ -21,7 +21,11 @@ pub async fn plan_accounts(
     progress: Arc<dyn FleetProgress>,
     now: OffsetDateTime,
 ) -> Vec<AccountPlan> {
-    let limit = Arc::new(AdaptiveLimit::new(Aimd::new(config.concurrency.max(1), 1, config.concurrency.max(1))));
+    let limit = Arc::new(AdaptiveLimit::new(Aimd::new(
+        config.concurrency.max(1),
+        1,
+        config.concurrency.max(1),
+    )));
     let mut tasks = tokio::task::JoinSet::new();
     let count = targets.len();
     for (index, target) in targets.into_iter().enumerate() {
@@ -88,7 +92,13 @@ async fn try_plan(
             "{} orders in {}, which the fleet file does not give this account (its regions: {})",
             loaded.path,
             list.join(", "),
-            target.account.regions.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+            target
+                .account
+                .regions
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
         ));
     }
     let location = target.state.as_ref().map_err(Clone::clone)?.clone();

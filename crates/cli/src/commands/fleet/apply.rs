@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use pai_fleet::plan::{AccountOutcome, FleetPlan};
 use pai_fleet::render;
-use pai_fleet::run::{apply_accounts, AccountApplied, Applied, ApplyConfig, FleetProgress, RunConfig};
+use pai_fleet::run::{apply_accounts, AccountApplied, Applied, ApplyConfig, FleetProgress};
 use serde::Serialize;
 
 use super::env::FleetCloud;
@@ -19,10 +19,7 @@ use crate::context;
 
 pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     let saved = crate::commands::apply::is_plan_file(&args.target);
-    let run_config = RunConfig {
-        concurrency: args.selection.concurrency,
-        per_account: args.selection.per_account,
-    };
+    let run_config = args.selection.run_config();
     let (loaded, saved_plan) = if saved {
         if args.selection.shard.is_some() {
             anyhow::bail!("--shard is recorded in a saved fleet plan: apply the plan of each shard as it was made");
@@ -51,10 +48,10 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     }
     let accounts = if let Some(plan) = &saved_plan {
         let names: Vec<String> = if args.selection.accounts.is_empty() {
-            plan.accounts.iter().map(|a| a.name.clone()).collect()
+            plan.accounts.iter().map(|a| a.name.as_str().to_owned()).collect()
         } else {
             for name in &args.selection.accounts {
-                if !plan.accounts.iter().any(|a| &a.name == name || &a.id == name) {
+                if !plan.accounts.iter().any(|a| a.name.as_str() == name || &a.id == name) {
                     anyhow::bail!("--account {name}: the account is not in the saved fleet plan");
                 }
             }
@@ -67,7 +64,7 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     let targets = super::targets(g, &accounts, &states);
     let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
     let plan = if let Some(mut plan) = saved_plan {
-        plan.accounts.retain(|a| accounts.iter().any(|t| t.name.as_str() == a.name));
+        plan.accounts.retain(|a| accounts.iter().any(|t| t.name == a.name));
         plan
     } else {
         let plan = super::plan::plan_fleet(
@@ -172,8 +169,16 @@ fn check_saved(g: &Global, plan: &FleetPlan, loaded: &super::LoadedFleetFile) ->
     if plan.sandbox != g.sandbox {
         anyhow::bail!(
             "the fleet plan was made {}, and this apply runs {}; plan again the way you mean to apply",
-            if plan.sandbox { "with --sandbox" } else { "without --sandbox" },
-            if g.sandbox { "with --sandbox" } else { "without --sandbox" },
+            if plan.sandbox {
+                "with --sandbox"
+            } else {
+                "without --sandbox"
+            },
+            if g.sandbox {
+                "with --sandbox"
+            } else {
+                "without --sandbox"
+            },
         );
     }
     Ok(())

@@ -35,7 +35,8 @@ const SANDBOX_HOME_ACCOUNT: &str = "1000000000000000";
 pub fn check_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<()> {
     let resolver = resolver(g, manifest);
     for region in manifest.regions() {
-        pai_apply::client::endpoint::parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
+        pai_apply::client::endpoint::parse_endpoint(&resolver.url_for(&region))
+            .with_context(|| format!("the endpoint for {region}"))?;
     }
     Ok(())
 }
@@ -69,16 +70,25 @@ impl FleetCloud {
             .context("cannot start the async runtime")?;
         let interrupts = Interrupts::default();
         interrupts.listen(&runtime)?;
-        let rpc = RpcClient::new(Duration::from_secs(10), g.timeout, &ProxyConfig::FromEnvironment, &|name| {
-            std::env::var(name).ok()
-        })
+        let rpc = RpcClient::new(
+            Duration::from_secs(10),
+            g.timeout,
+            &ProxyConfig::FromEnvironment,
+            &|name| std::env::var(name).ok(),
+        )
         .context("cannot build the STS client")?;
         let (base, sts_endpoint, sandbox, endpoints): (Arc<dyn CredentialProvider>, String, _, _) = if g.sandbox {
             let _entered = runtime.enter();
             let (sandbox, secret, endpoints) = start_sandbox(fleet, states)?;
-            let credentials = Credentials::new(crate::sandbox::SANDBOX_ACCESS_KEY_ID, secret).with_provider_name("sandbox");
+            let credentials =
+                Credentials::new(crate::sandbox::SANDBOX_ACCESS_KEY_ID, secret).with_provider_name("sandbox");
             let sts = endpoints.values().next().cloned().unwrap_or_default();
-            (Arc::new(StaticCredentials::new(credentials)), sts, Some(sandbox), Some(endpoints))
+            (
+                Arc::new(StaticCredentials::new(credentials)),
+                sts,
+                Some(sandbox),
+                Some(endpoints),
+            )
         } else {
             let chain = DefaultChain::from_process_env(g.profile.clone(), None);
             let env = |name: &str| std::env::var(name).ok();
@@ -130,10 +140,7 @@ impl FleetCloud {
 
 /// An emulator serving every account of `fleet` (each role trusting the sandbox's own key), its
 /// ledger kept in the sandbox's state directory so that a second run sees what the first bought.
-fn start_sandbox(
-    fleet: &Fleet,
-    states: &FleetStates,
-) -> anyhow::Result<(Sandbox, String, BTreeMap<Region, String>)> {
+fn start_sandbox(fleet: &Fleet, states: &FleetStates) -> anyhow::Result<(Sandbox, String, BTreeMap<Region, String>)> {
     let dir = states
         .directory()
         .cloned()
@@ -199,7 +206,8 @@ impl FleetEnv {
             endpoint,
             ..ClientConfig::default()
         };
-        let client = Client::new(config, Arc::clone(&self.base)).map_err(|e| format!("cannot build the API client: {e}"))?;
+        let client =
+            Client::new(config, Arc::clone(&self.base)).map_err(|e| format!("cannot build the API client: {e}"))?;
         clients.insert(key, client.clone());
         Ok(client)
     }

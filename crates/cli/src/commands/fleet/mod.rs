@@ -40,7 +40,10 @@ pub fn load(g: &Global, path: &Path) -> anyhow::Result<LoadedFleetFile> {
         Ok(loaded) => loaded,
         Err(FleetError::Invalid { file, diagnostics }) => {
             eprintln!("{}", diagnostic::render_all(&diagnostics, color));
-            anyhow::bail!("`{file}` is not a valid fleet file ({})", diagnostic::summary(&diagnostics))
+            anyhow::bail!(
+                "`{file}` is not a valid fleet file ({})",
+                diagnostic::summary(&diagnostics)
+            )
         }
         Err(e) => return Err(e.into()),
     };
@@ -70,7 +73,9 @@ pub fn select<'a>(fleet: &'a Fleet, names: &[String], shard: Option<&Shard>) -> 
     } else {
         let mut chosen = Vec::new();
         for name in names {
-            let account = fleet.account(name).map_err(|e| anyhow::anyhow!("--account {name}: {e}"))?;
+            let account = fleet
+                .account(name)
+                .map_err(|e| anyhow::anyhow!("--account {name}: {e}"))?;
             if !chosen.iter().any(|a: &&Account| a.id == account.id) {
                 chosen.push(account);
             }
@@ -153,7 +158,10 @@ fn load_manifest(g: &Global, path: &Path) -> Result<Arc<LoadedManifest>, String>
         Ok(loaded) => loaded,
         Err(pai_spec::SpecError::Invalid { file, diagnostics }) => {
             eprintln!("{}", diagnostic::render_all(&diagnostics, context::stderr_color(g)));
-            return Err(format!("`{file}` is not a valid manifest ({})", diagnostic::summary(&diagnostics)));
+            return Err(format!(
+                "`{file}` is not a valid manifest ({})",
+                diagnostic::summary(&diagnostics)
+            ));
         }
         Err(e) => return Err(e.to_string()),
     };

@@ -20,10 +20,7 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     let states = super::states(g, &args.fleet)?;
     let targets = super::targets(g, &accounts, &states);
     let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
-    let config = RunConfig {
-        concurrency: args.selection.concurrency,
-        per_account: args.selection.per_account,
-    };
+    let config = args.selection.run_config();
     let plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
     let saved = match &args.out {
         Some(out) if !plan.has_conflicts() => {
@@ -58,7 +55,11 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
              Resolve them as shown above; fleet apply refuses the plan until then.{}",
             plan.totals.with_conflicts,
             if plan.totals.with_conflicts == 1 { "" } else { "s" },
-            if args.out.is_some() { " The plan was not saved." } else { "" }
+            if args.out.is_some() {
+                " The plan was not saved."
+            } else {
+                ""
+            }
         );
     }
     Ok(plan.exit_code(args.detailed_exitcode))
@@ -75,7 +76,8 @@ pub(super) fn plan_fleet(
     shard: Option<pai_fleet::shard::Shard>,
 ) -> anyhow::Result<FleetPlan> {
     let count = targets.len();
-    let bar = (std::io::stderr().is_terminal() && context::stderr_color(g)).then(|| Arc::new(view::Bar::new("planning", count, false)));
+    let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
+        .then(|| Arc::new(view::Bar::new("planning", count, false)));
     let progress: Arc<dyn FleetProgress> = match &bar {
         Some(bar) => bar.clone(),
         None => Arc::new(view::Lines { verbose: false }),
@@ -86,7 +88,7 @@ pub(super) fn plan_fleet(
         bar.finish();
     }
     Ok(FleetPlan::new(
-        loaded.path.display().to_string(),
+        &loaded.path.display().to_string(),
         loaded.hash.clone(),
         g.sandbox,
         states.to_string(),

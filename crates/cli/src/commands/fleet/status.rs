@@ -86,7 +86,9 @@ fn read(location: &StateLocation, row: &mut AccountStatus) -> Result<(), String>
         started_at: run.started_at.clone(),
         result: run.result.clone(),
     });
-    row.locked_by = store.lock_holder().map(|l| format!("{} on {} (pid {})", l.operation, l.host, l.pid));
+    row.locked_by = store
+        .lock_holder()
+        .map(|l| format!("{} on {} (pid {})", l.operation, l.host, l.pid));
     Ok(())
 }
 
