@@ -11,6 +11,8 @@
 //!   precedence of account, tag and `[fleet]` values.
 //! - `values`: typed reads of ids, roles, regions, tags and manifest paths.
 
+mod discovered;
+pub use discovered::Found;
 mod values;
 mod walk;
 
@@ -29,7 +31,8 @@ use crate::model::{Address, Region};
 pub struct Fleet {
     /// By the name of their `[accounts.<name>]` table.
     accounts: BTreeMap<Address, Account>,
-    /// `[discovery]`, parsed and validated only: nothing calls Resource Directory yet.
+    /// `[discovery]`: the fleet commands add the accounts Resource Directory lists
+    /// ([`Fleet::with_discovered`]).
     pub discovery: Option<Discovery>,
 }
 
@@ -81,6 +84,10 @@ pub struct Discovery {
     pub folder: String,
     /// Resource Directory tags an account must carry, key to value (all of them).
     pub tags: BTreeMap<String, String>,
+    /// What a discovered account gets: `[fleet]`'s role name, regions and manifest (resolved).
+    pub role: String,
+    pub regions: Vec<Region>,
+    pub manifest: PathBuf,
 }
 
 /// A name or id that the fleet file does not list: the pipeline never acts there.

@@ -20,7 +20,7 @@ use crate::context;
 pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     let saved = crate::commands::apply::is_plan_file(&args.target);
     let run_config = args.selection.run_config();
-    let (loaded, saved_plan) = if saved {
+    let (mut loaded, saved_plan) = if saved {
         if args.selection.shard.is_some() {
             anyhow::bail!("--shard is recorded in a saved fleet plan: apply the plan of each shard as it was made");
         }
@@ -46,6 +46,10 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             plan.state
         );
     }
+    let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
+    // Discovered again: an account the plan has and Resource Directory no longer lists is not
+    // applied; one it lists now and the plan does not have is not in the plan, so not applied.
+    loaded.fleet = cloud.discover(loaded.fleet)?;
     let accounts = if let Some(plan) = &saved_plan {
         let names: Vec<String> = if args.selection.accounts.is_empty() {
             plan.accounts.iter().map(|a| a.name.as_str().to_owned()).collect()
@@ -62,7 +66,6 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?
     };
     let targets = super::targets(g, &accounts, &states);
-    let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
     let plan = if let Some(mut plan) = saved_plan {
         plan.accounts.retain(|a| accounts.iter().any(|t| t.name == a.name));
         plan

@@ -21,7 +21,7 @@ use pai_apply::{
     StaticCredentials,
 };
 use pai_fleet::run::{Environment, ThrottleFlag};
-use pai_spec::fleet::{Account, Fleet};
+use pai_spec::fleet::{Account, Fleet, Found};
 use pai_spec::{Manifest, Region, SignatureVersion};
 use pai_state::FleetStates;
 
@@ -136,7 +136,51 @@ impl FleetCloud {
     pub fn sandbox_ledger(&self) -> Option<&std::path::Path> {
         self.sandbox.as_ref().map(|s| s.ledger.as_path())
     }
+
+    /// The fleet with the accounts its `[discovery]` finds in Resource Directory
+    /// (`ListAccounts` with the base credentials), each left-out one said on stderr. Without
+    /// `[discovery]`, the fleet as it is, and no call.
+    pub fn discover(&self, fleet: Fleet) -> anyhow::Result<Fleet> {
+        let Some(discovery) = fleet.discovery.clone() else {
+            return Ok(fleet);
+        };
+        let endpoint = match &self.env.sandbox_endpoints {
+            Some(_) => self.env.sts_endpoint.clone(),
+            None => std::env::var(RESOURCE_MANAGER_ENDPOINT)
+                .ok()
+                .filter(|e| !e.is_empty())
+                .unwrap_or_else(|| pai_apply::directory::DEFAULT_ENDPOINT.to_owned()),
+        };
+        let accounts = self
+            .block_on(pai_apply::list_accounts(
+                &self.env.rpc,
+                &endpoint,
+                self.env.base.as_ref(),
+                &discovery,
+            ))
+            .with_context(|| {
+                format!(
+                    "discovering the accounts of folder {} (`[discovery]`)",
+                    discovery.folder
+                )
+            })?;
+        let found: Vec<Found> = accounts
+            .into_iter()
+            .map(|a| Found {
+                id: a.account_id,
+                display_name: a.display_name,
+            })
+            .collect();
+        let (fleet, skipped) = fleet.with_discovered(&found);
+        for why in skipped {
+            eprintln!("warning: {why}");
+        }
+        Ok(fleet)
+    }
 }
+
+/// Where `[discovery]` asks Resource Directory, when not the global endpoint.
+pub const RESOURCE_MANAGER_ENDPOINT: &str = "ALIBABA_CLOUD_RESOURCEMANAGER_ENDPOINT";
 
 /// An emulator serving every account of `fleet` (each role trusting the sandbox's own key), its
 /// ledger kept in the sandbox's state directory so that a second run sees what the first bought.
@@ -147,7 +191,12 @@ fn start_sandbox(fleet: &Fleet, states: &FleetStates) -> anyhow::Result<(Sandbox
         .context("the sandbox keeps its states in a directory")?;
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {} for the sandbox", dir.display()))?;
     let ledger = dir.join("sandbox-ledger.json");
-    let mut regions: Vec<Region> = fleet.accounts().flat_map(|a| a.regions.iter().cloned()).collect();
+    let discovered = fleet.discovery.iter().flat_map(|d| d.regions.iter().cloned());
+    let mut regions: Vec<Region> = fleet
+        .accounts()
+        .flat_map(|a| a.regions.iter().cloned())
+        .chain(discovered)
+        .collect();
     regions.sort();
     regions.dedup();
     let loopback = std::net::SocketAddr::from(([127, 0, 0, 1], 0));

@@ -50,14 +50,6 @@ pub fn load(g: &Global, path: &Path) -> anyhow::Result<LoadedFleetFile> {
     if !loaded.warnings.is_empty() {
         eprintln!("{}", diagnostic::render_all(&loaded.warnings, color));
     }
-    if loaded.fleet.discovery.is_some() {
-        // Discovery needs Resource Directory credentials and a decision on accounts that appear
-        // between plan and apply; until then a fleet is the accounts it lists.
-        anyhow::bail!(
-            "{}: `[discovery]` is not supported by the fleet commands yet; list the accounts under `[accounts]`",
-            path.display()
-        );
-    }
     Ok(LoadedFleetFile {
         fleet: loaded.fleet,
         path: path.to_owned(),

@@ -15,11 +15,12 @@ use crate::cli::{FleetPlanArgs, Global, PlanFormat as Format};
 use crate::context;
 
 pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
-    let loaded = super::load(g, &args.fleet)?;
-    let accounts = super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?;
+    let mut loaded = super::load(g, &args.fleet)?;
     let states = super::states(g, &args.fleet)?;
-    let targets = super::targets(g, &accounts, &states);
     let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
+    loaded.fleet = cloud.discover(loaded.fleet)?;
+    let accounts = super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?;
+    let targets = super::targets(g, &accounts, &states);
     let config = args.selection.run_config();
     let plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
     let saved = match &args.out {

@@ -36,9 +36,14 @@ struct LastRun {
 }
 
 pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
-    let loaded = super::load(g, &args.fleet)?;
-    let accounts = super::select(&loaded.fleet, &args.accounts, args.shard.as_ref())?;
+    let mut loaded = super::load(g, &args.fleet)?;
     let states = super::states(g, &args.fleet)?;
+    if loaded.fleet.discovery.is_some() {
+        // Only to learn which accounts the folder holds: no role is assumed, no state written.
+        let cloud = super::env::FleetCloud::connect(g, &loaded.fleet, &states)?;
+        loaded.fleet = cloud.discover(loaded.fleet)?;
+    }
+    let accounts = super::select(&loaded.fleet, &args.accounts, args.shard.as_ref())?;
     let rows: Vec<AccountStatus> = accounts
         .iter()
         .map(|account| {
