@@ -5,8 +5,10 @@
 //! (ListProducts) in the real wire format, verifies both signature versions as strictly as
 //! the POP gateway (clock skew, nonce replay, unknown keys, STS tokens), enforces every API
 //! rule on the body, and serves STS `AssumeRoleWithOIDC` on `/` so the OIDC credential path
-//! can be tested. One emulator serves several regions, one listener each, sharing one
-//! account. Every accepted order goes into a [`Ledger`] (optionally persisted, durably,
+//! can be tested. One emulator serves several regions, one listener each. It is one account
+//! (the home account) unless given member accounts: then it also serves a fleet, with STS
+//! `AssumeRole` into their roles and Resource Manager `ListAccounts`, each request acting in
+//! its key's account. Every accepted order goes into a [`Ledger`] (optionally persisted, durably,
 //! before the response) exposed at `GET /_emulator/ledger`; an `AutoPay: false` order is
 //! paid, for tests, at `POST /_emulator/pay/<OrderId>`. Faults are injected by flag with
 //! a seeded RNG: latency, throttling, 5xx, and responses dropped or delayed after commit.
@@ -16,7 +18,10 @@
 //! Modules:
 //! - [`api`]: CreateProductOrders body validation and the ListProducts answer, pure.
 //! - [`auth`]: signature verification (ACS3-HMAC-SHA256 and ROA HMAC-SHA1), nonces, keys.
-//! - [`sts`]: `AssumeRoleWithOIDC` parameter checks and credential issuance.
+//! - [`accounts`]: the member accounts and their roles, [`accounts_for_fleet`].
+//! - [`sts`]: `AssumeRoleWithOIDC` parameter checks and credential issuance;
+//!   [`sts::assume_role`]: the signed `AssumeRole`, its checks against the accounts.
+//! - [`resource_manager`]: `ListAccounts`' query and page, pure.
 //! - [`ledger`]: orders and purchases, and their atomic persistence.
 //! - [`faults`]: the fault spec and the seeded per-request draw.
 //! - [`realism`]: the real service's harsher behaviours (activation delay, repeat refusal,
@@ -24,6 +29,8 @@
 //! - [`error`]: [`EmulatorError`] for the operator, [`ApiError`] for the wire.
 //! - `server`: listeners, the per-connection hyper loop, routing (by `pai_sign::wire`, the
 //!   operations the client calls).
+//! - `rpc`: the signed RPC calls on `/` (`AssumeRole`, `ListAccounts`): routing by action and
+//!   version, authentication, faults.
 //!
 //! See docs/emulator.md for the behaviour in full and the decisions where the real service
 //! is not documented.

@@ -277,17 +277,22 @@ pub fn sdk_python() -> PathBuf {
     }
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/conformance.py")
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(name)
 }
 
 /// Run the conformance script and parse its JSON lines, one per SDK call.
 pub async fn run_sdk(args: &[&str]) -> Vec<Value> {
+    run_sdk_script("conformance.py", args).await
+}
+
+/// Run one of the scripts in tests/sdk/ and parse its JSON lines.
+pub async fn run_sdk_script(name: &str, args: &[&str]) -> Vec<Value> {
     let python = sdk_python();
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(&python)
-            .arg(script())
+            .arg(script(name))
             .args(args)
             .kill_on_drop(true)
             .output(),
@@ -299,7 +304,7 @@ pub async fn run_sdk(args: &[&str]) -> Vec<Value> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "conformance.py {args:?} failed ({}):\n{stdout}\n{stderr}",
+        "{name} {args:?} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
     stdout
