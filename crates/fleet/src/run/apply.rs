@@ -101,14 +101,14 @@ pub async fn apply_accounts(
     let mut results: BTreeMap<String, AccountApplied> = BTreeMap::new();
     let mut runnable = Vec::new();
     for plan in plans {
-        let outcome = match (&plan.outcome, targets.remove(plan.name.as_str())) {
-            (AccountOutcome::NotPlanned { reason }, _) => Some(Applied::NotStarted {
-                reason: format!("it could not be planned: {reason}"),
-            }),
-            (AccountOutcome::Planned { .. }, None) => Some(Applied::NotStarted {
+        let target = targets.remove(plan.name.as_str());
+        let outcome = match (plan.held_back(), target) {
+            // Not planned, or planned with conflicts: left alone, and named.
+            (Some(why), _) => Some(Applied::NotStarted { reason: why }),
+            (None, None) => Some(Applied::NotStarted {
                 reason: "it is not in the fleet file (or not in this shard) any more".to_owned(),
             }),
-            (AccountOutcome::Planned { .. }, Some(target)) => {
+            (None, Some(target)) => {
                 runnable.push((plan.clone(), target));
                 None
             }

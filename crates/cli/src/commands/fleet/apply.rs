@@ -6,7 +6,7 @@ use std::io::IsTerminal;
 use std::sync::Arc;
 
 use anyhow::Context;
-use pai_fleet::plan::{AccountOutcome, FleetPlan};
+use pai_fleet::plan::{AccountOutcome, FleetHere, FleetPlan};
 use pai_fleet::render;
 use pai_fleet::run::{apply_accounts, AccountApplied, Applied, ApplyConfig, FleetProgress};
 use serde::Serialize;
@@ -21,13 +21,9 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     let saved = crate::commands::apply::is_plan_file(&args.target);
     let run_config = args.selection.run_config();
     let (mut loaded, saved_plan) = if saved {
-        if args.selection.shard.is_some() {
-            anyhow::bail!("--shard is recorded in a saved fleet plan: apply the plan of each shard as it was made");
-        }
         let plan = FleetPlan::load(&args.target)?;
         let loaded = super::load(g, std::path::Path::new(&plan.fleet_path))
             .with_context(|| format!("the saved fleet plan was made from `{}`", plan.fleet_path))?;
-        check_saved(g, &plan, &loaded)?;
         (loaded, Some(plan))
     } else {
         (super::load(g, &args.target)?, None)
@@ -39,12 +35,18 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         );
     }
     let states = super::states(g, &loaded.path)?;
-    if let Some(plan) = saved_plan.as_ref().filter(|p| !states.base().is_named_by(&p.state)) {
-        anyhow::bail!(
-            "the fleet plan was made for the states at {}, but this apply uses {states} (--state or \
-             PAI_PROVISION_STATE differ); plan again against the states to change",
-            plan.state
-        );
+    if let Some(plan) = &saved_plan {
+        // Before anything else: no call and no lock for a plan made for elsewhere.
+        let same_state = |recorded: &str| states.base().is_named_by(recorded);
+        let here = FleetHere {
+            fleet_hash: loaded.hash.clone(),
+            sandbox: g.sandbox,
+            state: states.to_string(),
+            same_state: &same_state,
+            shard: args.selection.shard,
+        };
+        plan.check_made_for(&here)
+            .with_context(|| format!("refusing the saved fleet plan {}", args.target.display()))?;
     }
     let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
     // Discovered again: an account the plan has and Resource Directory no longer lists is not
@@ -83,9 +85,11 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             context::emit(&render::human(&plan, context::stdout_color(g)))?;
         }
         if plan.has_conflicts() {
-            anyhow::bail!("some accounts' plans have conflicts; nothing was done (see the remedies above)");
+            eprintln!(
+                "warning: accounts with conflicts are left alone (see the remedies above); the others are applied"
+            );
         }
-        if !plan.has_changes() {
+        if !plan.has_changes() && !plan.has_conflicts() && !plan.has_unplanned() {
             if json {
                 context::emit_json(&Outcome {
                     accounts: &[],
@@ -156,35 +160,6 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         return Ok(u8::try_from(128 + signo).unwrap_or(130));
     }
     Ok(if success { 0 } else { 1 })
-}
-
-/// Refuses a saved fleet plan made from another fleet file, or for the sandbox when this is
-/// not (and the other way round). Each account's plan is checked against its own state under
-/// its lock when it is applied.
-fn check_saved(g: &Global, plan: &FleetPlan, loaded: &super::LoadedFleetFile) -> anyhow::Result<()> {
-    if plan.fleet_hash != loaded.hash {
-        anyhow::bail!(
-            "the fleet file {} changed since the fleet plan was made (its accounts, roles, regions or manifests \
-             may differ from what was reviewed); plan again",
-            plan.fleet_path
-        );
-    }
-    if plan.sandbox != g.sandbox {
-        anyhow::bail!(
-            "the fleet plan was made {}, and this apply runs {}; plan again the way you mean to apply",
-            if plan.sandbox {
-                "with --sandbox"
-            } else {
-                "without --sandbox"
-            },
-            if g.sandbox {
-                "with --sandbox"
-            } else {
-                "without --sandbox"
-            },
-        );
-    }
-    Ok(())
 }
 
 #[derive(Serialize)]

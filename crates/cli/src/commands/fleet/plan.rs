@@ -24,7 +24,9 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     let config = args.selection.run_config();
     let plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
     let saved = match &args.out {
-        Some(out) if !plan.has_conflicts() => {
+        // Saved with conflicts and accounts not planned too: one broken account must not hold
+        // back a reviewed change to the others; `fleet apply` leaves those alone and names them.
+        Some(out) => {
             plan.save(out)
                 .with_context(|| format!("saving the fleet plan to {}", out.display()))?;
             Some(format!(
@@ -32,7 +34,7 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
                 out.display()
             ))
         }
-        _ => None,
+        None => None,
     };
     match args.format {
         Format::Human => {
@@ -51,16 +53,14 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
         eprintln!("{note}");
     }
     if plan.has_conflicts() {
+        let n = plan.totals.with_conflicts;
         eprintln!(
-            "error: {} account{} have conflicts: their manifests ask for what cannot change after purchase. \
-             Resolve them as shown above; fleet apply refuses the plan until then.{}",
-            plan.totals.with_conflicts,
-            if plan.totals.with_conflicts == 1 { "" } else { "s" },
-            if args.out.is_some() {
-                " The plan was not saved."
-            } else {
-                ""
-            }
+            "error: {n} account{} {} conflicts: {} manifest asks for what cannot change after purchase. \
+             Resolve them as shown above; fleet apply leaves {} alone until then.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "has" } else { "have" },
+            if n == 1 { "its" } else { "their" },
+            if n == 1 { "it" } else { "them" },
         );
     }
     Ok(plan.exit_code(args.detailed_exitcode))
