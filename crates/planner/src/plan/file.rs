@@ -85,6 +85,11 @@ impl Plan {
             why,
         };
         let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
+        if value.get("fleet_path").is_some() {
+            return Err(not_a_plan(
+                "it is a fleet plan: apply it with `pai-provision fleet apply`".into(),
+            ));
+        }
         let version = format_version(&value).ok_or_else(|| not_a_plan("no `format_version`".into()))?;
         if version > u64::from(FORMAT_VERSION) {
             return Err(PlanFileError::NewerFormat {

@@ -268,6 +268,10 @@ fn saved_plans_round_trip_and_others_are_refused() {
         assert!(matches!(err, PlanFileError::OlderFormat { .. }), "{err}");
         assert!(err.to_string().contains("plan again"), "{err}");
     }
+    // A fleet plan (docs/fleet-plan-json.md) given to `apply` is named as one.
+    let fleet = serde_json::json!({"format_version": 1, "fleet_path": "fleet.toml", "accounts": []});
+    let err = Plan::from_json(&fleet.to_string(), &path).unwrap_err();
+    assert!(err.to_string().contains("fleet apply"), "{err}");
     // Any edit to what apply reads is refused; layout is not part of the digest.
     let text = plan.to_json();
     let compact: serde_json::Value = serde_json::from_str(&text).unwrap();
