@@ -19,7 +19,7 @@
 //! - [`endpoint`]: which URL serves a region, and the one rule of what is an endpoint.
 //! - [`printable`]: control characters written out, for every printer of outside text.
 //! - [`fleet`]: the fleet file: the accounts, the RAM role and regions of each, which manifest
-//!   each gets; validated with the manifest's diagnostics (no command reads it yet).
+//!   each gets; validated with the manifest's diagnostics; read by the `fleet` commands.
 //! - `load`: bytes to a [`Loaded`] manifest: size, UTF-8 and TOML checks, then `check`.
 //! - `check`: the walk over the TOML document (provider, products, properties, identities).
 //! - `format`: the canonical layout, keeping comments.

@@ -217,6 +217,14 @@ fn cases() -> Vec<Case> {
             1,
         )
         .hint("`manifest`"),
+        e(
+            "a manifest given as a fleet file",
+            "[provider]\nregion = \"cn-hangzhou\"\n",
+            "unknown key `provider` at the top level",
+            1,
+            2,
+        )
+        .hint("looks like a manifest"),
         w(
             "unused tag override",
             format!("{F}[tags.gpu]\nmanifest = \"g.toml\"\n{A}"),

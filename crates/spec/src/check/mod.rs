@@ -121,8 +121,8 @@ impl Checker {
         let hint = if section == Section::Root && matches!(key, "fleet" | "accounts") {
             // `validate fleet.toml`: say what the file is rather than list a manifest's keys.
             format!(
-                "this looks like a fleet file (docs/fleet.md), not a manifest; no command reads fleet files yet. \
-                 A manifest's top-level keys: {valid}"
+                "this looks like a fleet file (docs/fleet.md), not a manifest: read it with `pai-provision fleet \
+                 plan`. A manifest's top-level keys: {valid}"
             )
         } else if let Some(near) = suggest::suggest_key(key, &known) {
             format!("did you mean `{near}`? valid keys here: {valid}")

@@ -4,9 +4,11 @@
 //! that names one is refused, see `check`), so a change to a manifest can never reach an
 //! account the fleet file does not list. `docs/fleet.md` describes the format.
 //!
-//! This module is the validated data model only; no command reads it yet.
+//! This module is the validated data model; the `fleet` commands read it (`crates/cli`), and
+//! `pai-fleet` runs over it.
 //!
 //! - `mod.rs`: the types, [`load_fleet`], [`analyse_fleet`], [`FleetError`].
+//! - `discovered`: the accounts `[discovery]` finds, made fleet accounts ([`Fleet::with_discovered`]).
 //! - `walk`: the walk over the TOML document, with the manifest's diagnostics, and the
 //!   precedence of account, tag and `[fleet]` values.
 //! - `values`: typed reads of ids, roles, regions, tags and manifest paths.

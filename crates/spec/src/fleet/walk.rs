@@ -367,7 +367,13 @@ fn unknown_key(checker: &mut Checker, path: &str, key: &str, span: Option<Span>,
         return;
     }
     let valid = known.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ");
+    let manifest_key = path.is_empty() && matches!(key, "provider" | "products" | "state");
     let hint = match suggest::did_you_mean(key, known) {
+        // `fleet plan pai-provision.toml`: say what the file is rather than list a fleet's keys.
+        _ if manifest_key => format!(
+            "this looks like a manifest, not a fleet file: for one account run `pai-provision plan` on it; a fleet \
+             file names it with `manifest = \"...\"` (docs/fleet.md). A fleet file's top-level keys: {valid}"
+        ),
         Some(near) => format!("did you mean `{near}`? valid keys here: {valid}"),
         None => format!("valid keys here: {valid}"),
     };
