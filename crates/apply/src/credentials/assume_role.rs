@@ -146,7 +146,7 @@ impl AssumeRoleProvider {
     }
 
     async fn fetch_cached(&self) -> Result<Credentials, CredentialError> {
-        self.cache.get(OffsetDateTime::now_utc(), || self.assume_role()).await
+        self.cache.get(OffsetDateTime::now_utc, || self.assume_role()).await
     }
 
     async fn assume_role(&self) -> Result<(Credentials, OffsetDateTime), CredentialError> {

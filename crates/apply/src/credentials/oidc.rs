@@ -160,7 +160,7 @@ impl OidcRoleProvider {
     /// Cached credentials, or fresh ones when the cache is empty or stale. Concurrent callers wait
     /// for one exchange rather than each making their own.
     pub(crate) async fn fetch_cached(&self) -> Result<Credentials, CredentialError> {
-        self.cache.get(OffsetDateTime::now_utc(), || self.assume_role()).await
+        self.cache.get(OffsetDateTime::now_utc, || self.assume_role()).await
     }
 
     async fn assume_role(&self) -> Result<(Credentials, OffsetDateTime), CredentialError> {

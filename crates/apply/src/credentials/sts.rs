@@ -38,15 +38,21 @@ pub(crate) struct StsCache {
 }
 
 impl StsCache {
-    /// The cached credentials when `now` is before their refresh time, else what `exchange`
-    /// returns (credentials and their expiry), which is then kept. A failed exchange keeps
-    /// nothing: the next caller tries again.
-    pub(crate) async fn get<F, Fut>(&self, now: OffsetDateTime, exchange: F) -> Result<Credentials, CredentialError>
+    /// The cached credentials when it is (by `clock`, read once the lock is held: a caller may
+    /// have waited) before their refresh time, else what `exchange` returns (credentials and
+    /// their expiry), which is then kept. A failed exchange keeps nothing: the next caller
+    /// tries again.
+    pub(crate) async fn get<F, Fut>(
+        &self,
+        clock: impl Fn() -> OffsetDateTime,
+        exchange: F,
+    ) -> Result<Credentials, CredentialError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<(Credentials, OffsetDateTime), CredentialError>>,
     {
         let mut slot = self.slot.lock().await;
+        let now = clock();
         if let Some(cached) = slot.as_ref().filter(|c| now < c.refresh_at) {
             return Ok(cached.credentials.clone());
         }
@@ -148,7 +154,7 @@ mod tests {
             Ok((creds, t0 + time::Duration::hours(1)))
         };
         for minutes in [0, 10, 44] {
-            let creds = cache.get(t0 + time::Duration::minutes(minutes), exchange).await;
+            let creds = cache.get(|| t0 + time::Duration::minutes(minutes), exchange).await;
             assert_eq!(
                 creds.map(|c| c.access_key_id).ok().as_deref(),
                 Some("STS.1"),
@@ -156,14 +162,14 @@ mod tests {
             );
         }
         // 45 minutes in is the refresh time of credentials that expire after an hour.
-        let later = cache.get(t0 + time::Duration::minutes(45), exchange).await;
+        let later = cache.get(|| t0 + time::Duration::minutes(45), exchange).await;
         assert_eq!(later.map(|c| c.access_key_id).ok().as_deref(), Some("STS.2"));
         assert_eq!(exchanges.load(Ordering::SeqCst), 2);
         // A failed exchange keeps nothing; the next call tries again.
         let fresh = StsCache::default();
         let failing = || async { Err(CredentialError::invalid("test", "refused")) };
-        assert!(fresh.get(t0, failing).await.is_err());
-        assert!(fresh.get(t0, exchange).await.is_ok());
+        assert!(fresh.get(|| t0, failing).await.is_err());
+        assert!(fresh.get(|| t0, exchange).await.is_ok());
         assert_eq!(exchanges.load(Ordering::SeqCst), 3);
     }
 
