@@ -7,6 +7,7 @@
 //! - `failure`: an [`ApiError`] from an error response, a transport or a credential failure.
 //! - [`rpc`]: signed RPC calls (STS `AssumeRole`, Resource Manager `ListAccounts`) over one
 //!   shared connection pool ([`RpcClient`]).
+//! - `pace`: calls spaced to a per-second limit of the caller account (STS `AssumeRole`).
 //! - [`retry`]: backoff with full jitter, `Retry-After` and `x-acs-retry-after`, the time budget.
 //! - [`scrub`]: server text cleaned of the request's secrets and echoed string to sign.
 //! - [`types`]: request and response types.
@@ -15,6 +16,7 @@
 pub mod endpoint;
 pub mod error;
 mod failure;
+mod pace;
 pub mod request;
 pub mod retry;
 pub mod rpc;

@@ -8,6 +8,7 @@
 //! backoff. One [`RpcClient`] serves every account of a fleet: its HTTP connection pool, DNS
 //! cache and TLS configuration are built once.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use pai_spec::SignatureVersion;
@@ -17,6 +18,7 @@ use time::OffsetDateTime;
 
 use super::error::ErrorKind;
 use super::failure::{status_error, transport_failure};
+use super::pace::Pace;
 use super::request::{self, Call, SigningContext};
 use super::retry::{self, RetryPolicy};
 use super::scrub::{self, RequestMaterial};
@@ -44,6 +46,8 @@ pub struct RpcClient {
     timeout: Duration,
     retry: RetryPolicy,
     attempts: u32,
+    /// Spaces the calls (every attempt) of every clone, when set ([`RpcClient::paced`]).
+    pace: Option<Arc<Pace>>,
 }
 
 impl std::fmt::Debug for RpcClient {
@@ -128,7 +132,15 @@ impl RpcClient {
             timeout,
             retry: RPC_RETRY,
             attempts: RPC_ATTEMPTS,
+            pace: None,
         }
+    }
+
+    /// This client (and its clones) sending at most `per_second` calls a second, retries
+    /// included: STS limits `AssumeRole` per caller account (`client::pace`).
+    pub fn paced(mut self, per_second: f64) -> RpcClient {
+        self.pace = Some(Arc::new(Pace::per_second(per_second)));
+        self
     }
 
     /// This client with another retry policy and number of attempts (at least one).
@@ -214,6 +226,9 @@ impl RpcClient {
         let shown = url.clone();
         let query = signed.wire_query();
         url.set_query((!query.is_empty()).then_some(query.as_str()));
+        if let Some(pace) = &self.pace {
+            pace.wait().await;
+        }
         tracing::debug!(action, endpoint = %endpoint.shown(), attempt, "sending RPC request");
         tracing::trace!(headers = ?signed.redacted_headers(), "RPC request headers");
         let response = self

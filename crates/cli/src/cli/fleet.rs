@@ -12,6 +12,15 @@ use super::{Format, PlanFormat};
 const DEFAULT_CONCURRENCY: u16 = pai_fleet::run::DEFAULT_CONCURRENCY as u16;
 const DEFAULT_PER_ACCOUNT: u16 = pai_fleet::run::DEFAULT_PER_ACCOUNT as u16;
 
+fn parse_rate(text: &str) -> Result<f64, String> {
+    match text.parse::<f64>() {
+        Ok(rate) if rate.is_finite() && (0.1..=10_000.0).contains(&rate) => Ok(rate),
+        _ => Err(format!(
+            "`{text}` is not a rate: a number of calls a second from 0.1 to 10000"
+        )),
+    }
+}
+
 impl Selection {
     /// The run's bounds.
     pub fn run_config(&self) -> pai_fleet::run::RunConfig {
@@ -45,6 +54,10 @@ pub struct Selection {
     /// Accounts worked on at once, at most (lowered while the API throttles).
     #[arg(long, default_value_t = DEFAULT_CONCURRENCY, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub concurrency: u16,
+    /// STS AssumeRole calls a second, at most. STS allows 100 a second per caller account (its
+    /// RAM users and roles together); the default leaves half for everyone else.
+    #[arg(long, default_value_t = pai_fleet::run::DEFAULT_STS_RATE, value_parser = parse_rate)]
+    pub sts_rate: f64,
     /// API calls at once in one account, at most.
     #[arg(long, default_value_t = DEFAULT_PER_ACCOUNT, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_account: u16,

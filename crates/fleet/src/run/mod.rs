@@ -86,6 +86,10 @@ impl Default for RunConfig {
 /// second.
 pub const DEFAULT_CONCURRENCY: usize = 32;
 
+/// STS `AssumeRole` calls a second by default: STS allows 100 per caller account, its RAM users
+/// and roles counted together, and a pipeline is rarely the account's only caller.
+pub const DEFAULT_STS_RATE: f64 = 50.0;
+
 /// Calls at once per account by default: one account's four regions are asked together.
 pub const DEFAULT_PER_ACCOUNT: usize = 4;
 

@@ -48,7 +48,7 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         plan.check_made_for(&here)
             .with_context(|| format!("refusing the saved fleet plan {}", args.target.display()))?;
     }
-    let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
+    let cloud = FleetCloud::connect(g, &loaded.fleet, &states, args.selection.sts_rate)?;
     // Discovered again: an account the plan has and Resource Directory no longer lists is not
     // applied; one it lists now and the plan does not have is not in the plan, so not applied.
     loaded.fleet = cloud.discover(loaded.fleet)?;

@@ -62,7 +62,8 @@ struct Sandbox {
 impl FleetCloud {
     /// Connects for `fleet`; with `--sandbox`, starts an emulator serving every account of the
     /// fleet in every region any of them has, its ledger in the sandbox's state directory.
-    pub fn connect(g: &Global, fleet: &Fleet, states: &FleetStates) -> anyhow::Result<FleetCloud> {
+    /// `sts_rate`: AssumeRole calls a second, at most (`--sts-rate`).
+    pub fn connect(g: &Global, fleet: &Fleet, states: &FleetStates, sts_rate: f64) -> anyhow::Result<FleetCloud> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -76,7 +77,8 @@ impl FleetCloud {
             &ProxyConfig::FromEnvironment,
             &|name| std::env::var(name).ok(),
         )
-        .context("cannot build the STS client")?;
+        .context("cannot build the STS client")?
+        .paced(sts_rate);
         let (base, sts_endpoint, sandbox, endpoints): (Arc<dyn CredentialProvider>, String, _, _) = if g.sandbox {
             let _entered = runtime.enter();
             let (sandbox, secret, endpoints) = start_sandbox(fleet, states)?;

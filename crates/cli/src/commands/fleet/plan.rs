@@ -17,7 +17,7 @@ use crate::context;
 pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     let mut loaded = super::load(g, &args.fleet)?;
     let states = super::states(g, &args.fleet)?;
-    let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
+    let cloud = FleetCloud::connect(g, &loaded.fleet, &states, args.selection.sts_rate)?;
     loaded.fleet = cloud.discover(loaded.fleet)?;
     let accounts = super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?;
     let targets = super::targets(g, &accounts, &states);

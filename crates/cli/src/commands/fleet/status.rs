@@ -40,7 +40,7 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
     let states = super::states(g, &args.fleet)?;
     if loaded.fleet.discovery.is_some() {
         // Only to learn which accounts the folder holds: no role is assumed, no state written.
-        let cloud = super::env::FleetCloud::connect(g, &loaded.fleet, &states)?;
+        let cloud = super::env::FleetCloud::connect(g, &loaded.fleet, &states, pai_fleet::run::DEFAULT_STS_RATE)?;
         loaded.fleet = cloud.discover(loaded.fleet)?;
     }
     let accounts = super::select(&loaded.fleet, &args.accounts, args.shard.as_ref())?;
