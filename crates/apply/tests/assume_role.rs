@@ -276,6 +276,9 @@ async fn no_secret_in_an_error() {
     let discovery = Discovery {
         folder: FOLDER.into(),
         tags: BTreeMap::new(),
+        role: "pai-provision".into(),
+        regions: vec![pai_spec::Region::parse("cn-hangzhou").unwrap()],
+        manifest: "m.toml".into(),
     };
     let err = list_accounts(&base.rpc_client(), &url, wrong.as_ref(), &discovery)
         .await
@@ -547,6 +550,9 @@ async fn list_accounts_reads_every_page_of_the_folder() {
     let discovery = Discovery {
         folder: FOLDER.into(),
         tags: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
+        role: "pai-provision".into(),
+        regions: vec![pai_spec::Region::parse("cn-hangzhou").unwrap()],
+        manifest: "m.toml".into(),
     };
     let found = list_accounts(&base.rpc_client(), &url, &keys, &discovery)
         .await
