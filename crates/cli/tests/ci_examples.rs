@@ -1,0 +1,481 @@
+//! Every example pipeline in `examples/ci/` is one that its CI system would run, and every
+//! `pai-provision` command line in it (and in the pipeline docs) is one the binary accepts:
+//!
+//! - each `*.yml` against the official schema of its CI system (GitHub workflow, GitHub action,
+//!   GitLab CI), with `check-jsonschema`;
+//! - each `run:` / `script:` block, extracted into a script of its own, through `shellcheck`;
+//! - each `pai-provision` command line through the binary's own argument parser (the line plus
+//!   `--help`: clap rejects an unknown flag, a bad value or an extra argument before it prints
+//!   the help). `fleet` lines are checked against the fleet contract's table of flags
+//!   (`ci_examples/fleet_flags.rs`), and through the binary too once it has `fleet`.
+//!
+//! The checkers come from PyPI (see `ci_examples/tools.rs`): the first run installs them under
+//! the target directory.
+
+#[path = "ci_examples/fleet_flags.rs"]
+mod fleet_flags;
+#[path = "ci_examples/shell.rs"]
+mod shell;
+#[path = "ci_examples/tools.rs"]
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use serde_json::Value;
+use shell::Word;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// What kind of file a pipeline example is, which decides its schema and where its scripts are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    GithubWorkflow,
+    GithubAction,
+    GitlabCi,
+}
+
+impl Kind {
+    fn of(path: &Path) -> Kind {
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name == "action.yml" || name == "action.yaml" {
+            Kind::GithubAction
+        } else if name.contains("github") {
+            Kind::GithubWorkflow
+        } else if name.contains("gitlab") {
+            Kind::GitlabCi
+        } else {
+            panic!(
+                "{}: which CI system is this for? Name the file after it (github, gitlab) so that \
+                 this test knows its schema",
+                path.display()
+            )
+        }
+    }
+
+    /// `check-jsonschema`'s built-in schema, and its other arguments.
+    fn schema(self) -> (&'static str, &'static [&'static str]) {
+        match self {
+            Kind::GithubWorkflow => ("vendor.github-workflows", &[]),
+            Kind::GithubAction => ("vendor.github-actions", &[]),
+            // The transform reads GitLab's `!reference` tags.
+            Kind::GitlabCi => ("vendor.gitlab-ci", &["--data-transform", "gitlab-ci"]),
+        }
+    }
+}
+
+/// Every YAML file under `examples/ci/`, sorted.
+fn pipelines() -> Vec<(PathBuf, Kind)> {
+    fn walk(dir: &Path, found: &mut Vec<PathBuf>) {
+        for entry in std::fs::read_dir(dir).expect("examples/ci/") {
+            let path = entry.expect("an entry").path();
+            if path.is_dir() {
+                walk(&path, found);
+            } else if path
+                .extension()
+                .is_some_and(|e| e == "yml" || e == "yaml")
+            {
+                found.push(path);
+            }
+        }
+    }
+    let mut found = Vec::new();
+    walk(&root().join("examples/ci"), &mut found);
+    found.sort();
+    let pipelines: Vec<_> = found.into_iter().map(|p| (p.clone(), Kind::of(&p))).collect();
+    let names: Vec<String> = pipelines.iter().map(|(p, _)| short(p)).collect();
+    for expected in [
+        "examples/ci/github-actions.yml",
+        "examples/ci/gitlab-ci.yml",
+        "examples/ci/install-pai-provision/action.yml",
+        "examples/ci/fleet-github-actions.yml",
+        "examples/ci/fleet-gitlab-ci.yml",
+    ] {
+        assert!(names.iter().any(|n| n == expected), "{expected} not found in {names:?}");
+    }
+    pipelines
+}
+
+/// A path relative to the repository, for messages.
+fn short(path: &Path) -> String {
+    let root = root().canonicalize().expect("the repository");
+    let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+    path.strip_prefix(&root)
+        .unwrap_or(&path)
+        .display()
+        .to_string()
+}
+
+/// A shell script a pipeline runs: where it is, its shell, its text as written.
+#[derive(Debug)]
+struct Script {
+    name: String,
+    shell: &'static str,
+    text: String,
+}
+
+/// The scripts of a pipeline: GitHub's `run:` steps (in the shell they name, bash by default)
+/// and GitLab's `before_script` + `script` (one shell, as the runner runs them) and
+/// `after_script` (a shell of its own), linted as POSIX sh since the image decides the shell.
+fn scripts(kind: Kind, doc: &Value) -> Vec<Script> {
+    let mut found = Vec::new();
+    fn default_shell(v: &Value) -> Option<&str> {
+        v.pointer("/defaults/run/shell").and_then(Value::as_str)
+    }
+    let mut steps = |prefix: String, list: Option<&Value>, fallback: Option<&str>| {
+        for (n, step) in list.and_then(Value::as_array).into_iter().flatten().enumerate() {
+            let Some(run) = step.get("run").and_then(Value::as_str) else {
+                continue;
+            };
+            let shell = match step.get("shell").and_then(Value::as_str).or(fallback) {
+                None | Some("bash") => "bash",
+                Some("sh") => "sh",
+                Some(_) => continue,
+            };
+            let label = step.get("name").and_then(Value::as_str).unwrap_or("");
+            found.push(Script {
+                name: format!("{prefix}.steps[{n}] ({label})"),
+                shell,
+                text: run.to_owned(),
+            });
+        }
+    };
+    match kind {
+        Kind::GithubWorkflow => {
+            let jobs = doc.get("jobs").and_then(Value::as_object).expect("jobs:");
+            for (id, job) in jobs {
+                let fallback = default_shell(job).or(default_shell(doc));
+                steps(format!("jobs.{id}"), job.get("steps"), fallback);
+            }
+        }
+        Kind::GithubAction => steps("runs".to_owned(), doc.pointer("/runs/steps"), None),
+        Kind::GitlabCi => {
+            const NOT_JOBS: &[&str] = &[
+                "default", "include", "stages", "variables", "workflow", "image", "services",
+                "cache", "before_script", "after_script",
+            ];
+            let top = doc.as_object().expect("a mapping");
+            for (id, job) in top.iter().filter(|(k, _)| !NOT_JOBS.contains(&k.as_str())) {
+                let lines = |key: &str| {
+                    let mut lines = Vec::new();
+                    flatten(job.get(key), &mut lines);
+                    lines
+                };
+                let main: Vec<String> = [lines("before_script"), lines("script")].concat();
+                for (part, lines) in [("script", main), ("after_script", lines("after_script"))] {
+                    if !lines.is_empty() {
+                        found.push(Script {
+                            name: format!("{id}.{part}"),
+                            shell: "sh",
+                            text: lines.join("\n"),
+                        });
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+/// GitLab's script lists, which may nest (YAML anchors of lists inside lists).
+fn flatten(value: Option<&Value>, into: &mut Vec<String>) {
+    match value {
+        Some(Value::String(line)) => into.push(line.clone()),
+        Some(Value::Array(items)) => items.iter().for_each(|i| flatten(Some(i), into)),
+        _ => {}
+    }
+}
+
+/// `${{ ... }}` GitHub expressions replaced by `with(expression)`.
+fn replace_expressions(text: &str, with: impl Fn(&str) -> String) -> String {
+    let mut out = String::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("${{") {
+        let Some(len) = rest[start..].find("}}") else {
+            break;
+        };
+        out.push_str(&rest[..start]);
+        out.push_str(&with(&rest[start..start + len + 2]));
+        rest = &rest[start + len + 2..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The sample value of a variable or GitHub expression in a command line: what makes `--shard`
+/// and the plan file names what a runner would see; anything else is an opaque word.
+fn sample(name: &str) -> String {
+    let value = match name.trim_start_matches("${{").trim_end_matches("}}").trim() {
+        "CI_NODE_INDEX" | "I" | "matrix.shard" => "1",
+        "CI_NODE_TOTAL" | "strategy.job-total" => "4",
+        "SHARD" => "1/4",
+        _ => "x",
+    };
+    value.to_owned()
+}
+
+/// The code blocks of the pipeline docs that are shell.
+fn doc_scripts() -> Vec<Script> {
+    let mut found = Vec::new();
+    for doc in ["docs/fleet-pipeline.md", "docs/gitops.md"] {
+        let text = std::fs::read_to_string(root().join(doc)).expect("the doc");
+        let mut block: Option<(usize, String)> = None;
+        for (n, line) in text.lines().enumerate() {
+            match (&mut block, line.trim_start().strip_prefix("```")) {
+                (None, Some(lang)) => {
+                    let shell = matches!(lang.trim(), "sh" | "bash" | "shell");
+                    block = Some((if shell { n + 1 } else { 0 }, String::new()));
+                }
+                (Some((start, body)), Some(_)) => {
+                    if *start > 0 {
+                        found.push(Script {
+                            name: format!("{doc}:{start}"),
+                            shell: "bash",
+                            text: std::mem::take(body),
+                        });
+                    }
+                    block = None;
+                }
+                (Some((_, body)), None) => {
+                    body.push_str(line);
+                    body.push('\n');
+                }
+                (None, None) => {}
+            }
+        }
+        assert!(block.is_none(), "{doc}: a code block is not closed");
+    }
+    found
+}
+
+/// The global flags of the binary that take a value, from its own `--help`.
+fn global_flags_with_values() -> Vec<String> {
+    let help = run_binary(&["--help"]);
+    assert!(help.0, "pai-provision --help failed: {}", help.1);
+    help.1
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let line = line.strip_prefix("-").map_or(line, |_| line);
+            let at = line.find("--")?;
+            let (flag, rest) = line[at..].split_once(' ')?;
+            rest.starts_with('<').then(|| flag.to_owned())
+        })
+        .collect()
+}
+
+fn run_binary(args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_pai-provision"))
+        .args(args)
+        .env_clear()
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pai-provision");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// Whether the binary's clap definition accepts `words` (the arguments after `pai-provision`):
+/// the command with `--help` after its last argument, so that every flag and value before it is
+/// parsed and nothing runs. Global flags given before the command are moved after it, since clap
+/// parses their values only there when the help is asked for.
+fn binary_accepts(words: &[&str], with_values: &[String]) -> Result<(), String> {
+    let mut command = 0;
+    while command < words.len() && words[command].starts_with('-') {
+        let takes_value = with_values.iter().any(|f| f == words[command]);
+        command += if takes_value { 2 } else { 1 };
+    }
+    let command = command.min(words.len());
+    let mut args: Vec<&str> = words[command..].to_vec();
+    args.extend_from_slice(&words[..command]);
+    args.push("--help");
+    match run_binary(&args) {
+        (true, _) => Ok(()),
+        (false, said) => Err(said),
+    }
+}
+
+#[test]
+fn every_example_pipeline_matches_its_official_schema() {
+    let Some(tools) = tools::tools() else { return };
+    let mut failures = Vec::new();
+    for (path, kind) in pipelines() {
+        let (schema, extra) = kind.schema();
+        let said = tools.check_schema(schema, extra, &path);
+        // The validation output, one line per file (`--no-capture` shows it).
+        println!("{} ({schema}): {}", short(&path), said.text.trim());
+        if !said.ok {
+            failures.push(format!("{} against {schema}:\n{}", short(&path), said.text));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_schemas_refuse_a_broken_pipeline() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A script line holding `: ` is a YAML mapping, not a command: GitLab refuses the file.
+    let gitlab = dir.path().join("gitlab-ci.yml");
+    std::fs::write(
+        &gitlab,
+        "apply:\n  script:\n    - auth=\"PRIVATE-TOKEN: $TOKEN\"\n",
+    )
+    .expect("write");
+    let said = tools.check_schema("vendor.gitlab-ci", &["--data-transform", "gitlab-ci"], &gitlab);
+    assert!(!said.ok && said.text.contains("script"), "{}", said.text);
+    // A misspelt key of a job.
+    let github = dir.path().join("github.yml");
+    std::fs::write(
+        &github,
+        "on: push\njobs:\n  plan:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: true\n",
+    )
+    .expect("write");
+    let said = tools.check_schema("vendor.github-workflows", &[], &github);
+    assert!(!said.ok && said.text.contains("stepz"), "{}", said.text);
+}
+
+#[test]
+fn shellcheck_passes_on_every_script_of_every_example() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut files = Vec::new();
+    for (path, kind) in pipelines() {
+        for (n, script) in scripts(kind, &tools.yaml(&path)).into_iter().enumerate() {
+            // Expressions become a word of the same length, so that columns stay right.
+            let text = replace_expressions(&script.text, |e| "_".repeat(e.len()));
+            let (shebang, options) = match script.shell {
+                "bash" => ("#!/usr/bin/env bash", "set -eo pipefail"),
+                _ => ("#!/bin/sh", "set -e"),
+            };
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
+            let file = dir.path().join(format!("{stem}-{n:02}.sh"));
+            std::fs::write(
+                &file,
+                format!("{shebang}\n# {}: {}\n{options}\n{text}\n", short(&path), script.name),
+            )
+            .expect("write a script");
+            files.push(file);
+        }
+    }
+    assert!(files.len() >= 30, "only {} scripts found: is the extraction broken?", files.len());
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let said = tools.shellcheck(&refs);
+    println!("shellcheck: {} scripts, {}", files.len(), if said.ok { "no finding" } else { "findings" });
+    if !said.ok {
+        // Each finding names the temporary script; its second line names the pipeline and job.
+        let sources: Vec<String> = files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).unwrap_or_default();
+                format!("{}: {}", f.display(), text.lines().nth(1).unwrap_or_default())
+            })
+            .collect();
+        panic!("shellcheck:\n{}\nscripts:\n{}", said.text, sources.join("\n"));
+    }
+}
+
+#[test]
+fn shellcheck_finds_what_it_should() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("bad.sh");
+    std::fs::write(&file, "#!/bin/sh\nplan=$1\ncat $plan\n").expect("write");
+    let said = tools.shellcheck(&[&file]);
+    assert!(!said.ok && said.text.contains("SC2086"), "{}", said.text);
+}
+
+#[test]
+fn every_pai_provision_line_parses() {
+    let mut scripts: Vec<(String, Script)> = Vec::new();
+    match tools::tools() {
+        Some(tools) => {
+            for (path, kind) in pipelines() {
+                for script in self::scripts(kind, &tools.yaml(&path)) {
+                    scripts.push((short(&path), script));
+                }
+            }
+        }
+        None => eprintln!("SKIPPED: the example pipelines' lines (no YAML reader); the docs' are checked"),
+    }
+    let docs = doc_scripts();
+    assert!(docs.len() >= 5, "only {} shell blocks in the docs", docs.len());
+    scripts.extend(docs.into_iter().map(|s| (String::new(), s)));
+
+    let with_values = global_flags_with_values();
+    assert!(
+        with_values.iter().any(|f| f == "--lock-timeout"),
+        "the global flags were not read from --help: {with_values:?}"
+    );
+    let binary_has_fleet = run_binary(&["fleet", "--help"]).0;
+    let (mut checked, mut fleet) = (0, 0);
+    let mut failures = Vec::new();
+    for (file, script) in &scripts {
+        let text = replace_expressions(&script.text, sample);
+        for words in shell::invocations(&text, "pai-provision", &sample) {
+            let lists = words.iter().filter(|w| **w == Word::List).count();
+            let words: Vec<&str> = words.iter().filter_map(Word::text).collect();
+            let line = format!("pai-provision {}", words.join(" "));
+            let mut verdicts = Vec::new();
+            let command = words.iter().position(|w| !w.starts_with('-'));
+            if command.is_some_and(|at| words[at] == "fleet") {
+                fleet += 1;
+                let at = command.unwrap_or_default();
+                verdicts.push(fleet_flags::check(&words[at + 1..], lists));
+                // The globals before `fleet` are the binary's, as for every command.
+                verdicts.push(binary_accepts(&words[..at], &with_values));
+                if binary_has_fleet {
+                    verdicts.push(binary_accepts(&words, &with_values));
+                }
+            } else {
+                verdicts.push(binary_accepts(&words, &with_values));
+            }
+            checked += 1;
+            println!("{file} {}: {line}", script.name);
+            for verdict in verdicts {
+                if let Err(why) = verdict {
+                    failures.push(format!("{file} {}: `{line}`:\n{why}", script.name));
+                }
+            }
+        }
+    }
+    println!("{checked} pai-provision command lines checked, {fleet} of them `fleet`");
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    assert!(checked >= 20, "only {checked} command lines found: is the extraction broken?");
+    if !scripts.iter().all(|(file, _)| file.is_empty()) {
+        assert!(fleet >= 10, "only {fleet} fleet command lines found");
+    }
+}
+
+#[test]
+fn a_bad_command_line_is_caught() {
+    let with_values = global_flags_with_values();
+    assert_eq!(binary_accepts(&["--lock-timeout", "10m", "apply", "plan.json"], &with_values), Ok(()));
+    for bad in [
+        &["plan", "--bogus"][..],
+        &["plan", "--format", "markdwn"],
+        &["--lock-timeout", "99d", "apply", "plan.json"],
+        &["show", "a.json", "b.json"],
+    ] {
+        assert!(binary_accepts(bad, &with_values).is_err(), "{bad:?} was accepted");
+    }
+}
+
+#[test]
+fn expressions_are_replaced_whole() {
+    assert_eq!(
+        replace_expressions("a ${{ matrix.shard }}/${{ strategy.job-total }} b", sample),
+        "a 1/4 b"
+    );
+    assert_eq!(replace_expressions("x ${{ github.sha }}", |e| "_".repeat(e.len())), "x _________________");
+}

