@@ -398,7 +398,9 @@ fn shellcheck_finds_what_it_should() {
 #[test]
 fn every_pai_provision_line_parses() {
     let mut scripts: Vec<(String, Script)> = Vec::new();
-    match tools::tools() {
+    let tools = tools::tools();
+    let read_pipelines = tools.is_some();
+    match tools {
         Some(tools) => {
             for (path, kind) in pipelines() {
                 for script in self::scripts(kind, &tools.yaml(&path)) {
@@ -451,10 +453,10 @@ fn every_pai_provision_line_parses() {
     }
     println!("{checked} pai-provision command lines checked, {fleet} of them `fleet`");
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
-    assert!(checked >= 20, "only {checked} command lines found: is the extraction broken?");
-    if !scripts.iter().all(|(file, _)| file.is_empty()) {
-        assert!(fleet >= 10, "only {fleet} fleet command lines found");
-    }
+    // Fewer than the examples hold means the extraction lost some.
+    let (least, least_fleet) = if read_pipelines { (25, 12) } else { (5, 4) };
+    assert!(checked >= least, "only {checked} command lines found: is the extraction broken?");
+    assert!(fleet >= least_fleet, "only {fleet} fleet command lines found");
 }
 
 #[test]

@@ -97,12 +97,12 @@ fn run_or_explain(command: &mut Command, what: &str) {
         .unwrap_or_else(|e| panic!("could not {what}: cannot run {command:?}: {e}"));
     if !output.status.success() {
         panic!(
-            "could not {what} ({}: {}):\n{}{}\n\
+            "could not {what} ({} failed, {}):\n{}{}\n\
              These tests need PyPI once; the checkers are then kept in the target directory. \
              On a machine without PyPI, set PAI_SKIP_NET_TESTS=1 to skip them (they then say so), \
              or PAI_CI_TOOLS_VENV to a venv that has {}.",
-            output.status,
             command.get_program().to_string_lossy(),
+            output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
             PACKAGES.join(" and ")
