@@ -73,10 +73,7 @@ fn pipelines() -> Vec<(PathBuf, Kind)> {
             let path = entry.expect("an entry").path();
             if path.is_dir() {
                 walk(&path, found);
-            } else if path
-                .extension()
-                .is_some_and(|e| e == "yml" || e == "yaml")
-            {
+            } else if path.extension().is_some_and(|e| e == "yml" || e == "yaml") {
                 found.push(path);
             }
         }
@@ -102,10 +99,7 @@ fn pipelines() -> Vec<(PathBuf, Kind)> {
 fn short(path: &Path) -> String {
     let root = root().canonicalize().expect("the repository");
     let path = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-    path.strip_prefix(&root)
-        .unwrap_or(&path)
-        .display()
-        .to_string()
+    path.strip_prefix(&root).unwrap_or(&path).display().to_string()
 }
 
 /// A shell script a pipeline runs: where it is, its shell, its text as written.
@@ -153,8 +147,16 @@ fn scripts(kind: Kind, doc: &Value) -> Vec<Script> {
         Kind::GithubAction => steps("runs".to_owned(), doc.pointer("/runs/steps"), None),
         Kind::GitlabCi => {
             const NOT_JOBS: &[&str] = &[
-                "default", "include", "stages", "variables", "workflow", "image", "services",
-                "cache", "before_script", "after_script",
+                "default",
+                "include",
+                "stages",
+                "variables",
+                "workflow",
+                "image",
+                "services",
+                "cache",
+                "before_script",
+                "after_script",
             ];
             let top = doc.as_object().expect("a mapping");
             for (id, job) in top.iter().filter(|(k, _)| !NOT_JOBS.contains(&k.as_str())) {
@@ -327,11 +329,7 @@ fn the_schemas_refuse_a_broken_pipeline() {
     let dir = tempfile::tempdir().expect("a temporary directory");
     // A script line holding `: ` is a YAML mapping, not a command: GitLab refuses the file.
     let gitlab = dir.path().join("gitlab-ci.yml");
-    std::fs::write(
-        &gitlab,
-        "apply:\n  script:\n    - auth=\"PRIVATE-TOKEN: $TOKEN\"\n",
-    )
-    .expect("write");
+    std::fs::write(&gitlab, "apply:\n  script:\n    - auth=\"PRIVATE-TOKEN: $TOKEN\"\n").expect("write");
     let said = tools.check_schema("vendor.gitlab-ci", &["--data-transform", "gitlab-ci"], &gitlab);
     assert!(!said.ok && said.text.contains("script"), "{}", said.text);
     // A misspelt key of a job.
@@ -368,10 +366,18 @@ fn shellcheck_passes_on_every_script_of_every_example() {
             files.push(file);
         }
     }
-    assert!(files.len() >= 30, "only {} scripts found: is the extraction broken?", files.len());
+    assert!(
+        files.len() >= 30,
+        "only {} scripts found: is the extraction broken?",
+        files.len()
+    );
     let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
     let said = tools.shellcheck(&refs);
-    println!("shellcheck: {} scripts, {}", files.len(), if said.ok { "no finding" } else { "findings" });
+    println!(
+        "shellcheck: {} scripts, {}",
+        files.len(),
+        if said.ok { "no finding" } else { "findings" }
+    );
     if !said.ok {
         // Each finding names the temporary script; its second line names the pipeline and job.
         let sources: Vec<String> = files
@@ -455,14 +461,20 @@ fn every_pai_provision_line_parses() {
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // Fewer than the examples hold means the extraction lost some.
     let (least, least_fleet) = if read_pipelines { (25, 12) } else { (5, 4) };
-    assert!(checked >= least, "only {checked} command lines found: is the extraction broken?");
+    assert!(
+        checked >= least,
+        "only {checked} command lines found: is the extraction broken?"
+    );
     assert!(fleet >= least_fleet, "only {fleet} fleet command lines found");
 }
 
 #[test]
 fn a_bad_command_line_is_caught() {
     let with_values = global_flags_with_values();
-    assert_eq!(binary_accepts(&["--lock-timeout", "10m", "apply", "plan.json"], &with_values), Ok(()));
+    assert_eq!(
+        binary_accepts(&["--lock-timeout", "10m", "apply", "plan.json"], &with_values),
+        Ok(())
+    );
     for bad in [
         &["plan", "--bogus"][..],
         &["plan", "--format", "markdwn"],
@@ -479,5 +491,8 @@ fn expressions_are_replaced_whole() {
         replace_expressions("a ${{ matrix.shard }}/${{ strategy.job-total }} b", sample),
         "a 1/4 b"
     );
-    assert_eq!(replace_expressions("x ${{ github.sha }}", |e| "_".repeat(e.len())), "x _________________");
+    assert_eq!(
+        replace_expressions("x ${{ github.sha }}", |e| "_".repeat(e.len())),
+        "x _________________"
+    );
 }

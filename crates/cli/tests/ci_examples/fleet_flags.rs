@@ -100,9 +100,7 @@ pub fn check(words: &[&str], lists: usize) -> Result<(), String> {
         let value = match inline {
             Some(value) => value,
             None => {
-                let value = rest
-                    .get(i)
-                    .ok_or_else(|| format!("{flag} needs a value"))?;
+                let value = rest.get(i).ok_or_else(|| format!("{flag} needs a value"))?;
                 i += 1;
                 value
             }
@@ -126,9 +124,7 @@ fn check_value(kind: Value, value: &str) -> Result<(), String> {
             .then_some(())
             .ok_or_else(|| format!("not one of {}", choices.join(", "))),
         Shard => {
-            let parsed = value
-                .split_once('/')
-                .and_then(|(i, n)| Some((count(i)?, count(n)?)));
+            let parsed = value.split_once('/').and_then(|(i, n)| Some((count(i)?, count(n)?)));
             match parsed {
                 Some((i, n)) if i <= n => Ok(()),
                 _ => Err("not I/N with 1 <= I <= N".to_owned()),
@@ -185,7 +181,11 @@ mod tests {
         ] {
             assert_eq!(check(&words(line), 0), Ok(()), "{line}");
         }
-        assert_eq!(check(&words("plan --account a"), 1), Ok(()), "a list stands for the fleet");
+        assert_eq!(
+            check(&words("plan --account a"), 1),
+            Ok(()),
+            "a list stands for the fleet"
+        );
     }
 
     #[test]

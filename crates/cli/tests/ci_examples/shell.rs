@@ -253,10 +253,7 @@ impl Lexer<'_> {
             }
             Some(c) if c.is_ascii_alphabetic() || c == '_' => {
                 let start = self.pos;
-                while self
-                    .peek(0)
-                    .is_some_and(|c| c.is_ascii_alphanumeric() || c == '_')
-                {
+                while self.peek(0).is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') {
                     self.pos += 1;
                 }
                 let name: String = self.chars[start..self.pos].iter().collect();
@@ -289,9 +286,7 @@ fn is_assignment(word: &str) -> bool {
     };
     let name = name.strip_suffix('+').unwrap_or(name);
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -340,7 +335,14 @@ diff <(sort a) b
                     "markdown",
                     "--detailed-exitcode"
                 ],
-                vec!["pai-provision", "fleet", "status", "fleet/fleet.toml", "--format", "json"],
+                vec![
+                    "pai-provision",
+                    "fleet",
+                    "status",
+                    "fleet/fleet.toml",
+                    "--format",
+                    "json"
+                ],
                 vec!["jq", "-r", ".x"],
                 vec!["[", "-z", "<mr>", "]"],
                 vec!["echo", "no \"plan\""],

@@ -41,9 +41,7 @@ pub fn tools() -> Option<Tools> {
             true,
         ),
     };
-    let tools = Tools {
-        bin: venv.join("bin"),
-    };
+    let tools = Tools { bin: venv.join("bin") };
     let marker = venv.join("pai-ci-tools.txt");
     let wanted = PACKAGES.join("\n");
     let ready = || std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted);
@@ -61,16 +59,14 @@ pub fn tools() -> Option<Tools> {
     }
     // Test processes run in parallel (nextest): one installs, the others wait for it.
     let lock_path = venv.with_extension("lock");
-    let lock = File::create(&lock_path)
-        .unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
+    let lock = File::create(&lock_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
     lock.lock()
         .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
     if ready() {
         return Some(tools);
     }
     if ours && venv.exists() {
-        std::fs::remove_dir_all(&venv)
-            .unwrap_or_else(|e| panic!("cannot remove the stale {}: {e}", venv.display()));
+        std::fs::remove_dir_all(&venv).unwrap_or_else(|e| panic!("cannot remove the stale {}: {e}", venv.display()));
     }
     if !venv.join("bin/python").exists() {
         run_or_explain(
@@ -86,8 +82,7 @@ pub fn tools() -> Option<Tools> {
             .args(PACKAGES),
         "install the CI example checkers from PyPI",
     );
-    std::fs::write(&marker, &wanted)
-        .unwrap_or_else(|e| panic!("cannot write {}: {e}", marker.display()));
+    std::fs::write(&marker, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", marker.display()));
     Some(tools)
 }
 
