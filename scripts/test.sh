@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 venv=${PAI_SDK_VENV:-.venv}
-if ! "$venv/bin/python" -c "import alibabacloud_aiworkspace20210204" 2>/dev/null; then
+if ! "$venv/bin/python" -c "import alibabacloud_aiworkspace20210204, alibabacloud_sts20150401" 2>/dev/null; then
   echo "setting up $venv with the official SDK (tests/requirements-sdk.txt)"
   python3 -m venv "$venv"
   "$venv/bin/pip" install --quiet --disable-pip-version-check -r tests/requirements-sdk.txt

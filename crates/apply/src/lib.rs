@@ -1,5 +1,5 @@
-//! Everything of pai-provision that talks to Alibaba Cloud: the AIWorkSpace API client and the
-//! credentials it signs with.
+//! Everything of pai-provision that talks to Alibaba Cloud: the AIWorkSpace API client, the
+//! credentials it signs with (a role per account for a fleet), and Resource Directory discovery.
 //!
 //! The client sends `CreateProductOrders` and `ListProducts` exactly as the official Python SDK
 //! does (same headers, same query encoding, the same bytes signed with ACS3-HMAC-SHA256 or ROA
@@ -13,7 +13,10 @@
 //!   or ambiguous) and the response types, and `client::scrub`, which cleans every text a server
 //!   returns of request material (secret, token, signature, string to sign) before it goes anywhere.
 //! - [`credentials`]: the SDK's default credential chain ([`DefaultChain`]), fixed keys for the
-//!   sandbox ([`StaticCredentials`]) and the [`Secret`] wrapper that keeps secrets out of output.
+//!   sandbox ([`StaticCredentials`]), a fleet's role per account ([`AssumeRoleProvider`], named
+//!   by [`session_identity`]) and the [`Secret`] wrapper that keeps secrets out of output.
+//!   [`Client::with_credentials`] gives each account its own client over shared connections.
+//! - [`directory`]: a fleet's discovery, [`list_accounts`] of a Resource Directory folder.
 //! - `status`: [`ListProductsStatus`], the planner's `StatusSource` backed by `ListProducts`.
 //! - [`executor`]: [`Executor`], which carries out a plan exactly once per product
 //!   (`docs/idempotency.md`), its [`ApplyReport`], and [`await_interrupted`] for rows a killed
@@ -42,21 +45,23 @@
 
 pub mod client;
 pub mod credentials;
+pub mod directory;
 pub mod executor;
 mod refresh;
 mod status;
 
 pub use client::{
     ApiError, Client, ClientConfig, ClientError, EndpointResolver, ErrorKind, Failure, ListProductsQuery,
-    ListProductsResponse, OrderError, OrderRefusal, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy,
+    ListProductsResponse, OrderError, OrderRefusal, OrderResponse, ProductStatus, ProxyConfig, RetryPolicy, RpcClient,
 };
 pub use credentials::{
-    CredentialError, CredentialProvider, Credentials, DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret,
-    StaticCredentials,
+    session_identity, AssumeRoleConfig, AssumeRoleProvider, CredentialError, CredentialProvider, Credentials,
+    DefaultChain, OidcRoleConfig, OidcRoleProvider, Secret, SessionIdentity, StaticCredentials,
 };
+pub use directory::{list_accounts, DirectoryAccount, DirectoryError};
 pub use executor::{
     await_interrupted, ApplyReport, Cancel, ExecError, ExecErrorKind, Executor, ExecutorConfig, ProductOutcome,
-    Progress, ProgressSink, RegionReport,
+    Progress, ProgressSink, RegionReport, Silent,
 };
 pub use refresh::{refresh, Finding, FindingKind};
 pub use status::{ListCall, ListProductsStatus};

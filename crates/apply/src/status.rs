@@ -2,23 +2,35 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use pai_planner::{Observation, ObserveError, Observed, StatusSource};
 use pai_spec::{ProductCode, Region};
 use tokio::runtime::{Handle, RuntimeFlavor};
+use tokio::sync::Semaphore;
 
 use crate::client::{ApiError, Client, ErrorKind, Failure, ListProductsResponse, LIST_PRODUCTS};
 
-/// Observes products with one `ListProducts` call per region, regions in parallel.
+/// Observes products with one `ListProducts` call per region, regions in parallel (at most
+/// [`ListProductsStatus::at_most`] at once).
 #[derive(Debug, Clone)]
 pub struct ListProductsStatus {
     client: Client,
+    /// Calls at once; `None`: every region at once.
+    at_once: Option<Arc<Semaphore>>,
 }
 
 impl ListProductsStatus {
     pub fn new(client: Client) -> Self {
-        ListProductsStatus { client }
+        ListProductsStatus { client, at_once: None }
+    }
+
+    /// No more than `calls` `ListProducts` at once (at least one): the API throttles per
+    /// account, and a fleet plans many accounts at the same time.
+    pub fn at_most(mut self, calls: usize) -> Self {
+        self.at_once = Some(Arc::new(Semaphore::new(calls.max(1))));
+        self
     }
 
     pub fn client(&self) -> &Client {
@@ -47,8 +59,14 @@ impl ListProductsStatus {
         let mut tasks = tokio::task::JoinSet::new();
         for (region, codes) in by_region {
             let client = self.client.clone();
+            let at_once = self.at_once.clone();
             tasks.spawn(async move {
                 let codes: Vec<ProductCode> = codes.into_iter().collect();
+                // The semaphore is never closed, so a permit is always had in the end.
+                let _permit = match &at_once {
+                    Some(semaphore) => semaphore.acquire().await.ok(),
+                    None => None,
+                };
                 let started = Instant::now();
                 let result = client.list_products(&region, &codes).await;
                 (region, codes, started.elapsed(), result)

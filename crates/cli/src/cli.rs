@@ -3,6 +3,10 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+mod fleet;
+
+pub use fleet::{FleetApplyArgs, FleetCommand, FleetPlanArgs, FleetStatusArgs};
+
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
 
@@ -89,13 +93,26 @@ const FLAG_USERS: &[(&str, &str, &[&str])] = &[
     (
         "lock_timeout",
         "--lock-timeout",
-        &["plan", "apply", "refresh", "state rm", "state import", "state migrate"],
+        &[
+            "plan",
+            "apply",
+            "refresh",
+            "state rm",
+            "state import",
+            "state migrate",
+            "fleet plan",
+            "fleet apply",
+        ],
     ),
     ("endpoint", "--endpoint", CLOUD_USERS),
     ("profile", "--profile", CLOUD_USERS),
     ("signature", "--signature", CLOUD_USERS),
     ("timeout", "--timeout", CLOUD_USERS),
-    ("settle_time", "--settle-time", &["plan", "apply", "refresh"]),
+    (
+        "settle_time",
+        "--settle-time",
+        &["plan", "apply", "refresh", "fleet plan", "fleet apply"],
+    ),
 ];
 const STATE_USERS: &[&str] = &[
     "plan",
@@ -109,8 +126,11 @@ const STATE_USERS: &[&str] = &[
     "state import",
     "state migrate",
     "force-unlock",
+    "fleet plan",
+    "fleet apply",
+    "fleet status",
 ];
-const CLOUD_USERS: &[&str] = &["plan", "apply", "refresh"];
+const CLOUD_USERS: &[&str] = &["plan", "apply", "refresh", "fleet plan", "fleet apply"];
 
 /// The message for the first global flag given on the command line to a command that does not
 /// use it, if any.
@@ -305,6 +325,9 @@ pub enum Command {
     ForceUnlock(ForceUnlockArgs),
     /// Serve a local AIWorkSpace emulator.
     Emulator(EmulatorArgs),
+    /// Plan and apply across the accounts of a fleet file (docs/fleet.md).
+    #[command(subcommand)]
+    Fleet(FleetCommand),
 }
 
 #[derive(Debug, Args)]
@@ -486,6 +509,10 @@ pub struct EmulatorArgs {
     /// The seed of the fault and realism draws, to replay a run [default: a fresh one, printed].
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Also serve the accounts of this fleet file: STS `AssumeRole` into each account's role
+    /// (trusting the emulator's own key), Resource Manager `ListAccounts`, a ledger per account.
+    #[arg(long, value_name = "FLEET")]
+    pub fleet: Option<PathBuf>,
 }
 
 /// The manifest path: the argument, or `pai-provision.toml` in the working directory.

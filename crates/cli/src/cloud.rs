@@ -156,7 +156,7 @@ impl Interrupts {
     }
 
     /// Listens for the signals on `runtime` from now on.
-    fn listen(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    pub fn listen(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         let _entered = runtime.enter();
         #[cfg(unix)]
         {

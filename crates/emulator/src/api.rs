@@ -525,6 +525,7 @@ mod tests {
         let sh = Region::parse("cn-shanghai").unwrap();
         let mut ledger = Ledger::default();
         ledger.record(Order {
+            account: crate::DEFAULT_HOME_ACCOUNT.into(),
             order_id: "210000000000001".into(),
             region: hz.clone(),
             product_codes: vec![ProductCode::Pai],
@@ -536,6 +537,7 @@ mod tests {
             body: Value::Null,
             at: "2026-11-26T09:00:00Z".into(),
             paid_at: None,
+            caller: None,
         });
         let query = parse_list_query(&q(&[
             ("ProductCodes", "PAI_share,OSS_share"),

@@ -17,6 +17,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::error::ApiError;
+use crate::ledger::Caller;
 
 const ISO_8601: &[FormatItem<'static>] = format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]Z");
 
@@ -60,6 +61,10 @@ pub struct Identity {
     pub access_key_id: String,
     pub signature: &'static str,
     pub sts: bool,
+    /// The account the request acts in.
+    pub account: String,
+    /// The role session, for a key issued by `AssumeRole`.
+    pub caller: Option<Caller>,
 }
 
 /// A credential issued by the emulator's STS.
@@ -68,6 +73,10 @@ pub struct StsKey {
     pub secret: String,
     pub token: String,
     pub expires: OffsetDateTime,
+    /// The account its requests act in.
+    pub account: String,
+    /// The role session it belongs to, when issued by `AssumeRole`.
+    pub caller: Option<Caller>,
 }
 
 enum KeyEntry {
@@ -84,10 +93,17 @@ impl KeyEntry {
     }
 }
 
-/// The access keys the emulator accepts: the configured pairs, and those its STS issued.
+/// The access keys the emulator accepts: the configured pairs (which act in the home
+/// account), and those its STS issued.
 pub struct Keys {
     fixed: HashMap<String, String>,
-    sts: Mutex<HashMap<String, StsKey>>,
+    home: String,
+    sts: Mutex<IssuedKeys>,
+}
+
+struct IssuedKeys {
+    keys: HashMap<String, StsKey>,
+    last_prune: OffsetDateTime,
 }
 
 /// How long an expired STS key is remembered, so that its use is answered `Expired` rather
@@ -95,17 +111,36 @@ pub struct Keys {
 const STS_GRACE: time::Duration = time::Duration::days(1);
 
 impl Keys {
+    /// The pairs, acting in the [default home account](crate::DEFAULT_HOME_ACCOUNT).
     pub fn new(pairs: &[(String, String)]) -> Keys {
+        Keys::with_home(pairs, crate::DEFAULT_HOME_ACCOUNT)
+    }
+
+    /// The pairs, acting in `home`.
+    pub fn with_home(pairs: &[(String, String)], home: &str) -> Keys {
         Keys {
             fixed: pairs.iter().cloned().collect(),
-            sts: Mutex::new(HashMap::new()),
+            home: home.to_owned(),
+            sts: Mutex::new(IssuedKeys {
+                keys: HashMap::new(),
+                last_prune: OffsetDateTime::UNIX_EPOCH,
+            }),
         }
+    }
+
+    /// The account the configured keys act in.
+    pub fn home(&self) -> &str {
+        &self.home
     }
 
     pub fn insert_sts(&self, access_key_id: String, key: StsKey, now: OffsetDateTime) {
         let mut sts = self.sts.lock().unwrap_or_else(|e| e.into_inner());
-        sts.retain(|_, k| k.expires + STS_GRACE > now);
-        sts.insert(access_key_id, key);
+        // Pruned once a minute, not at every insert: a fleet assumes thousands of roles.
+        if now - sts.last_prune > time::Duration::minutes(1) {
+            sts.keys.retain(|_, k| k.expires + STS_GRACE > now);
+            sts.last_prune = now;
+        }
+        sts.keys.insert(access_key_id, key);
     }
 
     fn lookup(&self, access_key_id: &str) -> Option<KeyEntry> {
@@ -113,7 +148,22 @@ impl Keys {
             return Some(KeyEntry::Fixed { secret: secret.clone() });
         }
         let sts = self.sts.lock().unwrap_or_else(|e| e.into_inner());
-        sts.get(access_key_id).cloned().map(KeyEntry::Sts)
+        sts.keys.get(access_key_id).cloned().map(KeyEntry::Sts)
+    }
+
+    /// Who a verified key is.
+    fn identity(&self, access_key_id: String, signature: &'static str, key: &KeyEntry) -> Identity {
+        let (account, caller) = match key {
+            KeyEntry::Fixed { .. } => (self.home.clone(), None),
+            KeyEntry::Sts(k) => (k.account.clone(), k.caller.clone()),
+        };
+        Identity {
+            access_key_id,
+            signature,
+            sts: matches!(key, KeyEntry::Sts(_)),
+            account,
+            caller,
+        }
     }
 }
 
@@ -162,12 +212,14 @@ impl NonceCache {
 #[derive(Clone, Copy)]
 struct Expect<'k> {
     action: &'k str,
+    version: &'k str,
     keys: &'k Keys,
     now: OffsetDateTime,
     max_skew: Duration,
 }
 
-/// Check every part of a request's signature for the API `action`; record its nonce.
+/// Check every part of a request's signature for the AIWorkSpace API `action`; record its
+/// nonce.
 pub fn authenticate(
     req: &Request<'_>,
     action: &str,
@@ -176,8 +228,24 @@ pub fn authenticate(
     now: OffsetDateTime,
     max_skew: Duration,
 ) -> Result<Identity, ApiError> {
+    authenticate_for(req, action, wire::API_VERSION, keys, nonces, now, max_skew)
+}
+
+/// [`authenticate`], for the API `action` of version `version` (STS, Resource Manager).
+/// An RPC API (any version but AIWorkSpace's) takes ACS3-HMAC-SHA256 only: the ROA
+/// HMAC-SHA1 signature is AIWorkSpace's older way and no RPC gateway reads it.
+pub fn authenticate_for(
+    req: &Request<'_>,
+    action: &str,
+    version: &str,
+    keys: &Keys,
+    nonces: &Mutex<NonceCache>,
+    now: OffsetDateTime,
+    max_skew: Duration,
+) -> Result<Identity, ApiError> {
     let expect = Expect {
         action,
+        version,
         keys,
         now,
         max_skew,
@@ -185,6 +253,7 @@ pub fn authenticate(
     let authorization = req
         .single_header("authorization")?
         .ok_or_else(|| ApiError::incomplete_signature("The Authorization header is missing."))?;
+    let rpc = version != wire::API_VERSION;
     let (identity, nonce) = if authorization.starts_with("ACS3-HMAC-SHA256 ") {
         verify_v3(req, authorization, expect)?
     } else if let Some(rest) = authorization.strip_prefix("ACS3-") {
@@ -192,7 +261,7 @@ pub fn authenticate(
         return Err(ApiError::invalid_signature_method(format!(
             "ACS3-{algorithm} is not supported; use ACS3-HMAC-SHA256."
         )));
-    } else if authorization.starts_with("acs ") {
+    } else if authorization.starts_with("acs ") && !rpc {
         verify_v2(req, authorization, expect)?
     } else {
         return Err(ApiError::incomplete_signature(
@@ -241,7 +310,7 @@ fn verify_v3<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> 
             )));
         }
     }
-    check_action_and_version(req, expect.action)?;
+    check_action_and_version(req, expect.action, expect.version)?;
     let date = req.required_header("x-acs-date")?;
     let at = PrimitiveDateTime::parse(date, ISO_8601)
         .map_err(|_| ApiError::timestamp_format("x-acs-date"))?
@@ -281,11 +350,7 @@ fn verify_v3<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> 
     if !constant_time_eq(expected.as_bytes(), auth.signature.as_bytes()) {
         return Err(ApiError::signature_mismatch_of(canonical));
     }
-    let identity = Identity {
-        access_key_id: auth.access_key_id,
-        signature: "v3",
-        sts: matches!(key, KeyEntry::Sts(_)),
-    };
+    let identity = expect.keys.identity(auth.access_key_id, "v3", &key);
     Ok((identity, req.required_header("x-acs-signature-nonce")?))
 }
 
@@ -318,7 +383,7 @@ fn verify_v2<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> 
             "x-acs-signature-version `{version}` is not supported; use 1.0."
         )));
     }
-    check_action_and_version(req, expect.action)?;
+    check_action_and_version(req, expect.action, expect.version)?;
     let date = req.required_header("date")?;
     let at = httpdate::parse_http_date(date).map_err(|_| ApiError::timestamp_format("Date"))?;
     check_skew(OffsetDateTime::from(at), expect.now, expect.max_skew)?;
@@ -354,18 +419,14 @@ fn verify_v2<'a>(req: &Request<'a>, authorization: &str, expect: Expect<'_>) -> 
     if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
         return Err(ApiError::signature_mismatch_of(string_to_sign));
     }
-    let identity = Identity {
-        access_key_id,
-        signature: "v2",
-        sts: matches!(key, KeyEntry::Sts(_)),
-    };
+    let identity = expect.keys.identity(access_key_id, "v2", &key);
     Ok((identity, req.required_header("x-acs-signature-nonce")?))
 }
 
-fn check_action_and_version(req: &Request<'_>, action: &str) -> Result<(), ApiError> {
+fn check_action_and_version(req: &Request<'_>, action: &str, want_version: &str) -> Result<(), ApiError> {
     let version = req.required_header("x-acs-version")?;
-    if version != wire::API_VERSION {
-        return Err(ApiError::invalid_version(version, wire::API_VERSION));
+    if version != want_version {
+        return Err(ApiError::invalid_version(version, want_version));
     }
     let named = req.required_header("x-acs-action")?;
     if named != action {
@@ -451,11 +512,18 @@ mod tests {
                 secret: "s2".into(),
                 token: "tok".into(),
                 expires: now + time::Duration::hours(1),
+                account: "2000000000000001".into(),
+                caller: None,
             },
             now,
         );
         let fixed = keys.lookup("fixed").unwrap();
+        assert_eq!(
+            keys.identity("fixed".into(), "v3", &fixed).account,
+            crate::DEFAULT_HOME_ACCOUNT
+        );
         let sts = keys.lookup("STS.a").unwrap();
+        assert_eq!(keys.identity("STS.a".into(), "v3", &sts).account, "2000000000000001");
         assert!(keys.lookup("nobody").is_none());
         let code = |r: Result<(), ApiError>| r.err().map(|e| e.code);
         assert_eq!(code(check_token(&fixed, None, now)), None);

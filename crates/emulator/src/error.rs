@@ -20,6 +20,8 @@ pub enum EmulatorError {
     DuplicateRegion(Region),
     #[error("no access key is configured")]
     NoCredentials,
+    #[error("invalid accounts: {0}")]
+    Accounts(String),
     #[error("cannot listen on {addr} for {region}: {source}")]
     Bind {
         region: Region,

@@ -5,6 +5,11 @@
 //! file, fsyncs it, renames it over the ledger and fsyncs the directory, all before the
 //! order's response is sent: an order whose connection was dropped is still there after a
 //! restart.
+//!
+//! Every order, purchase and refusal belongs to one account: the account of the key that
+//! signed it (the home account for the configured keys, a role's account for the keys its
+//! `AssumeRole` issued). A file written before accounts existed has none written: everything
+//! in it is the home account's, which [`Ledger::load_for`] fills in.
 
 use std::fs;
 use std::io::{self, Write};
@@ -33,6 +38,10 @@ pub struct Ledger {
 #[serde(rename_all = "PascalCase")]
 pub struct Order {
     pub order_id: String,
+    /// The account the order was placed in; empty only in a file written before accounts
+    /// existed, until [`Ledger::settle_home`] names the home account.
+    #[serde(default)]
+    pub account: String,
     pub region: Region,
     pub product_codes: Vec<ProductCode>,
     pub product_ids: Vec<String>,
@@ -48,6 +57,22 @@ pub struct Order {
     /// When an `AutoPay: false` order was paid through `POST /_emulator/pay/<OrderId>`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub paid_at: Option<String>,
+    /// The role session that placed it, for a key issued by `AssumeRole` (the cloud's audit
+    /// log): which run, from which commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Caller>,
+}
+
+/// Who placed an order through a key issued by `AssumeRole`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Caller {
+    /// `acs:ram::<account>:role/<name>`.
+    pub role_arn: String,
+    #[serde(rename = "RoleSessionName")]
+    pub session_name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source_identity: Option<String>,
 }
 
 impl Order {
@@ -63,6 +88,9 @@ impl Order {
 #[serde(rename_all = "PascalCase")]
 pub struct Refusal {
     pub request_id: String,
+    /// As [`Order::account`].
+    #[serde(default)]
+    pub account: String,
     pub region: Region,
     pub product_codes: Vec<ProductCode>,
     pub access_key_id: String,
@@ -85,6 +113,9 @@ pub enum PayError {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Purchase {
+    /// As [`Order::account`].
+    #[serde(default)]
+    pub account: String,
     pub region: Region,
     pub product_code: ProductCode,
     pub product_id: String,
@@ -93,7 +124,8 @@ pub struct Purchase {
 }
 
 impl Ledger {
-    /// How many accepted orders included this product in this region.
+    /// How many accepted orders included this product in this region, in any account (the
+    /// one account of a single-account emulator); [`Ledger::order_count_in`] for one account.
     pub fn order_count(&self, region: &Region, code: ProductCode) -> usize {
         self.orders
             .iter()
@@ -101,14 +133,69 @@ impl Ledger {
             .count()
     }
 
+    /// The purchase of this product in this region, in any account.
     pub fn purchase(&self, region: &Region, code: ProductCode) -> Option<&Purchase> {
         self.purchased
             .iter()
             .find(|p| &p.region == region && p.product_code == code)
     }
 
+    /// Whether this product is purchased in this region, in any account.
     pub fn is_purchased(&self, region: &Region, code: ProductCode) -> bool {
         self.purchase(region, code).is_some()
+    }
+
+    /// How many accepted orders of `account` included this product in this region.
+    pub fn order_count_in(&self, account: &str, region: &Region, code: ProductCode) -> usize {
+        self.orders
+            .iter()
+            .filter(|o| o.account == account && &o.region == region && o.product_codes.contains(&code))
+            .count()
+    }
+
+    /// The purchase of this product in this region of `account`.
+    pub fn purchase_in(&self, account: &str, region: &Region, code: ProductCode) -> Option<&Purchase> {
+        self.purchased
+            .iter()
+            .find(|p| p.account == account && &p.region == region && p.product_code == code)
+    }
+
+    pub fn is_purchased_in(&self, account: &str, region: &Region, code: ProductCode) -> bool {
+        self.purchase_in(account, region, code).is_some()
+    }
+
+    /// The orders, purchases and refusals of one account, as its own ledger.
+    pub fn of_account(&self, account: &str) -> Ledger {
+        Ledger {
+            orders: self.orders.iter().filter(|o| o.account == account).cloned().collect(),
+            purchased: self
+                .purchased
+                .iter()
+                .filter(|p| p.account == account)
+                .cloned()
+                .collect(),
+            refusals: self.refusals.iter().filter(|r| r.account == account).cloned().collect(),
+        }
+    }
+
+    /// Every account with an order, a purchase or a refusal, in order.
+    pub fn accounts(&self) -> std::collections::BTreeSet<&str> {
+        let orders = self.orders.iter().map(|o| o.account.as_str());
+        let purchased = self.purchased.iter().map(|p| p.account.as_str());
+        let refused = self.refusals.iter().map(|r| r.account.as_str());
+        orders.chain(purchased).chain(refused).collect()
+    }
+
+    /// Name `home` as the account of every entry written before accounts existed.
+    pub fn settle_home(&mut self, home: &str) {
+        let fill = |account: &mut String| {
+            if account.is_empty() {
+                home.clone_into(account);
+            }
+        };
+        self.orders.iter_mut().for_each(|o| fill(&mut o.account));
+        self.purchased.iter_mut().for_each(|p| fill(&mut p.account));
+        self.refusals.iter_mut().for_each(|r| fill(&mut r.account));
     }
 
     /// The `OrderId` the next order gets.
@@ -130,8 +217,9 @@ impl Ledger {
 
     fn activate(&mut self, order: &Order, at: &str) {
         for (code, id) in order.product_codes.iter().zip(&order.product_ids) {
-            if !self.is_purchased(&order.region, *code) {
+            if !self.is_purchased_in(&order.account, &order.region, *code) {
                 self.purchased.push(Purchase {
+                    account: order.account.clone(),
                     region: order.region.clone(),
                     product_code: *code,
                     product_id: id.clone(),
@@ -163,13 +251,24 @@ impl Ledger {
         self.orders.iter().filter(|o| o.is_unpaid())
     }
 
-    /// Read a persisted ledger; a missing file is an empty ledger.
+    /// Read a persisted ledger; a missing file is an empty ledger. What a file written before
+    /// accounts existed holds is the [`DEFAULT_HOME_ACCOUNT`](crate::DEFAULT_HOME_ACCOUNT)'s.
     pub fn load(path: &Path) -> Result<Ledger, EmulatorError> {
+        Ledger::load_for(path, crate::DEFAULT_HOME_ACCOUNT)
+    }
+
+    /// [`Ledger::load`], for an emulator whose home account is `home`.
+    pub fn load_for(path: &Path, home: &str) -> Result<Ledger, EmulatorError> {
         match fs::read(path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| EmulatorError::LedgerParse {
-                path: path.to_owned(),
-                source,
-            }),
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map(|mut ledger: Ledger| {
+                    ledger.settle_home(home);
+                    ledger
+                })
+                .map_err(|source| EmulatorError::LedgerParse {
+                    path: path.to_owned(),
+                    source,
+                }),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Ledger::default()),
             Err(source) => Err(EmulatorError::LedgerRead {
                 path: path.to_owned(),
@@ -229,6 +328,7 @@ mod tests {
     fn order(id: &str, region: &str, codes: &[ProductCode], auto_pay: bool) -> Order {
         Order {
             order_id: id.into(),
+            account: crate::DEFAULT_HOME_ACCOUNT.into(),
             region: Region::parse(region).unwrap(),
             product_codes: codes.to_vec(),
             product_ids: codes.iter().enumerate().map(|(i, _)| format!("{id}{i:02}")).collect(),
@@ -239,6 +339,7 @@ mod tests {
             body: serde_json::json!({"AutoPay": auto_pay}),
             at: "2026-11-26T09:00:00Z".into(),
             paid_at: None,
+            caller: None,
         }
     }
 

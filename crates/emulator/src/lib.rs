@@ -5,8 +5,10 @@
 //! (ListProducts) in the real wire format, verifies both signature versions as strictly as
 //! the POP gateway (clock skew, nonce replay, unknown keys, STS tokens), enforces every API
 //! rule on the body, and serves STS `AssumeRoleWithOIDC` on `/` so the OIDC credential path
-//! can be tested. One emulator serves several regions, one listener each, sharing one
-//! account. Every accepted order goes into a [`Ledger`] (optionally persisted, durably,
+//! can be tested. One emulator serves several regions, one listener each. It is one account
+//! (the home account) unless given member accounts: then it also serves a fleet, with STS
+//! `AssumeRole` into their roles and Resource Manager `ListAccounts`, each request acting in
+//! its key's account. Every accepted order goes into a [`Ledger`] (optionally persisted, durably,
 //! before the response) exposed at `GET /_emulator/ledger`; an `AutoPay: false` order is
 //! paid, for tests, at `POST /_emulator/pay/<OrderId>`. Faults are injected by flag with
 //! a seeded RNG: latency, throttling, 5xx, and responses dropped or delayed after commit.
@@ -16,7 +18,10 @@
 //! Modules:
 //! - [`api`]: CreateProductOrders body validation and the ListProducts answer, pure.
 //! - [`auth`]: signature verification (ACS3-HMAC-SHA256 and ROA HMAC-SHA1), nonces, keys.
-//! - [`sts`]: `AssumeRoleWithOIDC` parameter checks and credential issuance.
+//! - [`accounts`]: the member accounts and their roles, [`accounts_for_fleet`].
+//! - [`sts`]: `AssumeRoleWithOIDC` parameter checks and credential issuance;
+//!   [`sts::assume_role`]: the signed `AssumeRole`, its checks against the accounts.
+//! - [`resource_manager`]: `ListAccounts`' query and page, pure.
 //! - [`ledger`]: orders and purchases, and their atomic persistence.
 //! - [`faults`]: the fault spec and the seeded per-request draw.
 //! - [`realism`]: the real service's harsher behaviours (activation delay, repeat refusal,
@@ -24,16 +29,21 @@
 //! - [`error`]: [`EmulatorError`] for the operator, [`ApiError`] for the wire.
 //! - `server`: listeners, the per-connection hyper loop, routing (by `pai_sign::wire`, the
 //!   operations the client calls).
+//! - `rpc`: the signed RPC calls on `/` (`AssumeRole`, `ListAccounts`): routing by action and
+//!   version, authentication, faults.
 //!
 //! See docs/emulator.md for the behaviour in full and the decisions where the real service
 //! is not documented.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod error;
 pub mod faults;
 pub mod ledger;
 pub mod realism;
+pub mod resource_manager;
+mod rpc;
 mod server;
 pub mod sts;
 
@@ -50,11 +60,17 @@ use rand::SeedableRng;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+pub use accounts::{accounts_for_fleet, AccountConfig, AccountStatus, RoleConfig};
 pub use error::{ApiError, EmulatorError};
 pub use faults::{Faults, FaultsError};
-pub use ledger::{Ledger, Order, PayError, Purchase, Refusal};
+pub use ledger::{Caller, Ledger, Order, PayError, Purchase, Refusal};
 pub use realism::{Realism, RealismError, RepeatOrder};
 pub use sts::random_secret;
+
+/// The account the configured keys act in unless [`EmulatorConfig::home_account`] says
+/// otherwise: the organisation's management account, where a fleet's base credentials live.
+/// What a ledger file written before accounts existed holds is this account's.
+pub const DEFAULT_HOME_ACCOUNT: &str = "1000000000000001";
 
 /// How far a request's timestamp may be from the emulator's clock, as on the real gateway.
 pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
@@ -64,8 +80,15 @@ pub const DEFAULT_MAX_CLOCK_SKEW: Duration = Duration::from_secs(15 * 60);
 pub struct EmulatorConfig {
     /// One listener per region; port 0 picks a free port.
     pub listeners: Vec<(Region, SocketAddr)>,
-    /// Access key id and secret pairs it accepts (besides those its STS issues).
+    /// Access key id and secret pairs it accepts (besides those its STS issues); they act in
+    /// `home_account`.
     pub credentials: Vec<(String, String)>,
+    /// The account of `credentials` (and of the keys `AssumeRoleWithOIDC` issues); the
+    /// management account `ListAccounts` answers to. [`DEFAULT_HOME_ACCOUNT`] unless set.
+    pub home_account: String,
+    /// Member accounts, with the roles `AssumeRole` enters and what `ListAccounts` reports.
+    /// Empty (the default): one account, the home account, as before fleets.
+    pub accounts: Vec<AccountConfig>,
     /// Persist the ledger here, and start from it if it exists.
     pub ledger_path: Option<PathBuf>,
     pub faults: Faults,
@@ -81,6 +104,8 @@ impl EmulatorConfig {
         EmulatorConfig {
             listeners,
             credentials,
+            home_account: DEFAULT_HOME_ACCOUNT.to_owned(),
+            accounts: Vec::new(),
             ledger_path: None,
             faults: Faults::default(),
             realism: Realism::default(),
@@ -97,6 +122,8 @@ impl fmt::Debug for EmulatorConfig {
         f.debug_struct("EmulatorConfig")
             .field("listeners", &self.listeners)
             .field("access_key_ids", &key_ids)
+            .field("home_account", &self.home_account)
+            .field("accounts", &self.accounts.len())
             .field("ledger_path", &self.ledger_path)
             .field("faults", &self.faults.to_string())
             .field("realism", &self.realism.to_string())
@@ -128,9 +155,10 @@ pub fn spawn(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
             return Err(EmulatorError::DuplicateRegion(region.clone()));
         }
     }
+    let directory = accounts::Directory::new(&config.home_account, &config.accounts)?;
     let ledger = match &config.ledger_path {
         Some(path) => {
-            let ledger = Ledger::load(path)?;
+            let ledger = Ledger::load_for(path, &config.home_account)?;
             // Written at once so that an unwritable path fails now, not at the first order.
             ledger.save(path)?;
             ledger
@@ -154,7 +182,8 @@ pub fn spawn(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         bound.push((region.clone(), local, listener));
     }
     let shared = Arc::new(server::Shared {
-        keys: auth::Keys::new(&config.credentials),
+        keys: auth::Keys::with_home(&config.credentials, &config.home_account),
+        accounts: directory,
         nonces: Mutex::new(auth::NonceCache::default()),
         ledger: Mutex::new(ledger),
         commit: tokio::sync::Mutex::new(()),
@@ -165,7 +194,7 @@ pub fn spawn(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         max_skew: config.max_clock_skew,
         realism: config.realism.clone(),
         activated: Mutex::new(std::collections::HashMap::new()),
-        rate: Mutex::new(realism::RateWindow::new(std::time::Instant::now())),
+        rate: Mutex::new(std::collections::HashMap::new()),
     });
     let (shutdown, _) = watch::channel(false);
     let mut addrs = BTreeMap::new();

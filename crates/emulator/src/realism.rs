@@ -237,19 +237,34 @@ impl fmt::Display for Realism {
     }
 }
 
-/// Whether `code` counts as purchased for an order in `region`: OSS in any region when it is
-/// account-wide.
-pub fn already_purchased(ledger: &Ledger, realism: &Realism, region: &Region, code: ProductCode) -> bool {
+/// Whether `code` counts as purchased for an order of `account` in `region`: OSS in any
+/// region of that account when it is account-wide.
+pub fn already_purchased(
+    ledger: &Ledger,
+    realism: &Realism,
+    account: &str,
+    region: &Region,
+    code: ProductCode,
+) -> bool {
     if realism.oss_account_wide && code == ProductCode::Oss {
-        ledger.purchased.iter().any(|p| p.product_code == code)
+        ledger
+            .purchased
+            .iter()
+            .any(|p| p.account == account && p.product_code == code)
     } else {
-        ledger.is_purchased(region, code)
+        ledger.is_purchased_in(account, region, code)
     }
 }
 
-/// Why an accepted, well-formed order is refused whole when it is carried out, if it is.
-/// Decided against the ledger as it is then, so nothing of the order is billed.
-pub fn refusal(ledger: &Ledger, realism: &Realism, region: &Region, codes: &[ProductCode]) -> Option<ApiError> {
+/// Why an accepted, well-formed order of `account` is refused whole when it is carried out,
+/// if it is. Decided against the ledger as it is then, so nothing of the order is billed.
+pub fn refusal(
+    ledger: &Ledger,
+    realism: &Realism,
+    account: &str,
+    region: &Region,
+    codes: &[ProductCode],
+) -> Option<ApiError> {
     if let Some(code) = codes.iter().find(|c| realism.unbuyable.contains(c)) {
         let status = if realism.business_5xx {
             StatusCode::INTERNAL_SERVER_ERROR
@@ -265,7 +280,9 @@ pub fn refusal(ledger: &Ledger, realism: &Realism, region: &Region, codes: &[Pro
             format!("The account may not buy {code}; nothing was ordered."),
         ));
     }
-    let repeat = codes.iter().find(|&&c| already_purchased(ledger, realism, region, c))?;
+    let repeat = codes
+        .iter()
+        .find(|&&c| already_purchased(ledger, realism, account, region, c))?;
     match realism.repeat {
         RepeatOrder::Bill => None,
         RepeatOrder::OrderOpend => Some(ApiError::business(
@@ -281,14 +298,15 @@ pub fn refusal(ledger: &Ledger, realism: &Realism, region: &Region, codes: &[Pro
     }
 }
 
-/// The ledger as ListProducts in `region` sees it at `now`: purchases younger than the
-/// activation delay are hidden, and OSS, when account-wide, is purchased here if anywhere.
-/// `activated` holds when each order (by id) became active in this process; an order not in
-/// it (read from a ledger file at start) is long active.
+/// The purchases of `account` as ListProducts in `region` sees them at `now`: purchases
+/// younger than the activation delay are hidden, and OSS, when account-wide, is purchased here
+/// if anywhere in the account. `activated` holds when each order (by id) became active in this
+/// process; an order not in it (read from a ledger file at start) is long active.
 pub fn visible_ledger(
     ledger: &Ledger,
     activated: &HashMap<String, Instant>,
     realism: &Realism,
+    account: &str,
     region: &Region,
     now: Instant,
 ) -> Ledger {
@@ -298,7 +316,12 @@ pub fn visible_ledger(
             .get(&p.order_id)
             .is_none_or(|at| now.saturating_duration_since(*at) >= delay)
     };
-    let mut purchased: Vec<Purchase> = ledger.purchased.iter().filter(|p| active(p)).cloned().collect();
+    let mut purchased: Vec<Purchase> = ledger
+        .purchased
+        .iter()
+        .filter(|p| p.account == account && active(p))
+        .cloned()
+        .collect();
     if realism.oss_account_wide
         && !purchased
             .iter()
@@ -318,7 +341,7 @@ pub fn visible_ledger(
     }
 }
 
-/// A fixed one-second window of admitted requests, account-wide.
+/// A fixed one-second window of admitted requests, of one account (every listener together).
 #[derive(Debug, Clone, Copy)]
 pub struct RateWindow {
     start: Instant,
@@ -362,6 +385,7 @@ mod tests {
 
     fn paid(ledger: &mut Ledger, id: &str, r: &str, codes: &[ProductCode]) {
         ledger.record(Order {
+            account: crate::DEFAULT_HOME_ACCOUNT.into(),
             order_id: id.into(),
             region: region(r),
             product_codes: codes.to_vec(),
@@ -373,6 +397,7 @@ mod tests {
             body: serde_json::Value::Null,
             at: "2026-11-30T09:00:00Z".into(),
             paid_at: None,
+            caller: None,
         });
     }
 
@@ -422,7 +447,7 @@ mod tests {
         paid(&mut l, "1", "cn-hangzhou", &[ProductCode::Pai, ProductCode::Oss]);
         let with = |spec: &str| spec.parse::<Realism>().unwrap();
         let code = |r: &Realism, region: &Region, codes: &[ProductCode]| {
-            refusal(&l, r, region, codes).map(|e| (e.status.as_u16(), e.code, e.message))
+            refusal(&l, r, crate::DEFAULT_HOME_ACCOUNT, region, codes).map(|e| (e.status.as_u16(), e.code, e.message))
         };
         let cases: &[Case] = &[
             ("none", &hz, &[ProductCode::Pai], None),
@@ -482,7 +507,7 @@ mod tests {
         let activated = HashMap::from([("new".to_string(), t0)]);
         let r: Realism = "activation_delay_ms=1000".parse().unwrap();
         let seen = |realism: &Realism, region: &Region, at: Instant| {
-            let v = visible_ledger(&l, &activated, realism, region, at);
+            let v = visible_ledger(&l, &activated, realism, crate::DEFAULT_HOME_ACCOUNT, region, at);
             (
                 v.is_purchased(region, ProductCode::Pai),
                 v.is_purchased(region, ProductCode::Oss),

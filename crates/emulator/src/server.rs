@@ -27,13 +27,14 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
+use crate::accounts::Directory;
 use crate::api::{self, CreateProductOrdersResponse, ValidOrder};
 use crate::auth::{self, Identity, Keys, NonceCache, StrictHeaders};
 use crate::error::ApiError;
-use crate::faults::Faults;
+use crate::faults::{Draw, Faults};
 use crate::ledger::{Ledger, Order, PayError, Refusal};
 use crate::realism::{self, RateWindow, Realism};
-use crate::sts;
+use crate::{rpc, sts};
 
 /// Bodies beyond this are refused; a real order is a few hundred bytes.
 const BODY_LIMIT: usize = 1 << 20;
@@ -44,6 +45,7 @@ const CREATE_ORDER_RAM_ACTION: &str = "pai:CreateOrder";
 /// State shared by every listener of one emulator.
 pub struct Shared {
     pub keys: Keys,
+    pub accounts: Directory,
     pub nonces: Mutex<NonceCache>,
     pub ledger: Mutex<Ledger>,
     /// Serialises commits so that each persisted file holds every earlier order.
@@ -58,7 +60,8 @@ pub struct Shared {
     pub realism: Realism,
     /// When each order (by id) became active in this process, for the activation delay.
     pub activated: Mutex<HashMap<String, Instant>>,
-    pub rate: Mutex<RateWindow>,
+    /// Per account: the real service throttles each account apart.
+    pub rate: Mutex<HashMap<String, RateWindow>>,
 }
 
 impl Shared {
@@ -127,22 +130,57 @@ async fn serve_connection(stream: TcpStream, region: Region, shared: Arc<Shared>
 enum Route {
     Ledger,
     Pay(String),
+    /// The anonymous `AssumeRoleWithOIDC`.
     Sts,
+    /// A signed RPC call on `/` (STS `AssumeRole`, Resource Manager `ListAccounts`).
+    Rpc,
     Api(&'static str),
     NotFound,
 }
 
-fn route(method: &Method, path: &str) -> Route {
+/// Where a request goes. On `/` a call naming its action in `x-acs-action` is a signed RPC
+/// call; one without (the credential chains' `?Action=AssumeRoleWithOIDC`) is the anonymous
+/// STS call it always was.
+fn route(method: &Method, path: &str, headers: &HeaderMap) -> Route {
     match (method, path) {
         (&Method::GET, "/_emulator/ledger") => Route::Ledger,
         (&Method::POST, p) if p.starts_with("/_emulator/pay/") => {
             Route::Pay(p.trim_start_matches("/_emulator/pay/").to_owned())
         }
-        (&Method::GET | &Method::POST, "/" | "") => Route::Sts,
+        (&Method::GET | &Method::POST, "/" | "") => match headers.get("x-acs-action") {
+            Some(action) if action != sts::ACTION => Route::Rpc,
+            _ => Route::Sts,
+        },
         _ => match wire::operation(method.as_str(), path) {
             Some(op) => Route::Api(op.action),
             None => Route::NotFound,
         },
+    }
+}
+
+/// Which service answers, for the `HostId` and `Recommend` of an error.
+#[derive(Clone, Copy)]
+pub(crate) enum Service<'a> {
+    AiWorkSpace(&'a Region),
+    Sts,
+    ResourceManager,
+}
+
+impl Service<'_> {
+    fn host(self) -> String {
+        match self {
+            Service::AiWorkSpace(region) => format!("aiworkspace.{region}.aliyuncs.com"),
+            Service::Sts => "sts.aliyuncs.com".to_owned(),
+            Service::ResourceManager => "resourcemanager.aliyuncs.com".to_owned(),
+        }
+    }
+
+    fn product(self) -> &'static str {
+        match self {
+            Service::AiWorkSpace(_) => "AIWorkSpace",
+            Service::Sts => "Sts",
+            Service::ResourceManager => "ResourceManager",
+        }
     }
 }
 
@@ -154,21 +192,23 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
     let request_id = new_request_id();
     let (parts, body) = req.into_parts();
     let path = parts.uri.path().to_owned();
-    let action = match route(&parts.method, &path) {
-        Route::Api(action) => action,
-        Route::Sts => sts::ACTION,
-        _ => "",
+    let route = route(&parts.method, &path, &parts.headers);
+    let rpc_action = parts
+        .headers
+        .get("x-acs-action")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (action, service) = match &route {
+        Route::Api(action) => (*action, Service::AiWorkSpace(&ctx.region)),
+        Route::Sts => (sts::ACTION, Service::Sts),
+        Route::Rpc => (rpc_action.as_str(), rpc::service(&rpc_action)),
+        _ => ("", Service::AiWorkSpace(&ctx.region)),
     };
+    let recommend = ctx.shared.realism.recommend;
     let body = match Limited::new(body, BODY_LIMIT).collect().await {
         Ok(collected) => collected.to_bytes(),
-        Err(_) => {
-            return error_response(
-                &ApiError::body_too_large(BODY_LIMIT),
-                &request_id,
-                &ctx.region,
-                ctx.shared.realism.recommend,
-            )
-        }
+        Err(_) => return error_response(&ApiError::body_too_large(BODY_LIMIT), &request_id, service, recommend),
     };
     let query: Vec<(String, String)> = parts
         .uri
@@ -177,7 +217,7 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
         .unwrap_or_default();
     let headers = match lower_case_headers(&parts.headers) {
         Ok(h) => h,
-        Err(e) => return error_response(&e, &request_id, &ctx.region, ctx.shared.realism.recommend),
+        Err(e) => return error_response(&e, &request_id, service, recommend),
     };
     let incoming = pai_sign::Request {
         method: parts.method.as_str(),
@@ -186,10 +226,11 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
         headers: &headers,
         body: &body,
     };
-    let result = match route(&parts.method, &path) {
-        Route::Ledger => return json_response(StatusCode::OK, &ctx.shared.ledger_snapshot(), None),
+    let result = match route {
+        Route::Ledger => return ledger_view(&ctx.shared, &query),
         Route::Pay(order_id) => pay(&ctx.shared, &order_id).await,
         Route::Sts => assume_role(&incoming, &ctx, &request_id),
+        Route::Rpc => rpc::call(&incoming, &ctx.shared, &request_id).await,
         Route::Api(action) => api_call(action, &incoming, &ctx, &request_id).await,
         Route::NotFound => Err(ApiError::api_not_found()),
     };
@@ -205,8 +246,17 @@ async fn handle(req: Request<Body>, ctx: Ctx) -> Response<Full<Bytes>> {
             } else {
                 e
             };
-            error_response(&e, &request_id, &ctx.region, ctx.shared.realism.recommend)
+            error_response(&e, &request_id, service, recommend)
         }
+    }
+}
+
+/// `GET /_emulator/ledger`, or `?account=ID` for one account's own ledger.
+fn ledger_view(shared: &Shared, query: &[(String, String)]) -> Response<Full<Bytes>> {
+    let ledger = shared.ledger_snapshot();
+    match query.iter().find(|(k, _)| k == "account") {
+        Some((_, account)) => json_response(StatusCode::OK, &ledger.of_account(account), None),
+        None => json_response(StatusCode::OK, &ledger, None),
     }
 }
 
@@ -222,7 +272,8 @@ fn lower_case_headers(map: &HeaderMap) -> Result<Vec<(String, String)>, ApiError
         .collect()
 }
 
-fn assume_role(req: &pai_sign::Request<'_>, ctx: &Ctx, request_id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+/// The API parameters of an RPC call: the query, and a form body's fields.
+pub(crate) fn rpc_params(req: &pai_sign::Request<'_>) -> Vec<(String, String)> {
     let mut params = req.query.to_vec();
     let form = req
         .headers
@@ -231,6 +282,11 @@ fn assume_role(req: &pai_sign::Request<'_>, ctx: &Ctx, request_id: &str) -> Resu
     if form {
         params.extend(form_urlencoded::parse(req.body).into_owned());
     }
+    params
+}
+
+fn assume_role(req: &pai_sign::Request<'_>, ctx: &Ctx, request_id: &str) -> Result<Response<Full<Bytes>>, ApiError> {
+    let params = rpc_params(req);
     let now = OffsetDateTime::now_utc();
     let role = sts::parse(&params, now)?;
     let issued = sts::issue(role, &ctx.shared.keys, now, request_id.to_owned());
@@ -251,33 +307,29 @@ async fn api_call(
     let now = OffsetDateTime::now_utc();
     let identity = auth::authenticate(req, action, &shared.keys, &shared.nonces, now, shared.max_skew)?;
     let over_rate = {
+        let now = Instant::now();
         let mut rate = shared.rate.lock().unwrap_or_else(|e| e.into_inner());
-        rate.admit(Instant::now(), shared.realism.rate_per_s)
+        rate.entry(identity.account.clone())
+            .or_insert_with(|| RateWindow::new(now))
+            .admit(now, shared.realism.rate_per_s)
     };
     if let Err(wait_ms) = over_rate {
         return Err(ApiError::throttled(wait_ms).with_status(StatusCode::BAD_REQUEST));
     }
-    let draw = {
-        let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
-        shared.faults.draw(&mut rng)
-    };
-    if draw.throttle {
-        let throttled = ApiError::throttled(shared.faults.retry_after_ms);
-        return Err(if shared.realism.throttle_400 {
-            throttled.with_status(StatusCode::BAD_REQUEST)
-        } else {
-            throttled
-        });
-    }
-    if draw.error_500 {
-        return Err(ApiError::internal());
-    }
+    let draw = draw_faults(shared)?;
     if action == wire::LIST_PRODUCTS.action {
         let query = api::parse_list_query(req.query)?;
         let visible = {
             let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
             let activated = shared.activated.lock().unwrap_or_else(|e| e.into_inner());
-            realism::visible_ledger(&ledger, &activated, &shared.realism, &ctx.region, Instant::now())
+            realism::visible_ledger(
+                &ledger,
+                &activated,
+                &shared.realism,
+                &identity.account,
+                &ctx.region,
+                Instant::now(),
+            )
         };
         let mut response = api::list_products(&query, &ctx.region, &visible, request_id.to_owned());
         let may_buy = shared.realism.may_create_orders(&identity.access_key_id);
@@ -330,6 +382,26 @@ async fn api_call(
     Ok(json_response(StatusCode::OK, &response, Some(request_id)))
 }
 
+/// Draw one request's faults; a throttle or a 5xx is its answer, the rest is the caller's.
+pub(crate) fn draw_faults(shared: &Shared) -> Result<Draw, ApiError> {
+    let draw = {
+        let mut rng = shared.rng.lock().unwrap_or_else(|e| e.into_inner());
+        shared.faults.draw(&mut rng)
+    };
+    if draw.throttle {
+        let throttled = ApiError::throttled(shared.faults.retry_after_ms);
+        return Err(if shared.realism.throttle_400 {
+            throttled.with_status(StatusCode::BAD_REQUEST)
+        } else {
+            throttled
+        });
+    }
+    if draw.error_500 {
+        return Err(ApiError::internal());
+    }
+    Ok(draw)
+}
+
 async fn commit(
     shared: Arc<Shared>,
     region: Region,
@@ -345,12 +417,13 @@ async fn commit(
     let _serial = shared.commit.lock().await;
     let refused = {
         let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        realism::refusal(&ledger, &shared.realism, &region, &order.codes)
+        realism::refusal(&ledger, &shared.realism, &identity.account, &region, &order.codes)
     };
     if let Some(refused) = refused {
         let mut next = shared.ledger_snapshot();
         next.refusals.push(Refusal {
             request_id,
+            account: identity.account,
             region,
             product_codes: order.codes,
             access_key_id: identity.access_key_id,
@@ -367,6 +440,7 @@ async fn commit(
         let record = Order {
             product_ids: (1..=order.codes.len()).map(|i| format!("{order_id}{i:02}")).collect(),
             order_id,
+            account: identity.account,
             region,
             product_codes: order.codes,
             buy_product_request_id: uuid::Uuid::new_v4().to_string(),
@@ -376,6 +450,7 @@ async fn commit(
             body: order.body,
             at: auth::iso_8601(OffsetDateTime::now_utc()),
             paid_at: None,
+            caller: identity.caller,
         };
         let mut next = ledger.clone();
         next.record(record.clone());
@@ -425,7 +500,11 @@ async fn pay(shared: &Shared, order_id: &str) -> Result<Response<Full<Bytes>>, A
     Ok(json_response(StatusCode::OK, &paid, None))
 }
 
-fn json_response<T: Serialize>(status: StatusCode, value: &T, request_id: Option<&str>) -> Response<Full<Bytes>> {
+pub(crate) fn json_response<T: Serialize>(
+    status: StatusCode,
+    value: &T,
+    request_id: Option<&str>,
+) -> Response<Full<Bytes>> {
     let body = match serde_json::to_vec(value) {
         Ok(b) => b,
         Err(e) => {
@@ -462,18 +541,19 @@ struct ErrorBody<'a> {
     access_denied_detail: Option<&'a serde_json::Value>,
 }
 
-fn error_response(e: &ApiError, request_id: &str, region: &Region, recommend: bool) -> Response<Full<Bytes>> {
+fn error_response(e: &ApiError, request_id: &str, service: Service<'_>, recommend: bool) -> Response<Full<Bytes>> {
     let body = ErrorBody {
         request_id,
-        host_id: format!("aiworkspace.{region}.aliyuncs.com"),
+        host_id: service.host(),
         code: &e.code,
         message: &e.message,
         // The gateway's diagnosis link; codes are `[A-Za-z0-9._]`, so no escaping is needed
         // for them, and the message is not part of it.
         recommend: recommend.then(|| {
             format!(
-                "https://api.aliyun.com/troubleshoot?q={}&product=AIWorkSpace&requestId={request_id}",
-                e.code
+                "https://api.aliyun.com/troubleshoot?q={}&product={}&requestId={request_id}",
+                e.code,
+                service.product()
             )
         }),
         access_denied_detail: e.access_denied_detail.as_deref(),

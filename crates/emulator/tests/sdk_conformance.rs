@@ -1,6 +1,8 @@
 //! The official Python SDK (`alibabacloud-aiworkspace20210204`, `$PAI_SDK_PYTHON`) against
 //! the emulator: with its default signature (ACS3-HMAC-SHA256) and with
-//! `signature_algorithm='v2'`, with static keys and with STS keys from `AssumeRoleWithOIDC`.
+//! `signature_algorithm='v2'`, with static keys and with STS keys from `AssumeRoleWithOIDC`; and
+//! the official STS SDK (`alibabacloud-sts20150401`) calling `AssumeRole` (skipped, saying so,
+//! only when that module is not installed in `$PAI_SDK_PYTHON`).
 
 mod common;
 
@@ -181,4 +183,73 @@ async fn sdk_sees_throttling_with_its_retry_after() {
     );
     assert_eq!(r["retry_after"], 1500);
     assert!(emu.ledger().orders.is_empty());
+}
+
+/// The official STS SDK (`alibabacloud-sts20150401`) calls the emulator's `AssumeRole`, and the
+/// official AIWorkSpace SDK orders with the keys it issued: the order is the role's account's.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sdk_assume_role_issues_keys_that_act_in_the_roles_account() {
+    use pai_emulator::{AccountConfig, RoleConfig, DEFAULT_HOME_ACCOUNT};
+    const MEMBER: &str = "2000000000000001";
+    const OTHER: &str = "2000000000000002";
+    let mut config = config(&["cn-hangzhou"]);
+    config.accounts = vec![
+        AccountConfig {
+            roles: vec![RoleConfig::new("pai-provision", &[DEFAULT_HOME_ACCOUNT])],
+            ..AccountConfig::new(MEMBER, "member")
+        },
+        AccountConfig {
+            roles: vec![RoleConfig::new("pai-provision", &[MEMBER])],
+            ..AccountConfig::new(OTHER, "other")
+        },
+    ];
+    let emu = pai_emulator::start(config).await.unwrap();
+    let role = |account: &str, name: &str| format!("acs:ram::{account}:role/{name}");
+    let lines = run_sdk_script(
+        "sts_conformance.py",
+        &[
+            &ep(&emu),
+            AK,
+            SECRET,
+            &role(MEMBER, "pai-provision"),
+            &role(OTHER, "pai-provision"),
+            &role(MEMBER, "nope"),
+        ],
+    )
+    .await;
+    if let Some(skip) = lines.first().and_then(|l| l["skip"].as_str()) {
+        eprintln!("SKIPPED: {skip}");
+        return;
+    }
+    let assumed = result(&lines, "assume");
+    assert_eq!(assumed["ok"], true, "{assumed}");
+    assert_eq!(
+        assumed["body"]["AssumedRoleUser"]["Arn"],
+        "acs:ram::2000000000000001:role/pai-provision/pai-provision-sdk01"
+    );
+    assert_eq!(assumed["body"]["SourceIdentity"], "0123abcd4567");
+    for (name, status, code) in [
+        ("untrusted", 403, "NoPermission"),
+        ("missing", 404, "EntityNotExist.Role"),
+        ("too-long", 400, "InvalidParameter.DurationSeconds"),
+    ] {
+        let r = result(&lines, name);
+        assert_eq!(
+            (r["ok"].as_bool(), r["status"].as_u64(), r["code"].as_str()),
+            (Some(false), Some(status), Some(code)),
+            "{name}: {r}"
+        );
+    }
+    let order = result(&lines, "order");
+    assert_eq!(order["ok"], true, "{order}");
+    assert_eq!(result(&lines, "list")["body"]["Products"][0]["IsPurchased"], true);
+    assert_eq!(result(&lines, "chained")["ok"], true, "role chaining: {lines:?}");
+    let ledger = emu.ledger();
+    assert_eq!(ledger.of_account(MEMBER).orders.len(), 1);
+    assert!(ledger.of_account(DEFAULT_HOME_ACCOUNT).orders.is_empty());
+    let caller = ledger.orders[0].caller.as_ref().unwrap();
+    assert_eq!(
+        (caller.session_name.as_str(), caller.source_identity.as_deref()),
+        ("pai-provision-sdk01", Some("0123abcd4567"))
+    );
 }

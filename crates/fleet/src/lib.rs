@@ -9,8 +9,13 @@
 //!   account starts.
 //! - [`limit`]: the adaptive concurrency limit (fewer requests at once when the API throttles).
 //! - [`plan`]: [`plan::FleetPlan`], the combined plan: one `pai_planner::Plan` per account, or why
-//!   the account could not be planned; saved, re-read and checked like a single plan.
-//! - [`render`]: a fleet plan as human, Markdown or JSON text.
+//!   the account could not be planned; saved, re-read and checked like a single plan
+//!   (`docs/fleet-plan-json.md`). It saves with accounts not planned; apply carries out only the
+//!   accounts planned without conflicts and names the others.
+//! - [`render`]: a fleet plan as human, Markdown (within GitHub's comment limit) or JSON text,
+//!   each account's changes rendered by `pai_planner::render`.
+//! - [`run`]: the fleet run over an [`run::Environment`]: every account planned
+//!   ([`run::plan_accounts`]) and applied ([`run::apply_accounts`]) concurrently within bounds.
 //! - [`within`]: whether a fresh plan of an account orders nothing its reviewed plan did not (how a
 //!   stopped fleet apply resumes without buying what nobody reviewed).
 //!
@@ -19,6 +24,10 @@
 pub mod limit;
 pub mod plan;
 pub mod render;
+pub mod run;
 pub mod shard;
 pub mod waves;
 pub mod within;
+
+#[cfg(test)]
+mod fixtures;

@@ -1,1 +1,135 @@
-//! (to be written)
+//! A fleet plan as people read it: [`human()`] text (Terraform-like, a section per account with
+//! changes or conflicts), [`markdown()`] for a pull-request comment, kept within GitHub's
+//! comment limit, and the [`json()`] document. Each account's changes are rendered by
+//! `pai_planner::render`, exactly as `plan` renders a single account; this module adds the
+//! headings, the totals and the accounts without a section. Every text from outside (names,
+//! paths, reasons) goes through `pai_spec::escape`.
+
+use std::fmt::Write;
+
+use pai_planner::Plan;
+use pai_spec::escape;
+
+use crate::plan::{AccountOutcome, AccountPlan, FleetPlan, Totals};
+
+mod markdown;
+#[cfg(test)]
+mod tests;
+
+pub use markdown::COMMENT_LIMIT;
+
+/// The fleet plan as `fleet plan` prints it; coloured headings if `color`.
+pub fn human(plan: &FleetPlan, color: bool) -> String {
+    let bold = |s: &str| {
+        if color {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_owned()
+        }
+    };
+    let mut out = String::new();
+    let _ = writeln!(out, "{}\n", headline(plan));
+    for (account, account_plan) in with_section(plan) {
+        let _ = writeln!(out, "{}", bold(&format!("── {} ──", account_title(account))));
+        out.push_str(&pai_planner::render::human(account_plan, color));
+        out.push('\n');
+    }
+    let unchanged = without_changes(plan);
+    if unchanged > 0 {
+        let _ = writeln!(out, "No changes in {}.\n", accounts(unchanged));
+    }
+    let unplanned: Vec<(&AccountPlan, &str)> = not_planned(plan).collect();
+    if !unplanned.is_empty() {
+        let _ = writeln!(out, "{}", bold(&format!("Not planned ({}):", unplanned.len())));
+        for (account, reason) in unplanned {
+            let _ = writeln!(out, "  {}: {}", account_title(account), escape(reason));
+        }
+        out.push('\n');
+    }
+    let _ = writeln!(out, "{}", totals_line(&plan.totals));
+    let _ = writeln!(out, "{}", changes_line(&plan.totals));
+    out
+}
+
+/// The fleet plan as a pull-request comment (GitHub-flavoured Markdown), at most
+/// [`COMMENT_LIMIT`] bytes: past it, the per-account details are summarised.
+pub fn markdown(plan: &FleetPlan) -> String {
+    markdown::fleet(plan, COMMENT_LIMIT)
+}
+
+/// The fleet plan's JSON document: what `--format json` prints, byte for byte what `--out` saves.
+pub fn json(plan: &FleetPlan) -> String {
+    plan.to_json()
+}
+
+/// `Fleet plan of fleet/fleet.toml, shard 1/2: 5 accounts.`
+fn headline(plan: &FleetPlan) -> String {
+    format!(
+        "Fleet plan of {}{}{}: {}.",
+        escape(&plan.fleet_path),
+        plan.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
+        if plan.sandbox { " (sandbox)" } else { "" },
+        accounts(plan.totals.accounts)
+    )
+}
+
+/// `team-a (1000000000000001)`
+fn account_title(account: &AccountPlan) -> String {
+    format!("{} ({})", escape(account.name.as_str()), escape(&account.id))
+}
+
+/// `1 account`, `3 accounts`.
+fn accounts(n: usize) -> String {
+    format!("{n} {}", if n == 1 { "account" } else { "accounts" })
+}
+
+/// The planned accounts that get a section: with changes or conflicts.
+fn with_section(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &Plan)> {
+    plan.accounts
+        .iter()
+        .filter_map(|a| a.plan().map(|p| (a, p)))
+        .filter(|(_, p)| p.has_changes() || p.has_conflicts())
+}
+
+/// How many planned accounts have neither changes nor conflicts.
+fn without_changes(plan: &FleetPlan) -> usize {
+    plan.accounts
+        .iter()
+        .filter_map(AccountPlan::plan)
+        .filter(|p| !p.has_changes() && !p.has_conflicts())
+        .count()
+}
+
+fn not_planned(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &str)> {
+    plan.accounts.iter().filter_map(|a| match &a.outcome {
+        AccountOutcome::NotPlanned { reason } => Some((a, reason.as_str())),
+        AccountOutcome::Planned { .. } => None,
+    })
+}
+
+/// `Fleet: 5 accounts, 4 planned (2 with changes, 1 with conflicts), 1 not planned.`
+fn totals_line(t: &Totals) -> String {
+    format!(
+        "Fleet: {}, {} planned ({} with changes, {} with conflicts), {} not planned.",
+        accounts(t.accounts),
+        t.planned,
+        t.with_changes,
+        t.with_conflicts,
+        t.not_planned
+    )
+}
+
+/// `Plan: 2 to order, 1 to adopt, 0 to reorder, 0 to forget, 1 conflict, 2 unchanged.`, the
+/// single plan's summary line, over every planned account.
+fn changes_line(t: &Totals) -> String {
+    format!(
+        "Plan: {} to order, {} to adopt, {} to reorder, {} to forget, {} {}, {} unchanged.",
+        t.order,
+        t.adopt,
+        t.reorder,
+        t.forget,
+        t.conflict,
+        if t.conflict == 1 { "conflict" } else { "conflicts" },
+        t.noop
+    )
+}

@@ -394,3 +394,39 @@ fn without_a_directory_paths_are_kept_as_written() {
     let manifest = fleet.and_then(|f| f.account("a").ok().map(|a| a.manifest.clone()));
     assert_eq!(manifest, Some(Path::new("does/not/exist.toml").to_path_buf()));
 }
+
+/// `[discovery]`: the accounts Resource Directory lists join the fleet with the `[fleet]`
+/// defaults; one the file lists keeps what the file says; a bad id is left out with a reason.
+#[test]
+fn discovered_accounts_take_the_fleet_defaults() {
+    use pai_spec::fleet::Found;
+    let text = format!("{F}[discovery]\nfolder = \"fd-1\"\n[accounts.a]\nid = \"1234567890123456\"\nrole = \"own\"\n");
+    let (fleet, diagnostics) = analyse_fleet(text.as_bytes(), "fleet.toml", None);
+    let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let found = [
+        Found {
+            id: "1234567890123456".into(),
+            display_name: "listed already".into(),
+        },
+        Found {
+            id: "2222222222222222".into(),
+            display_name: "Team B".into(),
+        },
+        Found {
+            id: "33".into(),
+            display_name: "short".into(),
+        },
+    ];
+    let (fleet, skipped) = fleet.with_discovered(&found);
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].contains("`33`"), "{skipped:?}");
+    let listed = fleet.account("a").unwrap();
+    assert_eq!(listed.role_arn, "acs:ram::1234567890123456:role/own");
+    let found = fleet.account("2222222222222222").unwrap();
+    assert_eq!(found.name.as_str(), "team-b");
+    assert_eq!(found.role_arn, "acs:ram::2222222222222222:role/pai");
+    assert_eq!(found.manifest, Path::new("m.toml"));
+    assert_eq!(found.regions.len(), 1);
+    assert!(found.tags.is_empty());
+    assert_eq!(fleet.accounts().count(), 2);
+}

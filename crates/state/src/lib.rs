@@ -6,6 +6,8 @@
 //!
 //! Modules:
 //! - `location`: [`StateLocation`], a path or a `postgres://` URL, displayed without secrets.
+//! - `fleet`: [`FleetStates`], one state per account of a fleet: `<dir>/<account id>.db`, or the
+//!   schema `<schema>_<account id>`.
 //! - `store`: [`Store`], read-only (for `plan` and `show`).
 //! - `writer`: [`StateWriter`], which holds the lock and makes every change: the protocol of
 //!   each write, once, over the `tx` primitives that each backend implements.
@@ -31,6 +33,7 @@ mod backend;
 pub mod clock;
 mod copy;
 mod error;
+mod fleet;
 mod history;
 mod location;
 mod lock;
@@ -48,6 +51,7 @@ use serde::{Deserialize, Serialize};
 
 pub use copy::{migrate, Migrated, StateDump};
 pub use error::{DriverError, ErrorKind, LiveHolder, StateError};
+pub use fleet::FleetStates;
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
 pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};

@@ -73,6 +73,14 @@ impl StateLocation {
         }
     }
 
+    /// Whether `recorded`, a location as a saved plan records it (displayed: `***` for a
+    /// password), names this state: read back as a location and compared by what names a state
+    /// (the path; the database and schema, whoever the user and wherever the password).
+    pub fn is_named_by(&self, recorded: &str) -> bool {
+        let no_env = |_: &str| None;
+        StateLocation::parse(recorded, &no_env).is_ok_and(|l| l.same_state(self))
+    }
+
     /// Whether two locations name the same state (for `state migrate`, which refuses to copy a
     /// state onto itself). Passwords and TLS settings do not matter.
     pub fn same_state(&self, other: &StateLocation) -> bool {

@@ -5,6 +5,8 @@
 //! - [`request`]: the headers the SDK sends, and signing (pure).
 //! - [`error`]: [`ApiError`] and the three failure classes; the service's error body.
 //! - `failure`: an [`ApiError`] from an error response, a transport or a credential failure.
+//! - [`rpc`]: signed RPC calls (STS `AssumeRole`, Resource Manager `ListAccounts`) over one
+//!   shared connection pool ([`RpcClient`]).
 //! - [`retry`]: backoff with full jitter, `Retry-After` and `x-acs-retry-after`, the time budget.
 //! - [`scrub`]: server text cleaned of the request's secrets and echoed string to sign.
 //! - [`types`]: request and response types.
@@ -15,6 +17,7 @@ pub mod error;
 mod failure;
 pub mod request;
 pub mod retry;
+pub mod rpc;
 pub mod scrub;
 pub mod transport;
 pub mod types;
@@ -33,6 +36,7 @@ pub use endpoint::{Endpoint, EndpointResolver};
 pub use error::{AccessDeniedDetail, ApiError, ErrorKind, Failure, OrderRefusal};
 pub use request::{Call, SignedRequest, SigningContext};
 pub use retry::RetryPolicy;
+pub use rpc::RpcClient;
 pub use scrub::RequestMaterial;
 pub use transport::{ProxyConfig, TransportError};
 pub use types::{ListProductsQuery, ListProductsResponse, OrderResponse, ProductStatus, ServiceStatus};
@@ -115,6 +119,9 @@ pub enum WaitKind {
     /// the retry budget, and the last one lasts at most the timeout).
     Retry {
         error: String,
+        /// The server refused for load ([`ApiError::is_throttling`]): a fleet run takes it as a
+        /// sign to send fewer requests at once.
+        throttled: bool,
         next_attempt: u32,
         at: SystemTime,
         gives_up_at: SystemTime,
@@ -252,6 +259,28 @@ impl Client {
                 observer: Some(observer),
             }),
         }
+    }
+
+    /// This client (sharing its connections, configuration and wait observer) signing with
+    /// `credentials`: a fleet builds one per account this way, for the price of an `Arc`.
+    pub fn with_credentials(&self, credentials: Arc<dyn CredentialProvider>) -> Client {
+        Client {
+            inner: Arc::new(Inner {
+                config: self.inner.config.clone(),
+                http: self.inner.http.clone(),
+                credentials,
+                observer: self.inner.observer.clone(),
+            }),
+        }
+    }
+
+    /// An [`RpcClient`] over this client's connection pool, with its timeout and user agent.
+    pub fn rpc_client(&self) -> RpcClient {
+        RpcClient::from_http(
+            self.inner.http.clone(),
+            self.inner.config.read_timeout,
+            Some(self.inner.config.user_agent.clone()),
+        )
     }
 
     fn notice(&self, action: &'static str, region: &Region, endpoint: &Endpoint, kind: WaitKind) {
@@ -401,6 +430,7 @@ impl Client {
                     &endpoint,
                     WaitKind::Retry {
                         error: cause,
+                        throttled: error.is_throttling(),
                         next_attempt: attempt + 1,
                         at: now + delay,
                         gives_up_at: now + budget_left + self.inner.config.read_timeout,
@@ -539,7 +569,7 @@ impl Client {
     }
 }
 
-fn header_map(signed: &SignedRequest) -> Result<HeaderMap, String> {
+pub(crate) fn header_map(signed: &SignedRequest) -> Result<HeaderMap, String> {
     let mut map = HeaderMap::with_capacity(signed.headers.len());
     for (name, value) in &signed.headers {
         let header = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name `{name}`"))?;

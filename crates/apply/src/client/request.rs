@@ -20,6 +20,9 @@ pub const SENSITIVE_HEADERS: [&str; 2] = ["authorization", "x-acs-security-token
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub action: &'static str,
+    /// The `x-acs-version` header: [`API_VERSION`] for AIWorkSpace, the service's own for an
+    /// RPC call to STS or Resource Manager.
+    pub version: &'static str,
     pub method: &'static str,
     pub path: &'static str,
     /// Raw values, in the SDK's insertion order.
@@ -29,14 +32,28 @@ pub struct Call {
 }
 
 impl Call {
-    /// A call to `op` with this query and body.
+    /// A call to the AIWorkSpace operation `op` with this query and body.
     pub fn new(op: Operation, query: Vec<(String, String)>, body: Option<Vec<u8>>) -> Call {
         Call {
             action: op.action,
+            version: API_VERSION,
             method: op.method,
             path: op.path,
             query,
             body,
+        }
+    }
+
+    /// An RPC-style call (STS, Resource Manager): `POST /`, the API parameters in the query,
+    /// no body; the action and version travel in `x-acs-action` and `x-acs-version`.
+    pub fn rpc(action: &'static str, version: &'static str, query: Vec<(String, String)>) -> Call {
+        Call {
+            action,
+            version,
+            method: "POST",
+            path: "/",
+            query,
+            body: None,
         }
     }
 }
@@ -112,7 +129,7 @@ pub fn sign(version: SignatureVersion, call: &Call, ctx: &SigningContext, creds:
     match version {
         SignatureVersion::V3 => {
             set("host", &ctx.host);
-            set("x-acs-version", API_VERSION);
+            set("x-acs-version", call.version);
             set("x-acs-action", call.action);
             if let Some(ua) = &ctx.user_agent {
                 set("user-agent", ua);
@@ -128,7 +145,7 @@ pub fn sign(version: SignatureVersion, call: &Call, ctx: &SigningContext, creds:
             set("x-acs-signature-nonce", &ctx.nonce);
             set("x-acs-signature-method", "HMAC-SHA1");
             set("x-acs-signature-version", "1.0");
-            set("x-acs-version", API_VERSION);
+            set("x-acs-version", call.version);
             set("x-acs-action", call.action);
             if let Some(ua) = &ctx.user_agent {
                 set("user-agent", ua);

@@ -5,13 +5,22 @@
 //! the credentials file `~/.alibabacloud/credentials.ini` ([`file`](mod@file)). Each source either finds
 //! credentials, reports that it is not configured (the chain moves on), or reports that it is
 //! configured but unusable (the chain stops: falling through to the next source could sign the
-//! order with another account's key). `docs/credentials.md` is the user-facing description.
+//! order with another account's key).
+//!
+//! A fleet then enters each account with [`assume_role`]: STS `AssumeRole` into the account's
+//! role, signed with what the chain found (the base credentials), under a session name and
+//! `SourceIdentity` that say which run and commit it is ([`session`]). Both STS exchanges share
+//! one cache, refreshed before expiry, in `sts`. `docs/credentials.md` is the user-facing
+//! description.
 
+pub mod assume_role;
 pub mod cli_profile;
 pub mod env;
 pub mod file;
 pub mod oidc;
 mod secret;
+pub mod session;
+pub(crate) mod sts;
 
 use std::fmt;
 use std::future::Future;
@@ -19,8 +28,10 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+pub use assume_role::{AssumeRoleConfig, AssumeRoleProvider};
 pub use oidc::{OidcRoleConfig, OidcRoleProvider};
 pub use secret::Secret;
+pub use session::{session_identity, SessionIdentity};
 
 /// A way to read one environment variable. Injected so that tests never touch the process
 /// environment and so that the CLI decides what the environment is.
@@ -97,22 +108,32 @@ pub enum CredentialError {
         #[source]
         error: std::io::Error,
     },
-    /// STS answered `AssumeRoleWithOIDC` with an error.
-    #[error(
-        "OIDC role: AssumeRoleWithOIDC at {endpoint} failed (HTTP {status}{}{}): {message}",
-        .code.as_deref().map(|c| format!(", Code {c}")).unwrap_or_default(),
-        .request_id.as_deref().map(|r| format!(", RequestId {r}")).unwrap_or_default()
-    )]
+    /// STS refused an exchange (`AssumeRole` or `AssumeRoleWithOIDC`); the server's text is
+    /// cleaned of what the request carried (token, secret, signature).
+    #[error("{action} of {role_arn} at {endpoint} failed {answer}")]
     Sts {
+        action: &'static str,
+        role_arn: String,
         endpoint: String,
-        status: u16,
-        code: Option<String>,
-        message: String,
-        request_id: Option<String>,
+        /// Boxed to keep every `Result` carrying a `CredentialError` small.
+        answer: Box<StsAnswer>,
     },
     /// STS could not be reached or its answer could not be read.
-    #[error("OIDC role: cannot get credentials from STS at {endpoint}: {reason}")]
-    StsUnavailable { endpoint: String, reason: String },
+    #[error("{action} of {role_arn}: cannot get credentials from STS at {endpoint}: {reason}")]
+    StsUnavailable {
+        action: &'static str,
+        role_arn: String,
+        endpoint: String,
+        reason: String,
+    },
+    /// The credentials an `AssumeRole` call is signed with could not be had.
+    #[error("{action} of {role_arn}: no base credentials to sign it with: {source}")]
+    Base {
+        action: &'static str,
+        role_arn: String,
+        #[source]
+        source: Box<CredentialError>,
+    },
 }
 
 impl CredentialError {
@@ -120,9 +141,12 @@ impl CredentialError {
     pub fn is_transient(&self) -> bool {
         match self {
             CredentialError::StsUnavailable { .. } => true,
-            CredentialError::Sts { status, code, .. } => {
-                *status == 429 || *status >= 500 || code.as_deref().is_some_and(|c| c.contains("Throttling"))
+            CredentialError::Sts { answer, .. } => {
+                answer.status == 429
+                    || answer.status >= 500
+                    || answer.code.as_deref().is_some_and(|c| c.contains("Throttling"))
             }
+            CredentialError::Base { source, .. } => source.is_transient(),
             _ => false,
         }
     }
@@ -132,6 +156,28 @@ impl CredentialError {
             source_name: source_name.to_owned(),
             message: message.into(),
         }
+    }
+}
+
+/// What STS answered to a refused exchange: its status, `Code`, `Message` and `RequestId`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StsAnswer {
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: String,
+    pub request_id: Option<String>,
+}
+
+impl fmt::Display for StsAnswer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "(HTTP {}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, ", Code {code}")?;
+        }
+        if let Some(id) = &self.request_id {
+            write!(f, ", RequestId {id}")?;
+        }
+        write!(f, "): {}", self.message)
     }
 }
 
@@ -362,11 +408,15 @@ mod tests {
     #[test]
     fn transient_errors() {
         let sts = |status, code: Option<&str>| CredentialError::Sts {
+            action: "AssumeRole",
+            role_arn: "acs:ram::1:role/r".into(),
             endpoint: "e".into(),
-            status,
-            code: code.map(str::to_owned),
-            message: "m".into(),
-            request_id: None,
+            answer: Box::new(StsAnswer {
+                status,
+                code: code.map(str::to_owned),
+                message: "m".into(),
+                request_id: None,
+            }),
         };
         assert!(sts(503, None).is_transient());
         assert!(sts(400, Some("Throttling.User")).is_transient());

@@ -12,10 +12,12 @@ use std::time::Duration;
 
 use reqwest::Url;
 use serde::Deserialize;
-use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use super::{non_empty, CredentialError, CredentialFuture, CredentialProvider, Credentials, EnvLookup, Found, Lookup};
+use super::sts::{self, StsCache};
+use super::{
+    non_empty, CredentialError, CredentialFuture, CredentialProvider, Credentials, EnvLookup, Found, Lookup, StsAnswer,
+};
 use crate::client::scrub::{self, RequestMaterial};
 use crate::client::transport::{form_urlencode, http_client, iso8601, ProxyConfig};
 
@@ -32,8 +34,6 @@ const SOURCE: &str = "OIDC role";
 const DEFAULT_DURATION_SECONDS: u32 = 3600;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 const READ_TIMEOUT: Duration = Duration::from_secs(10);
-/// The SDK treats STS credentials as stale 15 minutes before they expire.
-const REFRESH_MARGIN: time::Duration = time::Duration::minutes(15);
 
 /// Everything `AssumeRoleWithOIDC` needs except the token, which is read from `token_file`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -112,39 +112,8 @@ pub(crate) fn lookup_env(
 
 /// `https://host` for a bare host name, the URL itself otherwise.
 fn endpoint_url(endpoint: &str) -> Result<Url, CredentialError> {
-    let with_scheme = if endpoint.contains("://") {
-        endpoint.to_owned()
-    } else {
-        format!("https://{endpoint}")
-    };
-    let url = Url::parse(&with_scheme)
-        .map_err(|e| CredentialError::invalid(SOURCE, format!("invalid STS endpoint `{endpoint}`: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(CredentialError::invalid(
-            SOURCE,
-            format!("invalid STS endpoint `{endpoint}`: expected a host name or an http(s) URL"),
-        ));
-    }
-    Ok(url)
-}
-
-/// STS's JSON answer; only the fields used are named.
-#[derive(Deserialize)]
-struct StsResponse {
-    #[serde(rename = "Credentials")]
-    credentials: Option<StsCredentials>,
-}
-
-#[derive(Deserialize)]
-struct StsCredentials {
-    #[serde(rename = "AccessKeyId")]
-    access_key_id: Option<String>,
-    #[serde(rename = "AccessKeySecret")]
-    access_key_secret: Option<String>,
-    #[serde(rename = "SecurityToken")]
-    security_token: Option<String>,
-    #[serde(rename = "Expiration")]
-    expiration: Option<String>,
+    crate::client::rpc::endpoint_url(endpoint)
+        .map_err(|reason| CredentialError::invalid(SOURCE, format!("invalid STS endpoint `{endpoint}`: {reason}")))
 }
 
 #[derive(Deserialize, Default)]
@@ -157,17 +126,12 @@ struct StsError {
     request_id: Option<String>,
 }
 
-struct Cached {
-    credentials: Credentials,
-    refresh_at: OffsetDateTime,
-}
-
 /// Assumes a RAM role with an OIDC token and caches the STS credentials until shortly before expiry.
 pub struct OidcRoleProvider {
     config: OidcRoleConfig,
     url: Url,
     http: reqwest::Client,
-    cache: tokio::sync::Mutex<Option<Cached>>,
+    cache: StsCache,
 }
 
 impl OidcRoleProvider {
@@ -185,7 +149,7 @@ impl OidcRoleProvider {
             config,
             url,
             http,
-            cache: tokio::sync::Mutex::new(None),
+            cache: StsCache::default(),
         })
     }
 
@@ -196,19 +160,7 @@ impl OidcRoleProvider {
     /// Cached credentials, or fresh ones when the cache is empty or stale. Concurrent callers wait
     /// for one exchange rather than each making their own.
     pub(crate) async fn fetch_cached(&self) -> Result<Credentials, CredentialError> {
-        let mut cache = self.cache.lock().await;
-        let now = OffsetDateTime::now_utc();
-        if let Some(cached) = cache.as_ref().filter(|c| now < c.refresh_at) {
-            return Ok(cached.credentials.clone());
-        }
-        let (credentials, expiration) = self.assume_role().await?;
-        let refresh_at = refresh_time(now, expiration);
-        tracing::debug!(%expiration, %refresh_at, "credentials: STS credentials obtained with AssumeRoleWithOIDC");
-        *cache = Some(Cached {
-            credentials: credentials.clone(),
-            refresh_at,
-        });
-        Ok(credentials)
+        self.cache.get(OffsetDateTime::now_utc(), || self.assume_role()).await
     }
 
     async fn assume_role(&self) -> Result<(Credentials, OffsetDateTime), CredentialError> {
@@ -253,6 +205,8 @@ impl OidcRoleProvider {
         url.set_query(Some(&form_urlencode(&owned(&query))));
         tracing::debug!(endpoint = %endpoint, role_arn = %self.config.role_arn, "STS AssumeRoleWithOIDC");
         let unavailable = |reason: String| CredentialError::StsUnavailable {
+            action: pai_sign::wire::sts::ACTION,
+            role_arn: self.config.role_arn.clone(),
             endpoint: endpoint.clone(),
             reason,
         };
@@ -278,50 +232,22 @@ impl OidcRoleProvider {
             material.add(token);
             let clean = |text: String| scrub::clean(&text, &material);
             return Err(CredentialError::Sts {
+                action: pai_sign::wire::sts::ACTION,
+                role_arn: self.config.role_arn.clone(),
                 endpoint,
-                status,
-                code: err.code.map(clean),
-                message: clean(
-                    err.message
-                        .unwrap_or_else(|| "no error message in the response".to_owned()),
-                ),
-                request_id: err.request_id.map(clean),
+                answer: Box::new(StsAnswer {
+                    status,
+                    code: err.code.map(clean),
+                    message: clean(
+                        err.message
+                            .unwrap_or_else(|| "no error message in the response".to_owned()),
+                    ),
+                    request_id: err.request_id.map(clean),
+                }),
             });
         }
-        // The body holds the secret: errors describe its shape, never its content.
-        let parsed: StsResponse = serde_json::from_slice(&body)
-            .map_err(|_| unavailable("the response is not the expected JSON".to_owned()))?;
-        let creds = parsed
-            .credentials
-            .ok_or_else(|| unavailable("the response has no `Credentials`".to_owned()))?;
-        let (Some(id), Some(secret), Some(token), Some(expiration)) = (
-            creds.access_key_id.filter(|s| !s.is_empty()),
-            creds.access_key_secret.filter(|s| !s.is_empty()),
-            creds.security_token.filter(|s| !s.is_empty()),
-            creds.expiration,
-        ) else {
-            return Err(unavailable(
-                "`Credentials` lacks AccessKeyId, AccessKeySecret, SecurityToken or Expiration".to_owned(),
-            ));
-        };
-        let expiration = OffsetDateTime::parse(&expiration, &Rfc3339)
-            .map_err(|_| unavailable(format!("`Expiration` is not an RFC 3339 time: {expiration}")))?;
-        let credentials = Credentials::new(id, secret)
-            .with_security_token(token)
-            .with_provider_name("oidc_role_arn");
-        Ok((credentials, expiration))
+        sts::parse_credentials(&body, "oidc_role_arn").map_err(unavailable)
     }
-}
-
-/// When to exchange again: 15 minutes before expiry, or halfway through a shorter lifetime.
-fn refresh_time(now: OffsetDateTime, expiration: OffsetDateTime) -> OffsetDateTime {
-    let lifetime = expiration - now;
-    let margin = if lifetime < REFRESH_MARGIN * 2 {
-        lifetime / 2
-    } else {
-        REFRESH_MARGIN
-    };
-    expiration - margin
 }
 
 /// A transport error with its causes, without the URL.
@@ -413,15 +339,6 @@ mod tests {
             }
             _ => panic!("expected an OIDC configuration"),
         }
-    }
-
-    #[test]
-    fn refreshes_before_expiry() {
-        let now = OffsetDateTime::UNIX_EPOCH;
-        let hour = now + time::Duration::hours(1);
-        assert_eq!(refresh_time(now, hour), hour - time::Duration::minutes(15));
-        let short = now + time::Duration::minutes(20);
-        assert_eq!(refresh_time(now, short), now + time::Duration::minutes(10));
     }
 
     #[test]

@@ -14,6 +14,7 @@
 //!   an order that lands early ends it early.
 //! - `interrupted`: when orders a killed run left `pending` may be settled by `ListProducts`
 //!   ([`unsettled`]), and [`await_interrupted`], which waits until they may.
+//! - `run`: [`Executor::for_apply`] and [`Executor::finish`], an apply as one history run.
 //! - `cancel`: [`Cancel`], set by the first Ctrl-C or SIGTERM: no new order is sent (it is
 //!   checked before each intent and each send), the request in flight is answered and
 //!   recorded, and waits end with their rows left `pending` for the next run.
@@ -39,6 +40,7 @@ mod interrupted;
 mod outcome;
 mod region;
 mod report;
+mod run;
 mod settle;
 
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -282,13 +284,7 @@ impl Executor {
         config: ExecutorConfig,
         progress: Arc<dyn ProgressSink>,
     ) -> Result<Self, ExecError> {
-        let timeout = client.config().read_timeout;
-        if config.settle < timeout {
-            return Err(ExecError::UnsafeSettle {
-                settle: config.settle,
-                timeout,
-            });
-        }
+        check_settle(&client, &config)?;
         Ok(Executor {
             client,
             writer,
@@ -454,6 +450,18 @@ fn api_call(
 ) -> ApiCall {
     let addresses = products.iter().map(|p| p.address.clone()).collect();
     history_entry(region, action, addresses, started.elapsed(), result)
+}
+
+/// The settle time may not be shorter than the client's timeout (`docs/idempotency.md`).
+fn check_settle(client: &Client, config: &ExecutorConfig) -> Result<(), ExecError> {
+    let timeout = client.config().read_timeout;
+    if config.settle < timeout {
+        return Err(ExecError::UnsafeSettle {
+            settle: config.settle,
+            timeout,
+        });
+    }
+    Ok(())
 }
 
 /// The history entry of one API call: `Ok((RequestId, OrderId))` or the error. Never any

@@ -23,6 +23,7 @@ pub fn client_wait_line(w: &Waiting) -> String {
             next_attempt,
             at,
             gives_up_at,
+            ..
         } => format!(
             "waiting: {} in {} failed ({error}); retrying (attempt {next_attempt} at {}), until {} at the latest",
             w.action,
@@ -107,6 +108,7 @@ mod tests {
             host: "127.0.0.1:9".into(),
             kind: WaitKind::Retry {
                 error: "connection refused".into(),
+                throttled: false,
                 next_attempt: 2,
                 at: at(11, 0, 1),
                 gives_up_at: at(11, 1, 0),

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::Context;
 use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
 use pai_planner::{render, wanted, Here, Plan};
-use pai_state::{ApiCall, RunResult, StateLocation, StateWriter};
+use pai_state::{ApiCall, StateLocation, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
@@ -165,12 +165,8 @@ fn check_saved(
     Ok(plan.check_current(snapshot, manifest, &here)?)
 }
 
-/// Whether the location a plan recorded names the state at `location`. The plan has it as
-/// displayed, `***` for a password in a URL: read back as a location, it is compared by what
-/// names a state (the path; the database and schema, whoever the user and wherever the password).
 fn names_state(recorded: &str, location: &StateLocation) -> bool {
-    let no_env = |_: &str| None;
-    StateLocation::parse(recorded, &no_env).is_ok_and(|l| l.same_state(location))
+    location.is_named_by(recorded)
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
@@ -188,20 +184,11 @@ fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::
 fn execute(
     g: &Global,
     cloud: &Cloud,
-    mut writer: StateWriter,
+    writer: StateWriter,
     plan: &Plan,
     saved: bool,
     refresh_calls: &[ApiCall],
 ) -> anyhow::Result<ApplyReport> {
-    let run = if writer.exists() {
-        let run = writer.begin_run("apply")?;
-        for call in refresh_calls {
-            writer.record_api_call(run, call)?;
-        }
-        Some(run)
-    } else {
-        None
-    };
     let writer = Arc::new(Mutex::new(writer));
     let config = ExecutorConfig {
         // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.
@@ -216,39 +203,21 @@ fn execute(
     } else {
         Arc::new(view::Lines)
     };
-    let client = cloud.client().clone();
-    let executor = match run {
-        Some(run) => Executor::new(client, Arc::clone(&writer), run, config, progress),
-        None => Executor::without_run(
-            client,
-            Arc::clone(&writer),
-            "apply",
-            refresh_calls.to_vec(),
-            config,
-            progress,
-        ),
-    };
-    let (result, run) = match executor {
-        Ok(executor) => {
-            let executor = executor.with_cancel(cloud.interrupts().cancel().clone());
-            cloud.interrupts().set_phase(Phase::Ordering);
-            let result = cloud.block_on(executor.apply(plan));
-            cloud.interrupts().set_phase(Phase::After);
-            cloud.say().detach();
-            (result, executor.run_id())
-        }
-        Err(e) => (Err(e), run),
-    };
-    let mut writer = writer.lock().unwrap_or_else(|p| p.into_inner());
-    let run_result = match (&result, cloud.interrupts().taken()) {
-        (_, Some(signo)) => RunResult::Failed(format!("interrupted by {}", signal_name(signo))),
-        (Ok(report), None) if report.is_success() => RunResult::Succeeded,
-        (Ok(_), None) => RunResult::Failed("some products were not ordered".into()),
-        (Err(e), None) => RunResult::Failed(e.to_string()),
-    };
-    if let Some(run) = run {
-        writer.end_run(run, &run_result)?;
-    }
+    let executor = Executor::for_apply(
+        cloud.client().clone(),
+        Arc::clone(&writer),
+        "apply",
+        refresh_calls,
+        config,
+        progress,
+    )?
+    .with_cancel(cloud.interrupts().cancel().clone());
+    cloud.interrupts().set_phase(Phase::Ordering);
+    let result = cloud.block_on(executor.apply(plan));
+    cloud.interrupts().set_phase(Phase::After);
+    cloud.say().detach();
+    let interrupted = cloud.interrupts().taken().map(signal_name);
+    executor.finish(&result, interrupted)?;
     Ok(result?)
 }
 
@@ -260,7 +229,7 @@ struct Outcome<'a> {
 }
 
 /// A saved plan is a JSON document; a manifest is TOML, whose first byte is never `{`.
-fn is_plan_file(path: &Path) -> bool {
+pub(crate) fn is_plan_file(path: &Path) -> bool {
     if path.extension().is_some_and(|e| e == "json") {
         return true;
     }
@@ -270,7 +239,7 @@ fn is_plan_file(path: &Path) -> bool {
         == Some(b'{')
 }
 
-fn confirm() -> anyhow::Result<bool> {
+pub(crate) fn confirm() -> anyhow::Result<bool> {
     let mut err = std::io::stderr();
     write!(
         err,

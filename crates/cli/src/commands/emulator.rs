@@ -1,14 +1,14 @@
 //! `pai-provision emulator`: serve a local AIWorkSpace emulator until Ctrl-C (or SIGTERM).
 //!
 //! Prints one `listening REGION http://ADDR` line per listener on stdout (ports chosen by the
-//! OS when `:0` is given), then the access key id, faults, seed, realism and ledger on stderr. The
-//! secret is never printed.
+//! OS when `:0` is given), with `--fleet` a `serving N accounts` line, then the access key id,
+//! faults, seed, realism and ledger on stderr. The secret is never printed.
 
 use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::{bail, Context};
-use pai_emulator::{EmulatorConfig, Faults, Realism};
+use pai_emulator::{accounts_for_fleet, EmulatorConfig, Faults, Realism};
 use pai_spec::Region;
 
 use crate::cli::{EmulatorArgs, Global};
@@ -60,6 +60,14 @@ fn config(args: &EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
     config.realism = realism;
     // Without --seed a fresh one is drawn and printed, so any run can be replayed.
     config.seed = args.seed.unwrap_or_else(rand_seed);
+    if let Some(path) = &args.fleet {
+        let loaded = pai_spec::fleet::load_fleet(path)?;
+        for warning in &loaded.warnings {
+            eprintln!("{}", warning.render(false).trim_end());
+        }
+        // The emulator's own key is the fleet's base credentials: every role trusts its account.
+        config.accounts = accounts_for_fleet(&loaded.fleet, &config.home_account);
+    }
     Ok(config)
 }
 
@@ -119,9 +127,13 @@ async fn start_and_announce(
     let key_ids: Vec<String> = config.credentials.iter().map(|(id, _)| id.clone()).collect();
     let (faults, seed, ledger) = (config.faults.clone(), config.seed, config.ledger_path.clone());
     let realism = config.realism.clone();
+    let (accounts, home) = (config.accounts.len(), config.home_account.clone());
     let emulator = pai_emulator::start(config).await?;
     for (region, url) in emulator.endpoints() {
         writeln!(out, "listening {region} {url}")?;
+    }
+    if accounts > 0 {
+        writeln!(out, "serving {accounts} accounts (home account {home})")?;
     }
     out.flush()?;
     writeln!(info, "access key id: {}", key_ids.join(", "))?;
@@ -267,6 +279,34 @@ mod tests {
         assert!(response.starts_with("HTTP/1.1 200"), "{response}");
         assert!(response.contains(r#"{"orders":[],"purchased":[]}"#), "{response}");
         emulator.shutdown().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_fleet_file_is_served_as_accounts() {
+        let fleet = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/fleet/fleet.toml");
+        let fleet = fleet.to_str().unwrap();
+        let c = config(&args(&["--listen", "127.0.0.1:0", "--fleet", fleet])).unwrap();
+        let ids: Vec<&str> = c.accounts.iter().map(|a| a.id.as_str()).collect();
+        assert_eq!(ids, ["2345678901234567", "1234567890123456", "3456789012345678"]);
+        assert!(c
+            .accounts
+            .iter()
+            .all(|a| a.roles.len() == 1 && a.roles[0].trusted == [c.home_account.clone()]));
+        let (mut out, mut info) = (Vec::new(), Vec::new());
+        let emulator = start_and_announce(c, &mut out, &mut info).await.unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(
+            out.lines().any(|l| l
+                == format!(
+                    "serving 3 accounts (home account {})",
+                    pai_emulator::DEFAULT_HOME_ACCOUNT
+                )),
+            "{out}"
+        );
+        emulator.shutdown().await;
+
+        let missing = config(&args(&["--fleet", "/nonexistent/fleet.toml"])).unwrap_err();
+        assert!(missing.to_string().contains("/nonexistent/fleet.toml"), "{missing}");
     }
 
     #[test]

@@ -1,9 +1,10 @@
 //! One module per command. Each `run` returns the process exit code.
 
-use crate::cli::{Cli, Command, StateCommand};
+use crate::cli::{Cli, Command, FleetCommand, StateCommand};
 
 mod apply;
 mod emulator;
+mod fleet;
 mod fmt;
 mod plan;
 mod show;
@@ -33,5 +34,10 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         },
         Command::ForceUnlock(args) => state::force_unlock(g, args),
         Command::Emulator(args) => emulator::run(g, args),
+        Command::Fleet(cmd) => match cmd {
+            FleetCommand::Plan(args) => fleet::plan(g, args),
+            FleetCommand::Apply(args) => fleet::apply(g, args),
+            FleetCommand::Status(args) => fleet::status(g, args),
+        },
     }
 }

@@ -79,6 +79,7 @@ mod tests {
         let (hz, sh) = (support::hangzhou(), support::shanghai());
         let order = |id: &str, region: &pai_spec::Region, codes: &[ProductCode]| Order {
             order_id: id.to_owned(),
+            account: pai_emulator::DEFAULT_HOME_ACCOUNT.into(),
             region: region.clone(),
             product_codes: codes.to_vec(),
             product_ids: codes.iter().enumerate().map(|(i, _)| format!("{id}{i:02}")).collect(),
@@ -89,6 +90,7 @@ mod tests {
             body: serde_json::json!({}),
             at: "2026-11-30T12:00:00Z".into(),
             paid_at: None,
+            caller: None,
         };
         let ledger_of = |orders: Vec<Order>, refused: &[(&pai_spec::Region, &[ProductCode])]| {
             let mut ledger = Ledger::default();
@@ -96,6 +98,7 @@ mod tests {
                 for (code, id) in o.product_codes.iter().zip(&o.product_ids) {
                     if !ledger.is_purchased(&o.region, *code) {
                         ledger.purchased.push(Purchase {
+                            account: o.account.clone(),
                             region: o.region.clone(),
                             product_code: *code,
                             product_id: id.clone(),
@@ -110,6 +113,7 @@ mod tests {
                 .iter()
                 .map(|(region, codes)| Refusal {
                     request_id: "r".into(),
+                    account: pai_emulator::DEFAULT_HOME_ACCOUNT.into(),
                     region: (*region).clone(),
                     product_codes: codes.to_vec(),
                     access_key_id: support::ACCESS_KEY_ID.into(),

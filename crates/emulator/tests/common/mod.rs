@@ -62,7 +62,11 @@ pub struct Call {
     pub method: &'static str,
     pub path: &'static str,
     pub action: &'static str,
+    /// `x-acs-version`: AIWorkSpace's, or an RPC API's.
+    pub version: &'static str,
     pub query: Vec<(String, String)>,
+    /// Sent (and signed) when there is a body.
+    pub content_type: &'static str,
     pub body: Vec<u8>,
     pub algo: Algo,
     pub access_key_id: String,
@@ -78,7 +82,9 @@ impl Call {
             method: wire::LIST_PRODUCTS.method,
             path: wire::LIST_PRODUCTS.path,
             action: wire::LIST_PRODUCTS.action,
+            version: wire::API_VERSION,
             query: vec![("ProductCodes".into(), codes.into()), ("Verbose".into(), "true".into())],
+            content_type: "application/json; charset=utf-8",
             body: Vec::new(),
             algo,
             access_key_id: AK.into(),
@@ -100,6 +106,33 @@ impl Call {
         }
     }
 
+    /// A signed RPC call (`POST /`), its parameters in the query, as the official SDK sends
+    /// STS and Resource Manager calls.
+    pub fn rpc(action: &'static str, version: &'static str, params: &[(&str, &str)]) -> Call {
+        Call {
+            method: "POST",
+            path: "/",
+            action,
+            version,
+            query: params.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            ..Call::list(Algo::V3, "")
+        }
+    }
+
+    /// [`Call::rpc`] with the parameters in a form body instead.
+    pub fn rpc_form(action: &'static str, version: &'static str, params: &[(&str, &str)]) -> Call {
+        let mut call = Call::rpc(action, version, &[]);
+        call.body = pai_sign::encode_query(
+            &params
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect::<Vec<_>>(),
+        )
+        .into_bytes();
+        call.content_type = "application/x-www-form-urlencoded";
+        call
+    }
+
     pub fn with_key(mut self, id: &str, secret: &str, token: Option<&str>) -> Call {
         self.access_key_id = id.into();
         self.secret = secret.into();
@@ -113,11 +146,11 @@ impl Call {
         let mut add = |k: &str, v: &str| h.push((k.to_owned(), v.to_owned()));
         add("host", host);
         add("accept", "application/json");
-        add("x-acs-version", wire::API_VERSION);
+        add("x-acs-version", self.version);
         add("x-acs-action", self.action);
         add("x-acs-signature-nonce", &self.nonce);
         if !self.body.is_empty() {
-            add("content-type", "application/json; charset=utf-8");
+            add("content-type", self.content_type);
         }
         match self.algo {
             Algo::V3 => {
@@ -244,17 +277,22 @@ pub fn sdk_python() -> PathBuf {
     }
 }
 
-fn script() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk/conformance.py")
+fn script(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/sdk").join(name)
 }
 
 /// Run the conformance script and parse its JSON lines, one per SDK call.
 pub async fn run_sdk(args: &[&str]) -> Vec<Value> {
+    run_sdk_script("conformance.py", args).await
+}
+
+/// Run one of the scripts in tests/sdk/ and parse its JSON lines.
+pub async fn run_sdk_script(name: &str, args: &[&str]) -> Vec<Value> {
     let python = sdk_python();
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(&python)
-            .arg(script())
+            .arg(script(name))
             .args(args)
             .kill_on_drop(true)
             .output(),
@@ -266,7 +304,7 @@ pub async fn run_sdk(args: &[&str]) -> Vec<Value> {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
         output.status.success(),
-        "conformance.py {args:?} failed ({}):\n{stdout}\n{stderr}",
+        "{name} {args:?} failed ({}):\n{stdout}\n{stderr}",
         output.status
     );
     stdout

@@ -11,12 +11,16 @@
 //!   precedence of account, tag and `[fleet]` values.
 //! - `values`: typed reads of ids, roles, regions, tags and manifest paths.
 
+mod discovered;
+pub use discovered::Found;
 mod values;
 mod walk;
 
 use std::collections::BTreeMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
 
 use crate::diagnostic::{self, Diagnostic};
 use crate::load::{analyse_with, read};
@@ -27,7 +31,8 @@ use crate::model::{Address, Region};
 pub struct Fleet {
     /// By the name of their `[accounts.<name>]` table.
     accounts: BTreeMap<Address, Account>,
-    /// `[discovery]`, parsed and validated only: nothing calls Resource Directory yet.
+    /// `[discovery]`: the fleet commands add the accounts Resource Directory lists
+    /// ([`Fleet::with_discovered`]).
     pub discovery: Option<Discovery>,
 }
 
@@ -79,6 +84,10 @@ pub struct Discovery {
     pub folder: String,
     /// Resource Directory tags an account must carry, key to value (all of them).
     pub tags: BTreeMap<String, String>,
+    /// What a discovered account gets: `[fleet]`'s role name, regions and manifest (resolved).
+    pub role: String,
+    pub regions: Vec<Region>,
+    pub manifest: PathBuf,
 }
 
 /// A name or id that the fleet file does not list: the pipeline never acts there.
@@ -130,6 +139,8 @@ pub enum FleetError {
 pub struct LoadedFleet {
     pub fleet: Fleet,
     pub warnings: Vec<Diagnostic>,
+    /// Hex SHA-256 of the file's bytes: a saved fleet plan records it.
+    pub source_hash: String,
 }
 
 /// Reads and validates the fleet file at `path`; relative manifest paths are resolved
@@ -154,6 +165,7 @@ pub fn load_fleet(path: &Path) -> Result<LoadedFleet, FleetError> {
         Some(fleet) if !diagnostics.iter().any(Diagnostic::is_error) => Ok(LoadedFleet {
             fleet,
             warnings: diagnostics,
+            source_hash: hex::encode(Sha256::digest(&bytes)),
         }),
         _ => Err(FleetError::Invalid { file, diagnostics }),
     }

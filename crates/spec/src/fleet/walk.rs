@@ -344,7 +344,13 @@ fn discovery_table(checker: &mut Checker, item: &Item, span: Option<Span>, defau
             "a discovered account gets the `[fleet]` defaults: its role, regions and manifest".to_string(),
         );
     }
-    Some(Discovery { folder: folder?, tags })
+    Some(Discovery {
+        folder: folder?,
+        tags,
+        role: defaults.role.clone()?,
+        regions: defaults.regions.clone()?,
+        manifest: defaults.manifest.clone()?,
+    })
 }
 
 /// An unknown key: a secret, a "did you mean", or the list of valid keys.

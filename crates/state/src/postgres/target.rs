@@ -340,6 +340,12 @@ impl PgTarget {
         &self.schema
     }
 
+    /// The same database, another schema (a fleet account's: `crate::fleet`).
+    pub(crate) fn with_schema(&self, schema: String) -> Result<PgTarget, String> {
+        check_schema(&schema)?;
+        Ok(PgTarget { schema, ..self.clone() })
+    }
+
     pub fn database(&self) -> &str {
         &self.dbname
     }

@@ -6,6 +6,8 @@
 //! duration, session name), but does not verify the token's signature against an issuer: it
 //! has no issuer to ask. It issues an `STS.` access key, a secret and a security token that
 //! its AIWorkSpace routes then accept until they expire.
+//!
+//! [`assume_role`] is the signed `AssumeRole`, a fleet's way into each of its accounts.
 
 use base64::Engine;
 use rand::distributions::{Alphanumeric, DistString};
@@ -15,6 +17,9 @@ use time::OffsetDateTime;
 
 use crate::auth::{iso_8601, Keys, StsKey};
 use crate::error::ApiError;
+use crate::ledger::Caller;
+
+pub mod assume_role;
 
 pub use pai_sign::wire::sts::{ACTION, VERSION as STS_VERSION};
 
@@ -34,7 +39,7 @@ pub struct AssumeRole {
     pub audiences: Vec<String>,
 }
 
-fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
     params
         .iter()
         .find(|(k, _)| k == key)
@@ -42,11 +47,11 @@ fn param<'a>(params: &'a [(String, String)], key: &str) -> Option<&'a str> {
         .filter(|v| !v.is_empty())
 }
 
-fn required<'a>(params: &'a [(String, String)], key: &str) -> Result<&'a str, ApiError> {
+pub(crate) fn required<'a>(params: &'a [(String, String)], key: &str) -> Result<&'a str, ApiError> {
     param(params, key).ok_or_else(|| ApiError::missing_parameter(key))
 }
 
-fn name_ok(s: &str, max: usize) -> bool {
+pub(crate) fn name_ok(s: &str, max: usize) -> bool {
     !s.is_empty()
         && s.len() <= max
         && s.chars()
@@ -54,7 +59,7 @@ fn name_ok(s: &str, max: usize) -> bool {
 }
 
 /// `acs:ram::<account>:<kind>/<name>` → (account, name).
-fn parse_arn(arn: &str, kind: &str, field: &str) -> Result<(String, String), ApiError> {
+pub(crate) fn parse_arn(arn: &str, kind: &str, field: &str) -> Result<(String, String), ApiError> {
     let bad = || {
         ApiError::invalid_sts_parameter(
             field,
@@ -251,20 +256,9 @@ pub fn random_secret() -> String {
 
 /// Issue a credential for a validated request and register it with `keys`.
 pub fn issue(role: AssumeRole, keys: &Keys, now: OffsetDateTime, request_id: String) -> AssumeRoleResponse {
+    // The OIDC path acts in the home account, as it did before there were accounts.
+    let credentials = mint(keys, now, role.duration_secs, keys.home().to_owned(), None);
     let mut rng = rand::thread_rng();
-    let access_key_id = format!("STS.NT{}", Alphanumeric.sample_string(&mut rng, 24));
-    let secret = random_secret();
-    let token = format!("CAIS{}", Alphanumeric.sample_string(&mut rng, 300));
-    let expires = now + time::Duration::seconds(role.duration_secs);
-    keys.insert_sts(
-        access_key_id.clone(),
-        StsKey {
-            secret: secret.clone(),
-            token: token.clone(),
-            expires,
-        },
-        now,
-    );
     let role_id: String = (0..17)
         .map(|i| {
             if i == 0 {
@@ -288,12 +282,39 @@ pub fn issue(role: AssumeRole, keys: &Keys, now: OffsetDateTime, request_id: Str
             issuer: role.issuer,
             client_ids: role.audiences.join(","),
         },
-        credentials: Credentials {
-            access_key_id,
-            access_key_secret: secret,
-            security_token: token,
-            expiration: iso_8601(expires),
+        credentials,
+    }
+}
+
+/// A fresh STS key valid for `duration_secs`, acting in `account`, registered with `keys`.
+pub(crate) fn mint(
+    keys: &Keys,
+    now: OffsetDateTime,
+    duration_secs: i64,
+    account: String,
+    caller: Option<Caller>,
+) -> Credentials {
+    let mut rng = rand::thread_rng();
+    let access_key_id = format!("STS.NT{}", Alphanumeric.sample_string(&mut rng, 24));
+    let secret = random_secret();
+    let token = format!("CAIS{}", Alphanumeric.sample_string(&mut rng, 300));
+    let expires = now + time::Duration::seconds(duration_secs);
+    keys.insert_sts(
+        access_key_id.clone(),
+        StsKey {
+            secret: secret.clone(),
+            token: token.clone(),
+            expires,
+            account,
+            caller,
         },
+        now,
+    );
+    Credentials {
+        access_key_id,
+        access_key_secret: secret,
+        security_token: token,
+        expiration: iso_8601(expires),
     }
 }
 

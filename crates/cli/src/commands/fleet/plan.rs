@@ -1,0 +1,100 @@
+//! `fleet plan FLEET`: every selected account planned, one combined plan. Reads each state
+//! without locking or writing it.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+
+use anyhow::Context;
+use pai_fleet::plan::FleetPlan;
+use pai_fleet::render;
+use pai_fleet::run::{plan_accounts, FleetProgress, RunConfig};
+
+use super::env::FleetCloud;
+use super::view;
+use crate::cli::{FleetPlanArgs, Global, PlanFormat as Format};
+use crate::context;
+
+pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
+    let mut loaded = super::load(g, &args.fleet)?;
+    let states = super::states(g, &args.fleet)?;
+    let cloud = FleetCloud::connect(g, &loaded.fleet, &states)?;
+    loaded.fleet = cloud.discover(loaded.fleet)?;
+    let accounts = super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?;
+    let targets = super::targets(g, &accounts, &states);
+    let config = args.selection.run_config();
+    let plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
+    let saved = match &args.out {
+        Some(out) if !plan.has_conflicts() => {
+            plan.save(out)
+                .with_context(|| format!("saving the fleet plan to {}", out.display()))?;
+            Some(format!(
+                "Saved the fleet plan to {0}; apply exactly it with `pai-provision fleet apply {0}`.",
+                out.display()
+            ))
+        }
+        _ => None,
+    };
+    match args.format {
+        Format::Human => {
+            let mut text = render::human(&plan, context::stdout_color(g));
+            if let Some(note) = &saved {
+                text.push('\n');
+                text.push_str(note);
+                text.push('\n');
+            }
+            context::emit(&text)?;
+        }
+        Format::Json => context::emit(&render::json(&plan))?,
+        Format::Markdown => context::emit(&render::markdown(&plan))?,
+    }
+    if let (Some(note), false) = (&saved, args.format == Format::Human) {
+        eprintln!("{note}");
+    }
+    if plan.has_conflicts() {
+        eprintln!(
+            "error: {} account{} have conflicts: their manifests ask for what cannot change after purchase. \
+             Resolve them as shown above; fleet apply refuses the plan until then.{}",
+            plan.totals.with_conflicts,
+            if plan.totals.with_conflicts == 1 { "" } else { "s" },
+            if args.out.is_some() {
+                " The plan was not saved."
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(plan.exit_code(args.detailed_exitcode))
+}
+
+/// Plans the targets and assembles the combined plan (also what `fleet apply FLEET` applies).
+pub(super) fn plan_fleet(
+    g: &Global,
+    cloud: &FleetCloud,
+    loaded: &super::LoadedFleetFile,
+    states: &pai_state::FleetStates,
+    targets: Vec<pai_fleet::run::AccountTarget>,
+    config: RunConfig,
+    shard: Option<pai_fleet::shard::Shard>,
+) -> anyhow::Result<FleetPlan> {
+    let count = targets.len();
+    let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
+        .then(|| Arc::new(view::Bar::new("planning", count, false)));
+    let progress: Arc<dyn FleetProgress> = match &bar {
+        Some(bar) => bar.clone(),
+        None => Arc::new(view::Lines { verbose: false }),
+    };
+    let now = pai_state::clock::now_utc();
+    let accounts = cloud.block_on(plan_accounts(targets, cloud.env(), config, progress, now));
+    if let Some(bar) = bar {
+        bar.finish();
+    }
+    Ok(FleetPlan::new(
+        &loaded.path.display().to_string(),
+        loaded.hash.clone(),
+        g.sandbox,
+        states.to_string(),
+        shard,
+        accounts,
+        now,
+    ))
+}

@@ -1,0 +1,253 @@
+//! The saved fleet plan: its JSON document with a digest of everything apply acts on, read back
+//! only when the digest still matches and every account plan inside is of the format this
+//! pai-provision reads, and written only over a file that is a plan. The same rules as a single
+//! plan's (`pai_planner`'s `plan/file.rs`, `docs/plan-json.md`).
+
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::{FleetPlan, Totals, FLEET_FORMAT_VERSION};
+
+const DIGEST_PREFIX: &str = "sha256:";
+
+/// Why a fleet plan file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum FleetPlanFileError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a pai-provision fleet plan ({why})", path.display())]
+    NotAPlan { path: PathBuf, why: String },
+    #[error(
+        "{}: a single account's plan, not a fleet plan: apply it with `pai-provision apply`",
+        path.display()
+    )]
+    SinglePlan { path: PathBuf },
+    #[error(
+        "{}: the fleet plan's format is version {found}, newer than this pai-provision reads ({supported}); \
+         apply it with the version that made it",
+        path.display()
+    )]
+    NewerFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error(
+        "{}: the fleet plan's format is version {found}, older than this pai-provision reads ({supported}); \
+         plan again with this pai-provision",
+        path.display()
+    )]
+    OlderFormat { path: PathBuf, found: u64, supported: u32 },
+    #[error(
+        "{}: the plan of account `{account}` is format version {found}, {} than this pai-provision reads \
+         ({supported}); {}",
+        path.display(),
+        if *found > u64::from(*supported) { "newer" } else { "older" },
+        if *found > u64::from(*supported) { "apply it with the version that made it" } else { "plan again with this pai-provision" }
+    )]
+    AccountFormat {
+        path: PathBuf,
+        account: String,
+        found: u64,
+        supported: u32,
+    },
+    #[error(
+        "{}: the fleet plan was edited after `fleet plan` saved it (its digest does not match its contents); \
+         nothing was done. Apply only what was reviewed: plan again",
+        path.display()
+    )]
+    Edited { path: PathBuf },
+    #[error(
+        "{}: exists and is not a plan ({why}); `fleet plan --out` replaces only a saved plan. Choose another file",
+        path.display()
+    )]
+    WouldReplace { path: PathBuf, why: String },
+}
+
+/// The document: the plan's fields, then its digest.
+#[derive(Serialize)]
+struct Sealed<'a> {
+    #[serde(flatten)]
+    plan: &'a FleetPlan,
+    digest: String,
+}
+
+impl FleetPlan {
+    /// `sha256:` and the hex SHA-256 of the plan's compact JSON, every field in the order of
+    /// the types: an edit to anything apply reads changes it. Unknown fields are dropped on
+    /// reading, so they are neither in it nor acted on.
+    fn digest(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(bytes)))
+    }
+
+    /// The JSON document: what `--out` saves and `--format json` prints.
+    pub fn to_json(&self) -> String {
+        let sealed = Sealed {
+            plan: self,
+            digest: self.digest(),
+        };
+        let mut s = serde_json::to_string_pretty(&sealed).unwrap_or_default();
+        s.push('\n');
+        s
+    }
+
+    /// Whether `text` is a fleet plan document of any version (it names a fleet file), as
+    /// opposed to a fleet file or a single plan: how `fleet apply FLEET|FLEETPLAN` tells them apart.
+    pub fn is_fleet_plan(text: &str) -> bool {
+        serde_json::from_str::<serde_json::Value>(text)
+            .is_ok_and(|v| v.get("format_version").is_some() && v.get("fleet_path").is_some())
+    }
+
+    /// Reads a fleet plan document, refusing other documents, other formats (the fleet plan's
+    /// or an account plan's) and a plan whose digest does not match its contents.
+    pub fn from_json(text: &str, path: &Path) -> Result<FleetPlan, FleetPlanFileError> {
+        let not_a_plan = |why: String| FleetPlanFileError::NotAPlan {
+            path: path.to_owned(),
+            why,
+        };
+        let mut value: serde_json::Value = serde_json::from_str(text).map_err(|e| not_a_plan(e.to_string()))?;
+        let version = format_version(&value).ok_or_else(|| not_a_plan("no `format_version`".into()))?;
+        if value.get("fleet_path").is_none() {
+            return Err(if value.get("manifest_path").is_some() {
+                FleetPlanFileError::SinglePlan { path: path.to_owned() }
+            } else {
+                not_a_plan("no `fleet_path`".into())
+            });
+        }
+        let supported = FLEET_FORMAT_VERSION;
+        if version != u64::from(supported) {
+            let path = path.to_owned();
+            return Err(if version > u64::from(supported) {
+                FleetPlanFileError::NewerFormat {
+                    path,
+                    found: version,
+                    supported,
+                }
+            } else {
+                FleetPlanFileError::OlderFormat {
+                    path,
+                    found: version,
+                    supported,
+                }
+            });
+        }
+        // Before the typed read: a newer account plan may not even parse as this version's.
+        check_account_formats(&value, path)?;
+        let recorded = value
+            .as_object_mut()
+            .and_then(|o| o.remove("digest"))
+            .and_then(|d| d.as_str().map(str::to_owned))
+            .ok_or_else(|| not_a_plan("no `digest`".into()))?;
+        let plan: FleetPlan = serde_json::from_value(value).map_err(|e| not_a_plan(e.to_string()))?;
+        if plan.digest() != recorded {
+            return Err(FleetPlanFileError::Edited { path: path.to_owned() });
+        }
+        // What the digest cannot tell: a document written by hand with a fresh digest that
+        // contradicts itself. `fleet plan` never writes one.
+        if plan.totals != Totals::of(&plan.accounts) {
+            return Err(not_a_plan("`totals` do not count `accounts`".into()));
+        }
+        if plan.accounts.windows(2).any(|w| w[0].name >= w[1].name) {
+            return Err(not_a_plan("`accounts` are not sorted by name, or repeat one".into()));
+        }
+        Ok(plan)
+    }
+
+    pub fn load(path: &Path) -> Result<FleetPlan, FleetPlanFileError> {
+        let text = std::fs::read_to_string(path).map_err(|e| FleetPlanFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        })?;
+        FleetPlan::from_json(&text, path)
+    }
+
+    /// Writes the JSON document atomically (a temporary file beside it, then a rename), over
+    /// nothing or over a plan only (a single plan or a fleet plan of any version): `--out`
+    /// pointed at the fleet file or a state by mistake must not destroy it.
+    pub fn save(&self, path: &Path) -> Result<(), FleetPlanFileError> {
+        let io = |e| FleetPlanFileError::Io {
+            path: path.to_owned(),
+            source: e,
+        };
+        replaceable(path)?;
+        let dir = path
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
+        let written = std::fs::write(&temp, self.to_json())
+            .and_then(|()| std::fs::File::open(&temp)?.sync_all())
+            .and_then(|()| std::fs::rename(&temp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&temp);
+        }
+        written.map_err(io)
+    }
+}
+
+fn format_version(value: &serde_json::Value) -> Option<u64> {
+    value.get("format_version").and_then(serde_json::Value::as_u64)
+}
+
+/// Every planned account's plan is of `pai_planner::FORMAT_VERSION`.
+fn check_account_formats(value: &serde_json::Value, path: &Path) -> Result<(), FleetPlanFileError> {
+    let Some(accounts) = value.get("accounts").and_then(serde_json::Value::as_array) else {
+        return Ok(()); // the typed read names what is missing
+    };
+    for account in accounts {
+        let Some(plan) = account.get("outcome").and_then(|o| o.get("plan")) else {
+            continue;
+        };
+        let found = format_version(plan).unwrap_or(0);
+        if found != u64::from(pai_planner::FORMAT_VERSION) {
+            let name = account.get("name").and_then(serde_json::Value::as_str).unwrap_or("?");
+            return Err(FleetPlanFileError::AccountFormat {
+                path: path.to_owned(),
+                account: pai_spec::escape(name).into_owned(),
+                found,
+                supported: pai_planner::FORMAT_VERSION,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Whether `path` may be replaced by a plan: it does not exist, or it is a JSON document with
+/// a `format_version` (a plan, single or fleet, of any version).
+fn replaceable(path: &Path) -> Result<(), FleetPlanFileError> {
+    let would_replace = |why: &str| FleetPlanFileError::WouldReplace {
+        path: path.to_owned(),
+        why: why.to_owned(),
+    };
+    let io = |e| FleetPlanFileError::Io {
+        path: path.to_owned(),
+        source: e,
+    };
+    let meta = match std::fs::metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(io(e)),
+    };
+    if !meta.is_file() {
+        return Err(would_replace("not a regular file"));
+    }
+    let bytes = std::fs::read(path).map_err(io)?;
+    let text = std::str::from_utf8(&bytes).map_err(|_| would_replace("not text"))?;
+    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| would_replace("not JSON"))?;
+    match format_version(&value) {
+        Some(_) => Ok(()),
+        None => Err(would_replace("JSON without a `format_version`")),
+    }
+}

@@ -1,0 +1,363 @@
+//! Applying a fleet plan: canaries first, the rest after them, each account exactly once.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use pai_apply::{await_interrupted, ApplyReport, Cancel, Executor, ExecutorConfig, Silent};
+use pai_planner::{Here, Plan, StalePlan};
+use pai_state::{StateLocation, StateWriter};
+use serde::Serialize;
+use time::OffsetDateTime;
+
+use super::plan::plan_one;
+use super::{AccountEvent, AccountTarget, Environment, FleetProgress, RunConfig, ThrottleFlag};
+use crate::limit::{AdaptiveLimit, Aimd};
+use crate::plan::{AccountOutcome, AccountPlan};
+use crate::waves::{waves, Canary, Tolerance};
+use crate::within::within_reviewed;
+
+/// How a fleet apply runs.
+#[derive(Clone)]
+pub struct ApplyConfig {
+    pub run: RunConfig,
+    /// The settle time of every account's orders (`docs/idempotency.md`).
+    pub settle: Duration,
+    pub lock_timeout: Duration,
+    pub canary: Option<Canary>,
+    pub tolerance: Tolerance,
+    /// Set by the first Ctrl-C or SIGTERM: no new account starts, no new order is sent.
+    pub cancel: Cancel,
+    /// The signal that set `cancel`, for the history of the runs it stopped.
+    pub stopped_by: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+}
+
+/// What happened in one account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Applied {
+    /// The reviewed plan was applied.
+    Applied { report: ApplyReport },
+    /// The state had moved on since the plan (a stopped fleet apply); a new plan that orders
+    /// nothing unreviewed was applied.
+    Resumed { report: ApplyReport },
+    /// The plan had nothing to change.
+    NothingToDo,
+    /// Not applied, and why; nothing was ordered for it in this run unless `report` says so.
+    Failed {
+        reason: String,
+        report: Option<ApplyReport>,
+    },
+    /// Not started: the plan could not be made, a canary failed, the tolerance was reached, or
+    /// the run was interrupted.
+    NotStarted { reason: String },
+}
+
+impl Applied {
+    pub fn is_failure(&self) -> bool {
+        match self {
+            Applied::Applied { report } | Applied::Resumed { report } => !report.is_success(),
+            Applied::NothingToDo => false,
+            Applied::Failed { .. } | Applied::NotStarted { .. } => true,
+        }
+    }
+
+    /// Products ordered in this account by this run.
+    pub fn ordered(&self) -> usize {
+        match self {
+            Applied::Applied { report } | Applied::Resumed { report } => report.ordered(),
+            Applied::Failed {
+                report: Some(report), ..
+            } => report.ordered(),
+            _ => 0,
+        }
+    }
+}
+
+/// One account's outcome.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct AccountApplied {
+    pub name: String,
+    pub id: String,
+    #[serde(flatten)]
+    pub outcome: Applied,
+}
+
+/// Applies the planned accounts of `plans` (those of `targets`, by name), canaries first.
+/// Returns one entry per plan, sorted by account name. An `Err` is a canary selection that
+/// matches no account: nothing was started.
+pub async fn apply_accounts(
+    plans: Vec<AccountPlan>,
+    targets: Vec<AccountTarget>,
+    env: Arc<dyn Environment>,
+    config: ApplyConfig,
+    progress: Arc<dyn FleetProgress>,
+) -> Result<Vec<AccountApplied>, crate::waves::WavesError> {
+    let mut targets: BTreeMap<String, AccountTarget> = targets
+        .into_iter()
+        .map(|t| (t.account.name.as_str().to_owned(), t))
+        .collect();
+    let mut results: BTreeMap<String, AccountApplied> = BTreeMap::new();
+    let mut runnable = Vec::new();
+    for plan in plans {
+        let outcome = match (&plan.outcome, targets.remove(plan.name.as_str())) {
+            (AccountOutcome::NotPlanned { reason }, _) => Some(Applied::NotStarted {
+                reason: format!("it could not be planned: {reason}"),
+            }),
+            (AccountOutcome::Planned { .. }, None) => Some(Applied::NotStarted {
+                reason: "it is not in the fleet file (or not in this shard) any more".to_owned(),
+            }),
+            (AccountOutcome::Planned { .. }, Some(target)) => {
+                runnable.push((plan.clone(), target));
+                None
+            }
+        };
+        if let Some(outcome) = outcome {
+            results.insert(plan.name.as_str().to_owned(), entry(&plan, outcome));
+        }
+    }
+    let tags: Vec<(String, Vec<String>)> = runnable
+        .iter()
+        .map(|(p, _)| (p.name.as_str().to_owned(), p.tags.clone()))
+        .collect();
+    let tag_refs: Vec<(&str, &[String])> = tags.iter().map(|(n, t)| (n.as_str(), t.as_slice())).collect();
+    let order: Vec<Vec<String>> = waves(&tag_refs, config.canary.as_ref())?
+        .into_iter()
+        .map(|wave| wave.into_iter().map(str::to_owned).collect())
+        .collect();
+    let mut by_name: BTreeMap<String, (AccountPlan, AccountTarget)> = runnable
+        .into_iter()
+        .map(|(p, t)| (p.name.as_str().to_owned(), (p, t)))
+        .collect();
+    let total = by_name.len();
+    let limit = Arc::new(AdaptiveLimit::new(Aimd::new(
+        config.run.concurrency.max(1),
+        1,
+        config.run.concurrency.max(1),
+    )));
+    let failed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let wave_count = order.len();
+    for (wave_index, wave) in order.into_iter().enumerate() {
+        let canary_wave = config.canary.is_some() && wave_index == 0 && wave_count > 1;
+        let stop = stop_reason(&config, failed.load(Ordering::SeqCst), total);
+        let mut tasks = tokio::task::JoinSet::new();
+        for name in wave {
+            let Some((plan, target)) = by_name.remove(&name) else {
+                continue;
+            };
+            if let Some(reason) = &stop {
+                results.insert(name, entry(&plan, Applied::NotStarted { reason: reason.clone() }));
+                continue;
+            }
+            let env = Arc::clone(&env);
+            let limit = Arc::clone(&limit);
+            let progress = Arc::clone(&progress);
+            let config = config.clone();
+            let failed = Arc::clone(&failed);
+            tasks.spawn(async move {
+                let permit = limit.acquire().await;
+                // Checked again once a slot is free: failures and signals while it waited count.
+                let outcome = match stop_reason(&config, failed.load(Ordering::SeqCst), total) {
+                    Some(reason) => Applied::NotStarted { reason },
+                    None => {
+                        progress.event(plan.name.as_str(), AccountEvent::Started);
+                        let throttled = ThrottleFlag::default();
+                        let outcome = apply_one(&plan, &target, env.as_ref(), &config, Arc::clone(&throttled)).await;
+                        if throttled.load(Ordering::Relaxed) {
+                            permit.throttled();
+                        }
+                        if outcome.is_failure() {
+                            failed.fetch_add(1, Ordering::SeqCst);
+                        }
+                        progress.event(plan.name.as_str(), event_of(&outcome));
+                        outcome
+                    }
+                };
+                (plan.name.as_str().to_owned(), entry(&plan, outcome))
+            });
+        }
+        let mut canary_failed = false;
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((name, applied)) => {
+                    canary_failed |= canary_wave && applied.outcome.is_failure();
+                    results.insert(name, applied);
+                }
+                Err(e) => tracing::error!("a fleet apply task failed: {e}"),
+            }
+        }
+        if canary_failed {
+            for (name, (plan, _)) in std::mem::take(&mut by_name) {
+                let reason = "a canary account failed, so the rest of the fleet was not started".to_owned();
+                results.insert(name, entry(&plan, Applied::NotStarted { reason }));
+            }
+            break;
+        }
+    }
+    Ok(results.into_values().collect())
+}
+
+/// Why no new account may start now, if none may.
+fn stop_reason(config: &ApplyConfig, failed: usize, total: usize) -> Option<String> {
+    if config.cancel.is_cancelled() {
+        return Some("the fleet apply was interrupted before it started".to_owned());
+    }
+    (!config.tolerance.allows(failed, total)).then(|| {
+        format!(
+            "{failed} account{} failed, past the failure tolerance ({}), so no new account was started",
+            if failed == 1 { "" } else { "s" },
+            config.tolerance
+        )
+    })
+}
+
+fn entry(plan: &AccountPlan, outcome: Applied) -> AccountApplied {
+    AccountApplied {
+        name: plan.name.as_str().to_owned(),
+        id: plan.id.clone(),
+        outcome,
+    }
+}
+
+fn event_of(outcome: &Applied) -> AccountEvent {
+    match outcome {
+        Applied::Applied { report } | Applied::Resumed { report } if report.is_success() => AccountEvent::Applied {
+            ordered: report.ordered(),
+        },
+        Applied::Applied { report } | Applied::Resumed { report } => AccountEvent::Failed {
+            reason: report
+                .regions
+                .iter()
+                .filter(|r| !r.is_success())
+                .map(|r| r.headline())
+                .collect::<Vec<_>>()
+                .join("; "),
+        },
+        Applied::NothingToDo => AccountEvent::Applied { ordered: 0 },
+        Applied::Failed { reason, .. } => AccountEvent::Failed { reason: reason.clone() },
+        Applied::NotStarted { reason } => AccountEvent::Skipped { reason: reason.clone() },
+    }
+}
+
+/// One account, as `apply PLANFILE` applies a saved plan, under the state's lock.
+async fn apply_one(
+    reviewed: &AccountPlan,
+    target: &AccountTarget,
+    env: &dyn Environment,
+    config: &ApplyConfig,
+    throttled: ThrottleFlag,
+) -> Applied {
+    let AccountOutcome::Planned { plan: reviewed_plan } = &reviewed.outcome else {
+        return Applied::NotStarted {
+            reason: "it could not be planned".to_owned(),
+        };
+    };
+    let failed = |reason: String| Applied::Failed { reason, report: None };
+    let loaded = match &target.manifest {
+        Ok(loaded) => loaded,
+        Err(reason) => return failed(reason.clone()),
+    };
+    let location = match &target.state {
+        Ok(location) => location.clone(),
+        Err(reason) => return failed(reason.clone()),
+    };
+    let writer = match open_writer(location.clone(), config.lock_timeout).await {
+        Ok(writer) => writer,
+        Err(reason) => return failed(reason),
+    };
+    let snapshot = match writer.snapshot() {
+        Ok(snapshot) => snapshot,
+        Err(e) => return failed(format!("cannot read the state {location}: {e}")),
+    };
+    // In a block of its own: the closures it borrows are not `Sync` and must not live across an await.
+    let current = {
+        let same_state = |recorded: &str| location.is_named_by(recorded);
+        let endpoint = |region: &pai_spec::Region| env.endpoint(&loaded.manifest, region);
+        let here = Here {
+            sandbox: env.sandbox(),
+            state: location.to_string(),
+            same_state: &same_state,
+            account: Some(reviewed.id.clone()),
+            endpoint: &endpoint,
+        };
+        reviewed_plan.check_current(&snapshot, &loaded.manifest, &here)
+    };
+    if !env.sandbox() {
+        await_interrupted(&snapshot, config.settle).await;
+    }
+    let (plan, resumed): (Plan, bool) = match current {
+        Ok(()) => ((**reviewed_plan).clone(), false),
+        // The state moved on since the plan (or came to be): a stopped fleet apply, resumed.
+        Err(
+            StalePlan::Serial { .. }
+            | StalePlan::Lineage {
+                plan: None,
+                state: Some(_),
+            },
+        ) => {
+            // Asked after the lock is held: what it sees cannot change under it.
+            let fresh = match plan_one(
+                target,
+                env,
+                config.run,
+                Arc::clone(&throttled),
+                OffsetDateTime::now_utc(),
+            )
+            .await
+            {
+                AccountOutcome::Planned { plan } => *plan,
+                AccountOutcome::NotPlanned { reason } => return failed(reason),
+            };
+            if let Err(e) = within_reviewed(reviewed_plan, &fresh) {
+                return failed(format!(
+                    "the state changed since the plan was made, and a new plan would order what was not reviewed \
+                     ({e}); plan again"
+                ));
+            }
+            (fresh, true)
+        }
+        Err(stale) => return failed(format!("the plan is not for this account's state any more: {stale}")),
+    };
+    if plan.has_conflicts() {
+        return failed("the plan has conflicts; nothing was done".to_owned());
+    }
+    if !plan.has_changes() && !plan.changes.iter().any(pai_planner::Change::reorder_shown) {
+        return Applied::NothingToDo;
+    }
+    let client = match env.client(&target.account, &loaded.manifest, throttled) {
+        Ok(client) => client,
+        Err(reason) => return failed(reason),
+    };
+    let executor_config = ExecutorConfig {
+        // A saved plan may be older than the cloud's truth: look before buying.
+        check_before_order: true,
+        settle: config.settle,
+        ..ExecutorConfig::default()
+    };
+    let writer = Arc::new(Mutex::new(writer));
+    let executor = match Executor::for_apply(client, writer, "fleet apply", &[], executor_config, Arc::new(Silent)) {
+        Ok(executor) => executor.with_cancel(config.cancel.clone()),
+        Err(e) => return failed(e.to_string()),
+    };
+    let result = executor.apply(&plan).await;
+    let stopped_by = (config.stopped_by)();
+    if let Err(e) = executor.finish(&result, stopped_by.as_deref()) {
+        tracing::warn!("cannot close the history run of {}: {e}", reviewed.name);
+    }
+    match result {
+        Ok(report) if resumed => Applied::Resumed { report },
+        Ok(report) => Applied::Applied { report },
+        Err(e) => failed(e.to_string()),
+    }
+}
+
+/// The account's state, locked (waiting up to `timeout`). Opening blocks; it runs beside the
+/// runtime's workers.
+async fn open_writer(location: StateLocation, timeout: Duration) -> Result<StateWriter, String> {
+    let shown = location.to_string();
+    tokio::task::spawn_blocking(move || StateWriter::open(location, "fleet apply", timeout))
+        .await
+        .map_err(|e| format!("cannot open the state {shown}: {e}"))?
+        .map_err(|e| format!("cannot lock the state {shown}: {e}"))
+}

@@ -1,0 +1,127 @@
+//! The fleet run: every selected account planned, and applied, concurrently within bounds.
+//!
+//! The caller (the CLI) resolves what is per account before the run starts: the manifest each
+//! account gets (loaded once per file), the state each keeps ([`pai_state::FleetStates`]) and
+//! an [`Environment`] that hands out a client acting in an account (its role assumed on the
+//! first call, through `pai_apply::credentials`). The run itself is the same for the cloud, the
+//! sandbox and the tests:
+//!
+//! - [`plan_accounts`]: each account's `ListProducts` and `pai_planner::Plan`, at most
+//!   [`RunConfig::concurrency`] accounts at once (fewer while the API throttles,
+//!   [`crate::limit`]) and [`RunConfig::per_account`] calls at once in one account. An account
+//!   that cannot be planned is reported with its reason; it never stops the others.
+//! - [`apply_accounts`]: the accounts of a fleet plan in waves ([`crate::waves`]), each account
+//!   exactly as `apply PLANFILE` applies a saved plan, under its own state's lock. Past the
+//!   failure tolerance no new account starts. An account whose state moved on since its plan
+//!   (a fleet apply stopped half-way) is planned again and applied only if the new plan orders
+//!   nothing the reviewed one did not ([`crate::within`]).
+
+mod apply;
+mod plan;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use pai_apply::Client;
+use pai_spec::fleet::Account;
+use pai_spec::{Manifest, Region};
+use pai_state::StateLocation;
+
+pub use apply::{apply_accounts, AccountApplied, Applied, ApplyConfig};
+pub use plan::plan_accounts;
+
+/// What a fleet run needs of the world for one account. The CLI implements it for the cloud and
+/// for the sandbox; the tests use the CLI's, against the emulator.
+pub trait Environment: Send + Sync {
+    /// The client that acts in `account`, sending `manifest`'s calls where its endpoints say.
+    /// Cheap: the role is assumed on the first call, and the connections are shared.
+    fn client(&self, account: &Account, manifest: &Manifest, throttled: ThrottleFlag) -> Result<Client, String>;
+    /// Where `region`'s calls go for `manifest`, as a plan records it.
+    fn endpoint(&self, manifest: &Manifest, region: &Region) -> String;
+    /// Whether this is the sandbox (recorded in each plan's target).
+    fn sandbox(&self) -> bool;
+}
+
+/// Set by an account's client when the API throttled one of its calls.
+pub type ThrottleFlag = Arc<std::sync::atomic::AtomicBool>;
+
+/// One account of the run, resolved: the manifest it gets, and where its state is.
+#[derive(Clone)]
+pub struct AccountTarget {
+    pub account: Account,
+    /// The manifest, or why it could not be loaded (the account is then not planned).
+    pub manifest: Result<Arc<LoadedManifest>, String>,
+    /// The account's state, or why it has none (a bad location).
+    pub state: Result<StateLocation, String>,
+}
+
+/// A manifest as loaded once for every account that gets it.
+pub struct LoadedManifest {
+    pub manifest: Manifest,
+    /// As the fleet file names it, resolved against the fleet file's directory.
+    pub path: String,
+}
+
+/// How hard a run may press the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunConfig {
+    /// Accounts planned or applied at once, at most.
+    pub concurrency: usize,
+    /// Calls at once in one account.
+    pub per_account: usize,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            concurrency: DEFAULT_CONCURRENCY,
+            per_account: DEFAULT_PER_ACCOUNT,
+        }
+    }
+}
+
+/// Accounts at once by default. Each account is its own API quota (the API throttles per
+/// account), so accounts at once cost the caller's STS quota and its own connections: 32 keeps
+/// a 1,000-account fleet to about 30 waves of round trips, and STS to a few dozen calls a
+/// second.
+pub const DEFAULT_CONCURRENCY: usize = 32;
+
+/// Calls at once per account by default: one account's four regions are asked together.
+pub const DEFAULT_PER_ACCOUNT: usize = 4;
+
+/// How long a run waits for a state's lock by default (`--lock-timeout` overrides it).
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// What the run says while it works, per account; the CLI prints it (a line per event in CI, a
+/// progress display on a terminal).
+pub trait FleetProgress: Send + Sync {
+    fn event(&self, account: &str, event: AccountEvent);
+}
+
+/// One step of one account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AccountEvent {
+    Started,
+    Planned { changes: usize },
+    NotPlanned { reason: String },
+    Applied { ordered: usize },
+    Failed { reason: String },
+    Skipped { reason: String },
+}
+
+/// Says nothing.
+pub struct Quiet;
+
+impl FleetProgress for Quiet {
+    fn event(&self, _account: &str, _event: AccountEvent) {}
+}
+
+/// The regions of `manifest` that `account` does not list: the fleet file bounds where the
+/// pipeline may act in each account, so a manifest that orders elsewhere is refused for it.
+pub fn regions_outside(account: &Account, manifest: &Manifest) -> Vec<Region> {
+    manifest
+        .regions()
+        .into_iter()
+        .filter(|r| !account.regions.contains(r))
+        .collect()
+}

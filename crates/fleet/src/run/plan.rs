@@ -1,0 +1,153 @@
+//! Planning every account of a run.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use pai_apply::ListProductsStatus;
+use pai_planner::Plan;
+use pai_state::{StateSnapshot, Store};
+use time::OffsetDateTime;
+
+use super::{regions_outside, AccountEvent, AccountTarget, Environment, FleetProgress, RunConfig, ThrottleFlag};
+use crate::limit::{AdaptiveLimit, Aimd};
+use crate::plan::{AccountOutcome, AccountPlan};
+
+/// Plans every target, at most `config.concurrency` at once, and returns one [`AccountPlan`]
+/// per target, in the targets' order. `now` is the plans' creation time.
+pub async fn plan_accounts(
+    targets: Vec<AccountTarget>,
+    env: Arc<dyn Environment>,
+    config: RunConfig,
+    progress: Arc<dyn FleetProgress>,
+    now: OffsetDateTime,
+) -> Vec<AccountPlan> {
+    let limit = Arc::new(AdaptiveLimit::new(Aimd::new(
+        config.concurrency.max(1),
+        1,
+        config.concurrency.max(1),
+    )));
+    let mut tasks = tokio::task::JoinSet::new();
+    let count = targets.len();
+    for (index, target) in targets.into_iter().enumerate() {
+        let env = Arc::clone(&env);
+        let limit = Arc::clone(&limit);
+        let progress = Arc::clone(&progress);
+        tasks.spawn(async move {
+            let permit = limit.acquire().await;
+            progress.event(target.account.name.as_str(), AccountEvent::Started);
+            let throttled = ThrottleFlag::default();
+            let outcome = plan_one(&target, env.as_ref(), config, Arc::clone(&throttled), now).await;
+            if throttled.load(Ordering::Relaxed) {
+                permit.throttled();
+            } else {
+                drop(permit);
+            }
+            let event = match &outcome {
+                AccountOutcome::Planned { plan } => AccountEvent::Planned {
+                    changes: plan.changes.iter().filter(|c| c.action.is_change()).count(),
+                },
+                AccountOutcome::NotPlanned { reason } => AccountEvent::NotPlanned { reason: reason.clone() },
+            };
+            progress.event(target.account.name.as_str(), event);
+            (index, account_plan(&target, outcome))
+        });
+    }
+    let mut plans: Vec<Option<AccountPlan>> = (0..count).map(|_| None).collect();
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, plan)) => plans[index] = Some(plan),
+            // A panic in one account's task is a bug; its account stays unplanned below.
+            Err(e) => tracing::error!("a fleet plan task failed: {e}"),
+        }
+    }
+    plans.into_iter().flatten().collect()
+}
+
+/// The plan of one account, or why there is none.
+pub(super) async fn plan_one(
+    target: &AccountTarget,
+    env: &dyn Environment,
+    config: RunConfig,
+    throttled: ThrottleFlag,
+    now: OffsetDateTime,
+) -> AccountOutcome {
+    match try_plan(target, env, config, throttled, now).await {
+        Ok(plan) => AccountOutcome::Planned { plan: Box::new(plan) },
+        Err(reason) => AccountOutcome::NotPlanned { reason },
+    }
+}
+
+async fn try_plan(
+    target: &AccountTarget,
+    env: &dyn Environment,
+    config: RunConfig,
+    throttled: ThrottleFlag,
+    now: OffsetDateTime,
+) -> Result<Plan, String> {
+    let loaded = target.manifest.as_ref().map_err(Clone::clone)?;
+    let outside = regions_outside(&target.account, &loaded.manifest);
+    if !outside.is_empty() {
+        let list: Vec<String> = outside.iter().map(ToString::to_string).collect();
+        return Err(format!(
+            "{} orders in {}, which the fleet file does not give this account (its regions: {})",
+            loaded.path,
+            list.join(", "),
+            target
+                .account
+                .regions
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
+    let location = target.state.as_ref().map_err(Clone::clone)?.clone();
+    let snapshot = read_snapshot(location.clone()).await?;
+    let client = env.client(&target.account, &loaded.manifest, throttled)?;
+    let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
+    let observation = ListProductsStatus::new(client)
+        .at_most(config.per_account)
+        .observe_async(&wanted)
+        .await
+        .map_err(|e| format!("cannot read the products' status (ListProducts): {e}"))?;
+    let plan = Plan::build(
+        &loaded.manifest,
+        &loaded.path,
+        &snapshot,
+        Some(&observation),
+        &|region| env.endpoint(&loaded.manifest, region),
+        now,
+    )
+    .made_for(
+        env.sandbox(),
+        location.to_string(),
+        Some(target.account.id.as_str().to_owned()),
+    );
+    Ok(plan)
+}
+
+/// The account's recorded state, read-only (an absent state is empty). SQLite and PostgreSQL
+/// reads block: they run beside the runtime's workers.
+pub(super) async fn read_snapshot(location: pai_state::StateLocation) -> Result<StateSnapshot, String> {
+    let shown = location.to_string();
+    tokio::task::spawn_blocking(move || Store::open_read_only(location).and_then(|store| store.snapshot()))
+        .await
+        .map_err(|e| format!("cannot read the state {shown}: {e}"))?
+        .map_err(|e| format!("cannot read the state {shown}: {e}"))
+}
+
+fn account_plan(target: &AccountTarget, outcome: AccountOutcome) -> AccountPlan {
+    let account = &target.account;
+    AccountPlan {
+        name: account.name.clone(),
+        id: account.id.as_str().to_owned(),
+        role_arn: account.role_arn.clone(),
+        tags: account.tags.clone(),
+        regions: account.regions.clone(),
+        manifest_path: match &target.manifest {
+            Ok(loaded) => loaded.path.clone(),
+            Err(_) => account.manifest.display().to_string(),
+        },
+        outcome,
+    }
+}
