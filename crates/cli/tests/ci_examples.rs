@@ -6,8 +6,8 @@
 //! - each `run:` / `script:` block, extracted into a script of its own, through `shellcheck`;
 //! - each `pai-provision` command line through the binary's own argument parser (the line plus
 //!   `--help`: clap rejects an unknown flag, a bad value or an extra argument before it prints
-//!   the help). `fleet` lines are checked against the fleet contract's table of flags
-//!   (`ci_examples/fleet_flags.rs`), and through the binary too once it has `fleet`.
+//!   the help). `fleet` lines are also checked against the fleet contract's table of flags
+//!   (`ci_examples/fleet_flags.rs`), which stood alone while the binary had no `fleet`.
 //!
 //! The checkers come from PyPI (see `ci_examples/tools.rs`): the first run installs them under
 //! the target directory.
@@ -34,6 +34,7 @@ fn sample(name: &str) -> String {
         "CI_NODE_INDEX" | "I" | "matrix.shard" => "1",
         "CI_NODE_TOTAL" | "strategy.job-total" => "4",
         "SHARD" => "1/4",
+        "canary" => "tag:canary",
         _ => "x",
     };
     value.to_owned()
@@ -243,7 +244,14 @@ fn every_pai_provision_line_parses() {
             }
         }
     }
-    println!("{checked} pai-provision command lines checked, {fleet} of them `fleet`");
+    println!(
+        "{checked} pai-provision command lines checked, {fleet} of them `fleet` ({})",
+        if binary_has_fleet {
+            "against the contract's table and the binary"
+        } else {
+            "against the contract's table: the binary has no `fleet` yet"
+        }
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n\n"));
     // Fewer than the examples hold means the extraction lost some.
     let (least, least_fleet) = if read_pipelines { (25, 12) } else { (5, 4) };
