@@ -304,6 +304,9 @@ mod tests {
         Discovery {
             folder: "fd-team".into(),
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+            role: "pai-provision".into(),
+            regions: vec![pai_spec::Region::parse("cn-hangzhou").unwrap()],
+            manifest: "m.toml".into(),
         }
     }
 

@@ -209,4 +209,49 @@ mod tests {
         assert!(f.same_state(&StateLocation::parse("x.db", &no_env).unwrap()));
         assert!(!f.same_state(&a));
     }
+
+    #[test]
+    fn is_named_by_table() {
+        let env = |k: &str| (k == "PGPASSWORD").then(|| "from-env".to_owned());
+        let at = |text: &str| StateLocation::parse(text, &env).unwrap();
+        let cases = [
+            ("s.db", "s.db", true),
+            ("a.db", "b.db", false),
+            ("", "s.db", false),
+            ("s.db", "postgres://ci@db/infra", false),
+            // The plan job's read-only user, the apply job's writer: the same schema.
+            (
+                "postgres://pai_plan@db:5432/infra?schema=pai_provision",
+                "postgres://pai_apply@db/infra",
+                true,
+            ),
+            (
+                "postgres://ci:***@db:5432/infra?schema=pai_provision",
+                "postgres://ci:pw@db/infra",
+                true,
+            ),
+            (
+                "postgres://ci@db:5432/infra?schema=prod",
+                "postgres://ci@db/infra?schema=staging",
+                false,
+            ),
+            (
+                "postgres://ci@db:5432/infra?schema=prod",
+                "postgres://ci@other/infra?schema=prod",
+                false,
+            ),
+            (
+                "postgres://ci@/infra?host=/var/run/postgresql&schema=pai_provision",
+                "postgres://ci@/infra?host=/var/run/postgresql",
+                true,
+            ),
+        ];
+        for (recorded, now, want) in cases {
+            let now = at(now);
+            assert_eq!(now.is_named_by(recorded), want, "{recorded} / {now}");
+            if want {
+                assert!(now.is_named_by(&now.to_string()), "{now} names itself");
+            }
+        }
+    }
 }

@@ -154,7 +154,7 @@ fn check_saved(
     destination: &crate::cloud::Target,
     account: Option<String>,
 ) -> anyhow::Result<()> {
-    let same_state = |recorded: &str| names_state(recorded, location);
+    let same_state = |recorded: &str| location.is_named_by(recorded);
     let here = Here {
         sandbox: g.sandbox,
         state: location.to_string(),
@@ -163,10 +163,6 @@ fn check_saved(
         endpoint: &|region| destination.endpoint(region),
     };
     Ok(plan.check_current(snapshot, manifest, &here)?)
-}
-
-fn names_state(recorded: &str, location: &StateLocation) -> bool {
-    location.is_named_by(recorded)
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
@@ -253,54 +249,4 @@ pub(crate) fn confirm() -> anyhow::Result<bool> {
         .read_line(&mut line)
         .context("reading the confirmation")?;
     Ok(line.trim() == "yes")
-}
-
-#[cfg(test)]
-mod saved_plan_tests {
-    use super::*;
-
-    #[test]
-    fn names_state_table() {
-        let env = |k: &str| (k == "PGPASSWORD").then(|| "from-env".to_owned());
-        let at = |text: &str| StateLocation::parse(text, &env).unwrap();
-        let cases = [
-            ("s.db", "s.db", true),
-            ("a.db", "b.db", false),
-            ("", "s.db", false),
-            ("s.db", "postgres://ci@db/infra", false),
-            // The plan job's read-only user, the apply job's writer: the same schema.
-            (
-                "postgres://pai_plan@db:5432/infra?schema=pai_provision",
-                "postgres://pai_apply@db/infra",
-                true,
-            ),
-            (
-                "postgres://ci:***@db:5432/infra?schema=pai_provision",
-                "postgres://ci:pw@db/infra",
-                true,
-            ),
-            (
-                "postgres://ci@db:5432/infra?schema=prod",
-                "postgres://ci@db/infra?schema=staging",
-                false,
-            ),
-            (
-                "postgres://ci@db:5432/infra?schema=prod",
-                "postgres://ci@other/infra?schema=prod",
-                false,
-            ),
-            (
-                "postgres://ci@/infra?host=/var/run/postgresql&schema=pai_provision",
-                "postgres://ci@/infra?host=/var/run/postgresql",
-                true,
-            ),
-        ];
-        for (recorded, now, want) in cases {
-            let now = at(now);
-            assert_eq!(names_state(recorded, &now), want, "{recorded} / {now}");
-            if want {
-                assert!(names_state(&now.to_string(), &now), "{now} names itself");
-            }
-        }
-    }
 }

@@ -197,6 +197,11 @@ fn edited_other_format_and_other_documents_are_refused() {
     }
     // Unknown fields are dropped, not refused: the digest is of what is read.
     reread(|j| j["comment"] = "reviewed by ops".into()).unwrap();
+    // How `fleet apply FLEET|FLEETPLAN` tells its argument apart.
+    let single = serde_json::to_string(&crate::fixtures::settled_account()).unwrap();
+    assert!(!FleetPlan::is_fleet_plan(&single));
+    assert!(!FleetPlan::is_fleet_plan("[fleet]\nmanifest = \"pai.toml\"\n"));
+    assert!(FleetPlan::is_fleet_plan(&small_fleet().to_json()));
     let err = FleetPlan::from_json("[fleet]\n", Path::new("fleet.toml")).unwrap_err();
     assert!(
         err.to_string()
