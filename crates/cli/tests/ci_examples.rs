@@ -1,0 +1,292 @@
+//! Every example pipeline in `examples/ci/` is one that its CI system would run, and every
+//! `pai-provision` command line in it (and in the pipeline docs) is one the binary accepts:
+//!
+//! - each `*.yml` against the official schema of its CI system (GitHub workflow, GitHub action,
+//!   GitLab CI), with `check-jsonschema`;
+//! - each `run:` / `script:` block, extracted into a script of its own, through `shellcheck`;
+//! - each `pai-provision` command line through the binary's own argument parser (the line plus
+//!   `--help`: clap rejects an unknown flag, a bad value or an extra argument before it prints
+//!   the help). `fleet` lines are also checked against the fleet contract's table of flags
+//!   (`ci_examples/fleet_flags.rs`), which stood alone while the binary had no `fleet`.
+//!
+//! The checkers come from PyPI (see `ci_examples/tools.rs`): the first run installs them under
+//! the target directory.
+
+#[path = "ci_examples/fleet_flags.rs"]
+mod fleet_flags;
+#[path = "ci_examples/pipelines.rs"]
+mod pipelines;
+#[path = "ci_examples/shell.rs"]
+mod shell;
+#[path = "ci_examples/tools.rs"]
+mod tools;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use pipelines::{doc_scripts, pipelines, replace_expressions, scripts, short, Script};
+use shell::Word;
+
+/// The sample value of a variable or GitHub expression in a command line: what makes `--shard`
+/// and the plan file names what a runner would see; anything else is an opaque word.
+fn sample(name: &str) -> String {
+    let value = match name.trim_start_matches("${{").trim_end_matches("}}").trim() {
+        "CI_NODE_INDEX" | "I" | "matrix.shard" => "1",
+        "CI_NODE_TOTAL" | "strategy.job-total" => "4",
+        "SHARD" => "1/4",
+        "canary" => "tag:canary",
+        _ => "x",
+    };
+    value.to_owned()
+}
+
+/// The global flags of the binary that take a value, from its own `--help`.
+fn global_flags_with_values() -> Vec<String> {
+    let help = run_binary(&["--help"]);
+    assert!(help.0, "pai-provision --help failed: {}", help.1);
+    help.1
+        .lines()
+        .filter_map(|line| {
+            let line = line.trim_start();
+            let at = line.find("--")?;
+            let (flag, rest) = line[at..].split_once(' ')?;
+            rest.starts_with('<').then(|| flag.to_owned())
+        })
+        .collect()
+}
+
+fn run_binary(args: &[&str]) -> (bool, String) {
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let output = Command::new(env!("CARGO_BIN_EXE_pai-provision"))
+        .args(args)
+        .env_clear()
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("run pai-provision");
+    (
+        output.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+/// Whether the binary's clap definition accepts `words` (the arguments after `pai-provision`):
+/// the command with `--help` after its last argument, so that every flag and value before it is
+/// parsed and nothing runs. Global flags given before the command are moved after it, since clap
+/// parses their values only there when the help is asked for.
+fn binary_accepts(words: &[&str], with_values: &[String]) -> Result<(), String> {
+    let mut command = 0;
+    while command < words.len() && words[command].starts_with('-') {
+        let takes_value = with_values.iter().any(|f| f == words[command]);
+        command += if takes_value { 2 } else { 1 };
+    }
+    let command = command.min(words.len());
+    let mut args: Vec<&str> = words[command..].to_vec();
+    args.extend_from_slice(&words[..command]);
+    args.push("--help");
+    match run_binary(&args) {
+        (true, _) => Ok(()),
+        (false, said) => Err(said),
+    }
+}
+
+#[test]
+fn every_example_pipeline_matches_its_official_schema() {
+    let Some(tools) = tools::tools() else { return };
+    let mut failures = Vec::new();
+    for (path, kind) in pipelines() {
+        let (schema, extra) = kind.schema();
+        let said = tools.check_schema(schema, extra, &path);
+        // The validation output, one line per file (`--no-capture` shows it).
+        println!("{} ({schema}): {}", short(&path), said.text.trim());
+        if !said.ok {
+            failures.push(format!("{} against {schema}:\n{}", short(&path), said.text));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn the_schemas_refuse_a_broken_pipeline() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    // A script line holding `: ` is a YAML mapping, not a command: GitLab refuses the file.
+    let gitlab = dir.path().join("gitlab-ci.yml");
+    std::fs::write(&gitlab, "apply:\n  script:\n    - auth=\"PRIVATE-TOKEN: $TOKEN\"\n").expect("write");
+    let said = tools.check_schema("vendor.gitlab-ci", &["--data-transform", "gitlab-ci"], &gitlab);
+    assert!(!said.ok && said.text.contains("script"), "{}", said.text);
+    // A misspelt key of a job.
+    let github = dir.path().join("github.yml");
+    std::fs::write(
+        &github,
+        "on: push\njobs:\n  plan:\n    runs-on: ubuntu-latest\n    stepz:\n      - run: true\n",
+    )
+    .expect("write");
+    let said = tools.check_schema("vendor.github-workflows", &[], &github);
+    assert!(!said.ok && said.text.contains("stepz"), "{}", said.text);
+}
+
+#[test]
+fn shellcheck_passes_on_every_script_of_every_example() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let mut files = Vec::new();
+    for (path, kind) in pipelines() {
+        for (n, script) in scripts(kind, &tools.yaml(&path)).into_iter().enumerate() {
+            // Expressions become a word of the same length, so that columns stay right.
+            let text = replace_expressions(&script.text, |e| "_".repeat(e.len()));
+            let (shebang, options) = match script.shell {
+                "bash" => ("#!/usr/bin/env bash", "set -eo pipefail"),
+                _ => ("#!/bin/sh", "set -e"),
+            };
+            let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or("x");
+            let file = dir.path().join(format!("{stem}-{n:02}.sh"));
+            std::fs::write(
+                &file,
+                format!("{shebang}\n# {}: {}\n{options}\n{text}\n", short(&path), script.name),
+            )
+            .expect("write a script");
+            files.push(file);
+        }
+    }
+    assert!(
+        files.len() >= 30,
+        "only {} scripts found: is the extraction broken?",
+        files.len()
+    );
+    let refs: Vec<&Path> = files.iter().map(PathBuf::as_path).collect();
+    let said = tools.shellcheck(&refs);
+    println!(
+        "shellcheck: {} scripts, {}",
+        files.len(),
+        if said.ok { "no finding" } else { "findings" }
+    );
+    if !said.ok {
+        // Each finding names the temporary script; its second line names the pipeline and job.
+        let sources: Vec<String> = files
+            .iter()
+            .map(|f| {
+                let text = std::fs::read_to_string(f).unwrap_or_default();
+                format!("{}: {}", f.display(), text.lines().nth(1).unwrap_or_default())
+            })
+            .collect();
+        panic!("shellcheck:\n{}\nscripts:\n{}", said.text, sources.join("\n"));
+    }
+}
+
+#[test]
+fn shellcheck_finds_what_it_should() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("bad.sh");
+    std::fs::write(&file, "#!/bin/sh\nplan=$1\ncat $plan\n").expect("write");
+    let said = tools.shellcheck(&[&file]);
+    assert!(!said.ok && said.text.contains("SC2086"), "{}", said.text);
+}
+
+#[test]
+fn every_pai_provision_line_parses() {
+    let mut scripts: Vec<(String, Script)> = Vec::new();
+    let tools = tools::tools();
+    let read_pipelines = tools.is_some();
+    match tools {
+        Some(tools) => {
+            for (path, kind) in pipelines() {
+                for script in self::scripts(kind, &tools.yaml(&path)) {
+                    scripts.push((short(&path), script));
+                }
+            }
+        }
+        None => eprintln!("SKIPPED: the example pipelines' lines (no YAML reader); the docs' are checked"),
+    }
+    let docs = doc_scripts();
+    assert!(docs.len() >= 5, "only {} shell blocks in the docs", docs.len());
+    scripts.extend(docs.into_iter().map(|s| (String::new(), s)));
+
+    let with_values = global_flags_with_values();
+    assert!(
+        with_values.iter().any(|f| f == "--lock-timeout"),
+        "the global flags were not read from --help: {with_values:?}"
+    );
+    let binary_has_fleet = run_binary(&["fleet", "--help"]).0;
+    let (mut checked, mut fleet) = (0, 0);
+    let mut failures = Vec::new();
+    for (file, script) in &scripts {
+        let text = replace_expressions(&script.text, sample);
+        for words in shell::invocations(&text, "pai-provision", &sample) {
+            let lists = words.iter().filter(|w| **w == Word::List).count();
+            let words: Vec<&str> = words.iter().filter_map(Word::text).collect();
+            let line = format!("pai-provision {}", words.join(" "));
+            let mut verdicts = Vec::new();
+            let command = words.iter().position(|w| !w.starts_with('-'));
+            if command.is_some_and(|at| words[at] == "fleet") {
+                fleet += 1;
+                let at = command.unwrap_or_default();
+                verdicts.push(fleet_flags::check(&words[at + 1..], lists));
+                // The globals before `fleet` are the binary's, as for every command.
+                verdicts.push(binary_accepts(&words[..at], &with_values));
+                if binary_has_fleet {
+                    verdicts.push(binary_accepts(&words, &with_values));
+                }
+            } else {
+                verdicts.push(binary_accepts(&words, &with_values));
+            }
+            checked += 1;
+            println!("{file} {}: {line}", script.name);
+            for verdict in verdicts {
+                if let Err(why) = verdict {
+                    failures.push(format!("{file} {}: `{line}`:\n{why}", script.name));
+                }
+            }
+        }
+    }
+    println!(
+        "{checked} pai-provision command lines checked, {fleet} of them `fleet` ({})",
+        if binary_has_fleet {
+            "against the contract's table and the binary"
+        } else {
+            "against the contract's table: the binary has no `fleet` yet"
+        }
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+    // Fewer than the examples hold means the extraction lost some.
+    let (least, least_fleet) = if read_pipelines { (25, 12) } else { (5, 4) };
+    assert!(
+        checked >= least,
+        "only {checked} command lines found: is the extraction broken?"
+    );
+    assert!(fleet >= least_fleet, "only {fleet} fleet command lines found");
+}
+
+#[test]
+fn a_bad_command_line_is_caught() {
+    let with_values = global_flags_with_values();
+    assert_eq!(
+        binary_accepts(&["--lock-timeout", "10m", "apply", "plan.json"], &with_values),
+        Ok(())
+    );
+    for bad in [
+        &["plan", "--bogus"][..],
+        &["plan", "--format", "markdwn"],
+        &["--lock-timeout", "99d", "apply", "plan.json"],
+        &["show", "a.json", "b.json"],
+    ] {
+        assert!(binary_accepts(bad, &with_values).is_err(), "{bad:?} was accepted");
+    }
+}
+
+#[test]
+fn expressions_are_replaced_whole() {
+    assert_eq!(
+        replace_expressions("a ${{ matrix.shard }}/${{ strategy.job-total }} b", sample),
+        "a 1/4 b"
+    );
+    assert_eq!(
+        replace_expressions("x ${{ github.sha }}", |e| "_".repeat(e.len())),
+        "x _________________"
+    );
+}
