@@ -45,6 +45,7 @@ impl Fleet {
             let account = Account {
                 name: name.clone(),
                 role_arn: format!("acs:ram::{id}:role/{}", discovery.role),
+                plan_role_arn: discovery.plan_role.as_ref().map(|r| format!("acs:ram::{id}:role/{r}")),
                 id,
                 tags: Vec::new(),
                 regions: discovery.regions.clone(),

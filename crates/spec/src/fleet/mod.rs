@@ -48,6 +48,9 @@ pub struct Account {
     pub tags: Vec<String>,
     /// The RAM role ARN to assume, always `acs:ram::<id>:role/<name>` for this account's id.
     pub role_arn: String,
+    /// The role `fleet plan` assumes instead, when the file gives one (`plan_role`): a role that
+    /// may read (`ListProducts`) and not order, for plan jobs that run on unmerged changes.
+    pub plan_role_arn: Option<String>,
     /// Never empty; in the order written, without repeats.
     pub regions: Vec<Region>,
     /// The effective manifest (account, then tag, then `[fleet]`), resolved against the
@@ -86,8 +89,10 @@ pub struct Discovery {
     pub folder: String,
     /// Resource Directory tags an account must carry, key to value (all of them).
     pub tags: BTreeMap<String, String>,
-    /// What a discovered account gets: `[fleet]`'s role name, regions and manifest (resolved).
+    /// What a discovered account gets: `[fleet]`'s role name, plan role name, regions and
+    /// manifest (resolved).
     pub role: String,
+    pub plan_role: Option<String>,
     pub regions: Vec<Region>,
     pub manifest: PathBuf,
 }

@@ -15,8 +15,8 @@ use crate::source::looks_secret;
 use crate::suggest;
 
 const ROOT_KEYS: &[&str] = &["fleet", "accounts", "tags", "discovery"];
-const FLEET_KEYS: &[&str] = &["manifest", "role", "regions"];
-const ACCOUNT_KEYS: &[&str] = &["id", "tags", "role", "regions", "manifest"];
+const FLEET_KEYS: &[&str] = &["manifest", "role", "plan_role", "regions"];
+const ACCOUNT_KEYS: &[&str] = &["id", "tags", "role", "plan_role", "regions", "manifest"];
 const TAG_KEYS: &[&str] = &["manifest"];
 const DISCOVERY_KEYS: &[&str] = &["folder", "tags"];
 
@@ -28,6 +28,7 @@ pub(super) type At<T> = (T, Option<Span>);
 struct Defaults {
     manifest: Option<PathBuf>,
     role: Option<String>,
+    plan_role: Option<String>,
     regions: Option<Vec<Region>>,
 }
 
@@ -38,6 +39,7 @@ struct Draft {
     id: Option<At<AccountId>>,
     tags: Vec<String>,
     role: Option<String>,
+    plan_role: Option<String>,
     regions: Option<Vec<Region>>,
     manifest: Option<PathBuf>,
 }
@@ -159,7 +161,9 @@ fn resolve(
             }
         },
     };
+    let plan_role = draft.plan_role.or_else(|| defaults.plan_role.clone());
     Some(Account {
+        plan_role_arn: plan_role.map(|name| format!("{ARN_PREFIX}{id}:role/{name}")),
         role_arn: format!("{ARN_PREFIX}{id}:role/{role}"),
         name: draft.name,
         id,
@@ -179,6 +183,7 @@ fn fleet_table(checker: &mut Checker, item: &Item, span: Option<Span>, base: Opt
         match key {
             "manifest" => out.manifest = manifest(checker, value, &path, base),
             "role" => out.role = role(checker, value, &path, None),
+            "plan_role" => out.plan_role = role(checker, value, &path, None),
             "regions" => out.regions = regions(checker, value, &path),
             _ => unknown_key(checker, "fleet", key, table.key(key).and_then(|k| k.span()), FLEET_KEYS),
         }
@@ -240,6 +245,9 @@ fn account(
         role: body
             .get("role")
             .and_then(|v| role(checker, v, &join(place, "role"), role_id)),
+        plan_role: body
+            .get("plan_role")
+            .and_then(|v| role(checker, v, &join(place, "plan_role"), role_id)),
         regions: body
             .get("regions")
             .and_then(|v| regions(checker, v, &join(place, "regions"))),
@@ -348,6 +356,7 @@ fn discovery_table(checker: &mut Checker, item: &Item, span: Option<Span>, defau
         folder: folder?,
         tags,
         role: defaults.role.clone()?,
+        plan_role: defaults.plan_role.clone(),
         regions: defaults.regions.clone()?,
         manifest: defaults.manifest.clone()?,
     })
