@@ -12,7 +12,7 @@ use serde::Serialize;
 use time::OffsetDateTime;
 
 use super::plan::plan_one;
-use super::{AccountEvent, AccountTarget, Environment, FleetProgress, RunConfig, ThrottleFlag};
+use super::{AccountEvent, AccountTarget, Environment, FleetProgress, Purpose, RunConfig, ThrottleFlag};
 use crate::limit::{AdaptiveLimit, Aimd};
 use crate::plan::{AccountOutcome, AccountPlan};
 use crate::waves::{waves, Canary, Tolerance};
@@ -301,6 +301,7 @@ async fn apply_one(
                 target,
                 env,
                 config.run,
+                Purpose::Apply,
                 Arc::clone(&throttled),
                 OffsetDateTime::now_utc(),
             )
@@ -325,7 +326,7 @@ async fn apply_one(
     if !plan.has_changes() && !plan.changes.iter().any(pai_planner::Change::reorder_shown) {
         return Applied::NothingToDo;
     }
-    let client = match env.client(&target.account, &loaded.manifest, throttled) {
+    let client = match env.client(&target.account, &loaded.manifest, Purpose::Apply, throttled) {
         Ok(client) => client,
         Err(reason) => return failed(reason),
     };

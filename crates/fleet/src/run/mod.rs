@@ -35,11 +35,38 @@ pub use plan::plan_accounts;
 pub trait Environment: Send + Sync {
     /// The client that acts in `account`, sending `manifest`'s calls where its endpoints say.
     /// Cheap: the role is assumed on the first call, and the connections are shared.
-    fn client(&self, account: &Account, manifest: &Manifest, throttled: ThrottleFlag) -> Result<Client, String>;
+    /// `purpose` chooses the role: a plan assumes the account's `plan_role` when the fleet file
+    /// gives one (a role that can read and not order), an apply its `role`.
+    fn client(
+        &self,
+        account: &Account,
+        manifest: &Manifest,
+        purpose: Purpose,
+        throttled: ThrottleFlag,
+    ) -> Result<Client, String>;
     /// Where `region`'s calls go for `manifest`, as a plan records it.
     fn endpoint(&self, manifest: &Manifest, region: &Region) -> String;
     /// Whether this is the sandbox (recorded in each plan's target).
     fn sandbox(&self) -> bool;
+}
+
+/// What an account's client is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Purpose {
+    /// `fleet plan`: reads only.
+    Plan,
+    /// `fleet apply`: orders (and reads, planning an account again when it resumes).
+    Apply,
+}
+
+impl Purpose {
+    /// The role `account` is acted in with, for this purpose.
+    pub fn role_of(self, account: &Account) -> &str {
+        match (self, &account.plan_role_arn) {
+            (Purpose::Plan, Some(plan_role)) => plan_role,
+            _ => &account.role_arn,
+        }
+    }
 }
 
 /// Set by an account's client when the API throttled one of its calls.

@@ -8,7 +8,9 @@ use pai_planner::Plan;
 use pai_state::{StateSnapshot, Store};
 use time::OffsetDateTime;
 
-use super::{regions_outside, AccountEvent, AccountTarget, Environment, FleetProgress, RunConfig, ThrottleFlag};
+use super::{
+    regions_outside, AccountEvent, AccountTarget, Environment, FleetProgress, Purpose, RunConfig, ThrottleFlag,
+};
 use crate::limit::{AdaptiveLimit, Aimd};
 use crate::plan::{AccountOutcome, AccountPlan};
 
@@ -36,7 +38,15 @@ pub async fn plan_accounts(
             let permit = limit.acquire().await;
             progress.event(target.account.name.as_str(), AccountEvent::Started);
             let throttled = ThrottleFlag::default();
-            let outcome = plan_one(&target, env.as_ref(), config, Arc::clone(&throttled), now).await;
+            let outcome = plan_one(
+                &target,
+                env.as_ref(),
+                config,
+                Purpose::Plan,
+                Arc::clone(&throttled),
+                now,
+            )
+            .await;
             if throttled.load(Ordering::Relaxed) {
                 permit.throttled();
             } else {
@@ -68,10 +78,11 @@ pub(super) async fn plan_one(
     target: &AccountTarget,
     env: &dyn Environment,
     config: RunConfig,
+    purpose: Purpose,
     throttled: ThrottleFlag,
     now: OffsetDateTime,
 ) -> AccountOutcome {
-    match try_plan(target, env, config, throttled, now).await {
+    match try_plan(target, env, config, purpose, throttled, now).await {
         Ok(plan) => AccountOutcome::Planned { plan: Box::new(plan) },
         Err(reason) => AccountOutcome::NotPlanned { reason },
     }
@@ -81,6 +92,7 @@ async fn try_plan(
     target: &AccountTarget,
     env: &dyn Environment,
     config: RunConfig,
+    purpose: Purpose,
     throttled: ThrottleFlag,
     now: OffsetDateTime,
 ) -> Result<Plan, String> {
@@ -103,7 +115,7 @@ async fn try_plan(
     }
     let location = target.state.as_ref().map_err(Clone::clone)?.clone();
     let snapshot = read_snapshot(location.clone()).await?;
-    let client = env.client(&target.account, &loaded.manifest, throttled)?;
+    let client = env.client(&target.account, &loaded.manifest, purpose, throttled)?;
     let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
     let observation = ListProductsStatus::new(client)
         .at_most(config.per_account)

@@ -20,7 +20,7 @@ use pai_apply::{
     Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ProxyConfig, RpcClient,
     StaticCredentials,
 };
-use pai_fleet::run::{Environment, ThrottleFlag};
+use pai_fleet::run::{Environment, Purpose, ThrottleFlag};
 use pai_spec::fleet::{Account, Fleet, Found};
 use pai_spec::{Manifest, Region, SignatureVersion};
 use pai_state::FleetStates;
@@ -235,8 +235,7 @@ pub struct FleetEnv {
     timeout: Duration,
     /// One client (one connection pool) per manifest, by path: its endpoints and signature.
     clients: Mutex<BTreeMap<String, Client>>,
-    /// Each account's assumed role, by account id, kept for the run: plan and apply in one run
-    /// assume it once.
+    /// Each assumed role, by ARN, kept for the run: plan and apply in one run assume it once.
     roles: Mutex<BTreeMap<String, Arc<dyn CredentialProvider>>>,
 }
 
@@ -263,25 +262,31 @@ impl FleetEnv {
         Ok(client)
     }
 
-    fn role(&self, account: &Account) -> Result<Arc<dyn CredentialProvider>, String> {
+    fn role(&self, role_arn: &str) -> Result<Arc<dyn CredentialProvider>, String> {
         let mut roles = self.roles.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(role) = roles.get(account.id.as_str()) {
+        if let Some(role) = roles.get(role_arn) {
             return Ok(Arc::clone(role));
         }
-        let mut config = AssumeRoleConfig::new(account.role_arn.clone(), &self.session);
+        let mut config = AssumeRoleConfig::new(role_arn.to_owned(), &self.session);
         config.sts_endpoint = self.sts_endpoint.clone();
         let provider: Arc<dyn CredentialProvider> = Arc::new(
             AssumeRoleProvider::new(&self.rpc, Arc::clone(&self.base), config)
-                .map_err(|e| format!("cannot assume {}: {e}", account.role_arn))?,
+                .map_err(|e| format!("cannot assume {role_arn}: {e}"))?,
         );
-        roles.insert(account.id.as_str().to_owned(), Arc::clone(&provider));
+        roles.insert(role_arn.to_owned(), Arc::clone(&provider));
         Ok(provider)
     }
 }
 
 impl Environment for FleetEnv {
-    fn client(&self, account: &Account, manifest: &Manifest, throttled: ThrottleFlag) -> Result<Client, String> {
-        let role = self.role(account)?;
+    fn client(
+        &self,
+        account: &Account,
+        manifest: &Manifest,
+        purpose: Purpose,
+        throttled: ThrottleFlag,
+    ) -> Result<Client, String> {
+        let role = self.role(purpose.role_of(account))?;
         let client = self.manifest_client(manifest)?.with_credentials(role);
         Ok(client.with_wait_observer(Arc::new(move |wait| {
             if let pai_apply::client::WaitKind::Retry { throttled: true, .. } = wait.kind {
