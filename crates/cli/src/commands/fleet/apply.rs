@@ -83,13 +83,13 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             anyhow::bail!("some accounts' plans have conflicts; nothing was done (see the remedies above)");
         }
         if !plan.has_changes() {
+            // Nothing to do is a success only if every account could be planned: one that could
+            // not is as undone as a failed one (the plan above says why).
+            let success = !plan.has_unplanned();
             if json {
-                context::emit_json(&Outcome {
-                    accounts: &[],
-                    success: true,
-                })?;
+                context::emit_json(&Outcome { accounts: &[], success })?;
             }
-            return Ok(0);
+            return Ok(if success { 0 } else { 1 });
         }
         if !args.auto_approve && !super::super::apply::confirm()? {
             context::emit("Apply cancelled; nothing was done.\n")?;
