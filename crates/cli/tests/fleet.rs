@@ -13,7 +13,7 @@ use pai_emulator::{AccountConfig, RoleConfig};
 use pai_state::StateWriter;
 use serde_json::Value;
 use support::fleet::{fleet_file, member, members, FleetSetup, Role, HOME, ROLE};
-use support::{exactly_once_problems, two_regions, Run, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
+use support::{exactly_once_problems, single_region, two_regions, Run, ACCESS_KEY_ID, ACCESS_KEY_SECRET};
 
 const FLEET: &str = "fleet.toml";
 
@@ -177,12 +177,29 @@ fn a_saved_fleet_plan_is_applied_exactly_and_refused_when_anything_differs() {
         refused.describe()
     );
     std::fs::write(&setup.fleet, original).expect("restore the fleet file");
-
-    assert_eq!(total_orders(&setup), 0, "a refused plan ordered");
     assert_eq!(setup.sts_requests(), assumed_by_plan, "a refused plan assumed a role");
     for m in &setup.members {
         assert!(!setup.has_state_file(&m.id), "a refused plan made {}'s state", m.name);
     }
+
+    // A manifest changed since the plan: every account's plan is refused under its lock.
+    let manifest = std::fs::read_to_string(&setup.work.manifest).expect("the manifest");
+    setup.want(&single_region());
+    let refused = setup.expect(1, &["fleet", "apply", "--format", "json", "p.json"]);
+    let doc = refused.json();
+    for m in &setup.members {
+        assert_eq!(outcome(&doc, &m.name)["outcome"], "failed", "{doc:#}");
+        assert!(
+            outcome(&doc, &m.name)["reason"]
+                .as_str()
+                .unwrap_or("")
+                .contains("manifest"),
+            "{doc:#}"
+        );
+    }
+    std::fs::write(&setup.work.manifest, manifest).expect("restore the manifest");
+
+    assert_eq!(total_orders(&setup), 0, "a refused plan ordered");
 
     let applied = setup.expect(0, &["fleet", "apply", "p.json"]);
     assert!(
@@ -373,6 +390,33 @@ fn an_account_whose_role_cannot_be_assumed_is_not_planned_and_the_others_are_app
         FLEET,
     ]);
     assert_eq!(clean.code, Some(0), "{}", clean.describe());
+}
+
+#[test]
+fn a_manifest_ordering_outside_an_accounts_regions_is_not_planned_there() {
+    let setup = FleetSetup::new(members(2), vec![]);
+    let fleet = fleet_file(&setup.members).replacen(
+        "[accounts.acct-2]\n",
+        "[accounts.acct-2]\nregions = [\"cn-hangzhou\"]\n",
+        1,
+    );
+    std::fs::write(&setup.fleet, fleet).expect("write the fleet file");
+    let plan = setup.expect(1, &["fleet", "plan", "--detailed-exitcode", FLEET]);
+    let line = plan
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("acct-2: NOT PLANNED"))
+        .unwrap_or_else(|| panic!("{}", plan.describe()));
+    assert!(line.contains("cn-shanghai"), "{line}");
+    setup.expect(1, &["fleet", "apply", "--auto-approve", FLEET]);
+    assert_applied(&setup, &["acct-1"]);
+    // Refused before its role was assumed.
+    assert_eq!(
+        setup.assume_roles_into("2000000000000002"),
+        0,
+        "{}",
+        setup.sts_requests()
+    );
 }
 
 #[test]
@@ -627,13 +671,25 @@ fn postgres_states_are_one_schema_per_account() {
     let schema = format!("fleet_{}_{nanos}", std::process::id());
     let separator = if url.contains('?') { '&' } else { '?' };
     setup.state = format!("{url}{separator}schema={schema}");
-    setup.expect(0, &["fleet", "apply", "--auto-approve", FLEET]);
+    let password = url
+        .split_once("://")
+        .and_then(|(_, rest)| rest.split_once('@'))
+        .and_then(|(info, _)| info.split_once(':'))
+        .map(|(_, p)| p.to_owned())
+        .filter(|p| p.len() >= 4);
+    let mut runs = vec![
+        setup.expect(2, &["fleet", "plan", "--detailed-exitcode", "--out", "p.json", FLEET]),
+        setup.expect(0, &["fleet", "apply", "p.json"]),
+    ];
     assert_applied(&setup, &["acct-1", "acct-2"]);
     for m in &setup.members {
         let shown = setup.location(&m.id).to_string();
         assert!(shown.contains(&format!("{schema}_{}", m.id)), "{shown}");
     }
-    let status = setup.expect(0, &["fleet", "status", "--format", "json", FLEET]).json();
+    runs.push(setup.expect(0, &["fleet", "status", "--format", "json", FLEET]));
+    runs.push(setup.expect(0, &["fleet", "status", FLEET]));
+    let status = runs[2].json();
+    assert_eq!(status.as_array().map(Vec::len), Some(2), "{status:#}");
     for row in status.as_array().expect("rows") {
         assert_eq!(row["exists"], true, "{row:#}");
         assert_eq!(row["products"]["active"], 6, "{row:#}");
@@ -641,6 +697,18 @@ fn postgres_states_are_one_schema_per_account() {
     }
     let again = setup.expect(0, &["fleet", "apply", "--auto-approve", FLEET]);
     assert_eq!(total_orders(&setup), 4, "{}", again.describe());
+    runs.push(again);
+    if let Some(password) = password {
+        let plan = std::fs::read_to_string(setup.work.file("p.json")).expect("the plan");
+        assert!(!plan.contains(&password), "the database password in the saved plan");
+        for run in &runs {
+            assert!(
+                !run.stdout.contains(&password) && !run.stderr.contains(&password),
+                "the database password in the output: {}",
+                run.describe()
+            );
+        }
+    }
 }
 
 #[test]
