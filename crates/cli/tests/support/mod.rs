@@ -14,6 +14,7 @@
 #![allow(dead_code)]
 
 mod emu;
+pub mod fleet;
 mod proxy;
 mod workdir;
 

@@ -99,6 +99,12 @@ pub async fn apply_accounts(
         .map(|t| (t.account.name.as_str().to_owned(), t))
         .collect();
     let mut results: BTreeMap<String, AccountApplied> = BTreeMap::new();
+    // The waves are formed over every account of the plan, the ones that cannot run included: a
+    // canary that could not be planned is a canary that failed, and must hold the rest back.
+    let tags: Vec<(String, Vec<String>)> = plans
+        .iter()
+        .map(|p| (p.name.as_str().to_owned(), p.tags.clone()))
+        .collect();
     let mut runnable = Vec::new();
     for plan in plans {
         let target = targets.remove(plan.name.as_str());
@@ -117,10 +123,6 @@ pub async fn apply_accounts(
             results.insert(plan.name.as_str().to_owned(), entry(&plan, outcome));
         }
     }
-    let tags: Vec<(String, Vec<String>)> = runnable
-        .iter()
-        .map(|(p, _)| (p.name.as_str().to_owned(), p.tags.clone()))
-        .collect();
     let tag_refs: Vec<(&str, &[String])> = tags.iter().map(|(n, t)| (n.as_str(), t.as_slice())).collect();
     let order: Vec<Vec<String>> = waves(&tag_refs, config.canary.as_ref())?
         .into_iter()
@@ -142,11 +144,15 @@ pub async fn apply_accounts(
         let canary_wave = config.canary.is_some() && wave_index == 0 && wave_count > 1;
         let stop = stop_reason(&config, failed.load(Ordering::SeqCst), total);
         let mut tasks = tokio::task::JoinSet::new();
+        let mut canary_failed = false;
         for name in wave {
             let Some((plan, target)) = by_name.remove(&name) else {
+                // Not runnable (not planned, or gone from the fleet file): already in `results`.
+                canary_failed |= canary_wave && results.get(&name).is_some_and(|r| r.outcome.is_failure());
                 continue;
             };
             if let Some(reason) = &stop {
+                progress.event(&name, AccountEvent::Skipped { reason: reason.clone() });
                 results.insert(name, entry(&plan, Applied::NotStarted { reason: reason.clone() }));
                 continue;
             }
@@ -159,7 +165,10 @@ pub async fn apply_accounts(
                 let permit = limit.acquire().await;
                 // Checked again once a slot is free: failures and signals while it waited count.
                 let outcome = match stop_reason(&config, failed.load(Ordering::SeqCst), total) {
-                    Some(reason) => Applied::NotStarted { reason },
+                    Some(reason) => {
+                        progress.event(plan.name.as_str(), AccountEvent::Skipped { reason: reason.clone() });
+                        Applied::NotStarted { reason }
+                    }
                     None => {
                         progress.event(plan.name.as_str(), AccountEvent::Started);
                         let throttled = ThrottleFlag::default();
@@ -177,7 +186,6 @@ pub async fn apply_accounts(
                 (plan.name.as_str().to_owned(), entry(&plan, outcome))
             });
         }
-        let mut canary_failed = false;
         while let Some(joined) = tasks.join_next().await {
             match joined {
                 Ok((name, applied)) => {
@@ -190,6 +198,7 @@ pub async fn apply_accounts(
         if canary_failed {
             for (name, (plan, _)) in std::mem::take(&mut by_name) {
                 let reason = "a canary account failed, so the rest of the fleet was not started".to_owned();
+                progress.event(&name, AccountEvent::Skipped { reason: reason.clone() });
                 results.insert(name, entry(&plan, Applied::NotStarted { reason }));
             }
             break;

@@ -89,14 +89,14 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
                 "warning: accounts with conflicts are left alone (see the remedies above); the others are applied"
             );
         }
-        if !plan.has_changes() && !plan.has_conflicts() && !plan.has_unplanned() {
+        if !plan.has_changes() {
+            // Nothing to do is a success only if every account could be planned, without
+            // conflicts: one that could not is as undone as a failed one (the plan above says why).
+            let success = !plan.has_unplanned() && !plan.has_conflicts();
             if json {
-                context::emit_json(&Outcome {
-                    accounts: &[],
-                    success: true,
-                })?;
+                context::emit_json(&Outcome { accounts: &[], success })?;
             }
-            return Ok(0);
+            return Ok(if success { 0 } else { 1 });
         }
         if !args.auto_approve && !super::super::apply::confirm()? {
             context::emit("Apply cancelled; nothing was done.\n")?;

@@ -76,6 +76,10 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
 
 fn read(location: &StateLocation, row: &mut AccountStatus) -> Result<(), String> {
     let store = Store::open_read_only(location.clone()).map_err(|e| e.to_string())?;
+    // Read first: the first apply of an account holds the lock before its state exists.
+    row.locked_by = store
+        .lock_holder()
+        .map(|l| format!("{} on {} (pid {})", l.operation, l.host, l.pid));
     row.exists = store.exists();
     if !row.exists {
         return Ok(());
@@ -91,9 +95,6 @@ fn read(location: &StateLocation, row: &mut AccountStatus) -> Result<(), String>
         started_at: run.started_at.clone(),
         result: run.result.clone(),
     });
-    row.locked_by = store
-        .lock_holder()
-        .map(|l| format!("{} on {} (pid {})", l.operation, l.host, l.pid));
     Ok(())
 }
 
@@ -103,7 +104,12 @@ fn human(rows: &[AccountStatus]) -> String {
         let line = if let Some(error) = &row.error {
             format!("{} ({}): cannot read the state: {error}", row.name, row.id)
         } else if !row.exists {
-            format!("{} ({}): no state yet", row.name, row.id)
+            let lock = row
+                .locked_by
+                .as_ref()
+                .map(|l| format!("; LOCKED by {l}"))
+                .unwrap_or_default();
+            format!("{} ({}): no state yet{lock}", row.name, row.id)
         } else {
             let products: Vec<String> = [Status::Active, Status::Pending, Status::Unpaid, Status::Failed]
                 .iter()
