@@ -163,7 +163,7 @@ fn a_saved_fleet_plan_is_applied_exactly_and_refused_when_anything_differs() {
     let refused = setup.expect(1, &["fleet", "apply", "sandbox.json"]);
     assert!(refused.stderr.contains("--sandbox"), "{}", refused.describe());
 
-    // --shard with a plan file.
+    // --shard other than the plan's (the whole fleet).
     let refused = setup.expect(1, &["fleet", "apply", "--shard", "1/2", "p.json"]);
     assert!(refused.stderr.contains("--shard"), "{}", refused.describe());
 
@@ -172,7 +172,7 @@ fn a_saved_fleet_plan_is_applied_exactly_and_refused_when_anything_differs() {
     std::fs::write(&setup.fleet, format!("{original}\n# reviewed later\n")).expect("write");
     let refused = setup.expect(1, &["fleet", "apply", "p.json"]);
     assert!(
-        refused.stderr.contains("changed since the fleet plan was made"),
+        refused.stderr.contains("changed since the plan was made"),
         "{}",
         refused.describe()
     );
