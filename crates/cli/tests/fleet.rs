@@ -773,3 +773,40 @@ fn orders_carry_the_run_and_the_commit() {
         assert_eq!(caller.role_arn, format!("acs:ram::{}:role/{ROLE}", order.account));
     }
 }
+
+/// `plan_role`: `fleet plan` assumes the reading role the fleet file gives, never the ordering
+/// one; `fleet apply` assumes the ordering role. A plan job on an unmerged change then holds no
+/// credentials that could buy.
+#[test]
+fn fleet_plan_assumes_the_plan_role_and_apply_the_role() {
+    let setup = FleetSetup::with(members(2), Vec::new(), |config| {
+        for account in &mut config.accounts {
+            account.roles.push(RoleConfig::new("pai-reader", &[HOME]));
+        }
+    });
+    let text = std::fs::read_to_string(&setup.fleet).expect("the fleet file");
+    let text = text.replacen("[fleet]\n", "[fleet]\nplan_role = \"pai-reader\"\n", 1);
+    std::fs::write(&setup.fleet, text).expect("write the fleet file");
+
+    setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+    let after_plan = setup.sts_requests();
+    assert!(
+        after_plan.contains("role%2Fpai-reader") || after_plan.contains("role/pai-reader"),
+        "{after_plan}"
+    );
+    assert!(
+        !after_plan.contains("role%2Fpai-provision") && !after_plan.contains("role/pai-provision"),
+        "{after_plan}"
+    );
+
+    setup.expect(0, &["fleet", "apply", "p.json"]);
+    let all = setup.sts_requests();
+    let applied = &all[after_plan.len()..];
+    assert!(
+        applied.contains("role%2Fpai-provision") || applied.contains("role/pai-provision"),
+        "{applied}"
+    );
+    for member in &setup.members {
+        assert_eq!(setup.ledger_of(&member.id).orders.len(), 2, "{}", member.name);
+    }
+}

@@ -125,18 +125,19 @@ pub fn accounts_for_fleet(fleet: &Fleet, trusted: &str) -> Vec<AccountConfig> {
             for tag in &account.tags {
                 tags.entry(tag.clone()).or_default();
             }
-            // `role_arn` is always `acs:ram::<id>:role/<name>` in a validated fleet.
-            let role = account
-                .role_arn
-                .rsplit_once(":role/")
-                .map_or(account.role_arn.as_str(), |(_, name)| name);
+            // A role ARN is always `acs:ram::<id>:role/<name>` in a validated fleet.
+            let name = |arn: &'_ str| arn.rsplit_once(":role/").map_or(arn, |(_, name)| name).to_owned();
+            let mut roles = vec![RoleConfig::new(name(&account.role_arn), &[trusted])];
+            if let Some(plan_role) = account.plan_role_arn.as_deref().filter(|r| *r != account.role_arn) {
+                roles.push(RoleConfig::new(name(plan_role), &[trusted]));
+            }
             AccountConfig {
                 id: account.id.as_str().to_owned(),
                 display_name: account.name.to_string(),
                 folder: discovery.map(|d| d.folder.clone()),
                 tags,
                 status: AccountStatus::CreateSuccess,
-                roles: vec![RoleConfig::new(role, &[trusted])],
+                roles,
             }
         })
         .collect()

@@ -438,3 +438,35 @@ fn discovered_accounts_take_the_fleet_defaults() {
     assert!(found.tags.is_empty());
     assert_eq!(fleet.accounts().count(), 2);
 }
+
+/// `plan_role`: a role name in `[fleet]` or an account, or the account's own ARN; the plan role
+/// ARN is made from the account's id like the role's.
+#[test]
+fn plan_roles_resolve_like_roles() {
+    let text = format!(
+        "{F}plan_role = \"reader\"\n[accounts.a]\nid = \"1234567890123456\"\n\
+         [accounts.b]\nid = \"2345678901234567\"\nplan_role = \"acs:ram::2345678901234567:role/ro\"\n"
+    );
+    let (fleet, diagnostics) = analyse_fleet(text.as_bytes(), "fleet.toml", None);
+    let fleet = fleet.unwrap_or_else(|| panic!("{diagnostics:?}"));
+    let a = fleet.account("a").unwrap();
+    assert_eq!(
+        a.plan_role_arn.as_deref(),
+        Some("acs:ram::1234567890123456:role/reader")
+    );
+    assert_eq!(a.role_arn, "acs:ram::1234567890123456:role/pai");
+    let b = fleet.account("b").unwrap();
+    assert_eq!(b.plan_role_arn.as_deref(), Some("acs:ram::2345678901234567:role/ro"));
+    // Without one, plans assume the role itself.
+    let (fleet, _) = analyse_fleet(format!("{F}{A}").as_bytes(), "fleet.toml", None);
+    assert_eq!(fleet.unwrap().account("a").unwrap().plan_role_arn, None);
+    // Another account's ARN is refused, as for `role`.
+    let bad =
+        format!("{F}[accounts.a]\nid = \"1234567890123456\"\nplan_role = \"acs:ram::9999999999999999:role/ro\"\n");
+    let (fleet, diagnostics) = analyse_fleet(bad.as_bytes(), "fleet.toml", None);
+    assert!(fleet.is_none());
+    assert!(
+        diagnostics.iter().any(|d| d.message.contains("not in this account")),
+        "{diagnostics:?}"
+    );
+}
