@@ -19,7 +19,7 @@ use pai_state::StateSnapshot;
 mod file;
 mod target;
 
-pub use file::PlanFileError;
+pub use file::{write_document, PlanFileError, WriteError};
 pub use target::{Here, PlanTarget, StalePlan};
 
 /// The version of the plan JSON schema. Readers refuse other ones: a newer one is for a newer

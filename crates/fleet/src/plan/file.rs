@@ -4,10 +4,11 @@
 //! plan's (`pai_planner`'s `plan/file.rs`, `docs/plan-json.md`).
 
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+
+use pai_planner::plan::{write_document, WriteError};
 
 use super::{FleetPlan, Totals, FLEET_FORMAT_VERSION};
 
@@ -165,35 +166,20 @@ impl FleetPlan {
         FleetPlan::from_json(&text, path)
     }
 
-    /// Writes the JSON document atomically (a temporary file beside it, then a rename), over
-    /// nothing or over a plan only (a single plan or a fleet plan of any version): `--out`
-    /// pointed at the fleet file or a state by mistake must not destroy it.
+    /// Writes the JSON document as a single plan is written (`pai_planner::plan::write_document`:
+    /// atomically, and over nothing or a plan only): `--out` pointed at the fleet file or a state
+    /// by mistake must not destroy it.
     pub fn save(&self, path: &Path) -> Result<(), FleetPlanFileError> {
-        let io = |e| FleetPlanFileError::Io {
-            path: path.to_owned(),
-            source: e,
-        };
-        replaceable(path)?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let nanos = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_nanos())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.{}.{nanos}.tmp", std::process::id()));
-        let written = std::fs::write(&temp, self.to_json())
-            .and_then(|()| std::fs::File::open(&temp)?.sync_all())
-            .and_then(|()| std::fs::rename(&temp, path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written.map_err(io)
+        write_document(path, &self.to_json()).map_err(|e| match e {
+            WriteError::Io(source) => FleetPlanFileError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            WriteError::WouldReplace(why) => FleetPlanFileError::WouldReplace {
+                path: path.to_owned(),
+                why,
+            },
+        })
     }
 }
 
@@ -224,30 +210,3 @@ fn check_account_formats(value: &serde_json::Value, path: &Path) -> Result<(), F
     Ok(())
 }
 
-/// Whether `path` may be replaced by a plan: it does not exist, or it is a JSON document with
-/// a `format_version` (a plan, single or fleet, of any version).
-fn replaceable(path: &Path) -> Result<(), FleetPlanFileError> {
-    let would_replace = |why: &str| FleetPlanFileError::WouldReplace {
-        path: path.to_owned(),
-        why: why.to_owned(),
-    };
-    let io = |e| FleetPlanFileError::Io {
-        path: path.to_owned(),
-        source: e,
-    };
-    let meta = match std::fs::metadata(path) {
-        Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => return Err(io(e)),
-    };
-    if !meta.is_file() {
-        return Err(would_replace("not a regular file"));
-    }
-    let bytes = std::fs::read(path).map_err(io)?;
-    let text = std::str::from_utf8(&bytes).map_err(|_| would_replace("not text"))?;
-    let value: serde_json::Value = serde_json::from_str(text).map_err(|_| would_replace("not JSON"))?;
-    match format_version(&value) {
-        Some(_) => Ok(()),
-        None => Err(would_replace("JSON without a `format_version`")),
-    }
-}

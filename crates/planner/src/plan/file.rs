@@ -125,32 +125,51 @@ impl Plan {
         Plan::from_json(&text, path)
     }
 
-    /// Writes the JSON document atomically (a temporary file beside it, then a rename), over
-    /// nothing or over a plan only: `--out` pointed at the state or the manifest by mistake
-    /// must not destroy it.
+    /// Writes the JSON document ([`write_document`]): `--out` pointed at the state or the
+    /// manifest by mistake must not destroy it.
     pub fn save(&self, path: &Path) -> Result<(), PlanFileError> {
-        let io = |e| PlanFileError::Io {
-            path: path.to_owned(),
-            source: e,
-        };
-        replaceable(path)?;
-        let dir = path
-            .parent()
-            .filter(|d| !d.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
-        let written = std::fs::write(&temp, self.to_json())
-            .and_then(|()| std::fs::File::open(&temp)?.sync_all())
-            .and_then(|()| std::fs::rename(&temp, path));
-        if written.is_err() {
-            let _ = std::fs::remove_file(&temp);
-        }
-        written.map_err(io)
+        write_document(path, &self.to_json()).map_err(|e| match e {
+            WriteError::Io(source) => PlanFileError::Io {
+                path: path.to_owned(),
+                source,
+            },
+            WriteError::WouldReplace(why) => PlanFileError::WouldReplace {
+                path: path.to_owned(),
+                why,
+            },
+        })
     }
+}
+
+/// Why a plan document was not written.
+#[derive(Debug)]
+pub enum WriteError {
+    Io(std::io::Error),
+    /// Something that is not a plan is at the path; why not.
+    WouldReplace(String),
+}
+
+/// Writes a plan document (a plan, or a fleet plan) atomically: a temporary file beside it,
+/// synced, then renamed over it. Only over nothing or over a plan document of any kind and
+/// format version (JSON with a `format_version`): anything else at the path is kept.
+pub fn write_document(path: &Path, text: &str) -> Result<(), WriteError> {
+    replaceable(path)?;
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
+    let written = std::fs::write(&temp, text)
+        .and_then(|()| std::fs::File::open(&temp)?.sync_all())
+        .and_then(|()| std::fs::rename(&temp, path));
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written.map_err(WriteError::Io)
 }
 
 fn format_version(value: &serde_json::Value) -> Option<u64> {
@@ -158,34 +177,23 @@ fn format_version(value: &serde_json::Value) -> Option<u64> {
 }
 
 /// Whether `path` may be replaced by a plan: it does not exist, or it is a plan document of any
-/// format version (an old plan is replaced by a new one).
-fn replaceable(path: &Path) -> Result<(), PlanFileError> {
-    let would_replace = |why: String| PlanFileError::WouldReplace {
-        path: path.to_owned(),
-        why,
-    };
+/// kind and format version (an old plan is replaced by a new one).
+fn replaceable(path: &Path) -> Result<(), WriteError> {
+    let would_replace = |why: &str| WriteError::WouldReplace(why.to_owned());
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-        Err(e) => {
-            return Err(PlanFileError::Io {
-                path: path.to_owned(),
-                source: e,
-            })
-        }
+        Err(e) => return Err(WriteError::Io(e)),
     };
     if !meta.is_file() {
-        return Err(would_replace("not a regular file".into()));
+        return Err(would_replace("not a regular file"));
     }
-    let bytes = std::fs::read(path).map_err(|e| PlanFileError::Io {
-        path: path.to_owned(),
-        source: e,
-    })?;
+    let bytes = std::fs::read(path).map_err(WriteError::Io)?;
     let value: serde_json::Value = std::str::from_utf8(&bytes)
-        .map_err(|_| would_replace("not text".into()))
-        .and_then(|text| serde_json::from_str(text).map_err(|_| would_replace("not JSON".into())))?;
+        .map_err(|_| would_replace("not text"))
+        .and_then(|text| serde_json::from_str(text).map_err(|_| would_replace("not JSON")))?;
     match format_version(&value) {
         Some(_) => Ok(()),
-        None => Err(would_replace("JSON without a `format_version`".into())),
+        None => Err(would_replace("JSON without a `format_version`")),
     }
 }
