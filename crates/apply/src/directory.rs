@@ -305,6 +305,7 @@ mod tests {
             folder: "fd-team".into(),
             tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
             role: "pai-provision".into(),
+            plan_role: None,
             regions: vec![pai_spec::Region::parse("cn-hangzhou").unwrap()],
             manifest: "m.toml".into(),
         }

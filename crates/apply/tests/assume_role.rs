@@ -277,6 +277,7 @@ async fn no_secret_in_an_error() {
         folder: FOLDER.into(),
         tags: BTreeMap::new(),
         role: "pai-provision".into(),
+        plan_role: None,
         regions: vec![pai_spec::Region::parse("cn-hangzhou").unwrap()],
         manifest: "m.toml".into(),
     };
@@ -551,6 +552,7 @@ async fn list_accounts_reads_every_page_of_the_folder() {
         folder: FOLDER.into(),
         tags: BTreeMap::from([("env".to_owned(), "prod".to_owned())]),
         role: "pai-provision".into(),
+        plan_role: None,
         regions: vec![pai_spec::Region::parse("cn-hangzhou").unwrap()],
         manifest: "m.toml".into(),
     };
