@@ -156,7 +156,7 @@ impl Interrupts {
     }
 
     /// Listens for the signals on `runtime` from now on.
-    pub fn listen(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
+    fn listen(&self, runtime: &tokio::runtime::Runtime) -> anyhow::Result<()> {
         let _entered = runtime.enter();
         #[cfg(unix)]
         {
@@ -188,6 +188,18 @@ impl Interrupts {
     }
 }
 
+/// The runtime a command's async work runs on, and what Ctrl-C and SIGTERM do meanwhile.
+pub fn runtime_with_interrupts() -> anyhow::Result<(tokio::runtime::Runtime, Interrupts)> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let interrupts = Interrupts::default();
+    interrupts.listen(&runtime)?;
+    Ok((runtime, interrupts))
+}
+
 /// `SIGINT` (Ctrl-C) or `SIGTERM` (a cancelled CI job).
 pub fn signal_name(signo: i32) -> &'static str {
     if signo == 15 {
@@ -209,13 +221,7 @@ pub struct Cloud {
 impl Cloud {
     /// Connects to `target` for `manifest`; for the sandbox, starts an emulator serving `regions`.
     pub fn connect(g: &Global, manifest: &Manifest, target: &Target, regions: &[Region]) -> anyhow::Result<Cloud> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let interrupts = Interrupts::default();
-        interrupts.listen(&runtime)?;
+        let (runtime, interrupts) = runtime_with_interrupts()?;
         let say = waits::Say::default();
         let signature = match g.signature {
             Some(SignatureArg::V3) => SignatureVersion::V3,

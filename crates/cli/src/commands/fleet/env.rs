@@ -64,13 +64,7 @@ impl FleetCloud {
     /// fleet in every region any of them has, its ledger in the sandbox's state directory.
     /// `sts_rate`: AssumeRole calls a second, at most (`--sts-rate`).
     pub fn connect(g: &Global, fleet: &Fleet, states: &FleetStates, sts_rate: f64) -> anyhow::Result<FleetCloud> {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .context("cannot start the async runtime")?;
-        let interrupts = Interrupts::default();
-        interrupts.listen(&runtime)?;
+        let (runtime, interrupts) = crate::cloud::runtime_with_interrupts()?;
         let rpc = RpcClient::new(
             Duration::from_secs(10),
             g.timeout,
