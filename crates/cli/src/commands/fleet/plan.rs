@@ -38,13 +38,13 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     };
     match args.format {
         Format::Human => {
-            let mut text = render::human(&plan, context::stdout_color(g));
-            if let Some(note) = &saved {
-                text.push('\n');
-                text.push_str(note);
-                text.push('\n');
-            }
-            context::emit(&text)?;
+            context::emit_with(|out| {
+                render::human_to(&plan, context::stdout_color(g), out)?;
+                match &saved {
+                    Some(note) => writeln!(out, "\n{note}"),
+                    None => Ok(()),
+                }
+            })?;
         }
         Format::Json => context::emit(&render::json(&plan))?,
         Format::Markdown => context::emit(&render::markdown(&plan))?,
