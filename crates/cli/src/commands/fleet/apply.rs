@@ -83,11 +83,23 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             anyhow::bail!("some accounts' plans have conflicts; nothing was done (see the remedies above)");
         }
         if !plan.has_changes() {
+            // An account that could not be planned was never looked at: no success, as with
+            // changes elsewhere (it is then "not started") and as `fleet plan` says.
+            let unplanned = plan.accounts.iter().filter(|a| a.plan().is_none()).count();
             if json {
                 context::emit_json(&Outcome {
                     accounts: &[],
-                    success: true,
+                    success: unplanned == 0,
                 })?;
+            }
+            if unplanned > 0 {
+                eprintln!(
+                    "error: {unplanned} account{} could not be planned (see above); the others have nothing to do. \
+                     Run the fleet apply again once {} can be planned.",
+                    if unplanned == 1 { "" } else { "s" },
+                    if unplanned == 1 { "it" } else { "they" }
+                );
+                return Ok(1);
             }
             return Ok(0);
         }
