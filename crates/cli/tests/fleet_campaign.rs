@@ -24,7 +24,8 @@
 //! The knobs, from the environment: `PAI_FLEET_CAMPAIGN_RUNS` (1), `PAI_FLEET_CAMPAIGN_SEED` (the
 //! first scenario's seed; scenario `i` uses `seed + i`), `PAI_FLEET_CAMPAIGN_ACCOUNTS` (50),
 //! `PAI_FLEET_CAMPAIGN_JOBS` (scenarios at once, 1), `PAI_FLEET_CAMPAIGN_KEEP` (keep every
-//! scenario's directory) and `PAI_FLEET_CAMPAIGN_REALISM`: unset, scenario `i` runs against the
+//! scenario's directory), `PAI_FLEET_CAMPAIGN_SETTLE_MS` (the least `--settle-time`, 3000: see
+//! `scenario::SETTLE_FLOOR`) and `PAI_FLEET_CAMPAIGN_REALISM`: unset, scenario `i` runs against the
 //! kind emulator when `i` is even and the realistic preset scaled down (as the single campaign's
 //! `scaled`) when it is odd; `kind` or `scaled`, every scenario so; another value, a realism spec
 //! on top of the preset. The second test runs the same with the states in PostgreSQL (one schema
@@ -47,7 +48,7 @@ use std::fmt;
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use pai_emulator::Realism;
 use scenario::StatesAt;
@@ -171,6 +172,9 @@ struct Settings {
     jobs: u64,
     realism: Option<String>,
     keep: bool,
+    /// The least `--settle-time` ([`scenario::SETTLE_FLOOR`] unless
+    /// `PAI_FLEET_CAMPAIGN_SETTLE_MS` says otherwise).
+    settle_floor: Duration,
 }
 
 impl Settings {
@@ -190,6 +194,9 @@ impl Settings {
             jobs: number("PAI_FLEET_CAMPAIGN_JOBS", DEFAULT_JOBS).max(1),
             realism: env("PAI_FLEET_CAMPAIGN_REALISM").filter(|s| !s.trim().is_empty()),
             keep: env("PAI_FLEET_CAMPAIGN_KEEP").is_some_and(|v| !v.trim().is_empty()),
+            settle_floor: env("PAI_FLEET_CAMPAIGN_SETTLE_MS").map_or(scenario::SETTLE_FLOOR, |_| {
+                Duration::from_millis(number("PAI_FLEET_CAMPAIGN_SETTLE_MS", 0))
+            }),
         }
     }
 
@@ -260,7 +267,12 @@ fn campaign(settings: &Settings, states: &StatesAt) {
                         }
                     );
                     let outcome = std::panic::catch_unwind(AssertUnwindSafe(|| {
-                        one(job, runtime.handle(), settings.accounts, settings.keep)
+                        one(
+                            job,
+                            runtime.handle(),
+                            (settings.accounts, settings.settle_floor),
+                            settings.keep,
+                        )
                     }))
                     .unwrap_or_else(|panic| Err(format!("panicked: {}", panic_text(&panic))));
                     println!(
@@ -332,9 +344,9 @@ fn campaign(settings: &Settings, states: &StatesAt) {
 
 /// Runs one scenario in a work directory of its own; keeps the directory of a failed one (and
 /// of every one with `PAI_FLEET_CAMPAIGN_KEEP`) and says where.
-fn one(job: &Job, handle: &tokio::runtime::Handle, accounts: usize, keep: bool) -> Result<FleetTally, String> {
+fn one(job: &Job, handle: &tokio::runtime::Handle, shape: (usize, Duration), keep: bool) -> Result<FleetTally, String> {
     let mut work = Workdir::new();
-    match scenario::run(job.seed, handle, &job.realism, accounts, &job.states, &mut work) {
+    match scenario::run(job.seed, handle, &job.realism, shape, &job.states, &mut work) {
         Ok(tally) if keep => {
             println!("seed {} kept: {}", job.seed, work.keep().display());
             Ok(tally)
