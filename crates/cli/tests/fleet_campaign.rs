@@ -1,19 +1,19 @@
-//! The fleet fault campaign (issue 13, docs/idempotency.md "Fleets"): seeded scenarios in which
-//! the real binary applies a fleet of 50 accounts x 2 regions against one emulator that serves
-//! every account (each with a role trusting the home account, assumed with STS `AssumeRole`
-//! through the same gateway) and injects latency, throttling, 5xx, dropped and late answers,
-//! while the test ends `fleet apply` processes at random moments with SIGKILL or SIGTERM (now
-//! and then a second SIGTERM), and then applies the fleet again until an apply succeeds and a
-//! `fleet plan --detailed-exitcode` has nothing to do, within a bounded number of applies. The
-//! emulator lives in this process, its ledger in memory (`fleet_campaign/scenario.rs` says why):
-//! the binary is killed, the service is not.
+//! The fleet fault campaign (issue 13; docs/idempotency.md, "Why this converges"): seeded
+//! scenarios in which the real binary applies a fleet of 50 accounts x 2 regions against one
+//! emulator that serves every account (each with a role trusting the home account, assumed with
+//! STS `AssumeRole` through the same gateway) and injects latency, throttling, 5xx, dropped and
+//! late answers, while the test ends `fleet apply` processes at random moments with SIGKILL or
+//! SIGTERM (now and then a second SIGTERM), and then applies the fleet again until an apply
+//! succeeds and a `fleet plan --detailed-exitcode` has nothing to do, within a bounded number
+//! of applies. The emulator lives in this process, its ledger in memory
+//! (`fleet_campaign/scenario.rs` says why): the binary is killed, the service is not.
 //!
 //! After convergence, for every account of the fleet: exactly one accepted order per wanted
 //! product in that account's part of the ledger, every row of its state `active` and naming the
 //! ledger's order and product ids (`support::exactly_once_problems_under`,
-//! `fault_campaign/checks.rs`), as the realism in use counts purchases; no order, refusal or
-//! role session in an account the fleet file does not list (the emulator serves two); neither
-//! the secret key nor an STS security token in any file the scenario left.
+//! `fault_campaign/checks.rs`), as the realism in use counts purchases; no order or refusal in
+//! an account the fleet file does not list (the emulator serves two, the home account aside);
+//! neither the secret key nor an STS security token in any file the scenario left.
 //!
 //! Each scenario draws from its seed: every fault's strength (all on), the signature version,
 //! how long the gateway holds each order, `--concurrency` and `--per-account`, and per round
@@ -21,15 +21,16 @@
 //! not, its `--max-failures`, and when and how it is stopped: a uniform moment in a window, or
 //! when some number of orders have reached the gateway.
 //!
-//! The knobs, from the environment: `PAI_FLEET_CAMPAIGN_RUNS` (1), `PAI_FLEET_CAMPAIGN_SEED` (the
-//! first scenario's seed; scenario `i` uses `seed + i`), `PAI_FLEET_CAMPAIGN_ACCOUNTS` (50),
-//! `PAI_FLEET_CAMPAIGN_JOBS` (scenarios at once, 1), `PAI_FLEET_CAMPAIGN_KEEP` (keep every
-//! scenario's directory), `PAI_FLEET_CAMPAIGN_SETTLE_MS` (the least `--settle-time`, 3000: see
-//! `scenario::SETTLE_FLOOR`) and `PAI_FLEET_CAMPAIGN_REALISM`: unset, scenario `i` runs against the
-//! kind emulator when `i` is even and the realistic preset scaled down (as the single campaign's
-//! `scaled`) when it is odd; `kind` or `scaled`, every scenario so; another value, a realism spec
-//! on top of the preset. The second test runs the same with the states in PostgreSQL (one schema
-//! per account, `PAI_TEST_POSTGRES_URL`). A failure names its seed and how to replay it.
+//! The knobs, from the environment: `PAI_FLEET_CAMPAIGN_RUNS` (1), `PAI_FLEET_CAMPAIGN_SEED`
+//! (the first scenario's seed; scenario `i` uses `seed + i`), `PAI_FLEET_CAMPAIGN_ACCOUNTS`
+//! (50), `PAI_FLEET_CAMPAIGN_JOBS` (scenarios at once, 1), `PAI_FLEET_CAMPAIGN_KEEP` (keep
+//! every scenario's directory), `PAI_FLEET_CAMPAIGN_SETTLE_MS` (the least `--settle-time`,
+//! 3000: see `scenario::SETTLE_FLOOR`) and `PAI_FLEET_CAMPAIGN_REALISM`: unset, scenario `i`
+//! runs against the kind emulator when `i` is even and the realistic preset scaled down (as the
+//! single campaign's `scaled`) when it is odd; `kind` or `scaled`, every scenario so; another
+//! value, a realism spec on top of the preset. The second test runs the same with the states in
+//! PostgreSQL (one schema per account, `PAI_TEST_POSTGRES_URL`). A failure names its seed and
+//! how to replay it.
 
 // Shared with the single campaign, which uses the parts this one does not.
 #[allow(dead_code)]
