@@ -40,6 +40,8 @@ mod checks;
 mod fleet;
 #[path = "fleet_campaign/scenario.rs"]
 mod scenario;
+#[path = "fleet_campaign/scene.rs"]
+mod scene;
 mod support;
 #[allow(dead_code)]
 #[path = "fault_campaign/tally.rs"]

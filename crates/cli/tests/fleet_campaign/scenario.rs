@@ -2,14 +2,12 @@
 //! the chaos rounds (each a `fleet apply`, from the fleet file or a saved fleet plan, killed or
 //! stopped at a random moment), the runs to convergence, and the checks.
 
-use std::fs::File;
-use std::path::PathBuf;
-use std::process::Child;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use pai_emulator::{Faults, Realism};
 
 use crate::fleet;
+use crate::scene::{send, Scene, APPLY_DEADLINE};
 use crate::support::{self, Accounting, Draws, Emu, Want, Workdir};
 use crate::tally::Tally;
 use crate::FleetTally;
@@ -17,8 +15,6 @@ use crate::FleetTally;
 /// Fleet applies after the chaos, with the faults still on, before the scenario fails: each
 /// one retries what failed, so a fleet that does not converge in this many is stuck.
 const MAX_CONVERGE_ATTEMPTS: u32 = 15;
-/// The per-request timeout of the CLI; `slow_after_commit` holds answers far longer.
-const REQUEST_TIMEOUT: &str = "300ms";
 /// The least `--settle-time` of a scenario. The settle time must cover the slowest the service
 /// may be, or the campaign finds the duplicates a settle time shorter than the service allows
 /// (docs/idempotency.md, "What it assumes"), not faults of the executor. The single campaign's
@@ -33,8 +29,6 @@ const SLOW_MS: u64 = 1_500;
 const KILL_WINDOWS_MS: [u64; 3] = [300, 1_500, 4_000];
 /// A kill aimed at orders lands when up to this many more orders reached the gateway.
 const MAX_ORDERS_BEFORE_KILL: u64 = 60;
-/// How long a chaos apply may take before the scenario gives up on it.
-const APPLY_DEADLINE: Duration = Duration::from_secs(120);
 
 /// The campaign's `--settle-time` for `realism`, at least `floor`: twice the slowest an order can
 /// be by design (as the single campaign computes it).
@@ -99,14 +93,6 @@ enum Signal {
     Term(Option<Duration>),
 }
 
-/// A command started by [`Scene::spawn`].
-struct Started {
-    child: Child,
-    out: PathBuf,
-    err: PathBuf,
-    at: Instant,
-}
-
 /// Where a scenario keeps its fleet states.
 #[derive(Debug, Clone)]
 pub enum StatesAt {
@@ -116,103 +102,6 @@ pub enum StatesAt {
     Postgres(String),
 }
 
-/// The files and processes of one scenario.
-struct Scene<'a> {
-    work: &'a Workdir,
-    draw: &'a Draw,
-    fleet_path: PathBuf,
-    commands: u64,
-}
-
-impl Scene<'_> {
-    fn args(&self, tail: &[&str]) -> Vec<String> {
-        let mut args: Vec<String> = [
-            "--lock-timeout",
-            "60s",
-            "--timeout",
-            REQUEST_TIMEOUT,
-            "--settle-time",
-            &self.draw.settle_time,
-            "--signature",
-            self.draw.signature,
-        ]
-        .map(str::to_owned)
-        .to_vec();
-        args.extend(tail.iter().map(|s| (*s).to_owned()));
-        args
-    }
-
-    fn fleet(&self) -> String {
-        self.fleet_path.display().to_string()
-    }
-
-    /// Starts `args`, its output going to files of its own (a fleet's output can fill a pipe,
-    /// and a child blocked on writing would be killed at a moment the test did not draw).
-    fn spawn(&mut self, args: &[String]) -> Result<Started, String> {
-        self.commands += 1;
-        let out = self.work.path().join(format!("cmd-{:03}.out", self.commands));
-        let err = self.work.path().join(format!("cmd-{:03}.err", self.commands));
-        let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-        let mut command = self.work.command(&refs);
-        command
-            .stdout(File::create(&out).map_err(|e| format!("{}: {e}", out.display()))?)
-            .stderr(File::create(&err).map_err(|e| format!("{}: {e}", err.display()))?);
-        let child = command.spawn().map_err(|e| format!("start {args:?}: {e}"))?;
-        Ok(Started {
-            child,
-            out,
-            err,
-            at: Instant::now(),
-        })
-    }
-
-    /// Waits for a child started by [`Scene::spawn`], logs it, and returns what it did.
-    fn finish(&self, args: &[String], started: Started) -> Result<support::Run, String> {
-        let Started {
-            mut child,
-            out,
-            err,
-            at,
-        } = started;
-        let deadline = at + APPLY_DEADLINE;
-        let status = loop {
-            if let Some(status) = child.try_wait().map_err(|e| format!("wait: {e}"))? {
-                break status;
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                return Err(format!("{args:?} did not end within {APPLY_DEADLINE:?}"));
-            }
-            std::thread::sleep(Duration::from_millis(5));
-        };
-        let run = support::Run {
-            code: status.code(),
-            stdout: std::fs::read_to_string(&out).unwrap_or_default(),
-            stderr: std::fs::read_to_string(&err).unwrap_or_default(),
-        };
-        log_run(self.work, args, &run, at.elapsed());
-        Ok(run)
-    }
-
-    fn run(&mut self, args: &[String]) -> Result<support::Run, String> {
-        let started = self.spawn(args)?;
-        self.finish(args, started)
-    }
-}
-
-/// Appends a command's outcome to `runs.log` in the work directory.
-fn log_run(work: &Workdir, args: &[String], run: &support::Run, took: Duration) {
-    use std::io::Write;
-    let entry = format!("=== {} (took {took:.1?})\n{}\n", args.join(" "), run.describe());
-    let file = std::fs::OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(work.path().join("runs.log"));
-    if let Ok(mut file) = file {
-        let _ = file.write_all(entry.as_bytes());
-    }
-}
-
 /// `Fleet: N accounts, P planned (...), U not planned.` of a fleet command's output: U.
 pub fn not_planned(stdout: &str) -> Option<u64> {
     let line = stdout
@@ -220,16 +109,6 @@ pub fn not_planned(stdout: &str) -> Option<u64> {
         .find(|l| l.starts_with("Fleet: ") && l.contains(" not planned"))?;
     let before = line.rsplit_once(" not planned")?.0;
     before.rsplit(' ').next()?.parse().ok()
-}
-
-fn send(child: &Child, signal: &str) -> Result<(), String> {
-    // Its exit status is not looked at: the child may have ended on its own in between.
-    std::process::Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(child.id().to_string())
-        .status()
-        .map(drop)
-        .map_err(|e| format!("run kill: {e}"))
 }
 
 /// Runs scenario `seed` in `work`; see the campaign's documentation for what it draws.
