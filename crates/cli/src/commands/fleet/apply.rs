@@ -91,12 +91,25 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         }
         if !plan.has_changes() {
             // Nothing to do is a success only if every account could be planned, without
-            // conflicts: one that could not is as undone as a failed one (the plan above says why).
-            let success = !plan.has_unplanned() && !plan.has_conflicts();
+            // conflicts: one that could not was never looked at (the plan above says why).
+            let held_back = plan.accounts.iter().filter(|a| a.held_back().is_some()).count();
             if json {
-                context::emit_json(&Outcome { accounts: &[], success })?;
+                context::emit_json(&Outcome {
+                    accounts: &[],
+                    success: held_back == 0,
+                })?;
             }
-            return Ok(if success { 0 } else { 1 });
+            if held_back > 0 {
+                eprintln!(
+                    "error: {held_back} account{} could not be planned or {} conflicts (see above); the others have \
+                     nothing to do. Run the fleet apply again once {} can be planned without conflicts.",
+                    if held_back == 1 { "" } else { "s" },
+                    if held_back == 1 { "has" } else { "have" },
+                    if held_back == 1 { "it" } else { "they" }
+                );
+                return Ok(1);
+            }
+            return Ok(0);
         }
         if !args.auto_approve && !super::super::apply::confirm()? {
             context::emit("Apply cancelled; nothing was done.\n")?;
