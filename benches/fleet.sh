@@ -10,7 +10,8 @@
 #    LATENCY_MS, plus the same run at 0 ms. With the default --concurrency 32 and with each of
 #    CONCURRENCY (default "128 512").
 # 2. The same fleet planned as a script does it today: one `pai-provision plan` process per
-#    account, 8 at a time (`xargs -P 8`), each with its own state file and the base key.
+#    account, 8 at a time (`xargs -P 8`), each with its own state file and its account's aliyun
+#    CLI profile (mode RamRoleArn: the base key assumes that account's role).
 # 3. Growth: SIZES (100, 1,000, 10,000) accounts at 0 ms, and GROWTH_LATENCY_SIZES (100, 1,000)
 #    at LATENCY_MS: wall time and peak RSS, and per account.
 #
@@ -125,7 +126,20 @@ scripted_run() {
   rm -rf "$states"
   mkdir -p "$states"
   $gen accounts "$dir" "$n" >"$dir/ids-$n"
-  $rusage "$dir/measured" xargs -P "$jobs" -I{} "$bin" --state "$states/{}.db" plan "$dir/manifest.toml" \
+  # As a user scripts it: each account's role assumed by its own aliyun CLI profile (mode
+  # RamRoleArn: the base key, and the role that account's plan acts in).
+  local home=$dir/home-$n sts
+  sts=$(eval "echo \$sts_$lat")
+  mkdir -p "$home/.aliyun"
+  python3 - "$dir/ids-$n" "$home/.aliyun/config.json" "$ALIBABA_CLOUD_ACCESS_KEY_ID" "$ALIBABA_CLOUD_ACCESS_KEY_SECRET" <<'PY'
+import json, sys
+ids = open(sys.argv[1]).read().split()
+profiles = [{"name": i, "mode": "RamRoleArn", "access_key_id": sys.argv[3], "access_key_secret": sys.argv[4],
+             "ram_role_arn": f"acs:ram::{i}:role/pai-provision"} for i in ids]
+json.dump({"current": ids[0], "profiles": profiles}, open(sys.argv[2], "w"))
+PY
+  HOME=$home ALIBABA_CLOUD_STS_ENDPOINT=$sts ALIBABA_CLOUD_ACCESS_KEY_ID= ALIBABA_CLOUD_ACCESS_KEY_SECRET= \
+    $rusage "$dir/measured" xargs -P "$jobs" -I{} "$bin" --state "$states/{}.db" plan --profile {} "$dir/manifest.toml" \
     <"$dir/ids-$n" 2>"$dir/scripted.err" >/dev/null
   set -- $(cat "$dir/measured")
   if [[ $3 != 0 ]]; then
