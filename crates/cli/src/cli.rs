@@ -100,6 +100,8 @@ const FLAG_USERS: &[(&str, &str, &[&str])] = &[
             "state rm",
             "state import",
             "state migrate",
+            "state freeze",
+            "state unfreeze",
             "fleet plan",
             "fleet apply",
         ],
@@ -125,6 +127,8 @@ const STATE_USERS: &[&str] = &[
     "state history",
     "state import",
     "state migrate",
+    "state freeze",
+    "state unfreeze",
     "force-unlock",
     "fleet plan",
     "fleet apply",
@@ -378,6 +382,10 @@ pub struct ApplyArgs {
     /// alone, and every order is then checked with the cloud just before it is sent.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub refresh: bool,
+    /// Refuse a saved plan whose digest is not DIGEST (the `Plan digest` of the reviewed plan),
+    /// before anything else.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_digest: Option<String>,
     /// How to print the plan and the outcome (json: `{plan, report, success}`, docs/cli.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -416,6 +424,32 @@ pub enum StateCommand {
     Import(StateImportArgs),
     /// Copy the state to an empty location (a file or a postgres:// URL), verified.
     Migrate(StateMigrateArgs),
+    /// Freeze the state: apply refuses until `state unfreeze` (plan and refresh still run).
+    Freeze(StateFreezeArgs),
+    /// Lift the freeze.
+    Unfreeze(StateFormatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StateFreezeArgs {
+    /// Why: shown to whoever tries to apply, and kept in the history.
+    #[arg(long)]
+    pub reason: String,
+    /// How to print it.
+    #[arg(long, value_enum, default_value_t)]
+    pub format: Format,
+}
+
+/// The output of `state history`, which can also be one JSON object per event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum HistoryFormat {
+    /// Text for people.
+    #[default]
+    Human,
+    /// One JSON document: `{runs, events}`.
+    Json,
+    /// One JSON object per event, with its run and the run's provenance (for a SIEM; docs/state.md).
+    Jsonl,
 }
 
 #[derive(Debug, Args)]
@@ -438,9 +472,12 @@ pub struct StateAddrArgs {
 pub struct StateHistoryArgs {
     /// Only the events of this address (`ADDRESS` or `products.ADDRESS`).
     pub address: Option<String>,
+    /// Only the events at or after this time (RFC 3339, e.g. 2026-11-30T00:00:00Z), and their runs.
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
     /// How to print it.
     #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
+    pub format: HistoryFormat,
 }
 
 #[derive(Debug, Args)]

@@ -51,6 +51,26 @@ pub fn human(plan: &FleetPlan, color: bool) -> String {
     out
 }
 
+/// [`human()`] of a saved fleet plan: followed by its digest, which the reviewer checks and the
+/// pipeline passes to `fleet apply FLEETPLAN --expect-digest`.
+pub fn human_saved(plan: &FleetPlan, color: bool) -> String {
+    let mut out = human(plan, color);
+    let _ = writeln!(
+        out,
+        "Fleet plan digest: {} (fleet apply FLEETPLAN --expect-digest checks it)",
+        plan.digest()
+    );
+    out
+}
+
+/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`].
+pub fn markdown_saved(plan: &FleetPlan) -> String {
+    let digest = format!("\nFleet plan digest: `{}`\n", plan.digest());
+    let mut out = markdown::fleet(plan, COMMENT_LIMIT.saturating_sub(digest.len()));
+    out.push_str(&digest);
+    out
+}
+
 /// The fleet plan as a pull-request comment (GitHub-flavoured Markdown), at most
 /// [`COMMENT_LIMIT`] bytes: past it, the per-account details are summarised.
 pub fn markdown(plan: &FleetPlan) -> String {

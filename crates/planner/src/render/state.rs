@@ -189,6 +189,9 @@ pub fn history(h: &History) -> String {
         if let Some(m) = &run.message {
             let _ = writeln!(out, "  {}", escape(m));
         }
+        if let Some(p) = &run.provenance {
+            let _ = writeln!(out, "  by {}", escape(&provenance(p)));
+        }
         while let Some(ev) = events.next_if(|e| e.run_id == run.id) {
             let _ = writeln!(out, "  {}", event(ev));
         }
@@ -198,6 +201,27 @@ pub fn history(h: &History) -> String {
         let _ = writeln!(out, "  {}", event(ev));
     }
     out
+}
+
+/// A run's provenance on one line: who, then where from (CI, repository, pull request, commit,
+/// run URL), then the digests of the saved plans it applied.
+pub fn provenance(p: &pai_state::Provenance) -> String {
+    let mut parts = vec![p.who()];
+    let fields = [
+        ("ci", &p.ci),
+        ("repository", &p.repository),
+        ("pull request", &p.pull_request),
+        ("commit", &p.commit),
+        ("run", &p.run_url),
+        ("plan", &p.plan_digest),
+        ("fleet plan", &p.fleet_plan_digest),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            parts.push(format!("{name} {v}"));
+        }
+    }
+    parts.join(", ")
 }
 
 fn event(ev: &Event) -> String {
