@@ -78,6 +78,9 @@ fn a_frozen_state_refuses_apply_before_any_call_and_plan_still_works() {
     // The state commands show it; refresh buys nothing and may run.
     let list = setup.work.ok(&["state", "list"]);
     assert!(list.contains("Frozen by runner@") && list.contains("quarter-end close"), "{list}");
+    let shown = setup.work.ok(&["show"]);
+    assert!(shown.contains("  frozen by runner@"), "{shown}");
+    assert_eq!(setup.work.json(&["show", "--format", "json"])["frozen"]["reason"], "quarter-end close");
     let refresh = setup.work.run(&["refresh"]);
     assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
 

@@ -18,6 +18,9 @@ pub struct StateDocument<'a> {
     pub path: String,
     pub lineage: Option<&'a str>,
     pub serial: u64,
+    /// The change freeze in force, absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<&'a pai_state::Freeze>,
     pub resources: Vec<&'a Resource>,
 }
 
@@ -28,6 +31,7 @@ impl<'a> StateDocument<'a> {
             path: path.to_owned(),
             lineage: snapshot.lineage.as_deref(),
             serial: snapshot.serial,
+            frozen: snapshot.freeze.as_ref(),
             resources: snapshot.resources.values().collect(),
         }
     }
@@ -147,6 +151,9 @@ pub fn state(snapshot: &StateSnapshot, path: &str) -> String {
     };
     let _ = writeln!(out, "State {}", escape(path));
     let _ = writeln!(out, "  lineage {}, serial {}", escape(lineage), snapshot.serial);
+    if let Some(freeze) = &snapshot.freeze {
+        let _ = writeln!(out, "  {}; apply refuses until `state unfreeze`", escape(&freeze.describe()));
+    }
     let _ = writeln!(
         out,
         "  {} recorded\n",
