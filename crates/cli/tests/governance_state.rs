@@ -53,7 +53,13 @@ fn a_frozen_state_refuses_apply_before_any_call_and_plan_still_works() {
 
     let refused = setup.apply(&[]);
     assert_eq!(refused.code, Some(1), "{}", refused.describe());
-    for part in ["is frozen", "runner@", "CI actor alice", "quarter-end close", "state unfreeze"] {
+    for part in [
+        "is frozen",
+        "runner@",
+        "CI actor alice",
+        "quarter-end close",
+        "state unfreeze",
+    ] {
         assert!(refused.stderr.contains(part), "{part}: {}", refused.describe());
     }
     assert!(setup.emu.ledger().orders.is_empty(), "nothing was ordered");
@@ -64,12 +70,19 @@ fn a_frozen_state_refuses_apply_before_any_call_and_plan_still_works() {
     let plan_path = plan_file.to_str().unwrap();
     let plan = setup.work.run(&["plan", "--out", plan_path]);
     assert_eq!(plan.code, Some(0), "{}", plan.describe());
-    assert!(plan.stdout.contains("Frozen: the state is frozen by runner@"), "{}", plan.stdout);
+    assert!(
+        plan.stdout.contains("Frozen: the state is frozen by runner@"),
+        "{}",
+        plan.stdout
+    );
     let json = setup.work.json(&["plan", "--format", "json"]);
     assert_eq!(json["frozen"]["reason"], "quarter-end close");
     assert_eq!(json["frozen"]["actor"], "alice");
     let markdown = setup.work.ok(&["plan", "--format", "markdown"]);
-    assert!(markdown.contains("> [!CAUTION]\n> The state is frozen by runner@"), "{markdown}");
+    assert!(
+        markdown.contains("> [!CAUTION]\n> The state is frozen by runner@"),
+        "{markdown}"
+    );
     let saved = setup.work.run(&["apply", plan_path]);
     assert_eq!(saved.code, Some(1), "{}", saved.describe());
     assert!(saved.stderr.contains("quarter-end close"), "{}", saved.stderr);
@@ -77,10 +90,16 @@ fn a_frozen_state_refuses_apply_before_any_call_and_plan_still_works() {
 
     // The state commands show it; refresh buys nothing and may run.
     let list = setup.work.ok(&["state", "list"]);
-    assert!(list.contains("Frozen by runner@") && list.contains("quarter-end close"), "{list}");
+    assert!(
+        list.contains("Frozen by runner@") && list.contains("quarter-end close"),
+        "{list}"
+    );
     let shown = setup.work.ok(&["show"]);
     assert!(shown.contains("  frozen by runner@"), "{shown}");
-    assert_eq!(setup.work.json(&["show", "--format", "json"])["frozen"]["reason"], "quarter-end close");
+    assert_eq!(
+        setup.work.json(&["show", "--format", "json"])["frozen"]["reason"],
+        "quarter-end close"
+    );
     let refresh = setup.work.run(&["refresh"]);
     assert_eq!(refresh.code, Some(0), "{}", refresh.describe());
 
@@ -128,7 +147,14 @@ fn every_run_records_its_provenance_and_the_history_exports_it_as_jsonl() {
     ] {
         assert!(text.contains(part), "{part}: {text}");
     }
-    let lines = setup.work.ok(&["state", "history", "--format", "jsonl", "--since", "2000-01-01T00:00:00Z"]);
+    let lines = setup.work.ok(&[
+        "state",
+        "history",
+        "--format",
+        "jsonl",
+        "--since",
+        "2000-01-01T00:00:00Z",
+    ]);
     let events: Vec<Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert!(events.len() >= 3, "{lines}");
     for e in &events {
@@ -140,9 +166,18 @@ fn every_run_records_its_provenance_and_the_history_exports_it_as_jsonl() {
         assert_eq!(p["plan_digest"], digest.as_str(), "{e}");
         assert_eq!(p["actor"], "alice", "{e}");
     }
-    let later = setup.work.ok(&["state", "history", "--format", "jsonl", "--since", "2999-01-01T00:00:00Z"]);
+    let later = setup.work.ok(&[
+        "state",
+        "history",
+        "--format",
+        "jsonl",
+        "--since",
+        "2999-01-01T00:00:00Z",
+    ]);
     assert_eq!(later, "");
-    let bad = setup.work.fails(&["state", "history", "--format", "jsonl", "--since", "yesterday"]);
+    let bad = setup
+        .work
+        .fails(&["state", "history", "--format", "jsonl", "--since", "yesterday"]);
     assert!(bad.contains("--since") && bad.contains("yesterday"), "{bad}");
 
     // The token in the environment is nowhere: not in any output, not in the state's bytes.
@@ -154,7 +189,10 @@ fn every_run_records_its_provenance_and_the_history_exports_it_as_jsonl() {
     let wal = std::fs::read(setup.work.state.with_extension("db-wal")).unwrap_or_default();
     let needle = TOKEN.as_bytes();
     for b in [&bytes, &wal] {
-        assert!(!b.windows(needle.len()).any(|w| w == needle), "the token is in the state");
+        assert!(
+            !b.windows(needle.len()).any(|w| w == needle),
+            "the token is in the state"
+        );
     }
 }
 
@@ -185,8 +223,13 @@ fn expect_digest_refuses_another_plan_before_anything() {
     assert!(setup.emu.ledger().orders.is_empty());
     assert!(!setup.work.state.exists(), "nothing was written: not even the state");
 
-    let manifest = setup.work.fails(&["apply", "--auto-approve", "--expect-digest", &digest]);
-    assert!(manifest.contains("--expect-digest") && manifest.contains("saved plan"), "{manifest}");
+    let manifest = setup
+        .work
+        .fails(&["apply", "--auto-approve", "--expect-digest", &digest]);
+    assert!(
+        manifest.contains("--expect-digest") && manifest.contains("saved plan"),
+        "{manifest}"
+    );
     assert!(setup.emu.ledger().orders.is_empty());
 
     let applied = setup.work.run(&["apply", plan_path, "--expect-digest", &digest]);
@@ -200,15 +243,37 @@ fn a_frozen_account_fails_alone_in_a_fleet_apply() {
     let frozen = setup.member("acct-2").id.clone();
     let plan_file = setup.work.file("fleet-plan.json");
     let plan_path = plan_file.to_str().unwrap();
-    let planned = setup.expect(2, &["fleet", "plan", "--detailed-exitcode", "--out", plan_path, "fleet.toml"]);
+    let planned = setup.expect(
+        2,
+        &["fleet", "plan", "--detailed-exitcode", "--out", plan_path, "fleet.toml"],
+    );
     let digest = serde_json::from_str::<Value>(&std::fs::read_to_string(&plan_file).unwrap()).unwrap()["digest"]
         .as_str()
         .unwrap()
         .to_owned();
-    assert!(planned.stdout.contains(&format!("Fleet plan digest: {digest}")), "{}", planned.describe());
+    assert!(
+        planned.stdout.contains(&format!("Fleet plan digest: {digest}")),
+        "{}",
+        planned.describe()
+    );
     let again = setup.work.file("fleet-plan-2.json");
-    let comment = setup.expect(0, &["fleet", "plan", "--format", "markdown", "--out", again.to_str().unwrap(), "fleet.toml"]);
-    assert!(comment.stdout.contains("Fleet plan digest: `sha256:"), "{}", comment.describe());
+    let comment = setup.expect(
+        0,
+        &[
+            "fleet",
+            "plan",
+            "--format",
+            "markdown",
+            "--out",
+            again.to_str().unwrap(),
+            "fleet.toml",
+        ],
+    );
+    assert!(
+        comment.stdout.contains("Fleet plan digest: `sha256:"),
+        "{}",
+        comment.describe()
+    );
 
     std::fs::create_dir_all(&setup.state).unwrap();
     let mut writer =
@@ -220,7 +285,18 @@ fn a_frozen_account_fails_alone_in_a_fleet_apply() {
     assert!(wrong.stderr.contains(&digest), "{}", wrong.describe());
     assert_eq!(setup.emu.ledger().orders.len(), 0);
 
-    let run = setup.expect(1, &["fleet", "apply", plan_path, "--expect-digest", &digest, "--format", "json"]);
+    let run = setup.expect(
+        1,
+        &[
+            "fleet",
+            "apply",
+            plan_path,
+            "--expect-digest",
+            &digest,
+            "--format",
+            "json",
+        ],
+    );
     let doc = run.json();
     let entry = doc["accounts"]
         .as_array()
@@ -230,12 +306,21 @@ fn a_frozen_account_fails_alone_in_a_fleet_apply() {
         .unwrap();
     assert_eq!(entry["outcome"], "failed", "{doc:#}");
     let reason = entry["reason"].as_str().unwrap();
-    assert!(reason.contains("frozen by") && reason.contains("migration of acct-2"), "{reason}");
-    assert!(setup.ledger_of(&frozen).orders.is_empty(), "the frozen account ordered nothing");
+    assert!(
+        reason.contains("frozen by") && reason.contains("migration of acct-2"),
+        "{reason}"
+    );
+    assert!(
+        setup.ledger_of(&frozen).orders.is_empty(),
+        "the frozen account ordered nothing"
+    );
     for other in ["acct-1", "acct-3"] {
         let id = &setup.member(other).id;
         assert_eq!(setup.rows(id).len(), two_regions().len(), "{other} was applied");
-        let history = Store::open_read_only(setup.location(id)).unwrap().history(None).unwrap();
+        let history = Store::open_read_only(setup.location(id))
+            .unwrap()
+            .history(None)
+            .unwrap();
         let p = history.runs.last().unwrap().provenance.clone().unwrap();
         assert_eq!(p.fleet_plan_digest.as_deref(), Some(digest.as_str()), "{other}");
         assert!(p.plan_digest.is_some(), "{other}: the account plan's digest");

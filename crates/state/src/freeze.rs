@@ -79,7 +79,12 @@ impl StateWriter {
     pub fn freeze(&mut self, reason: &str) -> Result<Option<Freeze>, StateError> {
         let before = self.snapshot()?.freeze;
         let message = match &before {
-            Some(old) => format!("{reason} (replaces the freeze by {} since {}: {})", old.who(), old.at, old.reason),
+            Some(old) => format!(
+                "{reason} (replaces the freeze by {} since {}: {})",
+                old.who(),
+                old.at,
+                old.reason
+            ),
             None => reason.to_owned(),
         };
         self.freeze_event("state freeze", FREEZE_ACTION, &message)?;
@@ -92,7 +97,12 @@ impl StateWriter {
         let Some(before) = self.snapshot()?.freeze else {
             return Ok(None);
         };
-        let message = format!("lifted the freeze by {} since {}: {}", before.who(), before.at, before.reason);
+        let message = format!(
+            "lifted the freeze by {} since {}: {}",
+            before.who(),
+            before.at,
+            before.reason
+        );
         self.freeze_event("state unfreeze", UNFREEZE_ACTION, &message)?;
         Ok(Some(before))
     }
@@ -128,7 +138,10 @@ mod tests {
             frozen.as_ref().map(Freeze::describe).as_deref(),
             Some("frozen by u@h (CI actor alice) since t: release")
         );
-        assert_eq!(Freeze::from_last_event("unfreeze", "t".into(), None, "h".into(), None), None);
+        assert_eq!(
+            Freeze::from_last_event("unfreeze", "t".into(), None, "h".into(), None),
+            None
+        );
         let old = Freeze::from_last_event("freeze", "t".into(), None, "h".into(), None).unwrap();
         assert_eq!(old.by, "unknown@h");
     }

@@ -65,7 +65,9 @@ pub(crate) fn to_column(p: Option<&Provenance>) -> Option<String> {
 /// Pure: the table test in this module runs it on made-up environments.
 pub fn provenance(env: &dyn Fn(&str) -> Option<String>, host: &str) -> Provenance {
     let var = |name: &str| env(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-    let user = var("USER").or_else(|| var("LOGNAME")).unwrap_or_else(|| "unknown".into());
+    let user = var("USER")
+        .or_else(|| var("LOGNAME"))
+        .unwrap_or_else(|| "unknown".into());
     let mut p = Provenance {
         user: format!("{user}@{host}"),
         ..Provenance::default()
@@ -82,8 +84,13 @@ pub fn provenance(env: &dyn Fn(&str) -> Option<String>, host: &str) -> Provenanc
         });
         p.run_url = match (var("GITHUB_SERVER_URL"), &p.repository, var("GITHUB_RUN_ID")) {
             (Some(server), Some(repo), Some(id)) => {
-                let attempt = var("GITHUB_RUN_ATTEMPT").map(|a| format!("/attempts/{a}")).unwrap_or_default();
-                Some(format!("{}/{repo}/actions/runs/{id}{attempt}", without_userinfo(&server)))
+                let attempt = var("GITHUB_RUN_ATTEMPT")
+                    .map(|a| format!("/attempts/{a}"))
+                    .unwrap_or_default();
+                Some(format!(
+                    "{}/{repo}/actions/runs/{id}{attempt}",
+                    without_userinfo(&server)
+                ))
             }
             _ => None,
         };
@@ -147,7 +154,10 @@ mod tests {
             ("CI_MERGE_REQUEST_IID", "7"),
             ("CI_JOB_URL", "https://gitlab.example/acme/infra/-/jobs/55"),
             ("CI_JOB_TOKEN", TOKEN),
-            ("CI_REPOSITORY_URL", "https://gitlab-ci-token:ghp_abcdefghijklmnopqrstuvwxyz0123456789@gitlab.example/acme/infra.git"),
+            (
+                "CI_REPOSITORY_URL",
+                "https://gitlab-ci-token:ghp_abcdefghijklmnopqrstuvwxyz0123456789@gitlab.example/acme/infra.git",
+            ),
         ];
         let cases: Vec<(&str, Provenance, Provenance)> = vec![
             (

@@ -42,7 +42,11 @@ fn ci() -> Provenance {
 
 fn a_freeze_creates_the_state_and_is_recorded_with_who_when_and_why(b: &Backend) {
     let mut w = b.writer().with_provenance(ci());
-    assert_eq!(w.freeze("quarter-end close").unwrap(), None, "nothing was frozen before");
+    assert_eq!(
+        w.freeze("quarter-end close").unwrap(),
+        None,
+        "nothing was frozen before"
+    );
     drop(w);
     let store = b.store();
     let snap = store.snapshot().unwrap();
@@ -66,7 +70,10 @@ fn a_freeze_creates_the_state_and_is_recorded_with_who_when_and_why(b: &Backend)
     let mut w = b.writer();
     let replaced = w.freeze("audit").unwrap().expect("the first freeze");
     assert_eq!(replaced.reason, "quarter-end close");
-    assert_eq!(w.snapshot().unwrap().freeze.unwrap().reason.split(" (").next(), Some("audit"));
+    assert_eq!(
+        w.snapshot().unwrap().freeze.unwrap().reason.split(" (").next(),
+        Some("audit")
+    );
 }
 
 fn unfreeze_lifts_the_freeze_and_records_whose_it_was(b: &Backend) {
@@ -92,7 +99,10 @@ fn unfreeze_lifts_the_freeze_and_records_whose_it_was(b: &Backend) {
     let last = history.events.last().unwrap();
     assert_eq!(last.action, "unfreeze");
     let message = last.message.as_deref().unwrap();
-    assert!(message.contains("runner@ci-7 (CI actor alice)") && message.contains("incident 12"), "{message}");
+    assert!(
+        message.contains("runner@ci-7 (CI actor alice)") && message.contains("incident 12"),
+        "{message}"
+    );
 }
 
 fn every_run_records_its_provenance_and_a_copy_keeps_it(b: &Backend) {
@@ -157,7 +167,9 @@ fn a_version_3_state_is_migrated_to_record_provenance(b: &Backend) {
         }
     };
     b.raw_sql(downgrade).unwrap();
-    let refused = Store::open_read_only(b.location()).err().expect("a reader refuses an older state");
+    let Err(refused) = Store::open_read_only(b.location()) else {
+        panic!("a reader refuses an older state")
+    };
     assert!(refused.to_string().contains("upgrades it"), "{refused}");
 
     let mut w = b.writer().with_provenance(ci());

@@ -76,9 +76,9 @@ pub fn history(g: &Global, args: StateHistoryArgs) -> anyhow::Result<u8> {
         .since
         .as_deref()
         .map(|s| {
-            pai_state::clock::parse(s).map(pai_state::clock::format).ok_or_else(|| {
-                anyhow::anyhow!("--since {s}: not an RFC 3339 time (for example 2026-11-30T00:00:00Z)")
-            })
+            pai_state::clock::parse(s)
+                .map(pai_state::clock::format)
+                .ok_or_else(|| anyhow::anyhow!("--since {s}: not an RFC 3339 time (for example 2026-11-30T00:00:00Z)"))
         })
         .transpose()?;
     let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
@@ -132,11 +132,7 @@ struct EventLine<'a> {
 /// The events at or after `since` (both RFC 3339 UTC to the second, so they compare as text),
 /// and the runs they belong to or that started since.
 fn since_time(history: History, since: &str) -> History {
-    let events: Vec<Event> = history
-        .events
-        .into_iter()
-        .filter(|e| e.at.as_str() >= since)
-        .collect();
+    let events: Vec<Event> = history.events.into_iter().filter(|e| e.at.as_str() >= since).collect();
     let runs: Vec<RunRecord> = history
         .runs
         .into_iter()

@@ -10,9 +10,7 @@ use pai_planner::render::state as render;
 use pai_state::{Resource, RunResult, StateLocation, Status, Store};
 use serde::Serialize;
 
-use crate::cli::{
-    ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateImportArgs, StateMigrateArgs,
-};
+use crate::cli::{ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateImportArgs, StateMigrateArgs};
 use crate::context;
 
 /// The first line of a read's text: which state it read, and whether there is one there; then
@@ -23,7 +21,12 @@ pub(super) fn heading(store: &Store) -> String {
             .snapshot()
             .ok()
             .and_then(|s| s.freeze)
-            .map(|f| format!("{}; apply refuses until `pai-provision state unfreeze`\n", capitalised(&f.describe())))
+            .map(|f| {
+                format!(
+                    "{}; apply refuses until `pai-provision state unfreeze`\n",
+                    capitalised(&f.describe())
+                )
+            })
             .unwrap_or_default();
         format!("State: {}\n{frozen}", store.location())
     } else {

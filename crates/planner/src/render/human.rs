@@ -63,7 +63,10 @@ pub fn plan(plan: &Plan, color: bool) -> String {
 
 /// The line that names a saved plan's digest, which a reviewer passes to `apply --expect-digest`.
 pub fn digest_line(plan: &Plan) -> String {
-    format!("Plan digest: {} (apply PLANFILE --expect-digest checks it)\n", plan.digest())
+    format!(
+        "Plan digest: {} (apply PLANFILE --expect-digest checks it)\n",
+        plan.digest()
+    )
 }
 
 /// `Plan: 2 to order, 1 to adopt, 0 to reorder, 1 to forget, 0 conflicts, 3 unchanged.`

@@ -35,10 +35,7 @@ pub fn human_saved(plan: &Plan, color: bool) -> String {
 /// [`markdown()`] of a saved plan: followed by its digest, for the reviewer to see in the comment.
 pub fn markdown_saved(plan: &Plan) -> String {
     let mut out = markdown::plan(plan);
-    let _ = std::fmt::Write::write_fmt(
-        &mut out,
-        format_args!("\nPlan digest: `{}`\n", plan.digest()),
-    );
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\nPlan digest: `{}`\n", plan.digest()));
     out
 }
 

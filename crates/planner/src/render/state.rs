@@ -152,7 +152,11 @@ pub fn state(snapshot: &StateSnapshot, path: &str) -> String {
     let _ = writeln!(out, "State {}", escape(path));
     let _ = writeln!(out, "  lineage {}, serial {}", escape(lineage), snapshot.serial);
     if let Some(freeze) = &snapshot.freeze {
-        let _ = writeln!(out, "  {}; apply refuses until `state unfreeze`", escape(&freeze.describe()));
+        let _ = writeln!(
+            out,
+            "  {}; apply refuses until `state unfreeze`",
+            escape(&freeze.describe())
+        );
     }
     let _ = writeln!(
         out,

@@ -33,7 +33,14 @@ impl Tx for SqliteTx<'_> {
             .execute(
                 "INSERT INTO runs (command, host, pid, version, started_at, provenance)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-                (run.command, run.host, run.pid, run.version, run.started_at, run.provenance),
+                (
+                    run.command,
+                    run.host,
+                    run.pid,
+                    run.version,
+                    run.started_at,
+                    run.provenance,
+                ),
             )
             .map_err(|e| self.err(e))?;
         Ok(RunId(self.tx.last_insert_rowid()))
