@@ -187,9 +187,15 @@ pub fn history(h: &History) -> String {
             (Some(at), Some(result)) => format!("{result} at {at}"),
             _ => "did not finish".to_owned(),
         };
+        // The provenance ends the run's line: every indented line below is an event.
+        let by = run
+            .provenance
+            .as_ref()
+            .map(|p| format!("  by {}", escape(&provenance(p))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "run {}  {}  started {}  {ended}  (pid {} on {}, pai-provision {})",
+            "run {}  {}  started {}  {ended}  (pid {} on {}, pai-provision {}){by}",
             run.id,
             escape(&run.command),
             run.started_at,
@@ -199,9 +205,6 @@ pub fn history(h: &History) -> String {
         );
         if let Some(m) = &run.message {
             let _ = writeln!(out, "  {}", escape(m));
-        }
-        if let Some(p) = &run.provenance {
-            let _ = writeln!(out, "  by {}", escape(&provenance(p)));
         }
         while let Some(ev) = events.next_if(|e| e.run_id == run.id) {
             let _ = writeln!(out, "  {}", event(ev));
