@@ -328,3 +328,50 @@ fn a_frozen_account_fails_alone_in_a_fleet_apply() {
     let status = setup.expect(0, &["fleet", "status", "fleet.toml"]);
     assert!(status.stdout.contains("frozen"), "{}", status.describe());
 }
+
+/// Points the work directory's `--state` at a new schema of `PAI_TEST_POSTGRES_URL`'s server.
+fn on_postgres(setup: &mut Setup) -> String {
+    let server = std::env::var("PAI_TEST_POSTGRES_URL").unwrap_or_default();
+    assert!(
+        !server.is_empty(),
+        "PAI_TEST_POSTGRES_URL is not set: this test needs a PostgreSQL server. Start a throwaway one with \
+         `eval \"$(scripts/postgres.sh)\"` (scripts/test.sh does this for the whole suite)"
+    );
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let url = format!("{server}?schema=gov_{}_{nanos}", std::process::id());
+    setup.work.state = std::path::PathBuf::from(&url);
+    url
+}
+
+#[test]
+fn the_freeze_and_the_provenance_work_on_postgres() {
+    let mut setup = Setup::new(&[pai()]);
+    in_github_actions(&mut setup);
+    let url = on_postgres(&mut setup);
+    let location = pai_state::StateLocation::parse(&url, &|_: &str| None).unwrap();
+    setup.work.ok(&["state", "freeze", "--reason", "db maintenance"]);
+    let refused = setup.apply(&[]);
+    assert_eq!(refused.code, Some(1), "{}", refused.describe());
+    assert!(refused.stderr.contains("db maintenance"), "{}", refused.describe());
+    assert!(setup.emu.ledger().orders.is_empty());
+    let plan = setup.work.json(&["plan", "--format", "json"]);
+    assert_eq!(plan["frozen"]["reason"], "db maintenance");
+
+    setup.work.ok(&["state", "unfreeze"]);
+    let applied = setup.apply(&[]);
+    assert_eq!(applied.code, Some(0), "{}", applied.describe());
+    let history = Store::open_read_only(location).unwrap().history(None).unwrap();
+    let commands: Vec<&str> = history.runs.iter().map(|r| r.command.as_str()).collect();
+    assert_eq!(commands, ["state freeze", "state unfreeze", "apply"]);
+    for run in &history.runs {
+        let p = run.provenance.as_ref().expect("every run has its provenance");
+        assert_eq!(p.pull_request.as_deref(), Some("42"));
+        assert!(!serde_json::to_string(p).unwrap().contains(TOKEN));
+    }
+    let lines = setup.work.ok(&["state", "history", "--format", "jsonl"]);
+    assert_eq!(lines.lines().count(), history.events.len());
+    assert!(!lines.contains(TOKEN));
+}
