@@ -56,6 +56,33 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
     writeln!(out, "{}", changes_line(&plan.totals))
 }
 
+/// [`human()`] of a saved fleet plan: followed by its digest, which the reviewer checks and the
+/// pipeline passes to `fleet apply FLEETPLAN --expect-digest`.
+pub fn human_saved(plan: &FleetPlan, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = human_saved_to(plan, color, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`human_saved()`], written to `out` as [`human_to`] writes.
+pub fn human_saved_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    human_to(plan, color, out)?;
+    writeln!(
+        out,
+        "Fleet plan digest: {} (fleet apply FLEETPLAN --expect-digest checks it)",
+        plan.digest()
+    )
+}
+
+/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`].
+pub fn markdown_saved(plan: &FleetPlan) -> String {
+    let digest = format!("\nFleet plan digest: `{}`\n", plan.digest());
+    let mut out = markdown::fleet(plan, COMMENT_LIMIT.saturating_sub(digest.len()));
+    out.push_str(&digest);
+    out
+}
+
 /// The fleet plan as a pull-request comment (GitHub-flavoured Markdown), at most
 /// [`COMMENT_LIMIT`] bytes: past it, the per-account details are summarised.
 pub fn markdown(plan: &FleetPlan) -> String {

@@ -90,6 +90,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// One entry per region with something to order, sorted by region.
     pub orders: Vec<RegionOrder>,
+    /// The change freeze the state was under when the plan was made (`state freeze`): apply
+    /// refuses while the state is frozen. Absent when it was not frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<pai_state::Freeze>,
 }
 
 impl Plan {
@@ -125,6 +129,7 @@ impl Plan {
             summary: Summary::of(&changes),
             changes,
             orders,
+            frozen: state.freeze.clone(),
         }
     }
 

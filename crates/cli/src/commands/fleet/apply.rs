@@ -20,14 +20,26 @@ use crate::context;
 pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     let saved = crate::commands::apply::is_plan_file(&args.target);
     let run_config = args.selection.run_config();
+    if let (false, Some(_)) = (saved, &args.expect_digest) {
+        anyhow::bail!(
+            "--expect-digest checks a saved fleet plan (`pai-provision fleet apply FLEETPLAN --expect-digest \
+             DIGEST`); {} is a fleet file",
+            args.target.display()
+        );
+    }
     let (mut loaded, saved_plan) = if saved {
         let plan = FleetPlan::load(&args.target)?;
+        // Before anything else: no fleet file, no lock, no call for a plan that was not reviewed.
+        if let Some(expected) = &args.expect_digest {
+            crate::commands::apply::check_digest(&plan.digest(), expected, &args.target)?;
+        }
         let loaded = super::load(g, std::path::Path::new(&plan.fleet_path))
             .with_context(|| format!("the saved fleet plan was made from `{}`", plan.fleet_path))?;
         (loaded, Some(plan))
     } else {
         (super::load(g, &args.target)?, None)
     };
+    let fleet_plan_digest = saved_plan.as_ref().map(FleetPlan::digest);
     let json = args.format == Format::Json;
     if !saved && !args.auto_approve && !std::io::stdin().is_terminal() {
         anyhow::bail!(
@@ -135,6 +147,10 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         tolerance: args.max_failures,
         cancel: interrupts.cancel().clone(),
         stopped_by,
+        provenance: pai_state::Provenance {
+            fleet_plan_digest,
+            ..pai_state::Provenance::of_process()
+        },
     };
     let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
         .then(|| Arc::new(view::Bar::new("applying", planned, true)));

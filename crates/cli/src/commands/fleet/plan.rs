@@ -39,14 +39,18 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     match args.format {
         Format::Human => {
             context::emit_with(|out| {
-                render::human_to(&plan, context::stdout_color(g), out)?;
+                let color = context::stdout_color(g);
                 match &saved {
-                    Some(note) => writeln!(out, "\n{note}"),
-                    None => Ok(()),
+                    Some(note) => {
+                        render::human_saved_to(&plan, color, out)?;
+                        writeln!(out, "\n{note}")
+                    }
+                    None => render::human_to(&plan, color, out),
                 }
             })?;
         }
         Format::Json => context::emit(&render::json(&plan))?,
+        Format::Markdown if saved.is_some() => context::emit(&render::markdown_saved(&plan))?,
         Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
     if let (Some(note), false) = (&saved, args.format == Format::Human) {
