@@ -7,8 +7,8 @@
 #    `pai-provision emulator --fleet` process listening on the 4 regions, with LATENCY_MS (50)
 #    injected into every API request and with 0 ms. Critical path for concurrency c:
 #    ceil(N / c) x 2 round trips (AssumeRole, then the account's 4 ListProducts at once) x
-#    LATENCY_MS, plus the same run at 0 ms. With the default --concurrency 32 and with each of
-#    CONCURRENCY (default "128 512").
+#    LATENCY_MS, plus the same run at 0 ms. With the default --concurrency 128 and with each of
+#    CONCURRENCY (default "32 512").
 # 2. The same fleet planned as a script does it today: one `pai-provision plan` process per
 #    account, 8 at a time (`xargs -P 8`), each with its own state file and its account's aliyun
 #    CLI profile (mode RamRoleArn: the base key assumes that account's role).
@@ -31,7 +31,9 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-3}
 latency=${LATENCY_MS:-50}
 accounts=${ACCOUNTS:-1000}
-concurrency=${CONCURRENCY:-128 512}
+concurrency=${CONCURRENCY:-32 512}
+# `fleet plan`'s default --concurrency (crates/fleet/src/run/mod.rs, DEFAULT_CONCURRENCY).
+default_c=128
 scripted=${SCRIPTED:-$accounts}
 sizes=${SIZES:-100 1000 10000}
 growth_latency_sizes=${GROWTH_LATENCY_SIZES:-100 1000}
@@ -155,11 +157,11 @@ start_emulator "$latency"
 
 # The rows: key = "kind latency N concurrency".
 rows=()
-for n in $sizes; do rows+=("fleet 0 $n 32"); done
-rows+=("fleet 0 $accounts 32")
+for n in $sizes; do rows+=("fleet 0 $n $default_c"); done
+rows+=("fleet 0 $accounts $default_c")
 for c in $concurrency; do rows+=("fleet 0 $accounts $c"); done
-for n in $growth_latency_sizes; do rows+=("fleet $latency $n 32"); done
-rows+=("fleet $latency $accounts 32")
+for n in $growth_latency_sizes; do rows+=("fleet $latency $n $default_c"); done
+rows+=("fleet $latency $accounts $default_c")
 for c in $concurrency; do rows+=("fleet $latency $accounts $c"); done
 rows+=("scripted 0 $scripted $jobs" "scripted $latency $scripted $jobs")
 # Each row once, in this order.
@@ -196,7 +198,7 @@ echo "### fleet plan: $accounts accounts x 4 regions, $latency ms injected laten
 echo
 echo "| process | median wall time | peak RSS | round-trip waves | critical path | wall / critical path |"
 echo "|---|---|---|---|---|---|"
-for c in 32 $concurrency; do
+for c in $default_c $concurrency; do
   t0=$(wall "fleet 0 $accounts $c")
   tl=$(wall "fleet $latency $accounts $c")
   w=$(waves "$accounts" "$c")
@@ -217,7 +219,7 @@ echo "| latency | scripted | \`fleet plan\` | concurrency | scripted / fleet |"
 echo "|---|---|---|---|---|"
 for lat in 0 "$latency"; do
   ts=$(wall "scripted $lat $scripted $jobs")
-  for c in 32 $concurrency; do
+  for c in $default_c $concurrency; do
     row="fleet $lat $scripted $c"
     [[ -n ${walls[$row]:-} ]] || { echo "| $lat ms | $(secs "$ts") | (not measured at $scripted accounts) | $c | |"; continue; }
     echo "| $lat ms | $(secs "$ts") | $(secs "$(wall "$row")") | $c | **$(ratio "$ts" "$(wall "$row")")x** |"
@@ -226,19 +228,19 @@ done
 echo
 echo "target: the fleet command at least 10x faster"
 echo
-echo "### fleet plan: growth (--concurrency 32)"
+echo "### fleet plan: growth (--concurrency $default_c, the default)"
 echo
 echo "| accounts | latency | median wall time | per account | peak RSS | per account | wall / critical path |"
 echo "|---|---|---|---|---|---|---|"
 for lat in 0 "$latency"; do
   for n in $(printf '%s\n' $sizes $growth_latency_sizes $accounts | sort -n | uniq); do
-    row="fleet $lat $n 32"
+    row="fleet $lat $n $default_c"
     [[ -n ${walls[$row]:-} ]] || continue
     t=$(wall "$row")
     m=$(rss "$row")
     cpcol=""
-    if ((lat > 0)) && [[ -n ${walls["fleet 0 $n 32"]:-} ]]; then
-      cp=$(($(wall "fleet 0 $n 32") + $(waves "$n" 32) * lat * 1000))
+    if ((lat > 0)) && [[ -n ${walls["fleet 0 $n $default_c"]:-} ]]; then
+      cp=$(($(wall "fleet 0 $n $default_c") + $(waves "$n" "$default_c") * lat * 1000))
       cpcol=$(ratio "$t" "$cp")
     fi
     echo "| $n | $lat ms | $(secs "$t") | $(awk -v us="$t" -v n="$n" 'BEGIN { printf "%.2f ms", us / n / 1000 }') | $(mb "$m") | $(awk -v kib="$m" -v n="$n" 'BEGIN { printf "%.1f KB", kib * 1.024 / n }') | $cpcol |"

@@ -107,11 +107,11 @@ impl Default for RunConfig {
     }
 }
 
-/// Accounts at once by default. Each account is its own API quota (the API throttles per
-/// account), so accounts at once cost the caller's STS quota and its own connections: 32 keeps
-/// a 1,000-account fleet to about 30 waves of round trips, and STS to a few dozen calls a
-/// second.
-pub const DEFAULT_CONCURRENCY: usize = 32;
+/// Accounts at once by default. The API throttles per account, and STS is paced on its own
+/// (`--sts-rate`), so accounts at once cost only local resources (tasks, connections): 128
+/// keeps a 1,000-account fleet to 8 waves of round trips, in about 50 MB
+/// (docs/benchmarks.md, "fleet").
+pub const DEFAULT_CONCURRENCY: usize = 128;
 
 /// STS `AssumeRole` calls a second by default: STS allows 100 per caller account, its RAM users
 /// and roles counted together, and a pipeline is rarely the account's only caller.
