@@ -30,12 +30,17 @@ pub async fn plan_accounts(
     )));
     let mut tasks = tokio::task::JoinSet::new();
     let count = targets.len();
+    let mut plans: Vec<Option<AccountPlan>> = (0..count).map(|_| None).collect();
     for (index, target) in targets.into_iter().enumerate() {
+        // The permit is taken before the task exists: a waiting account costs no task (each
+        // is kilobytes, and a fleet is thousands of accounts), and finished ones are reaped.
+        let permit = limit.acquire().await;
+        while let Some(joined) = tasks.try_join_next() {
+            collect(joined, &mut plans);
+        }
         let env = Arc::clone(&env);
-        let limit = Arc::clone(&limit);
         let progress = Arc::clone(&progress);
         tasks.spawn(async move {
-            let permit = limit.acquire().await;
             progress.event(target.account.name.as_str(), AccountEvent::Started);
             let throttled = ThrottleFlag::default();
             let outcome = plan_one(
@@ -62,15 +67,18 @@ pub async fn plan_accounts(
             (index, account_plan(&target, outcome))
         });
     }
-    let mut plans: Vec<Option<AccountPlan>> = (0..count).map(|_| None).collect();
     while let Some(joined) = tasks.join_next().await {
-        match joined {
-            Ok((index, plan)) => plans[index] = Some(plan),
-            // A panic in one account's task is a bug; its account stays unplanned below.
-            Err(e) => tracing::error!("a fleet plan task failed: {e}"),
-        }
+        collect(joined, &mut plans);
     }
     plans.into_iter().flatten().collect()
+}
+
+fn collect(joined: Result<(usize, AccountPlan), tokio::task::JoinError>, plans: &mut [Option<AccountPlan>]) {
+    match joined {
+        Ok((index, plan)) => plans[index] = Some(plan),
+        // A panic in one account's task is a bug; its account is left out of the plan.
+        Err(e) => tracing::error!("a fleet plan task failed: {e}"),
+    }
 }
 
 /// The plan of one account, or why there is none.
