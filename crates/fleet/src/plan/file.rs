@@ -209,4 +209,3 @@ fn check_account_formats(value: &serde_json::Value, path: &Path) -> Result<(), F
     }
     Ok(())
 }
-
