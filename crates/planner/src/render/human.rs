@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{line_diff, request_fields, request_text, Paint};
 use crate::change::{Action, Change};
-use crate::plan::Plan;
+use crate::plan::{Plan, PolicyVerdict};
 use pai_spec::escape;
 use pai_state::Status;
 
@@ -57,7 +57,7 @@ pub fn plan(plan: &Plan, color: bool) -> String {
 }
 
 /// `Policy: 1 denial, 1 warning (sha256:...)`, then each message with the file of its rule.
-fn policy_section(out: &mut String, verdict: &crate::plan::PolicyVerdict, paint: Paint) {
+fn policy_section(out: &mut String, verdict: &PolicyVerdict, paint: Paint) {
     let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
     let _ = writeln!(
         out,

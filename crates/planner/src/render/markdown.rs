@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{line_diff, request_text};
 use crate::change::Action;
-use crate::plan::Plan;
+use crate::plan::{Plan, PolicyVerdict};
 use pai_spec::escape;
 
 /// Table cells hold one line and no `|`.
@@ -130,7 +130,7 @@ pub fn plan(plan: &Plan) -> String {
 }
 
 /// The policies' denials (a CAUTION block: the plan will not be applied) and warnings.
-fn policy_section(out: &mut String, verdict: &crate::plan::PolicyVerdict) {
+fn policy_section(out: &mut String, verdict: &PolicyVerdict) {
     out.push_str("#### Policy\n\n");
     if verdict.deny.is_empty() && verdict.warn.is_empty() {
         out.push_str("Every policy passes.\n\n");
