@@ -79,6 +79,10 @@ pub struct FleetPlanArgs {
     /// could not be planned, or a conflict).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Evaluate the Rego policies of this directory on each account's plan, with the account's
+    /// id, name and tags (docs/policy.md): a denied account is held back by `fleet apply`.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

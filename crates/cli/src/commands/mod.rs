@@ -7,6 +7,7 @@ mod emulator;
 mod fleet;
 mod fmt;
 mod plan;
+mod policy;
 mod show;
 mod state;
 mod validate;

@@ -22,7 +22,12 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     let accounts = super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?;
     let targets = super::targets(g, &accounts, &states);
     let config = args.selection.run_config();
-    let plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
+    // Read before any account is planned: a broken policy stops the run before it starts.
+    let policies = args.policy.as_deref().map(super::super::policy::load).transpose()?;
+    let mut plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
+    if let Some(policies) = &policies {
+        judge_accounts(&mut plan, policies)?;
+    }
     let saved = match &args.out {
         // Saved with conflicts and accounts not planned too: one broken account must not hold
         // back a reviewed change to the others; `fleet apply` leaves those alone and names them.
@@ -63,7 +68,34 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
             if n == 1 { "it" } else { "them" },
         );
     }
+    if plan.has_denials() {
+        let n = plan.accounts.iter().filter_map(|a| a.plan()).filter(|p| p.is_denied()).count();
+        eprintln!(
+            "error: a policy denies the plan of {n} account{} (see Policy above); fleet apply leaves {} alone.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" },
+        );
+    }
     Ok(plan.exit_code(args.detailed_exitcode))
+}
+
+/// Each planned account's plan judged with its own context (id, name and tags from the fleet
+/// file). The fleet plan's digest, computed when it is written, covers the verdicts.
+fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+    use pai_fleet::plan::AccountOutcome;
+    for account in &mut plan.accounts {
+        let context = super::super::policy::context(Some(pai_policy::AccountContext {
+            id: account.id.clone(),
+            name: account.name.as_str().to_owned(),
+            tags: account.tags.clone(),
+        }));
+        if let AccountOutcome::Planned { plan } = &mut account.outcome {
+            let judged = super::super::policy::judge(policies, (**plan).clone(), &context)
+                .with_context(|| format!("account {}", account.name.as_str()))?;
+            **plan = judged;
+        }
+    }
+    Ok(())
 }
 
 /// Plans the targets and assembles the combined plan (also what `fleet apply FLEET` applies).
