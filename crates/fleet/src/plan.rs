@@ -200,10 +200,7 @@ impl FleetPlan {
 
     /// Whether a policy denies some account's plan (`fleet plan --policy`).
     pub fn has_denials(&self) -> bool {
-        self.accounts
-            .iter()
-            .filter_map(AccountPlan::plan)
-            .any(Plan::is_denied)
+        self.accounts.iter().filter_map(AccountPlan::plan).any(Plan::is_denied)
     }
 
     /// Whether some account could not be planned.

@@ -91,7 +91,11 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     if plan.is_denied() {
         eprintln!(
             "error: a policy denies the plan (see Policy above); apply refuses it.{}",
-            if args.out.is_some() { " The plan was not saved." } else { "" }
+            if args.out.is_some() {
+                " The plan was not saved."
+            } else {
+                ""
+            }
         );
     }
     Ok(plan.exit_code(args.detailed_exitcode))

@@ -58,8 +58,15 @@ pub fn check_saved(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<()> {
     }
     let now = judge(&policies, plan.clone(), &context(None))?;
     if let Some(verdict) = now.policy.filter(|v| v.denies()) {
-        let messages: Vec<String> = verdict.deny.iter().map(|f| format!("{}: {}", f.file, f.message)).collect();
-        anyhow::bail!("the policies deny the plan now: {}; nothing was done", messages.join("; "));
+        let messages: Vec<String> = verdict
+            .deny
+            .iter()
+            .map(|f| format!("{}: {}", f.file, f.message))
+            .collect();
+        anyhow::bail!(
+            "the policies deny the plan now: {}; nothing was done",
+            messages.join("; ")
+        );
     }
     Ok(())
 }

@@ -69,7 +69,12 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
         );
     }
     if plan.has_denials() {
-        let n = plan.accounts.iter().filter_map(|a| a.plan()).filter(|p| p.is_denied()).count();
+        let n = plan
+            .accounts
+            .iter()
+            .filter_map(|a| a.plan())
+            .filter(|p| p.is_denied())
+            .count();
         eprintln!(
             "error: a policy denies the plan of {n} account{} (see Policy above); fleet apply leaves {} alone.",
             if n == 1 { "" } else { "s" },
