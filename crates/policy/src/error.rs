@@ -54,9 +54,12 @@ pub(crate) fn position(text: &str) -> Option<(u32, u32, String)> {
 mod tests {
     use super::position;
 
+    /// An engine message, and the line, column and message read from it.
+    type Case<'a> = (&'a str, Option<(u32, u32, &'a str)>);
+
     #[test]
     fn positions_of_engine_messages() {
-        let cases: &[(&str, Option<(u32, u32, &str)>)] = &[
+        let cases: &[Case] = &[
             (
                 "\n--> policies/a.rego:3:7\n  |\n3 | deny contains\n  |       ^\nerror: expecting identifier",
                 Some((3, 7, "expecting identifier")),

@@ -118,6 +118,9 @@ impl CiContext {
 mod tests {
     use super::CiContext;
 
+    /// The environment of a case, and the context's fields it gives (`system` first), if any.
+    type Case<'a> = (&'a [(&'a str, &'a str)], Option<[Option<&'a str>; 6]>);
+
     fn ci(vars: &[(&str, &str)]) -> Option<CiContext> {
         CiContext::from_env(&|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
     }
@@ -147,7 +150,7 @@ mod tests {
             ("GITLAB_USER_LOGIN", "bob"),
             ("CI_PIPELINE_URL", "https://gitlab.example/acme/infra/-/pipelines/5"),
         ];
-        let cases: &[(&[(&str, &str)], Option<[Option<&str>; 6]>)] = &[
+        let cases: &[Case] = &[
             (&[], None),
             (&[("GITHUB_ACTIONS", "false"), ("GITHUB_SHA", "x")], None),
             (&[("CI", "true")], None),
