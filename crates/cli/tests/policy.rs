@@ -318,8 +318,21 @@ fn fleet_plan_judges_each_account_with_its_tags_and_fleet_apply_holds_back_the_d
         markdown.describe()
     );
 
-    // Saved (one denied account must not hold back the others), and applied without it.
-    let apply = sandbox(&work, &["fleet", "apply", "fleet-plan.json"]);
+    // Other policies than the plan's: the whole fleet plan is refused before any account.
+    std::fs::create_dir_all(work.file("other")).expect("mkdir");
+    write(&work.file("other"), "p.rego", "package main\n");
+    let refused = sandbox(&work, &["fleet", "apply", "fleet-plan.json", "--policy", "other"]);
+    assert_eq!(refused.code, Some(1), "{}", refused.describe());
+    assert!(
+        refused.stderr.contains("the plan was made with the policies sha256:"),
+        "{}",
+        refused.describe()
+    );
+    assert!(!refused.stdout.contains("ordered"), "{}", refused.describe());
+
+    // Saved (one denied account must not hold back the others), and applied without it, the
+    // same policies judging every account again.
+    let apply = sandbox(&work, &["fleet", "apply", "fleet-plan.json", "--policy", POLICIES]);
     assert_eq!(apply.code, Some(1), "{}", apply.describe());
     assert!(
         apply

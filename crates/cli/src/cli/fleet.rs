@@ -106,6 +106,10 @@ pub struct FleetApplyArgs {
     /// How to print the outcome (json: one object per account, docs/fleet.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Evaluate the Rego policies of this directory again (docs/policy.md): a saved fleet plan
+    /// is refused when they changed since it was made; an account they deny now is left alone.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

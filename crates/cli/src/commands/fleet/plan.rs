@@ -86,7 +86,7 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
 
 /// Each planned account's plan judged with its own context (id, name and tags from the fleet
 /// file). The fleet plan's digest, computed when it is written, covers the verdicts.
-fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
     use pai_fleet::plan::AccountOutcome;
     for account in &mut plan.accounts {
         let context = super::super::policy::context(Some(pai_policy::AccountContext {
@@ -134,4 +134,25 @@ pub(super) fn plan_fleet(
         accounts,
         now,
     ))
+}
+
+/// Before a saved fleet plan is applied with `--policy`: refuses it when the policies are not
+/// those it was judged with, and judges every account again, so that one they deny now is left
+/// alone like one denied at plan time.
+pub(super) fn recheck(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+    use pai_fleet::plan::AccountOutcome;
+    for account in &plan.accounts {
+        if let AccountOutcome::Planned { plan } = &account.outcome {
+            let made_with = plan.policy.as_ref().map(|v| v.policies_digest.as_str());
+            if made_with != Some(policies.digest()) {
+                anyhow::bail!(
+                    "account {}: the plan was made {}, and the policies are now {}; plan again and review the verdict",
+                    account.name.as_str(),
+                    made_with.map_or("without policies".to_owned(), |d| format!("with the policies {d}")),
+                    policies.digest()
+                );
+            }
+        }
+    }
+    judge_accounts(plan, policies)
 }
