@@ -31,6 +31,14 @@ pub enum PolicyError {
     /// A policy failed while it was evaluated (a type error, a conflict between rule values ...).
     #[error("{}: evaluating the policy failed: {message}", path.display())]
     Evaluation { path: PathBuf, message: String },
+    /// The same, where the engine names the position (an unknown function, a type error).
+    #[error("{}:{line}:{column}: {message} (while evaluating the policy)", path.display())]
+    EvaluationAt {
+        path: PathBuf,
+        line: u32,
+        column: u32,
+        message: String,
+    },
 }
 
 /// The position and message of a `regorus` parse error, whose text reads

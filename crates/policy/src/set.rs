@@ -23,8 +23,8 @@ const MAIN: &str = "data.main";
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     digest: String,
-    /// The files of `package main`, each with the engine that evaluates it.
-    policies: Vec<(String, Engine)>,
+    /// The files of `package main` (name, path), each with the engine that evaluates it.
+    policies: Vec<(String, PathBuf, Engine)>,
 }
 
 /// One `.rego` file: its name in the directory, its path, its text, and whether it parses only
@@ -82,7 +82,7 @@ impl PolicySet {
         for policy in &main {
             let mut engine = base.clone();
             add(&mut engine, policy)?;
-            policies.push((policy.name.clone(), engine));
+            policies.push((policy.name.clone(), policy.path.clone(), engine));
         }
         Ok(PolicySet { digest, policies })
     }
@@ -101,10 +101,21 @@ impl PolicySet {
             deny: Vec::new(),
             warn: Vec::new(),
         };
-        for (name, engine) in &self.policies {
-            let failed = |e: &dyn std::fmt::Display| PolicyError::Evaluation {
-                path: PathBuf::from(name),
-                message: e.to_string().trim().to_owned(),
+        for (name, path, engine) in &self.policies {
+            let failed = |e: &dyn std::fmt::Display| {
+                let text = e.to_string();
+                match position(&text) {
+                    Some((line, column, message)) => PolicyError::EvaluationAt {
+                        path: path.clone(),
+                        line,
+                        column,
+                        message,
+                    },
+                    None => PolicyError::Evaluation {
+                        path: path.clone(),
+                        message: text.trim().to_owned(),
+                    },
+                }
             };
             let mut engine = engine.clone();
             engine.set_input(input.clone());

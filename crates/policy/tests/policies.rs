@@ -270,3 +270,19 @@ fn the_digest_covers_names_and_contents_but_not_tests() {
     );
     assert_ne!(PolicySet::load(dir.path()).expect("load").digest(), first);
 }
+
+#[test]
+fn a_builtin_left_out_is_an_error_at_its_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(
+        dir.path(),
+        "net.rego",
+        "package main\n\nimport rego.v1\n\ndeny contains msg if {\n  r := http.send({\"method\": \"get\", \"url\": \"http://x\"})\n  msg := r.body\n}\n",
+    );
+    let set = PolicySet::load(dir.path()).expect("it parses");
+    let err = judge(&set, plan_of(true, &["pai"]), &PolicyContext::default()).expect_err("no http.send");
+    // The engine points at the call's parenthesis.
+    let want = format!("{}:6:17: ", dir.path().join("net.rego").display());
+    assert!(err.to_string().starts_with(&want), "{err}");
+    assert!(err.to_string().contains("http.send"), "{err}");
+}
