@@ -4,8 +4,13 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod fleet;
+mod state;
 
 pub use fleet::{FleetApplyArgs, FleetCommand, FleetPlanArgs, FleetStatusArgs};
+pub use state::{
+    HistoryFormat, StateAddrArgs, StateCommand, StateFormatArgs, StateFreezeArgs, StateHistoryArgs, StateImportArgs,
+    StateMigrateArgs,
+};
 
 use clap::parser::ValueSource;
 use clap::{ArgAction, ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand, ValueEnum};
@@ -100,6 +105,8 @@ const FLAG_USERS: &[(&str, &str, &[&str])] = &[
             "state rm",
             "state import",
             "state migrate",
+            "state freeze",
+            "state unfreeze",
             "fleet plan",
             "fleet apply",
         ],
@@ -125,6 +132,8 @@ const STATE_USERS: &[&str] = &[
     "state history",
     "state import",
     "state migrate",
+    "state freeze",
+    "state unfreeze",
     "force-unlock",
     "fleet plan",
     "fleet apply",
@@ -385,6 +394,10 @@ pub struct ApplyArgs {
     /// alone, and every order is then checked with the cloud just before it is sent.
     #[arg(long, default_value_t = true, action = ArgAction::Set, num_args = 0..=1, default_missing_value = "true")]
     pub refresh: bool,
+    /// Refuse a saved plan whose digest is not DIGEST (the `Plan digest` of the reviewed plan),
+    /// before anything else.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_digest: Option<String>,
     /// How to print the plan and the outcome (json: `{plan, report, success}`, docs/cli.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
@@ -411,69 +424,6 @@ pub struct ShowArgs {
     /// How to print it; markdown renders a saved plan only.
     #[arg(long, value_enum, default_value_t)]
     pub format: PlanFormat,
-}
-
-#[derive(Debug, Subcommand)]
-pub enum StateCommand {
-    /// One row per address.
-    List(StateFormatArgs),
-    /// Everything recorded for one address.
-    Show(StateAddrArgs),
-    /// Drop an address from the state (the activation stays active and billed).
-    Rm(StateAddrArgs),
-    /// The history of runs and API calls.
-    History(StateHistoryArgs),
-    /// Record an activation bought elsewhere.
-    Import(StateImportArgs),
-    /// Copy the state to an empty location (a file or a postgres:// URL), verified.
-    Migrate(StateMigrateArgs),
-}
-
-#[derive(Debug, Args)]
-pub struct StateFormatArgs {
-    /// How to print it.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct StateAddrArgs {
-    /// `ADDRESS` or `products.ADDRESS`.
-    pub address: String,
-    /// How to print it.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct StateHistoryArgs {
-    /// Only the events of this address (`ADDRESS` or `products.ADDRESS`).
-    pub address: Option<String>,
-    /// How to print it.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct StateImportArgs {
-    /// `ADDRESS` or `products.ADDRESS`, as the manifest declares it.
-    pub address: String,
-    /// The manifest that declares the address.
-    #[arg(long)]
-    pub manifest: Option<PathBuf>,
-    /// How to print it.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
-}
-
-#[derive(Debug, Args)]
-pub struct StateMigrateArgs {
-    /// Where to copy the state: a SQLite file path or a postgres:// URL; it must hold no state.
-    #[arg(long)]
-    pub to: LocationArg,
-    /// How to print it.
-    #[arg(long, value_enum, default_value_t)]
-    pub format: Format,
 }
 
 #[derive(Debug, Args)]

@@ -192,6 +192,9 @@ impl Interrupts {
 pub fn runtime_with_interrupts() -> anyhow::Result<(tokio::runtime::Runtime, Interrupts)> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
+        // State reads of a fleet run beside the workers, one short read per account: a few
+        // threads keep up, and each thread more is memory (its stack and its allocator arena).
+        .max_blocking_threads(8)
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

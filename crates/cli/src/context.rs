@@ -267,8 +267,13 @@ pub fn stderr_color(g: &Global) -> bool {
 
 /// Writes to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
 pub fn emit(text: &str) -> anyhow::Result<()> {
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+    emit_with(|out| out.write_all(text.as_bytes()))
+}
+
+/// [`emit`] of what `write` writes, buffered, as it writes it: for output too large to hold.
+pub fn emit_with(write: impl FnOnce(&mut dyn Write) -> std::io::Result<()>) -> anyhow::Result<()> {
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    match write(&mut out).and_then(|()| out.flush()) {
         Err(e) if e.kind() == ErrorKind::BrokenPipe => Ok(()),
         other => other.context("writing to stdout"),
     }

@@ -810,3 +810,22 @@ fn fleet_plan_assumes_the_plan_role_and_apply_the_role() {
         assert_eq!(setup.ledger_of(&member.id).orders.len(), 2, "{}", member.name);
     }
 }
+
+/// A state file given for a fleet is refused with `--sandbox` too (it used to become the
+/// sandbox's directory `x.db.sandbox` and pass).
+#[test]
+fn a_state_file_is_refused_for_a_fleet_with_or_without_the_sandbox() {
+    let setup = FleetSetup::new(members(1), Vec::new());
+    for sandbox in [false, true] {
+        let mut args = vec!["fleet", "plan", FLEET];
+        if sandbox {
+            args.insert(0, "--sandbox");
+        }
+        let mut cmd = setup.work.plain_command(&args);
+        cmd.arg("--state").arg("x.db");
+        let run = Run::of(&mut cmd);
+        assert_eq!(run.code, Some(1), "sandbox {sandbox}: {}", run.describe());
+        assert!(run.stderr.contains("one state per account"), "{}", run.describe());
+        assert!(!setup.work.file("x.db.sandbox").exists());
+    }
+}

@@ -63,6 +63,7 @@ pub fn state(records: &[Resource]) -> StateSnapshot {
         lineage: (!records.is_empty()).then(|| "6f1c2a8e-3b1d-4c55-9a0e-2f7d8b9c0a11".into()),
         serial: records.len() as u64,
         resources: records.iter().map(|r| (r.address.clone(), r.clone())).collect(),
+        freeze: None,
     }
 }
 

@@ -5,8 +5,6 @@
 //! headings, the totals and the accounts without a section. Every text from outside (names,
 //! paths, reasons) goes through `pai_spec::escape`.
 
-use std::fmt::Write;
-
 use pai_planner::Plan;
 use pai_spec::escape;
 
@@ -20,6 +18,15 @@ pub use markdown::COMMENT_LIMIT;
 
 /// The fleet plan as `fleet plan` prints it; coloured headings if `color`.
 pub fn human(plan: &FleetPlan, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = human_to(plan, color, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`human()`], written account by account to `out`: a fleet of 10,000 accounts is tens of
+/// megabytes of text, which need not be held at once.
+pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
     let bold = |s: &str| {
         if color {
             format!("\x1b[1m{s}\x1b[0m")
@@ -27,27 +34,52 @@ pub fn human(plan: &FleetPlan, color: bool) -> String {
             s.to_owned()
         }
     };
-    let mut out = String::new();
-    let _ = writeln!(out, "{}\n", headline(plan));
+    writeln!(out, "{}\n", headline(plan))?;
     for (account, account_plan) in with_section(plan) {
-        let _ = writeln!(out, "{}", bold(&format!("── {} ──", account_title(account))));
-        out.push_str(&pai_planner::render::human(account_plan, color));
-        out.push('\n');
+        writeln!(out, "{}", bold(&format!("── {} ──", account_title(account))))?;
+        out.write_all(pai_planner::render::human(account_plan, color).as_bytes())?;
+        writeln!(out)?;
     }
     let unchanged = without_changes(plan);
     if unchanged > 0 {
-        let _ = writeln!(out, "No changes in {}.\n", accounts(unchanged));
+        writeln!(out, "No changes in {}.\n", accounts(unchanged))?;
     }
     let unplanned: Vec<(&AccountPlan, &str)> = not_planned(plan).collect();
     if !unplanned.is_empty() {
-        let _ = writeln!(out, "{}", bold(&format!("Not planned ({}):", unplanned.len())));
+        writeln!(out, "{}", bold(&format!("Not planned ({}):", unplanned.len())))?;
         for (account, reason) in unplanned {
-            let _ = writeln!(out, "  {}: {}", account_title(account), escape(reason));
+            writeln!(out, "  {}: {}", account_title(account), escape(reason))?;
         }
-        out.push('\n');
+        writeln!(out)?;
     }
-    let _ = writeln!(out, "{}", totals_line(&plan.totals));
-    let _ = writeln!(out, "{}", changes_line(&plan.totals));
+    writeln!(out, "{}", totals_line(&plan.totals))?;
+    writeln!(out, "{}", changes_line(&plan.totals))
+}
+
+/// [`human()`] of a saved fleet plan: followed by its digest, which the reviewer checks and the
+/// pipeline passes to `fleet apply FLEETPLAN --expect-digest`.
+pub fn human_saved(plan: &FleetPlan, color: bool) -> String {
+    let mut out = Vec::new();
+    // Writing to a Vec cannot fail.
+    let _ = human_saved_to(plan, color, &mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// [`human_saved()`], written to `out` as [`human_to`] writes.
+pub fn human_saved_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+    human_to(plan, color, out)?;
+    writeln!(
+        out,
+        "Fleet plan digest: {} (fleet apply FLEETPLAN --expect-digest checks it)",
+        plan.digest()
+    )
+}
+
+/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`].
+pub fn markdown_saved(plan: &FleetPlan) -> String {
+    let digest = format!("\nFleet plan digest: `{}`\n", plan.digest());
+    let mut out = markdown::fleet(plan, COMMENT_LIMIT.saturating_sub(digest.len()));
+    out.push_str(&digest);
     out
 }
 

@@ -65,6 +65,7 @@ pub fn state(records: &[Resource]) -> StateSnapshot {
         lineage: Some(LINEAGE.into()),
         serial: 7,
         resources: records.iter().map(|r| (r.address.clone(), r.clone())).collect(),
+        freeze: None,
     }
 }
 

@@ -92,6 +92,10 @@ pub struct Plan {
     pub changes: Vec<Change>,
     /// One entry per region with something to order, sorted by region.
     pub orders: Vec<RegionOrder>,
+    /// The change freeze the state was under when the plan was made (`state freeze`): apply
+    /// refuses while the state is frozen. Absent when it was not frozen.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<pai_state::Freeze>,
     /// The policies' verdict, with `plan --policy DIR`; absent otherwise, so that a plan made
     /// without policies is the same document (and digest) as before policies existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -131,6 +135,7 @@ impl Plan {
             summary: Summary::of(&changes),
             changes,
             orders,
+            frozen: state.freeze.clone(),
             policy: None,
         }
     }

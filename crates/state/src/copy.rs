@@ -151,6 +151,7 @@ mod tests {
                     ended_at: None,
                     result: None,
                     message: None,
+                    provenance: None,
                 }],
                 events: vec![],
             },

@@ -76,6 +76,9 @@ pub struct RunRecord {
     /// `succeeded` or `failed`; `None` as for `ended_at`.
     pub result: Option<String>,
     pub message: Option<String>,
+    /// Who and what started it; `None` for runs recorded before schema version 4.
+    #[serde(default)]
+    pub provenance: Option<crate::Provenance>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

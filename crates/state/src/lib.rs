@@ -19,6 +19,9 @@
 //! - `lock`: the holder record ([`LockInfo`]), the SQLite backend's OS file lock, and the
 //!   `force-unlock` refusals of both backends.
 //! - `history`: the append-only record of runs, API calls and state changes.
+//! - `provenance`: [`Provenance`], who and what started a run (CI variables, user, plan digest),
+//!   recorded with every run.
+//! - `freeze`: [`Freeze`], the change freeze, kept as `freeze`/`unfreeze` events of the history.
 //! - `copy`: [`StateDump`] and [`migrate`], a verified copy between locations.
 //! - [`clock`]: timestamps, the [`clock::Clock`] the writer stamps with, and the host name.
 //! - `sqlite`, [`postgres`]: the two backends (schema, migrations, locking, statements), each
@@ -34,10 +37,12 @@ pub mod clock;
 mod copy;
 mod error;
 mod fleet;
+mod freeze;
 mod history;
 mod location;
 mod lock;
 pub mod postgres;
+mod provenance;
 mod rows;
 mod sqlite;
 mod store;
@@ -52,11 +57,13 @@ use serde::{Deserialize, Serialize};
 pub use copy::{migrate, Migrated, StateDump};
 pub use error::{DriverError, ErrorKind, LiveHolder, StateError};
 pub use fleet::FleetStates;
+pub use freeze::Freeze;
 pub use history::{ApiCall, CallOutcome, Event, EventKind, History, RunId, RunRecord, RunResult};
 pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};
 #[cfg(feature = "postgres")]
 pub use postgres::PG_SCHEMA_VERSION;
+pub use provenance::{provenance, Provenance};
 pub use sqlite::schema::SCHEMA_VERSION;
 pub use store::Store;
 pub use writer::{force_unlock, StateWriter};
@@ -170,6 +177,9 @@ pub struct StateSnapshot {
     /// 0 when there is no state file yet.
     pub serial: u64,
     pub resources: BTreeMap<Address, Resource>,
+    /// The change freeze in force (`state freeze`), if any: apply refuses while it lasts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub freeze: Option<Freeze>,
 }
 
 impl StateSnapshot {

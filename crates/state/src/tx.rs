@@ -16,6 +16,8 @@ pub(crate) struct NewRun<'a> {
     pub pid: u32,
     pub version: &'a str,
     pub started_at: &'a str,
+    /// The run's [`crate::Provenance`] as JSON.
+    pub provenance: &'a str,
 }
 
 /// A resource row about to be inserted, or to replace the row of the same address. The

@@ -15,6 +15,7 @@ use super::rows::product_ids_json;
 use super::tx::{NewRow, NewRun, RowUpdate, Tx};
 use super::{Origin, Resource, StateError, StateLocation, StateSnapshot, Status};
 use crate::clock::{self, Clock, SystemClock};
+use crate::provenance::Provenance;
 
 pub use super::OrderOutcome;
 
@@ -28,6 +29,7 @@ pub struct StateWriter {
     location: StateLocation,
     db: Box<dyn Writes>,
     clock: Box<dyn Clock>,
+    provenance: Provenance,
 }
 
 impl StateWriter {
@@ -45,7 +47,25 @@ impl StateWriter {
             location,
             db,
             clock: Box::new(SystemClock),
+            provenance: Provenance::of_process(),
         })
+    }
+
+    /// Records `provenance` with the runs this writer begins, instead of this process's own
+    /// ([`Provenance::of_process`]): the caller adds the digest of the saved plan it applies.
+    pub fn with_provenance(mut self, provenance: Provenance) -> StateWriter {
+        self.provenance = provenance;
+        self
+    }
+
+    /// What the runs this writer begins record as their provenance.
+    pub fn provenance(&self) -> &Provenance {
+        &self.provenance
+    }
+
+    pub(crate) fn run_record(&self, command: &str) -> (String, String, String) {
+        let provenance = crate::provenance::to_column(Some(&self.provenance)).unwrap_or_default();
+        (command.to_owned(), clock::host_name(), provenance)
     }
 
     /// Stamps the rows and history entries this writer writes with `clock`'s time instead of
@@ -55,7 +75,7 @@ impl StateWriter {
         self
     }
 
-    fn now(&self) -> String {
+    pub(crate) fn now(&self) -> String {
         clock::format(self.clock.now_utc())
     }
 
@@ -101,16 +121,8 @@ impl StateWriter {
     /// Opens a run in the history; pass its id to every write of the run.
     pub fn begin_run(&mut self, command: &str) -> Result<RunId, StateError> {
         let now = self.now();
-        let host = clock::host_name();
-        self.write(false, |tx| {
-            tx.insert_run(&NewRun {
-                command,
-                host: &host,
-                pid: std::process::id(),
-                version: env!("CARGO_PKG_VERSION"),
-                started_at: &now,
-            })
-        })
+        let (command, host, provenance) = self.run_record(command);
+        self.write(false, |tx| tx.insert_run(&new_run(&command, &host, &now, &provenance)))
     }
 
     pub fn end_run(&mut self, run: RunId, result: &RunResult) -> Result<(), StateError> {
@@ -466,7 +478,7 @@ impl StateWriter {
     }
 
     /// Runs `f` in one transaction, creating the state first if it is missing.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &mut self,
         bump_serial: bool,
         mut f: impl FnMut(&mut dyn Tx) -> Result<T, StateError>,
@@ -488,6 +500,17 @@ impl StateWriter {
 /// a live process holds. See `docs/state.md` for what each backend does.
 pub fn force_unlock(location: &StateLocation, id: &str) -> Result<Unlocked, StateError> {
     backend::force_unlock(location, id)
+}
+
+pub(crate) fn new_run<'a>(command: &'a str, host: &'a str, now: &'a str, provenance: &'a str) -> NewRun<'a> {
+    NewRun {
+        command,
+        host,
+        pid: std::process::id(),
+        version: env!("CARGO_PKG_VERSION"),
+        started_at: now,
+        provenance,
+    }
 }
 
 fn require(tx: &mut dyn Tx, address: &Address) -> Result<Status, StateError> {

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use super::oidc::{default_session_name, resolve_sts_endpoint, OidcRoleConfig};
-use super::{non_empty, CredentialError, Credentials, Found, Lookup};
+use super::{non_empty, session_identity, AssumeRoleConfig, CredentialError, Credentials, Found, Lookup};
 
 pub const DISABLED: &str = "ALIBABA_CLOUD_CLI_PROFILE_DISABLED";
 const SOURCE: &str = "aliyun CLI profile";
@@ -111,13 +111,7 @@ fn from_profile(
                 .with_provider_name("cli_profile/static_sts"),
         )),
         "OIDC" => {
-            let duration_seconds = match entry.get("expired_seconds") {
-                Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
-                Some(Value::String(s)) => s.parse().ok(),
-                _ => None,
-            }
-            .filter(|d| *d >= 900)
-            .unwrap_or(3600);
+            let duration_seconds = expired_seconds(entry).filter(|d| *d >= 900).unwrap_or(3600);
             let vpc = entry.get("enable_vpc").and_then(Value::as_bool);
             Ok(Found::Oidc(OidcRoleConfig {
                 role_arn: required("ram_role_arn")?,
@@ -129,15 +123,38 @@ fn from_profile(
                 sts_endpoint: resolve_sts_endpoint(sts_endpoint, env, field("sts_region").as_deref(), vpc),
             }))
         }
+        "RamRoleArn" => {
+            let base = Credentials::new(required("access_key_id")?, required("access_key_secret")?)
+                .with_provider_name("cli_profile/static_ak");
+            let mut config = AssumeRoleConfig::new(required("ram_role_arn")?, &session_identity(env));
+            if let Some(name) = field("ram_session_name") {
+                config.session_name = name;
+            }
+            if let Some(seconds) = expired_seconds(entry) {
+                config.duration_secs = seconds;
+            }
+            let vpc = entry.get("enable_vpc").and_then(Value::as_bool);
+            config.sts_endpoint = resolve_sts_endpoint(sts_endpoint, env, field("sts_region").as_deref(), vpc);
+            Ok(Found::RamRole { base, config })
+        }
         "" => Err(CredentialError::invalid(&source, "`mode` is missing")),
         other => Err(CredentialError::invalid(
             &source,
             format!(
-                "profile mode `{other}` is not supported (supported: AK, StsToken, OIDC); \
+                "profile mode `{other}` is not supported (supported: AK, StsToken, RamRoleArn, OIDC); \
                  choose another profile with --profile, or set ALIBABA_CLOUD_ACCESS_KEY_ID and \
                  ALIBABA_CLOUD_ACCESS_KEY_SECRET"
             ),
         )),
+    }
+}
+
+/// A profile's `expired_seconds`, written as a number or a string.
+fn expired_seconds(entry: &Value) -> Option<u32> {
+    match entry.get("expired_seconds") {
+        Some(Value::Number(n)) => n.as_u64().and_then(|n| u32::try_from(n).ok()),
+        Some(Value::String(s)) => s.parse().ok(),
+        _ => None,
     }
 }
 

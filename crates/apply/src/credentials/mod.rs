@@ -28,6 +28,8 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use crate::client::{ProxyConfig, RpcClient};
+
 pub use assume_role::{AssumeRoleConfig, AssumeRoleProvider};
 pub use oidc::{OidcRoleConfig, OidcRoleProvider};
 pub use secret::Secret;
@@ -221,6 +223,11 @@ pub(crate) enum Lookup {
 pub(crate) enum Found {
     Static(Credentials),
     Oidc(OidcRoleConfig),
+    /// An access key that assumes a role (`AssumeRole`): the aliyun CLI's `RamRoleArn` mode.
+    RamRole {
+        base: Credentials,
+        config: AssumeRoleConfig,
+    },
 }
 
 /// The official SDK's default credential chain.
@@ -243,6 +250,7 @@ pub struct DefaultChain {
 enum Resolved {
     Static(Credentials),
     Oidc(Arc<OidcRoleProvider>),
+    RamRole(Arc<AssumeRoleProvider>),
 }
 
 impl DefaultChain {
@@ -278,6 +286,7 @@ impl DefaultChain {
     pub fn identity(&self) -> Option<String> {
         match self.resolve_source() {
             Ok(Found::Oidc(config)) => Some(config.role_arn),
+            Ok(Found::RamRole { config, .. }) => Some(config.role_arn),
             _ => None,
         }
     }
@@ -343,6 +352,18 @@ impl DefaultChain {
                             );
                             Resolved::Oidc(Arc::new(OidcRoleProvider::new(config, &self.env)?))
                         }
+                        Found::RamRole { base, config } => {
+                            tracing::debug!(role_arn = %config.role_arn, "credentials: RAM role assumed with an access key");
+                            let rpc = RpcClient::new(
+                                std::time::Duration::from_secs(10),
+                                std::time::Duration::from_secs(30),
+                                &ProxyConfig::FromEnvironment,
+                                self.env.as_ref(),
+                            )
+                            .map_err(|e| CredentialError::invalid("AssumeRole", e.to_string()))?;
+                            let base: Arc<dyn CredentialProvider> = Arc::new(StaticCredentials::new(base));
+                            Resolved::RamRole(Arc::new(AssumeRoleProvider::new(&rpc, base, config)?))
+                        }
                     };
                     *cached = Some(resolved.clone());
                     resolved
@@ -352,6 +373,7 @@ impl DefaultChain {
         match resolved {
             Resolved::Static(credentials) => Ok(credentials),
             Resolved::Oidc(provider) => provider.fetch_cached().await,
+            Resolved::RamRole(provider) => provider.credentials().await,
         }
     }
 }

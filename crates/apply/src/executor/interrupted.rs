@@ -113,6 +113,7 @@ mod tests {
                 .into_iter()
                 .map(|r| (r.address.clone(), r))
                 .collect::<BTreeMap<_, _>>(),
+            freeze: None,
         }
     }
 

@@ -103,6 +103,10 @@ pub struct FleetApplyArgs {
     /// accounts applied (`0` stops at the first failure).
     #[arg(long, value_name = "N|P%", default_value = "0")]
     pub max_failures: Tolerance,
+    /// Refuse a saved fleet plan whose digest is not DIGEST (the `Fleet plan digest` of the
+    /// reviewed plan), before anything else.
+    #[arg(long, value_name = "DIGEST")]
+    pub expect_digest: Option<String>,
     /// How to print the outcome (json: one object per account, docs/fleet.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

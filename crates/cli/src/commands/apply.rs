@@ -28,6 +28,16 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
+    // Before anything else: no manifest, no lock, no call for a plan that is not the reviewed one.
+    match (&saved_plan, &args.expect_digest) {
+        (Some(plan), Some(expected)) => check_digest(&plan.digest(), expected, &target)?,
+        (None, Some(_)) => anyhow::bail!(
+            "--expect-digest checks a saved plan (`pai-provision apply PLANFILE --expect-digest DIGEST`); {} is a \
+             manifest",
+            target.display()
+        ),
+        _ => {}
+    }
     let saved = saved_plan.is_some();
     // A manifest's policies are read before the lock is taken: a broken one changes nothing.
     let policies = match (&saved_plan, &args.policy) {
@@ -45,10 +55,21 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         anyhow::bail!("apply needs confirmation: run it on a terminal, pass --auto-approve, or apply a saved plan");
     }
 
-    let writer = context::open_write(g, Some(&loaded), "apply")?;
+    let mut provenance = pai_state::Provenance::of_process();
+    provenance.plan_digest = saved_plan.as_ref().map(Plan::digest);
+    let writer = context::open_write(g, Some(&loaded), "apply")?.with_provenance(provenance);
     let destination = context::target(g, &loaded)?;
     let account = crate::cloud::account(g, &loaded.manifest, &destination);
     let snapshot = writer.snapshot()?;
+    // Under the lock, so that a freeze made meanwhile is seen; before any call to the cloud.
+    if let Some(freeze) = &snapshot.freeze {
+        anyhow::bail!(
+            "the state {} is {}; nothing was done (the cloud was not asked). Plan still works; \
+             `pai-provision state unfreeze` lifts the freeze",
+            writer.location(),
+            freeze.describe()
+        );
+    }
     if let Some(plan) = &saved_plan {
         // Before anything else: no wait, no call and no write for a plan made for elsewhere.
         check_saved(
@@ -98,7 +119,12 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
 
     let json = args.format == Format::Json;
     if !json {
-        context::emit(&render::human(&plan, context::stdout_color(g)))?;
+        let text = if saved {
+            render::human_saved(&plan, context::stdout_color(g))
+        } else {
+            render::human(&plan, context::stdout_color(g))
+        };
+        context::emit(&text)?;
     }
     if plan.has_conflicts() {
         if json {
@@ -185,6 +211,19 @@ fn check_saved(
         endpoint: &|region| destination.endpoint(region),
     };
     Ok(plan.check_current(snapshot, manifest, &here)?)
+}
+
+/// Refuses a saved plan whose digest is not the one the reviewer saw (`--expect-digest`).
+pub(crate) fn check_digest(actual: &str, expected: &str, file: &Path) -> anyhow::Result<()> {
+    if actual != expected.trim() {
+        anyhow::bail!(
+            "refusing the saved plan {}: its digest is {actual}, not {} (--expect-digest); it is not the plan that \
+             was reviewed. Nothing was done",
+            file.display(),
+            expected.trim()
+        );
+    }
+    Ok(())
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the

@@ -291,7 +291,8 @@ mod tests {
         assert!(c
             .accounts
             .iter()
-            .all(|a| a.roles.len() == 1 && a.roles[0].trusted == [c.home_account.clone()]));
+            // Each account's role and its plan role (the example names both), trusting the home account.
+            .all(|a| a.roles.len() == 2 && a.roles.iter().all(|r| r.trusted == [c.home_account.clone()])));
         let (mut out, mut info) = (Vec::new(), Vec::new());
         let emulator = start_and_announce(c, &mut out, &mut info).await.unwrap();
         let out = String::from_utf8(out).unwrap();

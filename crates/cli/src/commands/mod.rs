@@ -6,6 +6,7 @@ mod apply;
 mod emulator;
 mod fleet;
 mod fmt;
+mod governance;
 mod plan;
 mod policy;
 mod show;
@@ -29,9 +30,11 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             StateCommand::List(args) => state::list(g, args),
             StateCommand::Show(args) => state::show(g, args),
             StateCommand::Rm(args) => state::rm(g, args),
-            StateCommand::History(args) => state::history(g, args),
+            StateCommand::History(args) => governance::history(g, args),
             StateCommand::Import(args) => state::import(g, args),
             StateCommand::Migrate(args) => state::migrate(g, args),
+            StateCommand::Freeze(args) => governance::freeze(g, args),
+            StateCommand::Unfreeze(args) => governance::unfreeze(g, args),
         },
         Command::ForceUnlock(args) => state::force_unlock(g, args),
         Command::Emulator(args) => emulator::run(g, args),

@@ -60,7 +60,11 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     };
     match args.format {
         Format::Human => {
-            let mut text = render::human(&plan, context::stdout_color(g));
+            let mut text = if saved.is_some() {
+                render::human_saved(&plan, context::stdout_color(g))
+            } else {
+                render::human(&plan, context::stdout_color(g))
+            };
             if let Some(note) = &saved {
                 text.push('\n');
                 text.push_str(note);
@@ -69,6 +73,7 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
             context::emit(&text)?;
         }
         Format::Json => context::emit(&render::json(&plan))?,
+        Format::Markdown if saved.is_some() => context::emit(&render::markdown_saved(&plan))?,
         Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
     if saved.is_some() && args.format != Format::Human {

@@ -13,10 +13,10 @@ pub fn run(g: &Global, args: ShowArgs) -> anyhow::Result<u8> {
             Format::Human => context::emit(&format!(
                 "{}\n{}",
                 made_for(&plan),
-                render::human(&plan, context::stdout_color(g))
+                render::human_saved(&plan, context::stdout_color(g))
             ))?,
             Format::Json => context::emit(&render::json(&plan))?,
-            Format::Markdown => context::emit(&render::markdown(&plan))?,
+            Format::Markdown => context::emit(&render::markdown_saved(&plan))?,
         }
         return Ok(0);
     }

@@ -1,4 +1,4 @@
-//! `state list | show ADDR | rm ADDR | history [ADDR] | import ADDR | migrate --to URL` and
+//! `state list | show ADDR | rm ADDR | import ADDR | migrate --to URL` and
 //! `force-unlock ID`. Reads never lock; `rm` and `import` take the state lock and record a run
 //! in the history; `migrate` takes the locks of both states.
 //!
@@ -10,16 +10,25 @@ use pai_planner::render::state as render;
 use pai_state::{Resource, RunResult, StateLocation, Status, Store};
 use serde::Serialize;
 
-use crate::cli::{
-    ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateHistoryArgs, StateImportArgs,
-    StateMigrateArgs,
-};
+use crate::cli::{ForceUnlockArgs, Format, Global, StateAddrArgs, StateFormatArgs, StateImportArgs, StateMigrateArgs};
 use crate::context;
 
-/// The first line of a read's text: which state it read, and whether there is one there.
-fn heading(store: &Store) -> String {
+/// The first line of a read's text: which state it read, and whether there is one there; then
+/// the freeze in force, if any.
+pub(super) fn heading(store: &Store) -> String {
     if store.exists() {
-        format!("State: {}\n", store.location())
+        let frozen = store
+            .snapshot()
+            .ok()
+            .and_then(|s| s.freeze)
+            .map(|f| {
+                format!(
+                    "{}; apply refuses until `pai-provision state unfreeze`\n",
+                    capitalised(&f.describe())
+                )
+            })
+            .unwrap_or_default();
+        format!("State: {}\n{frozen}", store.location())
     } else {
         format!(
             "State: {} (none there yet: apply, refresh or state import creates it)\n",
@@ -28,8 +37,17 @@ fn heading(store: &Store) -> String {
     }
 }
 
+/// "Frozen by ...": the freeze's description opening a line.
+pub(super) fn capitalised(s: &str) -> String {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .map(|c| c.to_uppercase().chain(chars).collect())
+        .unwrap_or_default()
+}
+
 /// The state read, said on stderr when stdout holds JSON.
-fn name_beside_json(store: &Store) {
+pub(super) fn name_beside_json(store: &Store) {
     eprint!("{}", heading(store));
 }
 
@@ -148,20 +166,6 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
                 "WARNING"
             };
             eprintln!("{label}: {warning}");
-        }
-    }
-    Ok(0)
-}
-
-pub fn history(g: &Global, args: StateHistoryArgs) -> anyhow::Result<u8> {
-    let address = args.address.as_deref().map(context::parse_address).transpose()?;
-    let store = context::open_read(g, context::working_manifest(g)?.as_ref())?;
-    let history = store.history(address.as_ref())?;
-    match args.format {
-        Format::Human => context::emit(&format!("{}\n{}", heading(&store), render::history(&history)))?,
-        Format::Json => {
-            name_beside_json(&store);
-            context::emit_json(&history)?
         }
     }
     Ok(0)

@@ -111,6 +111,13 @@ pub fn history_counts(work: &Workdir, tally: &mut Tally) -> Result<(), String> {
     let history = Store::open_read_only(&work.state)
         .and_then(|s| s.history(None))
         .map_err(|e| format!("cannot read the history: {e}"))?;
+    count_history(&history, tally);
+    Ok(())
+}
+
+/// [`history_counts`] of one state's history, wherever it was read (the fleet campaign reads
+/// one per account).
+pub fn count_history(history: &pai_state::History, tally: &mut Tally) {
     // A killed run never closed its record. It died with an order in flight when its last
     // word on some order is the intent: no answer, no failure recorded after it.
     for run in history.runs.iter().filter(|r| r.ended_at.is_none()) {
@@ -145,7 +152,6 @@ pub fn history_counts(work: &Workdir, tally: &mut Tally) -> Result<(), String> {
             _ => {}
         }
     }
-    Ok(())
 }
 
 /// The faults one campaign's emulators injected, counted from their log events. Slow answers

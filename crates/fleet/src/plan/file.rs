@@ -79,8 +79,9 @@ struct Sealed<'a> {
 impl FleetPlan {
     /// `sha256:` and the hex SHA-256 of the plan's compact JSON, every field in the order of
     /// the types: an edit to anything apply reads changes it. Unknown fields are dropped on
-    /// reading, so they are neither in it nor acted on.
-    fn digest(&self) -> String {
+    /// reading, so they are neither in it nor acted on. It is the saved document's `digest`,
+    /// which `fleet apply --expect-digest` compares.
+    pub fn digest(&self) -> String {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(bytes)))
     }

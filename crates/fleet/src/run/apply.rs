@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pai_apply::{await_interrupted, ApplyReport, Cancel, Executor, ExecutorConfig, Silent};
 use pai_planner::{Here, Plan, StalePlan};
-use pai_state::{StateLocation, StateWriter};
+use pai_state::{Provenance, StateLocation, StateWriter};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -31,6 +31,9 @@ pub struct ApplyConfig {
     pub cancel: Cancel,
     /// The signal that set `cancel`, for the history of the runs it stopped.
     pub stopped_by: Arc<dyn Fn() -> Option<String> + Send + Sync>,
+    /// What every account's run records as its provenance (`docs/state.md`): the process's,
+    /// with the saved fleet plan's digest; each account adds its own plan's digest.
+    pub provenance: Provenance,
 }
 
 /// What happened in one account.
@@ -275,10 +278,22 @@ async fn apply_one(
         Ok(writer) => writer,
         Err(reason) => return failed(reason),
     };
+    let writer = writer.with_provenance(Provenance {
+        plan_digest: Some(reviewed_plan.digest()),
+        ..config.provenance.clone()
+    });
     let snapshot = match writer.snapshot() {
         Ok(snapshot) => snapshot,
         Err(e) => return failed(format!("cannot read the state {location}: {e}")),
     };
+    // Under the lock, before any call to the cloud: a frozen account fails alone.
+    if let Some(freeze) = &snapshot.freeze {
+        return failed(format!(
+            "the state {location} is {}; nothing was done in this account (`pai-provision state unfreeze` lifts \
+             the freeze)",
+            freeze.describe()
+        ));
+    }
     // In a block of its own: the closures it borrows are not `Sync` and must not live across an await.
     let current = {
         let same_state = |recorded: &str| location.is_named_by(recorded);

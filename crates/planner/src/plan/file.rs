@@ -58,8 +58,9 @@ struct Sealed<'a> {
 impl Plan {
     /// Hex SHA-256 of the plan's compact JSON: every field, in the order of the type, so the
     /// same plan always has the same digest and an edit to anything `apply` reads changes it.
-    /// Unknown fields are not in it: a reader drops them, so they cannot be acted on.
-    fn digest(&self) -> String {
+    /// Unknown fields are not in it: a reader drops them, so they cannot be acted on. It is the
+    /// `digest` field of the saved document, which `apply --expect-digest` compares.
+    pub fn digest(&self) -> String {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(bytes)))
     }

@@ -11,6 +11,14 @@ use pai_state::Status;
 pub fn plan(plan: &Plan, color: bool) -> String {
     let paint = Paint { on: color };
     let mut out = String::new();
+    if let Some(freeze) = &plan.frozen {
+        let _ = writeln!(
+            out,
+            "{} the state is {}; apply refuses until `pai-provision state unfreeze`.\n",
+            paint.bold("Frozen:"),
+            escape(&freeze.describe())
+        );
+    }
     if !plan.refreshed {
         out.push_str("Note: planned from the state alone (--refresh=false); the cloud was not asked.\n\n");
     }
@@ -54,6 +62,14 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     out.push_str(&summary_line(plan));
     out.push('\n');
     out
+}
+
+/// The line that names a saved plan's digest, which a reviewer passes to `apply --expect-digest`.
+pub fn digest_line(plan: &Plan) -> String {
+    format!(
+        "Plan digest: {} (apply PLANFILE --expect-digest checks it)\n",
+        plan.digest()
+    )
 }
 
 /// `Policy: 1 denial, 1 warning (sha256:...)`, then each message with the file of its rule.

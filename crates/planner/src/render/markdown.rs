@@ -16,6 +16,13 @@ pub fn plan(plan: &Plan) -> String {
     let mut out = String::new();
     out.push_str("### pai-provision plan\n\n");
     let _ = writeln!(out, "**{}**\n", super::human::summary_line(plan));
+    if let Some(freeze) = &plan.frozen {
+        let _ = writeln!(
+            out,
+            "> [!CAUTION]\n> The state is {}: apply refuses until `pai-provision state unfreeze`.\n",
+            cell(&freeze.describe())
+        );
+    }
     if !plan.refreshed {
         out.push_str("> [!NOTE]\n> Planned from the state alone (`--refresh=false`); the cloud was not asked.\n\n");
     }

@@ -24,6 +24,21 @@ pub fn markdown(plan: &Plan) -> String {
     markdown::plan(plan)
 }
 
+/// [`human()`] of a saved plan: followed by its digest, which the reviewer checks and the
+/// pipeline passes to `apply PLANFILE --expect-digest`.
+pub fn human_saved(plan: &Plan, color: bool) -> String {
+    let mut out = human::plan(plan, color);
+    out.push_str(&human::digest_line(plan));
+    out
+}
+
+/// [`markdown()`] of a saved plan: followed by its digest, for the reviewer to see in the comment.
+pub fn markdown_saved(plan: &Plan) -> String {
+    let mut out = markdown::plan(plan);
+    let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\nPlan digest: `{}`\n", plan.digest()));
+    out
+}
+
 /// The plan's JSON document: what `--format json` prints, byte for byte what `--out` saves.
 pub fn json(plan: &Plan) -> String {
     plan.to_json()

@@ -18,6 +18,9 @@ pub struct StateDocument<'a> {
     pub path: String,
     pub lineage: Option<&'a str>,
     pub serial: u64,
+    /// The change freeze in force, absent when there is none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frozen: Option<&'a pai_state::Freeze>,
     pub resources: Vec<&'a Resource>,
 }
 
@@ -28,6 +31,7 @@ impl<'a> StateDocument<'a> {
             path: path.to_owned(),
             lineage: snapshot.lineage.as_deref(),
             serial: snapshot.serial,
+            frozen: snapshot.freeze.as_ref(),
             resources: snapshot.resources.values().collect(),
         }
     }
@@ -147,6 +151,13 @@ pub fn state(snapshot: &StateSnapshot, path: &str) -> String {
     };
     let _ = writeln!(out, "State {}", escape(path));
     let _ = writeln!(out, "  lineage {}, serial {}", escape(lineage), snapshot.serial);
+    if let Some(freeze) = &snapshot.freeze {
+        let _ = writeln!(
+            out,
+            "  {}; apply refuses until `state unfreeze`",
+            escape(&freeze.describe())
+        );
+    }
     let _ = writeln!(
         out,
         "  {} recorded\n",
@@ -176,9 +187,15 @@ pub fn history(h: &History) -> String {
             (Some(at), Some(result)) => format!("{result} at {at}"),
             _ => "did not finish".to_owned(),
         };
+        // The provenance ends the run's line: every indented line below is an event.
+        let by = run
+            .provenance
+            .as_ref()
+            .map(|p| format!("  by {}", escape(&provenance(p))))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "run {}  {}  started {}  {ended}  (pid {} on {}, pai-provision {})",
+            "run {}  {}  started {}  {ended}  (pid {} on {}, pai-provision {}){by}",
             run.id,
             escape(&run.command),
             run.started_at,
@@ -198,6 +215,27 @@ pub fn history(h: &History) -> String {
         let _ = writeln!(out, "  {}", event(ev));
     }
     out
+}
+
+/// A run's provenance on one line: who, then where from (CI, repository, pull request, commit,
+/// run URL), then the digests of the saved plans it applied.
+pub fn provenance(p: &pai_state::Provenance) -> String {
+    let mut parts = vec![p.who()];
+    let fields = [
+        ("ci", &p.ci),
+        ("repository", &p.repository),
+        ("pull request", &p.pull_request),
+        ("commit", &p.commit),
+        ("run", &p.run_url),
+        ("plan", &p.plan_digest),
+        ("fleet plan", &p.fleet_plan_digest),
+    ];
+    for (name, value) in fields {
+        if let Some(v) = value {
+            parts.push(format!("{name} {v}"));
+        }
+    }
+    parts.join(", ")
 }
 
 fn event(ev: &Event) -> String {

@@ -279,6 +279,7 @@ fn history_listing() {
                 ended_at: None,
                 result: None,
                 message: None,
+                provenance: None,
             },
             RunRecord {
                 id: 2,
@@ -290,6 +291,7 @@ fn history_listing() {
                 ended_at: Some("2026-11-26T09:05:02Z".into()),
                 result: Some("succeeded".into()),
                 message: None,
+                provenance: None,
             },
         ],
         events: vec![
@@ -407,6 +409,7 @@ fn controls_in_requests_server_text_and_the_state_are_written_out() {
             ended_at: None,
             result: None,
             message: Some(EVIL.into()),
+            provenance: None,
         }],
         events: vec![],
     };

@@ -20,7 +20,7 @@ pub const PG_SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 const APPLICATION: &str = "pai-provision";
 
 /// Migration `i` takes the tables from version `i` to `i + 1`. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE meta (
@@ -125,6 +125,20 @@ ALTER TABLE resources ADD CONSTRAINT resources_status_check
 const V3: &str = r#"
 ALTER TABLE resources ADD COLUMN settle_until TEXT;
 ALTER TABLE resources ADD COLUMN reorders BIGINT NOT NULL DEFAULT 0 CHECK (reorders >= 0);
+"#;
+
+/// Each run's provenance and the index of freeze events; see the SQLite schema's V4.
+const V4: &str = r#"
+ALTER TABLE runs ADD COLUMN provenance TEXT;
+CREATE INDEX events_freezes ON events (id) WHERE action IN ('freeze', 'unfreeze');
+CREATE OR REPLACE FUNCTION runs_close_once() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF OLD.ended_at IS NOT NULL OR NEW.id IS DISTINCT FROM OLD.id OR NEW.command IS DISTINCT FROM OLD.command
+       OR NEW.started_at IS DISTINCT FROM OLD.started_at OR NEW.provenance IS DISTINCT FROM OLD.provenance THEN
+        RAISE EXCEPTION 'the history is append-only';
+    END IF;
+    RETURN NEW;
+END $$;
 "#;
 
 /// The table of the lock's holder record; see `super::lock`.

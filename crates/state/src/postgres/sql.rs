@@ -11,6 +11,7 @@ use tokio_postgres::{Client, GenericClient, Row, Transaction};
 
 use super::conn::block_on;
 use crate::copy::StateDump;
+use crate::freeze::{Freeze, LAST_FREEZE_SQL};
 use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
 use crate::rows::{insert_statement, RawResource, Value, RESOURCE_COLUMNS};
 use crate::tx::{NewRow, NewRun, RowUpdate, Tx};
@@ -50,6 +51,7 @@ pub(crate) fn read_snapshot(client: &Client, location: &StateLocation) -> Result
             lineage: Some(lineage),
             serial,
             resources: Default::default(),
+            freeze: freeze(c).map_err(|e| super::error(location, e))?,
         };
         for r in resources(c, location)? {
             snapshot.resources.insert(r.address.clone(), r);
@@ -108,7 +110,7 @@ const EVENT_COLUMNS: &str = "e.id, e.run_id, e.at, e.kind, e.action, e.region, e
                              ARRAY(SELECT a.address FROM event_addresses a WHERE a.event_id = e.id \
                                    ORDER BY a.address COLLATE \"C\")";
 
-const RUN_COLUMNS: &str = "id, command, host, pid, version, started_at, ended_at, result, message";
+const RUN_COLUMNS: &str = "id, command, host, pid, version, started_at, ended_at, result, message, provenance";
 
 fn event_from_row(row: &Row) -> PgResult<Event> {
     let kind: String = row.try_get(3)?;
@@ -143,7 +145,25 @@ fn run_from_row(row: &Row) -> PgResult<RunRecord> {
         ended_at: row.try_get(6)?,
         result: row.try_get(7)?,
         message: row.try_get(8)?,
+        provenance: row
+            .try_get::<_, Option<String>>(9)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
     })
+}
+
+/// The freeze in force: the last freeze or unfreeze event decides.
+fn freeze(c: &(impl GenericClient + Sync)) -> PgResult<Option<Freeze>> {
+    let Some(row) = block_on(c.query_opt(LAST_FREEZE_SQL, &[]))? else {
+        return Ok(None);
+    };
+    let action: String = row.try_get(0)?;
+    Ok(Freeze::from_last_event(
+        &action,
+        row.try_get(1)?,
+        row.try_get(2)?,
+        row.try_get(3)?,
+        row.try_get(4)?,
+    ))
 }
 
 /// The whole history, or the part that concerns one address (its events and their runs).
@@ -183,8 +203,8 @@ fn history(c: &(impl GenericClient + Sync), address: Option<&Address>) -> PgResu
 pub(crate) fn insert_dump(tx: &Transaction<'_>, dump: &StateDump) -> PgResult<()> {
     for r in &dump.history.runs {
         block_on(tx.execute(
-            "INSERT INTO runs (id, command, host, pid, version, started_at, ended_at, result, message)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            "INSERT INTO runs (id, command, host, pid, version, started_at, ended_at, result, message, provenance)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
             &[
                 &r.id,
                 &r.command,
@@ -195,6 +215,7 @@ pub(crate) fn insert_dump(tx: &Transaction<'_>, dump: &StateDump) -> PgResult<()
                 &r.ended_at,
                 &r.result,
                 &r.message,
+                &crate::provenance::to_column(r.provenance.as_ref()),
             ],
         ))?;
     }
@@ -297,13 +318,15 @@ impl<'a> PgTx<'a> {
 impl Tx for PgTx<'_> {
     fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, StateError> {
         let row = block_on(self.tx.query_one(
-            "INSERT INTO runs (command, host, pid, version, started_at) VALUES ($1, $2, $3, $4, $5) RETURNING id",
+            "INSERT INTO runs (command, host, pid, version, started_at, provenance)
+             VALUES ($1, $2, $3, $4, $5, $6) RETURNING id",
             &[
                 &run.command,
                 &run.host,
                 &i64::from(run.pid),
                 &run.version,
                 &run.started_at,
+                &run.provenance,
             ],
         ))
         .map_err(|e| self.err(e))?;

@@ -7,6 +7,7 @@ use rusqlite::{Connection, OptionalExtension, Transaction};
 
 use pai_spec::Address;
 
+use crate::freeze::{Freeze, LAST_FREEZE_SQL};
 use crate::history::{Event, EventKind, History, NewEvent, RunId, RunRecord};
 use crate::StateError;
 
@@ -73,10 +74,13 @@ fn run_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<RunRecord> {
         ended_at: row.get(6)?,
         result: row.get(7)?,
         message: row.get(8)?,
+        provenance: row
+            .get::<_, Option<String>>(9)?
+            .and_then(|p| serde_json::from_str(&p).ok()),
     })
 }
 
-const RUN_COLUMNS: &str = "id, command, host, pid, version, started_at, ended_at, result, message";
+const RUN_COLUMNS: &str = "id, command, host, pid, version, started_at, ended_at, result, message, provenance";
 
 /// The whole history, or the part that concerns one address (its events and their runs).
 pub(crate) fn read(conn: &Connection, path: &Path, address: Option<&Address>) -> Result<History, StateError> {
@@ -125,6 +129,18 @@ pub(crate) fn read_in(tx: &Connection, address: Option<&Address>) -> rusqlite::R
     Ok(History { runs, events })
 }
 
+/// The freeze in force: the last freeze or unfreeze event decides.
+pub(crate) fn read_freeze(tx: &Connection) -> rusqlite::Result<Option<Freeze>> {
+    let last = tx
+        .query_row(LAST_FREEZE_SQL, [], |r| {
+            Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+        })
+        .optional()?;
+    Ok(last.and_then(|(action, at, message, host, provenance)| {
+        Freeze::from_last_event(&action, at, message, host, provenance)
+    }))
+}
+
 /// Fills each event's addresses with one ordered pass over the link table's primary key.
 fn attach_addresses(conn: &Connection, events: &mut [Event]) -> rusqlite::Result<()> {
     let (Some(first), Some(last)) = (events.first().map(|e| e.id), events.last().map(|e| e.id)) else {
@@ -152,8 +168,8 @@ fn attach_addresses(conn: &Connection, events: &mut [Event]) -> rusqlite::Result
 /// Inserts a whole history as it was read elsewhere, keeping its ids (`state migrate`).
 pub(crate) fn insert_all(tx: &Transaction<'_>, history: &History) -> rusqlite::Result<()> {
     let mut run = tx.prepare(
-        "INSERT INTO runs (id, command, host, pid, version, started_at, ended_at, result, message)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO runs (id, command, host, pid, version, started_at, ended_at, result, message, provenance)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?;
     for r in &history.runs {
         run.execute(rusqlite::params![
@@ -165,7 +181,8 @@ pub(crate) fn insert_all(tx: &Transaction<'_>, history: &History) -> rusqlite::R
             r.started_at,
             r.ended_at,
             r.result,
-            r.message
+            r.message,
+            crate::provenance::to_column(r.provenance.as_ref()),
         ])?;
     }
     let mut event = tx.prepare(

@@ -249,6 +249,7 @@ fn read_snapshot(conn: &Connection, path: &Path) -> Result<StateSnapshot, StateE
         lineage: Some(lineage),
         serial: u64::try_from(serial).unwrap_or(0),
         resources: Default::default(),
+        freeze: history::read_freeze(&tx).map_err(sql)?,
     };
     for resource in read_resources(&tx, path)? {
         snapshot.resources.insert(resource.address.clone(), resource);

@@ -22,7 +22,7 @@ pub const APPLICATION_ID: i32 = 0x5041_4950;
 pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 
 /// Migration `i` takes the schema from version `i` to `i + 1`. Never edit one that has shipped.
-const MIGRATIONS: &[&str] = &[V1, V2, V3];
+const MIGRATIONS: &[&str] = &[V1, V2, V3, V4];
 
 const V1: &str = r#"
 CREATE TABLE state (
@@ -141,6 +141,19 @@ ALTER TABLE resources_v2 RENAME TO resources;
 const V3: &str = r#"
 ALTER TABLE resources ADD COLUMN settle_until TEXT;
 ALTER TABLE resources ADD COLUMN reorders INTEGER NOT NULL DEFAULT 0 CHECK (reorders >= 0);
+"#;
+
+/// Each run's provenance (JSON, NULL for older runs), and an index that finds the last freeze or
+/// unfreeze event without reading the whole history. A run's provenance is written once, with
+/// the run: closing it may not change it.
+const V4: &str = r#"
+ALTER TABLE runs ADD COLUMN provenance TEXT;
+CREATE INDEX events_freezes ON events (id) WHERE action IN ('freeze', 'unfreeze');
+DROP TRIGGER runs_close_once;
+CREATE TRIGGER runs_close_once BEFORE UPDATE ON runs
+    WHEN OLD.ended_at IS NOT NULL OR NEW.id IS NOT OLD.id OR NEW.command IS NOT OLD.command
+      OR NEW.started_at IS NOT OLD.started_at OR NEW.provenance IS NOT OLD.provenance
+    BEGIN SELECT RAISE(ABORT, 'the history is append-only'); END;
 "#;
 
 /// What the first 100 bytes of a file say about it.

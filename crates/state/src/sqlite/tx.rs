@@ -31,8 +31,16 @@ impl Tx for SqliteTx<'_> {
     fn insert_run(&mut self, run: &NewRun<'_>) -> Result<RunId, StateError> {
         self.tx
             .execute(
-                "INSERT INTO runs (command, host, pid, version, started_at) VALUES (?1, ?2, ?3, ?4, ?5)",
-                (run.command, run.host, run.pid, run.version, run.started_at),
+                "INSERT INTO runs (command, host, pid, version, started_at, provenance)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                (
+                    run.command,
+                    run.host,
+                    run.pid,
+                    run.version,
+                    run.started_at,
+                    run.provenance,
+                ),
             )
             .map_err(|e| self.err(e))?;
         Ok(RunId(self.tx.last_insert_rowid()))

@@ -20,15 +20,27 @@ use crate::context;
 pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     let saved = crate::commands::apply::is_plan_file(&args.target);
     let run_config = args.selection.run_config();
+    if let (false, Some(_)) = (saved, &args.expect_digest) {
+        anyhow::bail!(
+            "--expect-digest checks a saved fleet plan (`pai-provision fleet apply FLEETPLAN --expect-digest \
+             DIGEST`); {} is a fleet file",
+            args.target.display()
+        );
+    }
     let policies = args.policy.as_deref().map(crate::commands::policy::load).transpose()?;
     let (mut loaded, mut saved_plan) = if saved {
         let plan = FleetPlan::load(&args.target)?;
+        // Before anything else: no fleet file, no lock, no call for a plan that was not reviewed.
+        if let Some(expected) = &args.expect_digest {
+            crate::commands::apply::check_digest(&plan.digest(), expected, &args.target)?;
+        }
         let loaded = super::load(g, std::path::Path::new(&plan.fleet_path))
             .with_context(|| format!("the saved fleet plan was made from `{}`", plan.fleet_path))?;
         (loaded, Some(plan))
     } else {
         (super::load(g, &args.target)?, None)
     };
+    let fleet_plan_digest = saved_plan.as_ref().map(FleetPlan::digest);
     let json = args.format == Format::Json;
     if !saved && !args.auto_approve && !std::io::stdin().is_terminal() {
         anyhow::bail!(
@@ -104,12 +116,25 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         }
         if !plan.has_changes() {
             // Nothing to do is a success only if every account could be planned, without
-            // conflicts: one that could not is as undone as a failed one (the plan above says why).
-            let success = !plan.has_unplanned() && !plan.has_conflicts();
+            // conflicts: one that could not was never looked at (the plan above says why).
+            let held_back = plan.accounts.iter().filter(|a| a.held_back().is_some()).count();
             if json {
-                context::emit_json(&Outcome { accounts: &[], success })?;
+                context::emit_json(&Outcome {
+                    accounts: &[],
+                    success: held_back == 0,
+                })?;
             }
-            return Ok(if success { 0 } else { 1 });
+            if held_back > 0 {
+                eprintln!(
+                    "error: {held_back} account{} could not be planned or {} conflicts (see above); the others have \
+                     nothing to do. Run the fleet apply again once {} can be planned without conflicts.",
+                    if held_back == 1 { "" } else { "s" },
+                    if held_back == 1 { "has" } else { "have" },
+                    if held_back == 1 { "it" } else { "they" }
+                );
+                return Ok(1);
+            }
+            return Ok(0);
         }
         if !args.auto_approve && !super::super::apply::confirm()? {
             context::emit("Apply cancelled; nothing was done.\n")?;
@@ -135,6 +160,10 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         tolerance: args.max_failures,
         cancel: interrupts.cancel().clone(),
         stopped_by,
+        provenance: pai_state::Provenance {
+            fleet_plan_digest,
+            ..pai_state::Provenance::of_process()
+        },
     };
     let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
         .then(|| Arc::new(view::Bar::new("applying", planned, true)));

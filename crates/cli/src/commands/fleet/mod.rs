@@ -93,12 +93,14 @@ pub fn states(g: &Global, fleet_path: &Path) -> anyhow::Result<FleetStates> {
         Some(text) => StateLocation::parse(text, &|name| std::env::var(name).ok())?,
         None => StateLocation::File(default_states_dir(fleet_path)),
     };
-    let location = if g.sandbox {
-        StateLocation::File(sandbox_dir(&real))
+    // The real location is checked with `--sandbox` too: a state file given for a fleet is a
+    // mistake whether or not this run is the sandbox's.
+    let real = FleetStates::new(real)?;
+    Ok(if g.sandbox {
+        FleetStates::new(StateLocation::File(sandbox_dir(real.base())))?
     } else {
         real
-    };
-    Ok(FleetStates::new(location)?)
+    })
 }
 
 fn default_states_dir(fleet_path: &Path) -> PathBuf {

@@ -43,15 +43,19 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     };
     match args.format {
         Format::Human => {
-            let mut text = render::human(&plan, context::stdout_color(g));
-            if let Some(note) = &saved {
-                text.push('\n');
-                text.push_str(note);
-                text.push('\n');
-            }
-            context::emit(&text)?;
+            context::emit_with(|out| {
+                let color = context::stdout_color(g);
+                match &saved {
+                    Some(note) => {
+                        render::human_saved_to(&plan, color, out)?;
+                        writeln!(out, "\n{note}")
+                    }
+                    None => render::human_to(&plan, color, out),
+                }
+            })?;
         }
         Format::Json => context::emit(&render::json(&plan))?,
+        Format::Markdown if saved.is_some() => context::emit(&render::markdown_saved(&plan))?,
         Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
     if let (Some(note), false) = (&saved, args.format == Format::Human) {

@@ -24,6 +24,8 @@ struct AccountStatus {
     last_run: Option<LastRun>,
     /// The operation holding the lock, when one does.
     locked_by: Option<String>,
+    /// The change freeze in force (`state freeze`): fleet apply fails this account while it lasts.
+    frozen: Option<pai_state::Freeze>,
     /// Why the state could not be read, when it could not.
     error: Option<String>,
 }
@@ -57,6 +59,7 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
                 products: BTreeMap::new(),
                 last_run: None,
                 locked_by: None,
+                frozen: None,
                 error: None,
             };
             match location.map_err(|e| e.to_string()).and_then(|l| read(&l, &mut row)) {
@@ -86,6 +89,7 @@ fn read(location: &StateLocation, row: &mut AccountStatus) -> Result<(), String>
     }
     let snapshot = store.snapshot().map_err(|e| e.to_string())?;
     row.serial = snapshot.serial;
+    row.frozen = snapshot.freeze;
     for resource in snapshot.resources.values() {
         *row.products.entry(resource.status.as_str()).or_default() += 1;
     }
@@ -132,8 +136,13 @@ fn human(rows: &[AccountStatus]) -> String {
                 .as_ref()
                 .map(|l| format!("; LOCKED by {l}"))
                 .unwrap_or_default();
+            let frozen = row
+                .frozen
+                .as_ref()
+                .map(|f| format!("; FROZEN: {}", f.describe()))
+                .unwrap_or_default();
             format!(
-                "{} ({}): serial {}, {}{run}{lock}",
+                "{} ({}): serial {}, {}{run}{lock}{frozen}",
                 row.name,
                 row.id,
                 row.serial,
