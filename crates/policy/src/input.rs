@@ -53,12 +53,16 @@ impl PolicyInput {
     pub fn new(plan: &Plan, context: &PolicyContext) -> PolicyInput {
         let mut plan = plan.clone();
         plan.policy = None;
-        let document = pai_planner::render::json(&plan);
+        // The plan's document (`render::json`) without printing and parsing it: its fields, then
+        // its digest. A plan always serialises; `Null` would only make every rule see an empty
+        // plan, which the tests of the starter policies would catch.
+        let mut document = serde_json::to_value(&plan).unwrap_or(serde_json::Value::Null);
+        if let Some(fields) = document.as_object_mut() {
+            fields.insert("digest".into(), serde_json::Value::String(plan.digest()));
+        }
         PolicyInput {
             input_version: INPUT_VERSION,
-            // The planner's own document always parses; `Null` would only make every rule see
-            // an empty plan, which the tests of the starter policies would catch.
-            plan: serde_json::from_str(&document).unwrap_or(serde_json::Value::Null),
+            plan: document,
             context: context.clone(),
         }
     }
@@ -207,5 +211,25 @@ mod tests {
             let want = want.map(|w| w.map(|v| v.map(str::to_owned)));
             assert_eq!(got, want, "{vars:?}");
         }
+    }
+}
+
+#[cfg(test)]
+mod document {
+    /// The input's plan is the plan's own JSON document, digest included.
+    #[test]
+    fn the_input_plan_is_the_printed_document() {
+        let text = "[provider]\nregion = \"cn-hangzhou\"\n[products.pai]\ncode = \"PAI_share\"\n";
+        let m = pai_spec_manifest(text);
+        let at = time::OffsetDateTime::from_unix_timestamp(1_795_685_400).expect("time");
+        let plan = pai_planner::Plan::build(&m, "m.toml", &Default::default(), None, &|r| m.endpoint_for(r), at);
+        let printed: serde_json::Value =
+            serde_json::from_str(&pai_planner::render::json(&plan)).expect("the printed plan is JSON");
+        let input = super::PolicyInput::new(&plan, &super::PolicyContext::default());
+        assert_eq!(input.plan, printed);
+    }
+
+    fn pai_spec_manifest(text: &str) -> pai_spec::Manifest {
+        pai_spec::parse(text.as_bytes(), "m.toml").expect("manifest").manifest
     }
 }

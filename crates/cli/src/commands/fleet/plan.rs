@@ -89,20 +89,39 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
 }
 
 /// Each planned account's plan judged with its own context (id, name and tags from the fleet
-/// file). The fleet plan's digest, computed when it is written, covers the verdicts.
+/// file). The fleet plan's digest, computed when it is written, covers the verdicts. The
+/// accounts are shared out over the machine's cores, each thread with its own copy of the
+/// parsed policies (cheap: the parsed modules are shared).
 pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).max(1);
+    let chunk = plan.accounts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = plan
+            .accounts
+            .chunks_mut(chunk)
+            .map(|accounts| {
+                let policies = policies.clone();
+                scope.spawn(move || accounts.iter_mut().try_for_each(|a| judge_account(a, &policies)))
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("evaluating the policies stopped unexpectedly")))
+        })
+    })
+}
+
+fn judge_account(account: &mut pai_fleet::plan::AccountPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
     use pai_fleet::plan::AccountOutcome;
-    for account in &mut plan.accounts {
-        let context = super::super::policy::context(Some(pai_policy::AccountContext {
-            id: account.id.clone(),
-            name: account.name.as_str().to_owned(),
-            tags: account.tags.clone(),
-        }));
-        if let AccountOutcome::Planned { plan } = &mut account.outcome {
-            let judged = super::super::policy::judge(policies, (**plan).clone(), &context)
-                .with_context(|| format!("account {}", account.name.as_str()))?;
-            **plan = judged;
-        }
+    let context = super::super::policy::context(Some(pai_policy::AccountContext {
+        id: account.id.clone(),
+        name: account.name.as_str().to_owned(),
+        tags: account.tags.clone(),
+    }));
+    if let AccountOutcome::Planned { plan } = &mut account.outcome {
+        let judged = super::super::policy::judge(policies, (**plan).clone(), &context)
+            .with_context(|| format!("account {}", account.name.as_str()))?;
+        **plan = judged;
     }
     Ok(())
 }
