@@ -373,6 +373,13 @@ pub struct PlanArgs {
     /// Exit 2 when the plan has changes, 0 when none, 1 on error.
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Evaluate the Rego policies of this directory on the plan (docs/policy.md): a denial
+    /// exits 1 and the plan is not saved.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
+    /// Write the policies' input document here, for `conftest test` (docs/policy.md).
+    #[arg(long, value_name = "FILE")]
+    pub policy_input: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -394,6 +401,10 @@ pub struct ApplyArgs {
     /// How to print the plan and the outcome (json: `{plan, report, success}`, docs/cli.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Evaluate the Rego policies of this directory again (docs/policy.md): a saved plan is
+    /// refused when they changed since it was made or now deny it.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

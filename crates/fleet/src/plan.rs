@@ -121,7 +121,7 @@ impl AccountPlan {
     }
 
     /// Why the account is not applied from this fleet plan, if it is not: it could not be
-    /// planned, or its plan has conflicts.
+    /// planned, its plan has conflicts, or a policy denies it.
     pub fn held_back(&self) -> Option<String> {
         match &self.outcome {
             AccountOutcome::NotPlanned { reason } => Some(format!("not planned: {reason}")),
@@ -133,6 +133,15 @@ impl AccountPlan {
                     if n == 1 { "conflict" } else { "conflicts" },
                     first
                         .map(|c| format!(" (first: {})", c.address.qualified()))
+                        .unwrap_or_default()
+                ))
+            }
+            AccountOutcome::Planned { plan } if plan.is_denied() => {
+                let first = plan.policy.as_ref().and_then(|v| v.deny.first());
+                Some(format!(
+                    "denied by policy{}",
+                    first
+                        .map(|f| format!(" ({}: {})", f.file, pai_spec::escape(&f.message)))
                         .unwrap_or_default()
                 ))
             }
@@ -189,15 +198,20 @@ impl FleetPlan {
             .any(Plan::has_conflicts)
     }
 
+    /// Whether a policy denies some account's plan (`fleet plan --policy`).
+    pub fn has_denials(&self) -> bool {
+        self.accounts.iter().filter_map(AccountPlan::plan).any(Plan::is_denied)
+    }
+
     /// Whether some account could not be planned.
     pub fn has_unplanned(&self) -> bool {
         self.accounts.iter().any(|a| a.plan().is_none())
     }
 
-    /// `fleet plan`'s exit code: 1 when an account could not be planned or has conflicts;
-    /// else, with `--detailed-exitcode`, 2 when there are changes; else 0.
+    /// `fleet plan`'s exit code: 1 when an account could not be planned, has conflicts or is
+    /// denied by a policy; else, with `--detailed-exitcode`, 2 when there are changes; else 0.
     pub fn exit_code(&self, detailed: bool) -> u8 {
-        if self.has_unplanned() || self.has_conflicts() {
+        if self.has_unplanned() || self.has_conflicts() || self.has_denials() {
             1
         } else if detailed && self.has_changes() {
             2
@@ -210,11 +224,14 @@ impl FleetPlan {
         self.accounts.iter().find(|a| a.name.as_str() == name)
     }
 
-    /// The accounts `fleet apply` carries out from this plan: planned, without conflicts.
+    /// The accounts `fleet apply` carries out from this plan: planned, without conflicts, not
+    /// denied by a policy.
     pub fn applicable(&self) -> impl Iterator<Item = (&AccountPlan, &Plan)> {
-        self.accounts
-            .iter()
-            .filter_map(|a| a.plan().filter(|p| !p.has_conflicts()).map(|p| (a, p)))
+        self.accounts.iter().filter_map(|a| {
+            a.plan()
+                .filter(|p| !p.has_conflicts() && !p.is_denied())
+                .map(|p| (a, p))
+        })
     }
 
     /// The accounts `fleet apply` leaves alone, and why (see [`AccountPlan::held_back`]).

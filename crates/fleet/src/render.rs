@@ -115,21 +115,29 @@ fn accounts(n: usize) -> String {
     format!("{n} {}", if n == 1 { "account" } else { "accounts" })
 }
 
-/// The planned accounts that get a section: with changes or conflicts.
+/// The planned accounts that get a section: with changes, conflicts, or a policy's message.
 fn with_section(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &Plan)> {
     plan.accounts
         .iter()
         .filter_map(|a| a.plan().map(|p| (a, p)))
-        .filter(|(_, p)| p.has_changes() || p.has_conflicts())
+        .filter(|(_, p)| notable(p))
 }
 
-/// How many planned accounts have neither changes nor conflicts.
+/// How many planned accounts have none of what gives a section.
 fn without_changes(plan: &FleetPlan) -> usize {
     plan.accounts
         .iter()
         .filter_map(AccountPlan::plan)
-        .filter(|p| !p.has_changes() && !p.has_conflicts())
+        .filter(|p| !notable(p))
         .count()
+}
+
+fn notable(p: &Plan) -> bool {
+    p.has_changes()
+        || p.has_conflicts()
+        || p.policy
+            .as_ref()
+            .is_some_and(|v| !v.deny.is_empty() || !v.warn.is_empty())
 }
 
 fn not_planned(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &str)> {

@@ -32,5 +32,8 @@ pub mod render;
 pub use change::{Action, Change, Desired, Effect, FieldChange, Recorded};
 pub use diff::diff;
 pub use observe::{wanted, Observation, ObserveError, Observed, StatusSource};
-pub use plan::{Here, Plan, PlanFileError, PlanTarget, RegionOrder, StalePlan, Summary, FORMAT_VERSION};
+pub use plan::{
+    Here, Plan, PlanFileError, PlanTarget, PolicyFinding, PolicyVerdict, RegionOrder, StalePlan, Summary,
+    FORMAT_VERSION,
+};
 pub use reconcile::{reconcile, Record, Verdict, Window, Word};

@@ -18,9 +18,11 @@ use pai_state::StateSnapshot;
 
 mod file;
 mod target;
+mod verdict;
 
 pub use file::{write_document, PlanFileError, WriteError};
 pub use target::{Here, PlanTarget, StalePlan};
+pub use verdict::{PolicyFinding, PolicyVerdict};
 
 /// The version of the plan JSON schema. Readers refuse other ones: a newer one is for a newer
 /// pai-provision, and an older one lacks what `apply` checks before it acts. Version 3: `target`
@@ -94,6 +96,10 @@ pub struct Plan {
     /// refuses while the state is frozen. Absent when it was not frozen.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub frozen: Option<pai_state::Freeze>,
+    /// The policies' verdict, with `plan --policy DIR`; absent otherwise, so that a plan made
+    /// without policies is the same document (and digest) as before policies existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<PolicyVerdict>,
 }
 
 impl Plan {
@@ -130,6 +136,7 @@ impl Plan {
             changes,
             orders,
             frozen: state.freeze.clone(),
+            policy: None,
         }
     }
 
@@ -151,9 +158,15 @@ impl Plan {
         self.changes.iter().any(|c| c.action == Action::Conflict)
     }
 
-    /// `plan`'s exit code: 1 with conflicts; with `--detailed-exitcode`, 2 when there are changes.
+    /// Whether a policy denies the plan: it is then neither saved nor applied.
+    pub fn is_denied(&self) -> bool {
+        self.policy.as_ref().is_some_and(PolicyVerdict::denies)
+    }
+
+    /// `plan`'s exit code: 1 with conflicts or a policy's denial; with `--detailed-exitcode`, 2
+    /// when there are changes.
     pub fn exit_code(&self, detailed: bool) -> u8 {
-        if self.has_conflicts() {
+        if self.has_conflicts() || self.is_denied() {
             1
         } else if detailed && self.has_changes() {
             2

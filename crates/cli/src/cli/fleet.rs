@@ -79,6 +79,10 @@ pub struct FleetPlanArgs {
     /// could not be planned, or a conflict).
     #[arg(long)]
     pub detailed_exitcode: bool,
+    /// Evaluate the Rego policies of this directory on each account's plan, with the account's
+    /// id, name and tags (docs/policy.md): a denied account is held back by `fleet apply`.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -106,6 +110,10 @@ pub struct FleetApplyArgs {
     /// How to print the outcome (json: one object per account, docs/fleet.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,
+    /// Evaluate the Rego policies of this directory again (docs/policy.md): a saved fleet plan
+    /// is refused when they changed since it was made; an account they deny now is left alone.
+    #[arg(long, value_name = "DIR")]
+    pub policy: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -21,7 +21,10 @@ pub use refresh::refresh;
 pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let target = manifest_path(&args.target);
     let saved_plan = if is_plan_file(&target) {
-        Some(Plan::load(&target)?)
+        let plan = Plan::load(&target)?;
+        super::policy::check_saved(&plan, args.policy.as_deref())
+            .with_context(|| format!("refusing the saved plan {}", target.display()))?;
+        Some(plan)
     } else {
         None
     };
@@ -36,6 +39,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         _ => {}
     }
     let saved = saved_plan.is_some();
+    // A manifest's policies are read before the lock is taken: a broken one changes nothing.
+    let policies = match (&saved_plan, &args.policy) {
+        (None, Some(dir)) => Some(super::policy::load(dir)?),
+        _ => None,
+    };
     let loaded = match &saved_plan {
         Some(plan) => context::load_manifest(g, &Some(PathBuf::from(&plan.manifest_path)))
             .with_context(|| format!("the saved plan was made from `{}`", plan.manifest_path))?,
@@ -93,7 +101,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
             } else {
                 None
             };
-            Plan::build(
+            let plan = Plan::build(
                 &manifest,
                 &path.to_string_lossy(),
                 &snapshot,
@@ -101,7 +109,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 &|region| destination.endpoint(region),
                 pai_state::clock::now_utc(),
             )
-            .made_for(g.sandbox, writer.location().to_string(), account)
+            .made_for(g.sandbox, writer.location().to_string(), account);
+            match &policies {
+                Some(policies) => super::policy::judge(policies, plan, &super::policy::context(None))?,
+                None => plan,
+            }
         }
     };
 
@@ -123,6 +135,16 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
             })?;
         }
         anyhow::bail!("the plan has conflicts; nothing was done (see the remedies above)");
+    }
+    if plan.is_denied() {
+        if json {
+            context::emit_json(&Outcome {
+                plan: &plan,
+                report: None,
+                success: false,
+            })?;
+        }
+        anyhow::bail!("a policy denies the plan; nothing was done (see Policy above)");
     }
     if !plan.has_changes() {
         if plan.changes.iter().any(pai_planner::Change::reorder_shown) {

@@ -8,6 +8,7 @@ mod fleet;
 mod fmt;
 mod governance;
 mod plan;
+mod policy;
 mod show;
 mod state;
 mod validate;

@@ -1,4 +1,5 @@
-//! `plan [MANIFEST] [--refresh=false] [--out FILE] [--format human|json|markdown] [--detailed-exitcode]`:
+//! `plan [MANIFEST] [--refresh=false] [--out FILE] [--format human|json|markdown] [--detailed-exitcode]
+//! [--policy DIR] [--policy-input FILE]`:
 //! what apply would do. Reads the state without locking or writing it.
 
 use anyhow::Context;
@@ -37,8 +38,17 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         store.location().to_string(),
         crate::cloud::account(g, &loaded.manifest, &target),
     );
+    let context = super::policy::context(None);
+    if let Some(path) = &args.policy_input {
+        super::policy::write_input(path, &plan, &context)?;
+    }
+    let plan = match &args.policy {
+        Some(dir) => super::policy::judge(&super::policy::load(dir)?, plan, &context)?,
+        None => plan,
+    };
     let saved = match &args.out {
-        Some(out) if !plan.has_conflicts() => {
+        // A denied plan is not saved, as a conflicting one is not: it can never be applied.
+        Some(out) if !plan.has_conflicts() && !plan.is_denied() => {
             plan.save(out)
                 .with_context(|| format!("saving the plan to {}", out.display()))?;
             Some(format!(
@@ -76,6 +86,16 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
              Resolve {} as shown above; apply refuses the plan until then.{}",
             if n == 1 { "" } else { "s" },
             if n == 1 { "it" } else { "them" },
+            if args.out.is_some() {
+                " The plan was not saved."
+            } else {
+                ""
+            }
+        );
+    }
+    if plan.is_denied() {
+        eprintln!(
+            "error: a policy denies the plan (see Policy above); apply refuses it.{}",
             if args.out.is_some() {
                 " The plan was not saved."
             } else {

@@ -256,12 +256,13 @@ fn unplanned_row(account: &AccountPlan, reason: &str) -> String {
     )
 }
 
-/// An account's own plan comment, collapsed; open when it has conflicts, which block it.
+/// An account's own plan comment, collapsed; open when it has conflicts or a policy denies it,
+/// which block it.
 fn section(account: &AccountPlan, plan: &Plan) -> String {
     let s = &plan.summary;
     format!(
-        "<details{}><summary><b>{}</b> ({}): {} to order, {} to adopt, {} to reorder, {} to forget, {} {}</summary>\n\n{}\n</details>\n\n",
-        if plan.has_conflicts() { " open" } else { "" },
+        "<details{}><summary><b>{}</b> ({}): {} to order, {} to adopt, {} to reorder, {} to forget, {} {}{}</summary>\n\n{}\n</details>\n\n",
+        if plan.has_conflicts() || plan.is_denied() { " open" } else { "" },
         cell(account.name.as_str()),
         cell(&account.id),
         s.order,
@@ -270,6 +271,7 @@ fn section(account: &AccountPlan, plan: &Plan) -> String {
         s.forget,
         s.conflict,
         if s.conflict == 1 { "conflict" } else { "conflicts" },
+        if plan.is_denied() { ", <b>denied by policy</b>" } else { "" },
         pai_planner::render::markdown(plan)
     )
 }

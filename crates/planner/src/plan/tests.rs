@@ -332,3 +332,38 @@ fn save_replaces_a_plan_and_nothing_else() {
         .collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn the_digest_covers_the_policy_verdict() {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let mut plan = made(&m, &state(&[]));
+    plan.policy = Some(PolicyVerdict {
+        policies_digest: "sha256:aa".into(),
+        deny: vec![PolicyFinding {
+            file: "a.rego".into(),
+            rule: "deny".into(),
+            message: "no".into(),
+        }],
+        warn: Vec::new(),
+    });
+    let path = std::path::Path::new("plan.json");
+    let compact: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+    assert_eq!(Plan::from_json(&compact.to_string(), path).unwrap(), plan);
+    for (pointer, value) in [
+        ("/policy/deny", serde_json::json!([])),
+        ("/policy/policies_digest", serde_json::json!("sha256:bb")),
+    ] {
+        let mut edited = compact.clone();
+        *edited.pointer_mut(pointer).unwrap() = value;
+        let err = Plan::from_json(&edited.to_string(), path).unwrap_err();
+        assert!(matches!(err, PlanFileError::Edited { .. }), "{pointer}: {err}");
+    }
+    // Removing the verdict is an edit too.
+    let mut stripped = compact.clone();
+    stripped.as_object_mut().unwrap().remove("policy");
+    assert!(matches!(
+        Plan::from_json(&stripped.to_string(), path),
+        Err(PlanFileError::Edited { .. })
+    ));
+}

@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{line_diff, request_fields, request_text, Paint};
 use crate::change::{Action, Change};
-use crate::plan::Plan;
+use crate::plan::{Plan, PolicyVerdict};
 use pai_spec::escape;
 use pai_state::Status;
 
@@ -56,6 +56,9 @@ pub fn plan(plan: &Plan, color: bool) -> String {
         }
         out.push('\n');
     }
+    if let Some(verdict) = &plan.policy {
+        policy_section(&mut out, verdict, paint);
+    }
     out.push_str(&summary_line(plan));
     out.push('\n');
     out
@@ -67,6 +70,42 @@ pub fn digest_line(plan: &Plan) -> String {
         "Plan digest: {} (apply PLANFILE --expect-digest checks it)\n",
         plan.digest()
     )
+}
+
+/// `Policy: 1 denial, 1 warning (sha256:...)`, then each message with the file of its rule.
+fn policy_section(out: &mut String, verdict: &PolicyVerdict, paint: Paint) {
+    let plural = |n: usize, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let _ = writeln!(
+        out,
+        "Policy: {}, {} ({})",
+        plural(verdict.deny.len(), "denial", "denials"),
+        plural(verdict.warn.len(), "warning", "warnings"),
+        verdict.policies_digest
+    );
+    for f in &verdict.deny {
+        let _ = writeln!(
+            out,
+            "  {} {}  [{}: {}]",
+            paint.bold_red("deny:"),
+            escape(&f.message),
+            escape(&f.file),
+            f.rule
+        );
+    }
+    for f in &verdict.warn {
+        let _ = writeln!(
+            out,
+            "  {} {}  [{}: {}]",
+            paint.yellow("warn:"),
+            escape(&f.message),
+            escape(&f.file),
+            f.rule
+        );
+    }
+    if verdict.denies() {
+        out.push_str("  A policy denies this plan: it is not saved, and apply refuses it.\n");
+    }
+    out.push('\n');
 }
 
 /// `Plan: 2 to order, 1 to adopt, 0 to reorder, 1 to forget, 0 conflicts, 3 unchanged.`

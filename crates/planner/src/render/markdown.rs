@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::{line_diff, request_text};
 use crate::change::Action;
-use crate::plan::Plan;
+use crate::plan::{Plan, PolicyVerdict};
 use pai_spec::escape;
 
 /// Table cells hold one line and no `|`.
@@ -121,6 +121,9 @@ pub fn plan(plan: &Plan) -> String {
             );
         }
     }
+    if let Some(verdict) = &plan.policy {
+        policy_section(&mut out, verdict);
+    }
     let _ = writeln!(
         out,
         "<sub>state lineage {}, serial {} · manifest <code>{}</code> sha256 {} · pai-provision {}</sub>",
@@ -131,4 +134,38 @@ pub fn plan(plan: &Plan) -> String {
         plan.tool_version
     );
     out
+}
+
+/// The policies' denials (a CAUTION block: the plan will not be applied) and warnings.
+fn policy_section(out: &mut String, verdict: &PolicyVerdict) {
+    out.push_str("#### Policy\n\n");
+    if verdict.deny.is_empty() && verdict.warn.is_empty() {
+        out.push_str("Every policy passes.\n\n");
+    }
+    if !verdict.deny.is_empty() {
+        out.push_str("> [!CAUTION]\n> A policy denies this plan: apply refuses it.\n\n");
+    }
+    if !verdict.deny.is_empty() || !verdict.warn.is_empty() {
+        out.push_str("| | Message | Policy |\n|:-:|---|---|\n");
+    }
+    for (mark, findings) in [("deny", &verdict.deny), ("warn", &verdict.warn)] {
+        for f in findings {
+            let _ = writeln!(
+                out,
+                "| {mark} | {} | <code>{}</code> ({}) |",
+                html(&f.message),
+                html(&f.file),
+                html(&f.rule)
+            );
+        }
+    }
+    if !verdict.deny.is_empty() || !verdict.warn.is_empty() {
+        out.push('\n');
+    }
+    let _ = writeln!(out, "<sub>policies {}</sub>\n", verdict.policies_digest);
+}
+
+/// A policy's text in a table cell: a message cannot open or close HTML in the comment.
+fn html(s: &str) -> String {
+    cell(&s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;"))
 }

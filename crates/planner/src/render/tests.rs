@@ -415,3 +415,61 @@ fn controls_in_requests_server_text_and_the_state_are_written_out() {
     };
     assert_no_controls(&super::state::history(&h), "history");
 }
+
+/// A verdict with a denial and a warning whose texts try to break out of their format.
+fn judged() -> Plan {
+    use crate::plan::{PolicyFinding, PolicyVerdict};
+    let mut plan = blind();
+    plan.policy = Some(PolicyVerdict {
+        policies_digest: "sha256:00ff".into(),
+        deny: vec![PolicyFinding {
+            file: "auto_pay.rego".into(),
+            rule: "deny".into(),
+            message: "AutoPay <b>false</b> | \x1b[31mred".into(),
+        }],
+        warn: vec![PolicyFinding {
+            file: "max_orders.rego".into(),
+            rule: "warn_orders".into(),
+            message: "3 orders".into(),
+        }],
+    });
+    plan
+}
+
+#[test]
+fn the_policy_verdict_is_in_every_format() {
+    let plan = judged();
+    let human = super::human(&plan, false);
+    assert!(human.contains("Policy: 1 denial, 1 warning (sha256:00ff)\n"), "{human}");
+    assert!(
+        human.contains("  deny: AutoPay <b>false</b> | \\u{1b}[31mred  [auto_pay.rego: deny]\n"),
+        "{human}"
+    );
+    assert!(
+        human.contains("  warn: 3 orders  [max_orders.rego: warn_orders]\n"),
+        "{human}"
+    );
+    assert!(human.contains("apply refuses it"), "{human}");
+    assert_eq!(strip_ansi(&super::human(&plan, true)), human);
+
+    let markdown = super::markdown(&plan);
+    assert!(markdown.contains("#### Policy\n\n> [!CAUTION]\n"), "{markdown}");
+    assert!(
+        markdown.contains(
+            "| deny | AutoPay &lt;b&gt;false&lt;/b&gt; \\| \\u{1b}[31mred | <code>auto_pay.rego</code> (deny) |"
+        ),
+        "{markdown}"
+    );
+    assert!(
+        markdown.contains("| warn | 3 orders | <code>max_orders.rego</code> (warn_orders) |"),
+        "{markdown}"
+    );
+
+    let json: serde_json::Value = serde_json::from_str(&super::json(&plan)).unwrap();
+    assert_eq!(json["policy"]["deny"][0]["file"], "auto_pay.rego");
+    assert_eq!(json["policy"]["warn"][0]["rule"], "warn_orders");
+    // Without a verdict there is no `policy` key: the document is the one made before policies.
+    let bare: serde_json::Value = serde_json::from_str(&super::json(&blind())).unwrap();
+    assert!(bare.get("policy").is_none());
+    assert!(plan.is_denied() && plan.exit_code(false) == 1);
+}

@@ -27,7 +27,8 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             args.target.display()
         );
     }
-    let (mut loaded, saved_plan) = if saved {
+    let policies = args.policy.as_deref().map(crate::commands::policy::load).transpose()?;
+    let (mut loaded, mut saved_plan) = if saved {
         let plan = FleetPlan::load(&args.target)?;
         // Before anything else: no fleet file, no lock, no call for a plan that was not reviewed.
         if let Some(expected) = &args.expect_digest {
@@ -47,7 +48,7 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         );
     }
     let states = super::states(g, &loaded.path)?;
-    if let Some(plan) = &saved_plan {
+    if let Some(plan) = &mut saved_plan {
         // Before anything else: no call and no lock for a plan made for elsewhere.
         let same_state = |recorded: &str| states.base().is_named_by(recorded);
         let here = FleetHere {
@@ -59,6 +60,10 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         };
         plan.check_made_for(&here)
             .with_context(|| format!("refusing the saved fleet plan {}", args.target.display()))?;
+        if let Some(policies) = &policies {
+            super::plan::recheck(plan, policies)
+                .with_context(|| format!("refusing the saved fleet plan {}", args.target.display()))?;
+        }
     }
     let cloud = FleetCloud::connect(g, &loaded.fleet, &states, args.selection.sts_rate)?;
     // Discovered again: an account the plan has and Resource Directory no longer lists is not
@@ -93,6 +98,14 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             run_config,
             args.selection.shard,
         )?;
+        let plan = match &policies {
+            Some(policies) => {
+                let mut plan = plan;
+                super::plan::judge_accounts(&mut plan, policies)?;
+                plan
+            }
+            None => plan,
+        };
         if !json {
             context::emit(&render::human(&plan, context::stdout_color(g)))?;
         }

@@ -22,7 +22,12 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     let accounts = super::select(&loaded.fleet, &args.selection.accounts, args.selection.shard.as_ref())?;
     let targets = super::targets(g, &accounts, &states);
     let config = args.selection.run_config();
-    let plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
+    // Read before any account is planned: a broken policy stops the run before it starts.
+    let policies = args.policy.as_deref().map(super::super::policy::load).transpose()?;
+    let mut plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
+    if let Some(policies) = &policies {
+        judge_accounts(&mut plan, policies)?;
+    }
     let saved = match &args.out {
         // Saved with conflicts and accounts not planned too: one broken account must not hold
         // back a reviewed change to the others; `fleet apply` leaves those alone and names them.
@@ -67,7 +72,58 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
             if n == 1 { "it" } else { "them" },
         );
     }
+    if plan.has_denials() {
+        let n = plan
+            .accounts
+            .iter()
+            .filter_map(|a| a.plan())
+            .filter(|p| p.is_denied())
+            .count();
+        eprintln!(
+            "error: a policy denies the plan of {n} account{} (see Policy above); fleet apply leaves {} alone.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "them" },
+        );
+    }
     Ok(plan.exit_code(args.detailed_exitcode))
+}
+
+/// Each planned account's plan judged with its own context (id, name and tags from the fleet
+/// file). The fleet plan's digest, computed when it is written, covers the verdicts. The
+/// accounts are shared out over the machine's cores, each thread with its own copy of the
+/// parsed policies (cheap: the parsed modules are shared).
+pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+    let threads = std::thread::available_parallelism().map_or(1, usize::from).max(1);
+    let chunk = plan.accounts.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let workers: Vec<_> = plan
+            .accounts
+            .chunks_mut(chunk)
+            .map(|accounts| {
+                let policies = policies.clone();
+                scope.spawn(move || accounts.iter_mut().try_for_each(|a| judge_account(a, &policies)))
+            })
+            .collect();
+        workers.into_iter().try_for_each(|w| {
+            w.join()
+                .unwrap_or_else(|_| Err(anyhow::anyhow!("evaluating the policies stopped unexpectedly")))
+        })
+    })
+}
+
+fn judge_account(account: &mut pai_fleet::plan::AccountPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+    use pai_fleet::plan::AccountOutcome;
+    let context = super::super::policy::context(Some(pai_policy::AccountContext {
+        id: account.id.clone(),
+        name: account.name.as_str().to_owned(),
+        tags: account.tags.clone(),
+    }));
+    if let AccountOutcome::Planned { plan } = &mut account.outcome {
+        let judged = super::super::policy::judge(policies, (**plan).clone(), &context)
+            .with_context(|| format!("account {}", account.name.as_str()))?;
+        **plan = judged;
+    }
+    Ok(())
 }
 
 /// Plans the targets and assembles the combined plan (also what `fleet apply FLEET` applies).
@@ -101,4 +157,25 @@ pub(super) fn plan_fleet(
         accounts,
         now,
     ))
+}
+
+/// Before a saved fleet plan is applied with `--policy`: refuses it when the policies are not
+/// those it was judged with, and judges every account again, so that one they deny now is left
+/// alone like one denied at plan time.
+pub(super) fn recheck(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+    use pai_fleet::plan::AccountOutcome;
+    for account in &plan.accounts {
+        if let AccountOutcome::Planned { plan } = &account.outcome {
+            let made_with = plan.policy.as_ref().map(|v| v.policies_digest.as_str());
+            if made_with != Some(policies.digest()) {
+                anyhow::bail!(
+                    "account {}: the plan was made {}, and the policies are now {}; plan again and review the verdict",
+                    account.name.as_str(),
+                    made_with.map_or("without policies".to_owned(), |d| format!("with the policies {d}")),
+                    policies.digest()
+                );
+            }
+        }
+    }
+    judge_accounts(plan, policies)
 }

@@ -1,0 +1,34 @@
+//! Rego policies on plans (`plan --policy DIR`, `fleet plan --policy DIR`, `apply PLANFILE
+//! --policy DIR`), evaluated in process with the `regorus` engine. `docs/policy.md` is the
+//! contract: the versioned input document, the rules' layout (conftest's: `package main`,
+//! `deny` and `warn`), and how a verdict ends up in the plan.
+//!
+//! - [`input`]: the input document ([`PolicyInput`]) and its context: the fleet account
+//!   ([`AccountContext`]) and the CI run, read from the CI's standard variables
+//!   ([`CiContext::from_env`], a pure function of a lookup).
+//! - [`set`]: a policy directory parsed once ([`PolicySet::load`]), its digest, and
+//!   [`PolicySet::evaluate`], which gives the `pai_planner::PolicyVerdict` a plan carries.
+//!
+//! The planner only carries the verdict; it never depends on this crate (data flows one way).
+
+pub mod input;
+pub mod set;
+
+mod error;
+
+pub use error::PolicyError;
+pub use input::{AccountContext, CiContext, PolicyContext, PolicyInput, INPUT_VERSION};
+pub use pai_planner::{PolicyFinding, PolicyVerdict};
+pub use set::PolicySet;
+
+use pai_planner::Plan;
+
+/// Evaluates `policies` on `plan` in `context` and returns the plan carrying the verdict.
+/// The policies see the plan without any earlier verdict (`docs/policy.md`), so that `apply`
+/// re-evaluating a saved plan gives them exactly what `plan` gave them.
+pub fn judge(policies: &PolicySet, mut plan: Plan, context: &PolicyContext) -> Result<Plan, PolicyError> {
+    plan.policy = None;
+    let input = PolicyInput::new(&plan, context);
+    plan.policy = Some(policies.evaluate(&input.to_value())?);
+    Ok(plan)
+}
