@@ -126,7 +126,14 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         };
         context::emit(&text)?;
     }
-    if plan.has_conflicts() {
+    let refusal = if plan.has_conflicts() {
+        Some("the plan has conflicts; nothing was done (see the remedies above)")
+    } else if plan.is_denied() {
+        Some("a policy denies the plan; nothing was done (see Policy above)")
+    } else {
+        None
+    };
+    if let Some(refusal) = refusal {
         if json {
             context::emit_json(&Outcome {
                 plan: &plan,
@@ -134,17 +141,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 success: false,
             })?;
         }
-        anyhow::bail!("the plan has conflicts; nothing was done (see the remedies above)");
-    }
-    if plan.is_denied() {
-        if json {
-            context::emit_json(&Outcome {
-                plan: &plan,
-                report: None,
-                success: false,
-            })?;
-        }
-        anyhow::bail!("a policy denies the plan; nothing was done (see Policy above)");
+        anyhow::bail!(refusal);
     }
     if !plan.has_changes() {
         if plan.changes.iter().any(pai_planner::Change::reorder_shown) {
