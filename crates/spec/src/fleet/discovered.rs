@@ -40,7 +40,14 @@ impl Fleet {
             if self.accounts.values().any(|a| a.id == id) {
                 continue;
             }
-            let name = free_name(&account.display_name, id.as_str(), &names);
+            let Some(name) = free_name(&account.display_name, id.as_str(), &names) else {
+                skipped.push(format!(
+                    "Resource Directory listed `{}` ({}), and no free account name was left for it: left out",
+                    crate::escape(id.as_str()),
+                    crate::escape(&account.display_name)
+                ));
+                continue;
+            };
             names.insert(name.as_str().to_owned());
             let account = Account {
                 name: name.clone(),
@@ -59,8 +66,9 @@ impl Fleet {
 
 /// A valid account name for `display`: lower case, other characters as `-`, starting with a
 /// letter (`a-` is put in front otherwise); when taken, or when nothing is left of it, with
-/// `-` and the id's last 4 digits (then all 16).
-fn free_name(display: &str, id: &str, taken: &BTreeSet<String>) -> Address {
+/// `-` and the id's last 4 digits (then all 16). `None` only if every one is taken, which two
+/// different ids cannot both cause.
+fn free_name(display: &str, id: &str, taken: &BTreeSet<String>) -> Option<Address> {
     let mut base: String = display
         .trim()
         .chars()
@@ -86,13 +94,10 @@ fn free_name(display: &str, id: &str, taken: &BTreeSet<String>) -> Address {
         format!("{base}-{}", &id[id.len() - 4..]),
         format!("{base}-{id}"),
     ];
-    for candidate in candidates {
-        if let (false, Ok(address)) = (taken.contains(&candidate), Address::parse(&candidate)) {
-            return address;
-        }
-    }
-    // Unreachable in practice (an id is unique), but never a panic: the id alone is free.
-    Address::parse(&format!("account-{id}")).unwrap_or_else(|_| Address::parse("account").expect("a valid name"))
+    candidates
+        .into_iter()
+        .filter(|candidate| !taken.contains(candidate))
+        .find_map(|candidate| Address::parse(&candidate).ok())
 }
 
 #[cfg(test)]
@@ -114,7 +119,7 @@ mod tests {
             ("ÄÖÜ", "account"),
         ];
         for (display, want) in cases {
-            assert_eq!(free_name(display, id, &taken).as_str(), want, "{display:?}");
+            assert_eq!(free_name(display, id, &taken).unwrap().as_str(), want, "{display:?}");
         }
     }
 }
