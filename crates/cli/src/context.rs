@@ -239,11 +239,20 @@ pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
             state_path: state_path(g, Some(manifest))?,
         });
     }
-    let resolver = EndpointResolver::from_provider(&manifest.manifest.provider).with_template(g.endpoint.clone());
-    for region in manifest.manifest.regions() {
+    Ok(Target::Cloud(cloud_endpoints(
+        g.endpoint.as_deref(),
+        &manifest.manifest,
+    )?))
+}
+
+/// Where `manifest`'s calls go in the cloud (its endpoints, under `--endpoint`), every region's
+/// URL checked: one the client could not use is an error before any plan shows it.
+pub fn cloud_endpoints(template: Option<&str>, manifest: &Manifest) -> anyhow::Result<EndpointResolver> {
+    let resolver = EndpointResolver::from_provider(&manifest.provider).with_template(template.map(str::to_owned));
+    for region in manifest.regions() {
         parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
     }
-    Ok(Target::Cloud(resolver))
+    Ok(resolver)
 }
 
 /// Accepts `pai` or `products.pai`.

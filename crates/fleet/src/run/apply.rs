@@ -66,6 +66,23 @@ impl Applied {
         }
     }
 
+    /// Why the account failed, when it did: the reason, or its regions' headlines.
+    pub fn failure(&self) -> Option<String> {
+        match self {
+            Applied::Applied { report } | Applied::Resumed { report } if !report.is_success() => Some(
+                report
+                    .regions
+                    .iter()
+                    .filter(|r| !r.is_success())
+                    .map(|r| r.headline())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            Applied::Failed { reason, .. } => Some(reason.clone()),
+            _ => None,
+        }
+    }
+
     /// Products ordered in this account by this run.
     pub fn ordered(&self) -> usize {
         match self {
@@ -237,14 +254,8 @@ fn event_of(outcome: &Applied) -> AccountEvent {
         Applied::Applied { report } | Applied::Resumed { report } if report.is_success() => AccountEvent::Applied {
             ordered: report.ordered(),
         },
-        Applied::Applied { report } | Applied::Resumed { report } => AccountEvent::Failed {
-            reason: report
-                .regions
-                .iter()
-                .filter(|r| !r.is_success())
-                .map(|r| r.headline())
-                .collect::<Vec<_>>()
-                .join("; "),
+        Applied::Applied { .. } | Applied::Resumed { .. } => AccountEvent::Failed {
+            reason: outcome.failure().unwrap_or_default(),
         },
         Applied::NothingToDo => AccountEvent::Applied { ordered: 0 },
         Applied::Failed { reason, .. } => AccountEvent::Failed { reason: reason.clone() },
@@ -320,7 +331,7 @@ async fn apply_one(
                 state: Some(_),
             },
         ) => {
-            // Asked after the lock is held: what it sees cannot change under it.
+            // Asked after the lock is held, on the state read under it: it cannot change meanwhile.
             let fresh = match plan_one(
                 target,
                 env,
@@ -328,6 +339,7 @@ async fn apply_one(
                 Purpose::Apply,
                 Arc::clone(&throttled),
                 OffsetDateTime::now_utc(),
+                Some(&snapshot),
             )
             .await
             {

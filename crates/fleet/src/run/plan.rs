@@ -50,6 +50,7 @@ pub async fn plan_accounts(
                 Purpose::Plan,
                 Arc::clone(&throttled),
                 now,
+                None,
             )
             .await;
             if throttled.load(Ordering::Relaxed) {
@@ -81,7 +82,8 @@ fn collect(joined: Result<(usize, AccountPlan), tokio::task::JoinError>, plans: 
     }
 }
 
-/// The plan of one account, or why there is none.
+/// The plan of one account, or why there is none. `recorded` is its state when the caller has
+/// read it already (under the lock, resuming an apply); else the state is read here.
 pub(super) async fn plan_one(
     target: &AccountTarget,
     env: &dyn Environment,
@@ -89,8 +91,9 @@ pub(super) async fn plan_one(
     purpose: Purpose,
     throttled: ThrottleFlag,
     now: OffsetDateTime,
+    recorded: Option<&StateSnapshot>,
 ) -> AccountOutcome {
-    match try_plan(target, env, config, purpose, throttled, now).await {
+    match try_plan(target, env, config, purpose, throttled, now, recorded).await {
         Ok(plan) => AccountOutcome::Planned { plan: Box::new(plan) },
         Err(reason) => AccountOutcome::NotPlanned { reason },
     }
@@ -103,6 +106,7 @@ async fn try_plan(
     purpose: Purpose,
     throttled: ThrottleFlag,
     now: OffsetDateTime,
+    recorded: Option<&StateSnapshot>,
 ) -> Result<Plan, String> {
     let loaded = target.manifest.as_ref().map_err(Clone::clone)?;
     let outside = regions_outside(&target.account, &loaded.manifest);
@@ -122,9 +126,16 @@ async fn try_plan(
         ));
     }
     let location = target.state.as_ref().map_err(Clone::clone)?.clone();
-    let snapshot = read_snapshot(location.clone()).await?;
+    let read;
+    let snapshot = match recorded {
+        Some(snapshot) => snapshot,
+        None => {
+            read = read_snapshot(location.clone()).await?;
+            &read
+        }
+    };
     let client = env.client(&target.account, &loaded.manifest, purpose, throttled)?;
-    let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
+    let wanted = pai_planner::wanted(&loaded.manifest, snapshot);
     let observation = ListProductsStatus::new(client)
         .at_most(config.per_account)
         .observe_async(&wanted)
@@ -133,7 +144,7 @@ async fn try_plan(
     let plan = Plan::build(
         &loaded.manifest,
         &loaded.path,
-        &snapshot,
+        snapshot,
         Some(&observation),
         &|region| env.endpoint(&loaded.manifest, region),
         now,

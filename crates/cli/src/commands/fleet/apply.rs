@@ -222,27 +222,16 @@ fn summary(applied: &[AccountApplied]) -> String {
                 ordered += report.ordered();
                 format!("{}: done, {} ordered", account.name, report.ordered())
             }
-            Applied::Applied { report } | Applied::Resumed { report } => {
-                ordered += report.ordered();
+            Applied::Applied { .. } | Applied::Resumed { .. } | Applied::Failed { .. } => {
+                ordered += account.outcome.ordered();
                 failed += 1;
                 format!(
                     "{}: FAILED: {}",
                     account.name,
-                    report
-                        .regions
-                        .iter()
-                        .filter(|r| !r.is_success())
-                        .map(|r| r.headline())
-                        .collect::<Vec<_>>()
-                        .join("; ")
+                    account.outcome.failure().unwrap_or_default()
                 )
             }
             Applied::NothingToDo => format!("{}: no changes", account.name),
-            Applied::Failed { reason, report } => {
-                failed += 1;
-                ordered += report.as_ref().map_or(0, |r| r.ordered());
-                format!("{}: FAILED: {reason}", account.name)
-            }
             Applied::NotStarted { reason } => {
                 not_started += 1;
                 format!("{}: not started: {reason}", account.name)

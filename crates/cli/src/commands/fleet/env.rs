@@ -31,20 +31,6 @@ use crate::cloud::{Interrupts, SANDBOX_ENDPOINT};
 /// The sandbox's management account: the one its key belongs to, trusted by every role.
 const SANDBOX_HOME_ACCOUNT: &str = "1000000000000000";
 
-/// An endpoint the client could not use is an error before a plan shows it (as `plan` checks).
-pub fn check_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<()> {
-    let resolver = resolver(g, manifest);
-    for region in manifest.regions() {
-        pai_apply::client::endpoint::parse_endpoint(&resolver.url_for(&region))
-            .with_context(|| format!("the endpoint for {region}"))?;
-    }
-    Ok(())
-}
-
-fn resolver(g: &Global, manifest: &Manifest) -> EndpointResolver {
-    EndpointResolver::from_provider(&manifest.provider).with_template(g.endpoint.clone())
-}
-
 /// The runtime, the signals, and the [`FleetEnv`] every account's client comes from.
 pub struct FleetCloud {
     env: Arc<FleetEnv>,
@@ -242,7 +228,7 @@ impl FleetEnv {
         }
         let endpoint = match &self.sandbox_endpoints {
             Some(endpoints) => EndpointResolver::only(endpoints.clone()),
-            None => EndpointResolver::from_provider(&manifest.provider).with_template(self.endpoint_template.clone()),
+            None => self.cloud_endpoints(manifest),
         };
         let config = ClientConfig {
             signature: self.signature.unwrap_or(manifest.provider.signature),
@@ -254,6 +240,12 @@ impl FleetEnv {
             Client::new(config, Arc::clone(&self.base)).map_err(|e| format!("cannot build the API client: {e}"))?;
         clients.insert(key, client.clone());
         Ok(client)
+    }
+
+    /// `manifest`'s endpoints under `--endpoint`, as checked when the manifest was loaded
+    /// (`context::cloud_endpoints`).
+    fn cloud_endpoints(&self, manifest: &Manifest) -> EndpointResolver {
+        EndpointResolver::from_provider(&manifest.provider).with_template(self.endpoint_template.clone())
     }
 
     fn role(&self, role_arn: &str) -> Result<Arc<dyn CredentialProvider>, String> {
@@ -292,9 +284,7 @@ impl Environment for FleetEnv {
     fn endpoint(&self, manifest: &Manifest, region: &Region) -> String {
         match &self.sandbox_endpoints {
             Some(_) => SANDBOX_ENDPOINT.to_owned(),
-            None => EndpointResolver::from_provider(&manifest.provider)
-                .with_template(self.endpoint_template.clone())
-                .url_for(region),
+            None => self.cloud_endpoints(manifest).url_for(region),
         }
     }
 
