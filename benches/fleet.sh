@@ -69,37 +69,22 @@ export ALIBABA_CLOUD_ACCESS_KEY_ID=emulator ALIBABA_CLOUD_ACCESS_KEY_SECRET=emul
 unset ALIBABA_CLOUD_SECURITY_TOKEN PAI_PROVISION_STATE
 
 regions=(cn-hangzhou cn-shanghai cn-beijing cn-shenzhen)
+# shellcheck source=benches/fleet_emulator.sh
+source benches/fleet_emulator.sh
 
 # start_emulator LATENCY: an emulator serving the largest fleet in $work/lat$LATENCY, whose
 # manifest.toml then names its listeners. Sets sts_$LATENCY to its first listener.
 start_emulator() {
-  local lat=$1 dir=$work/lat$1 listen=() r line
+  local lat=$1 dir=$work/lat$1
   mkdir -p "$dir"
   # The fleet file needs its manifest to exist; the real endpoints are known once it listens.
   $gen manifest "$dir" "${regions[@]/%/=http://127.0.0.1:1}" >/dev/null
   $gen fleet "$dir" "$largest" >/dev/null
-  for r in "${regions[@]}"; do listen+=(--listen "$r=127.0.0.1:0"); done
-  local faults=()
-  ((lat > 0)) && faults=(--faults "latency_ms=$lat")
-  mkfifo "$dir/out"
-  "$bin" emulator --fleet "$dir/fleet-$largest.toml" "${listen[@]}" "${faults[@]}" --seed 1 \
-    >"$dir/out" 2>"$dir/emulator.log" &
-  emulator_pids+=($!)
-  eval "emulator_pid_$lat=$!"
-  local endpoints=() served=""
-  exec 3<"$dir/out"
-  while read -r line <&3; do
-    case $line in
-      listening\ *) set -- $line; endpoints+=("$2=$3") ;;
-      serving\ *) served=$line; break ;;
-    esac
-  done
-  # Keep reading the emulator's stdout so that it never blocks on a full pipe.
-  cat <&3 >/dev/null &
-  exec 3<&-
-  [[ -n $served ]] || { echo "the emulator did not start:" >&2; cat "$dir/emulator.log" >&2; exit 1; }
-  $gen manifest "$dir" "${endpoints[@]}" >/dev/null
-  eval "sts_$lat=${endpoints[0]#*=}"
+  start_fleet_emulator "$dir" "$dir/fleet-$largest.toml" "$lat"
+  emulator_pids+=("$fleet_emulator_pid")
+  eval "emulator_pid_$lat=$fleet_emulator_pid"
+  eval "sts_$lat=$fleet_sts"
+  local served=$fleet_served
   echo "emulator ($lat ms): $served" >&2
 }
 

@@ -14,8 +14,6 @@ cd "$(dirname "$0")/.."
 runs=${RUNS:-5}
 accounts=${ACCOUNTS:-1000}
 latency=${LATENCY_MS:-0}
-faults=()
-((latency > 0)) && faults=(--faults "latency_ms=$latency")
 
 cargo build --release --quiet -p pai-provision
 bin=$PWD/target/release/pai-provision
@@ -37,29 +35,14 @@ trap 'exit 130' INT TERM
 export ALIBABA_CLOUD_ACCESS_KEY_ID=emulator ALIBABA_CLOUD_ACCESS_KEY_SECRET=emulator-secret
 unset ALIBABA_CLOUD_SECURITY_TOKEN PAI_PROVISION_STATE
 regions=(cn-hangzhou cn-shanghai cn-beijing cn-shenzhen)
+# shellcheck source=benches/fleet_emulator.sh
+source benches/fleet_emulator.sh
 
 $gen manifest "$work" "${regions[@]/%/=http://127.0.0.1:1}" >/dev/null
 $gen fleet "$work" "$accounts" >/dev/null
-listen=()
-for r in "${regions[@]}"; do listen+=(--listen "$r=127.0.0.1:0"); done
-mkfifo "$work/out"
-"$bin" emulator --fleet "$work/fleet-$accounts.toml" "${listen[@]}" --seed 1 "${faults[@]}" >"$work/out" 2>"$work/emulator.log" &
-emulator_pid=$!
-endpoints=()
-served=""
-exec 3<"$work/out"
-while read -r line <&3; do
-  case $line in
-    listening\ *) set -- $line; endpoints+=("$2=$3") ;;
-    serving\ *) served=$line; break ;;
-  esac
-done
-# Keep reading the emulator's stdout so that it never blocks on a full pipe.
-cat <&3 >/dev/null &
-exec 3<&-
-[[ -n $served ]] || { echo "the emulator did not start:" >&2; cat "$work/emulator.log" >&2; exit 1; }
-$gen manifest "$work" "${endpoints[@]}" >/dev/null
-sts=${endpoints[0]#*=}
+start_fleet_emulator "$work" "$work/fleet-$accounts.toml" "$latency"
+emulator_pid=$fleet_emulator_pid
+sts=$fleet_sts
 
 # run [ARGS...] -> wall seconds of one `fleet plan` with a fresh state directory.
 run() {
