@@ -329,6 +329,66 @@ fn a_frozen_account_fails_alone_in_a_fleet_apply() {
     assert!(status.stdout.contains("frozen"), "{}", status.describe());
 }
 
+/// Each account of `fleet apply FLEETPLAN --policy DIR` records the verdict the apply re-checked
+/// for that account with its run's provenance, warnings included.
+#[test]
+fn each_account_of_a_fleet_apply_records_its_policy_verdict() {
+    let setup = FleetSetup::new(members(2), vec![]);
+    let policies = setup.work.file("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    support::write(
+        &policies,
+        "budget.rego",
+        "package main\n\nimport rego.v1\n\nwarn contains msg if {\n\tsome change in input.plan.changes\n\tchange.action == \"order\"\n\tmsg := sprintf(\"%s orders %s\", [input.context.account.name, change.address])\n}\n",
+    );
+    let dir = policies.to_str().unwrap();
+    let plan_file = setup.work.file("fleet-plan.json");
+    let plan_path = plan_file.to_str().unwrap();
+    setup.expect(
+        2,
+        &[
+            "fleet",
+            "plan",
+            "--detailed-exitcode",
+            "--policy",
+            dir,
+            "--out",
+            plan_path,
+            "fleet.toml",
+        ],
+    );
+    let plan: Value = serde_json::from_str(&std::fs::read_to_string(&plan_file).unwrap()).unwrap();
+    let digest = plan["accounts"][0]["outcome"]["plan"]["policy"]["policies_digest"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    setup.expect(0, &["fleet", "apply", plan_path, "--policy", dir]);
+    for name in ["acct-1", "acct-2"] {
+        let id = &setup.member(name).id;
+        let history = Store::open_read_only(setup.location(id))
+            .unwrap()
+            .history(None)
+            .unwrap();
+        let p = history.runs.last().unwrap().provenance.clone().unwrap();
+        let record = p.policy.unwrap_or_else(|| panic!("{name}: no verdict recorded"));
+        assert_eq!(record.digest, digest, "{name}");
+        assert_eq!(record.denied, 0, "{name}");
+        assert_eq!(
+            record.warned,
+            two_regions().len(),
+            "{name}: one warning per product ordered"
+        );
+        assert!(
+            record
+                .warnings
+                .iter()
+                .all(|w| w.starts_with(&format!("budget.rego: {name} orders "))),
+            "{name}: {:?}",
+            record.warnings
+        );
+    }
+}
+
 /// Points the work directory's `--state` at a new schema of `PAI_TEST_POSTGRES_URL`'s server.
 fn on_postgres(setup: &mut Setup) -> String {
     let server = std::env::var("PAI_TEST_POSTGRES_URL").unwrap_or_default();

@@ -350,3 +350,78 @@ fn fleet_plan_judges_each_account_with_its_tags_and_fleet_apply_holds_back_the_d
     assert!(active("analytics") && active("research"), "{status:#}");
     assert!(!active("sandbox"), "{status:#}");
 }
+
+/// The verdict `apply PLANFILE --policy` re-checked is recorded with the run's provenance:
+/// `state history --format jsonl` carries it, `state history` says it in a few words.
+#[test]
+fn apply_records_the_rechecked_verdict_in_the_runs_provenance() {
+    let work = workdir();
+    let plan = sandbox(
+        &work,
+        &[
+            "plan",
+            QUICKSTART,
+            "--policy",
+            POLICIES,
+            "--out",
+            "plan.json",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(plan.code, Some(0), "{}", plan.describe());
+    let digest = plan.json()["policy"]["policies_digest"]
+        .as_str()
+        .expect("a verdict")
+        .to_owned();
+    let apply = sandbox(&work, &["apply", "plan.json", "--policy", POLICIES]);
+    assert_eq!(apply.code, Some(0), "{}", apply.describe());
+
+    let lines = sandbox(&work, &["state", "history", "--format", "jsonl"]);
+    assert_eq!(lines.code, Some(0), "{}", lines.describe());
+    let events: Vec<Value> = lines
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(!events.is_empty(), "{}", lines.describe());
+    let want = serde_json::json!({
+        "digest": digest,
+        "denied": 0,
+        "warned": 2,
+        "warnings": [
+            "max_orders.rego: 4 products ordered in one run (at most 5)",
+            "review.rego: this plan orders products and was not made for a pull request: make sure it is the reviewed one"
+        ]
+    });
+    for e in &events {
+        assert_eq!(e["run"]["provenance"]["policy"], want, "{e}");
+    }
+    let human = sandbox(&work, &["state", "history"]);
+    let short = &digest[..19];
+    assert!(
+        human.stdout.contains(&format!("policy passed, 2 warnings ({short}…)")),
+        "{}",
+        human.describe()
+    );
+}
+
+/// A run without policies records none: `policy` is `null`.
+#[test]
+fn apply_without_policies_records_no_verdict() {
+    let work = workdir();
+    let apply = sandbox(&work, &["apply", QUICKSTART, "--auto-approve"]);
+    assert_eq!(apply.code, Some(0), "{}", apply.describe());
+    let lines = sandbox(&work, &["state", "history", "--format", "jsonl"]);
+    let events: Vec<Value> = lines
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert!(!events.is_empty(), "{}", lines.describe());
+    for e in &events {
+        assert!(e["run"]["provenance"]["policy"].is_null(), "{e}");
+    }
+    let human = sandbox(&work, &["state", "history"]);
+    assert!(!human.stdout.contains("policy "), "{}", human.describe());
+}

@@ -63,7 +63,7 @@ pub use location::StateLocation;
 pub use lock::{LockGuard, LockInfo, Unlocked};
 #[cfg(feature = "postgres")]
 pub use postgres::PG_SCHEMA_VERSION;
-pub use provenance::{provenance, Provenance};
+pub use provenance::{provenance, PolicyRecord, Provenance};
 pub use sqlite::schema::SCHEMA_VERSION;
 pub use store::Store;
 pub use writer::{force_unlock, StateWriter};

@@ -1,7 +1,8 @@
 //! Who and what started a run: the CI system, repository, pull or merge request, commit, actor
 //! and run URL named by the CI's standard variables (GitHub Actions' `GITHUB_*`, GitLab CI's
-//! `CI_*`), the local user, and the digest of the saved plan applied. Recorded with every run of
-//! the history (`docs/state.md`, "Provenance"), and the "who" of a change freeze.
+//! `CI_*`), the local user, the digest of the saved plan applied and the policies' verdict on it.
+//! Recorded with every run of the history (`docs/state.md`, "Provenance"), and the "who" of a
+//! change freeze.
 //!
 //! Only the variables named here are read: a token in the environment (`GITHUB_TOKEN`,
 //! `CI_JOB_TOKEN`, GitLab's `CI_REPOSITORY_URL`, which embeds one) is never looked at, so it
@@ -39,6 +40,79 @@ pub struct Provenance {
     /// The `digest` of the saved fleet plan applied (`fleet apply FLEETPLAN`).
     #[serde(default)]
     pub fleet_plan_digest: Option<String>,
+    /// The policies' verdict on the plan applied, as the apply re-checked it (`apply --policy`,
+    /// each account of `fleet apply --policy`); `None` when no policy was evaluated, and in the
+    /// runs recorded before this field existed.
+    #[serde(default)]
+    pub policy: Option<PolicyRecord>,
+}
+
+/// What a run keeps of a policy verdict (`pai_planner::PolicyVerdict`): enough to tell later
+/// which policies judged the plan and what they said, bounded so that a policy printing one
+/// warning per product cannot swell every row of the history.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct PolicyRecord {
+    /// The policies' digest (`policies_digest`, `docs/policy.md`).
+    pub digest: String,
+    /// How many denials (0 for a plan that was applied: a denied plan is never carried out).
+    #[serde(default)]
+    pub denied: usize,
+    /// How many warnings, all of them.
+    #[serde(default)]
+    pub warned: usize,
+    /// The first [`PolicyRecord::MAX_WARNINGS`] warnings, each `file: message`, a message cut
+    /// at [`PolicyRecord::MAX_WARNING_CHARS`] characters. A message is the policy's own text.
+    #[serde(default)]
+    pub warnings: Vec<String>,
+}
+
+impl PolicyRecord {
+    pub const MAX_WARNINGS: usize = 20;
+    pub const MAX_WARNING_CHARS: usize = 300;
+
+    /// The record of a verdict: its policies' digest, its denial count, and its warnings as
+    /// `(file, message)`, in the verdict's order.
+    pub fn new<'a>(digest: &str, denied: usize, warnings: impl ExactSizeIterator<Item = (&'a str, &'a str)>) -> Self {
+        let warned = warnings.len();
+        let warnings = warnings
+            .take(Self::MAX_WARNINGS)
+            .map(|(file, message)| {
+                let line = format!("{file}: {message}");
+                match line.char_indices().nth(Self::MAX_WARNING_CHARS) {
+                    Some((cut, _)) => format!("{}…", &line[..cut]),
+                    None => line,
+                }
+            })
+            .collect();
+        PolicyRecord {
+            digest: digest.to_owned(),
+            denied,
+            warned,
+            warnings,
+        }
+    }
+
+    /// One short phrase for `state history`: `policy passed, 2 warnings (sha256:98a948c6c56a…)`.
+    pub fn summary(&self) -> String {
+        let outcome = if self.denied > 0 {
+            format!("denied ({})", count(self.denied, "denial"))
+        } else {
+            "passed".to_owned()
+        };
+        let warned = match self.warned {
+            0 => String::new(),
+            n => format!(", {}", count(n, "warning")),
+        };
+        let short = match self.digest.char_indices().nth("sha256:".len() + 12) {
+            Some((cut, _)) => format!("{}…", &self.digest[..cut]),
+            None => self.digest.clone(),
+        };
+        format!("policy {outcome}{warned} ({short})")
+    }
+}
+
+fn count(n: usize, what: &str) -> String {
+    format!("{n} {what}{}", if n == 1 { "" } else { "s" })
 }
 
 impl Provenance {
@@ -235,6 +309,54 @@ mod tests {
             let json = serde_json::to_string(&got).unwrap();
             assert!(!json.contains(TOKEN) && !json.contains("secret"), "{name}: {json}");
         }
+    }
+
+    #[test]
+    fn a_policy_record_is_bounded_and_summed_up_in_one_phrase() {
+        let long = "x".repeat(PolicyRecord::MAX_WARNING_CHARS + 50);
+        let many: Vec<(&str, &str)> = (0..PolicyRecord::MAX_WARNINGS + 5)
+            .map(|_| ("a.rego", long.as_str()))
+            .collect();
+        let digest = "sha256:98a948c6c56a5961f77f8feaf9b20985ddeadbb696a25cf3aef6c14ee0e24bd4";
+        let r = PolicyRecord::new(digest, 0, many.into_iter());
+        assert_eq!(r.warned, PolicyRecord::MAX_WARNINGS + 5);
+        assert_eq!(r.warnings.len(), PolicyRecord::MAX_WARNINGS);
+        assert!(r
+            .warnings
+            .iter()
+            .all(|w| w.chars().count() == PolicyRecord::MAX_WARNING_CHARS + 1 && w.ends_with('…')));
+        let cases = [
+            ((0, vec![]), "policy passed (sha256:98a948c6c56a…)"),
+            (
+                (0, vec![("a.rego", "m")]),
+                "policy passed, 1 warning (sha256:98a948c6c56a…)",
+            ),
+            (
+                (0, vec![("a.rego", "m"), ("b.rego", "n")]),
+                "policy passed, 2 warnings (sha256:98a948c6c56a…)",
+            ),
+            (
+                (2, vec![("a.rego", "m")]),
+                "policy denied (2 denials), 1 warning (sha256:98a948c6c56a…)",
+            ),
+        ];
+        for ((denied, warnings), want) in cases {
+            let r = PolicyRecord::new(digest, denied, warnings.into_iter());
+            assert_eq!(r.summary(), want);
+        }
+        assert_eq!(
+            PolicyRecord::new(digest, 0, [("a.rego", "m")].into_iter()).warnings,
+            ["a.rego: m"]
+        );
+    }
+
+    /// A row written before `policy` existed reads as a provenance without a verdict.
+    #[test]
+    fn an_older_provenance_reads_without_a_verdict() {
+        let old = r#"{"ci":"github-actions","repository":"acme/infra","pull_request":"42","commit":"0123abcd","actor":"alice","run_url":null,"user":"runner@ci-7","plan_digest":"sha256:00","fleet_plan_digest":null}"#;
+        let p: Provenance = serde_json::from_str(old).unwrap();
+        assert_eq!(p.policy, None);
+        assert_eq!(p.plan_digest.as_deref(), Some("sha256:00"));
     }
 
     #[test]

@@ -37,6 +37,12 @@ fn ci() -> Provenance {
         user: "runner@ci-7".into(),
         plan_digest: Some("sha256:00ff".into()),
         fleet_plan_digest: None,
+        // The verdict goes through both backends (and `state migrate`) with the rest.
+        policy: Some(pai_state::PolicyRecord::new(
+            "sha256:11ee",
+            0,
+            [("review.rego", "not made for a pull request")].into_iter(),
+        )),
     }
 }
 

@@ -20,9 +20,12 @@ pub use refresh::refresh;
 
 pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let target = manifest_path(&args.target);
+    // The verdict the run records: for a saved plan, the one checked here (the policies'
+    // second evaluation with --policy, else the plan's own).
+    let mut rechecked = None;
     let saved_plan = if is_plan_file(&target) {
         let plan = Plan::load(&target)?;
-        super::policy::check_saved(&plan, args.policy.as_deref())
+        rechecked = super::policy::check_saved(&plan, args.policy.as_deref())
             .with_context(|| format!("refusing the saved plan {}", target.display()))?;
         Some(plan)
     } else {
@@ -115,6 +118,15 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 None => plan,
             }
         }
+    };
+    // Before the run begins (`execute`), so that its provenance holds the verdict.
+    let writer = {
+        let mut provenance = writer.provenance().clone();
+        provenance.policy = rechecked
+            .as_ref()
+            .or(plan.policy.as_ref())
+            .map(pai_planner::PolicyVerdict::record);
+        writer.with_provenance(provenance)
     };
 
     let json = args.format == Format::Json;

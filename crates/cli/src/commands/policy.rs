@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use anyhow::Context;
-use pai_planner::Plan;
+use pai_planner::{Plan, PolicyVerdict};
 use pai_policy::{AccountContext, CiContext, PolicyContext, PolicyInput, PolicySet};
 
 /// Loads the policy directory; a file that does not parse names its line and column.
@@ -33,15 +33,16 @@ pub fn write_input(path: &Path, plan: &Plan, context: &PolicyContext) -> anyhow:
 }
 
 /// Before a saved plan is applied: refuses one a policy denied and, with `--policy DIR`, one
-/// whose policies changed since it was made or that they deny now.
-pub fn check_saved(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<()> {
+/// whose policies changed since it was made or that they deny now. Gives the verdict the run
+/// records: the one of this second evaluation, else the plan's own.
+pub fn check_saved(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<Option<PolicyVerdict>> {
     if let Some(verdict) = plan.policy.as_ref().filter(|v| v.denies()) {
         anyhow::bail!(
             "a policy denied this plan when it was made ({}); nothing was done",
             verdict.deny[0].message
         );
     }
-    let Some(dir) = dir else { return Ok(()) };
+    let Some(dir) = dir else { return Ok(plan.policy.clone()) };
     let policies = load(dir)?;
     match &plan.policy {
         None => anyhow::bail!(
@@ -57,7 +58,7 @@ pub fn check_saved(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<()> {
         Some(_) => {}
     }
     let now = judge(&policies, plan.clone(), &context(None))?;
-    if let Some(verdict) = now.policy.filter(|v| v.denies()) {
+    if let Some(verdict) = now.policy.as_ref().filter(|v| v.denies()) {
         let messages: Vec<String> = verdict
             .deny
             .iter()
@@ -68,5 +69,5 @@ pub fn check_saved(plan: &Plan, dir: Option<&Path>) -> anyhow::Result<()> {
             messages.join("; ")
         );
     }
-    Ok(())
+    Ok(now.policy)
 }

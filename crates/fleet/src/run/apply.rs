@@ -291,6 +291,7 @@ async fn apply_one(
     };
     let writer = writer.with_provenance(Provenance {
         plan_digest: Some(reviewed_plan.digest()),
+        policy: reviewed_plan.policy.as_ref().map(pai_planner::PolicyVerdict::record),
         ..config.provenance.clone()
     });
     let snapshot = match writer.snapshot() {

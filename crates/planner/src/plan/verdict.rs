@@ -30,4 +30,14 @@ impl PolicyVerdict {
     pub fn denies(&self) -> bool {
         !self.deny.is_empty()
     }
+
+    /// What the run that applies the plan records of this verdict in its provenance
+    /// (`docs/state.md`, "Provenance").
+    pub fn record(&self) -> pai_state::PolicyRecord {
+        pai_state::PolicyRecord::new(
+            &self.policies_digest,
+            self.deny.len(),
+            self.warn.iter().map(|f| (f.file.as_str(), f.message.as_str())),
+        )
+    }
 }
