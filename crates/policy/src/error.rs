@@ -28,6 +28,10 @@ pub enum PolicyError {
     /// A policy the engine refuses without a position (a conflicting rule, a limit).
     #[error("{}: {message}", path.display())]
     Invalid { path: PathBuf, message: String },
+    /// The plan could not be turned into the input document (never seen: a plan always
+    /// serialises; the error is typed rather than a panic).
+    #[error("building the policies' input: {message}")]
+    Input { message: String },
     /// A policy failed while it was evaluated (a type error, a conflict between rule values ...).
     #[error("{}: evaluating the policy failed: {message}", path.display())]
     Evaluation { path: PathBuf, message: String },

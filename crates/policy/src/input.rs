@@ -67,6 +67,43 @@ impl PolicyInput {
         }
     }
 
+    /// The document as the engine reads it, built from `plan` directly in the engine's value
+    /// type ([`crate::engine_value`]): neither the `serde_json` tree [`PolicyInput::new`] makes
+    /// nor a JSON text in between, which were most of what judging a plan cost
+    /// (`docs/benchmarks.md`, "policy"). The same document as `PolicyInput::new(plan,
+    /// context).to_value()`; a test holds them equal.
+    pub(crate) fn engine_value(
+        plan: &Plan,
+        context: &PolicyContext,
+    ) -> Result<regorus::Value, crate::engine_value::Error> {
+        let without_verdict;
+        let plan = if plan.policy.is_some() {
+            let mut p = plan.clone();
+            p.policy = None;
+            without_verdict = p;
+            &without_verdict
+        } else {
+            plan
+        };
+        let mut document = crate::engine_value::to_value(plan)?;
+        if let Ok(fields) = document.as_object_mut() {
+            fields.insert("digest".into(), plan.digest().into());
+        }
+        #[derive(Serialize)]
+        struct Input<'a> {
+            input_version: u32,
+            context: &'a PolicyContext,
+        }
+        let mut input = crate::engine_value::to_value(&Input {
+            input_version: INPUT_VERSION,
+            context,
+        })?;
+        if let Ok(fields) = input.as_object_mut() {
+            fields.insert("plan".into(), document);
+        }
+        Ok(input)
+    }
+
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
@@ -227,6 +264,52 @@ mod document {
             serde_json::from_str(&pai_planner::render::json(&plan)).expect("the printed plan is JSON");
         let input = super::PolicyInput::new(&plan, &super::PolicyContext::default());
         assert_eq!(input.plan, printed);
+    }
+
+    /// What the engine evaluates is that same document, whatever the context and whether the
+    /// plan already carries a verdict.
+    #[test]
+    fn the_engine_reads_the_same_document() {
+        let text = "[provider]\nregion = \"cn-hangzhou\"\nauto_pay = false\n[products.pai]\ncode = \"PAI_share\"\n\
+                    [products.dataworks]\ncode = \"DataWorks_share\"\npricing_cycle = \"Month\"\nproperties.region = \"cn-shanghai\"\n\
+                    [products.maxcompute]\ncode = \"MaxCompute_share\"\npricing_cycle = \"Hour\"\nproperties.odps_specification_type = \"OdpsStandard\"\nproperties.ord_time = \"1:Hour\"\nproperties.region = \"cn-hangzhou\"\n";
+        let m = pai_spec_manifest(text);
+        let at = time::OffsetDateTime::from_unix_timestamp(1_795_685_400).expect("time");
+        let mut plan = pai_planner::Plan::build(&m, "m.toml", &Default::default(), None, &|r| m.endpoint_for(r), at);
+        let contexts = [
+            super::PolicyContext::default(),
+            super::PolicyContext {
+                account: Some(super::AccountContext {
+                    id: "1234567890123456".into(),
+                    name: "research".into(),
+                    tags: vec!["ml".into(), "sandbox".into()],
+                }),
+                ci: Some(super::CiContext {
+                    system: "github".into(),
+                    repository: Some("acme/infra".into()),
+                    pull_request: None,
+                    commit: Some("0123".into()),
+                    actor: Some("alice".into()),
+                    run_url: None,
+                }),
+            },
+        ];
+        for round in 0..2 {
+            if round == 1 {
+                plan.policy = Some(pai_planner::PolicyVerdict {
+                    policies_digest: "sha256:00".into(),
+                    deny: vec![],
+                    warn: vec![],
+                });
+            }
+            for context in &contexts {
+                let document = super::PolicyInput::new(&plan, context).to_value();
+                let printed = serde_json::to_string(&document).expect("JSON");
+                let want = regorus::Value::from_json_str(&printed).expect("the engine reads it");
+                let got = super::PolicyInput::engine_value(&plan, context).expect("converted");
+                assert_eq!(got, want, "{printed}");
+            }
+        }
     }
 
     fn pai_spec_manifest(text: &str) -> pai_spec::Manifest {

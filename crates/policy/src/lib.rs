@@ -14,6 +14,7 @@
 pub mod input;
 pub mod set;
 
+mod engine_value;
 mod error;
 
 pub use error::PolicyError;
@@ -28,7 +29,7 @@ use pai_planner::Plan;
 /// re-evaluating a saved plan gives them exactly what `plan` gave them.
 pub fn judge(policies: &PolicySet, mut plan: Plan, context: &PolicyContext) -> Result<Plan, PolicyError> {
     plan.policy = None;
-    let input = PolicyInput::new(&plan, context);
-    plan.policy = Some(policies.evaluate(&input.to_value())?);
+    let input = PolicyInput::engine_value(&plan, context).map_err(|e| PolicyError::Input { message: e.to_string() })?;
+    plan.policy = Some(policies.evaluate_value(&input)?);
     Ok(plan)
 }

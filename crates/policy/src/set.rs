@@ -99,7 +99,12 @@ impl PolicySet {
     /// Evaluates every policy on `input` (`docs/policy.md`), collecting the messages of its
     /// `deny`, `violation` and `warn` rules (and their `_<name>` variants), each sorted.
     pub fn evaluate(&self, input: &serde_json::Value) -> Result<PolicyVerdict, PolicyError> {
-        let input = Value::from(input.clone());
+        self.evaluate_value(&Value::from(input.clone()))
+    }
+
+    /// [`PolicySet::evaluate`] on the engine's own form of the input, which `judge` builds
+    /// without a `serde_json` tree in between.
+    pub(crate) fn evaluate_value(&self, input: &Value) -> Result<PolicyVerdict, PolicyError> {
         let mut verdict = PolicyVerdict {
             policies_digest: self.digest.clone(),
             deny: Vec::new(),
@@ -124,28 +129,24 @@ impl PolicySet {
             let mut engine = engine.clone();
             engine.set_input(input.clone());
             let results = engine.eval_query(MAIN.to_owned(), false).map_err(|e| failed(&e))?;
-            let package = results
-                .result
-                .first()
-                .and_then(|r| r.expressions.first())
-                .map(|e| e.value.to_json_str())
-                .transpose()
-                .map_err(|e| failed(&e))?;
-            let package: serde_json::Value = match package {
-                Some(text) => serde_json::from_str(&text).map_err(|e| failed(&e))?,
-                None => continue,
+            let Some(package) = results.result.first().and_then(|r| r.expressions.first()) else {
+                continue;
             };
-            let Some(rules) = package.as_object() else { continue };
-            for (rule, value) in rules {
+            let Ok(rules) = package.value.as_object() else { continue };
+            for (rule, value) in rules.iter() {
+                let Value::String(rule) = rule else { continue };
                 let into = match kind(rule) {
                     Some(Kind::Deny) => &mut verdict.deny,
                     Some(Kind::Warn) => &mut verdict.warn,
                     None => continue,
                 };
-                for message in messages(rule, value) {
+                // Only the rules read cross into JSON: the helpers' values (whole sets of
+                // changes, say) are never converted.
+                let value = serde_json::to_value(value).map_err(|e| failed(&e))?;
+                for message in messages(rule, &value) {
                     into.push(PolicyFinding {
                         file: name.clone(),
-                        rule: rule.clone(),
+                        rule: rule.to_string(),
                         message,
                     });
                 }
