@@ -5,11 +5,10 @@
 
 use std::fmt::Write;
 
-use pai_planner::Plan;
 use pai_spec::escape;
 
 use super::{accounts, changes_line, not_planned, totals_line, with_section, without_changes};
-use crate::plan::{AccountPlan, FleetPlan};
+use crate::plan::{AccountPlan, CompactPlan, FleetPlan};
 
 /// GitHub's limit on a comment's length, in characters. The comment is measured in bytes,
 /// which are never fewer than characters (or UTF-16 units), so it fits however it is counted.
@@ -33,7 +32,19 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
     let foot = foot(plan);
     let rows: Vec<String> = with_section(plan).map(|(a, p)| row(a, p)).collect();
     let unplanned: Vec<String> = not_planned(plan).map(|(a, reason)| unplanned_row(a, reason)).collect();
-    let sections: Vec<String> = with_section(plan).map(|(a, p)| section(a, p)).collect();
+    // Rendered only as far as a comment could hold: 10,000 accounts' sections would be
+    // hundreds of megabytes, of which at most `limit` bytes are kept.
+    let with_sections = rows.len();
+    let mut sections: Vec<String> = Vec::new();
+    let mut rendered = 0;
+    for (account, account_plan) in with_section(plan) {
+        if rendered > limit {
+            break;
+        }
+        let text = section(account, account_plan);
+        rendered += text.len();
+        sections.push(text);
+    }
     let unchanged = match without_changes(plan) {
         0 => String::new(),
         n => format!("No changes in {}.\n\n", accounts(n)),
@@ -45,7 +56,7 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         [&rows[..], &unplanned[..], &sections[..]],
         None,
     );
-    if full.len() <= limit {
+    if full.len() <= limit && sections.len() == with_sections {
         return full;
     }
     let fixed = head.len() + foot.len() + unchanged.len() + ROWS_HEAD.len() + UNPLANNED_HEAD.len() + NOTES;
@@ -63,7 +74,7 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         Some([
             rows.len() - kept[0],
             unplanned.len() - kept[1],
-            sections.len() - kept[2],
+            with_sections - kept[2],
         ]),
     );
     cut(summarised, limit)
@@ -224,8 +235,8 @@ fn foot(plan: &FleetPlan) -> String {
     )
 }
 
-fn row(account: &AccountPlan, plan: &Plan) -> String {
-    let s = &plan.summary;
+fn row(account: &AccountPlan, plan: &CompactPlan) -> String {
+    let s = plan.summary();
     format!(
         "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
         cell(account.name.as_str()),
@@ -258,8 +269,13 @@ fn unplanned_row(account: &AccountPlan, reason: &str) -> String {
 
 /// An account's own plan comment, collapsed; open when it has conflicts or a policy denies it,
 /// which block it.
-fn section(account: &AccountPlan, plan: &Plan) -> String {
-    let s = &plan.summary;
+fn section(account: &AccountPlan, plan: &CompactPlan) -> String {
+    let s = plan.summary();
+    // Decoded one at a time: the fleet plan holds every account's plan encoded.
+    let changes = match plan.decode() {
+        Ok(plan) => pai_planner::render::markdown(&plan),
+        Err(e) => format!("> [!CAUTION]\n> {}\n", cell(&e.to_string())),
+    };
     format!(
         "<details{}><summary><b>{}</b> ({}): {} to order, {} to adopt, {} to reorder, {} to forget, {} {}{}</summary>\n\n{}\n</details>\n\n",
         if plan.has_conflicts() || plan.is_denied() { " open" } else { "" },
@@ -272,6 +288,6 @@ fn section(account: &AccountPlan, plan: &Plan) -> String {
         s.conflict,
         if s.conflict == 1 { "conflict" } else { "conflicts" },
         if plan.is_denied() { ", <b>denied by policy</b>" } else { "" },
-        pai_planner::render::markdown(plan)
+        changes
     )
 }
