@@ -92,6 +92,11 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// What applying the fleet plan would do, over every planned account (`pai_planner::Would`).
+    pub fn would(&self) -> pai_planner::Would {
+        pai_planner::Would::of(self.order, self.reorder, self.adopt, self.forget)
+    }
+
     pub fn of(accounts: &[AccountPlan]) -> Totals {
         let mut t = Totals {
             accounts: accounts.len(),

@@ -76,8 +76,13 @@ pub fn human_saved_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Writ
     )
 }
 
-/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`].
+/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`]; one
+/// line when there is nothing to review.
 pub fn markdown_saved(plan: &FleetPlan) -> String {
+    // Nothing to apply, nothing to check: the one line stays one line.
+    if let Some(line) = markdown::quiet(plan) {
+        return line;
+    }
     let digest = format!("\nFleet plan digest: `{}`\n", plan.digest());
     let mut out = markdown::fleet(plan, COMMENT_LIMIT.saturating_sub(digest.len()));
     out.push_str(&digest);

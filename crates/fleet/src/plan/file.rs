@@ -69,11 +69,13 @@ pub enum FleetPlanFileError {
     WouldReplace { path: PathBuf, why: String },
 }
 
-/// The document: the plan's fields, then its digest.
+/// The document: the plan's fields, what it would do, then its digest.
 #[derive(Serialize)]
 struct Sealed<'a> {
     #[serde(flatten)]
     plan: &'a FleetPlan,
+    /// Over every planned account, derived from `totals`: outside the digest, dropped on reading.
+    would: pai_planner::Would,
     digest: String,
 }
 
@@ -95,6 +97,7 @@ impl FleetPlan {
     pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let sealed = Sealed {
             plan: self,
+            would: self.totals.would(),
             digest: self.digest(),
         };
         serde_json::to_writer_pretty(&mut *out, &sealed)?;

@@ -28,6 +28,9 @@ fn cell(s: &str) -> String {
 }
 
 pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
+    if let Some(line) = quiet(plan) {
+        return line;
+    }
     let head = head(plan);
     let foot = foot(plan);
     let rows: Vec<String> = with_section(plan).map(|(a, p)| row(a, p)).collect();
@@ -78,6 +81,21 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         ]),
     );
     cut(summarised, limit)
+}
+
+/// A fleet plan with nothing to review, in one line: every account planned, none with a
+/// section (changes, conflicts, a policy's message). As a single plan's (`pai_planner::render`).
+pub(super) fn quiet(plan: &FleetPlan) -> Option<String> {
+    let t = &plan.totals;
+    (t.not_planned == 0 && with_section(plan).next().is_none()).then(|| {
+        format!(
+            "**pai-provision fleet plan** of <code>{}</code>{}{}: no changes in {}.\n",
+            cell(&plan.fleet_path),
+            plan.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
+            if plan.sandbox { " (sandbox)" } else { "" },
+            accounts(t.accounts)
+        )
+    })
 }
 
 /// How many of `items`, from the first, fit in `budget` bytes (taken from it).

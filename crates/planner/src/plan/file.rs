@@ -47,11 +47,13 @@ pub enum PlanFileError {
     WouldReplace { path: PathBuf, why: String },
 }
 
-/// The document: the plan's fields, then its digest.
+/// The document: the plan's fields, what it would do (derived from `summary`, so outside the
+/// digest and dropped on reading), then its digest.
 #[derive(Serialize)]
 struct Sealed<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
+    would: super::Would,
     digest: String,
 }
 
@@ -71,6 +73,7 @@ impl Plan {
     pub(crate) fn to_json(&self) -> String {
         let sealed = Sealed {
             plan: self,
+            would: self.summary.would(),
             digest: self.digest(),
         };
         let mut s = serde_json::to_string_pretty(&sealed).unwrap_or_default();
