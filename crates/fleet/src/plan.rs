@@ -210,7 +210,10 @@ impl FleetPlan {
 
     /// Whether a policy denies some account's plan (`fleet plan --policy`).
     pub fn has_denials(&self) -> bool {
-        self.accounts.iter().filter_map(AccountPlan::plan).any(CompactPlan::is_denied)
+        self.accounts
+            .iter()
+            .filter_map(AccountPlan::plan)
+            .any(CompactPlan::is_denied)
     }
 
     /// Whether some account could not be planned.

@@ -135,7 +135,11 @@ mod tests {
 
     #[test]
     fn decodes_to_the_plan_it_encoded_with_its_facts() {
-        for plan in [fixtures::fresh_account(), fixtures::settled_account(), fixtures::conflicted_account()] {
+        for plan in [
+            fixtures::fresh_account(),
+            fixtures::settled_account(),
+            fixtures::conflicted_account(),
+        ] {
             let compact = CompactPlan::encode(&plan).unwrap();
             assert_eq!(compact.decode().unwrap(), plan);
             assert_eq!(compact.summary(), plan.summary);

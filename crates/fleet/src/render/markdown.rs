@@ -74,11 +74,7 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         &foot,
         &unchanged,
         [&rows[..kept[0]], &unplanned[..kept[1]], &sections[..kept[2]]],
-        Some([
-            rows.len() - kept[0],
-            unplanned.len() - kept[1],
-            with_sections - kept[2],
-        ]),
+        Some([rows.len() - kept[0], unplanned.len() - kept[1], with_sections - kept[2]]),
     );
     cut(summarised, limit)
 }

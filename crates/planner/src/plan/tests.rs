@@ -382,7 +382,11 @@ fn what_a_plan_would_do_by_its_counts() {
         (0, 2, 1, 1, Would::Order),
     ];
     for (order, reorder, adopt, forget, would) in cases {
-        assert_eq!(Would::of(order, reorder, adopt, forget), would, "{order} {reorder} {adopt} {forget}");
+        assert_eq!(
+            Would::of(order, reorder, adopt, forget),
+            would,
+            "{order} {reorder} {adopt} {forget}"
+        );
         let summary = Summary {
             order,
             reorder,
@@ -391,7 +395,11 @@ fn what_a_plan_would_do_by_its_counts() {
             conflict: 3,
             noop: 5,
         };
-        assert_eq!(summary.would(), would, "conflicts and noops are not what a plan would do");
+        assert_eq!(
+            summary.would(),
+            would,
+            "conflicts and noops are not what a plan would do"
+        );
     }
 }
 
@@ -408,5 +416,9 @@ fn the_saved_document_says_what_the_plan_would_do_outside_its_digest() {
     let mut edited = doc.clone();
     edited["would"] = serde_json::json!("nothing");
     std::fs::write(&path, serde_json::to_string(&edited).unwrap()).unwrap();
-    assert_eq!(Plan::load(&path).unwrap(), plan, "`would` is derived: not read back, not in the digest");
+    assert_eq!(
+        Plan::load(&path).unwrap(),
+        plan,
+        "`would` is derived: not read back, not in the digest"
+    );
 }

@@ -159,7 +159,11 @@ pub(super) fn quiet(plan: &Plan) -> Option<String> {
             "**pai-provision plan** of <code>{}</code>: no changes ({} unchanged{}).\n",
             cell(&plan.manifest_path).replace('<', "&lt;").replace('>', "&gt;"),
             plan.summary.noop,
-            if plan.policy.is_some() { ", every policy passes" } else { "" }
+            if plan.policy.is_some() {
+                ", every policy passes"
+            } else {
+                ""
+            }
         )
     })
 }

@@ -482,7 +482,11 @@ fn a_plan_with_nothing_to_review_is_one_markdown_line() {
     let line = super::markdown(&settled);
     assert_eq!(lines(&line), 1, "{line}");
     assert!(line.contains("no changes (1 unchanged)"), "{line}");
-    assert_eq!(super::markdown_saved(&settled), line, "no digest to check when nothing is applied");
+    assert_eq!(
+        super::markdown_saved(&settled),
+        line,
+        "no digest to check when nothing is applied"
+    );
 
     let mut passing = settled.clone();
     passing.policy = Some(PolicyVerdict {
