@@ -49,7 +49,11 @@ pub enum ForgeError {
         "{forge}: the next page is announced at {url}, outside the API URL {base}: not followed, so that the \
          token goes nowhere else"
     )]
-    ForeignPage { forge: &'static str, url: String, base: String },
+    ForeignPage {
+        forge: &'static str,
+        url: String,
+        base: String,
+    },
     #[error("{forge}: more than {MAX_PAGES} pages of {path}; stopped")]
     TooManyPages { forge: &'static str, path: String },
     #[error("no pull or merge request to comment on: give --pr")]
@@ -316,7 +320,10 @@ fn kind(v: &Value) -> &'static str {
 }
 
 fn header(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers.get(name).and_then(|v| v.to_str().ok()).map(|s| s.trim().to_owned())
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|s| s.trim().to_owned())
 }
 
 /// The `rel="next"` URL of a `Link` header.

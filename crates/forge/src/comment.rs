@@ -14,9 +14,7 @@ pub struct KeyError(pub String);
 /// another (`:` separates the drift marker's fields).
 pub fn check_key(key: &str) -> Result<(), KeyError> {
     let ok = (1..=100).contains(&key.len())
-        && key
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._/@+-".contains(c))
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || "._/@+-".contains(c))
         && !key.contains("--");
     if ok {
         Ok(())
@@ -75,7 +73,9 @@ pub struct Fitted {
 
 /// Why no body fits.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("a comment of at most {limit} characters cannot hold even the marker and the pointer to the full plan ({needed})")]
+#[error(
+    "a comment of at most {limit} characters cannot hold even the marker and the pointer to the full plan ({needed})"
+)]
 pub struct TooSmall {
     pub limit: usize,
     pub needed: usize,

@@ -155,8 +155,12 @@ pub fn resolve(
     let api_url = check_url(api_url.trim_end_matches('/'))?;
     let repo = match (&flags.repo, forge) {
         (Some(repo), _) => repo.clone(),
-        (None, Forge::GitHub) => get("GITHUB_REPOSITORY")
-            .ok_or_else(|| missing("GITHUB_REPOSITORY", "GitHub Actions sets it; elsewhere give --repo OWNER/NAME"))?,
+        (None, Forge::GitHub) => get("GITHUB_REPOSITORY").ok_or_else(|| {
+            missing(
+                "GITHUB_REPOSITORY",
+                "GitHub Actions sets it; elsewhere give --repo OWNER/NAME",
+            )
+        })?,
         (None, Forge::GitLab) => get("CI_PROJECT_ID")
             .ok_or_else(|| missing("CI_PROJECT_ID", "GitLab CI sets it; elsewhere give --repo PROJECT_ID"))?,
     };

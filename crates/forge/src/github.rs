@@ -62,7 +62,11 @@ pub(crate) async fn list_drift_issues(c: &Client) -> Result<Vec<Issue>, ForgeErr
 pub(crate) async fn create_issue(c: &Client, title: &str, body: &str) -> Result<Issue, ForgeError> {
     let path = format!("/repos/{}/issues", repo(c));
     let answer = c
-        .send(Method::POST, &path, Some(&json!({ "title": title, "body": body, "labels": [LABEL] })))
+        .send(
+            Method::POST,
+            &path,
+            Some(&json!({ "title": title, "body": body, "labels": [LABEL] })),
+        )
         .await?;
     let issue = issue_of(c, Method::POST, &path, &answer.json)?;
     // GitHub silently drops the labels a token may not set; unlabelled, the issue would never
@@ -71,7 +75,11 @@ pub(crate) async fn create_issue(c: &Client, title: &str, body: &str) -> Result<
         .json
         .get("labels")
         .and_then(Value::as_array)
-        .is_some_and(|labels| labels.iter().any(|l| l.get("name").and_then(Value::as_str) == Some(LABEL)));
+        .is_some_and(|labels| {
+            labels
+                .iter()
+                .any(|l| l.get("name").and_then(Value::as_str) == Some(LABEL))
+        });
     if !labelled {
         return Err(ForgeError::LabelDropped {
             number: issue.number,
@@ -91,7 +99,11 @@ pub(crate) async fn close_issue(c: &Client, number: u64, comment: &str) -> Resul
     let path = format!("/repos/{}/issues/{number}/comments", repo(c));
     c.send(Method::POST, &path, Some(&json!({ "body": comment }))).await?;
     let path = format!("/repos/{}/issues/{number}", repo(c));
-    c.send(Method::PATCH, &path, Some(&json!({ "state": "closed", "state_reason": "completed" })))
-        .await?;
+    c.send(
+        Method::PATCH,
+        &path,
+        Some(&json!({ "state": "closed", "state_reason": "completed" })),
+    )
+    .await?;
     Ok(())
 }

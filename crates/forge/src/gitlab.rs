@@ -75,7 +75,10 @@ pub(crate) async fn update_comment(c: &Client, id: u64, body: &str) -> Result<Co
 }
 
 pub(crate) async fn list_drift_issues(c: &Client) -> Result<Vec<Issue>, ForgeError> {
-    let path = format!("/projects/{}/issues?state=opened&labels={LABEL}&per_page=100", project(c));
+    let path = format!(
+        "/projects/{}/issues?state=opened&labels={LABEL}&per_page=100",
+        project(c)
+    );
     let items = c.list(&path).await?;
     items.iter().map(|v| issue_of(c, Method::GET, &path, v)).collect()
 }
@@ -83,14 +86,19 @@ pub(crate) async fn list_drift_issues(c: &Client) -> Result<Vec<Issue>, ForgeErr
 pub(crate) async fn create_issue(c: &Client, title: &str, body: &str) -> Result<Issue, ForgeError> {
     let path = format!("/projects/{}/issues", project(c));
     let answer = c
-        .send(Method::POST, &path, Some(&json!({ "title": title, "description": body, "labels": LABEL })))
+        .send(
+            Method::POST,
+            &path,
+            Some(&json!({ "title": title, "description": body, "labels": LABEL })),
+        )
         .await?;
     issue_of(c, Method::POST, &path, &answer.json)
 }
 
 pub(crate) async fn update_issue(c: &Client, number: u64, body: &str) -> Result<(), ForgeError> {
     let path = format!("/projects/{}/issues/{number}", project(c));
-    c.send(Method::PUT, &path, Some(&json!({ "description": body }))).await?;
+    c.send(Method::PUT, &path, Some(&json!({ "description": body })))
+        .await?;
     Ok(())
 }
 
@@ -98,6 +106,7 @@ pub(crate) async fn close_issue(c: &Client, number: u64, comment: &str) -> Resul
     let path = format!("/projects/{}/issues/{number}/notes", project(c));
     c.send(Method::POST, &path, Some(&json!({ "body": comment }))).await?;
     let path = format!("/projects/{}/issues/{number}", project(c));
-    c.send(Method::PUT, &path, Some(&json!({ "state_event": "close" }))).await?;
+    c.send(Method::PUT, &path, Some(&json!({ "state_event": "close" })))
+        .await?;
     Ok(())
 }

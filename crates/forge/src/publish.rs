@@ -120,7 +120,9 @@ pub async fn file_drift(
                     continue;
                 }
                 if !dry_run {
-                    client.close_issue(number, &closing_comment(duplicate_of, run_url)).await?;
+                    client
+                        .close_issue(number, &closing_comment(duplicate_of, run_url))
+                        .await?;
                 }
                 report.closed.push(Filed {
                     fingerprint,

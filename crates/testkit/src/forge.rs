@@ -238,7 +238,13 @@ impl Server {
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (decode(k), decode(v)))
             .collect();
-        let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+        let header = |name: &str| {
+            parts
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or_default()
+        };
         let gitlab = path.starts_with("/api/v4/");
         let authorized = if gitlab {
             header("private-token") == self.token
@@ -432,9 +438,10 @@ impl Server {
         let text = |field: &str| call.body.get(field).and_then(Value::as_str).map(str::to_owned);
         let mr_url = |project: &str, iid: &str| format!("{}/{project}/-/merge_requests/{iid}", self.base);
         match s.as_slice() {
-            ["api", "v4", "projects", project, "merge_requests", iid] if m == Method::GET => {
-                answer(StatusCode::OK, json!({"iid": iid.parse::<u64>().unwrap_or(0), "web_url": mr_url(project, iid)}))
-            }
+            ["api", "v4", "projects", project, "merge_requests", iid] if m == Method::GET => answer(
+                StatusCode::OK,
+                json!({"iid": iid.parse::<u64>().unwrap_or(0), "web_url": mr_url(project, iid)}),
+            ),
             ["api", "v4", "projects", project, "merge_requests", iid, "notes"] => {
                 let Ok(pr) = iid.parse::<u64>() else { return not_found() };
                 if m == Method::POST {
@@ -564,12 +571,7 @@ fn gitlab_page(items: Vec<Value>, call: &Call) -> Answer {
 
 /// The items of the page the call asks for, and the next page's number if there is one.
 fn page(items: Vec<Value>, call: &Call) -> (Vec<Value>, Option<usize>) {
-    let n: usize = call
-        .query
-        .get("page")
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(1)
-        .max(1);
+    let n: usize = call.query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let per = call
         .query
         .get("per_page")

@@ -13,5 +13,5 @@
 //!   pagination and authentication) with a store a test inspects, for `pai-forge`.
 
 pub mod emulator;
-pub mod forge;
 pub mod fixtures;
+pub mod forge;

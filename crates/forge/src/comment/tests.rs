@@ -54,11 +54,18 @@ const URL: &str = "https://ci.example/runs/1";
 
 /// The body's length in characters, and that it ends with the pointer when it was cut.
 fn check(body: &str, limit: usize, cut: bool) {
-    assert!(body.chars().count() <= limit, "{} > {limit}:\n{body}", body.chars().count());
+    assert!(
+        body.chars().count() <= limit,
+        "{} > {limit}:\n{body}",
+        body.chars().count()
+    );
     assert!(body.starts_with(&format!("{}\n", marker("k"))), "{body}");
     assert_eq!(body.contains("left out"), cut, "{body}");
     if cut {
-        assert!(body.trim_end().ends_with(&format!("the full plan is at {URL}.**")), "{body}");
+        assert!(
+            body.trim_end().ends_with(&format!("the full plan is at {URL}.**")),
+            "{body}"
+        );
     }
 }
 
@@ -66,12 +73,21 @@ fn check(body: &str, limit: usize, cut: bool) {
 fn a_long_plan_is_cut_at_a_line_boundary_with_what_is_open_closed() {
     let head = marker("k").chars().count() + 1;
     // The room kept for the last line: as long as it can be, with every line left out.
-    let note = |text: &str| super::note(text.lines().count(), text.chars().count(), Some(URL)).chars().count();
+    let note = |text: &str| {
+        super::note(text.lines().count(), text.chars().count(), Some(URL))
+            .chars()
+            .count()
+    };
     // Lines longer than the note, so that a text can be too long by one line.
     let l = |c: &str| format!("{c}{}\n", "x".repeat(199));
     let plain = format!("{}{}{}", l("1"), l("2"), l("3"));
     let fenced = format!("Plan\n```diff\n{}{}{}```\nend\n", l("+"), l("+"), l("+"));
-    let details = format!("<details><summary>acct</summary>\n\n{}{}</details>\n\n{}", l("+"), l("+"), l("after"));
+    let details = format!(
+        "<details><summary>acct</summary>\n\n{}{}</details>\n\n{}",
+        l("+"),
+        l("+"),
+        l("after")
+    );
     let fenced_3 = format!("Plan\n```diff\n{}", l("+"));
     let details_3 = format!("<details><summary>acct</summary>\n\n{}", l("+"));
     let unicode = "é".repeat(300);
@@ -80,12 +96,42 @@ fn a_long_plan_is_cut_at_a_line_boundary_with_what_is_open_closed() {
         ("fits", plain.clone(), head + plain.len(), None),
         ("no trailing newline fits", "one line".into(), head + 9, None),
         ("characters, not bytes", unicode.clone(), head + 301, None),
-        ("one line short", plain.clone(), head + plain.len() - 1, Some((format!("{}{}", l("1"), l("2")), 1))),
-        ("room for one line", plain.clone(), head + 201 + note(&plain), Some((l("1"), 2))),
-        ("nothing kept", plain.clone(), head + note(&plain), Some((String::new(), 3))),
-        ("cut in a fence closes it", fenced.clone(), head + fenced_3.len() + 4 + note(&fenced), Some((format!("{fenced_3}```\n"), 4))),
-        ("no room for the fence's line", fenced.clone(), head + fenced_3.len() + 3 + note(&fenced), Some(("Plan\n```diff\n```\n".into(), 5))),
-        ("cut in details closes it", details.clone(), head + details_3.len() + 11 + note(&details), Some((format!("{details_3}</details>\n"), 4))),
+        (
+            "one line short",
+            plain.clone(),
+            head + plain.len() - 1,
+            Some((format!("{}{}", l("1"), l("2")), 1)),
+        ),
+        (
+            "room for one line",
+            plain.clone(),
+            head + 201 + note(&plain),
+            Some((l("1"), 2)),
+        ),
+        (
+            "nothing kept",
+            plain.clone(),
+            head + note(&plain),
+            Some((String::new(), 3)),
+        ),
+        (
+            "cut in a fence closes it",
+            fenced.clone(),
+            head + fenced_3.len() + 4 + note(&fenced),
+            Some((format!("{fenced_3}```\n"), 4)),
+        ),
+        (
+            "no room for the fence's line",
+            fenced.clone(),
+            head + fenced_3.len() + 3 + note(&fenced),
+            Some(("Plan\n```diff\n```\n".into(), 5)),
+        ),
+        (
+            "cut in details closes it",
+            details.clone(),
+            head + details_3.len() + 11 + note(&details),
+            Some((format!("{details_3}</details>\n"), 4)),
+        ),
     ];
     for (name, text, limit, want) in table {
         let fitted = fit("k", &text, limit, Some(URL)).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -116,7 +162,12 @@ fn every_cut_of_a_fleet_like_plan_fits_and_leaves_nothing_open() {
         let fitted = fit("k", &text, limit, Some(URL)).expect("fits");
         check(&fitted.body, limit, limit < text.len() + marker("k").len() + 1);
         let opened = fitted.body.matches("<details>").count();
-        assert_eq!(opened, fitted.body.matches("</details>").count(), "{limit}: {}", fitted.body);
+        assert_eq!(
+            opened,
+            fitted.body.matches("</details>").count(),
+            "{limit}: {}",
+            fitted.body
+        );
         assert_eq!(fitted.body.matches("```").count() % 2, 0, "{limit}: {}", fitted.body);
     }
 }
