@@ -21,7 +21,7 @@ const MAX_PAGES: usize = 500;
 /// and a forge's message is scrubbed of it.
 #[derive(Debug, thiserror::Error)]
 pub enum ForgeError {
-    #[error("{forge} {method} {path}: HTTP {status}: {message}{}", hint(*.forge, *.status))]
+    #[error("{forge} {method} {path}: HTTP {status}: {message}{}", hint(.forge, *.status))]
     Status {
         forge: &'static str,
         method: Method,

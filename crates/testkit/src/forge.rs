@@ -19,6 +19,9 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+mod github;
+mod gitlab;
+
 /// Items a page, whatever `per_page` asks.
 pub const PAGE: usize = 2;
 
@@ -201,24 +204,24 @@ impl FakeForge {
 struct Server {
     store: Arc<Mutex<Store>>,
     token: String,
-    base: String,
+    pub(crate) base: String,
 }
 
 /// A request as the handlers see it.
-struct Call {
-    method: Method,
-    segments: Vec<String>,
-    query: BTreeMap<String, String>,
-    body: Value,
+pub(crate) struct Call {
+    pub method: Method,
+    pub segments: Vec<String>,
+    pub query: BTreeMap<String, String>,
+    pub body: Value,
 }
 
-type Answer = (StatusCode, Value, Vec<(&'static str, String)>);
+pub(crate) type Answer = (StatusCode, Value, Vec<(&'static str, String)>);
 
-fn answer(status: StatusCode, body: Value) -> Answer {
+pub(crate) fn answer(status: StatusCode, body: Value) -> Answer {
     (status, body, vec![])
 }
 
-fn not_found() -> Answer {
+pub(crate) fn not_found() -> Answer {
     answer(StatusCode::NOT_FOUND, json!({"message": "Not Found"}))
 }
 
@@ -282,295 +285,10 @@ impl Server {
             .body(Full::new(Bytes::from(value.to_string())))
             .unwrap_or_else(|e| panic!("a response: {e}"))
     }
-
-    fn github(&self, store: &mut Store, call: &Call, path: &str) -> Answer {
-        let s: Vec<&str> = call.segments.iter().map(String::as_str).collect();
-        let m = &call.method;
-        let text = |field: &str| call.body.get(field).and_then(Value::as_str).map(str::to_owned);
-        match s.as_slice() {
-            ["repos", owner, name, "issues", "comments", id] if m == Method::PATCH => {
-                let project = format!("{owner}/{name}");
-                let Some(c) = store
-                    .comments
-                    .iter_mut()
-                    .find(|c| c.kind == Kind::GitHub && c.project == project && c.id.to_string() == *id)
-                else {
-                    return not_found();
-                };
-                c.body = text("body").unwrap_or_default();
-                c.edits += 1;
-                let c = c.clone();
-                answer(StatusCode::OK, self.github_comment(&c))
-            }
-            ["repos", owner, name, "issues", n, "comments"] => {
-                let project = format!("{owner}/{name}");
-                let Ok(n) = n.parse::<u64>() else { return not_found() };
-                if m == Method::POST {
-                    let body = text("body").unwrap_or_default();
-                    if let Some(issue) = store
-                        .issues
-                        .iter_mut()
-                        .find(|i| i.kind == Kind::GitHub && i.project == project && i.number == n)
-                    {
-                        issue.comments.push(body);
-                        return answer(StatusCode::CREATED, json!({"id": 1}));
-                    }
-                    let id = store.id();
-                    let c = FakeComment {
-                        id,
-                        kind: Kind::GitHub,
-                        project,
-                        pr: n,
-                        body,
-                        system: false,
-                        edits: 0,
-                    };
-                    store.comments.push(c.clone());
-                    return answer(StatusCode::CREATED, self.github_comment(&c));
-                }
-                let items: Vec<Value> = store
-                    .comments
-                    .iter()
-                    .filter(|c| c.kind == Kind::GitHub && c.project == project && c.pr == n)
-                    .map(|c| self.github_comment(c))
-                    .collect();
-                self.github_page(items, call, path)
-            }
-            ["repos", owner, name, "issues"] => {
-                let project = format!("{owner}/{name}");
-                if m == Method::POST {
-                    let number = store.id();
-                    let labels: Vec<String> = call
-                        .body
-                        .get("labels")
-                        .and_then(Value::as_array)
-                        .map(|l| l.iter().filter_map(Value::as_str).map(str::to_owned).collect())
-                        .unwrap_or_default();
-                    let issue = FakeIssue {
-                        kind: Kind::GitHub,
-                        project,
-                        number,
-                        title: text("title").unwrap_or_default(),
-                        body: text("body").unwrap_or_default(),
-                        labels,
-                        open: true,
-                        comments: vec![],
-                        edits: 0,
-                    };
-                    store.issues.push(issue.clone());
-                    return answer(StatusCode::CREATED, self.github_issue(&issue));
-                }
-                let label = call.query.get("labels").cloned().unwrap_or_default();
-                let state = call.query.get("state").cloned().unwrap_or_else(|| "open".into());
-                let items: Vec<Value> = store
-                    .issues
-                    .iter()
-                    .filter(|i| i.kind == Kind::GitHub && i.project == project)
-                    .filter(|i| state == "all" || i.open == (state == "open"))
-                    .filter(|i| label.is_empty() || i.labels.contains(&label))
-                    .map(|i| self.github_issue(i))
-                    .collect();
-                self.github_page(items, call, path)
-            }
-            ["repos", owner, name, "issues", n] if m == Method::PATCH => {
-                let project = format!("{owner}/{name}");
-                let Some(issue) = store
-                    .issues
-                    .iter_mut()
-                    .find(|i| i.kind == Kind::GitHub && i.project == project && i.number.to_string() == *n)
-                else {
-                    return not_found();
-                };
-                if let Some(body) = text("body") {
-                    issue.body = body;
-                    issue.edits += 1;
-                }
-                match text("state").as_deref() {
-                    Some("closed") => issue.open = false,
-                    Some("open") => issue.open = true,
-                    _ => {}
-                }
-                let issue = issue.clone();
-                answer(StatusCode::OK, self.github_issue(&issue))
-            }
-            _ => not_found(),
-        }
-    }
-
-    fn github_comment(&self, c: &FakeComment) -> Value {
-        json!({
-            "id": c.id,
-            "body": c.body,
-            "html_url": format!("{}/{}/pull/{}#issuecomment-{}", self.base, c.project, c.pr, c.id),
-        })
-    }
-
-    fn github_issue(&self, i: &FakeIssue) -> Value {
-        json!({
-            "number": i.number,
-            "title": i.title,
-            "body": i.body,
-            "state": if i.open { "open" } else { "closed" },
-            "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
-            "html_url": format!("{}/{}/issues/{}", self.base, i.project, i.number),
-        })
-    }
-
-    /// One page, and GitHub's `Link` header to the next.
-    fn github_page(&self, items: Vec<Value>, call: &Call, path: &str) -> Answer {
-        let (page, next) = page(items, call);
-        let mut headers = vec![];
-        if let Some(next) = next {
-            let mut query = call.query.clone();
-            query.insert("page".into(), next.to_string());
-            let query: Vec<String> = query.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            headers.push((
-                "link",
-                format!("<{}{path}?{}>; rel=\"next\"", self.base, query.join("&")),
-            ));
-        }
-        (StatusCode::OK, Value::Array(page), headers)
-    }
-
-    fn gitlab(&self, store: &mut Store, call: &Call) -> Answer {
-        let s: Vec<&str> = call.segments.iter().map(String::as_str).collect();
-        let m = &call.method;
-        let text = |field: &str| call.body.get(field).and_then(Value::as_str).map(str::to_owned);
-        let mr_url = |project: &str, iid: &str| format!("{}/{project}/-/merge_requests/{iid}", self.base);
-        match s.as_slice() {
-            ["api", "v4", "projects", project, "merge_requests", iid] if m == Method::GET => answer(
-                StatusCode::OK,
-                json!({"iid": iid.parse::<u64>().unwrap_or(0), "web_url": mr_url(project, iid)}),
-            ),
-            ["api", "v4", "projects", project, "merge_requests", iid, "notes"] => {
-                let Ok(pr) = iid.parse::<u64>() else { return not_found() };
-                if m == Method::POST {
-                    let id = store.id();
-                    let c = FakeComment {
-                        id,
-                        kind: Kind::GitLab,
-                        project: (*project).to_owned(),
-                        pr,
-                        body: text("body").unwrap_or_default(),
-                        system: false,
-                        edits: 0,
-                    };
-                    store.comments.push(c.clone());
-                    return answer(StatusCode::CREATED, gitlab_note(&c));
-                }
-                let mut notes: Vec<&FakeComment> = store
-                    .comments
-                    .iter()
-                    .filter(|c| c.kind == Kind::GitLab && c.project == *project && c.pr == pr)
-                    .collect();
-                // GitLab lists the newest first unless asked otherwise.
-                if call.query.get("sort").map(String::as_str) != Some("asc") {
-                    notes.reverse();
-                }
-                gitlab_page(notes.into_iter().map(gitlab_note).collect(), call)
-            }
-            ["api", "v4", "projects", project, "merge_requests", iid, "notes", id] if m == Method::PUT => {
-                let Some(c) = store.comments.iter_mut().find(|c| {
-                    c.kind == Kind::GitLab
-                        && c.project == *project
-                        && c.pr.to_string() == *iid
-                        && c.id.to_string() == *id
-                }) else {
-                    return not_found();
-                };
-                c.body = text("body").unwrap_or_default();
-                c.edits += 1;
-                let c = c.clone();
-                answer(StatusCode::OK, gitlab_note(&c))
-            }
-            ["api", "v4", "projects", project, "issues"] => {
-                if m == Method::POST {
-                    let number = store.id();
-                    let labels = text("labels")
-                        .map(|l| l.split(',').map(|s| s.trim().to_owned()).collect())
-                        .unwrap_or_default();
-                    let issue = FakeIssue {
-                        kind: Kind::GitLab,
-                        project: (*project).to_owned(),
-                        number,
-                        title: text("title").unwrap_or_default(),
-                        body: text("description").unwrap_or_default(),
-                        labels,
-                        open: true,
-                        comments: vec![],
-                        edits: 0,
-                    };
-                    store.issues.push(issue.clone());
-                    return answer(StatusCode::CREATED, self.gitlab_issue(&issue));
-                }
-                let label = call.query.get("labels").cloned().unwrap_or_default();
-                let state = call.query.get("state").cloned().unwrap_or_else(|| "all".into());
-                let items: Vec<Value> = store
-                    .issues
-                    .iter()
-                    .filter(|i| i.kind == Kind::GitLab && i.project == *project)
-                    .filter(|i| state == "all" || i.open == (state == "opened"))
-                    .filter(|i| label.is_empty() || i.labels.contains(&label))
-                    .map(|i| self.gitlab_issue(i))
-                    .collect();
-                gitlab_page(items, call)
-            }
-            ["api", "v4", "projects", project, "issues", iid, rest @ ..] => {
-                let Some(issue) = store
-                    .issues
-                    .iter_mut()
-                    .find(|i| i.kind == Kind::GitLab && i.project == *project && i.number.to_string() == *iid)
-                else {
-                    return not_found();
-                };
-                match (m.clone(), rest) {
-                    (Method::POST, ["notes"]) => {
-                        issue.comments.push(text("body").unwrap_or_default());
-                        answer(StatusCode::CREATED, json!({"id": 1}))
-                    }
-                    (Method::PUT, []) => {
-                        if let Some(body) = text("description") {
-                            issue.body = body;
-                            issue.edits += 1;
-                        }
-                        if text("state_event").as_deref() == Some("close") {
-                            issue.open = false;
-                        }
-                        let issue = issue.clone();
-                        answer(StatusCode::OK, self.gitlab_issue(&issue))
-                    }
-                    _ => not_found(),
-                }
-            }
-            _ => not_found(),
-        }
-    }
-
-    fn gitlab_issue(&self, i: &FakeIssue) -> Value {
-        json!({
-            "iid": i.number,
-            "title": i.title,
-            "description": i.body,
-            "state": if i.open { "opened" } else { "closed" },
-            "labels": i.labels,
-            "web_url": format!("{}/{}/-/issues/{}", self.base, i.project, i.number),
-        })
-    }
-}
-
-fn gitlab_note(c: &FakeComment) -> Value {
-    json!({"id": c.id, "body": c.body, "system": c.system})
-}
-
-/// One page, and GitLab's `x-next-page` (empty on the last).
-fn gitlab_page(items: Vec<Value>, call: &Call) -> Answer {
-    let (page, next) = page(items, call);
-    let next = next.map(|n| n.to_string()).unwrap_or_default();
-    (StatusCode::OK, Value::Array(page), vec![("x-next-page", next)])
 }
 
 /// The items of the page the call asks for, and the next page's number if there is one.
-fn page(items: Vec<Value>, call: &Call) -> (Vec<Value>, Option<usize>) {
+pub(crate) fn page(items: Vec<Value>, call: &Call) -> (Vec<Value>, Option<usize>) {
     let n: usize = call.query.get("page").and_then(|p| p.parse().ok()).unwrap_or(1).max(1);
     let per = call
         .query

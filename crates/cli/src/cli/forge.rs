@@ -14,7 +14,7 @@ pub struct ForgeFlags {
     /// The code host [default: github under GitHub Actions, gitlab under GitLab CI].
     #[arg(long, value_name = "github|gitlab")]
     pub forge: Option<Forge>,
-    /// Its REST API's base URL [default: GITHUB_API_URL or https://api.github.com; CI_API_V4_URL].
+    /// Its REST API's base URL [default: GITHUB_API_URL, else GitHub.com's; CI_API_V4_URL].
     #[arg(long, value_name = "URL")]
     pub api_url: Option<String>,
     /// The repository: OWNER/NAME on GitHub, the project id or path on GitLab

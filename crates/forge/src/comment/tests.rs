@@ -69,6 +69,9 @@ fn check(body: &str, limit: usize, cut: bool) {
     }
 }
 
+/// (name, text, limit, None when it fits whole, else (what is kept and closes it, lines left out))
+type Row = (&'static str, String, usize, Option<(String, usize)>);
+
 #[test]
 fn a_long_plan_is_cut_at_a_line_boundary_with_what_is_open_closed() {
     let head = marker("k").chars().count() + 1;
@@ -92,7 +95,7 @@ fn a_long_plan_is_cut_at_a_line_boundary_with_what_is_open_closed() {
     let details_3 = format!("<details><summary>acct</summary>\n\n{}", l("+"));
     let unicode = "é".repeat(300);
     // (name, text, limit, None when it fits whole, else (what is kept and closes it, lines left out))
-    let table: Vec<(&str, String, usize, Option<(String, usize)>)> = vec![
+    let table: Vec<Row> = vec![
         ("fits", plain.clone(), head + plain.len(), None),
         ("no trailing newline fits", "one line".into(), head + 9, None),
         ("characters, not bytes", unicode.clone(), head + 301, None),

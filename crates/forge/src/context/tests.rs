@@ -49,10 +49,22 @@ fn with(
     v
 }
 
-/// (api url, repo, pr, run url) of a resolved context, or the error's text.
-fn outcome(
-    r: Result<ForgeContext, ContextError>,
-) -> Result<(Forge, String, String, Option<u64>, Option<String>), String> {
+/// (forge, api url, repo, pr, run url) of a resolved context.
+type Resolved = (Forge, String, String, Option<u64>, Option<String>);
+
+/// (name, variables, the event file, flags, whether a pull request is needed, the outcome or a
+/// part of the error's text)
+type Row = (
+    &'static str,
+    Vec<(&'static str, &'static str)>,
+    Option<&'static str>,
+    Overrides,
+    bool,
+    Result<Resolved, String>,
+);
+
+/// A resolved context in short, or the error's text.
+fn outcome(r: Result<ForgeContext, ContextError>) -> Result<Resolved, String> {
     r.map(|c| (c.forge, c.api_url, c.repo, c.pr, c.run_url))
         .map_err(|e| e.to_string())
 }
@@ -70,14 +82,7 @@ fn the_context_comes_from_the_environment_and_the_flags_override_it() {
             run.then(|| "https://github.com/acme/infra/actions/runs/42".to_owned()),
         ))
     };
-    let table: Vec<(
-        &str,
-        Vec<(&str, &str)>,
-        Option<&str>,
-        Overrides,
-        bool,
-        Result<_, String>,
-    )> = vec![
+    let table: Vec<Row> = vec![
         (
             "github, event file",
             with(GITHUB, &[("GITHUB_EVENT_PATH", EVENT)], &[]),

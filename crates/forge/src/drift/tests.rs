@@ -127,6 +127,9 @@ fn short(a: &IssueAction) -> String {
     }
 }
 
+/// (name, open issues, drifts, the actions in short)
+type Row = (&'static str, Vec<Issue>, Vec<Drift>, Vec<String>);
+
 #[test]
 fn reconcile_opens_updates_and_closes_only_its_own_key() {
     let d = drifts([Action::Adopt, Action::Order]);
@@ -138,7 +141,7 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
         body: "nothing to do with drift".into(),
         url: "u".into(),
     };
-    let table: Vec<(&str, Vec<Issue>, Vec<Drift>, Vec<String>)> = vec![
+    let table: Vec<Row> = vec![
         ("no drift, no issue", vec![], vec![], vec![]),
         (
             "new drift",
