@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use reqwest::header::HeaderMap;
+use reqwest::header::{HeaderMap, HeaderValue};
 use reqwest::Method;
 use serde_json::Value;
 
@@ -56,6 +56,8 @@ pub enum ForgeError {
     },
     #[error("{forge}: more than {MAX_PAGES} pages of {path}; stopped")]
     TooManyPages { forge: &'static str, path: String },
+    #[error("{variable} holds characters an HTTP header cannot carry (a line break?); set it to the token alone")]
+    BadToken { variable: &'static str },
     #[error("no pull or merge request to comment on: give --pr")]
     NoPullRequest,
     #[error(
@@ -130,15 +132,23 @@ impl Client {
             format!("{}{path}", self.context.api_url)
         };
         let shown = url.strip_prefix(&self.context.api_url).unwrap_or(&url).to_owned();
-        let token = self.context.token.expose();
-        let mut request = self.http.request(method.clone(), &url);
-        request = match self.context.forge {
-            Forge::GitHub => request
-                .bearer_auth(token)
-                .header("Accept", "application/vnd.github+json")
-                .header("X-GitHub-Api-Version", "2022-11-28"),
-            Forge::GitLab => request.header("PRIVATE-TOKEN", token),
+        let (name, scheme) = match self.context.forge {
+            Forge::GitHub => ("Authorization", "Bearer "),
+            Forge::GitLab => ("PRIVATE-TOKEN", ""),
         };
+        // Sensitive: left out of the HTTP stack's own debug output.
+        let mut secret = HeaderValue::from_str(&format!("{scheme}{}", self.context.token.expose())).map_err(|_| {
+            ForgeError::BadToken {
+                variable: self.context.forge.token_variable(),
+            }
+        })?;
+        secret.set_sensitive(true);
+        let mut request = self.http.request(method.clone(), &url).header(name, secret);
+        if self.context.forge == Forge::GitHub {
+            request = request
+                .header("Accept", "application/vnd.github+json")
+                .header("X-GitHub-Api-Version", "2022-11-28");
+        }
         if let Some(body) = body {
             request = request.json(body);
         }

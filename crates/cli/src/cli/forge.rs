@@ -51,8 +51,8 @@ pub struct CommentArgs {
     /// The pull request's number or merge request's IID [default: from the CI's variables].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
     pub pr: Option<u64>,
-    /// The most characters the comment may have [default: the forge's limit, 65536 on GitHub,
-    /// 1000000 on GitLab].
+    /// The most characters the comment may have, within the forge's limit [default: the forge's
+    /// limit, 65536 on GitHub, 1000000 on GitLab].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(200..=1_000_000))]
     pub max_chars: Option<u64>,
     /// Print the comment and whether it would be created or updated; write nothing.

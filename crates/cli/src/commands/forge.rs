@@ -23,9 +23,11 @@ pub fn comment(args: CommentArgs) -> anyhow::Result<u8> {
     check_key(&args.key)?;
     let text = read_markdown(&args.file)?;
     let context = resolve(&args.forge.overrides(args.pr), true)?;
-    let limit = args.max_chars.map_or(context.forge.comment_limit(), |n| {
-        usize::try_from(n).unwrap_or(usize::MAX)
-    });
+    // Never past the forge's own limit: it would refuse the comment.
+    let limit = args
+        .max_chars
+        .map_or(usize::MAX, |n| usize::try_from(n).unwrap_or(usize::MAX))
+        .min(context.forge.comment_limit());
     let pointer = args.artifact_url.clone().or_else(|| context.run_url.clone());
     let fitted = fit(&args.key, &text, limit, pointer.as_deref())?;
     if fitted.lines_left_out > 0 {
