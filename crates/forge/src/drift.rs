@@ -5,7 +5,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use pai_fleet::plan::{FleetPlan, FleetPlanFileError};
+use pai_fleet::plan::{CompactPlanError, FleetPlan, FleetPlanFileError};
 use pai_planner::{Action, Change, Plan, PlanFileError};
 use sha2::{Digest, Sha256};
 
@@ -32,6 +32,15 @@ pub enum LoadError {
     Single(#[from] PlanFileError),
     #[error(transparent)]
     Fleet(#[from] FleetPlanFileError),
+}
+
+/// An account's plan in a fleet plan that would not decode.
+#[derive(Debug, thiserror::Error)]
+#[error("the plan of account `{account}` cannot be read")]
+pub struct DriftError {
+    pub account: String,
+    #[source]
+    pub source: CompactPlanError,
 }
 
 impl PlanDocument {
@@ -61,22 +70,27 @@ impl PlanDocument {
         }
     }
 
-    /// One drift per change that is not a `noop`, per account for a fleet.
-    pub fn drifts(&self) -> Vec<Drift> {
+    /// One drift per change that is not a `noop`, per account for a fleet (each account's plan
+    /// decoded in turn, as the fleet plan holds it compactly).
+    pub fn drifts(&self) -> Result<Vec<Drift>, DriftError> {
         match self {
-            PlanDocument::Single(plan) => drifts_of(plan, None),
-            PlanDocument::Fleet(fleet) => fleet
-                .accounts
-                .iter()
-                .filter_map(|a| {
+            PlanDocument::Single(plan) => Ok(drifts_of(plan, None)),
+            PlanDocument::Fleet(fleet) => {
+                let mut drifts = Vec::new();
+                for a in &fleet.accounts {
+                    let Some(compact) = a.plan() else { continue };
+                    let plan = compact.decode().map_err(|source| DriftError {
+                        account: a.name.to_string(),
+                        source,
+                    })?;
                     let account = Account {
                         name: a.name.to_string(),
                         id: a.id.clone(),
                     };
-                    a.plan().map(|plan| drifts_of(plan, Some(&account)))
-                })
-                .flatten()
-                .collect(),
+                    drifts.extend(drifts_of(&plan, Some(&account)));
+                }
+                Ok(drifts)
+            }
         }
     }
 }

@@ -59,7 +59,7 @@ fn drifts(actions: [Action; 2]) -> Vec<Drift> {
     for (change, action) in plan.changes.iter_mut().zip(actions) {
         change.action = action;
     }
-    PlanDocument::Single(Box::new(plan)).drifts()
+    PlanDocument::Single(Box::new(plan)).drifts().expect("drifts")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -64,7 +64,7 @@ pub fn drift(args: DriftArgs) -> anyhow::Result<u8> {
     let mut not_planned = Vec::new();
     for path in &args.planfiles {
         let document = PlanDocument::load(path)?;
-        drifts.extend(document.drifts());
+        drifts.extend(document.drifts()?);
         not_planned.extend(document.not_planned());
     }
     let context = resolve(&args.forge.overrides(None), false)?;

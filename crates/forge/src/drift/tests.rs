@@ -25,7 +25,9 @@ fn plan(actions: [Action; 2], created_at: time::OffsetDateTime) -> Plan {
 }
 
 fn drifts(actions: [Action; 2]) -> Vec<Drift> {
-    PlanDocument::Single(Box::new(plan(actions, time::OffsetDateTime::UNIX_EPOCH))).drifts()
+    PlanDocument::Single(Box::new(plan(actions, time::OffsetDateTime::UNIX_EPOCH)))
+        .drifts()
+        .expect("a single plan always reads")
 }
 
 #[test]
@@ -38,7 +40,7 @@ fn every_change_but_a_noop_is_a_drift_with_a_fingerprint_that_lasts() {
         [Action::Adopt, Action::Order],
         time::OffsetDateTime::UNIX_EPOCH + time::Duration::days(3),
     )));
-    let (a, b) = (early.drifts(), later.drifts());
+    let (a, b) = (early.drifts().expect("drifts"), later.drifts().expect("drifts"));
     assert_eq!(a.len(), 2);
     // The time and the reason changed; the drifts did not.
     assert_ne!(a[0].reason, b[0].reason);
