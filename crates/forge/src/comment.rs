@@ -84,8 +84,32 @@ pub struct TooSmall {
 /// The comment's body: the marker line, then `text`, within `limit` characters (Unicode
 /// scalar values, as both forges count). Too long, it is cut after the last whole line that
 /// leaves room for closing what is open there (a ```` ``` ```` fence, `<details>` blocks) and
-/// for a last line saying how much was left out and where the full plan is (`pointer`).
+/// for a line saying how much was left out and where the full plan is (`pointer`). A plan's
+/// digest line (`Plan digest: ...`, `Fleet plan digest: ...`), the text's last, is kept last:
+/// the apply jobs read the digest the reviewers saw from it (docs/gitops.md).
 pub fn fit(key: &str, text: &str, limit: usize, pointer: Option<&str>) -> Result<Fitted, TooSmall> {
+    let trimmed = text.trim_end_matches('\n');
+    let last = trimmed.rsplit('\n').next().unwrap_or("");
+    if !(last.starts_with("Plan digest: ") || last.starts_with("Fleet plan digest: ")) {
+        return fit_lines(key, text, limit, pointer);
+    }
+    let tail = format!("{last}\n");
+    let whole = marker(key).chars().count() + 1 + text.chars().count();
+    if whole <= limit {
+        return fit_lines(key, text, limit, pointer);
+    }
+    let before = &trimmed[..trimmed.len() - last.len()];
+    let reserved = tail.chars().count();
+    let mut fitted = fit_lines(key, before, limit.saturating_sub(reserved), pointer).map_err(|e| TooSmall {
+        limit,
+        needed: e.needed + reserved,
+    })?;
+    fitted.body.push_str(&tail);
+    Ok(fitted)
+}
+
+/// [`fit`] without the digest line.
+fn fit_lines(key: &str, text: &str, limit: usize, pointer: Option<&str>) -> Result<Fitted, TooSmall> {
     let head = format!("{}\n", marker(key));
     let text = if text.ends_with('\n') || text.is_empty() {
         text.to_owned()

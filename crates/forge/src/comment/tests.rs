@@ -182,3 +182,34 @@ fn without_a_pointer_the_note_says_where_to_look_and_too_small_is_an_error() {
     let err = fit("k", "a\nb\n", 10, Some(URL)).expect_err("too small");
     assert_eq!(err.limit, 10);
 }
+
+/// The apply jobs read the digest the reviewers saw from the comment's last line: a cut plan
+/// keeps it, after the note.
+#[test]
+fn a_cut_plan_keeps_its_digest_line_last() {
+    for last in ["Plan digest: `sha256:0123abcd`", "Fleet plan digest: `sha256:0123abcd`"] {
+        let text = format!(
+            "### pai-provision plan\n\n{}\n{last}\n",
+            "| + | `products.x` |\n".repeat(200)
+        );
+        for limit in [300, 1_000, 3_000] {
+            let fitted = fit("k", &text, limit, Some(URL)).expect("fits");
+            assert!(fitted.body.chars().count() <= limit, "{limit}: {}", fitted.body);
+            assert!(fitted.body.starts_with(&format!("{}\n", marker("k"))));
+            assert!(
+                fitted.body.contains(&format!("the full plan is at {URL}.**\n{last}")),
+                "{limit}: {}",
+                fitted.body
+            );
+            assert_eq!(
+                fitted.body.trim_end().lines().last(),
+                Some(last),
+                "{limit}: {}",
+                fitted.body
+            );
+            assert_eq!(fitted.body.matches(last).count(), 1);
+        }
+        let whole = fit("k", &text, 100_000, Some(URL)).expect("fits");
+        assert_eq!(whole.body.trim_end().lines().last(), Some(last));
+    }
+}
