@@ -4,9 +4,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 mod fleet;
+mod forge;
 mod state;
 
 pub use fleet::{FleetApplyArgs, FleetCommand, FleetPlanArgs, FleetStatusArgs};
+pub use forge::{CommentArgs, DriftArgs};
 pub use state::{
     HistoryFormat, StateAddrArgs, StateCommand, StateFormatArgs, StateFreezeArgs, StateHistoryArgs, StateImportArgs,
     StateMigrateArgs,
@@ -337,6 +339,10 @@ pub enum Command {
     /// Plan and apply across the accounts of a fleet file (docs/fleet.md).
     #[command(subcommand)]
     Fleet(FleetCommand),
+    /// Post or update the plan comment of a pull or merge request (docs/forge.md).
+    Comment(CommentArgs),
+    /// Open, update and close one issue per drift found in saved plans (docs/forge.md).
+    Drift(DriftArgs),
 }
 
 #[derive(Debug, Args)]

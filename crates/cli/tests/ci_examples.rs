@@ -9,6 +9,9 @@
 //!   the help). `fleet` lines are also checked against the fleet contract's table of flags
 //!   (`ci_examples/fleet_flags.rs`), which stood alone while the binary had no `fleet`.
 //!
+//! - no job that applies can run in a scheduled pipeline or for a pull or merge request
+//!   (`ci_examples/triggers.rs` reads the jobs' rules).
+//!
 //! The checkers come from PyPI (see `ci_examples/tools.rs`): the first run installs them under
 //! the target directory.
 
@@ -20,6 +23,8 @@ mod pipelines;
 mod shell;
 #[path = "ci_examples/tools.rs"]
 mod tools;
+#[path = "ci_examples/triggers.rs"]
+mod triggers;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -289,4 +294,74 @@ fn expressions_are_replaced_whole() {
         replace_expressions("x ${{ github.sha }}", |e| "_".repeat(e.len())),
         "x _________________"
     );
+}
+
+/// Whether a job's scripts run `pai-provision ... apply` (single or fleet): a line whose words
+/// include the binary and then `apply`, comments left out.
+fn applies(job: &serde_json::Value) -> bool {
+    fn strings<'a>(v: &'a serde_json::Value, out: &mut Vec<&'a str>) {
+        match v {
+            serde_json::Value::String(s) => out.push(s),
+            serde_json::Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+            serde_json::Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+            _ => {}
+        }
+    }
+    let mut texts = Vec::new();
+    for key in ["script", "before_script", "after_script", "steps"] {
+        if let Some(v) = job.get(key) {
+            strings(v, &mut texts);
+        }
+    }
+    texts.iter().flat_map(|t| t.lines()).any(|line| {
+        let line = line.split(" #").next().unwrap_or("").trim_start();
+        if line.starts_with('#') {
+            return false;
+        }
+        let words: Vec<&str> = line.split_whitespace().collect();
+        words
+            .iter()
+            .position(|w| w.ends_with("pai-provision"))
+            .is_some_and(|at| words[at..].contains(&"apply"))
+    })
+}
+
+#[test]
+fn no_scheduled_or_review_pipeline_applies() {
+    use triggers::Event;
+    let Some(tools) = tools::tools() else { return };
+    let mut checked = 0;
+    for (path, kind) in pipelines() {
+        let doc = tools.yaml(&path);
+        let job = |name: &str| match kind {
+            pipelines::Kind::GitlabCi => doc[name].clone(),
+            _ => doc["jobs"][name].clone(),
+        };
+        for event in [Event::Schedule, Event::Review] {
+            let running = match kind {
+                pipelines::Kind::GitlabCi => triggers::gitlab_jobs(&doc, event),
+                pipelines::Kind::GithubWorkflow => triggers::github_jobs(&doc, event),
+                pipelines::Kind::GithubAction => continue,
+            };
+            for name in running {
+                checked += 1;
+                assert!(
+                    !applies(&job(&name)),
+                    "{}: job `{name}` applies, and it runs for {event:?} pipelines: only a merge to the default branch may apply",
+                    short(&path)
+                );
+            }
+        }
+    }
+    assert!(checked > 10, "only {checked} jobs checked");
+}
+
+#[test]
+fn an_applying_job_is_recognised() {
+    let apply = serde_json::json!({"script": ["pai-provision --lock-timeout 10m apply plan.json"]});
+    let fleet = serde_json::json!({"steps": [{"run": "set -e\npai-provision fleet apply \"$PLAN\" | tee a.txt"}]});
+    let plan = serde_json::json!({"script": ["pai-provision plan x --out plan.json", "# pai-provision apply later", "echo applied"]});
+    assert!(applies(&apply));
+    assert!(applies(&fleet));
+    assert!(!applies(&plan));
 }

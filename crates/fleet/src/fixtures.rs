@@ -10,7 +10,7 @@ use pai_state::{Origin, Resource, StateSnapshot, Status};
 use pai_testkit::fixtures::{documented_product, hangzhou, region};
 use time::OffsetDateTime;
 
-use crate::plan::{AccountOutcome, AccountPlan, FleetPlan};
+use crate::plan::{AccountOutcome, AccountPlan, CompactPlan, FleetPlan};
 use crate::shard::Shard;
 
 pub const FLEET_HASH: &str = "4b7f0c2d9e1a3b5c7d9f1e3a5c7b9d0f2e4a6c8b0d2f4e6a8c0b2d4f6e8a0c2b";
@@ -141,9 +141,11 @@ pub fn conflicted_account() -> Plan {
 /// fleet plan makes it.
 pub fn account(name: &str, id: &str, tags: &[&str], outcome: AccountOutcome) -> AccountPlan {
     let outcome = match outcome {
-        AccountOutcome::Planned { plan } => {
-            planned(plan.made_for(false, format!("fleet/fleet.states/{id}.db"), Some(id.to_owned())))
-        }
+        AccountOutcome::Planned { plan } => planned(plan.decode().unwrap().made_for(
+            false,
+            format!("fleet/fleet.states/{id}.db"),
+            Some(id.to_owned()),
+        )),
         not_planned => not_planned,
     };
     AccountPlan {
@@ -158,7 +160,9 @@ pub fn account(name: &str, id: &str, tags: &[&str], outcome: AccountOutcome) -> 
 }
 
 pub fn planned(plan: Plan) -> AccountOutcome {
-    AccountOutcome::Planned { plan: Box::new(plan) }
+    AccountOutcome::Planned {
+        plan: CompactPlan::encode(&plan).unwrap(),
+    }
 }
 
 pub fn not_planned(reason: &str) -> AccountOutcome {

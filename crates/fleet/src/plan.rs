@@ -1,8 +1,9 @@
-//! The combined fleet plan: one `pai_planner::Plan` per account that could be planned, the
-//! reason for each that could not, and totals. It is what `fleet plan --out` saves and `fleet
+//! The combined fleet plan: one `pai_planner::Plan` per account that could be planned (held
+//! encoded, [`CompactPlan`]), the reason for each that could not, and totals. It is what `fleet plan --out` saves and `fleet
 //! apply FLEETPLAN` reads back, so every type here is part of the versioned JSON schema in
 //! `docs/fleet-plan-json.md`.
 //!
+//! - `compact`: an account's plan held as its compact JSON, decoded one at a time.
 //! - `file`: the saved document, its digest, [`FleetPlan::save`] and [`FleetPlan::load`].
 //!
 //! An account that could not be planned does not stop the fleet plan from being saved: apply
@@ -10,15 +11,17 @@
 //! others ([`FleetPlan::held_back`]) and fails. Each account's plan is still checked against its
 //! own state before it is applied (`Plan::check_current`), as a single plan is.
 
-use pai_planner::{Action, Plan};
+use pai_planner::Action;
 use pai_spec::{Address, Region};
 use serde::{Deserialize, Serialize};
 use time::OffsetDateTime;
 
 use crate::shard::Shard;
 
+mod compact;
 mod file;
 
+pub use compact::{CompactPlan, CompactPlanError};
 pub use file::FleetPlanFileError;
 
 /// The version of the fleet plan's JSON schema; readers refuse any other. The account plans
@@ -67,7 +70,7 @@ pub struct AccountPlan {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum AccountOutcome {
-    Planned { plan: Box<Plan> },
+    Planned { plan: CompactPlan },
     NotPlanned { reason: String },
 }
 
@@ -89,6 +92,11 @@ pub struct Totals {
 }
 
 impl Totals {
+    /// What applying the fleet plan would do, over every planned account (`pai_planner::Would`).
+    pub fn would(&self) -> pai_planner::Would {
+        pai_planner::Would::of(self.order, self.reorder, self.adopt, self.forget)
+    }
+
     pub fn of(accounts: &[AccountPlan]) -> Totals {
         let mut t = Totals {
             accounts: accounts.len(),
@@ -98,7 +106,7 @@ impl Totals {
             t.planned += 1;
             t.with_changes += usize::from(plan.has_changes());
             t.with_conflicts += usize::from(plan.has_conflicts());
-            let s = plan.summary;
+            let s = plan.summary();
             t.order += s.order;
             t.adopt += s.adopt;
             t.reorder += s.reorder;
@@ -112,8 +120,8 @@ impl Totals {
 }
 
 impl AccountPlan {
-    /// The account's plan, when it could be planned.
-    pub fn plan(&self) -> Option<&Plan> {
+    /// The account's plan, when it could be planned: `decode()` it to read its changes.
+    pub fn plan(&self) -> Option<&CompactPlan> {
         match &self.outcome {
             AccountOutcome::Planned { plan } => Some(plan),
             AccountOutcome::NotPlanned { .. } => None,
@@ -126,24 +134,26 @@ impl AccountPlan {
         match &self.outcome {
             AccountOutcome::NotPlanned { reason } => Some(format!("not planned: {reason}")),
             AccountOutcome::Planned { plan } if plan.has_conflicts() => {
-                let n = plan.summary.conflict;
-                let first = plan.changes.iter().find(|c| c.action == Action::Conflict);
+                let n = plan.summary().conflict;
+                let first = plan.decode().ok().and_then(|p| {
+                    p.changes
+                        .iter()
+                        .find(|c| c.action == Action::Conflict)
+                        .map(|c| c.address.qualified())
+                });
                 Some(format!(
                     "{n} {}{}",
                     if n == 1 { "conflict" } else { "conflicts" },
-                    first
-                        .map(|c| format!(" (first: {})", c.address.qualified()))
-                        .unwrap_or_default()
+                    first.map(|a| format!(" (first: {a})")).unwrap_or_default()
                 ))
             }
             AccountOutcome::Planned { plan } if plan.is_denied() => {
-                let first = plan.policy.as_ref().and_then(|v| v.deny.first());
-                Some(format!(
-                    "denied by policy{}",
-                    first
+                let first = plan.decode().ok().and_then(|p| {
+                    p.policy
+                        .and_then(|v| v.deny.into_iter().next())
                         .map(|f| format!(" ({}: {})", f.file, pai_spec::escape(&f.message)))
-                        .unwrap_or_default()
-                ))
+                });
+                Some(format!("denied by policy{}", first.unwrap_or_default()))
             }
             AccountOutcome::Planned { .. } => None,
         }
@@ -188,19 +198,22 @@ impl FleetPlan {
         self.accounts
             .iter()
             .filter_map(AccountPlan::plan)
-            .any(Plan::has_changes)
+            .any(CompactPlan::has_changes)
     }
 
     pub fn has_conflicts(&self) -> bool {
         self.accounts
             .iter()
             .filter_map(AccountPlan::plan)
-            .any(Plan::has_conflicts)
+            .any(CompactPlan::has_conflicts)
     }
 
     /// Whether a policy denies some account's plan (`fleet plan --policy`).
     pub fn has_denials(&self) -> bool {
-        self.accounts.iter().filter_map(AccountPlan::plan).any(Plan::is_denied)
+        self.accounts
+            .iter()
+            .filter_map(AccountPlan::plan)
+            .any(CompactPlan::is_denied)
     }
 
     /// Whether some account could not be planned.
@@ -226,7 +239,7 @@ impl FleetPlan {
 
     /// The accounts `fleet apply` carries out from this plan: planned, without conflicts, not
     /// denied by a policy.
-    pub fn applicable(&self) -> impl Iterator<Item = (&AccountPlan, &Plan)> {
+    pub fn applicable(&self) -> impl Iterator<Item = (&AccountPlan, &CompactPlan)> {
         self.accounts.iter().filter_map(|a| {
             a.plan()
                 .filter(|p| !p.has_conflicts() && !p.is_denied())

@@ -5,10 +5,9 @@
 //! headings, the totals and the accounts without a section. Every text from outside (names,
 //! paths, reasons) goes through `pai_spec::escape`.
 
-use pai_planner::Plan;
 use pai_spec::escape;
 
-use crate::plan::{AccountOutcome, AccountPlan, FleetPlan, Totals};
+use crate::plan::{AccountOutcome, AccountPlan, CompactPlan, FleetPlan, Totals};
 
 mod markdown;
 #[cfg(test)]
@@ -36,8 +35,10 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
     };
     writeln!(out, "{}\n", headline(plan))?;
     for (account, account_plan) in with_section(plan) {
+        // Decoded one at a time: the fleet plan holds every account's plan encoded.
+        let account_plan = account_plan.decode().map_err(std::io::Error::other)?;
         writeln!(out, "{}", bold(&format!("── {} ──", account_title(account))))?;
-        out.write_all(pai_planner::render::human(account_plan, color).as_bytes())?;
+        out.write_all(pai_planner::render::human(&account_plan, color).as_bytes())?;
         writeln!(out)?;
     }
     let unchanged = without_changes(plan);
@@ -75,8 +76,13 @@ pub fn human_saved_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Writ
     )
 }
 
-/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`].
+/// [`markdown()`] of a saved fleet plan, its digest last, the whole within [`COMMENT_LIMIT`]; one
+/// line when there is nothing to review.
 pub fn markdown_saved(plan: &FleetPlan) -> String {
+    // Nothing to apply, nothing to check: the one line stays one line.
+    if let Some(line) = markdown::quiet(plan) {
+        return line;
+    }
     let digest = format!("\nFleet plan digest: `{}`\n", plan.digest());
     let mut out = markdown::fleet(plan, COMMENT_LIMIT.saturating_sub(digest.len()));
     out.push_str(&digest);
@@ -116,7 +122,7 @@ fn accounts(n: usize) -> String {
 }
 
 /// The planned accounts that get a section: with changes, conflicts, or a policy's message.
-fn with_section(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &Plan)> {
+fn with_section(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &CompactPlan)> {
     plan.accounts
         .iter()
         .filter_map(|a| a.plan().map(|p| (a, p)))
@@ -132,12 +138,8 @@ fn without_changes(plan: &FleetPlan) -> usize {
         .count()
 }
 
-fn notable(p: &Plan) -> bool {
-    p.has_changes()
-        || p.has_conflicts()
-        || p.policy
-            .as_ref()
-            .is_some_and(|v| !v.deny.is_empty() || !v.warn.is_empty())
+fn notable(p: &CompactPlan) -> bool {
+    p.has_changes() || p.has_conflicts() || p.has_policy_messages()
 }
 
 fn not_planned(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &str)> {

@@ -33,7 +33,7 @@ pub use change::{Action, Change, Desired, Effect, FieldChange, Recorded};
 pub use diff::diff;
 pub use observe::{wanted, Observation, ObserveError, Observed, StatusSource};
 pub use plan::{
-    Here, Plan, PlanFileError, PlanTarget, PolicyFinding, PolicyVerdict, RegionOrder, StalePlan, Summary,
+    Here, Plan, PlanFileError, PlanTarget, PolicyFinding, PolicyVerdict, RegionOrder, StalePlan, Summary, Would,
     FORMAT_VERSION,
 };
 pub use reconcile::{reconcile, Record, Verdict, Window, Word};

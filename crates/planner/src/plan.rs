@@ -20,7 +20,7 @@ mod file;
 mod target;
 mod verdict;
 
-pub use file::{write_document, PlanFileError, WriteError};
+pub use file::{write_document, write_document_with, PlanFileError, WriteError};
 pub use target::{Here, PlanTarget, StalePlan};
 pub use verdict::{PolicyFinding, PolicyVerdict};
 
@@ -53,7 +53,38 @@ pub struct Summary {
     pub noop: usize,
 }
 
+/// What applying a plan would do, in one word: the saved document's `would` (docs/plan-json.md).
+/// A scheduled drift run tells by it a plan that spends money from one that only brings the
+/// state in line with what the cloud already has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Would {
+    /// Send `CreateProductOrders`: an `order` or a `reorder`.
+    Order,
+    /// Change the state only: `adopt` or `forget`, nothing bought.
+    Record,
+    /// Nothing: every change is a `noop` or a `conflict` (which apply refuses).
+    Nothing,
+}
+
+impl Would {
+    /// From the counts of each action (a plan's summary, or a fleet plan's totals).
+    pub fn of(order: usize, reorder: usize, adopt: usize, forget: usize) -> Would {
+        if order + reorder > 0 {
+            Would::Order
+        } else if adopt + forget > 0 {
+            Would::Record
+        } else {
+            Would::Nothing
+        }
+    }
+}
+
 impl Summary {
+    pub fn would(&self) -> Would {
+        Would::of(self.order, self.reorder, self.adopt, self.forget)
+    }
+
     pub fn of(changes: &[Change]) -> Summary {
         let mut s = Summary::default();
         for c in changes {

@@ -54,10 +54,11 @@ impl PolicyInput {
         let mut plan = plan.clone();
         plan.policy = None;
         // The plan's document (`render::json`) without printing and parsing it: its fields, then
-        // its digest. A plan always serialises; `Null` would only make every rule see an empty
+        // what it would do and its digest. A plan always serialises; `Null` would only make every rule see an empty
         // plan, which the tests of the starter policies would catch.
         let mut document = serde_json::to_value(&plan).unwrap_or(serde_json::Value::Null);
         if let Some(fields) = document.as_object_mut() {
+            fields.insert("would".into(), serde_json::json!(plan.summary.would()));
             fields.insert("digest".into(), serde_json::Value::String(plan.digest()));
         }
         PolicyInput {

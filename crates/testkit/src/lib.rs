@@ -9,6 +9,9 @@
 //! - [`emulator`]: an in-process emulator on loopback: its configuration, a runtime for it,
 //!   and [`emulator::Emu`], which restarts on the same ports with other faults or an edited
 //!   ledger.
+//! - [`forge`]: a fake GitHub and GitLab on loopback (their comment and issue endpoints,
+//!   pagination and authentication) with a store a test inspects, for `pai-forge`.
 
 pub mod emulator;
 pub mod fixtures;
+pub mod forge;

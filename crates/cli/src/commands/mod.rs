@@ -6,6 +6,7 @@ mod apply;
 mod emulator;
 mod fleet;
 mod fmt;
+mod forge;
 mod governance;
 mod plan;
 mod policy;
@@ -43,5 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             FleetCommand::Apply(args) => fleet::apply(g, args),
             FleetCommand::Status(args) => fleet::status(g, args),
         },
+        Command::Comment(args) => forge::comment(args),
+        Command::Drift(args) => forge::drift(args),
     }
 }

@@ -3,12 +3,13 @@
 //! pai-provision reads, and written only over a file that is a plan. The same rules as a single
 //! plan's (`pai_planner`'s `plan/file.rs`, `docs/plan-json.md`).
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use pai_planner::plan::{write_document, WriteError};
+use pai_planner::plan::{write_document_with, WriteError};
 
 use super::{FleetPlan, Totals, FLEET_FORMAT_VERSION};
 
@@ -68,11 +69,13 @@ pub enum FleetPlanFileError {
     WouldReplace { path: PathBuf, why: String },
 }
 
-/// The document: the plan's fields, then its digest.
+/// The document: the plan's fields, what it would do, then its digest.
 #[derive(Serialize)]
 struct Sealed<'a> {
     #[serde(flatten)]
     plan: &'a FleetPlan,
+    /// Over every planned account, derived from `totals`: outside the digest, dropped on reading.
+    would: pai_planner::Would,
     digest: String,
 }
 
@@ -80,21 +83,33 @@ impl FleetPlan {
     /// `sha256:` and the hex SHA-256 of the plan's compact JSON, every field in the order of
     /// the types: an edit to anything apply reads changes it. Unknown fields are dropped on
     /// reading, so they are neither in it nor acted on. It is the saved document's `digest`,
-    /// which `fleet apply --expect-digest` compares.
+    /// which `fleet apply --expect-digest` compares. The JSON is hashed as it is written, never
+    /// held whole.
     pub fn digest(&self) -> String {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(bytes)))
+        let mut hasher = Hashing(Sha256::new());
+        // Hashing cannot fail, nor can serialising a plan (its maps have string keys).
+        let _ = serde_json::to_writer(&mut hasher, self);
+        format!("{DIGEST_PREFIX}{}", hex::encode(hasher.0.finalize()))
     }
 
-    /// The JSON document: what `--out` saves and `--format json` prints.
-    pub fn to_json(&self) -> String {
+    /// Writes the JSON document to `out`: what `--out` saves and `--format json` prints. Each
+    /// account's plan is written on one line, compact (`docs/fleet-plan-json.md`).
+    pub fn write_json(&self, out: &mut dyn Write) -> std::io::Result<()> {
         let sealed = Sealed {
             plan: self,
+            would: self.totals.would(),
             digest: self.digest(),
         };
-        let mut s = serde_json::to_string_pretty(&sealed).unwrap_or_default();
-        s.push('\n');
-        s
+        serde_json::to_writer_pretty(&mut *out, &sealed)?;
+        out.write_all(b"\n")
+    }
+
+    /// [`FleetPlan::write_json`] into a string.
+    pub fn to_json(&self) -> String {
+        let mut out = Vec::new();
+        // Writing to a Vec cannot fail.
+        let _ = self.write_json(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
     }
 
     /// Whether `text` is a fleet plan document of any version (it names a fleet file), as
@@ -167,11 +182,11 @@ impl FleetPlan {
         FleetPlan::from_json(&text, path)
     }
 
-    /// Writes the JSON document as a single plan is written (`pai_planner::plan::write_document`:
+    /// Writes the JSON document as a single plan is written (`pai_planner::plan::write_document_with`:
     /// atomically, and over nothing or a plan only): `--out` pointed at the fleet file or a state
     /// by mistake must not destroy it.
     pub fn save(&self, path: &Path) -> Result<(), FleetPlanFileError> {
-        write_document(path, &self.to_json()).map_err(|e| match e {
+        write_document_with(path, |out| self.write_json(out)).map_err(|e| match e {
             WriteError::Io(source) => FleetPlanFileError::Io {
                 path: path.to_owned(),
                 source,
@@ -209,4 +224,18 @@ fn check_account_formats(value: &serde_json::Value, path: &Path) -> Result<(), F
         }
     }
     Ok(())
+}
+
+/// Feeds what is written to a hasher.
+struct Hashing(Sha256);
+
+impl Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }

@@ -5,11 +5,10 @@
 
 use std::fmt::Write;
 
-use pai_planner::Plan;
 use pai_spec::escape;
 
 use super::{accounts, changes_line, not_planned, totals_line, with_section, without_changes};
-use crate::plan::{AccountPlan, FleetPlan};
+use crate::plan::{AccountPlan, CompactPlan, FleetPlan};
 
 /// GitHub's limit on a comment's length, in characters. The comment is measured in bytes,
 /// which are never fewer than characters (or UTF-16 units), so it fits however it is counted.
@@ -29,11 +28,26 @@ fn cell(s: &str) -> String {
 }
 
 pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
+    if let Some(line) = quiet(plan) {
+        return line;
+    }
     let head = head(plan);
     let foot = foot(plan);
     let rows: Vec<String> = with_section(plan).map(|(a, p)| row(a, p)).collect();
     let unplanned: Vec<String> = not_planned(plan).map(|(a, reason)| unplanned_row(a, reason)).collect();
-    let sections: Vec<String> = with_section(plan).map(|(a, p)| section(a, p)).collect();
+    // Rendered only as far as a comment could hold: 10,000 accounts' sections would be
+    // hundreds of megabytes, of which at most `limit` bytes are kept.
+    let with_sections = rows.len();
+    let mut sections: Vec<String> = Vec::new();
+    let mut rendered = 0;
+    for (account, account_plan) in with_section(plan) {
+        if rendered > limit {
+            break;
+        }
+        let text = section(account, account_plan);
+        rendered += text.len();
+        sections.push(text);
+    }
     let unchanged = match without_changes(plan) {
         0 => String::new(),
         n => format!("No changes in {}.\n\n", accounts(n)),
@@ -45,7 +59,7 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         [&rows[..], &unplanned[..], &sections[..]],
         None,
     );
-    if full.len() <= limit {
+    if full.len() <= limit && sections.len() == with_sections {
         return full;
     }
     let fixed = head.len() + foot.len() + unchanged.len() + ROWS_HEAD.len() + UNPLANNED_HEAD.len() + NOTES;
@@ -60,13 +74,24 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         &foot,
         &unchanged,
         [&rows[..kept[0]], &unplanned[..kept[1]], &sections[..kept[2]]],
-        Some([
-            rows.len() - kept[0],
-            unplanned.len() - kept[1],
-            sections.len() - kept[2],
-        ]),
+        Some([rows.len() - kept[0], unplanned.len() - kept[1], with_sections - kept[2]]),
     );
     cut(summarised, limit)
+}
+
+/// A fleet plan with nothing to review, in one line: every account planned, none with a
+/// section (changes, conflicts, a policy's message). As a single plan's (`pai_planner::render`).
+pub(super) fn quiet(plan: &FleetPlan) -> Option<String> {
+    let t = &plan.totals;
+    (t.not_planned == 0 && with_section(plan).next().is_none()).then(|| {
+        format!(
+            "**pai-provision fleet plan** of <code>{}</code>{}{}: no changes in {}.\n",
+            cell(&plan.fleet_path),
+            plan.shard.map(|s| format!(", shard {s}")).unwrap_or_default(),
+            if plan.sandbox { " (sandbox)" } else { "" },
+            accounts(t.accounts)
+        )
+    })
 }
 
 /// How many of `items`, from the first, fit in `budget` bytes (taken from it).
@@ -224,8 +249,8 @@ fn foot(plan: &FleetPlan) -> String {
     )
 }
 
-fn row(account: &AccountPlan, plan: &Plan) -> String {
-    let s = &plan.summary;
+fn row(account: &AccountPlan, plan: &CompactPlan) -> String {
+    let s = plan.summary();
     format!(
         "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
         cell(account.name.as_str()),
@@ -258,8 +283,13 @@ fn unplanned_row(account: &AccountPlan, reason: &str) -> String {
 
 /// An account's own plan comment, collapsed; open when it has conflicts or a policy denies it,
 /// which block it.
-fn section(account: &AccountPlan, plan: &Plan) -> String {
-    let s = &plan.summary;
+fn section(account: &AccountPlan, plan: &CompactPlan) -> String {
+    let s = plan.summary();
+    // Decoded one at a time: the fleet plan holds every account's plan encoded.
+    let changes = match plan.decode() {
+        Ok(plan) => pai_planner::render::markdown(&plan),
+        Err(e) => format!("> [!CAUTION]\n> {}\n", cell(&e.to_string())),
+    };
     format!(
         "<details{}><summary><b>{}</b> ({}): {} to order, {} to adopt, {} to reorder, {} to forget, {} {}{}</summary>\n\n{}\n</details>\n\n",
         if plan.has_conflicts() || plan.is_denied() { " open" } else { "" },
@@ -272,6 +302,6 @@ fn section(account: &AccountPlan, plan: &Plan) -> String {
         s.conflict,
         if s.conflict == 1 { "conflict" } else { "conflicts" },
         if plan.is_denied() { ", <b>denied by policy</b>" } else { "" },
-        pai_planner::render::markdown(plan)
+        changes
     )
 }

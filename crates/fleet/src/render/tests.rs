@@ -170,3 +170,22 @@ fn a_small_limit_still_holds() {
         assert!(text.is_char_boundary(text.len()));
     }
 }
+
+#[test]
+fn a_fleet_plan_with_nothing_to_review_is_one_markdown_line() {
+    let settled = large_fleet(0, 0, 1_000);
+    let line = super::markdown(&settled);
+    assert_eq!(line.trim_end().lines().count(), 1, "{line}");
+    assert!(line.contains("no changes in 1000 accounts"), "{line}");
+    assert_eq!(
+        super::markdown_saved(&settled),
+        line,
+        "no digest to check when nothing is applied"
+    );
+    for (what, plan) in [
+        ("an account with changes", large_fleet(1, 0, 10)),
+        ("an account not planned", large_fleet(0, 1, 10)),
+    ] {
+        assert!(super::markdown(&plan).trim_end().lines().count() > 1, "{what}");
+    }
+}

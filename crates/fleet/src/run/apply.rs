@@ -277,6 +277,10 @@ async fn apply_one(
         };
     };
     let failed = |reason: String| Applied::Failed { reason, report: None };
+    let reviewed_plan = match reviewed_plan.decode() {
+        Ok(plan) => plan,
+        Err(e) => return failed(e.to_string()),
+    };
     let loaded = match &target.manifest {
         Ok(loaded) => loaded,
         Err(reason) => return failed(reason.clone()),
@@ -323,7 +327,7 @@ async fn apply_one(
         await_interrupted(&snapshot, config.settle).await;
     }
     let (plan, resumed): (Plan, bool) = match current {
-        Ok(()) => ((**reviewed_plan).clone(), false),
+        Ok(()) => (reviewed_plan, false),
         // The state moved on since the plan (or came to be): a stopped fleet apply, resumed.
         Err(
             StalePlan::Serial { .. }
@@ -344,10 +348,10 @@ async fn apply_one(
             )
             .await
             {
-                AccountOutcome::Planned { plan } => *plan,
-                AccountOutcome::NotPlanned { reason } => return failed(reason),
+                Ok(plan) => plan,
+                Err(reason) => return failed(reason),
             };
-            if let Err(e) = within_reviewed(reviewed_plan, &fresh) {
+            if let Err(e) = within_reviewed(&reviewed_plan, &fresh) {
                 return failed(format!(
                     "the state changed since the plan was made, and a new plan would order what was not reviewed \
                      ({e}); plan again"

@@ -12,7 +12,7 @@ use super::{
     regions_outside, AccountEvent, AccountTarget, Environment, FleetProgress, Purpose, RunConfig, ThrottleFlag,
 };
 use crate::limit::{AdaptiveLimit, Aimd};
-use crate::plan::{AccountOutcome, AccountPlan};
+use crate::plan::{AccountOutcome, AccountPlan, CompactPlan};
 
 /// Plans every target, at most `config.concurrency` at once, and returns one [`AccountPlan`]
 /// per target, in the targets' order. `now` is the plans' creation time.
@@ -43,7 +43,7 @@ pub async fn plan_accounts(
         tasks.spawn(async move {
             progress.event(target.account.name.as_str(), AccountEvent::Started);
             let throttled = ThrottleFlag::default();
-            let outcome = plan_one(
+            let planned = plan_one(
                 &target,
                 env.as_ref(),
                 config,
@@ -53,6 +53,12 @@ pub async fn plan_accounts(
                 None,
             )
             .await;
+            // Held encoded from here on: a fleet holds every account's plan until it is rendered.
+            let outcome = match planned.map(|plan| CompactPlan::encode(&plan)) {
+                Ok(Ok(plan)) => AccountOutcome::Planned { plan },
+                Ok(Err(e)) => AccountOutcome::NotPlanned { reason: e.to_string() },
+                Err(reason) => AccountOutcome::NotPlanned { reason },
+            };
             if throttled.load(Ordering::Relaxed) {
                 permit.throttled();
             } else {
@@ -60,7 +66,7 @@ pub async fn plan_accounts(
             }
             let event = match &outcome {
                 AccountOutcome::Planned { plan } => AccountEvent::Planned {
-                    changes: plan.changes.iter().filter(|c| c.action.is_change()).count(),
+                    changes: plan.changes(),
                 },
                 AccountOutcome::NotPlanned { reason } => AccountEvent::NotPlanned { reason: reason.clone() },
             };
@@ -85,21 +91,6 @@ fn collect(joined: Result<(usize, AccountPlan), tokio::task::JoinError>, plans: 
 /// The plan of one account, or why there is none. `recorded` is its state when the caller has
 /// read it already (under the lock, resuming an apply); else the state is read here.
 pub(super) async fn plan_one(
-    target: &AccountTarget,
-    env: &dyn Environment,
-    config: RunConfig,
-    purpose: Purpose,
-    throttled: ThrottleFlag,
-    now: OffsetDateTime,
-    recorded: Option<&StateSnapshot>,
-) -> AccountOutcome {
-    match try_plan(target, env, config, purpose, throttled, now, recorded).await {
-        Ok(plan) => AccountOutcome::Planned { plan: Box::new(plan) },
-        Err(reason) => AccountOutcome::NotPlanned { reason },
-    }
-}
-
-async fn try_plan(
     target: &AccountTarget,
     env: &dyn Environment,
     config: RunConfig,

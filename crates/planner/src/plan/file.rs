@@ -47,11 +47,13 @@ pub enum PlanFileError {
     WouldReplace { path: PathBuf, why: String },
 }
 
-/// The document: the plan's fields, then its digest.
+/// The document: the plan's fields, what it would do (derived from `summary`, so outside the
+/// digest and dropped on reading), then its digest.
 #[derive(Serialize)]
 struct Sealed<'a> {
     #[serde(flatten)]
     plan: &'a Plan,
+    would: super::Would,
     digest: String,
 }
 
@@ -71,6 +73,7 @@ impl Plan {
     pub(crate) fn to_json(&self) -> String {
         let sealed = Sealed {
             plan: self,
+            would: self.summary.would(),
             digest: self.digest(),
         };
         let mut s = serde_json::to_string_pretty(&sealed).unwrap_or_default();
@@ -154,6 +157,15 @@ pub enum WriteError {
 /// synced, then renamed over it. Only over nothing or over a plan document of any kind and
 /// format version (JSON with a `format_version`): anything else at the path is kept.
 pub fn write_document(path: &Path, text: &str) -> Result<(), WriteError> {
+    write_document_with(path, |out| out.write_all(text.as_bytes()))
+}
+
+/// [`write_document`], the document written by `write` into the temporary file: a fleet plan
+/// of 10,000 accounts need not be held as one string.
+pub fn write_document_with(
+    path: &Path,
+    write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
+) -> Result<(), WriteError> {
     replaceable(path)?;
     let dir = path
         .parent()
@@ -164,8 +176,13 @@ pub fn write_document(path: &Path, text: &str) -> Result<(), WriteError> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
-    let written = std::fs::write(&temp, text)
-        .and_then(|()| std::fs::File::open(&temp)?.sync_all())
+    let written = std::fs::File::create(&temp)
+        .and_then(|file| {
+            let mut out = std::io::BufWriter::new(file);
+            write(&mut out)?;
+            out.into_inner().map_err(std::io::IntoInnerError::into_error)
+        })
+        .and_then(|file| file.sync_all())
         .and_then(|()| std::fs::rename(&temp, path));
     if written.is_err() {
         let _ = std::fs::remove_file(&temp);
@@ -189,12 +206,19 @@ fn replaceable(path: &Path) -> Result<(), WriteError> {
     if !meta.is_file() {
         return Err(would_replace("not a regular file"));
     }
-    let bytes = std::fs::read(path).map_err(WriteError::Io)?;
-    let value: serde_json::Value = std::str::from_utf8(&bytes)
-        .map_err(|_| would_replace("not text"))
-        .and_then(|text| serde_json::from_str(text).map_err(|_| would_replace("not JSON")))?;
-    match format_version(&value) {
-        Some(_) => Ok(()),
-        None => Err(would_replace("JSON without a `format_version`")),
+    // Read as a stream, keeping only the version: an old fleet plan can be hundreds of megabytes.
+    #[derive(serde::Deserialize)]
+    struct Versioned {
+        format_version: Option<serde::de::IgnoredAny>,
+    }
+    let file = std::fs::File::open(path).map_err(WriteError::Io)?;
+    match serde_json::from_reader::<_, Versioned>(std::io::BufReader::new(file)) {
+        Ok(Versioned {
+            format_version: Some(_),
+        }) => Ok(()),
+        Ok(Versioned { format_version: None }) => Err(would_replace("JSON without a `format_version`")),
+        Err(e) if e.is_io() => Err(WriteError::Io(e.into())),
+        Err(e) if e.is_data() => Err(would_replace("JSON without a `format_version`")),
+        Err(_) => Err(would_replace("not JSON")),
     }
 }

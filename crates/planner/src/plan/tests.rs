@@ -367,3 +367,58 @@ fn the_digest_covers_the_policy_verdict() {
         Err(PlanFileError::Edited { .. })
     ));
 }
+
+#[test]
+fn what_a_plan_would_do_by_its_counts() {
+    use crate::plan::Would;
+    // (order, reorder, adopt, forget, would)
+    let cases = [
+        (0, 0, 0, 0, Would::Nothing),
+        (1, 0, 0, 0, Would::Order),
+        (0, 1, 0, 0, Would::Order),
+        (0, 0, 1, 0, Would::Record),
+        (0, 0, 0, 1, Would::Record),
+        (1, 0, 3, 2, Would::Order),
+        (0, 2, 1, 1, Would::Order),
+    ];
+    for (order, reorder, adopt, forget, would) in cases {
+        assert_eq!(
+            Would::of(order, reorder, adopt, forget),
+            would,
+            "{order} {reorder} {adopt} {forget}"
+        );
+        let summary = Summary {
+            order,
+            reorder,
+            adopt,
+            forget,
+            conflict: 3,
+            noop: 5,
+        };
+        assert_eq!(
+            summary.would(),
+            would,
+            "conflicts and noops are not what a plan would do"
+        );
+    }
+}
+
+#[test]
+fn the_saved_document_says_what_the_plan_would_do_outside_its_digest() {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let plan = made(&m, &state(&[]));
+    let doc: serde_json::Value = serde_json::from_str(&plan.to_json()).unwrap();
+    assert_eq!(doc["would"], "order");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("plan.json");
+    plan.save(&path).unwrap();
+    let mut edited = doc.clone();
+    edited["would"] = serde_json::json!("nothing");
+    std::fs::write(&path, serde_json::to_string(&edited).unwrap()).unwrap();
+    assert_eq!(
+        Plan::load(&path).unwrap(),
+        plan,
+        "`would` is derived: not read back, not in the digest"
+    );
+}

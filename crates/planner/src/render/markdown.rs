@@ -13,6 +13,9 @@ fn cell(s: &str) -> String {
 }
 
 pub fn plan(plan: &Plan) -> String {
+    if let Some(line) = quiet(plan) {
+        return line;
+    }
     let mut out = String::new();
     out.push_str("### pai-provision plan\n\n");
     let _ = writeln!(out, "**{}**\n", super::human::summary_line(plan));
@@ -134,6 +137,35 @@ pub fn plan(plan: &Plan) -> String {
         plan.tool_version
     );
     out
+}
+
+/// A plan with nothing to review, in one line: no change, nothing awaiting activation, no
+/// warning, conflict, freeze or policy message, and the cloud asked. A pull request that does
+/// not touch this manifest's account gets a comment that says so and takes no room.
+pub(super) fn quiet(plan: &Plan) -> Option<String> {
+    let nothing_to_review = plan.refreshed
+        && plan.frozen.is_none()
+        && plan.orders.is_empty()
+        && plan
+            .changes
+            .iter()
+            .all(|c| c.action == Action::Noop && !c.awaiting_activation() && c.warnings.is_empty())
+        && plan
+            .policy
+            .as_ref()
+            .is_none_or(|v| v.deny.is_empty() && v.warn.is_empty());
+    nothing_to_review.then(|| {
+        format!(
+            "**pai-provision plan** of <code>{}</code>: no changes ({} unchanged{}).\n",
+            cell(&plan.manifest_path).replace('<', "&lt;").replace('>', "&gt;"),
+            plan.summary.noop,
+            if plan.policy.is_some() {
+                ", every policy passes"
+            } else {
+                ""
+            }
+        )
+    })
 }
 
 /// The policies' denials (a CAUTION block: the plan will not be applied) and warnings.

@@ -19,7 +19,8 @@ pub fn human(plan: &Plan, color: bool) -> String {
     human::plan(plan, color)
 }
 
-/// The plan as a pull-request comment (GitHub-flavoured Markdown).
+/// The plan as a pull-request comment (GitHub-flavoured Markdown); one line when there is
+/// nothing to review.
 pub fn markdown(plan: &Plan) -> String {
     markdown::plan(plan)
 }
@@ -32,8 +33,13 @@ pub fn human_saved(plan: &Plan, color: bool) -> String {
     out
 }
 
-/// [`markdown()`] of a saved plan: followed by its digest, for the reviewer to see in the comment.
+/// [`markdown()`] of a saved plan: followed by its digest, for the reviewer to see in the
+/// comment, unless the plan has nothing to review (one line, as [`markdown()`]).
 pub fn markdown_saved(plan: &Plan) -> String {
+    // Nothing to apply, nothing to check: the one line stays one line.
+    if let Some(line) = markdown::quiet(plan) {
+        return line;
+    }
     let mut out = markdown::plan(plan);
     let _ = std::fmt::Write::write_fmt(&mut out, format_args!("\nPlan digest: `{}`\n", plan.digest()));
     out

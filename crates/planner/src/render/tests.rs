@@ -473,3 +473,47 @@ fn the_policy_verdict_is_in_every_format() {
     assert!(bare.get("policy").is_none());
     assert!(plan.is_denied() && plan.exit_code(false) == 1);
 }
+
+#[test]
+fn a_plan_with_nothing_to_review_is_one_markdown_line() {
+    use crate::plan::{PolicyFinding, PolicyVerdict};
+    let lines = |s: &str| s.trim_end().lines().count();
+    let settled = settled();
+    let line = super::markdown(&settled);
+    assert_eq!(lines(&line), 1, "{line}");
+    assert!(line.contains("no changes (1 unchanged)"), "{line}");
+    assert_eq!(
+        super::markdown_saved(&settled),
+        line,
+        "no digest to check when nothing is applied"
+    );
+
+    let mut passing = settled.clone();
+    passing.policy = Some(PolicyVerdict {
+        policies_digest: "sha256:00".into(),
+        deny: vec![],
+        warn: vec![],
+    });
+    assert!(super::markdown(&passing).contains("every policy passes"));
+    assert_eq!(lines(&super::markdown(&passing)), 1);
+
+    // Each of these has something to review, so it gets the whole comment.
+    let mut warned = passing.clone();
+    if let Some(v) = warned.policy.as_mut() {
+        v.warn.push(PolicyFinding {
+            file: "limits.rego".into(),
+            rule: "warn".into(),
+            message: "look".into(),
+        });
+    }
+    let mut blind = settled.clone();
+    blind.refreshed = false;
+    for (what, plan) in [
+        ("a policy's warning", warned),
+        ("not refreshed", blind),
+        ("changes", everything()),
+        ("awaiting payment", awaiting_payment()),
+    ] {
+        assert!(lines(&super::markdown(&plan)) > 1, "{what}");
+    }
+}

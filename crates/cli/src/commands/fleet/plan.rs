@@ -54,7 +54,7 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
                 }
             })?;
         }
-        Format::Json => context::emit(&render::json(&plan))?,
+        Format::Json => context::emit_with(|out| plan.write_json(out))?,
         Format::Markdown if saved.is_some() => context::emit(&render::markdown_saved(&plan))?,
         Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
@@ -112,16 +112,16 @@ pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::Policy
 }
 
 fn judge_account(account: &mut pai_fleet::plan::AccountPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
-    use pai_fleet::plan::AccountOutcome;
+    use pai_fleet::plan::{AccountOutcome, CompactPlan};
     let context = super::super::policy::context(Some(pai_policy::AccountContext {
         id: account.id.clone(),
         name: account.name.as_str().to_owned(),
         tags: account.tags.clone(),
     }));
     if let AccountOutcome::Planned { plan } = &mut account.outcome {
-        let judged = super::super::policy::judge(policies, (**plan).clone(), &context)
+        let judged = super::super::policy::judge(policies, plan.decode()?, &context)
             .with_context(|| format!("account {}", account.name.as_str()))?;
-        **plan = judged;
+        *plan = CompactPlan::encode(&judged)?;
     }
     Ok(())
 }
@@ -166,6 +166,7 @@ pub(super) fn recheck(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) ->
     use pai_fleet::plan::AccountOutcome;
     for account in &plan.accounts {
         if let AccountOutcome::Planned { plan } = &account.outcome {
+            let plan = plan.decode()?;
             let made_with = plan.policy.as_ref().map(|v| v.policies_digest.as_str());
             if made_with != Some(policies.digest()) {
                 anyhow::bail!(

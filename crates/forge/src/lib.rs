@@ -1,0 +1,31 @@
+//! The code host's side of a pipeline, after a plan: the plan as one comment per manifest or
+//! fleet on the pull (or merge) request, updated in place on every push and cut to the
+//! forge's limit, and drift as one issue per drift fingerprint, opened when new, updated while
+//! it lasts, closed when it is gone. It reads saved plans (`pai_planner::Plan`,
+//! `pai_fleet::plan::FleetPlan`) and talks to GitHub or GitLab over their REST APIs; the
+//! commands `comment` and `drift` are its only users. `docs/forge.md` is the contract.
+//!
+//! Modules, the pure rules first:
+//! - [`context`]: which forge, its API URL, the repository, the pull request and the token, as
+//!   a pure function of the CI's variables and the flags ([`context::resolve`]). The
+//!   [`context::Token`] never shows.
+//! - [`comment`]: the plan comment's marker, the rule "create, or update the oldest carrying
+//!   the marker" ([`comment::decide`]) and the fitting of a long plan ([`comment::fit`]).
+//! - [`drift`]: the drifts of a saved plan with their fingerprints ([`drift::PlanDocument`])
+//!   and the rule from open issues and drifts to what to open, update and close
+//!   ([`drift::reconcile`]).
+//! - [`client`]: the HTTP client both forges share ([`Client`]), its pagination and its typed
+//!   errors ([`ForgeError`]); [`github`] and [`gitlab`] hold each forge's paths and documents.
+//! - [`publish`]: a listing, a rule, then the writes: [`publish::post_comment`] and
+//!   [`publish::file_drift`].
+
+pub mod client;
+pub mod comment;
+pub mod context;
+pub mod drift;
+pub mod github;
+pub mod gitlab;
+pub mod publish;
+
+pub use client::{Client, ForgeError};
+pub use context::{Forge, ForgeContext, Overrides, Token};
