@@ -87,7 +87,9 @@ impl PolicyInput {
             plan
         };
         let mut document = crate::engine_value::to_value(plan)?;
+        let would = crate::engine_value::to_value(&plan.summary.would())?;
         if let Ok(fields) = document.as_object_mut() {
+            fields.insert("would".into(), would);
             fields.insert("digest".into(), plan.digest().into());
         }
         #[derive(Serialize)]
