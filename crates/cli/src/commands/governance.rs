@@ -87,11 +87,7 @@ pub fn history(g: &Global, args: StateHistoryArgs) -> anyhow::Result<u8> {
         history = since_time(history, since);
     }
     match args.format {
-        HistoryFormat::Human => context::emit(&format!(
-            "{}\n{}",
-            heading(&store),
-            with_verdicts(render::history(&history), &history)
-        ))?,
+        HistoryFormat::Human => context::emit(&format!("{}\n{}", heading(&store), render::history(&history)))?,
         HistoryFormat::Json => {
             name_beside_json(&store);
             context::emit_json(&history)?
@@ -131,39 +127,6 @@ struct EventLine<'a> {
     #[serde(flatten)]
     event: &'a Event,
     run: Option<&'a RunRecord>,
-}
-
-/// The history's text with each run's policy verdict ending its line, after its provenance
-/// (`by ..., plan sha256:..., policy passed, 2 warnings (sha256:...)`): the run's line is the
-/// one that starts `run ID  `, and the provenance ends it.
-fn with_verdicts(text: String, history: &History) -> String {
-    let verdicts: std::collections::HashMap<String, String> = history
-        .runs
-        .iter()
-        .filter_map(|r| {
-            let record = r.provenance.as_ref()?.policy.as_ref()?;
-            Some((format!("run {}  ", r.id), record.summary()))
-        })
-        .collect();
-    if verdicts.is_empty() {
-        return text;
-    }
-    let mut out = String::with_capacity(text.len());
-    for line in text.split_inclusive('\n') {
-        let verdict = line
-            .split_once("  ")
-            .and_then(|(head, _)| verdicts.get(&format!("{head}  ")));
-        match verdict {
-            Some(summary) => {
-                out.push_str(line.trim_end_matches('\n'));
-                out.push_str(", ");
-                out.push_str(summary);
-                out.push('\n');
-            }
-            None => out.push_str(line),
-        }
-    }
-    out
 }
 
 /// The events at or after `since` (both RFC 3339 UTC to the second, so they compare as text),

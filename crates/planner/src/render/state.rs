@@ -235,6 +235,10 @@ pub fn provenance(p: &pai_state::Provenance) -> String {
             parts.push(format!("{name} {v}"));
         }
     }
+    // The verdict the apply re-checked: `policy passed, 2 warnings (sha256:98a948c6c56a…)`.
+    if let Some(record) = &p.policy {
+        parts.push(record.summary());
+    }
     parts.join(", ")
 }
 
