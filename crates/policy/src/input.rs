@@ -73,9 +73,13 @@ impl PolicyInput {
     /// nor a JSON text in between, which were most of what judging a plan cost
     /// (`docs/benchmarks.md`, "policy"). The same document as `PolicyInput::new(plan,
     /// context).to_value()`; a test holds them equal.
+    ///
+    /// `digest` is that of the plan without its verdict, when the caller has it already:
+    /// serialising and hashing the plan again is a good part of judging one.
     pub(crate) fn engine_value(
         plan: &Plan,
         context: &PolicyContext,
+        digest: Option<&str>,
     ) -> Result<regorus::Value, crate::engine_value::Error> {
         let without_verdict;
         let plan = if plan.policy.is_some() {
@@ -90,7 +94,9 @@ impl PolicyInput {
         let would = crate::engine_value::to_value(&plan.summary.would())?;
         if let Ok(fields) = document.as_object_mut() {
             fields.insert("would".into(), would);
-            fields.insert("digest".into(), plan.digest().into());
+            // `plan` is without its verdict here, as the given digest is.
+            let digest = digest.map_or_else(|| plan.digest(), str::to_owned);
+            fields.insert("digest".into(), digest.into());
         }
         #[derive(Serialize)]
         struct Input<'a> {
@@ -309,8 +315,15 @@ mod document {
                 let document = super::PolicyInput::new(&plan, context).to_value();
                 let printed = serde_json::to_string(&document).expect("JSON");
                 let want = regorus::Value::from_json_str(&printed).expect("the engine reads it");
-                let got = super::PolicyInput::engine_value(&plan, context).expect("converted");
+                let got = super::PolicyInput::engine_value(&plan, context, None).expect("converted");
                 assert_eq!(got, want, "{printed}");
+                // A digest given by the caller, of the plan without its verdict, changes nothing.
+                let mut bare = plan.clone();
+                bare.policy = None;
+                let digest = bare.digest();
+                let given =
+                    super::PolicyInput::engine_value(&plan, context, Some(&digest)).expect("converted");
+                assert_eq!(given, want, "{printed}");
             }
         }
     }

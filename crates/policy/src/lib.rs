@@ -27,9 +27,23 @@ use pai_planner::Plan;
 /// Evaluates `policies` on `plan` in `context` and returns the plan carrying the verdict.
 /// The policies see the plan without any earlier verdict (`docs/policy.md`), so that `apply`
 /// re-evaluating a saved plan gives them exactly what `plan` gave them.
-pub fn judge(policies: &PolicySet, mut plan: Plan, context: &PolicyContext) -> Result<Plan, PolicyError> {
+pub fn judge(policies: &PolicySet, plan: Plan, context: &PolicyContext) -> Result<Plan, PolicyError> {
+    judge_digested(policies, plan, context, None)
+}
+
+/// [`judge`], given the plan's digest when the caller has it: `Plan::digest` of the plan as it
+/// is, without a verdict (a fleet has it from each account's encoded plan,
+/// `pai_fleet::plan::CompactPlan::digest`). Ignored when the plan carries a verdict.
+pub fn judge_digested(
+    policies: &PolicySet,
+    mut plan: Plan,
+    context: &PolicyContext,
+    digest: Option<&str>,
+) -> Result<Plan, PolicyError> {
+    let digest = digest.filter(|_| plan.policy.is_none());
     plan.policy = None;
-    let input = PolicyInput::engine_value(&plan, context).map_err(|e| PolicyError::Input { message: e.to_string() })?;
+    let input = PolicyInput::engine_value(&plan, context, digest)
+        .map_err(|e| PolicyError::Input { message: e.to_string() })?;
     plan.policy = Some(policies.evaluate_value(&input)?);
     Ok(plan)
 }

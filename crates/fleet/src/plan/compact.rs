@@ -58,6 +58,13 @@ impl CompactPlan {
         })
     }
 
+    /// `Plan::digest` of the encoded plan, from its encoding: the digest is the SHA-256 of
+    /// exactly this compact JSON, so nothing is serialised again.
+    pub fn digest(&self) -> String {
+        use sha2::{Digest, Sha256};
+        format!("sha256:{}", hex::encode(Sha256::digest(self.json.get().as_bytes())))
+    }
+
     /// How many addresses each action concerns, as `Plan::summary`.
     pub fn summary(&self) -> Summary {
         self.summary
@@ -142,6 +149,7 @@ mod tests {
         ] {
             let compact = CompactPlan::encode(&plan).unwrap();
             assert_eq!(compact.decode().unwrap(), plan);
+            assert_eq!(compact.digest(), plan.digest(), "the digest, without serialising again");
             assert_eq!(compact.summary(), plan.summary);
             assert_eq!(compact.has_changes(), plan.has_changes());
             assert_eq!(compact.has_conflicts(), plan.has_conflicts());

@@ -119,8 +119,8 @@ fn judge_account(account: &mut pai_fleet::plan::AccountPlan, policies: &pai_poli
         tags: account.tags.clone(),
     }));
     if let AccountOutcome::Planned { plan } = &mut account.outcome {
-        let judged = super::super::policy::judge(policies, plan.decode()?, &context)
-            .with_context(|| format!("account {}", account.name.as_str()))?;
+        let judged = pai_policy::judge_digested(policies, plan.decode()?, &context, Some(&plan.digest()))
+            .with_context(|| format!("account {}: evaluating the policies", account.name.as_str()))?;
         *plan = CompactPlan::encode(&judged)?;
     }
     Ok(())
