@@ -321,8 +321,7 @@ mod document {
                 let mut bare = plan.clone();
                 bare.policy = None;
                 let digest = bare.digest();
-                let given =
-                    super::PolicyInput::engine_value(&plan, context, Some(&digest)).expect("converted");
+                let given = super::PolicyInput::engine_value(&plan, context, Some(&digest)).expect("converted");
                 assert_eq!(given, want, "{printed}");
             }
         }

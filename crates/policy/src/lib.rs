@@ -42,8 +42,8 @@ pub fn judge_digested(
 ) -> Result<Plan, PolicyError> {
     let digest = digest.filter(|_| plan.policy.is_none());
     plan.policy = None;
-    let input = PolicyInput::engine_value(&plan, context, digest)
-        .map_err(|e| PolicyError::Input { message: e.to_string() })?;
+    let input =
+        PolicyInput::engine_value(&plan, context, digest).map_err(|e| PolicyError::Input { message: e.to_string() })?;
     plan.policy = Some(policies.evaluate_value(&input)?);
     Ok(plan)
 }

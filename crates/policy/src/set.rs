@@ -7,6 +7,7 @@
 //! one file of `main` refers to a rule of another file of `main` (put such helpers in a library
 //! package).
 
+use std::cell::RefCell;
 use std::path::{Path, PathBuf};
 
 use pai_planner::{PolicyFinding, PolicyVerdict};
@@ -23,8 +24,10 @@ const MAIN: &str = "data.main";
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     digest: String,
-    /// The files of `package main` (name, path), each with the engine that evaluates it.
-    policies: Vec<(String, PathBuf, Engine)>,
+    /// The files of `package main` (name, path), each with the engine that evaluates it. An
+    /// evaluation resets the engine's state (`Engine::eval_query`), so one engine serves every
+    /// plan in turn; a copy of the set (a thread's) has engines of its own.
+    policies: Vec<(String, PathBuf, RefCell<Engine>)>,
 }
 
 /// One `.rego` file: its name in the directory, its path, its text, and whether it parses only
@@ -86,7 +89,7 @@ impl PolicySet {
             // clones the prepared engine. An error shows again, with its position, on evaluation.
             engine.set_input(Value::new_object());
             let _ = engine.eval_query(MAIN.to_owned(), false);
-            policies.push((policy.name.clone(), policy.path.clone(), engine));
+            policies.push((policy.name.clone(), policy.path.clone(), RefCell::new(engine)));
         }
         Ok(PolicySet { digest, policies })
     }
@@ -126,7 +129,8 @@ impl PolicySet {
                     },
                 }
             };
-            let mut engine = engine.clone();
+            // Not a clone per plan: cloning the prepared engine was a good part of judging one.
+            let mut engine = engine.borrow_mut();
             engine.set_input(input.clone());
             let results = engine.eval_query(MAIN.to_owned(), false).map_err(|e| failed(&e))?;
             let Some(package) = results.result.first().and_then(|r| r.expressions.first()) else {

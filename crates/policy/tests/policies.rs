@@ -286,3 +286,36 @@ fn a_builtin_left_out_is_an_error_at_its_position() {
     assert!(err.to_string().starts_with(&want), "{err}");
     assert!(err.to_string().contains("http.send"), "{err}");
 }
+
+/// One set judges plan after plan (a fleet's accounts, in turn, on one thread): nothing of one
+/// evaluation shows in the next.
+#[test]
+fn one_set_judges_plan_after_plan_without_carrying_anything_over() {
+    let policies = PolicySet::load(&examples()).unwrap();
+    let judge = |plan: Plan, context: &PolicyContext| {
+        let judged = pai_policy::judge(&policies, plan, context).unwrap();
+        let v = judged.policy.unwrap();
+        (v.deny.len(), v.warn.len())
+    };
+    let sandbox = account(&["sandbox"]);
+    let team = account(&["team"]);
+    let denied = judge(plan_of(true, &["pai", "oss"]), &sandbox);
+    assert!(denied.0 > 0, "{denied:?}");
+    for _ in 0..3 {
+        assert_eq!(
+            judge(plan_of(true, &["pai"]), &team).0,
+            0,
+            "a team account after a sandbox one"
+        );
+        assert_eq!(
+            judge(plan_of(true, &["pai", "oss"]), &sandbox),
+            denied,
+            "the same plan, the same verdict"
+        );
+        assert_eq!(
+            judge(plan_of(false, &["pai"]), &team).0,
+            1,
+            "auto_pay false is denied on its own"
+        );
+    }
+}
