@@ -86,7 +86,7 @@ impl PolicySet {
             let mut engine = base.clone();
             add(&mut engine, policy)?;
             // Prepared once here (its rules scheduled), not once per plan: every evaluation
-            // clones the prepared engine. An error shows again, with its position, on evaluation.
+            // reuses the prepared engine. An error shows again, with its position, on evaluation.
             engine.set_input(Value::new_object());
             let _ = engine.eval_query(MAIN.to_owned(), false);
             policies.push((policy.name.clone(), policy.path.clone(), RefCell::new(engine)));
