@@ -20,7 +20,7 @@ mod file;
 mod target;
 mod verdict;
 
-pub use file::{write_document, write_document_with, PlanFileError, WriteError};
+pub use file::{digest_of, digest_of_json, write_document, write_document_with, PlanFileError, WriteError};
 pub use target::{Here, PlanTarget, StalePlan};
 pub use verdict::{PolicyFinding, PolicyVerdict};
 

@@ -61,8 +61,7 @@ impl CompactPlan {
     /// `Plan::digest` of the encoded plan, from its encoding: the digest is the SHA-256 of
     /// exactly this compact JSON, so nothing is serialised again.
     pub fn digest(&self) -> String {
-        use sha2::{Digest, Sha256};
-        format!("sha256:{}", hex::encode(Sha256::digest(self.json.get().as_bytes())))
+        pai_planner::plan::digest_of_json(self.json.get().as_bytes())
     }
 
     /// How many addresses each action concerns, as `Plan::summary`.

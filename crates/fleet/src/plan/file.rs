@@ -7,13 +7,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
 use pai_planner::plan::{write_document_with, WriteError};
 
 use super::{FleetPlan, Totals, FLEET_FORMAT_VERSION};
-
-const DIGEST_PREFIX: &str = "sha256:";
 
 /// Why a fleet plan file could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -86,10 +83,7 @@ impl FleetPlan {
     /// which `fleet apply --expect-digest` compares. The JSON is hashed as it is written, never
     /// held whole.
     pub fn digest(&self) -> String {
-        let mut hasher = Hashing(Sha256::new());
-        // Hashing cannot fail, nor can serialising a plan (its maps have string keys).
-        let _ = serde_json::to_writer(&mut hasher, self);
-        format!("{DIGEST_PREFIX}{}", hex::encode(hasher.0.finalize()))
+        pai_planner::plan::digest_of(self)
     }
 
     /// Writes the JSON document to `out`: what `--out` saves and `--format json` prints. Each
@@ -224,18 +218,4 @@ fn check_account_formats(value: &serde_json::Value, path: &Path) -> Result<(), F
         }
     }
     Ok(())
-}
-
-/// Feeds what is written to a hasher.
-struct Hashing(Sha256);
-
-impl Write for Hashing {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.update(bytes);
-        Ok(bytes.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }

@@ -11,6 +11,34 @@ use super::{Plan, FORMAT_VERSION};
 /// How the digest is written: the algorithm, then the hex.
 const DIGEST_PREFIX: &str = "sha256:";
 
+/// The digest of a plan document, single or fleet: `sha256:` and the hex SHA-256 of `value`'s
+/// compact JSON, hashed as it is serialised (a fleet's document is never held whole for it).
+pub fn digest_of(value: &impl Serialize) -> String {
+    let mut hasher = Hashing(Sha256::new());
+    // Hashing cannot fail, nor can serialising a plan (its maps have string keys).
+    let _ = serde_json::to_writer(&mut hasher, value);
+    format!("{DIGEST_PREFIX}{}", hex::encode(hasher.0.finalize()))
+}
+
+/// [`digest_of`] a value whose compact JSON is at hand.
+pub fn digest_of_json(compact: &[u8]) -> String {
+    format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(compact)))
+}
+
+/// Feeds what is written to a hasher.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Why a plan file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum PlanFileError {
@@ -63,8 +91,7 @@ impl Plan {
     /// Unknown fields are not in it: a reader drops them, so they cannot be acted on. It is the
     /// `digest` field of the saved document, which `apply --expect-digest` compares.
     pub fn digest(&self) -> String {
-        let bytes = serde_json::to_vec(self).unwrap_or_default();
-        format!("{DIGEST_PREFIX}{}", hex::encode(Sha256::digest(bytes)))
+        digest_of(self)
     }
 
     /// The JSON document: what `--out` saves and, through `render::json`, what `--format json`
