@@ -466,3 +466,20 @@ fn a_missing_variable_is_named_and_a_refusal_never_shows_the_token() {
     }
     assert!(fake.store().comments.is_empty());
 }
+
+/// A tired engineer passes the saved plan (`plan.json`) where its Markdown belongs: refused,
+/// naming what to pass, before the forge is called, so no JSON lands on the pull request.
+#[test]
+fn a_saved_plan_given_as_the_comment_is_refused() {
+    let dir = tempfile::tempdir().expect("a directory");
+    let plan = r#"{"format_version": 3, "manifest_path": "m.toml", "changes": []}"#;
+    std::fs::write(dir.path().join("plan.json"), plan).expect("write");
+    let runtime = runtime();
+    let fake = FakeForge::start(runtime.handle(), TOKEN);
+    for ci in [Ci::GitHub, Ci::GitLab] {
+        let refused = run(dir.path(), &ci.env(&fake), &["comment", "plan.json", "--key", "prod"]);
+        assert_eq!(refused.code, Some(1), "{}", refused.describe());
+        assert!(refused.stderr.contains("--format markdown"), "{}", refused.describe());
+    }
+    assert!(fake.store().comments.is_empty());
+}

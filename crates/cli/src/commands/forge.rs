@@ -157,6 +157,17 @@ fn read_markdown(file: &Path) -> anyhow::Result<String> {
             }
         );
     }
+    // A saved plan (`plan.json`, a fleet plan) where its Markdown belongs: the reviewers would
+    // get a JSON document for a comment.
+    let is_plan_document =
+        serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|v| v.get("format_version").is_some());
+    if is_plan_document {
+        anyhow::bail!(
+            "{}: a saved plan (JSON), not its Markdown; post what `plan --format markdown` (or \
+             `fleet plan --format markdown`) printed",
+            file.display()
+        );
+    }
     Ok(text)
 }
 
