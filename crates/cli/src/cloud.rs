@@ -23,7 +23,7 @@ use pai_apply::{
     Cancel, Client, ClientConfig, CredentialProvider, Credentials, DefaultChain, EndpointResolver, ListProductsStatus,
     StaticCredentials,
 };
-use pai_planner::{Observation, ObserveError, StatusSource};
+use pai_planner::Observation;
 use pai_spec::{Address, Manifest, ProductCode, Region, SignatureVersion};
 use pai_state::{ApiCall, StateSnapshot};
 
@@ -324,16 +324,6 @@ impl Cloud {
     /// Where the sandbox keeps its ledger, when this is a sandbox.
     pub fn sandbox_ledger(&self) -> Option<&std::path::Path> {
         self.sandbox.as_ref().map(Sandbox::ledger_path)
-    }
-}
-
-/// What `plan` asks: the same `ListProducts` as `apply`, through this connection (and so through
-/// the sandbox with `--sandbox`).
-impl StatusSource for Cloud {
-    fn observe(&self, wanted: &[(Region, ProductCode)]) -> Result<Observation, ObserveError> {
-        let status = ListProductsStatus::new(self.client.clone());
-        self.block_on(status.observe_async(wanted))
-            .map_err(|e| ObserveError::with_source(e.to_string(), e))
     }
 }
 

@@ -176,7 +176,15 @@ fn a_saved_plan_records_instead_of_ordering_what_was_bought_since() {
     assert_eq!(other.run(&["apply", "--auto-approve"]).code, Some(0));
     let applied = setup.work.run(&["apply", plan_path]);
     assert_eq!(applied.code, Some(0), "{}", applied.describe());
-    assert!(applied.stdout.contains("recorded"), "{}", applied.stdout);
+    // Planned again under the lock, the order is an adoption now: recorded, not bought.
+    assert!(
+        applied
+            .stdout
+            .contains("products.pai: order in the reviewed plan, adopt now")
+            && applied.stdout.contains("products.pai: adopted (already purchased)"),
+        "{}",
+        applied.stdout
+    );
     assert_eq!(
         setup.emu.ledger().order_count(&hangzhou(), ProductCode::Pai),
         1,

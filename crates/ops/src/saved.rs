@@ -69,9 +69,9 @@ pub enum Refusal {
     #[error(transparent)]
     Stale(#[from] StalePlan),
     #[error("cannot read the products' status (ListProducts); nothing was sent: {0}")]
-    Observe(#[source] ApiError),
+    Observe(#[source] Box<ApiError>),
     #[error("a plan made now is not within the reviewed plan: {0}")]
-    NotReviewed(#[from] NotReviewed),
+    NotReviewed(#[from] Box<NotReviewed>),
 }
 
 /// Refuses a saved plan whose digest is not the reviewed one's (`--expect-digest`), before
@@ -221,8 +221,11 @@ pub async fn plan_within(
         },
         now,
     };
-    let mut plan = planning.observe(status).await.map_err(Refusal::Observe)?;
-    within_reviewed(saved.reviewed, &plan)?;
+    let mut plan = planning
+        .observe(status)
+        .await
+        .map_err(|e| Refusal::Observe(Box::new(e)))?;
+    within_reviewed(saved.reviewed, &plan).map_err(Box::new)?;
     plan.policy = saved.reviewed.policy.clone();
     let narrowed = saved
         .reviewed

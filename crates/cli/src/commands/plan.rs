@@ -3,7 +3,7 @@
 //! what apply would do. Reads the state without locking or writing it.
 
 use anyhow::Context;
-use pai_planner::{render, Plan, StatusSource};
+use pai_planner::render;
 use pai_state::clock;
 
 use crate::cli::{Global, PlanArgs, PlanFormat as Format};
@@ -15,29 +15,32 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
     let store = context::open_read(g, Some(&loaded))?;
     let snapshot = store.snapshot()?;
     let target = context::target(g, &loaded)?;
-    let observation = if args.refresh {
+    let endpoint = |region: &pai_spec::Region| target.endpoint(region);
+    let manifest_path = loaded.path.display().to_string();
+    let planning = pai_ops::Planning {
+        manifest: &loaded.manifest,
+        manifest_path: &manifest_path,
+        snapshot: &snapshot,
+        endpoint: &endpoint,
+        made_for: pai_ops::MadeFor {
+            sandbox: g.sandbox,
+            state: store.location().to_string(),
+            account: crate::cloud::account(g, &loaded.manifest, &target),
+        },
+        now: clock::now_utc(),
+    };
+    let plan = if args.refresh {
         // The same `ListProducts` as apply's, through the same connection (the sandbox's too).
         // The state's regions too: the sandbox serves every region it will be asked about.
-        let wanted = pai_planner::wanted(&loaded.manifest, &snapshot);
-        let regions: Vec<_> = wanted.iter().map(|(r, _)| r.clone()).collect();
+        let regions: Vec<_> = planning.wanted().into_iter().map(|(r, _)| r).collect();
         let cloud = Cloud::connect(g, &loaded.manifest, &target, &regions)?;
-        Some(cloud.observe(&wanted)?)
+        let status = pai_apply::ListProductsStatus::new(cloud.client().clone());
+        cloud
+            .block_on(planning.observe(&status))
+            .context("cannot read the products' status (ListProducts)")?
     } else {
-        None
+        planning.build(None)
     };
-    let plan = Plan::build(
-        &loaded.manifest,
-        &loaded.path.display().to_string(),
-        &snapshot,
-        observation.as_ref(),
-        &|region| target.endpoint(region),
-        clock::now_utc(),
-    )
-    .made_for(
-        g.sandbox,
-        store.location().to_string(),
-        crate::cloud::account(g, &loaded.manifest, &target),
-    );
     let context = super::policy::context(None);
     if let Some(path) = &args.policy_input {
         super::policy::write_input(path, &plan, &context)?;
