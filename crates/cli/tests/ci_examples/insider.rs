@@ -914,10 +914,12 @@ pub fn note_token_is_out_of_review_reach(doc: &Value, raw: &str) -> Vec<String> 
             ));
         }
     }
-    let documented = raw
-        .lines()
-        .filter(|l| l.trim_start().starts_with('#'))
-        .find(|l| l.contains("PAI_GITLAB_API_TOKEN"));
+    // Its line in the list of the variables the pipeline needs: `#   PAI_GITLAB_API_TOKEN  ...`.
+    let documented = raw.lines().find(|l| {
+        l.trim_start()
+            .strip_prefix('#')
+            .is_some_and(|c| c.split_whitespace().next() == Some("PAI_GITLAB_API_TOKEN"))
+    });
     match documented {
         Some(line) if line.contains("protected") => {}
         _ if users == 0 => {}

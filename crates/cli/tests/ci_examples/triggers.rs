@@ -87,6 +87,9 @@ pub fn github_jobs(doc: &Value, event: Event) -> Vec<String> {
     let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
         return Vec::new();
     };
+    if !github_triggered(doc, event) {
+        return Vec::new();
+    }
     let mut runs: std::collections::BTreeMap<String, bool> = jobs.keys().map(|k| (k.clone(), false)).collect();
     // `needs` is a DAG: as many rounds as jobs settle it.
     for _ in 0..jobs.len() {
@@ -117,6 +120,24 @@ pub fn github_jobs(doc: &Value, event: Event) -> Vec<String> {
         }
     }
     runs.into_iter().filter(|(_, run)| *run).map(|(name, _)| name).collect()
+}
+
+/// Whether the workflow's `on:` has a trigger for `event` (a workflow without `on:`, as in the
+/// tests, could run for anything).
+fn github_triggered(doc: &Value, event: Event) -> bool {
+    let names: Vec<&str> = match doc.get("on") {
+        None => return true,
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        Some(Value::Object(map)) => map.keys().map(String::as_str).collect(),
+        Some(_) => return true,
+    };
+    let wanted: &[&str] = match event {
+        Event::Review => &["pull_request", "pull_request_target"],
+        Event::Schedule => &["schedule"],
+        Event::Merge => &["push"],
+    };
+    names.iter().any(|n| wanted.contains(n))
 }
 
 /// What an expression can evaluate to: an atom this reader does not know can be either.
@@ -342,4 +363,11 @@ fn the_reader_decides_as_the_ci_systems_do() {
         github_jobs(&github, Event::Merge),
         ["after_reviewed", "any", "apply", "reviewed"]
     );
+    // A workflow runs only for the events of its `on:`.
+    let nightly: Value = serde_json::json!({"on": {"schedule": [], "workflow_dispatch": null}, "jobs": {"drift": {}}});
+    assert_eq!(github_jobs(&nightly, Event::Schedule), ["drift"]);
+    assert!(github_jobs(&nightly, Event::Review).is_empty());
+    let on_push: Value = serde_json::json!({"on": ["push"], "jobs": {"x": {}}});
+    assert!(github_jobs(&on_push, Event::Review).is_empty());
+    assert_eq!(github_jobs(&on_push, Event::Merge), ["x"]);
 }
