@@ -472,6 +472,18 @@ fn every_action_is_pinned_to_a_commit() {
 }
 
 #[test]
+fn every_install_builds_a_pinned_commit() {
+    insider_check(|kind, doc, _| insider::installs_are_pinned(kind, doc));
+    // ... and there are installs to check: the action and both GitLab templates.
+    let Some(tools) = tools::tools() else { return };
+    let installs: usize = read_for_insider(&tools)
+        .iter()
+        .filter(|(_, _, _, raw)| raw.contains("cargo install"))
+        .count();
+    assert!(installs >= 3, "only {installs} pipelines install pai-provision");
+}
+
+#[test]
 fn no_expression_is_expanded_inside_a_script() {
     insider_check(|kind, doc, _| insider::no_expression_in_run(kind, doc));
 }

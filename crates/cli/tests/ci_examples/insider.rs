@@ -138,6 +138,20 @@ fn needs(job: &Value) -> Vec<String> {
     }
 }
 
+/// The jobs whose artifacts a GitLab job gets: those it `needs` without `artifacts: false`.
+fn needs_with_artifacts(job: &Value) -> Vec<String> {
+    let Some(Value::Array(many)) = job.get("needs") else {
+        return needs(job);
+    };
+    many.iter()
+        .filter(|n| n.get("artifacts").and_then(Value::as_bool) != Some(false))
+        .filter_map(|n| match n {
+            Value::String(name) => Some(name.clone()),
+            other => other.get("job").and_then(Value::as_str).map(str::to_owned),
+        })
+        .collect()
+}
+
 /// A script a job runs, with what its variables are.
 pub struct Script<'a> {
     pub label: String,
@@ -526,7 +540,7 @@ pub fn plans_come_from_the_same_run(kind: Kind, doc: &Value) -> Vec<String> {
                     .filter_map(|v| doc.pointer(&format!("/variables/{v}")).and_then(Value::as_str))
                     .map(str::to_owned)
                     .collect();
-                for needed in needs(apply) {
+                for needed in needs_with_artifacts(apply) {
                     let Some(other) = job(kind, doc, &needed) else {
                         continue;
                     };
@@ -966,6 +980,55 @@ pub fn uses_are_pinned(raw: &str) -> Vec<String> {
     failures
 }
 
+/// Every `cargo install` builds one commit (`--rev` and 40 hex digits, or a value the workflow
+/// passes in) with `--locked`: a tag or a branch can be moved to other code, which the apply job
+/// would then build and run with the role that orders.
+pub fn installs_are_pinned(kind: Kind, doc: &Value) -> Vec<String> {
+    let mut all: Vec<(String, Script)> = Vec::new();
+    match kind {
+        Kind::GithubAction => {
+            static NO_JOB: Value = Value::Null;
+            all.extend(scripts(kind, doc, &NO_JOB).into_iter().map(|s| ("runs".to_owned(), s)));
+        }
+        _ => {
+            for (name, job) in jobs(kind, doc) {
+                all.extend(scripts(kind, doc, job).into_iter().map(|s| (name.to_owned(), s)));
+            }
+        }
+    }
+    let mut failures = Vec::new();
+    for (name, script) in &all {
+        let resolver = script.resolver();
+        for words in shell::invocations(&script.text, "cargo", &|n| resolver.value(n, 0)) {
+            let words: Vec<&str> = words.iter().filter_map(Word::text).collect();
+            if words.first() != Some(&"install") {
+                continue;
+            }
+            let at = format!("{name} {}: `cargo {}`", script.label, words.join(" "));
+            let call = Call {
+                command: "install".to_owned(),
+                args: words[1..].iter().map(|w| (*w).to_owned()).collect(),
+            };
+            for moving in ["--tag", "--branch"] {
+                if call.flag(moving).is_some() {
+                    failures.push(format!("{at}: builds a {moving}, which can be moved to other code"));
+                }
+            }
+            if !words.contains(&"--locked") {
+                failures.push(format!(
+                    "{at}: without --locked, the dependencies are whatever resolves today"
+                ));
+            }
+            match call.flag("--rev") {
+                Some(rev) if rev.starts_with("${{") => {}
+                Some(rev) if rev.len() == 40 && rev.chars().all(|c| c.is_ascii_hexdigit()) => {}
+                other => failures.push(format!("{at}: --rev {other:?} is not a full commit SHA")),
+            }
+        }
+    }
+    failures
+}
+
 /// No `${{ }}` is expanded inside a `run:` script, where a value with a quote or `$(...)` in it
 /// becomes code: values reach scripts through `env:`.
 pub fn no_expression_in_run(kind: Kind, doc: &Value) -> Vec<String> {
@@ -1373,6 +1436,23 @@ mod tests {
             runner_temp_path("${{ runner.temp }}/x").as_deref(),
             Some("${RUNNER_TEMP}/x")
         );
+    }
+
+    #[test]
+    fn installs_from_a_moving_reference_are_found() {
+        let old = json!({"runs": {"steps": [{"env": {"V": "v0.1.0"},
+            "run": "cargo install --locked --root x --git \"$URL\" --tag \"$V\" pai-provision"}]}});
+        let found = installs_are_pinned(Kind::GithubAction, &old);
+        assert!(found.iter().any(|f| f.contains("builds a --tag")), "{found:#?}");
+        assert!(found.iter().any(|f| f.contains("--rev None")), "{found:#?}");
+        let unlocked = json!({"variables": {"REV": "main"},
+            "job": {"script": ["cargo install --git \"$URL\" --rev \"$REV\" pai-provision"]}});
+        let found = installs_are_pinned(Kind::GitlabCi, &unlocked);
+        assert!(found.iter().any(|f| f.contains("without --locked")), "{found:#?}");
+        assert!(found.iter().any(|f| f.contains("--rev Some(\"main\")")), "{found:#?}");
+        let pinned = json!({"runs": {"steps": [{"env": {"REV": "${{ inputs.rev }}"},
+            "run": "cargo install --locked --git \"$URL\" --rev \"$REV\" pai-provision"}]}});
+        assert_eq!(installs_are_pinned(Kind::GithubAction, &pinned), Vec::<String>::new());
     }
 
     #[test]
