@@ -404,6 +404,10 @@ pub struct ApplyArgs {
     /// before anything else.
     #[arg(long, value_name = "DIGEST")]
     pub expect_digest: Option<String>,
+    /// Pin the manifest: refuse a saved plan made from another manifest than M (exit 1, naming
+    /// both). A pipeline passes the manifest of its own checkout.
+    #[arg(long, value_name = "M")]
+    pub manifest: Option<PathBuf>,
     /// How to print the plan and the outcome (json: `{plan, report, success}`, docs/cli.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

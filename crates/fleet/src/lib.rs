@@ -27,7 +27,6 @@ pub mod render;
 pub mod run;
 pub mod shard;
 pub mod waves;
-pub mod within;
 
 #[cfg(test)]
 mod fixtures;

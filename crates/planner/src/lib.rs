@@ -13,7 +13,8 @@
 //!   address.
 //! - [`plan`]: [`Plan`], the saved/rendered document, with the per-region order bodies, what it
 //!   is for ([`PlanTarget`]), its digest, and the checks that refuse a saved plan made for
-//!   elsewhere, stale or edited.
+//!   elsewhere, stale or edited, and [`plan::bound`]: a saved plan is an upper bound on what a
+//!   plan made at apply time may do ([`within_reviewed`]).
 //! - [`render`]: a plan as human (Terraform-like), Markdown or JSON text; state listings.
 //!
 //! How `apply` carries out each [`Change`] with `pai_state::StateWriter` is in `docs/state.md`
@@ -33,7 +34,7 @@ pub use change::{Action, Change, Desired, Effect, FieldChange, Recorded};
 pub use diff::diff;
 pub use observe::{wanted, Observation, ObserveError, Observed, StatusSource};
 pub use plan::{
-    Here, Plan, PlanFileError, PlanTarget, PolicyFinding, PolicyVerdict, RegionOrder, StalePlan, Summary, Would,
-    FORMAT_VERSION,
+    within_reviewed, Here, NotReviewed, Plan, PlanFileError, PlanTarget, PolicyFinding, PolicyVerdict, RegionOrder,
+    StalePlan, Summary, Would, FORMAT_VERSION,
 };
 pub use reconcile::{reconcile, Record, Verdict, Window, Word};

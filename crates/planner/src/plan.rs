@@ -16,11 +16,15 @@ use crate::observe::Observation;
 use pai_state::clock;
 use pai_state::StateSnapshot;
 
+pub mod bound;
 mod file;
 mod target;
 mod verdict;
 
-pub use file::{digest_of, digest_of_json, write_document, write_document_with, PlanFileError, WriteError};
+pub use bound::{within_reviewed, NotReviewed};
+pub use file::{
+    digest_of, digest_of_json, write_document, write_document_with, PlanFileError, WriteError, DIGEST_PREFIX,
+};
 pub use target::{Here, PlanTarget, StalePlan};
 pub use verdict::{PolicyFinding, PolicyVerdict};
 

@@ -107,6 +107,10 @@ pub struct FleetApplyArgs {
     /// reviewed plan), before anything else.
     #[arg(long, value_name = "DIGEST")]
     pub expect_digest: Option<String>,
+    /// Pin the fleet file: refuse a saved fleet plan made from another fleet file than F (exit
+    /// 1, naming both). A pipeline passes the fleet file of its own checkout.
+    #[arg(long, value_name = "F")]
+    pub fleet: Option<PathBuf>,
     /// How to print the outcome (json: one object per account, docs/fleet.md).
     #[arg(long, value_enum, default_value_t)]
     pub format: Format,

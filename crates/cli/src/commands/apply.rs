@@ -2,17 +2,18 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use anyhow::Context;
-use pai_apply::{ApplyReport, Executor, ExecutorConfig, ProgressSink};
-use pai_planner::{render, wanted, Here, Plan};
-use pai_state::{ApiCall, StateLocation, StateWriter};
+use pai_apply::{ApplyReport, ListProductsStatus, ProgressSink};
+use pai_ops::saved::{Execution, MovedState, SavedPlan};
+use pai_planner::{render, wanted, Plan};
+use pai_state::{ApiCall, StateWriter};
 use serde::Serialize;
 
 use crate::cli::{manifest_path, ApplyArgs, Format, Global};
 use crate::cloud::{signal_name, Cloud, Phase};
-use crate::context::{self, LoadedManifest};
+use crate::context;
 
 mod refresh;
 mod view;
@@ -31,15 +32,29 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     } else {
         None
     };
-    // Before anything else: no manifest, no lock, no call for a plan that is not the reviewed one.
-    match (&saved_plan, &args.expect_digest) {
-        (Some(plan), Some(expected)) => check_digest(&plan.digest(), expected, &target)?,
-        (None, Some(_)) => anyhow::bail!(
+    // Before anything else: no manifest, no lock, no call for a plan that is not the reviewed one,
+    // nor for one made from another manifest than the pinned one.
+    match (&saved_plan, &args.expect_digest, &args.manifest) {
+        (Some(plan), expected, pinned) => {
+            let refusing = || format!("refusing the saved plan {}; nothing was done", target.display());
+            if let Some(expected) = expected {
+                pai_ops::check_digest(&plan.digest(), expected).with_context(refusing)?;
+            }
+            if let Some(pinned) = pinned {
+                pai_ops::check_pin("the manifest", &plan.manifest_path, pinned).with_context(refusing)?;
+            }
+        }
+        (None, Some(_), _) => anyhow::bail!(
             "--expect-digest checks a saved plan (`pai-provision apply PLANFILE --expect-digest DIGEST`); {} is a \
              manifest",
             target.display()
         ),
-        _ => {}
+        (None, None, Some(_)) => anyhow::bail!(
+            "--manifest pins the manifest of a saved plan (`pai-provision apply PLANFILE --manifest M`); {} is a \
+             manifest already",
+            target.display()
+        ),
+        (None, None, None) => {}
     }
     let saved = saved_plan.is_some();
     // A manifest's policies are read before the lock is taken: a broken one changes nothing.
@@ -47,10 +62,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         (None, Some(dir)) => Some(super::policy::load(dir)?),
         _ => None,
     };
-    let loaded = match &saved_plan {
-        Some(plan) => context::load_manifest(g, &Some(PathBuf::from(&plan.manifest_path)))
+    let loaded = match (&saved_plan, &args.manifest) {
+        (Some(_), Some(pinned)) => context::load_manifest(g, &Some(pinned.clone()))?,
+        (Some(plan), None) => context::load_manifest(g, &Some(PathBuf::from(&plan.manifest_path)))
             .with_context(|| format!("the saved plan was made from `{}`", plan.manifest_path))?,
-        None => context::load_manifest(g, &args.target)?,
+        (None, _) => context::load_manifest(g, &args.target)?,
     };
     // A saved plan was reviewed when it was made; anything else needs a yes now or --auto-approve.
     let interactive = !saved && !args.auto_approve;
@@ -64,55 +80,80 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let destination = context::target(g, &loaded)?;
     let account = crate::cloud::account(g, &loaded.manifest, &destination);
     let snapshot = writer.snapshot()?;
-    // Under the lock, so that a freeze made meanwhile is seen; before any call to the cloud.
-    if let Some(freeze) = &snapshot.freeze {
-        anyhow::bail!(
-            "the state {} is {}; nothing was done (the cloud was not asked). Plan still works; \
-             `pai-provision state unfreeze` lifts the freeze",
-            writer.location(),
-            freeze.describe()
-        );
-    }
-    if let Some(plan) = &saved_plan {
-        // Before anything else: no wait, no call and no write for a plan made for elsewhere.
-        check_saved(
-            g,
-            plan,
-            &snapshot,
-            &loaded.manifest,
-            writer.location(),
-            &destination,
-            account.clone(),
-        )
-        .with_context(|| format!("refusing the saved plan {}", target.display()))?;
-    }
-    let LoadedManifest { manifest, path } = loaded;
-    let pairs = wanted(&manifest, &snapshot);
+    let endpoint = |region: &pai_spec::Region| destination.endpoint(region);
+    let manifest_path = loaded.path.to_string_lossy().into_owned();
+    let saved_apply = saved_plan.as_ref().map(|plan| SavedPlan {
+        reviewed: plan,
+        manifest: &loaded.manifest,
+        manifest_path: &manifest_path,
+        sandbox: g.sandbox,
+        account: account.clone(),
+        endpoint: &endpoint,
+        moved_state: MovedState::Refuse,
+    });
+    // Under the lock, so that a freeze made meanwhile is seen; before any wait, call or write.
+    let checked = match &saved_apply {
+        Some(saved) => Some(
+            pai_ops::saved::check_locked(saved, writer.location(), &snapshot)
+                .with_context(|| format!("refusing the saved plan {}", target.display()))?,
+        ),
+        None => {
+            if let Some(freeze) = &snapshot.freeze {
+                anyhow::bail!(
+                    "the state {} is {}; nothing was done (the cloud was not asked). Plan still works; \
+                     `pai-provision state unfreeze` lifts the freeze",
+                    writer.location(),
+                    freeze.describe()
+                );
+            }
+            None
+        }
+    };
+    let manifest = &loaded.manifest;
+    let pairs = wanted(manifest, &snapshot);
     let regions: Vec<_> = pairs.iter().map(|(r, _)| r.clone()).collect();
-    let cloud = Cloud::connect(g, &manifest, &destination, &regions)?;
-    let_interrupted_orders_land(g, &cloud, &snapshot);
+    let cloud = Cloud::connect(g, manifest, &destination, &regions)?;
 
     // The refresh's calls go into the history with the run, if there is one.
     let mut refresh_calls = Vec::new();
-    let plan = match saved_plan {
-        Some(plan) => plan,
-        None => {
+    let mut narrowed = Vec::new();
+    let plan = match (&saved_apply, checked) {
+        (Some(saved), Some(checked)) => {
+            let status = ListProductsStatus::new(cloud.client().clone());
+            let prepared = cloud
+                .block_on(pai_ops::saved::plan_within(
+                    saved,
+                    checked,
+                    &status,
+                    g.settle_time(),
+                    pai_state::clock::now_utc(),
+                ))
+                .with_context(|| format!("refusing the saved plan {}; nothing was done", target.display()))?;
+            narrowed = prepared.narrowed;
+            prepared.plan
+        }
+        _ => {
+            let_interrupted_orders_land(g, &cloud, &snapshot);
             let observed = if args.refresh {
-                let refreshed = cloud.refresh(&pairs, &manifest, &snapshot)?;
+                let refreshed = cloud.refresh(&pairs, manifest, &snapshot)?;
                 refresh_calls = refreshed.calls;
                 Some(refreshed.observation)
             } else {
                 None
             };
-            let plan = Plan::build(
-                &manifest,
-                &path.to_string_lossy(),
-                &snapshot,
-                observed.as_ref(),
-                &|region| destination.endpoint(region),
-                pai_state::clock::now_utc(),
-            )
-            .made_for(g.sandbox, writer.location().to_string(), account);
+            let planning = pai_ops::Planning {
+                manifest,
+                manifest_path: &manifest_path,
+                snapshot: &snapshot,
+                endpoint: &endpoint,
+                made_for: pai_ops::MadeFor {
+                    sandbox: g.sandbox,
+                    state: writer.location().to_string(),
+                    account,
+                },
+                now: pai_state::clock::now_utc(),
+            };
+            let plan = planning.build(observed.as_ref());
             match &policies {
                 Some(policies) => super::policy::judge(policies, plan, &super::policy::context(None))?,
                 None => plan,
@@ -128,14 +169,17 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
             .map(pai_planner::PolicyVerdict::record);
         writer.with_provenance(provenance)
     };
+    // What is shown is what was reviewed: the saved plan, and what a plan made now leaves out.
+    let shown = saved_plan.as_ref().unwrap_or(&plan);
 
     let json = args.format == Format::Json;
     if !json {
-        let text = if saved {
-            render::human_saved(&plan, context::stdout_color(g))
+        let mut text = if saved {
+            render::human_saved(shown, context::stdout_color(g))
         } else {
-            render::human(&plan, context::stdout_color(g))
+            render::human(shown, context::stdout_color(g))
         };
+        text.push_str(&view::narrowed(&narrowed));
         context::emit(&text)?;
     }
     let refusal = if plan.has_conflicts() {
@@ -148,7 +192,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     if let Some(refusal) = refusal {
         if json {
             context::emit_json(&Outcome {
-                plan: &plan,
+                plan: shown,
                 report: None,
                 success: false,
             })?;
@@ -158,11 +202,11 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     if !plan.has_changes() {
         if plan.changes.iter().any(pai_planner::Change::reorder_shown) {
             // Nothing to order, but the state notes that a reorder after drift showed.
-            execute(g, &cloud, writer, &plan, saved, &refresh_calls)?;
+            execute(g, &cloud, writer, &plan, &refresh_calls)?;
         }
         if json {
             context::emit_json(&Outcome {
-                plan: &plan,
+                plan: shown,
                 report: None,
                 success: true,
             })?;
@@ -174,12 +218,12 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         return Ok(1);
     }
 
-    let report = execute(g, &cloud, writer, &plan, saved, &refresh_calls)?;
+    let report = execute(g, &cloud, writer, &plan, &refresh_calls)?;
     let interrupted = cloud.interrupts().taken();
     let success = report.is_success() && interrupted.is_none();
     if json {
         context::emit_json(&Outcome {
-            plan: &plan,
+            plan: shown,
             report: Some(&report),
             success,
         })?;
@@ -199,40 +243,10 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     Ok(if success { 0 } else { 1 })
 }
 
-/// Refuses a saved plan made for another target than this apply's (`Plan::check_current`): the
-/// sandbox or not, the state (location, lineage, serial), the account, the endpoints, the
-/// manifest and what it declares.
-fn check_saved(
-    g: &Global,
-    plan: &Plan,
-    snapshot: &pai_state::StateSnapshot,
-    manifest: &pai_spec::Manifest,
-    location: &StateLocation,
-    destination: &crate::cloud::Target,
-    account: Option<String>,
-) -> anyhow::Result<()> {
-    let same_state = |recorded: &str| location.is_named_by(recorded);
-    let here = Here {
-        sandbox: g.sandbox,
-        state: location.to_string(),
-        same_state: &same_state,
-        account,
-        endpoint: &|region| destination.endpoint(region),
-    };
-    Ok(plan.check_current(snapshot, manifest, &here)?)
-}
-
 /// Refuses a saved plan whose digest is not the one the reviewer saw (`--expect-digest`).
 pub(crate) fn check_digest(actual: &str, expected: &str, file: &Path) -> anyhow::Result<()> {
-    if actual != expected.trim() {
-        anyhow::bail!(
-            "refusing the saved plan {}: its digest is {actual}, not {} (--expect-digest); it is not the plan that \
-             was reviewed. Nothing was done",
-            file.display(),
-            expected.trim()
-        );
-    }
-    Ok(())
+    pai_ops::check_digest(actual, expected)
+        .with_context(|| format!("refusing the saved plan {}; nothing was done", file.display()))
 }
 
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
@@ -244,24 +258,15 @@ fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::
     }
 }
 
-/// Runs the executor inside a history run and closes the run with its result. On a state that
-/// does not exist yet, the run is begun by the first write that records a product: a run that
-/// recorded nothing (nothing was sent) creates no state.
+/// Runs the executor inside a history run (`pai_ops::carry_out`), with the progress shown on
+/// stderr and Ctrl-C and SIGTERM stopping new orders.
 fn execute(
     g: &Global,
     cloud: &Cloud,
     writer: StateWriter,
     plan: &Plan,
-    saved: bool,
     refresh_calls: &[ApiCall],
 ) -> anyhow::Result<ApplyReport> {
-    let writer = Arc::new(Mutex::new(writer));
-    let config = ExecutorConfig {
-        // A saved or unrefreshed plan may be older than the cloud's truth: look before buying.
-        check_before_order: saved || !plan.refreshed,
-        settle: g.settle_time(),
-        ..ExecutorConfig::default()
-    };
     let progress: Arc<dyn ProgressSink> = if context::stderr_color(g) {
         let bars = view::Bars::new(plan);
         cloud.say().attach(bars.display());
@@ -269,22 +274,25 @@ fn execute(
     } else {
         Arc::new(view::Lines)
     };
-    let executor = Executor::for_apply(
-        cloud.client().clone(),
-        Arc::clone(&writer),
-        "apply",
-        refresh_calls,
-        config,
-        progress,
-    )?
-    .with_cancel(cloud.interrupts().cancel().clone());
+    let stopped_by = || cloud.interrupts().taken().map(|s| signal_name(s).to_owned());
     cloud.interrupts().set_phase(Phase::Ordering);
-    let result = cloud.block_on(executor.apply(plan));
+    let carried = cloud.block_on(pai_ops::carry_out(
+        plan,
+        writer,
+        Execution {
+            client: cloud.client().clone(),
+            command: "apply",
+            calls: refresh_calls,
+            settle: g.settle_time(),
+            progress,
+            cancel: cloud.interrupts().cancel().clone(),
+            stopped_by: &stopped_by,
+        },
+    ));
     cloud.interrupts().set_phase(Phase::After);
     cloud.say().detach();
-    let interrupted = cloud.interrupts().taken().map(signal_name);
-    executor.finish(&result, interrupted)?;
-    Ok(result?)
+    carried.closed?;
+    Ok(carried.report?)
 }
 
 #[derive(Serialize)]

@@ -2,21 +2,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use pai_apply::{await_interrupted, ApplyReport, Cancel, Executor, ExecutorConfig, Silent};
-use pai_planner::{Here, Plan, StalePlan};
+use pai_apply::{ApplyReport, Cancel, ListProductsStatus, Silent};
+use pai_ops::saved::{self, Execution, MovedState, Refusal, SavedPlan};
 use pai_state::{Provenance, StateLocation, StateWriter};
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::plan::plan_one;
 use super::{AccountEvent, AccountTarget, Environment, FleetProgress, Purpose, RunConfig, ThrottleFlag};
 use crate::limit::{AdaptiveLimit, Aimd};
 use crate::plan::{AccountOutcome, AccountPlan};
 use crate::waves::{waves, Canary, Tolerance};
-use crate::within::within_reviewed;
 
 /// How a fleet apply runs.
 #[derive(Clone)]
@@ -263,7 +261,8 @@ fn event_of(outcome: &Applied) -> AccountEvent {
     }
 }
 
-/// One account, as `apply PLANFILE` applies a saved plan, under the state's lock.
+/// One account, as `apply PLANFILE` applies a saved plan (`pai_ops::saved`), under the state's
+/// lock; a state that a stopped run moved on resumes within the reviewed plan.
 async fn apply_one(
     reviewed: &AccountPlan,
     target: &AccountTarget,
@@ -302,93 +301,64 @@ async fn apply_one(
         Ok(snapshot) => snapshot,
         Err(e) => return failed(format!("cannot read the state {location}: {e}")),
     };
-    // Under the lock, before any call to the cloud: a frozen account fails alone.
-    if let Some(freeze) = &snapshot.freeze {
-        return failed(format!(
-            "the state {location} is {}; nothing was done in this account (`pai-provision state unfreeze` lifts \
-             the freeze)",
-            freeze.describe()
-        ));
-    }
-    // In a block of its own: the closures it borrows are not `Sync` and must not live across an await.
-    let current = {
-        let same_state = |recorded: &str| location.is_named_by(recorded);
-        let endpoint = |region: &pai_spec::Region| env.endpoint(&loaded.manifest, region);
-        let here = Here {
-            sandbox: env.sandbox(),
-            state: location.to_string(),
-            same_state: &same_state,
-            account: Some(reviewed.id.clone()),
-            endpoint: &endpoint,
-        };
-        reviewed_plan.check_current(&snapshot, &loaded.manifest, &here)
+    let endpoint = |region: &pai_spec::Region| env.endpoint(&loaded.manifest, region);
+    let saved = SavedPlan {
+        reviewed: &reviewed_plan,
+        manifest: &loaded.manifest,
+        manifest_path: &loaded.path,
+        sandbox: env.sandbox(),
+        account: Some(reviewed.id.clone()),
+        endpoint: &endpoint,
+        moved_state: MovedState::Resume,
     };
-    if !env.sandbox() {
-        await_interrupted(&snapshot, config.settle).await;
-    }
-    let (plan, resumed): (Plan, bool) = match current {
-        Ok(()) => (reviewed_plan, false),
-        // The state moved on since the plan (or came to be): a stopped fleet apply, resumed.
-        Err(
-            StalePlan::Serial { .. }
-            | StalePlan::Lineage {
-                plan: None,
-                state: Some(_),
-            },
-        ) => {
-            // Asked after the lock is held, on the state read under it: it cannot change meanwhile.
-            let fresh = match plan_one(
-                target,
-                env,
-                config.run,
-                Purpose::Apply,
-                Arc::clone(&throttled),
-                OffsetDateTime::now_utc(),
-                Some(&snapshot),
-            )
-            .await
-            {
-                Ok(plan) => plan,
-                Err(reason) => return failed(reason),
-            };
-            if let Err(e) = within_reviewed(&reviewed_plan, &fresh) {
-                return failed(format!(
-                    "the state changed since the plan was made, and a new plan would order what was not reviewed \
-                     ({e}); plan again"
-                ));
-            }
-            (fresh, true)
+    // Under the lock, before any call to the cloud: a frozen or stale account fails alone.
+    let checked = match saved::check_locked(&saved, &location, &snapshot) {
+        Ok(checked) => checked,
+        Err(Refusal::Frozen { location, freeze }) => {
+            return failed(format!(
+                "the state {location} is {freeze}; nothing was done in this account (`pai-provision state \
+                 unfreeze` lifts the freeze)"
+            ))
         }
-        Err(stale) => return failed(format!("the plan is not for this account's state any more: {stale}")),
+        Err(e) => return failed(format!("the plan is not for this account's state any more: {e}")),
     };
-    if plan.has_conflicts() {
-        return failed("the plan has conflicts; nothing was done".to_owned());
-    }
-    if !plan.has_changes() && !plan.changes.iter().any(pai_planner::Change::reorder_shown) {
-        return Applied::NothingToDo;
-    }
     let client = match env.client(&target.account, &loaded.manifest, Purpose::Apply, throttled) {
         Ok(client) => client,
         Err(reason) => return failed(reason),
     };
-    let executor_config = ExecutorConfig {
-        // A saved plan may be older than the cloud's truth: look before buying.
-        check_before_order: true,
-        settle: config.settle,
-        ..ExecutorConfig::default()
-    };
-    let writer = Arc::new(Mutex::new(writer));
-    let executor = match Executor::for_apply(client, writer, "fleet apply", &[], executor_config, Arc::new(Silent)) {
-        Ok(executor) => executor.with_cancel(config.cancel.clone()),
+    let status = ListProductsStatus::new(client.clone()).at_most(config.run.per_account);
+    let prepared = match saved::plan_within(&saved, checked, &status, config.settle, OffsetDateTime::now_utc()).await {
+        Ok(prepared) => prepared,
+        Err(Refusal::NotReviewed(e)) => {
+            return failed(format!(
+                "a plan made now would do what was not reviewed ({e}); nothing was done in this account"
+            ))
+        }
         Err(e) => return failed(e.to_string()),
     };
-    let result = executor.apply(&plan).await;
-    let stopped_by = (config.stopped_by)();
-    if let Err(e) = executor.finish(&result, stopped_by.as_deref()) {
+    if !prepared.has_work() {
+        return Applied::NothingToDo;
+    }
+    let stopped_by = || (config.stopped_by)();
+    let carried = pai_ops::carry_out(
+        &prepared.plan,
+        writer,
+        Execution {
+            client,
+            command: "fleet apply",
+            calls: &[],
+            settle: config.settle,
+            progress: Arc::new(Silent),
+            cancel: config.cancel.clone(),
+            stopped_by: &stopped_by,
+        },
+    )
+    .await;
+    if let Err(e) = carried.closed {
         tracing::warn!("cannot close the history run of {}: {e}", reviewed.name);
     }
-    match result {
-        Ok(report) if resumed => Applied::Resumed { report },
+    match carried.report {
+        Ok(report) if prepared.resumed => Applied::Resumed { report },
         Ok(report) => Applied::Applied { report },
         Err(e) => failed(e.to_string()),
     }

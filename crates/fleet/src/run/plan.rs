@@ -4,6 +4,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use pai_apply::ListProductsStatus;
+use pai_ops::{MadeFor, Planning};
 use pai_planner::Plan;
 use pai_state::{StateSnapshot, Store};
 use time::OffsetDateTime;
@@ -50,7 +51,6 @@ pub async fn plan_accounts(
                 Purpose::Plan,
                 Arc::clone(&throttled),
                 now,
-                None,
             )
             .await;
             // Held encoded from here on: a fleet holds every account's plan until it is rendered.
@@ -88,8 +88,7 @@ fn collect(joined: Result<(usize, AccountPlan), tokio::task::JoinError>, plans: 
     }
 }
 
-/// The plan of one account, or why there is none. `recorded` is its state when the caller has
-/// read it already (under the lock, resuming an apply); else the state is read here.
+/// The plan of one account (`pai_ops::Planning`), or why there is none.
 pub(super) async fn plan_one(
     target: &AccountTarget,
     env: &dyn Environment,
@@ -97,7 +96,6 @@ pub(super) async fn plan_one(
     purpose: Purpose,
     throttled: ThrottleFlag,
     now: OffsetDateTime,
-    recorded: Option<&StateSnapshot>,
 ) -> Result<Plan, String> {
     let loaded = target.manifest.as_ref().map_err(Clone::clone)?;
     let outside = regions_outside(&target.account, &loaded.manifest);
@@ -117,35 +115,25 @@ pub(super) async fn plan_one(
         ));
     }
     let location = target.state.as_ref().map_err(Clone::clone)?.clone();
-    let read;
-    let snapshot = match recorded {
-        Some(snapshot) => snapshot,
-        None => {
-            read = read_snapshot(location.clone()).await?;
-            &read
-        }
-    };
+    let snapshot = read_snapshot(location.clone()).await?;
     let client = env.client(&target.account, &loaded.manifest, purpose, throttled)?;
-    let wanted = pai_planner::wanted(&loaded.manifest, snapshot);
-    let observation = ListProductsStatus::new(client)
-        .at_most(config.per_account)
-        .observe_async(&wanted)
-        .await
-        .map_err(|e| format!("cannot read the products' status (ListProducts): {e}"))?;
-    let plan = Plan::build(
-        &loaded.manifest,
-        &loaded.path,
-        snapshot,
-        Some(&observation),
-        &|region| env.endpoint(&loaded.manifest, region),
+    let endpoint = |region: &pai_spec::Region| env.endpoint(&loaded.manifest, region);
+    let planning = Planning {
+        manifest: &loaded.manifest,
+        manifest_path: &loaded.path,
+        snapshot: &snapshot,
+        endpoint: &endpoint,
+        made_for: MadeFor {
+            sandbox: env.sandbox(),
+            state: location.to_string(),
+            account: Some(target.account.id.as_str().to_owned()),
+        },
         now,
-    )
-    .made_for(
-        env.sandbox(),
-        location.to_string(),
-        Some(target.account.id.as_str().to_owned()),
-    );
-    Ok(plan)
+    };
+    planning
+        .observe(&ListProductsStatus::new(client).at_most(config.per_account))
+        .await
+        .map_err(|e| format!("cannot read the products' status (ListProducts): {e}"))
 }
 
 /// The account's recorded state, read-only (an absent state is empty). SQLite and PostgreSQL

@@ -9,7 +9,8 @@ use sha2::{Digest, Sha256};
 use super::{Plan, FORMAT_VERSION};
 
 /// How the digest is written: the algorithm, then the hex.
-const DIGEST_PREFIX: &str = "sha256:";
+/// What every digest starts with, naming its hash.
+pub const DIGEST_PREFIX: &str = "sha256:";
 
 /// The digest of a plan document, single or fleet: `sha256:` and the hex SHA-256 of `value`'s
 /// compact JSON, hashed as it is serialised (a fleet's document is never held whole for it).

@@ -124,6 +124,43 @@ impl Plan {
     /// Refuses a saved plan made for another target than `here`, or whose state or manifest
     /// moved on since it was made, or whose changes are not what `manifest` declares.
     pub fn check_current(&self, state: &StateSnapshot, manifest: &Manifest, here: &Here<'_>) -> Result<(), StalePlan> {
+        self.check_target(here)?;
+        if self.lineage != state.lineage {
+            return Err(StalePlan::Lineage {
+                plan: self.lineage.clone(),
+                state: state.lineage.clone(),
+            });
+        }
+        if self.serial != state.serial {
+            return Err(StalePlan::Serial {
+                plan: self.serial,
+                state: state.serial,
+            });
+        }
+        self.check_cloud_and_manifest(manifest, here)
+    }
+
+    /// [`Plan::check_current`] for a state that a stopped apply of this plan may have moved
+    /// on: its serial may differ, and a state that did not exist may exist now (with any
+    /// lineage); everything else must be as the plan was made for. What the moved state then
+    /// allows is decided by a plan made now, within this one (`bound`).
+    pub fn check_resumable(
+        &self,
+        state: &StateSnapshot,
+        manifest: &Manifest,
+        here: &Here<'_>,
+    ) -> Result<(), StalePlan> {
+        self.check_target(here)?;
+        if self.lineage.is_some() && self.lineage != state.lineage {
+            return Err(StalePlan::Lineage {
+                plan: self.lineage.clone(),
+                state: state.lineage.clone(),
+            });
+        }
+        self.check_cloud_and_manifest(manifest, here)
+    }
+
+    fn check_target(&self, here: &Here<'_>) -> Result<(), StalePlan> {
         let made = &self.target;
         if made.sandbox != here.sandbox {
             let now = made.endpoints.keys().next().map(|r| (r.clone(), (here.endpoint)(r)));
@@ -138,18 +175,11 @@ impl Plan {
                 now: here.state.clone(),
             });
         }
-        if self.lineage != state.lineage {
-            return Err(StalePlan::Lineage {
-                plan: self.lineage.clone(),
-                state: state.lineage.clone(),
-            });
-        }
-        if self.serial != state.serial {
-            return Err(StalePlan::Serial {
-                plan: self.serial,
-                state: state.serial,
-            });
-        }
+        Ok(())
+    }
+
+    fn check_cloud_and_manifest(&self, manifest: &Manifest, here: &Here<'_>) -> Result<(), StalePlan> {
+        let made = &self.target;
         if made.account != here.account {
             return Err(StalePlan::Account {
                 plan: made.account.clone(),

@@ -5,6 +5,24 @@
 use pai_apply::{ApplyReport, Finding, ProductOutcome, Progress, ProgressSink};
 use pai_planner::Plan;
 
+/// What a plan made now leaves out of the reviewed plan (`pai_ops::Prepared::narrowed`): each
+/// change the reviewed plan makes and a plan made now does not, and what it does instead.
+pub fn narrowed(changes: &[(pai_spec::Address, pai_planner::Action, pai_planner::Action)]) -> String {
+    if changes.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from("\nSince the plan was made, a plan made now does less; only that is carried out:\n");
+    for (address, reviewed, now) in changes {
+        out.push_str(&format!(
+            "  {}: {} in the reviewed plan, {} now\n",
+            address.qualified(),
+            reviewed.as_str(),
+            now.as_str()
+        ));
+    }
+    out
+}
+
 /// The apply report after the run, one line per product, then the tally.
 pub fn apply_summary(report: &ApplyReport) -> String {
     let mut out = String::from("\n");

@@ -27,6 +27,13 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             args.target.display()
         );
     }
+    if let (false, Some(_)) = (saved, &args.fleet) {
+        anyhow::bail!(
+            "--fleet pins the fleet file of a saved fleet plan (`pai-provision fleet apply FLEETPLAN --fleet F`); {} \
+             is a fleet file already",
+            args.target.display()
+        );
+    }
     let policies = args.policy.as_deref().map(crate::commands::policy::load).transpose()?;
     let (mut loaded, mut saved_plan) = if saved {
         let plan = FleetPlan::load(&args.target)?;
@@ -34,8 +41,19 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         if let Some(expected) = &args.expect_digest {
             crate::commands::apply::check_digest(&plan.digest(), expected, &args.target)?;
         }
-        let loaded = super::load(g, std::path::Path::new(&plan.fleet_path))
-            .with_context(|| format!("the saved fleet plan was made from `{}`", plan.fleet_path))?;
+        let loaded = match &args.fleet {
+            Some(pinned) => {
+                pai_ops::check_pin("the fleet file", &plan.fleet_path, pinned).with_context(|| {
+                    format!(
+                        "refusing the saved fleet plan {}; nothing was done",
+                        args.target.display()
+                    )
+                })?;
+                super::load(g, pinned)?
+            }
+            None => super::load(g, std::path::Path::new(&plan.fleet_path))
+                .with_context(|| format!("the saved fleet plan was made from `{}`", plan.fleet_path))?,
+        };
         (loaded, Some(plan))
     } else {
         (super::load(g, &args.target)?, None)

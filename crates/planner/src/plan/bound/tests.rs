@@ -1,12 +1,48 @@
-//! Fresh plans against the reviewed one, each built with `Plan::build` from a manifest, a state
-//! and the cloud's answers, as a resumed fleet apply builds them.
+//! Plans made now against the reviewed one, each built with `Plan::build` from a manifest, a
+//! state and the cloud's answers, as `apply PLANFILE` and a resumed fleet apply build them.
 
-use pai_planner::{Action, Observation, Plan};
+use pai_spec::ProductCode::{DataWorks, Oss, Pai};
 use pai_spec::{Manifest, Product, Region};
-use pai_state::StateSnapshot;
+use pai_state::{Resource, StateSnapshot, Status};
+use pai_testkit::fixtures::documented_product;
+use time::OffsetDateTime;
 
 use super::*;
-use crate::fixtures::*;
+use crate::fixtures::{manifest, record, seen, state};
+use crate::observe::Observation;
+
+fn at() -> OffsetDateTime {
+    OffsetDateTime::from_unix_timestamp(1_795_685_400).unwrap()
+}
+
+fn pai() -> Product {
+    documented_product("pai", Pai, "cn-hangzhou")
+}
+
+fn oss() -> Product {
+    documented_product("oss", Oss, "cn-hangzhou")
+}
+
+fn dataworks() -> Product {
+    documented_product("dataworks", DataWorks, "cn-hangzhou")
+}
+
+fn active(p: &Product) -> Resource {
+    record(p, Status::Active)
+}
+
+/// DataWorks active, and the manifest now wants it renewed: a conflict.
+fn conflicted_account() -> Plan {
+    let (dw, oss) = (dataworks(), oss());
+    let mut renewing = dw.clone();
+    renewing.request.auto_renew = true;
+    build(
+        &manifest(&[renewing, oss.clone()]),
+        &state(&[active(&dw)]),
+        &seen(&[(&dw, true), (&oss, true)]),
+        "https://ok",
+    )
+}
 
 fn build(m: &Manifest, s: &StateSnapshot, obs: &Observation, endpoint: &str) -> Plan {
     let endpoint = |r: &Region| format!("{endpoint}/{r}");
@@ -23,7 +59,7 @@ fn without_permission(mut obs: Observation, p: &Product) -> Observation {
     obs.insert(
         p.region.clone(),
         p.code(),
-        pai_planner::Observed {
+        crate::observe::Observed {
             purchased: false,
             product_id: None,
             has_permission: Some(false),
@@ -54,6 +90,12 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
     let mut no_auto_pay = manifest(&both);
     no_auto_pay.provider.auto_pay = false;
     let nothing = seen(&[(&pai, false), (&oss, false)]);
+    let settled = build(
+        &manifest(&both),
+        &state(&[active(&pai), active(&oss)]),
+        &seen(&[(&pai, true), (&oss, true)]),
+        "https://ok",
+    );
 
     let table: Vec<(&str, Plan, Plan, Result<(), NotReviewed>)> = vec![
         ("the same plan", reviewed.clone(), new_account(&both), Ok(())),
@@ -83,7 +125,13 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
             "an address the reviewed plan did not have",
             new_account(std::slice::from_ref(&pai)),
             reviewed.clone(),
-            refused("oss", Why::NotOrdered { reviewed: None }),
+            refused(
+                "oss",
+                Why::Action {
+                    reviewed: None,
+                    now: Action::Order,
+                },
+            ),
         ),
         (
             "the same address with another request",
@@ -99,7 +147,7 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
                 "pai",
                 Why::Region {
                     reviewed: pai.region.clone(),
-                    fresh: pai_testkit::fixtures::shanghai(),
+                    now: pai_testkit::fixtures::shanghai(),
                 },
             ),
         ),
@@ -111,7 +159,7 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
                 "pai",
                 Why::ProductCode {
                     reviewed: "PAI_share".into(),
-                    fresh: "OSS_share".into(),
+                    now: "OSS_share".into(),
                 },
             ),
         ),
@@ -126,8 +174,9 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
             reviewed.clone(),
             refused(
                 "oss",
-                Why::NotOrdered {
+                Why::Action {
                     reviewed: Some(Action::Adopt),
+                    now: Action::Order,
                 },
             ),
         ),
@@ -151,12 +200,7 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
                 "https://ok",
             ),
             reviewed.clone(),
-            refused(
-                "oss",
-                Why::NotOrdered {
-                    reviewed: Some(Action::Order),
-                },
-            ),
+            refused("oss", Why::NotOrdered),
         ),
         (
             "an order the fresh plan cannot send is not sent",
@@ -177,7 +221,7 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
                 "oss",
                 Why::AutoPay {
                     reviewed: true,
-                    fresh: false,
+                    now: false,
                 },
             ),
         ),
@@ -189,7 +233,7 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
                 "oss",
                 Why::Endpoint {
                     reviewed: "https://ok/cn-hangzhou".into(),
-                    fresh: "https://elsewhere/cn-hangzhou".into(),
+                    now: "https://elsewhere/cn-hangzhou".into(),
                 },
             ),
         ),
@@ -200,7 +244,7 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
             refused("dataworks", Why::Conflict),
         ),
         (
-            "a forget and an adopt cost nothing",
+            "a forget the reviewed plan did not have",
             new_account(std::slice::from_ref(&dw)),
             build(
                 &manifest(std::slice::from_ref(&pai)),
@@ -208,7 +252,48 @@ fn a_fresh_plan_applies_only_when_it_orders_nothing_unreviewed() {
                 &seen(&[(&pai, true)]),
                 "https://ok",
             ),
+            refused(
+                "dataworks",
+                Why::Action {
+                    reviewed: Some(Action::Order),
+                    now: Action::Forget,
+                },
+            ),
+        ),
+        (
+            "an adoption where the reviewed plan ordered: bought meanwhile",
+            reviewed.clone(),
+            build(
+                &manifest(&both),
+                &state(&[]),
+                &seen(&[(&pai, true), (&oss, true)]),
+                "https://ok",
+            ),
             Ok(()),
+        ),
+        (
+            "an edited plan that forgets what a plan made now keeps",
+            forgetting(settled.clone(), &pai),
+            settled.clone(),
+            refused(
+                "pai",
+                Why::Action {
+                    reviewed: Some(Action::Forget),
+                    now: Action::Noop,
+                },
+            ),
+        ),
+        (
+            "a reorder where the reviewed plan ordered: the first order was answered",
+            reviewed.clone(),
+            build(&manifest(&both), &state(&[active(&pai)]), &nothing, "https://ok"),
+            refused(
+                "pai",
+                Why::Action {
+                    reviewed: Some(Action::Order),
+                    now: Action::Reorder,
+                },
+            ),
         ),
     ];
     for (case, reviewed, fresh, want) in table {
@@ -228,7 +313,42 @@ fn the_refusal_names_the_address_and_why() {
     let fresh = new_account(&[pai, oss]);
     assert_eq!(
         within_reviewed(&reviewed, &fresh).unwrap_err().to_string(),
-        "products.oss: the fresh plan orders it, and the reviewed plan did not order it (adopt); \
-         plan the account again and review it"
+        "products.oss: the reviewed plan would adopt it, and a plan made now would order it; plan again and \
+         review it"
     );
+}
+
+/// `plan` with the change of `p` turned into a forget, as someone editing a saved plan would.
+fn forgetting(mut plan: Plan, p: &Product) -> Plan {
+    for change in &mut plan.changes {
+        if change.address == p.address {
+            change.action = Action::Forget;
+            change.after = None;
+        }
+    }
+    plan
+}
+
+#[test]
+fn the_action_table_is_the_documented_one() {
+    use Action::*;
+    // (reviewed, allowed now), every other pair refused.
+    let allowed: [(Option<Action>, &[Action]); 7] = [
+        (Some(Order), &[Order, Adopt, Noop]),
+        (Some(Reorder), &[Reorder, Order, Adopt, Noop]),
+        (Some(Adopt), &[Adopt, Noop]),
+        (Some(Noop), &[Noop]),
+        (Some(Forget), &[Forget]),
+        (Some(Conflict), &[]),
+        (None, &[Noop]),
+    ];
+    for (reviewed, now_allowed) in allowed {
+        for now in Action::ALL {
+            assert_eq!(
+                allows(reviewed, now),
+                now_allowed.contains(&now),
+                "{reviewed:?} -> {now:?}"
+            );
+        }
+    }
 }
