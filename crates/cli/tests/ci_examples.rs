@@ -10,13 +10,22 @@
 //!   (`ci_examples/fleet_flags.rs`), which stood alone while the binary had no `fleet`.
 //!
 //! - no job that applies can run in a scheduled pipeline or for a pull or merge request
-//!   (`ci_examples/triggers.rs` reads the jobs' rules).
+//!   (`ci_examples/triggers.rs` reads the jobs' rules);
+//! - "only what was reviewed is bought" holds against an insider, a colleague with push access
+//!   or anyone who can comment (`ci_examples/insider.rs`): every apply applies the plan its own
+//!   run's plan job saved, downloaded apart from the checkout, bound by that job's digest and
+//!   pinned to its manifest or fleet file, after an approval; it reads no comment, note or
+//!   other run; review plans are judged by the base branch's policies; the GitLab note token
+//!   reaches no merge request job; every action is pinned to a commit and no `${{ }}` is
+//!   expanded in a script; and `zizmor --offline` finds nothing of high severity.
 //!
 //! The checkers come from PyPI (see `ci_examples/tools.rs`): the first run installs them under
 //! the target directory.
 
 #[path = "ci_examples/fleet_flags.rs"]
 mod fleet_flags;
+#[path = "ci_examples/insider.rs"]
+mod insider;
 #[path = "ci_examples/pipelines.rs"]
 mod pipelines;
 #[path = "ci_examples/shell.rs"]
@@ -364,4 +373,228 @@ fn an_applying_job_is_recognised() {
     assert!(applies(&apply));
     assert!(applies(&fleet));
     assert!(!applies(&plan));
+}
+
+/// Each example pipeline as the insider checks read it: GitLab's with `extends:` merged, and its
+/// text as written (for what YAML drops: comments).
+fn read_for_insider(tools: &tools::Tools) -> Vec<(String, pipelines::Kind, serde_json::Value, String)> {
+    pipelines()
+        .into_iter()
+        .map(|(path, kind)| {
+            let doc = tools.yaml(&path);
+            let doc = match kind {
+                pipelines::Kind::GitlabCi => insider::gitlab_resolved(&doc),
+                _ => doc,
+            };
+            let raw = std::fs::read_to_string(&path).expect("read the pipeline");
+            (short(&path), kind, doc, raw)
+        })
+        .collect()
+}
+
+/// Runs an insider check on every example, and fails with everything it found.
+fn insider_check(check: impl Fn(pipelines::Kind, &serde_json::Value, &str) -> Vec<String>) {
+    let Some(tools) = tools::tools() else { return };
+    let mut failures = Vec::new();
+    for (file, kind, doc, raw) in read_for_insider(&tools) {
+        failures.extend(check(kind, &doc, &raw).into_iter().map(|f| format!("{file}: {f}")));
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+#[test]
+fn every_apply_is_found() {
+    let Some(tools) = tools::tools() else { return };
+    let mut found = Vec::new();
+    for (file, kind, doc, _) in read_for_insider(&tools) {
+        for name in insider::appliers(kind, &doc) {
+            found.push(format!("{file}: {name}"));
+        }
+    }
+    // The checks below hold for every apply they find: finding none would pass them all.
+    assert_eq!(
+        found,
+        [
+            "examples/ci/fleet-github-actions.yml: apply",
+            "examples/ci/fleet-github-actions.yml: apply-canary",
+            "examples/ci/fleet-gitlab-ci.yml: fleet-apply",
+            "examples/ci/fleet-gitlab-ci.yml: fleet-apply-canary",
+            "examples/ci/github-actions.yml: apply",
+            "examples/ci/gitlab-ci.yml: apply",
+        ]
+    );
+}
+
+#[test]
+fn every_apply_takes_its_plan_from_its_own_run_into_a_directory_of_its_own() {
+    insider_check(|kind, doc, _| insider::plans_come_from_the_same_run(kind, doc));
+}
+
+#[test]
+fn no_apply_reads_a_comment_a_note_or_another_run() {
+    insider_check(|kind, doc, _| insider::applies_read_nothing_else(kind, doc));
+}
+
+#[test]
+fn every_apply_passes_its_plan_jobs_digest_and_pins_what_it_planned() {
+    insider_check(|kind, doc, _| insider::applies_bind_the_plan(kind, doc));
+}
+
+#[test]
+fn every_apply_waits_for_an_approval() {
+    insider_check(|kind, doc, _| insider::applies_wait_for_approval(kind, doc));
+}
+
+#[test]
+fn review_plans_are_judged_by_the_base_branch_policies() {
+    insider_check(|kind, doc, _| insider::reviews_use_the_base_policies(kind, doc));
+    // ... and there are review plans to judge, in every pipeline that reviews.
+    let Some(tools) = tools::tools() else { return };
+    for (file, kind, doc, _) in read_for_insider(&tools) {
+        if file.contains("drift") || kind == pipelines::Kind::GithubAction {
+            continue;
+        }
+        assert!(insider::review_plans(kind, &doc) > 0, "{file}: no job plans for review");
+    }
+}
+
+#[test]
+fn the_note_token_reaches_no_merge_request_job() {
+    insider_check(|kind, doc, raw| match kind {
+        pipelines::Kind::GitlabCi => insider::note_token_is_out_of_review_reach(doc, raw),
+        _ => Vec::new(),
+    });
+}
+
+#[test]
+fn every_action_is_pinned_to_a_commit() {
+    insider_check(|_, _, raw| insider::uses_are_pinned(raw));
+}
+
+#[test]
+fn every_install_builds_a_pinned_commit() {
+    insider_check(|kind, doc, _| insider::installs_are_pinned(kind, doc));
+    // ... and there are installs to check: the action and both GitLab templates.
+    let Some(tools) = tools::tools() else { return };
+    let installs: usize = read_for_insider(&tools)
+        .iter()
+        .filter(|(_, _, _, raw)| raw.contains("cargo install"))
+        .count();
+    assert!(installs >= 3, "only {installs} pipelines install pai-provision");
+}
+
+#[test]
+fn no_expression_is_expanded_inside_a_script() {
+    insider_check(|kind, doc, _| insider::no_expression_in_run(kind, doc));
+}
+
+/// What zizmor found, one line each: `SEVERITY ident file:line`.
+fn zizmor_findings(said: &tools::Said) -> Vec<(String, String)> {
+    let findings: serde_json::Value =
+        serde_json::from_str(&said.stdout).unwrap_or_else(|e| panic!("zizmor printed no JSON ({e}):\n{}", said.text));
+    findings
+        .as_array()
+        .expect("zizmor's findings are a list")
+        .iter()
+        .map(|f| {
+            let severity = f
+                .pointer("/determinations/severity")
+                .and_then(|s| s.as_str())
+                .unwrap_or("?");
+            let location = f
+                .get("locations")
+                .and_then(|l| l.as_array())
+                .and_then(|l| {
+                    l.iter()
+                        .find(|l| l.pointer("/symbolic/kind").and_then(|k| k.as_str()) == Some("Primary"))
+                })
+                .map(|l| {
+                    format!(
+                        "{}:{}",
+                        l.pointer("/symbolic/key/Local/verbatim_path")
+                            .and_then(|p| p.as_str())
+                            .unwrap_or("?"),
+                        l.pointer("/concrete/location/start_point/row")
+                            .and_then(|r| r.as_u64())
+                            .map_or(0, |r| r + 1)
+                    )
+                })
+                .unwrap_or_default();
+            let ident = f.get("ident").and_then(|i| i.as_str()).unwrap_or("?");
+            (severity.to_owned(), format!("{severity} {ident} {location}"))
+        })
+        .collect()
+}
+
+#[test]
+fn zizmor_finds_nothing_of_high_severity() {
+    let Some(tools) = tools::tools() else { return };
+    let root = pipelines::root();
+    // zizmor collects workflows only under `.github/workflows/`: given `examples/ci` it audits
+    // the composite action alone, so each workflow is also given by name.
+    let workflows: Vec<PathBuf> = pipelines()
+        .into_iter()
+        .filter(|(_, kind)| *kind == pipelines::Kind::GithubWorkflow)
+        .map(|(path, _)| PathBuf::from(short(&path)))
+        .collect();
+    assert!(workflows.len() >= 3, "only {} GitHub workflows", workflows.len());
+    let mut high = Vec::new();
+    for inputs in [vec![PathBuf::from("examples/ci")], workflows] {
+        let refs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+        let said = tools.zizmor(&root, &refs);
+        let findings = zizmor_findings(&said);
+        println!(
+            "zizmor --offline {}: {} findings{}",
+            refs.iter().map(|p| short(&root.join(p))).collect::<Vec<_>>().join(" "),
+            findings.len(),
+            findings.iter().map(|(_, f)| format!("\n  {f}")).collect::<String>()
+        );
+        high.extend(findings.into_iter().filter(|(s, _)| s == "High").map(|(_, f)| f));
+    }
+    assert!(high.is_empty(), "zizmor found, of high severity:\n{}", high.join("\n"));
+}
+
+#[test]
+fn zizmor_finds_what_it_should() {
+    let Some(tools) = tools::tools() else { return };
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let file = dir.path().join("pr.yml");
+    std::fs::write(
+        &file,
+        "on: pull_request\npermissions: {}\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n      \
+         - uses: actions/checkout@v4\n        with:\n          persist-credentials: false\n      \
+         - run: echo \"${{ github.event.pull_request.title }}\"\n",
+    )
+    .expect("write");
+    let found: Vec<String> = zizmor_findings(&tools.zizmor(dir.path(), &[Path::new("pr.yml")]))
+        .into_iter()
+        .filter(|(s, _)| s == "High")
+        .map(|(_, f)| f)
+        .collect();
+    assert!(found.iter().any(|f| f.contains("template-injection")), "{found:?}");
+    assert!(found.iter().any(|f| f.contains("unpinned-uses")), "{found:?}");
+}
+
+#[test]
+fn every_zizmor_ignore_says_why() {
+    // `# zizmor: ignore[rule]` silences a finding; each must say, after it, why it is safe.
+    for (path, _) in pipelines() {
+        let text = std::fs::read_to_string(&path).expect("read");
+        for (n, line) in text.lines().enumerate() {
+            let Some(at) = line.find("zizmor: ignore[") else {
+                continue;
+            };
+            let reason = line[at..]
+                .split_once(']')
+                .map_or("", |(_, r)| r)
+                .trim_start_matches([' ', ':', '-']);
+            assert!(
+                reason.split_whitespace().count() >= 3,
+                "{}:{}: `{}` gives no reason",
+                short(&path),
+                n + 1,
+                line.trim()
+            );
+        }
+    }
 }

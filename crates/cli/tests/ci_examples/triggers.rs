@@ -12,6 +12,8 @@ pub enum Event {
     Schedule,
     /// A pull or merge request.
     Review,
+    /// A push to the default branch: a merge.
+    Merge,
 }
 
 impl Event {
@@ -19,7 +21,8 @@ impl Event {
         match (name, self) {
             ("CI_PIPELINE_SOURCE", Event::Schedule) => Some("schedule"),
             ("CI_PIPELINE_SOURCE", Event::Review) => Some("merge_request_event"),
-            ("CI_COMMIT_BRANCH", Event::Schedule) | ("CI_DEFAULT_BRANCH", _) => Some("main"),
+            ("CI_PIPELINE_SOURCE", Event::Merge) => Some("push"),
+            ("CI_COMMIT_BRANCH", Event::Schedule | Event::Merge) | ("CI_DEFAULT_BRANCH", _) => Some("main"),
             // Unset in merge request pipelines.
             ("CI_COMMIT_BRANCH", Event::Review) => None,
             // Any other variable: set, as the worst case (a canary list, a token ...).
@@ -31,6 +34,7 @@ impl Event {
         match self {
             Event::Schedule => "schedule",
             Event::Review => "pull_request",
+            Event::Merge => "push",
         }
     }
 }
@@ -49,8 +53,15 @@ pub fn gitlab_jobs(doc: &Value, event: Event) -> Vec<String> {
 
 /// The first rule that matches decides; `when: never` keeps the job out. No rules: it runs.
 fn gitlab_runs(job: &Value, event: Event) -> bool {
+    gitlab_when(job, event).is_some()
+}
+
+/// How a GitLab job runs for `event`, if it can: the `when:` of the first rule that can match
+/// (else the job's own `when:`, else `on_success`); `None` when no rule lets it in.
+pub fn gitlab_when(job: &Value, event: Event) -> Option<String> {
+    let own = job.get("when").and_then(Value::as_str).unwrap_or("on_success");
     let Some(rules) = job.get("rules").and_then(Value::as_array) else {
-        return true;
+        return Some(own.to_owned());
     };
     for rule in rules {
         let matches = rule
@@ -59,10 +70,14 @@ fn gitlab_runs(job: &Value, event: Event) -> bool {
             .is_none_or(|expr| eval(expr, &|atom| gitlab_atom(atom, event)));
         // `changes:` is always true in a scheduled pipeline, and may be in a merge request.
         if matches {
-            return rule.get("when").and_then(Value::as_str) != Some("never");
+            return match rule.get("when").and_then(Value::as_str) {
+                Some("never") => None,
+                Some(when) => Some(when.to_owned()),
+                None => Some(own.to_owned()),
+            };
         }
     }
-    false
+    None
 }
 
 /// The names of the jobs of a GitHub workflow that could run for `event`, sorted. A job runs
@@ -72,6 +87,9 @@ pub fn github_jobs(doc: &Value, event: Event) -> Vec<String> {
     let Some(jobs) = doc.get("jobs").and_then(Value::as_object) else {
         return Vec::new();
     };
+    if !github_triggered(doc, event) {
+        return Vec::new();
+    }
     let mut runs: std::collections::BTreeMap<String, bool> = jobs.keys().map(|k| (k.clone(), false)).collect();
     // `needs` is a DAG: as many rounds as jobs settle it.
     for _ in 0..jobs.len() {
@@ -102,6 +120,24 @@ pub fn github_jobs(doc: &Value, event: Event) -> Vec<String> {
         }
     }
     runs.into_iter().filter(|(_, run)| *run).map(|(name, _)| name).collect()
+}
+
+/// Whether the workflow's `on:` has a trigger for `event` (a workflow without `on:`, as in the
+/// tests, could run for anything).
+fn github_triggered(doc: &Value, event: Event) -> bool {
+    let names: Vec<&str> = match doc.get("on") {
+        None => return true,
+        Some(Value::String(one)) => vec![one.as_str()],
+        Some(Value::Array(many)) => many.iter().filter_map(Value::as_str).collect(),
+        Some(Value::Object(map)) => map.keys().map(String::as_str).collect(),
+        Some(_) => return true,
+    };
+    let wanted: &[&str] = match event {
+        Event::Review => &["pull_request", "pull_request_target"],
+        Event::Schedule => &["schedule"],
+        Event::Merge => &["push"],
+    };
+    names.iter().any(|n| wanted.contains(n))
 }
 
 /// What an expression can evaluate to: an atom this reader does not know can be either.
@@ -291,6 +327,19 @@ fn the_reader_decides_as_the_ci_systems_do() {
     });
     assert_eq!(gitlab_jobs(&gitlab, Event::Schedule), ["always", "main_only"]);
     assert_eq!(gitlab_jobs(&gitlab, Event::Review), ["always", "canary", "review_only"]);
+    assert_eq!(
+        gitlab_jobs(&gitlab, Event::Merge),
+        ["always", "main_only", "never_on_schedule"]
+    );
+    let manual: Value = serde_json::json!({"rules": [
+        {"if": "$CI_PIPELINE_SOURCE == \"schedule\"", "when": "never"},
+        {"if": "$CI_PIPELINE_SOURCE == \"push\" && $CI_COMMIT_BRANCH == $CI_DEFAULT_BRANCH", "when": "manual"}
+    ]});
+    assert_eq!(gitlab_when(&manual, Event::Merge).as_deref(), Some("manual"));
+    assert_eq!(gitlab_when(&manual, Event::Schedule), None);
+    assert_eq!(gitlab_when(&manual, Event::Review), None);
+    let own: Value = serde_json::json!({"when": "manual"});
+    assert_eq!(gitlab_when(&own, Event::Merge).as_deref(), Some("manual"));
     let github: Value = serde_json::json!({"jobs": {
         "plan": {"if": "github.event_name == 'pull_request' || github.event_name == 'schedule'"},
         "reviewed": {"if": "github.event_name == 'push'"},
@@ -310,4 +359,15 @@ fn the_reader_decides_as_the_ci_systems_do() {
         github_jobs(&github, Event::Review),
         ["any", "canary", "comment", "not_push", "plan"]
     );
+    assert_eq!(
+        github_jobs(&github, Event::Merge),
+        ["after_reviewed", "any", "apply", "reviewed"]
+    );
+    // A workflow runs only for the events of its `on:`.
+    let nightly: Value = serde_json::json!({"on": {"schedule": [], "workflow_dispatch": null}, "jobs": {"drift": {}}});
+    assert_eq!(github_jobs(&nightly, Event::Schedule), ["drift"]);
+    assert!(github_jobs(&nightly, Event::Review).is_empty());
+    let on_push: Value = serde_json::json!({"on": ["push"], "jobs": {"x": {}}});
+    assert!(github_jobs(&on_push, Event::Review).is_empty());
+    assert_eq!(github_jobs(&on_push, Event::Merge), ["x"]);
 }
