@@ -195,6 +195,51 @@ fn a_saved_plan_records_instead_of_ordering_what_was_bought_since() {
     assert_eq!(rows[0].status, "active");
 }
 
+/// OSS is account-wide (`ProductCode::is_account_wide`): moved to another region, under a new
+/// address or its own, it is adopted there and forgotten here, never ordered again (issue 21).
+/// The emulator reports it as the real service is assumed to: purchased in every region once
+/// bought in one (docs/emulator.md, `oss_account_wide`).
+#[test]
+fn moving_oss_to_another_region_orders_it_once() {
+    for new_address in ["oss-sh", "oss"] {
+        let setup = Setup::with(&[oss()], |config| config.realism.oss_account_wide = true);
+        assert_eq!(setup.apply(&[]).code, Some(0));
+        // Both regions' endpoints: the recorded row's region is still asked about.
+        let endpoints = setup.emu.endpoints();
+        let moved = support::manifest(&endpoints, &[want(new_address, ProductCode::Oss, &shanghai())]).replace(
+            "[provider.endpoints]\n",
+            &format!("[provider.endpoints]\ncn-hangzhou = \"{}\"\n", endpoints[&hangzhou()]),
+        );
+        setup.work.write_manifest(&moved);
+        let applied = setup.apply(&[]);
+        assert_eq!(applied.code, Some(0), "{new_address}: {}", applied.describe());
+        assert!(
+            applied.stdout.contains("account-wide"),
+            "{new_address}: the plan says why: {}",
+            applied.stdout
+        );
+        let ledger = setup.emu.ledger();
+        let oss_orders =
+            ledger.order_count(&hangzhou(), ProductCode::Oss) + ledger.order_count(&shanghai(), ProductCode::Oss);
+        assert_eq!(
+            oss_orders, 1,
+            "{new_address}: OSS was ordered again: {}",
+            applied.stdout
+        );
+        let rows = setup.work.state_list();
+        assert_eq!(rows.len(), 1, "{new_address}: {rows:?}");
+        assert_eq!(rows[0].address, new_address);
+        assert_eq!(rows[0].region, "cn-shanghai");
+        assert_eq!(rows[0].status, "active");
+        assert_eq!(setup.apply(&[]).code, Some(0), "{new_address}: a second apply");
+        assert_eq!(
+            setup.emu.ledger().orders.len(),
+            ledger.orders.len(),
+            "{new_address}: nothing after"
+        );
+    }
+}
+
 #[test]
 fn a_conflict_blocks_the_whole_apply() {
     let setup = Setup::new(&[pai(), oss()]);

@@ -10,6 +10,7 @@
 //! | failed        | adopt            | order                | order                            |
 //! | unpaid        | adopt (resolves) | noop, awaiting payment | noop, awaiting payment         |
 //! | not wanted    | forget           | forget               | forget                           |
+//! | active elsewhere, account-wide (OSS) | adopt (the record moves) | adopt (the record moves) | adopt (the record moves) |
 //!
 //! (1) Only once the row's settle deadline has passed: before it the last order may still be
 //! carried out or not show yet, and the plan says "awaiting activation" as a noop. A row whose
@@ -59,6 +60,15 @@ pub fn diff(manifest: &Manifest, state: &StateSnapshot, observed: Option<&Observ
     );
     changes.sort_by(|a, b| a.address.cmp(&b.address));
     changes
+}
+
+/// Whether `r` is an activation of `product`'s account-wide product (OSS) in another region,
+/// recorded active: then declaring it in another region moves the record, it never orders.
+fn is_account_wide_move(r: &Resource, product: &Product) -> bool {
+    product.code().is_account_wide()
+        && r.product_code == product.code()
+        && r.region != product.region
+        && r.status == Status::Active
 }
 
 /// What is known of the cloud for one product.
@@ -111,6 +121,7 @@ impl Planner<'_> {
         let k = self.knowledge(&product.region, product.code());
         let mut change = base(product, k);
         match self.state.resources.get(&product.address) {
+            Some(r) if is_account_wide_move(r, product) => self.account_wide_move(&mut change, product, r),
             Some(r) if r.region != product.region || r.product_code != product.code() => {
                 self.identity_changed(&mut change, product, r, k)
             }
@@ -153,7 +164,17 @@ impl Planner<'_> {
             }
             return;
         }
-        // The early return above took every activation recorded elsewhere.
+        if let Some(other) = self
+            .state
+            .resources
+            .values()
+            .find(|r| is_account_wide_move(r, product) && !self.manifest.products.contains_key(&r.address))
+        {
+            change.moved_from = Some(other.address.clone());
+            self.account_wide_move(change, product, other);
+            return;
+        }
+        // The early returns above took every activation recorded elsewhere.
         match (reconcile(None, false, k.word()), k.seen()) {
             (Verdict::Adopt, Some(o)) => {
                 change.action = Action::Adopt;
@@ -169,6 +190,29 @@ impl Planner<'_> {
                 change.reason = format!("not in the state; {}", k.unknown_clause());
             }
         }
+    }
+
+    /// An account-wide product (OSS) recorded active in another region: the one activation
+    /// serves this region too, whatever `ListProducts` says here, so the record moves (to this
+    /// address and region) and nothing is ordered. A second order would buy it twice.
+    fn account_wide_move(&self, change: &mut Change, product: &Product, r: &Resource) {
+        change.before = Some(Recorded::from(r));
+        change.action = Action::Adopt;
+        let renamed = match &change.moved_from {
+            Some(from) => format!(" as `{from}`"),
+            None => String::new(),
+        };
+        change.reason = format!(
+            "{} is account-wide: the activation recorded{renamed} in {}{} serves {} too; the record moves there, \
+             nothing is ordered",
+            product.code(),
+            r.region,
+            r.order_id
+                .as_deref()
+                .map(|id| format!(" (order {id})"))
+                .unwrap_or_default(),
+            product.region
+        );
     }
 
     /// The same address, recorded for another region or product.

@@ -20,7 +20,7 @@ fn everything() -> Plan {
     let dw = documented_product("dataworks", DataWorks, "cn-shanghai");
     let mc = documented_product("maxcompute", MaxCompute, "cn-shanghai");
     let ml = documented_product("ml", Pai, "cn-beijing");
-    let old = documented_product("legacy", Oss, "cn-beijing");
+    let old = documented_product("legacy", Pai, "cn-beijing");
     let mut dw_renewing = dw.clone();
     dw_renewing.request.auto_renew = true;
     oss.request.instance_properties[0].name = Some("Object Storage Service".into());
