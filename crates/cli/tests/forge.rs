@@ -347,7 +347,7 @@ fn drift_opens_one_issue_per_drift_updates_it_while_it_lasts_and_closes_it_when_
             assert!(issue.body.contains("pai-provision:drift:prod:"), "{issue:?}");
             assert_eq!(issue.comments.len(), 1, "{issue:?}");
             assert!(
-                issue.comments[0].contains("Resolved") && issue.comments[0].contains(ci.run_url()),
+                issue.comments[0].body.contains("Resolved") && issue.comments[0].body.contains(ci.run_url()),
                 "{issue:?}"
             );
         }

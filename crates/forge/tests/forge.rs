@@ -173,7 +173,7 @@ async fn drift_opens_once_updates_while_it_lasts_and_closes_when_gone() {
         let closed = store.issues.iter().find(|i| !i.open).expect("a closed issue");
         assert_eq!(closed.comments.len(), 1);
         assert!(
-            closed.comments[0].contains("Resolved") && closed.comments[0].contains(RUN),
+            closed.comments[0].body.contains("Resolved") && closed.comments[0].body.contains(RUN),
             "{:?}",
             closed.comments
         );
