@@ -2,8 +2,16 @@
 //! and GitLab CI set it, talking to the fake code host of `pai_testkit::forge` (real HTTP,
 //! real paths, two items a page, 401 without the token), on plans the binary made against the
 //! emulator. Each test checks the output and what the fake holds afterwards.
+//!
+//! Two more sets share the helpers below: `forge/insider.rs`, what someone with a comment box
+//! or a redirecting proxy could make the bot do, and `forge/unreliable.rs`, a forge that fails,
+//! rate-limits, answers late or loses an answer.
 
+#[path = "forge/insider.rs"]
+mod insider;
 mod support;
+#[path = "forge/unreliable.rs"]
+mod unreliable;
 
 use std::path::Path;
 
@@ -483,3 +491,12 @@ fn a_saved_plan_given_as_the_comment_is_refused() {
     }
     assert!(fake.store().comments.is_empty());
 }
+/// A directory with a plan's Markdown in `plan.md`, for the tests that need no emulator.
+pub(crate) fn markdown_dir(digest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a directory");
+    let text = format!("Plan: 1 to order\n\nPlan digest: `{digest}`\n");
+    std::fs::write(dir.path().join("plan.md"), text).expect("write");
+    dir
+}
+
+pub(crate) const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";

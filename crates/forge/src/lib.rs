@@ -14,8 +14,10 @@
 //! - [`drift`]: the drifts of a saved plan with their fingerprints ([`drift::PlanDocument`])
 //!   and the rule from open issues and drifts to what to open, update and close
 //!   ([`drift::reconcile`]).
-//! - [`client`]: the HTTP client both forges share ([`Client`]), its pagination and its typed
-//!   errors ([`ForgeError`]); [`github`] and [`gitlab`] hold each forge's paths and documents.
+//! - [`client`]: the HTTP client both forges share ([`Client`]): the token to the API URL only
+//!   (no redirect followed), its pagination, each call within `--timeout` and retried as
+//!   [`retry`] allows; its typed errors are [`error`]'s ([`ForgeError`]). [`github`] and
+//!   [`gitlab`] hold each forge's paths and documents.
 //! - [`publish`]: a listing, a rule, then the writes: [`publish::post_comment`] and
 //!   [`publish::file_drift`].
 
@@ -23,9 +25,13 @@ pub mod client;
 pub mod comment;
 pub mod context;
 pub mod drift;
+pub mod error;
 pub mod github;
 pub mod gitlab;
 pub mod publish;
+pub mod retry;
 
-pub use client::{Client, ForgeError};
+pub use client::Client;
 pub use context::{Forge, ForgeContext, Overrides, Token};
+pub use error::ForgeError;
+pub use retry::Retry;
