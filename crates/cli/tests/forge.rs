@@ -500,3 +500,13 @@ pub(crate) fn markdown_dir(digest: &str) -> tempfile::TempDir {
 }
 
 pub(crate) const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub(crate) const FORGED: &str = "sha256:6666666666666666666666666666666666666666666666666666666666666666";
+
+/// The comment's URL `comment` printed after `verb`.
+pub(crate) fn printed_url(run: &Run, verb: &str) -> String {
+    run.stdout
+        .trim()
+        .strip_prefix(&format!("{verb} comment "))
+        .unwrap_or_else(|| panic!("`{verb} comment URL` expected: {}", run.describe()))
+        .to_owned()
+}

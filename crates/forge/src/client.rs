@@ -14,6 +14,7 @@ use crate::comment::Comment;
 use crate::context::{Forge, ForgeContext};
 use crate::drift::Issue;
 pub use crate::error::ForgeError;
+use crate::identity::{Identity, GITHUB_ACTIONS};
 use crate::retry::{rate_limited, retry_safe, wait_asked, Retry};
 use crate::{github, gitlab};
 
@@ -93,6 +94,17 @@ impl Client {
 
     pub(crate) fn pr(&self) -> Result<u64, ForgeError> {
         self.context.pr.ok_or(ForgeError::NoPullRequest)
+    }
+
+    /// Whom the token acts as: on GitHub the login `--author` gives, else the job's bot; on
+    /// GitLab, the token's user, asked.
+    pub async fn identity(&self) -> Result<Identity, ForgeError> {
+        match self.context.forge {
+            Forge::GitHub => Ok(Identity::Login(
+                self.context.author.clone().unwrap_or_else(|| GITHUB_ACTIONS.to_owned()),
+            )),
+            Forge::GitLab => gitlab::current_user(self).await,
+        }
     }
 
     /// One call, tried again as long as [`retry_safe`] and the budget allow: `path` is under

@@ -74,6 +74,8 @@ pub enum ForgeError {
         crate::drift::LABEL
     )]
     LabelDropped { number: u64, url: String },
+    #[error(transparent)]
+    NotByUs(Box<NotByUs>),
 }
 
 impl ForgeError {
@@ -91,6 +93,24 @@ impl ForgeError {
     }
 }
 
+/// What the forge made is by another author than the run expects: a GitHub token that writes
+/// as some login other than `--author` (or `github-actions[bot]`).
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{forge}: the new {what} {url} is by {author}, not by {expected}, whose comments and issues this run takes \
+     for its own, so the next run would not find it{}",
+    author_hint(.forge, .author_login)
+)]
+pub struct NotByUs {
+    pub forge: &'static str,
+    pub what: &'static str,
+    pub url: String,
+    /// Who the forge says wrote it, printable.
+    pub author: String,
+    pub author_login: String,
+    pub expected: String,
+}
+
 /// What to check for a refusal, by status.
 fn hint(forge: &'static str, status: u16) -> &'static str {
     match (forge, status) {
@@ -104,5 +124,16 @@ fn hint(forge: &'static str, status: u16) -> &'static str {
         }
         (_, 429) => " (rate limited, and still after the retries)",
         _ => "",
+    }
+}
+
+/// What to do when the token writes as someone the run did not expect.
+fn author_hint(forge: &'static str, login: &str) -> String {
+    match forge {
+        "github" if crate::identity::is_github_login(login) => {
+            format!("; give --author {login} (a GitHub App's or a person's token writes as its own login)")
+        }
+        "github" => "; give --author with the login the token writes as".to_owned(),
+        _ => String::new(),
     }
 }

@@ -9,8 +9,11 @@
 //! - [`context`]: which forge, its API URL, the repository, the pull request and the token, as
 //!   a pure function of the CI's variables and the flags ([`context::resolve`]). The
 //!   [`context::Token`] never shows.
-//! - [`comment`]: the plan comment's marker, the rule "create, or update the oldest carrying
-//!   the marker" ([`comment::decide`]) and the fitting of a long plan ([`comment::fit`]).
+//! - [`identity`]: whose comments and issues are the run's own ([`Identity`]: on GitHub a login,
+//!   `github-actions[bot]` or `--author`'s; on GitLab the token's user). Nobody else's are
+//!   read, edited or closed, whatever marker they carry.
+//! - [`comment`]: the plan comment's marker, the rule "create, or update the oldest of ours
+//!   carrying the marker" ([`comment::decide`]) and the fitting of a long plan ([`comment::fit`]).
 //! - [`drift`]: the drifts of a saved plan with their fingerprints ([`drift::PlanDocument`])
 //!   and the rule from open issues and drifts to what to open, update and close
 //!   ([`drift::reconcile`]).
@@ -28,10 +31,12 @@ pub mod drift;
 pub mod error;
 pub mod github;
 pub mod gitlab;
+pub mod identity;
 pub mod publish;
 pub mod retry;
 
 pub use client::Client;
 pub use context::{Forge, ForgeContext, Overrides, Token};
 pub use error::ForgeError;
+pub use identity::{Author, Identity};
 pub use retry::Retry;

@@ -1,13 +1,15 @@
 //! The two things a pipeline asks of the forge after a plan, each a listing, the pure rule,
 //! then the writes it decided: the plan comment ([`post_comment`]) and the drift issues
-//! ([`file_drift`]). Run again, each finds what it wrote by its marker, so a retried job does
-//! not add a second comment or issue.
+//! ([`file_drift`]). Run again, each finds what it wrote by its marker and its author, so a
+//! retried job does not add a second comment or issue.
 
 use serde::Serialize;
 
 use crate::client::{Client, ForgeError};
-use crate::comment::{decide, CommentAction};
-use crate::drift::{closing_comment, reconcile, Drift, IssueAction};
+use crate::comment::{decide, strangers, CommentAction};
+use crate::drift::{self, closing_comment, reconcile, Drift, IssueAction};
+use crate::error::NotByUs;
+use crate::identity::{Author, Identity};
 
 /// The plan comment after [`post_comment`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,10 +20,19 @@ pub struct Posted {
 }
 
 /// Creates the comment of `key` with `body` (already fitted, its marker first), or updates the
-/// oldest that carries the marker. A dry run lists the comments and writes nothing.
+/// oldest of the token's own that carries the marker. A dry run lists the comments and writes
+/// nothing.
 pub async fn post_comment(client: &Client, key: &str, body: &str, dry_run: bool) -> Result<Posted, ForgeError> {
+    let me = client.identity().await?;
     let existing = client.list_comments().await?;
-    let action = decide(&existing, key);
+    for c in strangers(&existing, key, &me) {
+        tracing::info!(
+            "comment {} carries the marker of `{key}` but is by {}, not by {me}: ignored (neither read nor edited)",
+            c.id,
+            c.author
+        );
+    }
+    let action = decide(&existing, key, &me);
     if dry_run {
         let url = match action {
             CommentAction::Update { id } => existing.iter().find(|c| c.id == id).and_then(|c| c.url.clone()),
@@ -30,13 +41,39 @@ pub async fn post_comment(client: &Client, key: &str, body: &str, dry_run: bool)
         return Ok(Posted { action, url });
     }
     let comment = match action {
-        CommentAction::Create => client.create_comment(body).await?,
         CommentAction::Update { id } => client.update_comment(id, body).await?,
+        CommentAction::Create => {
+            let comment = client.create_comment(body).await?;
+            check_author(client, &me, "comment", &comment.author, comment.url.as_deref())?;
+            comment
+        }
     };
     Ok(Posted {
         action,
         url: comment.url,
     })
+}
+
+/// Whether what the forge just made is `me`'s: if the token writes as another (a GitHub App's
+/// token without `--author`), the next run would not take it for its own and make another.
+fn check_author(
+    client: &Client,
+    me: &Identity,
+    what: &'static str,
+    author: &Author,
+    url: Option<&str>,
+) -> Result<(), ForgeError> {
+    if me.wrote(author) {
+        return Ok(());
+    }
+    Err(ForgeError::NotByUs(Box::new(NotByUs {
+        forge: client.context().forge.as_str(),
+        what,
+        url: url.unwrap_or_default().to_owned(),
+        author: author.to_string(),
+        author_login: author.login.clone(),
+        expected: me.to_string(),
+    })))
 }
 
 /// One issue of the report.
@@ -79,7 +116,15 @@ pub async fn file_drift(
     run_url: Option<&str>,
     dry_run: bool,
 ) -> Result<DriftReport, ForgeError> {
+    let me = client.identity().await?;
     let open = client.list_drift_issues().await?;
+    for i in drift::strangers(&open, key, &me) {
+        tracing::info!(
+            "issue #{} carries a drift marker of `{key}` but is by {}, not by {me}: ignored (neither updated nor closed)",
+            i.number,
+            i.author
+        );
+    }
     let mut report = DriftReport {
         key: key.to_owned(),
         drifts: 0,
@@ -90,14 +135,18 @@ pub async fn file_drift(
         not_planned: not_planned.to_vec(),
         dry_run,
     };
-    for action in reconcile(&open, drifts, key) {
+    for action in reconcile(&open, drifts, key, &me) {
         match action {
             IssueAction::Open { drift } => {
                 report.drifts += 1;
                 let url = if dry_run {
                     None
                 } else {
-                    Some(client.create_issue(&drift.title, &drift.body(key, run_url)).await?.url)
+                    {
+                        let issue = client.create_issue(&drift.title, &drift.body(key, run_url)).await?;
+                        check_author(client, &me, "issue", &issue.author, Some(&issue.url))?;
+                        Some(issue.url)
+                    }
                 };
                 report.opened.push(filed(&drift, url));
             }

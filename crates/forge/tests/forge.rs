@@ -42,6 +42,7 @@ fn client(fake: &FakeForge, forge: Forge, pr: Option<u64>, token: &str) -> Clien
         pr,
         token: Token::new(token.to_owned()),
         run_url: Some(RUN.to_owned()),
+        author: None,
     };
     Client::new(context, Duration::from_secs(10)).expect("a client")
 }

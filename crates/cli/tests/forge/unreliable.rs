@@ -31,6 +31,9 @@ fn a_5xx_or_a_429_is_retried_and_the_run_succeeds() {
                 headers: vec![("retry-after", "1".into())],
             },
         ));
+        if ci == Ci::GitLab {
+            fake.inject(Fault::status("GET", "/api/v4/user", 500));
+        }
         let started = Instant::now();
         let done = ok(dir.path(), &ci.env(&fake), &["comment", "plan.md", "--key", "prod"]);
         assert!(done.stdout.starts_with("created comment "), "{}", done.describe());

@@ -5,6 +5,18 @@ use pai_testkit::fixtures::pai_and_oss_manifest;
 use super::{
     closing_comment, fingerprint, issue_marker, marked_fingerprint, reconcile, Drift, Issue, IssueAction, PlanDocument,
 };
+use crate::identity::{Author, Identity, GITHUB_ACTIONS};
+
+fn me() -> Identity {
+    Identity::Login(GITHUB_ACTIONS.to_owned())
+}
+
+fn bot() -> Author {
+    Author {
+        id: Some(41_898_282),
+        login: GITHUB_ACTIONS.to_owned(),
+    }
+}
 
 /// A real plan of PAI and OSS on an empty state: two `order`s, then the actions given.
 fn plan(actions: [Action; 2], created_at: time::OffsetDateTime) -> Plan {
@@ -109,6 +121,18 @@ fn issue(number: u64, key: &str, fp: &str) -> Issue {
         title: format!("issue {number}"),
         body: format!("{}\nbody", issue_marker(key, fp)),
         url: format!("https://forge/issues/{number}"),
+        author: bot(),
+    }
+}
+
+/// The same, opened by someone else.
+fn theirs(number: u64, key: &str, fp: &str) -> Issue {
+    Issue {
+        author: Author {
+            id: Some(501),
+            login: "octo-alice".into(),
+        },
+        ..issue(number, key, fp)
     }
 }
 
@@ -142,6 +166,7 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
         title: "a bug".into(),
         body: "nothing to do with drift".into(),
         url: "u".into(),
+        author: bot(),
     };
     let table: Vec<Row> = vec![
         ("no drift, no issue", vec![], vec![], vec![]),
@@ -182,6 +207,13 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
             vec![],
             vec![],
         ),
+        // Someone else's issues with this key's markers: not ours, whether drifting or gone.
+        (
+            "someone else's",
+            vec![theirs(2, "prod", &a), theirs(3, "prod", &gone), issue(5, "prod", &b)],
+            vec![d[0].clone()],
+            vec![format!("open {a}"), format!("close 5 {b}")],
+        ),
         // Two issues of one drift (two runs raced): the oldest is kept.
         (
             "duplicate",
@@ -204,7 +236,7 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
         ),
     ];
     for (name, open, drifts, want) in table {
-        let got: Vec<String> = reconcile(&open, &drifts, "prod").iter().map(short).collect();
+        let got: Vec<String> = reconcile(&open, &drifts, "prod", &me()).iter().map(short).collect();
         assert_eq!(got, want, "{name}");
     }
 }
