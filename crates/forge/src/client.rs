@@ -350,11 +350,27 @@ impl Client {
         }
     }
 
-    /// Comments on an issue, then closes it.
-    pub async fn close_issue(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+    /// An issue's comments, oldest first (GitLab's system notes left out).
+    pub async fn list_issue_comments(&self, number: u64) -> Result<Vec<Comment>, ForgeError> {
         match self.context.forge {
-            Forge::GitHub => github::close_issue(self, number, comment).await,
-            Forge::GitLab => gitlab::close_issue(self, number, comment).await,
+            Forge::GitHub => github::list_issue_comments(self, number).await,
+            Forge::GitLab => gitlab::list_issue_comments(self, number).await,
+        }
+    }
+
+    /// Comments on an issue.
+    pub async fn comment_on_issue(&self, number: u64, body: &str) -> Result<Comment, ForgeError> {
+        match self.context.forge {
+            Forge::GitHub => github::comment_on_issue(self, number, body).await,
+            Forge::GitLab => gitlab::comment_on_issue(self, number, body).await,
+        }
+    }
+
+    /// Closes an issue (closing one closed already changes nothing).
+    pub async fn close_issue(&self, number: u64) -> Result<(), ForgeError> {
+        match self.context.forge {
+            Forge::GitHub => github::close_issue(self, number).await,
+            Forge::GitLab => gitlab::close_issue(self, number).await,
         }
     }
 

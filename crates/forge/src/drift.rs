@@ -300,13 +300,20 @@ pub fn strangers<'a>(open: &'a [Issue], key: &str, me: &Identity) -> Vec<&'a Iss
         .collect()
 }
 
-/// The comment an issue is closed with.
-pub fn closing_comment(duplicate_of: Option<u64>, run_url: Option<&str>) -> String {
+/// The hidden line that marks the comment an issue of `key`'s drift is closed with: how a run
+/// whose post was lost, or that failed before closing, finds it was posted already.
+pub fn closing_marker(key: &str, fingerprint: &str) -> String {
+    format!("<!-- pai-provision:closed:{key}:{fingerprint} -->")
+}
+
+/// The comment an issue is closed with, its marker first.
+pub fn closing_comment(key: &str, fingerprint: &str, duplicate_of: Option<u64>, run_url: Option<&str>) -> String {
     let whence = run_url.map(|u| format!(" ({u})")).unwrap_or_default();
-    match duplicate_of {
+    let text = match duplicate_of {
         Some(n) => format!("Closed by pai-provision: a duplicate of #{n}, which tracks the same drift{whence}."),
         None => format!("Resolved: the last drift check{whence} no longer finds this drift. Closed by pai-provision."),
-    }
+    };
+    format!("{}\n{text}\n", closing_marker(key, fingerprint))
 }
 
 #[cfg(test)]

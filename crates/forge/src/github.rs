@@ -107,9 +107,19 @@ pub(crate) async fn update_issue(c: &Client, number: u64, body: &str) -> Result<
     Ok(())
 }
 
-pub(crate) async fn close_issue(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+pub(crate) async fn list_issue_comments(c: &Client, number: u64) -> Result<Vec<Comment>, ForgeError> {
+    let path = format!("/repos/{}/issues/{number}/comments?per_page=100", repo(c));
+    let items = c.list(&path).await?;
+    items.iter().map(|v| comment_of(c, Method::GET, &path, v)).collect()
+}
+
+pub(crate) async fn comment_on_issue(c: &Client, number: u64, body: &str) -> Result<Comment, ForgeError> {
     let path = format!("/repos/{}/issues/{number}/comments", repo(c));
-    c.send(Method::POST, &path, Some(&json!({ "body": comment }))).await?;
+    let answer = c.send(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+    comment_of(c, Method::POST, &path, &answer.json)
+}
+
+pub(crate) async fn close_issue(c: &Client, number: u64) -> Result<(), ForgeError> {
     let path = format!("/repos/{}/issues/{number}", repo(c));
     c.send(
         Method::PATCH,

@@ -128,9 +128,26 @@ pub(crate) async fn update_issue(c: &Client, number: u64, body: &str) -> Result<
     Ok(())
 }
 
-pub(crate) async fn close_issue(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+pub(crate) async fn list_issue_comments(c: &Client, number: u64) -> Result<Vec<Comment>, ForgeError> {
+    let path = format!(
+        "/projects/{}/issues/{number}/notes?per_page=100&sort=asc&order_by=created_at",
+        project(c)
+    );
+    let items = c.list(&path).await?;
+    items
+        .iter()
+        .filter(not_system)
+        .map(|v| note_of(c, Method::GET, &path, v, None))
+        .collect()
+}
+
+pub(crate) async fn comment_on_issue(c: &Client, number: u64, body: &str) -> Result<Comment, ForgeError> {
     let path = format!("/projects/{}/issues/{number}/notes", project(c));
-    c.send(Method::POST, &path, Some(&json!({ "body": comment }))).await?;
+    let answer = c.send(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+    note_of(c, Method::POST, &path, &answer.json, None)
+}
+
+pub(crate) async fn close_issue(c: &Client, number: u64) -> Result<(), ForgeError> {
     let path = format!("/projects/{}/issues/{number}", project(c));
     c.send(Method::PUT, &path, Some(&json!({ "state_event": "close" })))
         .await?;

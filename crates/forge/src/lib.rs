@@ -22,7 +22,8 @@
 //!   [`retry`] allows; its typed errors are [`error`]'s ([`ForgeError`]). [`github`] and
 //!   [`gitlab`] hold each forge's paths and documents.
 //! - [`publish`]: a listing, a rule, then the writes: [`publish::post_comment`] and
-//!   [`publish::file_drift`].
+//!   [`publish::file_drift`]; a post whose outcome is unknown (a 5xx, a lost answer) is looked
+//!   for before it is ever posted again.
 
 pub mod client;
 pub mod comment;

@@ -3,8 +3,10 @@ use pai_state::StateSnapshot;
 use pai_testkit::fixtures::pai_and_oss_manifest;
 
 use super::{
-    closing_comment, fingerprint, issue_marker, marked_fingerprint, reconcile, Drift, Issue, IssueAction, PlanDocument,
+    closing_comment, closing_marker, fingerprint, issue_marker, marked_fingerprint, reconcile, Drift, Issue,
+    IssueAction, PlanDocument,
 };
+use crate::comment::carries;
 use crate::identity::{Author, Identity, GITHUB_ACTIONS};
 
 fn me() -> Identity {
@@ -242,10 +244,19 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
 }
 
 #[test]
-fn the_closing_comment_names_the_run() {
+fn the_closing_comment_names_the_run_and_carries_its_marker() {
+    let resolved = closing_comment("prod", "00000000000000aa", None, Some("https://ci/run/2"));
     assert!(
-        closing_comment(None, Some("https://ci/run/2")).contains("Resolved")
-            && closing_comment(None, Some("https://ci/run/2")).contains("https://ci/run/2")
+        resolved.contains("Resolved") && resolved.contains("https://ci/run/2"),
+        "{resolved}"
     );
-    assert!(closing_comment(Some(10), None).contains("#10"));
+    assert!(
+        carries(&resolved, &closing_marker("prod", "00000000000000aa")),
+        "{resolved}"
+    );
+    assert!(
+        !carries(&resolved, &closing_marker("prod", "00000000000000bb")),
+        "{resolved}"
+    );
+    assert!(closing_comment("prod", "00000000000000aa", Some(10), None).contains("#10"));
 }
