@@ -57,7 +57,8 @@ pub struct Global {
     #[arg(long, global = true, default_value = "30s", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
     /// Time allowed for one API request, from sending to the last byte of the answer: more
-    /// than zero, up to 1h. Used by plan, apply, refresh.
+    /// than zero, up to 1h. Used by plan, apply, refresh, and by comment and drift for each
+    /// call to GitHub or GitLab.
     #[arg(long, global = true, default_value = "30s", value_parser = parse_timeout)]
     pub timeout: Duration,
     /// How long after an order is sent the cloud may still carry it out. Until then, "not
@@ -116,7 +117,19 @@ const FLAG_USERS: &[(&str, &str, &[&str])] = &[
     ("endpoint", "--endpoint", CLOUD_USERS),
     ("profile", "--profile", CLOUD_USERS),
     ("signature", "--signature", CLOUD_USERS),
-    ("timeout", "--timeout", CLOUD_USERS),
+    (
+        "timeout",
+        "--timeout",
+        &[
+            "plan",
+            "apply",
+            "refresh",
+            "fleet plan",
+            "fleet apply",
+            "comment",
+            "drift",
+        ],
+    ),
     (
         "settle_time",
         "--settle-time",

@@ -2,8 +2,16 @@
 //! and GitLab CI set it, talking to the fake code host of `pai_testkit::forge` (real HTTP,
 //! real paths, two items a page, 401 without the token), on plans the binary made against the
 //! emulator. Each test checks the output and what the fake holds afterwards.
+//!
+//! Two more sets share the helpers below: `forge/insider.rs`, what someone with a comment box
+//! or a redirecting proxy could make the bot do, and `forge/unreliable.rs`, a forge that fails,
+//! rate-limits, answers late or loses an answer.
 
+#[path = "forge/insider.rs"]
+mod insider;
 mod support;
+#[path = "forge/unreliable.rs"]
+mod unreliable;
 
 use std::path::Path;
 
@@ -347,7 +355,7 @@ fn drift_opens_one_issue_per_drift_updates_it_while_it_lasts_and_closes_it_when_
             assert!(issue.body.contains("pai-provision:drift:prod:"), "{issue:?}");
             assert_eq!(issue.comments.len(), 1, "{issue:?}");
             assert!(
-                issue.comments[0].contains("Resolved") && issue.comments[0].contains(ci.run_url()),
+                issue.comments[0].body.contains("Resolved") && issue.comments[0].body.contains(ci.run_url()),
                 "{issue:?}"
             );
         }
@@ -482,4 +490,23 @@ fn a_saved_plan_given_as_the_comment_is_refused() {
         assert!(refused.stderr.contains("--format markdown"), "{}", refused.describe());
     }
     assert!(fake.store().comments.is_empty());
+}
+/// A directory with a plan's Markdown in `plan.md`, for the tests that need no emulator.
+pub(crate) fn markdown_dir(digest: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("a directory");
+    let text = format!("Plan: 1 to order\n\nPlan digest: `{digest}`\n");
+    std::fs::write(dir.path().join("plan.md"), text).expect("write");
+    dir
+}
+
+pub(crate) const DIGEST: &str = "sha256:1111111111111111111111111111111111111111111111111111111111111111";
+pub(crate) const FORGED: &str = "sha256:6666666666666666666666666666666666666666666666666666666666666666";
+
+/// The comment's URL `comment` printed after `verb`.
+pub(crate) fn printed_url(run: &Run, verb: &str) -> String {
+    run.stdout
+        .trim()
+        .strip_prefix(&format!("{verb} comment "))
+        .unwrap_or_else(|| panic!("`{verb} comment URL` expected: {}", run.describe()))
+        .to_owned()
 }

@@ -1,93 +1,34 @@
-//! The one HTTP client of both forges: the token in its header and nowhere else, every page of
-//! a listing, and errors that name the call, the HTTP status and the forge's own message. The
-//! paths and documents of each forge are in [`crate::github`] and [`crate::gitlab`].
+//! The one HTTP client of both forges: the token in its header and nowhere else (no redirect
+//! is followed, no page outside the API URL read), every page of a listing, each call retried
+//! as [`crate::retry`] allows within `--timeout` each, and errors that name the call, the HTTP
+//! status and the forge's own message. The paths and documents of each forge are in
+//! [`crate::github`] and [`crate::gitlab`].
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime};
 
-use reqwest::header::{HeaderMap, HeaderValue};
+use reqwest::header::{HeaderMap, HeaderValue, LOCATION};
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::comment::Comment;
 use crate::context::{Forge, ForgeContext};
 use crate::drift::Issue;
+pub use crate::error::ForgeError;
+use crate::identity::{Identity, GITHUB_ACTIONS};
+use crate::retry::{rate_limited, retry_safe, wait_asked, Retry};
 use crate::{github, gitlab};
 
 /// How many pages of one listing are read at most: past it, a forge that always answers
 /// "next" would keep a run going for ever.
-const MAX_PAGES: usize = 500;
-
-/// Why a call to the forge failed. No variant carries the token: it is only ever in a header,
-/// and a forge's message is scrubbed of it.
-#[derive(Debug, thiserror::Error)]
-pub enum ForgeError {
-    #[error("{forge} {method} {path}: HTTP {status}: {message}{}", hint(.forge, *.status))]
-    Status {
-        forge: &'static str,
-        method: Method,
-        path: String,
-        status: u16,
-        /// The forge's `message` (or `error`), cleaned of control characters, cut at 300.
-        message: String,
-    },
-    #[error("{forge} {method} {path}: {source}")]
-    Transport {
-        forge: &'static str,
-        method: Method,
-        path: String,
-        #[source]
-        source: reqwest::Error,
-    },
-    #[error("{forge} {method} {path}: the answer is not what the API documents: {why}")]
-    Answer {
-        forge: &'static str,
-        method: Method,
-        path: String,
-        why: String,
-    },
-    #[error(
-        "{forge}: the next page is announced at {url}, outside the API URL {base}: not followed, so that the \
-         token goes nowhere else"
-    )]
-    ForeignPage {
-        forge: &'static str,
-        url: String,
-        base: String,
-    },
-    #[error("{forge}: more than {MAX_PAGES} pages of {path}; stopped")]
-    TooManyPages { forge: &'static str, path: String },
-    #[error("{variable} holds characters an HTTP header cannot carry (a line break?); set it to the token alone")]
-    BadToken { variable: &'static str },
-    #[error("no pull or merge request to comment on: give --pr")]
-    NoPullRequest,
-    #[error(
-        "github dropped the label `{}` from the new issue #{number} ({url}): the token may set no labels; give the \
-         job `permissions: issues: write`, or the next run cannot find the issue again",
-        crate::drift::LABEL
-    )]
-    LabelDropped { number: u64, url: String },
-}
-
-/// What to check for a refusal, by status.
-fn hint(forge: &'static str, status: u16) -> &'static str {
-    match (forge, status) {
-        ("github", 401) => " (GITHUB_TOKEN is not valid for this API)",
-        ("github", 403 | 404) => {
-            " (the token may lack a permission: the job needs `permissions:` pull-requests: write and issues: write)"
-        }
-        ("gitlab", 401) => " (PAI_GITLAB_API_TOKEN is not valid for this GitLab)",
-        ("gitlab", 403 | 404) => {
-            " (the token may lack a scope or role: a project access token with `api` scope and the Reporter role at least)"
-        }
-        _ => "",
-    }
-}
+pub(crate) const MAX_PAGES: usize = 500;
 
 /// A client for the forge of `context`.
 #[derive(Debug, Clone)]
 pub struct Client {
     pub(crate) context: ForgeContext,
     http: reqwest::Client,
+    timeout: Duration,
+    pub(crate) retry: Retry,
 }
 
 /// A forge's answer: its headers and its JSON (`Null` for an empty body).
@@ -96,11 +37,32 @@ pub(crate) struct Answer {
     pub json: Value,
 }
 
+/// A failed attempt, and what its answer said about trying again.
+struct Failed {
+    error: ForgeError,
+    rate_limited: bool,
+    wait: Option<Duration>,
+}
+
+impl From<ForgeError> for Failed {
+    fn from(error: ForgeError) -> Failed {
+        Failed {
+            error,
+            rate_limited: false,
+            wait: None,
+        }
+    }
+}
+
 impl Client {
+    /// A client whose every call has `timeout`, from sending to the last byte of the answer.
     pub fn new(context: ForgeContext, timeout: Duration) -> Result<Client, ForgeError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("pai-provision/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
+            // A redirect would carry the token's header to wherever it points (reqwest drops
+            // `Authorization` on another host, not GitLab's `PRIVATE-TOKEN`): none is followed.
+            .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|source| ForgeError::Transport {
                 forge: context.forge.as_str(),
@@ -108,7 +70,18 @@ impl Client {
                 path: String::new(),
                 source,
             })?;
-        Ok(Client { context, http })
+        Ok(Client {
+            context,
+            http,
+            timeout,
+            retry: Retry::default(),
+        })
+    }
+
+    /// The same client, retrying as `retry` says.
+    pub fn with_retry(mut self, retry: Retry) -> Client {
+        self.retry = retry;
+        self
     }
 
     pub fn context(&self) -> &ForgeContext {
@@ -123,8 +96,47 @@ impl Client {
         self.context.pr.ok_or(ForgeError::NoPullRequest)
     }
 
-    /// One call: `path` is under the API URL (or, for a page, a whole URL under it).
+    /// Whom the token acts as: on GitHub the login `--author` gives, else the job's bot; on
+    /// GitLab, the token's user, asked.
+    pub async fn identity(&self) -> Result<Identity, ForgeError> {
+        match self.context.forge {
+            Forge::GitHub => Ok(Identity::Login(
+                self.context.author.clone().unwrap_or_else(|| GITHUB_ACTIONS.to_owned()),
+            )),
+            Forge::GitLab => gitlab::current_user(self).await,
+        }
+    }
+
+    /// One call, tried again as long as [`retry_safe`] and the budget allow: `path` is under
+    /// the API URL (or, for a page, a whole URL under it).
     pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Result<Answer, ForgeError> {
+        let started = Instant::now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let failed = match self.attempt(&method, path, body).await {
+                Ok(answer) => return Ok(answer),
+                Err(failed) => failed,
+            };
+            if !retry_safe(&failed.error, &method, failed.rate_limited) {
+                return Err(failed.error);
+            }
+            let Some(delay) = self.retry.delay(attempt, failed.wait, started.elapsed()) else {
+                tracing::debug!(attempt, "no retry left: {}", failed.error);
+                return Err(failed.error);
+            };
+            // Said by default: a run that waits should say why.
+            tracing::warn!(
+                "{}; retrying in {delay:?} (attempt {} of at most {})",
+                failed.error,
+                attempt + 1,
+                self.retry.attempts
+            );
+            tokio::time::sleep(delay).await;
+        }
+    }
+
+    async fn attempt(&self, method: &Method, path: &str, body: Option<&Value>) -> Result<Answer, Failed> {
         let forge = self.forge_name();
         let url = if path.starts_with("http://") || path.starts_with("https://") {
             path.to_owned()
@@ -153,23 +165,48 @@ impl Client {
             request = request.json(body);
         }
         tracing::debug!(forge, %method, path = %shown, "forge call");
-        let transport = |source: reqwest::Error| ForgeError::Transport {
-            forge,
-            method: method.clone(),
-            path: shown.clone(),
-            source: source.without_url(),
+        let transport = |source: reqwest::Error| {
+            if source.is_timeout() {
+                ForgeError::Timeout {
+                    forge,
+                    method: method.clone(),
+                    path: shown.clone(),
+                    after: self.timeout,
+                }
+            } else {
+                ForgeError::Transport {
+                    forge,
+                    method: method.clone(),
+                    path: shown.clone(),
+                    source: source.without_url(),
+                }
+            }
         };
         let response = request.send().await.map_err(transport)?;
         let status = response.status();
         let headers = response.headers().clone();
-        let text = response.text().await.map_err(transport)?;
-        if !status.is_success() {
-            return Err(ForgeError::Status {
+        if status.is_redirection() {
+            return Err(ForgeError::Redirect {
                 forge,
-                method,
+                method: method.clone(),
                 path: shown,
                 status: status.as_u16(),
-                message: self.message_of(&text),
+                host: self.host_of(&url, &headers),
+            }
+            .into());
+        }
+        let text = response.text().await.map_err(transport)?;
+        if !status.is_success() {
+            return Err(Failed {
+                error: ForgeError::Status {
+                    forge,
+                    method: method.clone(),
+                    path: shown,
+                    status: status.as_u16(),
+                    message: self.message_of(&text),
+                },
+                rate_limited: rate_limited(&headers),
+                wait: wait_asked(&headers, SystemTime::now()),
             });
         }
         let json = if text.trim().is_empty() {
@@ -183,6 +220,20 @@ impl Client {
             })?
         };
         Ok(Answer { headers, json })
+    }
+
+    /// Where a redirect points, for the error: the `Location`'s host and port, printable.
+    fn host_of(&self, url: &str, headers: &HeaderMap) -> String {
+        let target = headers
+            .get(LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|location| reqwest::Url::parse(url).ok()?.join(location).ok());
+        let host = match target.as_ref().and_then(|t| Some((t.host_str()?, t.port()))) {
+            Some((host, Some(port))) => format!("{host}:{port}"),
+            Some((host, None)) => host.to_owned(),
+            None => "an unknown place (no Location)".to_owned(),
+        };
+        pai_spec::escape(&self.context.token.scrub(&host)).into_owned()
     }
 
     /// The forge's own words from an error body, short and printable, without the token.
@@ -299,11 +350,27 @@ impl Client {
         }
     }
 
-    /// Comments on an issue, then closes it.
-    pub async fn close_issue(&self, number: u64, comment: &str) -> Result<(), ForgeError> {
+    /// An issue's comments, oldest first (GitLab's system notes left out).
+    pub async fn list_issue_comments(&self, number: u64) -> Result<Vec<Comment>, ForgeError> {
         match self.context.forge {
-            Forge::GitHub => github::close_issue(self, number, comment).await,
-            Forge::GitLab => gitlab::close_issue(self, number, comment).await,
+            Forge::GitHub => github::list_issue_comments(self, number).await,
+            Forge::GitLab => gitlab::list_issue_comments(self, number).await,
+        }
+    }
+
+    /// Comments on an issue.
+    pub async fn comment_on_issue(&self, number: u64, body: &str) -> Result<Comment, ForgeError> {
+        match self.context.forge {
+            Forge::GitHub => github::comment_on_issue(self, number, body).await,
+            Forge::GitLab => gitlab::comment_on_issue(self, number, body).await,
+        }
+    }
+
+    /// Closes an issue (closing one closed already changes nothing).
+    pub async fn close_issue(&self, number: u64) -> Result<(), ForgeError> {
+        match self.context.forge {
+            Forge::GitHub => github::close_issue(self, number).await,
+            Forge::GitLab => gitlab::close_issue(self, number).await,
         }
     }
 

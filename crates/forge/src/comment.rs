@@ -1,6 +1,9 @@
 //! The plan comment of a pull request: one per key (a manifest or a fleet), found again by a
 //! hidden marker line, updated in place on every push, and fitted to the forge's limit
-//! (`docs/forge.md`, "The plan comment").
+//! (`docs/forge.md`, "The plan comment"). Only the token's own comments count
+//! ([`crate::identity`]).
+
+use crate::identity::{Author, Identity};
 
 /// Why a key is not one.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -41,6 +44,7 @@ pub struct Comment {
     pub body: String,
     /// Its page, when the forge says (GitLab's notes do not).
     pub url: Option<String>,
+    pub author: Author,
 }
 
 /// What to do with the plan comment of a key.
@@ -50,17 +54,27 @@ pub enum CommentAction {
     Update { id: u64 },
 }
 
-/// Create the comment, or update the oldest one that carries the key's marker: the one a
-/// reviewer has seen since the first push. Others carrying it (two jobs that raced on the first
-/// push) are left as they are.
-pub fn decide(existing: &[Comment], key: &str) -> CommentAction {
+/// Create the comment, or update the oldest of `me`'s that carries the key's marker: the one a
+/// reviewer has seen since the first push. Others of `me`'s carrying it (two jobs that raced on
+/// the first push) are left as they are, and so is anybody else's: a marker line anyone can
+/// paste proves nothing, and the apply jobs read the digest from `me`'s comment only.
+pub fn decide(existing: &[Comment], key: &str, me: &Identity) -> CommentAction {
     let marker = marker(key);
     existing
         .iter()
-        .filter(|c| carries(&c.body, &marker))
+        .filter(|c| carries(&c.body, &marker) && me.wrote(&c.author))
         .map(|c| c.id)
         .min()
         .map_or(CommentAction::Create, |id| CommentAction::Update { id })
+}
+
+/// The comments that carry the key's marker but are not `me`'s: ignored, said at `-v`.
+pub fn strangers<'a>(existing: &'a [Comment], key: &str, me: &Identity) -> Vec<&'a Comment> {
+    let marker = marker(key);
+    existing
+        .iter()
+        .filter(|c| carries(&c.body, &marker) && !me.wrote(&c.author))
+        .collect()
 }
 
 /// A body cut to fit, and how much was left out.

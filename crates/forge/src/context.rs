@@ -91,6 +91,8 @@ pub struct Overrides {
     /// GitHub's `owner/name`, or GitLab's project id or path.
     pub repo: Option<String>,
     pub pr: Option<u64>,
+    /// On GitHub, the login the token writes as (`--author`), when not the job's bot.
+    pub author: Option<String>,
 }
 
 /// Everything a run needs to reach the code host.
@@ -107,6 +109,9 @@ pub struct ForgeContext {
     pub token: Token,
     /// The CI run's page, for "see the full plan" and "resolved by": `None` outside CI.
     pub run_url: Option<String>,
+    /// On GitHub, the login the token writes as, when not `github-actions[bot]`
+    /// ([`crate::identity`]); always `None` on GitLab, which says whom the token acts as.
+    pub author: Option<String>,
 }
 
 /// What is missing or wrong in the environment and the flags.
@@ -187,6 +192,26 @@ pub fn resolve(
             ),
         });
     }
+    let author = match (&flags.author, forge) {
+        (None, _) => None,
+        (Some(login), Forge::GitHub) if crate::identity::is_github_login(login) => Some(login.clone()),
+        (Some(login), Forge::GitHub) => {
+            return Err(ContextError::Invalid {
+                what: "--author".into(),
+                value: login.clone(),
+                why: "not a GitHub login (letters, digits and `-`, with `[bot]` after an app's)".into(),
+            })
+        }
+        (Some(login), Forge::GitLab) => {
+            return Err(ContextError::Invalid {
+                what: "--author".into(),
+                value: login.clone(),
+                why: "which only GitHub takes: on GitLab the token's own user is the author, asked with GET \
+                      /user; leave --author out"
+                    .into(),
+            })
+        }
+    };
     let variable = forge.token_variable();
     let token = get(variable).map(Token::new).ok_or_else(|| {
         missing(
@@ -204,6 +229,7 @@ pub fn resolve(
         pr,
         token,
         run_url: run_url(forge, &get),
+        author,
     })
 }
 

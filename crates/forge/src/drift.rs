@@ -9,6 +9,8 @@ use pai_fleet::plan::{CompactPlanError, FleetPlan, FleetPlanFileError};
 use pai_planner::{Action, Change, Plan, PlanFileError};
 use sha2::{Digest, Sha256};
 
+use crate::identity::{Author, Identity};
+
 /// The label every drift issue carries: how the open ones are listed.
 pub const LABEL: &str = "pai-provision-drift";
 
@@ -226,6 +228,7 @@ pub struct Issue {
     pub title: String,
     pub body: String,
     pub url: String,
+    pub author: Author,
 }
 
 /// What to do with one drift or one issue.
@@ -245,12 +248,14 @@ pub enum IssueAction {
     },
 }
 
-/// Pure: the open issues (any, of any key) and this run's drifts of `key` -> what to do. An
-/// issue of another key, or of none, is never touched; of two open issues of one drift the
-/// oldest is kept and the other closed as its duplicate. Drifts are taken once each, in order.
-pub fn reconcile(open: &[Issue], drifts: &[Drift], key: &str) -> Vec<IssueAction> {
+/// Pure: the open issues (any, of any key, by anyone) and this run's drifts of `key` -> what
+/// to do. An issue of another key, or of none, or not opened by `me`, is never touched (anyone
+/// may label an issue and paste a marker); of two open issues of one drift the oldest is kept
+/// and the other closed as its duplicate. Drifts are taken once each, in order.
+pub fn reconcile(open: &[Issue], drifts: &[Drift], key: &str, me: &Identity) -> Vec<IssueAction> {
     let mut mine: Vec<(&Issue, String)> = open
         .iter()
+        .filter(|i| me.wrote(&i.author))
         .filter_map(|i| marked_fingerprint(&i.body, key).map(|fp| (i, fp)))
         .collect();
     mine.sort_by_key(|(i, _)| i.number);
@@ -288,13 +293,27 @@ pub fn reconcile(open: &[Issue], drifts: &[Drift], key: &str) -> Vec<IssueAction
     actions
 }
 
-/// The comment an issue is closed with.
-pub fn closing_comment(duplicate_of: Option<u64>, run_url: Option<&str>) -> String {
+/// The issues carrying a marker of `key` that are not `me`'s: ignored, said at `-v`.
+pub fn strangers<'a>(open: &'a [Issue], key: &str, me: &Identity) -> Vec<&'a Issue> {
+    open.iter()
+        .filter(|i| !me.wrote(&i.author) && marked_fingerprint(&i.body, key).is_some())
+        .collect()
+}
+
+/// The hidden line that marks the comment an issue of `key`'s drift is closed with: how a run
+/// whose post was lost, or that failed before closing, finds it was posted already.
+pub fn closing_marker(key: &str, fingerprint: &str) -> String {
+    format!("<!-- pai-provision:closed:{key}:{fingerprint} -->")
+}
+
+/// The comment an issue is closed with, its marker first.
+pub fn closing_comment(key: &str, fingerprint: &str, duplicate_of: Option<u64>, run_url: Option<&str>) -> String {
     let whence = run_url.map(|u| format!(" ({u})")).unwrap_or_default();
-    match duplicate_of {
+    let text = match duplicate_of {
         Some(n) => format!("Closed by pai-provision: a duplicate of #{n}, which tracks the same drift{whence}."),
         None => format!("Resolved: the last drift check{whence} no longer finds this drift. Closed by pai-provision."),
-    }
+    };
+    format!("{}\n{text}\n", closing_marker(key, fingerprint))
 }
 
 #[cfg(test)]

@@ -8,9 +8,19 @@ use serde_json::{json, Value};
 use crate::client::{str_field, u64_field, Client, ForgeError};
 use crate::comment::Comment;
 use crate::drift::{Issue, LABEL};
+use crate::identity::Author;
 
 fn repo(c: &Client) -> &str {
     &c.context.repo
+}
+
+/// The `user` of a comment or an issue (a deleted account's is `null`: nobody's).
+fn author_of(v: &Value) -> Author {
+    let user = v.get("user").unwrap_or(&Value::Null);
+    Author {
+        id: u64_field(user, "id"),
+        login: str_field(user, "login"),
+    }
 }
 
 fn comment_of(c: &Client, method: Method, path: &str, v: &Value) -> Result<Comment, ForgeError> {
@@ -18,6 +28,7 @@ fn comment_of(c: &Client, method: Method, path: &str, v: &Value) -> Result<Comme
         id: u64_field(v, "id").ok_or_else(|| c.missing(method, path, "id"))?,
         body: str_field(v, "body"),
         url: v.get("html_url").and_then(Value::as_str).map(str::to_owned),
+        author: author_of(v),
     })
 }
 
@@ -27,6 +38,7 @@ fn issue_of(c: &Client, method: Method, path: &str, v: &Value) -> Result<Issue, 
         title: str_field(v, "title"),
         body: str_field(v, "body"),
         url: str_field(v, "html_url"),
+        author: author_of(v),
     })
 }
 
@@ -95,9 +107,19 @@ pub(crate) async fn update_issue(c: &Client, number: u64, body: &str) -> Result<
     Ok(())
 }
 
-pub(crate) async fn close_issue(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+pub(crate) async fn list_issue_comments(c: &Client, number: u64) -> Result<Vec<Comment>, ForgeError> {
+    let path = format!("/repos/{}/issues/{number}/comments?per_page=100", repo(c));
+    let items = c.list(&path).await?;
+    items.iter().map(|v| comment_of(c, Method::GET, &path, v)).collect()
+}
+
+pub(crate) async fn comment_on_issue(c: &Client, number: u64, body: &str) -> Result<Comment, ForgeError> {
     let path = format!("/repos/{}/issues/{number}/comments", repo(c));
-    c.send(Method::POST, &path, Some(&json!({ "body": comment }))).await?;
+    let answer = c.send(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+    comment_of(c, Method::POST, &path, &answer.json)
+}
+
+pub(crate) async fn close_issue(c: &Client, number: u64) -> Result<(), ForgeError> {
     let path = format!("/repos/{}/issues/{number}", repo(c));
     c.send(
         Method::PATCH,

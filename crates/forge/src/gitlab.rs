@@ -9,18 +9,29 @@ use serde_json::{json, Value};
 use crate::client::{str_field, u64_field, Client, ForgeError};
 use crate::comment::Comment;
 use crate::drift::{Issue, LABEL};
+use crate::identity::{Author, Identity};
 
 /// The project's id, or its path with `/` encoded, as the API takes it.
 fn project(c: &Client) -> String {
     utf8_percent_encode(&c.context.repo, NON_ALPHANUMERIC).to_string()
 }
 
-fn note_of(c: &Client, method: Method, path: &str, v: &Value, mr_url: Option<&str>) -> Result<Comment, ForgeError> {
+/// The `author` of a note or an issue.
+fn author_of(v: &Value) -> Author {
+    let user = v.get("author").unwrap_or(&Value::Null);
+    Author {
+        id: u64_field(user, "id"),
+        login: str_field(user, "username"),
+    }
+}
+
+fn note_of(c: &Client, method: Method, path: &str, v: &Value, page: Option<&str>) -> Result<Comment, ForgeError> {
     let id = u64_field(v, "id").ok_or_else(|| c.missing(method, path, "id"))?;
     Ok(Comment {
         id,
         body: str_field(v, "body"),
-        url: mr_url.map(|u| format!("{u}#note_{id}")),
+        url: page.map(|u| format!("{u}#note_{id}")),
+        author: author_of(v),
     })
 }
 
@@ -30,7 +41,23 @@ fn issue_of(c: &Client, method: Method, path: &str, v: &Value) -> Result<Issue, 
         title: str_field(v, "title"),
         body: str_field(v, "description"),
         url: str_field(v, "web_url"),
+        author: author_of(v),
     })
+}
+
+/// Whom the token acts as: `GET /user` (any token with `api` or `read_user` scope may ask).
+pub(crate) async fn current_user(c: &Client) -> Result<Identity, ForgeError> {
+    let path = "/user";
+    let answer = c.send(Method::GET, path, None).await?;
+    Ok(Identity::User {
+        id: u64_field(&answer.json, "id").ok_or_else(|| c.missing(Method::GET, path, "id"))?,
+        username: str_field(&answer.json, "username"),
+    })
+}
+
+/// "added 1 commit", "approved this merge request", "closed": GitLab's own notes.
+fn not_system(v: &&Value) -> bool {
+    v.get("system").and_then(Value::as_bool) != Some(true)
 }
 
 fn notes_path(c: &Client) -> Result<String, ForgeError> {
@@ -54,8 +81,7 @@ pub(crate) async fn list_comments(c: &Client) -> Result<Vec<Comment>, ForgeError
     let items = c.list(&path).await?;
     items
         .iter()
-        // "added 1 commit", "approved this merge request": GitLab's own.
-        .filter(|v| v.get("system").and_then(Value::as_bool) != Some(true))
+        .filter(not_system)
         .map(|v| note_of(c, Method::GET, &path, v, None))
         .collect()
 }
@@ -102,9 +128,26 @@ pub(crate) async fn update_issue(c: &Client, number: u64, body: &str) -> Result<
     Ok(())
 }
 
-pub(crate) async fn close_issue(c: &Client, number: u64, comment: &str) -> Result<(), ForgeError> {
+pub(crate) async fn list_issue_comments(c: &Client, number: u64) -> Result<Vec<Comment>, ForgeError> {
+    let path = format!(
+        "/projects/{}/issues/{number}/notes?per_page=100&sort=asc&order_by=created_at",
+        project(c)
+    );
+    let items = c.list(&path).await?;
+    items
+        .iter()
+        .filter(not_system)
+        .map(|v| note_of(c, Method::GET, &path, v, None))
+        .collect()
+}
+
+pub(crate) async fn comment_on_issue(c: &Client, number: u64, body: &str) -> Result<Comment, ForgeError> {
     let path = format!("/projects/{}/issues/{number}/notes", project(c));
-    c.send(Method::POST, &path, Some(&json!({ "body": comment }))).await?;
+    let answer = c.send(Method::POST, &path, Some(&json!({ "body": body }))).await?;
+    note_of(c, Method::POST, &path, &answer.json, None)
+}
+
+pub(crate) async fn close_issue(c: &Client, number: u64) -> Result<(), ForgeError> {
     let path = format!("/projects/{}/issues/{number}", project(c));
     c.send(Method::PUT, &path, Some(&json!({ "state_event": "close" })))
         .await?;

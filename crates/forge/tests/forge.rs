@@ -1,17 +1,17 @@
 //! The library against the fake code host (`pai_testkit::forge`): real HTTP, real paths,
 //! pagination and authentication, for GitHub and GitLab alike.
 
-use std::time::Duration;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use pai_forge::comment::{fit, marker, CommentAction};
 use pai_forge::context::{Forge, ForgeContext, Token};
 use pai_forge::drift::{Drift, PlanDocument, LABEL};
 use pai_forge::publish::{file_drift, post_comment};
-use pai_forge::Client;
+use pai_forge::{Client, Retry};
 use pai_planner::{Action, Plan};
 use pai_state::StateSnapshot;
 use pai_testkit::fixtures::pai_and_oss_manifest;
-use pai_testkit::forge::{FakeForge, Kind};
+use pai_testkit::forge::{Effect, FakeForge, Fault, Kind};
 
 const TOKEN: &str = "glpat-Fake-Forge-Token-0123";
 const RUN: &str = "https://ci.example/runs/77";
@@ -42,6 +42,7 @@ fn client(fake: &FakeForge, forge: Forge, pr: Option<u64>, token: &str) -> Clien
         pr,
         token: Token::new(token.to_owned()),
         run_url: Some(RUN.to_owned()),
+        author: None,
     };
     Client::new(context, Duration::from_secs(10)).expect("a client")
 }
@@ -173,7 +174,7 @@ async fn drift_opens_once_updates_while_it_lasts_and_closes_when_gone() {
         let closed = store.issues.iter().find(|i| !i.open).expect("a closed issue");
         assert_eq!(closed.comments.len(), 1);
         assert!(
-            closed.comments[0].contains("Resolved") && closed.comments[0].contains(RUN),
+            closed.comments[0].body.contains("Resolved") && closed.comments[0].body.contains(RUN),
             "{:?}",
             closed.comments
         );
@@ -211,4 +212,71 @@ async fn a_refusal_names_the_status_and_the_forge_s_message_never_the_token() {
         assert!(format!("{c:?}").contains("Token(***)") && !format!("{c:?}").contains(wrong));
         assert!(fake.store().calls.iter().all(|c| c.ends_with(" 401")));
     }
+}
+
+/// An update answered 500 is sent again (doing it twice is doing it once), and a listing refused
+/// for a spent rate limit waits for the limit's reset, then goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idempotent_writes_are_retried_and_a_spent_rate_limit_is_waited_out() {
+    for forge in [Forge::GitHub, Forge::GitLab] {
+        let fake = FakeForge::start(&tokio::runtime::Handle::current(), TOKEN);
+        let c = client(&fake, forge, None, TOKEN);
+        let both = drifts([Action::Adopt, Action::Order]);
+        file_drift(&c, "prod", &both, &[], Some(RUN), false)
+            .await
+            .expect("first run");
+        let update = match forge {
+            Forge::GitHub => "PATCH",
+            Forge::GitLab => "PUT",
+        };
+        fake.inject(Fault::status(update, "/issues/", 500));
+        let reset = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after the epoch")
+            .as_secs()
+            + 2;
+        let spent = match forge {
+            Forge::GitHub => Effect::Refuse {
+                status: 403,
+                headers: vec![
+                    ("x-ratelimit-remaining", "0".into()),
+                    ("x-ratelimit-reset", reset.to_string()),
+                ],
+            },
+            Forge::GitLab => Effect::Refuse {
+                status: 429,
+                headers: vec![
+                    ("ratelimit-remaining", "0".into()),
+                    ("ratelimit-reset", reset.to_string()),
+                ],
+            },
+        };
+        fake.inject(Fault::new("GET", "/issues", spent).at_end());
+        let started = Instant::now();
+        let again = file_drift(&c, "prod", &both, &[], Some(RUN), false)
+            .await
+            .expect("second run");
+        assert!(
+            started.elapsed() >= Duration::from_secs(1),
+            "{forge:?}: the reset was waited for"
+        );
+        assert_eq!((again.opened.len(), again.updated.len()), (0, 2), "{forge:?}");
+        let store = fake.store();
+        assert_eq!(store.faults_left(), 0, "{forge:?}: {:?}", store.calls);
+        assert_eq!(store.open_issues(project(forge)).len(), 2, "{forge:?}");
+    }
+}
+
+/// With retries off, the first 5xx is the error: the retries are the client's, and only its.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_retries_a_5xx_fails_at_once() {
+    let fake = FakeForge::start(&tokio::runtime::Handle::current(), TOKEN);
+    let c = client(&fake, Forge::GitHub, Some(3), TOKEN).with_retry(Retry::never());
+    fake.inject(Fault::status("GET", "/comments", 503));
+    let err = post_comment(&c, "prod", "x", false)
+        .await
+        .expect_err("refused")
+        .to_string();
+    assert!(err.contains("HTTP 503"), "{err}");
+    assert_eq!(fake.store().calls.len(), 1);
 }

@@ -3,9 +3,15 @@
 //! every listing takes several), their authentication (401 without the one token), and a
 //! store of comments and issues a test reads and seeds. One server answers both: GitHub's API
 //! at its root ([`FakeForge::github_url`]), GitLab's under `/api/v4` ([`FakeForge::gitlab_url`]).
+//!
+//! Every comment and issue has an author: what the token writes is its user's
+//! ([`FakeForge::bot`], GitLab's also at `GET /api/v4/user`), what a test seeds is a person's
+//! ([`person`]) unless it says whose. A test can also make the server misbehave
+//! ([`faults`]): refuse a call (a 5xx, a 429 with `Retry-After`), lose an answer after doing
+//! the work, answer late, or redirect every call to another host, which is a second
+//! [`FakeForge`] that records whatever reaches it.
 
 use std::collections::BTreeMap;
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 
@@ -19,8 +25,11 @@ use hyper_util::rt::TokioIo;
 use serde_json::{json, Value};
 use tokio::sync::watch;
 
+pub mod faults;
 mod github;
 mod gitlab;
+
+pub use faults::{Effect, Fault};
 
 /// Items a page, whatever `per_page` asks.
 pub const PAGE: usize = 2;
@@ -32,7 +41,40 @@ pub enum Kind {
     GitLab,
 }
 
-/// A comment on a pull request (GitHub) or a note on a merge request (GitLab).
+/// A user of the forge: GitHub's `login` and `id`, GitLab's `username` and `id`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FakeUser {
+    pub id: u64,
+    pub login: String,
+}
+
+impl FakeUser {
+    pub fn new(id: u64, login: &str) -> FakeUser {
+        FakeUser {
+            id,
+            login: login.to_owned(),
+        }
+    }
+}
+
+/// Someone who is not the token's user: what [`FakeForge::add_comment`] and
+/// [`FakeForge::add_issue`] write as.
+pub fn person() -> FakeUser {
+    FakeUser::new(501, "octo-alice")
+}
+
+/// Whom the token acts as on GitHub by default: the Actions job's bot (its real id).
+pub fn github_actions_bot() -> FakeUser {
+    FakeUser::new(41_898_282, "github-actions[bot]")
+}
+
+/// Whom the token acts as on GitLab by default: a project access token's bot user.
+pub fn gitlab_project_bot() -> FakeUser {
+    FakeUser::new(9_001, "project_42_bot_3f2a")
+}
+
+/// A comment on a pull request (GitHub) or a note on a merge request (GitLab), or a comment on
+/// an issue (then `pr` is the issue's number).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FakeComment {
     pub id: u64,
@@ -41,6 +83,7 @@ pub struct FakeComment {
     pub project: String,
     pub pr: u64,
     pub body: String,
+    pub author: FakeUser,
     /// A GitLab system note ("added 1 commit").
     pub system: bool,
     /// How many times it was edited.
@@ -56,24 +99,43 @@ pub struct FakeIssue {
     pub body: String,
     pub labels: Vec<String>,
     pub open: bool,
-    pub comments: Vec<String>,
+    pub comments: Vec<FakeComment>,
     pub edits: usize,
+    pub author: FakeUser,
 }
 
 /// Everything the fake holds, and every call it answered.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Store {
     next_id: u64,
     pub comments: Vec<FakeComment>,
     pub issues: Vec<FakeIssue>,
-    /// `METHOD PATH` of every call, in order, with `401` appended to a refused one.
+    /// `METHOD PATH` of every call, in order, with the status appended to one not answered
+    /// as asked (`401`, a fault's, `302`) and `lost` to one whose answer was lost.
     pub calls: Vec<String>,
+    /// How many calls carried a credential (`Authorization` or `PRIVATE-TOKEN`), right or wrong.
+    pub credentials_seen: usize,
+    /// Whom the token acts as, on each API.
+    pub github_bot: FakeUser,
+    pub gitlab_bot: FakeUser,
+    /// Faults still to happen, the first that matches a call first.
+    pub(crate) faults: Vec<Fault>,
+    /// Where every call is sent with a `302`, when set.
+    pub(crate) redirect: Option<String>,
 }
 
 impl Store {
     fn id(&mut self) -> u64 {
         self.next_id += 1;
         self.next_id
+    }
+
+    /// Whom the token acts as on the API of `kind`.
+    pub fn bot(&self, kind: Kind) -> &FakeUser {
+        match kind {
+            Kind::GitHub => &self.github_bot,
+            Kind::GitLab => &self.gitlab_bot,
+        }
     }
 
     pub fn comments_on(&self, project: &str, pr: u64) -> Vec<&FakeComment> {
@@ -115,7 +177,14 @@ impl FakeForge {
         let store = Arc::new(Mutex::new(Store {
             // Issues and pull requests share GitHub's numbers: issues from 100, tests' PRs below.
             next_id: 100,
-            ..Store::default()
+            comments: vec![],
+            issues: vec![],
+            calls: vec![],
+            credentials_seen: 0,
+            github_bot: github_actions_bot(),
+            gitlab_bot: gitlab_project_bot(),
+            faults: vec![],
+            redirect: None,
         }));
         let (stop, mut stopped) = watch::channel(false);
         let server = Server {
@@ -134,7 +203,7 @@ impl FakeForge {
                         tokio::spawn(async move {
                             let service = service_fn(move |req| {
                                 let server = server.clone();
-                                async move { Ok::<_, Infallible>(server.handle(req).await) }
+                                async move { server.handle(req).await }
                             });
                             let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
                         });
@@ -160,14 +229,62 @@ impl FakeForge {
         format!("http://{}/api/v4", self.addr)
     }
 
-    /// A copy of the store as it is now.
-    pub fn store(&self) -> Store {
-        self.store.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    /// The host and port it serves on, as a `Location` names them.
+    pub fn host(&self) -> String {
+        self.addr.to_string()
     }
 
-    /// A comment someone else wrote (or, with `system`, GitLab did); returns its id.
+    /// A copy of the store as it is now.
+    pub fn store(&self) -> Store {
+        self.lock().clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whom the token acts as on the API of `kind`.
+    pub fn bot(&self, kind: Kind) -> FakeUser {
+        self.lock().bot(kind).clone()
+    }
+
+    /// Makes the token act as `user` on the API of `kind` (a GitHub App's bot, a person's
+    /// token).
+    pub fn act_as(&self, kind: Kind, user: FakeUser) {
+        let mut store = self.lock();
+        match kind {
+            Kind::GitHub => store.github_bot = user,
+            Kind::GitLab => store.gitlab_bot = user,
+        }
+    }
+
+    /// A fault to come (see [`faults`]).
+    pub fn inject(&self, fault: Fault) {
+        self.lock().faults.push(fault);
+    }
+
+    /// From now on every call is answered `302 Found` with `Location: {base}{path}?{query}`,
+    /// nothing done.
+    pub fn redirect_to(&self, base: &str) {
+        self.lock().redirect = Some(base.trim_end_matches('/').to_owned());
+    }
+
+    /// A comment a person wrote (or, with `system`, GitLab did); returns its id.
     pub fn add_comment(&self, kind: Kind, project: &str, pr: u64, body: &str, system: bool) -> u64 {
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        self.add_comment_by(kind, project, pr, body, system, &person())
+    }
+
+    /// A comment `author` wrote; returns its id.
+    pub fn add_comment_by(
+        &self,
+        kind: Kind,
+        project: &str,
+        pr: u64,
+        body: &str,
+        system: bool,
+        author: &FakeUser,
+    ) -> u64 {
+        let mut store = self.lock();
         let id = store.id();
         store.comments.push(FakeComment {
             id,
@@ -175,15 +292,29 @@ impl FakeForge {
             project: project.to_owned(),
             pr,
             body: body.to_owned(),
+            author: author.clone(),
             system,
             edits: 0,
         });
         id
     }
 
-    /// An open issue someone else opened; returns its number.
+    /// An open issue a person opened; returns its number.
     pub fn add_issue(&self, kind: Kind, project: &str, title: &str, body: &str, labels: &[&str]) -> u64 {
-        let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
+        self.add_issue_by(kind, project, title, body, labels, &person())
+    }
+
+    /// An open issue `author` opened; returns its number.
+    pub fn add_issue_by(
+        &self,
+        kind: Kind,
+        project: &str,
+        title: &str,
+        body: &str,
+        labels: &[&str],
+        author: &FakeUser,
+    ) -> u64 {
+        let mut store = self.lock();
         let number = store.id();
         store.issues.push(FakeIssue {
             kind,
@@ -195,13 +326,14 @@ impl FakeForge {
             open: true,
             comments: vec![],
             edits: 0,
+            author: author.clone(),
         });
         number
     }
 }
 
 #[derive(Clone)]
-struct Server {
+pub(crate) struct Server {
     store: Arc<Mutex<Store>>,
     token: String,
     pub(crate) base: String,
@@ -230,13 +362,13 @@ fn decode(s: &str) -> String {
 }
 
 impl Server {
-    async fn handle(&self, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    /// A call's answer, or an error when its answer is to be lost (the connection closes
+    /// without one).
+    async fn handle(&self, req: Request<Incoming>) -> Result<Response<Full<Bytes>>, std::io::Error> {
         let (parts, body) = req.into_parts();
         let path = parts.uri.path().to_owned();
-        let query: BTreeMap<String, String> = parts
-            .uri
-            .query()
-            .unwrap_or_default()
+        let raw_query = parts.uri.query().unwrap_or_default().to_owned();
+        let query: BTreeMap<String, String> = raw_query
             .split('&')
             .filter_map(|kv| kv.split_once('='))
             .map(|(k, v)| (decode(k), decode(v)))
@@ -247,44 +379,106 @@ impl Server {
                 .get(name)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or_default()
+                .to_owned()
         };
         let gitlab = path.starts_with("/api/v4/");
+        let mut log = format!("{} {path}", parts.method);
+        let (redirect, fault) = {
+            let mut store = self.lock();
+            if parts.headers.contains_key("authorization") || parts.headers.contains_key("private-token") {
+                store.credentials_seen += 1;
+            }
+            let fault = store
+                .redirect
+                .is_none()
+                .then(|| store.take_fault(parts.method.as_str(), &path));
+            (store.redirect.clone(), fault.flatten())
+        };
+        if let Some(base) = redirect {
+            log.push_str(" 302");
+            self.lock().calls.push(log);
+            let query = if raw_query.is_empty() {
+                String::new()
+            } else {
+                format!("?{raw_query}")
+            };
+            return Ok(respond(
+                StatusCode::FOUND,
+                json!({"message": "Moved"}),
+                vec![("location", format!("{base}{path}{query}"))],
+            ));
+        }
         let authorized = if gitlab {
             header("private-token") == self.token
         } else {
             header("authorization") == format!("Bearer {}", self.token)
         };
-        let mut log = format!("{} {path}", parts.method);
-        let (status, value, headers) = if !authorized {
+        if !authorized {
             log.push_str(" 401");
+            self.lock().calls.push(log);
             let message = if gitlab { "401 Unauthorized" } else { "Bad credentials" };
-            answer(StatusCode::UNAUTHORIZED, json!({ "message": message }))
-        } else {
-            let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
-            let call = Call {
-                method: parts.method.clone(),
-                segments: path.trim_start_matches('/').split('/').map(decode).collect(),
-                query,
-                body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
-            };
-            let mut store = self.store.lock().unwrap_or_else(|e| e.into_inner());
-            if gitlab {
+            return Ok(respond(StatusCode::UNAUTHORIZED, json!({ "message": message }), vec![]));
+        }
+        let mut lose = false;
+        match fault {
+            Some(Effect::Refuse { status, headers }) => {
+                log.push_str(&format!(" {status}"));
+                self.lock().calls.push(log);
+                let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                let reason = status.canonical_reason().unwrap_or("Refused");
+                return Ok(respond(status, json!({ "message": reason }), headers));
+            }
+            Some(Effect::Delay(wait)) => {
+                log.push_str(" late");
+                tokio::time::sleep(wait).await;
+            }
+            Some(Effect::LoseAnswer) => {
+                log.push_str(" lost");
+                lose = true;
+            }
+            None => {}
+        }
+        let bytes = body.collect().await.map(|b| b.to_bytes()).unwrap_or_default();
+        let call = Call {
+            method: parts.method.clone(),
+            segments: path.trim_start_matches('/').split('/').map(decode).collect(),
+            query,
+            body: serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        };
+        let (status, value, headers) = {
+            let mut store = self.lock();
+            let answer = if gitlab {
                 self.gitlab(&mut store, &call)
             } else {
                 self.github(&mut store, &call, &path)
-            }
+            };
+            store.calls.push(log);
+            answer
         };
-        self.store.lock().unwrap_or_else(|e| e.into_inner()).calls.push(log);
-        let mut response = Response::builder()
-            .status(status)
-            .header("content-type", "application/json");
-        for (name, value) in headers {
-            response = response.header(name, value);
+        if lose {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::ConnectionAborted,
+                "the answer is lost (a fault)",
+            ));
         }
-        response
-            .body(Full::new(Bytes::from(value.to_string())))
-            .unwrap_or_else(|e| panic!("a response: {e}"))
+        Ok(respond(status, value, headers))
     }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Store> {
+        self.store.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn respond(status: StatusCode, value: Value, headers: Vec<(&'static str, String)>) -> Response<Full<Bytes>> {
+    let mut response = Response::builder()
+        .status(status)
+        .header("content-type", "application/json");
+    for (name, value) in headers {
+        response = response.header(name, value);
+    }
+    response
+        .body(Full::new(Bytes::from(value.to_string())))
+        .unwrap_or_else(|e| panic!("a response: {e}"))
 }
 
 /// The items of the page the call asks for, and the next page's number if there is one.

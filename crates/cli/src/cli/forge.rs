@@ -21,6 +21,11 @@ pub struct ForgeFlags {
     /// [default: GITHUB_REPOSITORY; CI_PROJECT_ID].
     #[arg(long, value_name = "REPO")]
     pub repo: Option<String>,
+    /// GitHub only: the login the token writes as, whose comments and issues are the ones read,
+    /// edited and closed (a GitHub App's NAME[bot], a person's login); anybody else's are
+    /// ignored [default: github-actions[bot]; GitLab asks whom the token acts as].
+    #[arg(long, value_name = "LOGIN")]
+    pub author: Option<String>,
 }
 
 impl ForgeFlags {
@@ -30,6 +35,7 @@ impl ForgeFlags {
             api_url: self.api_url.clone(),
             repo: self.repo.clone(),
             pr,
+            author: self.author.clone(),
         }
     }
 }

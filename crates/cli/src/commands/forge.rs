@@ -5,7 +5,6 @@
 
 use std::io::Read;
 use std::path::Path;
-use std::time::Duration;
 
 use anyhow::Context;
 use pai_forge::comment::{check_key, fit, CommentAction};
@@ -13,13 +12,10 @@ use pai_forge::drift::PlanDocument;
 use pai_forge::publish::{file_drift, post_comment, DriftReport, Filed};
 use pai_forge::{context, Client, ForgeContext, Overrides};
 
-use crate::cli::{CommentArgs, DriftArgs, Format};
+use crate::cli::{CommentArgs, DriftArgs, Format, Global};
 use crate::context::{emit, emit_json};
 
-/// Time allowed for one call to the forge.
-const TIMEOUT: Duration = Duration::from_secs(30);
-
-pub fn comment(args: CommentArgs) -> anyhow::Result<u8> {
+pub fn comment(g: &Global, args: CommentArgs) -> anyhow::Result<u8> {
     check_key(&args.key)?;
     let text = read_markdown(&args.file)?;
     let context = resolve(&args.forge.overrides(args.pr), true)?;
@@ -36,7 +32,7 @@ pub fn comment(args: CommentArgs) -> anyhow::Result<u8> {
             fitted.lines_left_out
         );
     }
-    let client = Client::new(context, TIMEOUT)?;
+    let client = Client::new(context, g.timeout)?;
     let posted = runtime()?.block_on(post_comment(&client, &args.key, &fitted.body, args.dry_run))?;
     let url = posted.url.unwrap_or_default();
     let line = match (args.dry_run, &posted.action) {
@@ -58,7 +54,7 @@ pub fn comment(args: CommentArgs) -> anyhow::Result<u8> {
     Ok(0)
 }
 
-pub fn drift(args: DriftArgs) -> anyhow::Result<u8> {
+pub fn drift(g: &Global, args: DriftArgs) -> anyhow::Result<u8> {
     check_key(&args.key)?;
     let mut drifts = Vec::new();
     let mut not_planned = Vec::new();
@@ -69,7 +65,7 @@ pub fn drift(args: DriftArgs) -> anyhow::Result<u8> {
     }
     let context = resolve(&args.forge.overrides(None), false)?;
     let run_url = context.run_url.clone();
-    let client = Client::new(context, TIMEOUT)?;
+    let client = Client::new(context, g.timeout)?;
     let report = runtime()?.block_on(file_drift(
         &client,
         &args.key,

@@ -44,7 +44,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
             FleetCommand::Apply(args) => fleet::apply(g, args),
             FleetCommand::Status(args) => fleet::status(g, args),
         },
-        Command::Comment(args) => forge::comment(args),
-        Command::Drift(args) => forge::drift(args),
+        Command::Comment(args) => forge::comment(g, args),
+        Command::Drift(args) => forge::drift(g, args),
     }
 }

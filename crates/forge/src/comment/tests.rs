@@ -1,10 +1,26 @@
-use super::{check_key, decide, fit, marker, Comment, CommentAction};
+use super::{check_key, decide, fit, marker, strangers, Comment, CommentAction};
+use crate::identity::{Author, Identity, GITHUB_ACTIONS};
 
 fn comment(id: u64, body: &str) -> Comment {
     Comment {
         id,
         body: body.to_owned(),
         url: None,
+        author: Author {
+            id: Some(41_898_282),
+            login: GITHUB_ACTIONS.to_owned(),
+        },
+    }
+}
+
+/// The same, written by `login`.
+fn by(login: &str, id: u64, body: &str) -> Comment {
+    Comment {
+        author: Author {
+            id: Some(7),
+            login: login.to_owned(),
+        },
+        ..comment(id, body)
     }
 }
 
@@ -34,10 +50,30 @@ fn the_oldest_comment_carrying_the_key_is_updated_else_one_is_created() {
             vec![comment(2, &format!("{}\n", marker("prod-eu")))],
             CommentAction::Create,
         ),
+        // The marker pasted by someone else, before the bot's first comment or after it.
+        (
+            "someone else's only",
+            vec![by("octo-alice", 1, &mine)],
+            CommentAction::Create,
+        ),
+        (
+            "someone else's, older than mine",
+            vec![by("octo-alice", 1, &mine), comment(4, &mine)],
+            CommentAction::Update { id: 4 },
+        ),
+        (
+            "a look-alike login",
+            vec![by("github-actions", 1, &mine), comment(4, &mine)],
+            CommentAction::Update { id: 4 },
+        ),
     ];
+    let me = Identity::Login(GITHUB_ACTIONS.to_owned());
     for (name, existing, want) in table {
-        assert_eq!(decide(&existing, "prod"), want, "{name}");
+        assert_eq!(decide(&existing, "prod", &me), want, "{name}");
     }
+    let existing = [by("octo-alice", 1, &mine), comment(4, &mine), by("octo-bob", 5, "LGTM")];
+    let ignored: Vec<u64> = strangers(&existing, "prod", &me).iter().map(|c| c.id).collect();
+    assert_eq!(ignored, [1]);
 }
 
 #[test]

@@ -160,6 +160,7 @@ fn the_context_comes_from_the_environment_and_the_flags_override_it() {
                 api_url: Some("http://127.0.0.1:9/api/v4".into()),
                 repo: Some("acme/infra".into()),
                 pr: Some(2),
+                author: None,
             },
             true,
             Ok((
@@ -279,6 +280,28 @@ fn the_context_comes_from_the_environment_and_the_flags_override_it() {
             },
             false,
             Err("not an http(s) URL".into()),
+        ),
+        (
+            "github, an author that is no login",
+            GITHUB.to_vec(),
+            None,
+            Overrides {
+                author: Some("acme planner".into()),
+                ..none.clone()
+            },
+            false,
+            Err("--author is `acme planner`, not a GitHub login".into()),
+        ),
+        (
+            "gitlab, an author",
+            GITLAB.to_vec(),
+            None,
+            Overrides {
+                author: Some("project_42_bot".into()),
+                ..none.clone()
+            },
+            false,
+            Err("which only GitHub takes".into()),
         ),
     ];
     for (name, vars, event, flags, need_pr, want) in table {

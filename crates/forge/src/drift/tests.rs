@@ -3,8 +3,22 @@ use pai_state::StateSnapshot;
 use pai_testkit::fixtures::pai_and_oss_manifest;
 
 use super::{
-    closing_comment, fingerprint, issue_marker, marked_fingerprint, reconcile, Drift, Issue, IssueAction, PlanDocument,
+    closing_comment, closing_marker, fingerprint, issue_marker, marked_fingerprint, reconcile, Drift, Issue,
+    IssueAction, PlanDocument,
 };
+use crate::comment::carries;
+use crate::identity::{Author, Identity, GITHUB_ACTIONS};
+
+fn me() -> Identity {
+    Identity::Login(GITHUB_ACTIONS.to_owned())
+}
+
+fn bot() -> Author {
+    Author {
+        id: Some(41_898_282),
+        login: GITHUB_ACTIONS.to_owned(),
+    }
+}
 
 /// A real plan of PAI and OSS on an empty state: two `order`s, then the actions given.
 fn plan(actions: [Action; 2], created_at: time::OffsetDateTime) -> Plan {
@@ -109,6 +123,18 @@ fn issue(number: u64, key: &str, fp: &str) -> Issue {
         title: format!("issue {number}"),
         body: format!("{}\nbody", issue_marker(key, fp)),
         url: format!("https://forge/issues/{number}"),
+        author: bot(),
+    }
+}
+
+/// The same, opened by someone else.
+fn theirs(number: u64, key: &str, fp: &str) -> Issue {
+    Issue {
+        author: Author {
+            id: Some(501),
+            login: "octo-alice".into(),
+        },
+        ..issue(number, key, fp)
     }
 }
 
@@ -142,6 +168,7 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
         title: "a bug".into(),
         body: "nothing to do with drift".into(),
         url: "u".into(),
+        author: bot(),
     };
     let table: Vec<Row> = vec![
         ("no drift, no issue", vec![], vec![], vec![]),
@@ -182,6 +209,13 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
             vec![],
             vec![],
         ),
+        // Someone else's issues with this key's markers: not ours, whether drifting or gone.
+        (
+            "someone else's",
+            vec![theirs(2, "prod", &a), theirs(3, "prod", &gone), issue(5, "prod", &b)],
+            vec![d[0].clone()],
+            vec![format!("open {a}"), format!("close 5 {b}")],
+        ),
         // Two issues of one drift (two runs raced): the oldest is kept.
         (
             "duplicate",
@@ -204,16 +238,25 @@ fn reconcile_opens_updates_and_closes_only_its_own_key() {
         ),
     ];
     for (name, open, drifts, want) in table {
-        let got: Vec<String> = reconcile(&open, &drifts, "prod").iter().map(short).collect();
+        let got: Vec<String> = reconcile(&open, &drifts, "prod", &me()).iter().map(short).collect();
         assert_eq!(got, want, "{name}");
     }
 }
 
 #[test]
-fn the_closing_comment_names_the_run() {
+fn the_closing_comment_names_the_run_and_carries_its_marker() {
+    let resolved = closing_comment("prod", "00000000000000aa", None, Some("https://ci/run/2"));
     assert!(
-        closing_comment(None, Some("https://ci/run/2")).contains("Resolved")
-            && closing_comment(None, Some("https://ci/run/2")).contains("https://ci/run/2")
+        resolved.contains("Resolved") && resolved.contains("https://ci/run/2"),
+        "{resolved}"
     );
-    assert!(closing_comment(Some(10), None).contains("#10"));
+    assert!(
+        carries(&resolved, &closing_marker("prod", "00000000000000aa")),
+        "{resolved}"
+    );
+    assert!(
+        !carries(&resolved, &closing_marker("prod", "00000000000000bb")),
+        "{resolved}"
+    );
+    assert!(closing_comment("prod", "00000000000000aa", Some(10), None).contains("#10"));
 }

@@ -4,7 +4,7 @@
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{answer, not_found, page, Answer, Call, FakeComment, FakeIssue, Kind, Server, Store};
+use super::{answer, not_found, page, Answer, Call, FakeComment, FakeIssue, FakeUser, Kind, Server, Store};
 
 impl Server {
     pub(super) fn github(&self, store: &mut Store, call: &Call, path: &str) -> Answer {
@@ -26,38 +26,38 @@ impl Server {
                 let c = c.clone();
                 answer(StatusCode::OK, self.github_comment(&c))
             }
+            // A pull request's comments and an issue's share the path, as on GitHub.
             ["repos", owner, name, "issues", n, "comments"] => {
                 let project = format!("{owner}/{name}");
                 let Ok(n) = n.parse::<u64>() else { return not_found() };
+                let is_issue = |i: &FakeIssue| i.kind == Kind::GitHub && i.project == project && i.number == n;
                 if m == Method::POST {
-                    let body = text("body").unwrap_or_default();
-                    if let Some(issue) = store
-                        .issues
-                        .iter_mut()
-                        .find(|i| i.kind == Kind::GitHub && i.project == project && i.number == n)
-                    {
-                        issue.comments.push(body);
-                        return answer(StatusCode::CREATED, json!({"id": 1}));
-                    }
                     let id = store.id();
                     let c = FakeComment {
                         id,
                         kind: Kind::GitHub,
-                        project,
+                        project: project.clone(),
                         pr: n,
-                        body,
+                        body: text("body").unwrap_or_default(),
+                        author: store.github_bot.clone(),
                         system: false,
                         edits: 0,
                     };
-                    store.comments.push(c.clone());
+                    match store.issues.iter_mut().find(|i| is_issue(i)) {
+                        Some(issue) => issue.comments.push(c.clone()),
+                        None => store.comments.push(c.clone()),
+                    }
                     return answer(StatusCode::CREATED, self.github_comment(&c));
                 }
-                let items: Vec<Value> = store
-                    .comments
-                    .iter()
-                    .filter(|c| c.kind == Kind::GitHub && c.project == project && c.pr == n)
-                    .map(|c| self.github_comment(c))
-                    .collect();
+                let comments = match store.issues.iter().find(|i| is_issue(i)) {
+                    Some(issue) => issue.comments.iter().collect::<Vec<_>>(),
+                    None => store
+                        .comments
+                        .iter()
+                        .filter(|c| c.kind == Kind::GitHub && c.project == project && c.pr == n)
+                        .collect(),
+                };
+                let items = comments.into_iter().map(|c| self.github_comment(c)).collect();
                 self.github_page(items, call, path)
             }
             ["repos", owner, name, "issues"] => {
@@ -80,6 +80,7 @@ impl Server {
                         open: true,
                         comments: vec![],
                         edits: 0,
+                        author: store.github_bot.clone(),
                     };
                     store.issues.push(issue.clone());
                     return answer(StatusCode::CREATED, self.github_issue(&issue));
@@ -125,6 +126,7 @@ impl Server {
         json!({
             "id": c.id,
             "body": c.body,
+            "user": github_user(&c.author),
             "html_url": format!("{}/{}/pull/{}#issuecomment-{}", self.base, c.project, c.pr, c.id),
         })
     }
@@ -136,6 +138,7 @@ impl Server {
             "body": i.body,
             "state": if i.open { "open" } else { "closed" },
             "labels": i.labels.iter().map(|l| json!({"name": l})).collect::<Vec<_>>(),
+            "user": github_user(&i.author),
             "html_url": format!("{}/{}/issues/{}", self.base, i.project, i.number),
         })
     }
@@ -155,4 +158,10 @@ impl Server {
         }
         (StatusCode::OK, Value::Array(page), headers)
     }
+}
+
+/// GitHub's `user` object: a bot's login ends with `[bot]`.
+fn github_user(u: &FakeUser) -> Value {
+    let kind = if u.login.ends_with("[bot]") { "Bot" } else { "User" };
+    json!({"login": u.login, "id": u.id, "type": kind})
 }

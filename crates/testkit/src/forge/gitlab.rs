@@ -4,7 +4,7 @@
 use hyper::{Method, StatusCode};
 use serde_json::{json, Value};
 
-use super::{answer, not_found, page, Answer, Call, FakeComment, FakeIssue, Kind, Server, Store};
+use super::{answer, not_found, page, Answer, Call, FakeComment, FakeIssue, FakeUser, Kind, Server, Store};
 
 impl Server {
     pub(super) fn gitlab(&self, store: &mut Store, call: &Call) -> Answer {
@@ -13,6 +13,8 @@ impl Server {
         let text = |field: &str| call.body.get(field).and_then(Value::as_str).map(str::to_owned);
         let mr_url = |project: &str, iid: &str| format!("{}/{project}/-/merge_requests/{iid}", self.base);
         match s.as_slice() {
+            // Whom the token acts as.
+            ["api", "v4", "user"] if m == Method::GET => answer(StatusCode::OK, gitlab_user(&store.gitlab_bot)),
             ["api", "v4", "projects", project, "merge_requests", iid] if m == Method::GET => answer(
                 StatusCode::OK,
                 json!({"iid": iid.parse::<u64>().unwrap_or(0), "web_url": mr_url(project, iid)}),
@@ -27,6 +29,7 @@ impl Server {
                         project: (*project).to_owned(),
                         pr,
                         body: text("body").unwrap_or_default(),
+                        author: store.gitlab_bot.clone(),
                         system: false,
                         edits: 0,
                     };
@@ -74,6 +77,7 @@ impl Server {
                         open: true,
                         comments: vec![],
                         edits: 0,
+                        author: store.gitlab_bot.clone(),
                     };
                     store.issues.push(issue.clone());
                     return answer(StatusCode::CREATED, self.gitlab_issue(&issue));
@@ -91,17 +95,37 @@ impl Server {
                 gitlab_page(items, call)
             }
             ["api", "v4", "projects", project, "issues", iid, rest @ ..] => {
-                let Some(issue) = store
+                let Some(at) = store
                     .issues
-                    .iter_mut()
-                    .find(|i| i.kind == Kind::GitLab && i.project == *project && i.number.to_string() == *iid)
+                    .iter()
+                    .position(|i| i.kind == Kind::GitLab && i.project == *project && i.number.to_string() == *iid)
                 else {
                     return not_found();
                 };
+                let id = if m == Method::POST { store.id() } else { 0 };
+                let bot = store.gitlab_bot.clone();
+                let issue = &mut store.issues[at];
                 match (m.clone(), rest) {
                     (Method::POST, ["notes"]) => {
-                        issue.comments.push(text("body").unwrap_or_default());
-                        answer(StatusCode::CREATED, json!({"id": 1}))
+                        let c = FakeComment {
+                            id,
+                            kind: Kind::GitLab,
+                            project: (*project).to_owned(),
+                            pr: issue.number,
+                            body: text("body").unwrap_or_default(),
+                            author: bot,
+                            system: false,
+                            edits: 0,
+                        };
+                        issue.comments.push(c.clone());
+                        answer(StatusCode::CREATED, gitlab_note(&c))
+                    }
+                    (Method::GET, ["notes"]) => {
+                        let mut notes: Vec<&FakeComment> = issue.comments.iter().collect();
+                        if call.query.get("sort").map(String::as_str) != Some("asc") {
+                            notes.reverse();
+                        }
+                        gitlab_page(notes.into_iter().map(gitlab_note).collect(), call)
                     }
                     (Method::PUT, []) => {
                         if let Some(body) = text("description") {
@@ -128,13 +152,18 @@ impl Server {
             "description": i.body,
             "state": if i.open { "opened" } else { "closed" },
             "labels": i.labels,
+            "author": gitlab_user(&i.author),
             "web_url": format!("{}/{}/-/issues/{}", self.base, i.project, i.number),
         })
     }
 }
 
 fn gitlab_note(c: &FakeComment) -> Value {
-    json!({"id": c.id, "body": c.body, "system": c.system})
+    json!({"id": c.id, "body": c.body, "system": c.system, "author": gitlab_user(&c.author)})
+}
+
+fn gitlab_user(u: &FakeUser) -> Value {
+    json!({"id": u.id, "username": u.login})
 }
 
 /// One page, and GitLab's `x-next-page` (empty on the last).
