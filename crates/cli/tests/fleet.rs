@@ -829,3 +829,56 @@ fn a_state_file_is_refused_for_a_fleet_with_or_without_the_sandbox() {
         assert!(!setup.work.file("x.db.sandbox").exists());
     }
 }
+
+/// Issue 21, defects 3 and 4: an account whose ordering role cannot be assumed (its reading
+/// role can: the plan worked) is `failed` with its reason in JSON, and its human line names the
+/// STS code and the role; nothing is ordered in it.
+#[test]
+fn an_account_whose_apply_role_cannot_be_assumed_fails_naming_why() {
+    let setup = FleetSetup::with(
+        vec![
+            member("acct-1", "2000000000000001", &[]),
+            member("acct-2", "2000000000000002", &[]),
+        ],
+        Vec::new(),
+        |config| {
+            for account in &mut config.accounts {
+                account.roles.push(RoleConfig::new("pai-reader", &[HOME]));
+                if account.id == "2000000000000002" {
+                    account.roles.retain(|r| r.name != ROLE);
+                }
+            }
+        },
+    );
+    let text = std::fs::read_to_string(&setup.fleet).expect("the fleet file");
+    let text = text.replacen("[fleet]\n", "[fleet]\nplan_role = \"pai-reader\"\n", 1);
+    std::fs::write(&setup.fleet, text).expect("write the fleet file");
+    setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+
+    let human = setup.expect(1, &["fleet", "apply", "p.json"]);
+    let line = human
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("acct-2: FAILED"))
+        .unwrap_or_else(|| panic!("no FAILED line for acct-2: {}", human.describe()));
+    assert!(line.contains("EntityNotExist.Role"), "names the STS code: {line}");
+    assert!(
+        line.contains(&format!("acs:ram::2000000000000002:role/{ROLE}")),
+        "names the role: {line}"
+    );
+    assert_eq!(setup.ledger_of("2000000000000002").orders.len(), 0);
+
+    setup.expect(0, &["fleet", "plan", "--out", "q.json", FLEET]);
+    let json = setup
+        .expect(1, &["fleet", "apply", "--format", "json", "q.json"])
+        .json();
+    let acct2 = json["accounts"]
+        .as_array()
+        .and_then(|a| a.iter().find(|e| e["name"] == "acct-2"))
+        .expect("acct-2 in the outcome");
+    assert_eq!(acct2["outcome"], "failed", "{acct2:#}");
+    assert!(
+        acct2["reason"].as_str().unwrap_or("").contains("EntityNotExist.Role"),
+        "{acct2:#}"
+    );
+}

@@ -67,15 +67,9 @@ impl Applied {
     /// Why the account failed, when it did: the reason, or its regions' headlines.
     pub fn failure(&self) -> Option<String> {
         match self {
-            Applied::Applied { report } | Applied::Resumed { report } if !report.is_success() => Some(
-                report
-                    .regions
-                    .iter()
-                    .filter(|r| !r.is_success())
-                    .map(|r| r.headline())
-                    .collect::<Vec<_>>()
-                    .join("; "),
-            ),
+            Applied::Applied { report } | Applied::Resumed { report } if !report.is_success() => {
+                Some(failure_of(report))
+            }
             Applied::Failed { reason, .. } => Some(reason.clone()),
             _ => None,
         }
@@ -91,6 +85,17 @@ impl Applied {
             _ => 0,
         }
     }
+}
+
+/// The headlines of a report's regions that did not succeed.
+fn failure_of(report: &ApplyReport) -> String {
+    report
+        .regions
+        .iter()
+        .filter(|r| !r.is_success())
+        .map(|r| r.headline())
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// One account's outcome.
@@ -358,6 +363,11 @@ async fn apply_one(
         tracing::warn!("cannot close the history run of {}: {e}", reviewed.name);
     }
     match carried.report {
+        // Anything not ordered, failed or of unknown outcome: the account failed, and says why.
+        Ok(report) if !report.is_success() => Applied::Failed {
+            reason: failure_of(&report),
+            report: Some(report),
+        },
         Ok(report) if prepared.resumed => Applied::Resumed { report },
         Ok(report) => Applied::Applied { report },
         Err(e) => failed(e.to_string()),
