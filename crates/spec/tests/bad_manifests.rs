@@ -170,6 +170,9 @@ fn cases() -> Vec<Case> {
         e("role arn in provider", format!("{P}role_arn = \"acs:ram::1234567890123456:role/x\"\n"), "roles come only from the fleet file", 3, 1),
         e("assume_role at the top", format!("assume_role = \"x\"\n{P}"), "`assume_role` is not a manifest key: roles come only", 1, 1),
         e("RoleArn in a product", product("code = \"PAI_share\"\nRoleArn = \"x\"\n"), "`products.x.RoleArn` is not a manifest key: roles come only", 6, 1),
+        // Inside `properties` too (issue 21): they would be sent in InstanceProperties.
+        e("assume_role in properties", product("code = \"PAI_share\"\nproperties.assume_role = \"x\"\n"), "`products.x.properties.assume_role` is not an instance property: roles come only", 6, 12),
+        e("role_arn in a property table", product("code = \"PAI_share\"\n\n[products.x.properties]\nrole_arn = { value = \"acs:ram::1:role/x\" }\n"), "`products.x.properties.role_arn` is not an instance property: roles come only", 8, 1),
     ]
 }
 

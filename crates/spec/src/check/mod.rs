@@ -146,7 +146,7 @@ impl Checker {
 }
 
 /// Whether a key names a RAM role to assume (`role`, `role_arn`, `assume_role`, `RoleArn` ...).
-fn names_role(key: &str) -> bool {
+pub(super) fn names_role(key: &str) -> bool {
     let key = key.to_ascii_lowercase().replace('-', "_");
     key == "role" || key.starts_with("role_") || key.ends_with("_role") || key.starts_with("rolearn")
 }

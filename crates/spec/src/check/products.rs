@@ -199,6 +199,18 @@ fn check_properties(checker: &mut Checker, item: &Item, path: &str) -> Vec<Prope
             );
             continue;
         }
+        if super::names_role(code) {
+            // Sent in InstanceProperties, a role would reach the API from a manifest edit; which
+            // role to assume, hence which account, is the fleet file's call alone.
+            checker.error(
+                key_span,
+                format!("`{field}` is not an instance property: roles come only from the fleet file"),
+                "the platform team's fleet file gives each account its RAM role (see docs/fleet.md); remove the \
+                 property from the manifest"
+                    .to_string(),
+            );
+            continue;
+        }
         let property = |value: &str, name: Option<&str>| InstanceProperty {
             code: code.to_owned(),
             name: name.map(str::to_owned),
