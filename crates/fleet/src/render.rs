@@ -39,6 +39,9 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
         let account_plan = account_plan.decode().map_err(std::io::Error::other)?;
         writeln!(out, "{}", bold(&format!("── {} ──", account_title(account))))?;
         out.write_all(pai_planner::render::human(&account_plan, color).as_bytes())?;
+        if account_plan.is_denied() {
+            writeln!(out, "  fleet apply leaves this account alone.")?;
+        }
         writeln!(out)?;
     }
     let unchanged = without_changes(plan);
@@ -53,8 +56,16 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
         }
         writeln!(out)?;
     }
-    writeln!(out, "{}", totals_line(&plan.totals))?;
+    writeln!(out, "{}", totals_line(&plan.totals, denied(plan)))?;
     writeln!(out, "{}", changes_line(&plan.totals))
+}
+
+/// The planned accounts a policy denies (held back by `fleet apply`).
+fn denied(plan: &FleetPlan) -> usize {
+    plan.accounts
+        .iter()
+        .filter(|a| matches!(&a.outcome, AccountOutcome::Planned { plan } if plan.is_denied()))
+        .count()
 }
 
 /// [`human()`] of a saved fleet plan: followed by its digest, which the reviewer checks and the
@@ -149,10 +160,16 @@ fn not_planned(plan: &FleetPlan) -> impl Iterator<Item = (&AccountPlan, &str)> {
     })
 }
 
-/// `Fleet: 5 accounts, 4 planned (2 with changes, 1 with conflicts), 1 not planned.`
-fn totals_line(t: &Totals) -> String {
+/// `Fleet: 5 accounts, 4 planned (2 with changes, 1 with conflicts), 1 not planned.`, with
+/// `, 1 denied by a policy` inside the parentheses when a policy denies some account.
+fn totals_line(t: &Totals, denied: usize) -> String {
+    let denied = if denied > 0 {
+        format!(", {denied} denied by a policy")
+    } else {
+        String::new()
+    };
     format!(
-        "Fleet: {}, {} planned ({} with changes, {} with conflicts), {} not planned.",
+        "Fleet: {}, {} planned ({} with changes, {} with conflicts{denied}), {} not planned.",
         accounts(t.accounts),
         t.planned,
         t.with_changes,

@@ -201,7 +201,12 @@ fn head(plan: &FleetPlan) -> String {
     let t = &plan.totals;
     let mut out = String::from("### pai-provision fleet plan\n\n");
     let _ = writeln!(out, "{}\n", cell(&super::headline(plan)));
-    let _ = writeln!(out, "**{}**\n\n**{}**\n", totals_line(t), changes_line(t));
+    let _ = writeln!(
+        out,
+        "**{}**\n\n**{}**\n",
+        totals_line(t, super::denied(plan)),
+        changes_line(t)
+    );
     out.push_str(
         "| Accounts | Planned | Not planned | With changes | With conflicts | To order | To adopt | To reorder \
          | To forget | Conflicts | Unchanged |\n|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|\n",

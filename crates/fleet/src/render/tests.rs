@@ -120,7 +120,7 @@ fn a_long_plan_is_summarised_within_the_comment_limit() {
         assert!(balanced(&text), "{case}: a section is cut");
         assert!(text.starts_with("### pai-provision fleet plan\n"), "{case}");
         assert!(
-            text.contains(&totals_line(&fleet.totals)),
+            text.contains(&totals_line(&fleet.totals, 0)),
             "{case}: the totals are whole"
         );
         assert!(text.trim_end().ends_with("</sub>"), "{case}: the foot is kept");
@@ -188,4 +188,40 @@ fn a_fleet_plan_with_nothing_to_review_is_one_markdown_line() {
     ] {
         assert!(super::markdown(&plan).trim_end().lines().count() > 1, "{what}");
     }
+}
+
+/// Issue 21, defect 9: a denied account is counted in the totals line, and its section does not
+/// say its plan was "not saved" (the fleet plan is saved; `fleet apply` holds the account back).
+#[test]
+fn a_denied_account_is_counted_and_not_called_unsaved() {
+    let mut denied = fresh_account();
+    denied.policy = Some(pai_planner::PolicyVerdict {
+        policies_digest: "sha256:00".into(),
+        deny: vec![pai_planner::PolicyFinding {
+            file: "max_orders.rego".into(),
+            rule: "deny".into(),
+            message: "too many orders".into(),
+        }],
+        warn: vec![],
+    });
+    let small = small_fleet();
+    let mut accounts = small.accounts.clone();
+    accounts.push(account("team-f", "1000000000000006", &[], planned(denied)));
+    let fleet = FleetPlan::new(
+        "fleet/fleet.toml",
+        FLEET_HASH.into(),
+        false,
+        "fleet/fleet.states".into(),
+        None,
+        accounts,
+        at(),
+    );
+    let text = super::human(&fleet, false);
+    assert!(!text.contains("not saved"), "{text}");
+    assert!(text.contains("fleet apply leaves this account alone"), "{text}");
+    let totals = text
+        .lines()
+        .find(|l| l.starts_with("Fleet: "))
+        .expect("the totals line");
+    assert!(totals.contains("1 denied by a policy"), "{totals}");
 }

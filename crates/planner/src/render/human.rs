@@ -103,7 +103,7 @@ fn policy_section(out: &mut String, verdict: &PolicyVerdict, paint: Paint) {
         );
     }
     if verdict.denies() {
-        out.push_str("  A policy denies this plan: it is not saved, and apply refuses it.\n");
+        out.push_str("  A policy denies this plan: apply refuses it.\n");
     }
     out.push('\n');
 }
