@@ -882,3 +882,32 @@ fn an_account_whose_apply_role_cannot_be_assumed_fails_naming_why() {
         "{acct2:#}"
     );
 }
+
+/// Issue 21, defect 6: the lock record a killed run leaves behind is not a lock. `fleet status`
+/// says LOCKED only while a process holds the lock, and names a stale record as what it is.
+#[test]
+fn fleet_status_calls_only_a_held_lock_a_lock() {
+    let setup = FleetSetup::new(members(1), vec![]);
+    setup.expect(0, &["fleet", "apply", "--auto-approve", FLEET]);
+    let id = setup.members[0].id.clone();
+    let state = std::path::Path::new(&setup.state).join(format!("{id}.db"));
+    let lock_file = std::path::PathBuf::from(format!("{}.lock", state.display()));
+    // What a `kill -9` of `fleet apply` leaves: its record, and no process holding the lock.
+    let record = r#"{"id":"0d6f5c1e-7d0a-4c7e-9a53-0f3b7c9d2e11","operation":"fleet apply","host":"vm","pid":20760,"created_at":"2026-12-01T10:00:00Z","version":"0.1.0"}"#;
+    std::fs::write(&lock_file, record).expect("write the lock record");
+    let status = setup.expect(0, &["fleet", "status", FLEET]);
+    assert!(!status.stdout.contains("LOCKED"), "{}", status.describe());
+    assert!(
+        status
+            .stdout
+            .contains("not locked: a stale lock record of fleet apply on vm (pid 20760)"),
+        "{}",
+        status.describe()
+    );
+
+    // Held by a live process: LOCKED.
+    let writer = pai_state::StateWriter::open(&state, "fleet apply", std::time::Duration::ZERO).expect("the lock");
+    let status = setup.expect(0, &["fleet", "status", FLEET]);
+    assert!(status.stdout.contains("LOCKED by fleet apply"), "{}", status.describe());
+    drop(writer);
+}

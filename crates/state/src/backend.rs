@@ -30,6 +30,9 @@ pub(crate) trait Reads: Debug + Send {
     fn dump(&self) -> Result<Option<StateDump>, StateError>;
     /// The current lock holder's record, if there is one.
     fn lock_holder(&self) -> Option<LockInfo>;
+    /// Whether a process holds the lock now. A record without a holder is what a killed process
+    /// leaves: the lock itself (`flock`, an advisory lock) died with it.
+    fn lock_held(&self) -> bool;
 }
 
 /// The body of a write transaction. It returns `()` so that the trait stays object-safe; the

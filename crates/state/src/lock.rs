@@ -175,6 +175,22 @@ pub fn read_holder(lock_file: &Path) -> Option<LockInfo> {
     serde_json::from_str(&text).ok()
 }
 
+/// Whether a process holds the lock of `lock_file` now, asked without waiting: a shared lock
+/// is refused while a writer holds its exclusive one. A record left by a killed process is no
+/// lock: the kernel released its lock when it died. An unanswerable question counts as held.
+pub fn is_held(lock_file: &Path) -> bool {
+    let Ok(file) = File::open(lock_file) else {
+        return false;
+    };
+    match FileExt::try_lock_shared(&file) {
+        Ok(()) => {
+            let _ = FileExt::unlock(&file);
+            false
+        }
+        Err(_) => true,
+    }
+}
+
 fn write_holder(file: &mut File, info: &LockInfo) -> std::io::Result<()> {
     // The record holds no secrets: ids, host, pid, command and times.
     let json = serde_json::to_string(info).map_err(std::io::Error::other)?;

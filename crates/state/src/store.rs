@@ -54,4 +54,10 @@ impl Store {
     pub fn lock_holder(&self) -> Option<LockInfo> {
         self.db.lock_holder()
     }
+
+    /// Whether a process holds the state's lock now ([`Store::lock_holder`] may be the record
+    /// of a process that died holding it; the next writer takes the lock regardless).
+    pub fn lock_held(&self) -> bool {
+        self.db.lock_held()
+    }
 }

@@ -81,6 +81,8 @@ pub(crate) fn failure(location: &StateLocation, message: String) -> StateError {
 #[derive(Debug)]
 pub(crate) struct PgDb {
     location: StateLocation,
+    /// The state's schema, whose advisory lock is the state's lock.
+    schema: String,
     conn: Conn,
     exists: bool,
 }
@@ -103,6 +105,7 @@ impl PgDb {
         };
         Ok(PgDb {
             location: location.clone(),
+            schema: target.schema().to_owned(),
             conn,
             exists,
         })
@@ -137,6 +140,11 @@ impl Reads for PgDb {
 
     fn lock_holder(&self) -> Option<LockInfo> {
         lock::read_holder(self.conn.client())
+    }
+
+    fn lock_held(&self) -> bool {
+        // Unknown (the query failed) is reported as held: never say "free" without knowing.
+        lock::holding_session(self.conn.client(), &self.schema).map_or(true, |s| s.is_some())
     }
 }
 
@@ -173,6 +181,7 @@ impl PgWriter {
         let mut writer = PgWriter {
             db: PgDb {
                 location: location.clone(),
+                schema: target.schema().to_owned(),
                 conn,
                 exists: false,
             },

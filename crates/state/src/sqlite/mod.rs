@@ -102,6 +102,11 @@ impl Reads for SqliteDb {
         let real = lock::resolve(&self.path).unwrap_or_else(|_| self.path.clone());
         lock::read_holder(&lock::lock_path(&real))
     }
+
+    fn lock_held(&self) -> bool {
+        let real = lock::resolve(&self.path).unwrap_or_else(|_| self.path.clone());
+        lock::is_held(&lock::lock_path(&real))
+    }
 }
 
 /// A state file locked for writing.

@@ -24,6 +24,9 @@ struct AccountStatus {
     last_run: Option<LastRun>,
     /// The operation holding the lock, when one does.
     locked_by: Option<String>,
+    /// The lock record of a process that no longer holds the lock (a killed run), when one
+    /// was left: not a lock.
+    stale_lock: Option<String>,
     /// The change freeze in force (`state freeze`): fleet apply fails this account while it lasts.
     frozen: Option<pai_state::Freeze>,
     /// Why the state could not be read, when it could not.
@@ -59,6 +62,7 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
                 products: BTreeMap::new(),
                 last_run: None,
                 locked_by: None,
+                stale_lock: None,
                 frozen: None,
                 error: None,
             };
@@ -80,9 +84,19 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
 fn read(location: &StateLocation, row: &mut AccountStatus) -> Result<(), String> {
     let store = Store::open_read_only(location.clone()).map_err(|e| e.to_string())?;
     // Read first: the first apply of an account holds the lock before its state exists.
-    row.locked_by = store
-        .lock_holder()
-        .map(|l| format!("{} on {} (pid {})", l.operation, l.host, l.pid));
+    // A record is a lock only while its process holds it; one that a killed run left is said
+    // as what it is (the next writer takes the lock over it).
+    let held = store.lock_held();
+    match store.lock_holder() {
+        Some(l) if held => row.locked_by = Some(format!("{} on {} (pid {})", l.operation, l.host, l.pid)),
+        Some(l) => {
+            row.stale_lock = Some(format!(
+                "{} on {} (pid {}), since {}",
+                l.operation, l.host, l.pid, l.created_at
+            ))
+        }
+        None => {}
+    }
     row.exists = store.exists();
     if !row.exists {
         return Ok(());
@@ -102,17 +116,25 @@ fn read(location: &StateLocation, row: &mut AccountStatus) -> Result<(), String>
     Ok(())
 }
 
+/// `; LOCKED by ...` while a process holds the lock; what a killed run left otherwise.
+fn lock_clause(row: &AccountStatus) -> String {
+    match (&row.locked_by, &row.stale_lock) {
+        (Some(holder), _) => format!("; LOCKED by {holder}"),
+        (None, Some(record)) => format!(
+            "; not locked: a stale lock record of {record} is left by a process that no longer holds it (the next \
+             apply takes the lock over it)"
+        ),
+        (None, None) => String::new(),
+    }
+}
+
 fn human(rows: &[AccountStatus]) -> String {
     let mut text = String::new();
     for row in rows {
         let line = if let Some(error) = &row.error {
             format!("{} ({}): cannot read the state: {error}", row.name, row.id)
         } else if !row.exists {
-            let lock = row
-                .locked_by
-                .as_ref()
-                .map(|l| format!("; LOCKED by {l}"))
-                .unwrap_or_default();
+            let lock = lock_clause(row);
             format!("{} ({}): no state yet{lock}", row.name, row.id)
         } else {
             let products: Vec<String> = [Status::Active, Status::Pending, Status::Unpaid, Status::Failed]
@@ -131,11 +153,7 @@ fn human(rows: &[AccountStatus]) -> String {
                     )
                 })
                 .unwrap_or_default();
-            let lock = row
-                .locked_by
-                .as_ref()
-                .map(|l| format!("; LOCKED by {l}"))
-                .unwrap_or_default();
+            let lock = lock_clause(row);
             let frozen = row
                 .frozen
                 .as_ref()
