@@ -911,3 +911,22 @@ fn fleet_status_calls_only_a_held_lock_a_lock() {
     assert!(status.stdout.contains("LOCKED by fleet apply"), "{}", status.describe());
     drop(writer);
 }
+
+/// Issue 21, defect 12: without canaries, every account starts at once when the fleet is no
+/// larger than `--concurrency`, so the failure tolerance can hold none back; apply says so.
+#[test]
+fn a_failure_tolerance_that_can_hold_nothing_back_is_said() {
+    let setup = FleetSetup::new(members(2), vec![]);
+    setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+    let run = setup.expect(0, &["fleet", "apply", "p.json"]);
+    assert!(
+        run.stderr.contains(
+            "all 2 accounts start at once (--concurrency 128), so --max-failures 0 can hold none of them back"
+        ),
+        "{}",
+        run.describe()
+    );
+    setup.expect(0, &["fleet", "plan", "--out", "q.json", FLEET]);
+    let run = setup.expect(0, &["fleet", "apply", "--concurrency", "1", "q.json"]);
+    assert!(!run.stderr.contains("can hold none of them back"), "{}", run.describe());
+}

@@ -165,6 +165,9 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|a| matches!(a.outcome, AccountOutcome::Planned { .. }))
         .count();
+    if let Some(note) = tolerance_note(planned, &args) {
+        eprintln!("note: {note}");
+    }
     let interrupts = cloud.interrupts().clone();
     let stopped_by = {
         let interrupts = interrupts.clone();
@@ -220,6 +223,19 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         return Ok(u8::try_from(128 + signo).unwrap_or(130));
     }
     Ok(if success { 0 } else { 1 })
+}
+
+/// The failure tolerance stops only accounts that have not started: without canaries, a fleet
+/// no larger than `--concurrency` starts every account at once, and nothing is held back.
+fn tolerance_note(planned: usize, args: &FleetApplyArgs) -> Option<String> {
+    let concurrency = usize::from(args.selection.concurrency);
+    (args.canary.is_none() && planned > 1 && planned <= concurrency).then(|| {
+        format!(
+            "all {planned} accounts start at once (--concurrency {concurrency}), so --max-failures {} can hold none of \
+             them back; give --canary, or a --concurrency below {planned}, for a failure to stop the rest",
+            args.max_failures
+        )
+    })
 }
 
 #[derive(Serialize)]
