@@ -930,3 +930,30 @@ fn a_failure_tolerance_that_can_hold_nothing_back_is_said() {
     let run = setup.expect(0, &["fleet", "apply", "--concurrency", "1", "q.json"]);
     assert!(!run.stderr.contains("can hold none of them back"), "{}", run.describe());
 }
+
+/// Issue 21, defect 13: a `[tags.X]` manifest override that no account carries (a misspelt tag)
+/// is a warning for a plan and a refusal for `fleet apply`: its accounts would get the default
+/// manifest.
+#[test]
+fn fleet_apply_refuses_a_tag_override_nobody_carries() {
+    let setup = FleetSetup::new(members(1), vec![]);
+    let text = std::fs::read_to_string(&setup.fleet).expect("the fleet file");
+    std::fs::write(
+        &setup.fleet,
+        format!("{text}\n[tags.prdo]\nmanifest = \"pai-provision.toml\"\n"),
+    )
+    .expect("write the fleet file");
+    let plan = setup.expect(0, &["fleet", "plan", FLEET]);
+    assert!(
+        plan.stderr.contains("no account carries the tag `prdo`"),
+        "{}",
+        plan.describe()
+    );
+    let refused = setup.expect(1, &["fleet", "apply", "--auto-approve", FLEET]);
+    assert!(
+        refused.stderr.contains("fleet apply refuses") && refused.stderr.contains("`prdo`"),
+        "{}",
+        refused.describe()
+    );
+    assert_eq!(setup.ledger_of(&setup.members[0].id).orders.len(), 0, "nothing ordered");
+}

@@ -36,6 +36,10 @@ pub struct Fleet {
     /// `[discovery]`: the fleet commands add the accounts Resource Directory lists
     /// ([`Fleet::with_discovered`]).
     pub discovery: Option<Discovery>,
+    /// `[tags.<tag>]` manifest overrides that no account carries (discovered accounts carry no
+    /// tags): a warning for a plan, a refusal for `fleet apply`, since a misspelt tag gives its
+    /// accounts the default manifest.
+    unused_tag_overrides: Vec<String>,
 }
 
 /// One account of the fleet, with everything resolved: nothing here is taken from a manifest.
@@ -103,6 +107,11 @@ pub struct Discovery {
 pub struct UnknownAccount(pub String);
 
 impl Fleet {
+    /// The `[tags.<tag>]` manifest overrides that no account carries.
+    pub fn unused_tag_overrides(&self) -> &[String] {
+        &self.unused_tag_overrides
+    }
+
     /// Every account, by name.
     pub fn accounts(&self) -> impl Iterator<Item = &Account> {
         self.accounts.values()

@@ -70,8 +70,10 @@ pub(super) fn walk(doc: &ImDocument<&str>, checker: &mut Checker, base: Option<&
             "add one `[accounts.<name>]` table per account, with its `id`".to_string(),
         );
     }
+    let mut unused_tag_overrides = Vec::new();
     for (tag, (_, span)) in &tag_manifests {
         if !drafts.iter().any(|d| d.tags.contains(tag)) {
+            unused_tag_overrides.push(tag.clone());
             checker.warn(
                 span.clone(),
                 format!("no account carries the tag `{tag}`; its manifest override is unused"),
@@ -101,7 +103,11 @@ pub(super) fn walk(doc: &ImDocument<&str>, checker: &mut Checker, base: Option<&
             accounts.insert(account.name.clone(), account);
         }
     }
-    (checker.errors == 0).then_some(Fleet { accounts, discovery })
+    (checker.errors == 0).then_some(Fleet {
+        accounts,
+        discovery,
+        unused_tag_overrides,
+    })
 }
 
 /// Applies the precedence rules: the account's own value, then (for `manifest`) its tags', then `[fleet]`.

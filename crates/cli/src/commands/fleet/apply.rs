@@ -58,6 +58,16 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
     } else {
         (super::load(g, &args.target)?, None)
     };
+    if let [first, ..] = loaded.fleet.unused_tag_overrides() {
+        anyhow::bail!(
+            "fleet apply refuses {}: no account carries the tag `{}`, so its manifest override applies to nobody \
+             (a misspelt tag gives its accounts the default manifest); fix the tag or remove `[tags.{}]`. Nothing was \
+             done",
+            loaded.path.display(),
+            pai_spec::escape(first),
+            pai_spec::escape(first)
+        );
+    }
     let fleet_plan_digest = saved_plan.as_ref().map(FleetPlan::digest);
     let json = args.format == Format::Json;
     if !saved && !args.auto_approve && !std::io::stdin().is_terminal() {
