@@ -957,3 +957,35 @@ fn fleet_apply_refuses_a_tag_override_nobody_carries() {
     );
     assert_eq!(setup.ledger_of(&setup.members[0].id).orders.len(), 0, "nothing ordered");
 }
+
+/// Issue 21, defect 13, second half: a copied fleet file (its states are kept beside its own
+/// name) or a mistyped `--state` finds no state of any account. Plan and apply say so loudly,
+/// and status exits 1.
+#[test]
+fn a_fleet_whose_states_are_elsewhere_is_said_loudly() {
+    let setup = FleetSetup::new(members(2), vec![]);
+    setup.expect(0, &["fleet", "apply", "--auto-approve", FLEET]);
+    setup.expect(0, &["fleet", "status", FLEET]);
+    let plan = setup.expect(0, &["fleet", "plan", FLEET]);
+    assert!(!plan.stderr.contains("holds no state"), "{}", plan.describe());
+
+    let mut cmd = setup
+        .work
+        .plain_command(&["--no-color", "--state", "typo-states", "fleet", "plan", FLEET]);
+    let plan = support::Run::of(&mut cmd);
+    assert!(
+        plan.stderr.contains("WARNING: ") && plan.stderr.contains("holds no state of any of the 2 planned accounts"),
+        "{}",
+        plan.describe()
+    );
+    let mut cmd = setup
+        .work
+        .plain_command(&["--no-color", "--state", "typo-states", "fleet", "status", FLEET]);
+    let status = support::Run::of(&mut cmd);
+    assert_eq!(status.code, Some(1), "{}", status.describe());
+    assert!(
+        status.stderr.contains("holds no state of any of the 2 listed accounts"),
+        "{}",
+        status.describe()
+    );
+}

@@ -193,6 +193,22 @@ impl FleetPlan {
         hex::encode(Sha256::digest(fleet_file))
     }
 
+    /// A warning when no planned account had a state: the first run of a fleet, or a wrong
+    /// context (a renamed or copied fleet file, a mistyped `--state`), in which the plan adopts
+    /// or orders everything and nothing says why.
+    pub fn no_state_warning(&self, states: &str) -> Option<String> {
+        let planned: Vec<&CompactPlan> = self.accounts.iter().filter_map(AccountPlan::plan).collect();
+        (!planned.is_empty() && !planned.iter().any(|p| p.had_state())).then(|| {
+            format!(
+                "{states} holds no state of any of the {} planned account{}: if this fleet was applied before, the \
+                 states are elsewhere (a renamed or copied fleet file, or another --state), and this plan would adopt \
+                 or order everything again",
+                planned.len(),
+                if planned.len() == 1 { "" } else { "s" }
+            )
+        })
+    }
+
     /// Whether any account would change (conflicts and noops are not changes).
     pub fn has_changes(&self) -> bool {
         self.accounts

@@ -22,6 +22,8 @@ pub struct CompactPlan {
     summary: Summary,
     denied: bool,
     policy_messages: bool,
+    /// The account had a state when it was planned (the plan has a lineage).
+    had_state: bool,
 }
 
 /// A plan that would not encode or decode: a defect of this program, reported rather than
@@ -44,6 +46,7 @@ impl CompactPlan {
             json,
             summary: plan.summary,
             denied: plan.is_denied(),
+            had_state: plan.lineage.is_some(),
             policy_messages: plan
                 .policy
                 .as_ref()
@@ -84,6 +87,11 @@ impl CompactPlan {
     }
 
     /// As `Plan::is_denied`.
+    /// Whether the account had a state when it was planned.
+    pub fn had_state(&self) -> bool {
+        self.had_state
+    }
+
     pub fn is_denied(&self) -> bool {
         self.denied
     }

@@ -175,6 +175,9 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         .iter()
         .filter(|a| matches!(a.outcome, AccountOutcome::Planned { .. }))
         .count();
+    if let Some(warning) = plan.no_state_warning(&states.to_string()) {
+        eprintln!("WARNING: {warning}");
+    }
     if let Some(note) = tolerance_note(planned, &args) {
         eprintln!("note: {note}");
     }

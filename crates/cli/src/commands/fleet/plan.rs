@@ -61,6 +61,9 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     if let (Some(note), false) = (&saved, args.format == Format::Human) {
         eprintln!("{note}");
     }
+    if let Some(warning) = plan.no_state_warning(&states.to_string()) {
+        eprintln!("WARNING: {warning}");
+    }
     if plan.has_conflicts() {
         let n = plan.totals.with_conflicts;
         eprintln!(

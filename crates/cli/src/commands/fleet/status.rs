@@ -78,6 +78,19 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
         Format::Json => context::emit_json(&rows)?,
         Format::Human => context::emit(&human(&rows))?,
     }
+    // No state of any listed account: a fleet never applied, or (more often, if it was) the
+    // wrong states (a renamed or copied fleet file, a mistyped --state). Either way nothing here
+    // describes the fleet, and a monitoring job must not read it as healthy.
+    let nothing = |r: &AccountStatus| !r.exists && r.error.is_none() && r.locked_by.is_none() && r.stale_lock.is_none();
+    if !rows.is_empty() && rows.iter().all(nothing) {
+        eprintln!(
+            "WARNING: {states} holds no state of any of the {} listed account{}: if this fleet was applied before, \
+             its states are elsewhere (a renamed or copied fleet file, or another --state)",
+            rows.len(),
+            if rows.len() == 1 { "" } else { "s" }
+        );
+        return Ok(1);
+    }
     Ok(if unreadable == 0 { 0 } else { 1 })
 }
 
