@@ -239,15 +239,17 @@ pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
             state_path: state_path(g, Some(manifest))?,
         });
     }
-    Ok(Target::Cloud(cloud_endpoints(
-        g.endpoint.as_deref(),
-        &manifest.manifest,
-    )?))
+    Ok(Target::Cloud(
+        cloud_endpoints(g, &manifest.manifest).with_context(|| manifest.path.display().to_string())?,
+    ))
 }
 
 /// Where `manifest`'s calls go in the cloud (its endpoints, under `--endpoint`), every region's
-/// URL checked: one the client could not use is an error before any plan shows it.
-pub fn cloud_endpoints(template: Option<&str>, manifest: &Manifest) -> anyhow::Result<EndpointResolver> {
+/// URL checked: one the client could not use is an error before any plan shows it, and so is,
+/// in CI, a manifest's choice of a host the pipeline did not allow (`g.manifest_endpoints`).
+pub fn cloud_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<EndpointResolver> {
+    let template = g.endpoint.as_deref();
+    g.manifest_endpoints.check(&manifest.provider, template)?;
     let resolver = EndpointResolver::from_provider(&manifest.provider).with_template(template.map(str::to_owned));
     for region in manifest.regions() {
         parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
@@ -399,6 +401,30 @@ mod tests {
                 state_path: PathBuf::from("ci/x.db")
             }
         );
+    }
+
+    #[test]
+    fn in_ci_the_manifest_does_not_choose_where_requests_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let m = loaded(
+            dir.path(),
+            &format!(
+                "{PROVIDER}endpoint = \"https://{{region}}.proxy.example\"\n[products.pai]\ncode = \"PAI_share\"\n"
+            ),
+        );
+        let in_ci = |args: &[&str], allowed: Option<&str>| {
+            let mut g = global(args);
+            g.manifest_endpoints = pai_spec::ManifestEndpoints::from_env(Some("true"), allowed);
+            target(&g, &m).map_err(|e| format!("{e:#}"))
+        };
+        let err = in_ci(&[], None).unwrap_err();
+        let path = m.path.display().to_string();
+        for needed in [path.as_str(), "`[provider] endpoint`", "PAI_PROVISION_ALLOW_ENDPOINTS"] {
+            assert!(err.contains(needed), "{needed}: {err}");
+        }
+        assert!(in_ci(&[], Some("{region}.proxy.example:443")).is_ok());
+        assert!(in_ci(&["--endpoint", "http://127.0.0.1:9"], None).is_ok());
+        assert!(in_ci(&["--sandbox"], None).is_ok());
     }
 
     fn manifest_at(url: &str, manifest: &str) -> ManifestState {

@@ -163,8 +163,7 @@ fn load_manifest(g: &Global, path: &Path) -> Result<Arc<LoadedManifest>, String>
         eprintln!("{}", diagnostic::render_all(&loaded.warnings, context::stderr_color(g)));
     }
     if !g.sandbox {
-        context::cloud_endpoints(g.endpoint.as_deref(), &loaded.manifest)
-            .map_err(|e| format!("{}: {e:#}", path.display()))?;
+        context::cloud_endpoints(g, &loaded.manifest).map_err(|e| format!("{}: {e:#}", path.display()))?;
     }
     Ok(Arc::new(LoadedManifest {
         manifest: loaded.manifest,
