@@ -257,6 +257,17 @@ pub fn cloud_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<Endpoi
     Ok(resolver)
 }
 
+/// Writes `bytes` to the file `path`, creating it its owner's alone (0600 on Unix): what the
+/// commands write holds a plan, which names the accounts and what they buy. A file that exists
+/// is the user's, and keeps its mode.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
+}
+
 /// Accepts `pai` or `products.pai`.
 pub fn parse_address(s: &str) -> anyhow::Result<Address> {
     Address::parse_qualified(s).map_err(anyhow::Error::new)
