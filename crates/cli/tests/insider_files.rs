@@ -140,3 +140,44 @@ fn a_fleets_plan_states_and_sandbox_ledger_are_private() {
     expected.extend(accounts.iter().map(String::as_str));
     assert_private(setup.work.path(), &["pai-provision.toml", "fleet.toml"], &expected);
 }
+
+/// A PostgreSQL state elsewhere reached with an `sslmode` weaker than `verify-full` is said to
+/// be exposed, once a run; not on loopback, not with `verify-full`. No server is needed: the
+/// warning comes before the connection, which then fails (`.invalid` never resolves).
+#[test]
+fn a_postgres_state_elsewhere_without_verify_full_is_warned_about_once() {
+    let work = Workdir::with_manifest(&support::manifest(&Default::default(), &single_region()));
+    let warning = "warning: the PostgreSQL state on";
+    let cases = [
+        (
+            "postgres://ci@db.invalid:6432/infra?sslmode=require",
+            Some("db.invalid:6432 is reached with sslmode=require"),
+        ),
+        (
+            "postgres://ci@db.invalid/infra",
+            Some("db.invalid:5432 is reached with sslmode=prefer"),
+        ),
+        ("postgres://ci@db.invalid/infra?sslmode=verify-full", None),
+        ("postgres://ci@127.0.0.1:1/infra?sslmode=disable", None),
+    ];
+    for (url, want) in cases {
+        for args in [&["state", "list"][..], &["plan"], &["apply", "--auto-approve"]] {
+            let mut all = vec!["--no-color", "--state", url];
+            all.extend_from_slice(args);
+            let run = work.run_plain(&all);
+            assert_eq!(run.code, Some(1), "{url} {args:?}: {}", run.describe());
+            match want {
+                Some(said) => {
+                    assert_eq!(
+                        run.stderr.matches(warning).count(),
+                        1,
+                        "{url} {args:?}: {}",
+                        run.describe()
+                    );
+                    assert!(run.stderr.contains(said), "{url} {args:?}: {}", run.describe());
+                }
+                None => assert!(!run.stderr.contains(warning), "{url} {args:?}: {}", run.describe()),
+            }
+        }
+    }
+}
