@@ -77,6 +77,10 @@ pub struct Global {
     /// file. Used by plan, apply, refresh, show, state and force-unlock.
     #[arg(long, global = true)]
     pub sandbox: bool,
+    /// Where a manifest's endpoints may send to: set by `main` from `CI` and
+    /// `PAI_PROVISION_ALLOW_ENDPOINTS`, never from the command line.
+    #[arg(skip)]
+    pub manifest_endpoints: pai_spec::ManifestEndpoints,
 }
 
 /// The command line, parsed; a global flag given on the command line to a command that does

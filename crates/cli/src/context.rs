@@ -2,8 +2,10 @@
 //! manifest each command passes in, never from what an earlier call left behind), opening the
 //! state read-only or locked, where the orders go ([`target`]), colour, and writing to stdout.
 
+use std::collections::BTreeSet;
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::path::{Path, PathBuf};
+use std::sync::{Mutex, PoisonError};
 
 use anyhow::Context;
 use pai_apply::client::endpoint::parse_endpoint;
@@ -126,8 +128,23 @@ pub fn state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::
     Ok(if g.sandbox {
         StateLocation::File(sandbox::state_path_for(&local_path(&real)))
     } else {
+        warn_if_exposed(&real);
         real
     })
+}
+
+/// Says on stderr, once a run for each server, what a PostgreSQL state's `sslmode` leaves open
+/// when the server is on another machine (`PgTarget::exposure`). Every place that connects to a
+/// state calls this with its location.
+pub fn warn_if_exposed(location: &StateLocation) {
+    static SAID: Mutex<BTreeSet<String>> = Mutex::new(BTreeSet::new());
+    let Some(exposure) = location.as_postgres().and_then(|t| t.exposure()) else {
+        return;
+    };
+    let text = exposure.to_string();
+    if SAID.lock().unwrap_or_else(PoisonError::into_inner).insert(text.clone()) {
+        eprintln!("warning: {text}");
+    }
 }
 
 fn real_state_location(g: &Global, manifest: Option<&LoadedManifest>) -> anyhow::Result<StateLocation> {
@@ -239,20 +256,33 @@ pub fn target(g: &Global, manifest: &LoadedManifest) -> anyhow::Result<Target> {
             state_path: state_path(g, Some(manifest))?,
         });
     }
-    Ok(Target::Cloud(cloud_endpoints(
-        g.endpoint.as_deref(),
-        &manifest.manifest,
-    )?))
+    Ok(Target::Cloud(
+        cloud_endpoints(g, &manifest.manifest).with_context(|| manifest.path.display().to_string())?,
+    ))
 }
 
 /// Where `manifest`'s calls go in the cloud (its endpoints, under `--endpoint`), every region's
-/// URL checked: one the client could not use is an error before any plan shows it.
-pub fn cloud_endpoints(template: Option<&str>, manifest: &Manifest) -> anyhow::Result<EndpointResolver> {
+/// URL checked: one the client could not use is an error before any plan shows it, and so is,
+/// in CI, a manifest's choice of a host the pipeline did not allow (`g.manifest_endpoints`).
+pub fn cloud_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<EndpointResolver> {
+    let template = g.endpoint.as_deref();
+    g.manifest_endpoints.check(&manifest.provider, template)?;
     let resolver = EndpointResolver::from_provider(&manifest.provider).with_template(template.map(str::to_owned));
     for region in manifest.regions() {
         parse_endpoint(&resolver.url_for(&region)).with_context(|| format!("the endpoint for {region}"))?;
     }
     Ok(resolver)
+}
+
+/// Writes `bytes` to the file `path`, creating it its owner's alone (0600 on Unix): what the
+/// commands write holds a plan, which names the accounts and what they buy. A file that exists
+/// is the user's, and keeps its mode.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 /// Accepts `pai` or `products.pai`.

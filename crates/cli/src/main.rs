@@ -15,7 +15,11 @@ mod sandbox;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::parse();
+    let mut cli = cli::parse();
+    // The pipeline's environment, read once here: a command takes it as data.
+    let env = |name: &str| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned());
+    cli.global.manifest_endpoints =
+        pai_spec::ManifestEndpoints::from_env(env("CI").as_deref(), env(pai_spec::endpoint::ALLOW_VARIABLE).as_deref());
     // The one colour rule (`context::stderr_color`): logs are coloured on a terminal only.
     init_logging(cli.global.verbose, context::stderr_color(&cli.global));
     match commands::run(cli) {

@@ -278,6 +278,8 @@ impl Ledger {
     }
 
     /// Replace the file atomically and durably: temp file, fsync, rename, fsync the directory.
+    /// The file is its owner's alone (0600 on Unix): the sandbox's ledger sits beside the state
+    /// and tells as much as it does.
     pub fn save(&self, path: &Path) -> Result<(), EmulatorError> {
         let wrap = |source| EmulatorError::LedgerWrite {
             path: path.to_owned(),
@@ -287,7 +289,7 @@ impl Ledger {
         bytes.push(b'\n');
         let tmp = temp_path(path);
         let written = (|| {
-            let mut file = fs::File::create(&tmp)?;
+            let mut file = private_file(&tmp)?;
             file.write_all(&bytes)?;
             file.sync_all()?;
             fs::rename(&tmp, path)?;
@@ -298,6 +300,20 @@ impl Ledger {
         }
         written.map_err(wrap)
     }
+}
+
+/// A new file at `path`, 0600 on Unix. One left there by a crashed process of the same id is
+/// removed first: reusing it would keep its mode.
+fn private_file(path: &Path) -> io::Result<fs::File> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+        _ => {}
+    }
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -423,6 +439,17 @@ mod tests {
             vec![std::ffi::OsString::from("ledger.json")],
             "no temp file left"
         );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode(&path), 0o600);
+            // A temporary file a crashed run left, readable by all, is not reused as it is.
+            fs::write(temp_path(&path), b"{}").unwrap();
+            fs::set_permissions(temp_path(&path), fs::Permissions::from_mode(0o644)).unwrap();
+            l.save(&path).unwrap();
+            assert_eq!(mode(&path), 0o600);
+        }
 
         let json: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(json["orders"][0]["OrderId"], "210000000000001");

@@ -5,6 +5,12 @@
 //! An endpoint is `https://host[:port]`, `http://host[:port]` or a bare `host[:port]`
 //! (HTTPS), with an optional trailing `/`, where `{region}` may stand for the region id. No
 //! path (the API's paths are absolute and signed as such), query, fragment or `user@`.
+//!
+//! In CI, which of those hosts a manifest may name is [`ManifestEndpoints`]' rule.
+
+mod ci;
+
+pub use ci::{is_ci, Destination, ManifestEndpoints, RefusedEndpoint, ALLOW_VARIABLE};
 
 use std::collections::BTreeMap;
 

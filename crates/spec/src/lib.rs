@@ -42,7 +42,7 @@ mod source;
 mod suggest;
 
 pub use diagnostic::{Diagnostic, Severity, Snippet};
-pub use endpoint::{check_endpoint, EndpointError, Endpoints};
+pub use endpoint::{check_endpoint, EndpointError, Endpoints, ManifestEndpoints, RefusedEndpoint};
 pub use error::SpecError;
 pub use format::format;
 pub use load::{analyse, load, parse, read, Loaded, MAX_MANIFEST_BYTES};

@@ -29,6 +29,7 @@
 //!   built with the `postgres` feature (default on); without it only its URL parsing is, and a
 //!   `postgres://` location is refused when opened.
 //! - `rows`: the text columns of a resource row, checked, which both backends share.
+//! - `private_file`: how a local state's files are created: 0600 on Unix.
 //!
 //! The layout of both backends and the reasons behind it are in `docs/state.md`.
 
@@ -42,6 +43,7 @@ mod history;
 mod location;
 mod lock;
 pub mod postgres;
+mod private_file;
 mod provenance;
 mod rows;
 mod sqlite;

@@ -9,7 +9,7 @@
 //! the next holder. `force-unlock` therefore has nothing to break on a local disk: it clears a
 //! stale record, and refuses to touch a lock that a live process holds (see `docs/state.md`).
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{ErrorKind, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -143,9 +143,8 @@ impl Drop for LockGuard {
 }
 
 fn open_lock_file(path: &Path) -> Result<File, StateError> {
-    OpenOptions::new()
+    crate::private_file::options()
         .read(true)
-        .write(true)
         .create(true)
         .truncate(false)
         .open(path)

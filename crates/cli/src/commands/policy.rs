@@ -28,7 +28,7 @@ pub fn judge(policies: &PolicySet, plan: Plan, context: &PolicyContext) -> anyho
 
 /// Writes the input document the policies see, for `conftest test --input json FILE`.
 pub fn write_input(path: &Path, plan: &Plan, context: &PolicyContext) -> anyhow::Result<()> {
-    std::fs::write(path, PolicyInput::new(plan, context).to_json())
+    crate::context::write_private(path, PolicyInput::new(plan, context).to_json().as_bytes())
         .with_context(|| format!("writing the policy input to {}", path.display()))
 }
 

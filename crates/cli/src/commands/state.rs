@@ -258,6 +258,7 @@ pub fn force_unlock(g: &Global, args: ForceUnlockArgs) -> anyhow::Result<u8> {
 pub fn migrate(g: &Global, args: StateMigrateArgs) -> anyhow::Result<u8> {
     let from = context::state_location(g, context::working_manifest(g)?.as_ref())?;
     let to = StateLocation::parse(args.to.as_str(), &|name: &str| std::env::var(name).ok())?;
+    context::warn_if_exposed(&to);
     let done = pai_state::migrate(&from, &to, g.lock_timeout)?;
     match args.format {
         Format::Json => context::emit_json(&done)?,

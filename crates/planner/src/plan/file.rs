@@ -183,7 +183,9 @@ pub enum WriteError {
 
 /// Writes a plan document (a plan, or a fleet plan) atomically: a temporary file beside it,
 /// synced, then renamed over it. Only over nothing or over a plan document of any kind and
-/// format version (JSON with a `format_version`): anything else at the path is kept.
+/// format version (JSON with a `format_version`): anything else at the path is kept. The file
+/// is its owner's alone (0600 on Unix), and no more open than the plan it replaces: a plan
+/// names the accounts, what they buy and where the orders go.
 pub fn write_document(path: &Path, text: &str) -> Result<(), WriteError> {
     write_document_with(path, |out| out.write_all(text.as_bytes()))
 }
@@ -194,7 +196,7 @@ pub fn write_document_with(
     path: &Path,
     write: impl FnOnce(&mut dyn std::io::Write) -> std::io::Result<()>,
 ) -> Result<(), WriteError> {
-    replaceable(path)?;
+    let replaced = replaceable(path)?;
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
@@ -204,7 +206,8 @@ pub fn write_document_with(
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4()));
-    let written = std::fs::File::create(&temp)
+    let written = private_file(replaced.as_ref())
+        .open(&temp)
         .and_then(|file| {
             let mut out = std::io::BufWriter::new(file);
             write(&mut out)?;
@@ -222,13 +225,29 @@ fn format_version(value: &serde_json::Value) -> Option<u64> {
     value.get("format_version").and_then(serde_json::Value::as_u64)
 }
 
-/// Whether `path` may be replaced by a plan: it does not exist, or it is a plan document of any
-/// kind and format version (an old plan is replaced by a new one).
-fn replaceable(path: &Path) -> Result<(), WriteError> {
+/// A new file for a plan: created here (never an existing one reused), readable and writable
+/// by its owner only, and by them only as far as the plan it replaces allowed.
+fn private_file(replaced: Option<&std::fs::Metadata>) -> std::fs::OpenOptions {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        options.mode(replaced.map_or(0o600, |meta| 0o600 & meta.permissions().mode()));
+    }
+    #[cfg(not(unix))]
+    let _ = replaced;
+    options
+}
+
+/// Whether `path` may be replaced by a plan: it does not exist (`None`), or it is a plan
+/// document of any kind and format version (an old plan is replaced by a new one; its
+/// metadata is returned).
+fn replaceable(path: &Path) -> Result<Option<std::fs::Metadata>, WriteError> {
     let would_replace = |why: &str| WriteError::WouldReplace(why.to_owned());
     let meta = match std::fs::metadata(path) {
         Ok(meta) => meta,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(WriteError::Io(e)),
     };
     if !meta.is_file() {
@@ -243,10 +262,37 @@ fn replaceable(path: &Path) -> Result<(), WriteError> {
     match serde_json::from_reader::<_, Versioned>(std::io::BufReader::new(file)) {
         Ok(Versioned {
             format_version: Some(_),
-        }) => Ok(()),
+        }) => Ok(Some(meta)),
         Ok(Versioned { format_version: None }) => Err(would_replace("JSON without a `format_version`")),
         Err(e) if e.is_io() => Err(WriteError::Io(e.into())),
         Err(e) if e.is_data() => Err(would_replace("JSON without a `format_version`")),
         Err(_) => Err(would_replace("not JSON")),
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::write_document;
+
+    #[test]
+    fn a_plan_file_is_its_owners_alone_and_never_wider_than_the_one_it_replaces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mode = || std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        let plan = "{\"format_version\": 1}\n";
+        for (before, after) in [
+            (None, 0o600),
+            (Some(0o644), 0o600),
+            (Some(0o600), 0o600),
+            (Some(0o400), 0o400),
+        ] {
+            if let Some(before) = before {
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(before)).unwrap();
+            }
+            write_document(&path, plan).unwrap();
+            assert_eq!(mode(), after, "{before:?}");
+        }
     }
 }

@@ -3,6 +3,7 @@
 //! the location's parsing is built (a `postgres://` location is then refused when opened).
 //!
 //! - [`target`]: the connection URL, parsed as libpq reads it, and its password.
+//! - [`exposure`]: what an `sslmode` weaker than `verify-full` leaves open to a server elsewhere.
 //! - `pgpass`: libpq's password file rules.
 //! - `db`: `PgDb` (the session and the reads) and `PgWriter` (the lock and the writes),
 //!   which mirror the SQLite backend's, and `force-unlock`.
@@ -15,6 +16,7 @@
 mod conn;
 #[cfg(feature = "postgres")]
 mod db;
+pub mod exposure;
 #[cfg(feature = "postgres")]
 pub(crate) mod lock;
 mod pgpass;

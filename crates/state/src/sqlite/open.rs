@@ -197,7 +197,7 @@ pub(super) fn create(path: &Path) -> Result<(), StateError> {
 
 /// Creates a new state at `path` atomically: `init` lays it out under a temporary name beside
 /// it, and it is linked into place only when complete, so a crash leaves either nothing or a
-/// whole state. `path` is the real file (no symlink): a link cannot be made over a symlink,
+/// whole state. The file is 0600 on Unix (`private_file`). `path` is the real file (no symlink): a link cannot be made over a symlink,
 /// and the temporary file must be on the file's own filesystem.
 pub(super) fn create_with(
     path: &Path,
@@ -214,6 +214,11 @@ pub(super) fn create_with(
         .unwrap_or_default();
     let temp = dir.join(format!(".{name}.creating-{}", uuid::Uuid::new_v4()));
     let result = (|| {
+        // Not left to SQLite, which would create it readable by all (less the umask).
+        crate::private_file::options()
+            .create_new(true)
+            .open(&temp)
+            .map_err(|e| StateError::io(&temp, e))?;
         let mut conn = Connection::open(&temp).map_err(|e| StateError::sqlite(&temp, e))?;
         conn.pragma_update(None, "synchronous", "FULL")
             .map_err(|e| StateError::sqlite(&temp, e))?;

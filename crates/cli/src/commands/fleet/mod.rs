@@ -93,6 +93,9 @@ pub fn states(g: &Global, fleet_path: &Path) -> anyhow::Result<FleetStates> {
         Some(text) => StateLocation::parse(text, &|name| std::env::var(name).ok())?,
         None => StateLocation::File(default_states_dir(fleet_path)),
     };
+    if !g.sandbox {
+        context::warn_if_exposed(&real);
+    }
     // The real location is checked with `--sandbox` too: a state file given for a fleet is a
     // mistake whether or not this run is the sandbox's.
     let real = FleetStates::new(real)?;
@@ -163,8 +166,7 @@ fn load_manifest(g: &Global, path: &Path) -> Result<Arc<LoadedManifest>, String>
         eprintln!("{}", diagnostic::render_all(&loaded.warnings, context::stderr_color(g)));
     }
     if !g.sandbox {
-        context::cloud_endpoints(g.endpoint.as_deref(), &loaded.manifest)
-            .map_err(|e| format!("{}: {e:#}", path.display()))?;
+        context::cloud_endpoints(g, &loaded.manifest).map_err(|e| format!("{}: {e:#}", path.display()))?;
     }
     Ok(Arc::new(LoadedManifest {
         manifest: loaded.manifest,
