@@ -989,3 +989,57 @@ fn a_fleet_whose_states_are_elsewhere_is_said_loudly() {
         status.describe()
     );
 }
+
+/// Issue 21, defect 5: while an account gives a killed run's order time to land (its settle
+/// time), nothing is in flight, so SIGTERM is acted on at once: the summary, then exit 143. It
+/// used to be acted on when the wait ended (up to a minute; CI's kill after ten seconds then
+/// became a kill -9).
+#[test]
+fn sigterm_while_an_account_waits_for_a_killed_runs_order_exits_at_once() {
+    let setup = FleetSetup::with(members(1), vec![], |config| config.realism.processing_ms = 3_000);
+    setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+    let id = setup.members[0].id.clone();
+    let state = std::path::Path::new(&setup.state).join(format!("{id}.db"));
+    let mut first = setup
+        .command(&["fleet", "apply", "p.json"])
+        .spawn()
+        .expect("start fleet apply");
+    let started = std::time::Instant::now();
+    loop {
+        let pending = pai_state::Store::open_read_only(&state)
+            .and_then(|s| s.snapshot())
+            .is_ok_and(|s| s.resources.values().any(|r| r.status == pai_state::Status::Pending));
+        if pending {
+            break;
+        }
+        assert!(started.elapsed() < std::time::Duration::from_secs(60), "no pending row");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    first.kill().expect("kill -9 the first fleet apply");
+    let _ = first.wait();
+
+    let second = setup
+        .command(&["--settle-time", "5m", "fleet", "apply", "p.json"])
+        .spawn()
+        .expect("start the second fleet apply");
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let sent = std::time::Instant::now();
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", &second.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(status.success());
+    let run = support::Run::from(second.wait_with_output().expect("wait"));
+    assert_eq!(run.code, Some(143), "{}", run.describe());
+    assert!(
+        sent.elapsed() < std::time::Duration::from_secs(20),
+        "acted on after {:?}",
+        sent.elapsed()
+    );
+    assert!(
+        run.stdout
+            .contains("interrupted before anything was sent in this account"),
+        "{}",
+        run.describe()
+    );
+}

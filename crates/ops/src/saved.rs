@@ -72,6 +72,8 @@ pub enum Refusal {
     Observe(#[source] Box<ApiError>),
     #[error("a plan made now is not within the reviewed plan: {0}")]
     NotReviewed(#[from] Box<NotReviewed>),
+    #[error("interrupted while the orders of a stopped run were given time to land; nothing was sent")]
+    Interrupted,
 }
 
 /// Refuses a saved plan whose digest is not the reviewed one's (`--expect-digest`), before
@@ -199,15 +201,22 @@ impl Prepared {
 /// land (not in the sandbox, which died with them), plans again from the state read under the
 /// lock and the cloud's answers now, and keeps that plan only if it lies within the reviewed one.
 /// It carries the reviewed plan's policy verdict (or `verdict`, the policies' second look).
+/// The wait ends at once when `cancel` is set (Ctrl-C, SIGTERM): nothing is in flight then.
 pub async fn plan_within(
     saved: &SavedPlan<'_>,
     checked: Checked<'_>,
     status: &ListProductsStatus,
     settle: Duration,
+    cancel: &Cancel,
     now: OffsetDateTime,
 ) -> Result<Prepared, Refusal> {
-    if !saved.sandbox {
-        await_interrupted(checked.snapshot, settle).await;
+    if !saved.sandbox
+        && cancel
+            .or_cancelled(await_interrupted(checked.snapshot, settle))
+            .await
+            .is_none()
+    {
+        return Err(Refusal::Interrupted);
     }
     let planning = Planning {
         manifest: saved.manifest,

@@ -120,15 +120,18 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let plan = match (&saved_apply, checked) {
         (Some(saved), Some(checked)) => {
             let status = ListProductsStatus::new(cloud.client().clone());
-            let prepared = cloud
-                .block_on(pai_ops::saved::plan_within(
-                    saved,
-                    checked,
-                    &status,
-                    g.settle_time(),
-                    pai_state::clock::now_utc(),
-                ))
-                .with_context(|| format!("refusing the saved plan {}; nothing was done", target.display()))?;
+            let prepared = cloud.block_on(pai_ops::saved::plan_within(
+                saved,
+                checked,
+                &status,
+                g.settle_time(),
+                cloud.interrupts().cancel(),
+                pai_state::clock::now_utc(),
+            ));
+            // A signal during its wait exits at once (the phase is still `Before`), so an
+            // interrupted wait is not seen here.
+            let prepared =
+                prepared.with_context(|| format!("refusing the saved plan {}; nothing was done", target.display()))?;
             narrowed = prepared.narrowed;
             prepared.plan
         }
@@ -252,6 +255,7 @@ pub(crate) fn check_digest(actual: &str, expected: &str, file: &Path) -> anyhow:
 /// Gives an order that a killed run may still have on its way time to reach the cloud before the
 /// cloud is asked about it (`pai_apply::await_interrupted`). The lock is held meanwhile. A
 /// sandbox died with the process that started it, and its orders with it: nothing to wait for.
+/// A signal meanwhile exits at once (the phase is still `Before`: nothing is in flight).
 fn let_interrupted_orders_land(g: &Global, cloud: &Cloud, snapshot: &pai_state::StateSnapshot) {
     if !g.sandbox {
         cloud.block_on(pai_apply::await_interrupted(snapshot, g.settle_time()));

@@ -332,8 +332,14 @@ async fn apply_one(
         Err(reason) => return failed(reason),
     };
     let status = ListProductsStatus::new(client.clone()).at_most(config.run.per_account);
-    let prepared = match saved::plan_within(&saved, checked, &status, config.settle, OffsetDateTime::now_utc()).await {
+    let now = OffsetDateTime::now_utc();
+    let prepared = match saved::plan_within(&saved, checked, &status, config.settle, &config.cancel, now).await {
         Ok(prepared) => prepared,
+        Err(Refusal::Interrupted) => {
+            return Applied::NotStarted {
+                reason: "the fleet apply was interrupted before anything was sent in this account".to_owned(),
+            }
+        }
         Err(Refusal::NotReviewed(e)) => {
             return failed(format!(
                 "a plan made now would do what was not reviewed ({e}); nothing was done in this account"
