@@ -1043,3 +1043,38 @@ fn sigterm_while_an_account_waits_for_a_killed_runs_order_exits_at_once() {
         run.describe()
     );
 }
+
+/// Issue 21, defect 2: an order this run sent, whose answer was lost and which ListProducts then
+/// confirms, was ordered by this run: the human summary and the JSON count it as ordered.
+#[test]
+fn an_order_whose_answer_was_lost_is_reported_as_ordered() {
+    let setup = FleetSetup::with(members(2), vec![], |config| config.faults.drop_after_commit = 1.0);
+    setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+    let run = setup.expect(
+        0,
+        &[
+            "--settle-time",
+            "2s",
+            "--timeout",
+            "1s",
+            "fleet",
+            "apply",
+            "--format",
+            "json",
+            "p.json",
+        ],
+    );
+    let doc = run.json();
+    let mut ordered = 0;
+    for account in doc["accounts"].as_array().expect("accounts") {
+        for region in account["report"]["regions"].as_array().expect("regions") {
+            for product in region["products"].as_array().expect("products") {
+                assert_eq!(product["outcome"], "ordered", "{product:#}");
+                assert_eq!(product["answer_lost"], true, "{product:#}");
+                ordered += 1;
+            }
+        }
+    }
+    let bought: usize = setup.members.iter().map(|m| setup.ledger_of(&m.id).orders.len()).sum();
+    assert!(bought > 0 && ordered > 0, "{}", run.describe());
+}

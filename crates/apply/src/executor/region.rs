@@ -17,8 +17,40 @@ use super::{
 };
 use crate::client::{ApiError, Client, OrderError, OrderRefusal, OrderResponse, CREATE_PRODUCT_ORDERS};
 
-/// Why a product refused as a repeat was recorded.
-const ALREADY_OPEN: &str = "already open: the order was refused as a repeat, and the cloud reports it purchased";
+/// Why products are asked about, which decides what a "purchased" reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Found {
+    /// Asked before ordering: bought before this run, recorded.
+    AlreadyPurchased,
+    /// The order was refused as a repeat: bought before this run, recorded.
+    AlreadyOpen,
+    /// This run sent the order and lost its answer: bought by this run.
+    AnswerLost,
+}
+
+impl Found {
+    fn why(self) -> &'static str {
+        match self {
+            Found::AlreadyPurchased => "already purchased",
+            Found::AlreadyOpen => "already open: the order was refused as a repeat, and the cloud reports it purchased",
+            Found::AnswerLost => "purchased, response lost",
+        }
+    }
+
+    /// What a product reported purchased ends as.
+    fn outcome(self) -> ProductOutcome {
+        match self {
+            Found::AnswerLost => ProductOutcome::Ordered {
+                order_id: None,
+                request_id: None,
+                answer_lost: true,
+            },
+            other => ProductOutcome::Recorded {
+                why: other.why().to_owned(),
+            },
+        }
+    }
+}
 
 /// What `ListProducts` settled of some products: those it reports not purchased (to order
 /// again), and how many it reported purchased (recorded).
@@ -98,7 +130,7 @@ impl Context {
                     }
                     let (products, answers) = rest.into_iter().unzip();
                     to_order = self
-                        .record_verdicts(&mut report, products, answers, "already purchased")?
+                        .record_verdicts(&mut report, products, answers, Found::AlreadyPurchased)?
                         .again
                 }
                 Err(e) => {
@@ -266,7 +298,7 @@ impl Context {
                 tracing::warn!(region = %region, error = %error, "order outcome unknown; asking ListProducts");
                 self.progress.report(Progress::Resolving { region: region.clone() });
                 let settled = self
-                    .resolve_settled(report, products, &error, "purchased, response lost", settled_at)
+                    .resolve_settled(report, products, &error, Found::AnswerLost, settled_at)
                     .await?;
                 Ok(settled.again)
             }
@@ -322,6 +354,7 @@ impl Context {
         let as_ordered = ProductOutcome::Ordered {
             order_id: response.order_id.clone(),
             request_id: response.request_id.clone(),
+            answer_lost: false,
         };
         if let Some(ids) = own_product_ids(products.len(), &response.product_ids) {
             let rows: Vec<(Address, Vec<String>)> = products
@@ -417,11 +450,11 @@ impl Context {
         tracing::warn!(region = %region, error = %refusal, "order refused as already open; asking ListProducts");
         self.progress.report(Progress::Resolving { region: region.clone() });
         let asked = Instant::now();
-        let mut settled = self.resolve(report, products, refusal, ALREADY_OPEN).await?;
+        let mut settled = self.resolve(report, products, refusal, Found::AlreadyOpen).await?;
         let must_settle = refusal.is_ambiguous() || settled.recorded == 0;
         if !settled.again.is_empty() && must_settle && asked < settled_at {
             let second = self
-                .settle_resolving(report, settled.again, refusal, ALREADY_OPEN, settled_at)
+                .settle_resolving(report, settled.again, refusal, Found::AlreadyOpen, settled_at)
                 .await?;
             settled = Resolution {
                 again: second.again,
@@ -458,7 +491,7 @@ impl Context {
         report: &mut RegionReport,
         products: Vec<Product>,
         failure: &(dyn fmt::Display + Sync),
-        why: &str,
+        why: Found,
     ) -> Result<Resolution, ExecError> {
         match self.ask(&report.region.clone(), &products).await? {
             Ok(answers) => self.record_verdicts(report, products, answers, why),
@@ -487,7 +520,7 @@ impl Context {
         report: &mut RegionReport,
         products: Vec<Product>,
         answers: Vec<Answer>,
-        why: &str,
+        why: Found,
     ) -> Result<Resolution, ExecError> {
         let mut again = Vec::new();
         let mut found = 0;
@@ -501,14 +534,14 @@ impl Context {
             match reconcile(recorded, elsewhere, answer.word) {
                 Verdict::Resolve => {
                     self.write(|w, run| w.mark_resolved(run, &product.address, product_id))?;
-                    report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
+                    report.set(&product.address, why.outcome());
                     found += 1;
                 }
                 // A reorder of a drifted row that the cloud now reports purchased is recorded
                 // with the reviewed request, as an adoption.
                 Verdict::Adopt | Verdict::Confirmed => {
                     self.write(|w, run| w.mark_adopted(run, &product, product_id))?;
-                    report.set(&product.address, ProductOutcome::Recorded { why: why.to_owned() });
+                    report.set(&product.address, why.outcome());
                     found += 1;
                 }
                 Verdict::NotPlaced | Verdict::Absent | Verdict::Drift => again.push(product),

@@ -8,10 +8,14 @@ use serde::Serialize;
 #[serde(tag = "outcome", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ProductOutcome {
-    /// Ordered now, with the order's ids.
+    /// Ordered now, with the order's ids. `answer_lost`: this run sent the order, its answer
+    /// was lost (no ids), and `ListProducts` then reported the product purchased: bought by this
+    /// run all the same.
     Ordered {
         order_id: Option<String>,
         request_id: Option<String>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        answer_lost: bool,
     },
     /// Ordered now with `AutoPay: false`: the order waits for payment in the console and buys
     /// nothing until then. The state records it `unpaid`, and no other order is placed for it.
@@ -228,6 +232,7 @@ mod tests {
             ProductOutcome::Ordered {
                 order_id: Some("210000000000001".into()),
                 request_id: Some("R".into()),
+                answer_lost: false,
             },
         );
         region.set(&address("oss"), ProductOutcome::Unknown { error: "lost".into() });

@@ -33,7 +33,7 @@ impl Context {
         report: &mut RegionReport,
         products: Vec<Product>,
         failure: &(dyn fmt::Display + Sync),
-        why: &str,
+        why: super::region::Found,
         settled_at: Instant,
     ) -> Result<Resolution, ExecError> {
         // When the answer was given matters, not when it came back: take the time before asking.
@@ -60,7 +60,7 @@ impl Context {
         report: &mut RegionReport,
         products: Vec<Product>,
         failure: &(dyn fmt::Display + Sync),
-        why: &str,
+        why: super::region::Found,
         settled_at: Instant,
     ) -> Result<Resolution, ExecError> {
         let region = report.region.clone();

@@ -29,7 +29,14 @@ pub fn apply_summary(report: &ApplyReport) -> String {
     for region in &report.regions {
         for (address, outcome) in &region.products {
             let line = match outcome {
-                ProductOutcome::Ordered { order_id, request_id } => format!(
+                ProductOutcome::Ordered { answer_lost: true, .. } => format!(
+                    "{}: ordered in {} (its answer was lost; ListProducts reports it purchased)",
+                    address.qualified(),
+                    region.region
+                ),
+                ProductOutcome::Ordered {
+                    order_id, request_id, ..
+                } => format!(
                     "{}: ordered in {} (OrderId {}, RequestId {})",
                     address.qualified(),
                     region.region,
