@@ -46,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         },
         Command::Comment(args) => forge::comment(args),
         Command::Drift(args) => forge::drift(args),
+        Command::PolicyWorker => policy::serve(),
     }
 }
