@@ -210,14 +210,20 @@ impl Evaluator {
         Ok(sorted(verdict))
     }
 
-    /// The next reply, about the policy file `index` (`None`: the hello), within the timeout.
+    /// The next reply, about the policy file `index` within the timeout, or the hello's
+    /// (`None`) within [`STARTUP`] at least: starting a process is not the policy's time.
     fn reply(&mut self, index: Option<usize>) -> Result<Reply, PolicyError> {
-        self.watch.start();
+        let allowed = match index {
+            Some(_) => self.limits.timeout,
+            None => self.limits.timeout.max(STARTUP),
+        };
+        self.watch.start(allowed);
         let got = wire::receive::<Reply>(&mut self.stdout, &mut self.frame);
-        self.watch.stop_clock();
+        // Killed just as the answer came: the evaluation did reach the limit.
+        let fired = self.watch.stop_clock();
         match got {
-            Ok(Some(reply)) => Ok(reply),
-            Ok(None) | Err(_) => Err(self.failure(index)),
+            Ok(Some(reply)) if !fired => Ok(reply),
+            _ => Err(self.failure(index)),
         }
     }
 
@@ -240,7 +246,7 @@ impl Evaluator {
                     limit: self.limits.timeout,
                 },
                 None => PolicyError::Worker {
-                    message: format!("it did not start within {:?}", self.limits.timeout),
+                    message: format!("it did not start within {:?}", self.limits.timeout.max(STARTUP)),
                 },
             };
         }
@@ -285,6 +291,9 @@ impl Drop for Evaluator {
         }
     }
 }
+
+/// The least time the evaluating process is given to start and load the policies.
+const STARTUP: Duration = Duration::from_secs(30);
 
 /// What Rust's allocator prints before aborting the process.
 const OUT_OF_MEMORY: &str = "memory allocation of ";
@@ -355,16 +364,20 @@ fn drain(stderr: ChildStderr) -> Said {
     }
 }
 
-/// When the evaluating process started on what it is doing now, shared with the watchdog.
+/// Until when the evaluating process may go on with what it is doing now, shared with the
+/// watchdog.
 struct Watch {
-    limit: Duration,
+    /// How long the watchdog sleeps while nothing is timed.
+    idle: Duration,
     state: Mutex<WatchState>,
     wake: Condvar,
 }
 
 #[derive(Default)]
 struct WatchState {
-    since: Option<Instant>,
+    deadline: Option<Instant>,
+    /// When the watchdog looks again, if it is waiting.
+    looks_at: Option<Instant>,
     fired: bool,
     finished: bool,
 }
@@ -374,22 +387,31 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Watch {
-    fn new(limit: Duration) -> Watch {
+    fn new(idle: Duration) -> Watch {
         Watch {
-            limit,
+            idle,
             state: Mutex::new(WatchState::default()),
             wake: Condvar::new(),
         }
     }
 
-    /// The clock starts on a file's evaluation. The watchdog is not woken: it looks again
-    /// when the time it waits for is up, so a plan costs it nothing.
-    fn start(&self) {
-        lock(&self.state).since = Some(Instant::now());
+    /// The clock starts on an evaluation allowed `limit`. The watchdog is woken only when the
+    /// deadline comes before it would look again (after the longer start-up allowance): a
+    /// plan's deadlines come one after the other, so timing them costs it nothing.
+    fn start(&self, limit: Duration) {
+        let deadline = Instant::now() + limit;
+        let mut state = lock(&self.state);
+        state.deadline = Some(deadline);
+        if state.looks_at.is_some_and(|at| deadline < at) {
+            self.wake.notify_all();
+        }
     }
 
-    fn stop_clock(&self) {
-        lock(&self.state).since = None;
+    /// Stops the clock; whether the watchdog fired.
+    fn stop_clock(&self) -> bool {
+        let mut state = lock(&self.state);
+        state.deadline = None;
+        state.fired
     }
 
     fn fired(&self) -> bool {
@@ -402,15 +424,15 @@ impl Watch {
     }
 }
 
-/// Kills the evaluating process once one evaluation has run for longer than the limit.
+/// Kills the evaluating process once an evaluation runs past its deadline.
 fn watchdog(watch: &Watch, child: &Mutex<Child>) {
     let mut state = lock(&watch.state);
     loop {
         if state.finished {
             return;
         }
-        let wait = match state.since {
-            Some(since) => match watch.limit.checked_sub(since.elapsed()) {
+        let wait = match state.deadline {
+            Some(deadline) => match deadline.checked_duration_since(Instant::now()) {
                 Some(left) if !left.is_zero() => left,
                 _ => {
                     state.fired = true;
@@ -418,9 +440,10 @@ fn watchdog(watch: &Watch, child: &Mutex<Child>) {
                     return;
                 }
             },
-            // Idle: nothing to time; look again later (a start does not wake this thread).
-            None => watch.limit,
+            // Idle: nothing to time; look again later.
+            None => watch.idle,
         };
+        state.looks_at = Some(Instant::now() + wait);
         state = watch
             .wake
             .wait_timeout(state, wait)

@@ -13,7 +13,8 @@ use crate::wire::{self, Hello, Reply};
 use crate::PolicyError;
 
 /// Serves the parent on `input` and `output` until `input` ends. A policy that fails is
-/// answered, not returned: only a broken stream ends this early.
+/// answered, not returned: only a broken stream ends this early. It owns its process: once the
+/// parent is gone, it ends the process (exit 1), wherever the evaluation is.
 pub fn serve(input: impl Read, output: impl Write) -> Result<(), PolicyError> {
     let broken = |e: std::io::Error| PolicyError::Worker {
         message: format!("the stream to the parent broke: {e}"),
@@ -25,6 +26,7 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), PolicyError> {
     let Some(hello) = wire::receive::<Hello>(&mut input, &mut frame).map_err(broken)? else {
         return Ok(());
     };
+    exit_with_parent()?;
     let set = match PolicySet::from_sources(hello.sources.into_iter().map(Into::into).collect()) {
         Ok(set) => set,
         Err(e) => {
@@ -63,6 +65,28 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), PolicyError> {
                 break;
             }
         }
+    }
+    Ok(())
+}
+
+/// Ends this process soon after its parent is gone (it looks every second): an evaluation that
+/// never ends must not outlive the run it was for, whose watchdog went with it. Started once the
+/// parent's hello came, so that the parent is known to have been there.
+fn exit_with_parent() -> Result<(), PolicyError> {
+    #[cfg(unix)]
+    {
+        let parent = std::os::unix::process::parent_id();
+        std::thread::Builder::new()
+            .name("policy-parent".into())
+            .spawn(move || loop {
+                std::thread::sleep(std::time::Duration::from_secs(1));
+                if std::os::unix::process::parent_id() != parent {
+                    std::process::exit(1);
+                }
+            })
+            .map_err(|e| PolicyError::Worker {
+                message: format!("watching its parent: {e}"),
+            })?;
     }
     Ok(())
 }

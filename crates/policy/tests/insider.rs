@@ -171,3 +171,41 @@ fn the_evaluating_process_judges_as_the_set_does() {
         assert_eq!(got.policy, want.policy);
     }
 }
+
+/// An evaluating process whose parent is gone ends by itself: one stuck in an endless policy
+/// must not outlive the run it was for.
+#[cfg(unix)]
+#[test]
+fn the_evaluating_process_ends_when_its_parent_is_gone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    write(dir.path(), "a.rego", OK);
+    let set = PolicySet::load(dir.path()).expect("load");
+    // A shell between this process and the worker, which says both their ids (fd 3: a
+    // background command's stdin would be /dev/null).
+    let ids = dir.path().join("ids");
+    let script = format!(
+        "exec 3<&0; '{}' <&3 3<&- & echo $$ $! > '{}'; wait",
+        env!("CARGO_BIN_EXE_pai-policy-worker"),
+        ids.display()
+    );
+    let mut shell = Command::new("sh");
+    shell.arg("-c").arg(script);
+    let evaluator = Evaluator::start(shell, &set, Limits::default()).expect("start");
+    let ids = std::fs::read_to_string(&ids).expect("ids");
+    let (shell, worker) = ids.trim().split_once(' ').expect("two ids");
+    let alive = |pid: &str| {
+        Command::new("kill")
+            .args(["-0", pid])
+            .status()
+            .is_ok_and(|s| s.success())
+    };
+    assert!(alive(worker));
+    let killed = Command::new("kill").args(["-KILL", shell]).status().expect("kill");
+    assert!(killed.success());
+    let started = Instant::now();
+    while alive(worker) && started.elapsed() < Duration::from_secs(8) {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(!alive(worker), "still running after {:?}", started.elapsed());
+    drop(evaluator);
+}
