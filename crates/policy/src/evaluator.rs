@@ -6,9 +6,9 @@
 //! [`Evaluator::start`] starts the process (a command that runs [`crate::worker::serve`]),
 //! its address space limited to [`Limits::memory`] (Unix), and gives it the files the set
 //! read. Each plan is then sent as its input document, and each policy file's findings come
-//! back on their own, so that when one file's evaluation takes longer than
-//! [`Limits::timeout`] a watchdog thread kills the process and the error names that file; an
-//! evaluation that died names the file it was in too. One process serves plan after plan (a
+//! back on their own (together when the plan was quick, `crate::wire`), so that when one
+//! file's evaluation takes longer than [`Limits::timeout`] a watchdog thread kills the process
+//! and the error names that file; an evaluation that died names the file it was in too. One process serves plan after plan (a
 //! whole fleet), as an engine in process did: starting one per plan would cost more than
 //! judging it.
 
@@ -97,17 +97,25 @@ impl Evaluator {
         };
         let child = Arc::new(Mutex::new(child));
         let watch = Arc::new(Watch::new(limits.timeout));
+        // Without either thread the process is not watched: it is ended at once. (Its end
+        // closes its stderr, which ends the drain.)
+        let abandon = |e| {
+            let mut child = lock(&child);
+            let _ = child.kill();
+            let _ = child.wait();
+            spawn_failed(e)
+        };
+        let stderr = std::thread::Builder::new()
+            .name("policy-stderr".into())
+            .spawn(move || drain(stderr))
+            .map_err(abandon)?;
         let watchdog = {
             let (watch, child) = (watch.clone(), child.clone());
             std::thread::Builder::new()
                 .name("policy-watchdog".into())
                 .spawn(move || watchdog(&watch, &child))
-                .map_err(spawn_failed)?
+                .map_err(abandon)?
         };
-        let stderr = std::thread::Builder::new()
-            .name("policy-stderr".into())
-            .spawn(move || drain(stderr))
-            .map_err(spawn_failed)?;
         let mut evaluator = Evaluator {
             child,
             stdin: Some(BufWriter::new(stdin)),
@@ -125,6 +133,9 @@ impl Evaluator {
         };
         let hello = Hello {
             sources: policies.sources().iter().map(WireSource::from).collect(),
+            // A file that ends this long before its deadline may still be taken for the next
+            // one's; a tenth of the timeout, at most 0.1 s.
+            flush_every: (limits.timeout / 10).min(Duration::from_millis(100)),
         };
         evaluator.busy = true;
         let sent = match evaluator.stdin.as_mut() {

@@ -3,9 +3,13 @@
 //! bytes. The parent's first frame is a [`Hello`] (the files it read and parsed), each next one
 //! an input document as JSON text. The child answers the hello with [`Reply::Ready`], and each
 //! input with one reply per policy file, in the set's order, stopping at the first failure: a
-//! reply per file is how the parent knows which file a stopped evaluation was in.
+//! reply per file is how the parent knows which file a stopped evaluation was in. The child
+//! sends an input's replies together when it is done with it, and those it has every
+//! [`Hello::flush_every`] meanwhile: one write per plan, and the parent hears of a finished
+//! file soon enough to time the next.
 
 use std::io::{self, Read, Write};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
@@ -14,10 +18,12 @@ use crate::set::{Finding, Source};
 /// Far beyond any plan's input or any policy's messages; a longer frame is a broken stream.
 const MAX_FRAME: usize = 256 << 20;
 
-/// The parsed files, in the set's order.
+/// The parsed files, in the set's order, and how often the child sends the replies it has
+/// (see `crate::worker`).
 #[derive(Serialize, Deserialize)]
 pub(crate) struct Hello {
     pub sources: Vec<WireSource>,
+    pub flush_every: Duration,
 }
 
 /// A [`Source`]; the path only names the file in the engine's messages, whose positions are
@@ -89,12 +95,17 @@ pub(crate) fn end_frame(buffer: &mut [u8]) -> io::Result<()> {
     Ok(())
 }
 
-/// Writes `message` as one JSON frame and flushes it.
-pub(crate) fn send<T: Serialize>(out: &mut impl Write, buffer: &mut Vec<u8>, message: &T) -> io::Result<()> {
+/// Writes `message` as one JSON frame, for a flush later.
+pub(crate) fn write<T: Serialize>(out: &mut impl Write, buffer: &mut Vec<u8>, message: &T) -> io::Result<()> {
     begin_frame(buffer);
     serde_json::to_writer(&mut *buffer, message).map_err(io::Error::other)?;
     end_frame(buffer)?;
-    out.write_all(buffer)?;
+    out.write_all(buffer)
+}
+
+/// Writes `message` as one JSON frame and flushes it.
+pub(crate) fn send<T: Serialize>(out: &mut impl Write, buffer: &mut Vec<u8>, message: &T) -> io::Result<()> {
+    write(out, buffer, message)?;
     out.flush()
 }
 

@@ -5,6 +5,8 @@
 //! the loaded policies.
 
 use std::io::{BufReader, BufWriter, Read, Write};
+use std::sync::{Condvar, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use regorus::Value;
 
@@ -12,21 +14,27 @@ use crate::set::PolicySet;
 use crate::wire::{self, Hello, Reply};
 use crate::PolicyError;
 
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn broken(e: std::io::Error) -> PolicyError {
+    PolicyError::Worker {
+        message: format!("the stream to the parent broke: {e}"),
+    }
+}
+
 /// Serves the parent on `input` and `output` until `input` ends. A policy that fails is
 /// answered, not returned: only a broken stream ends this early. It owns its process: once the
 /// parent is gone, it ends the process (exit 1), wherever the evaluation is.
-pub fn serve(input: impl Read, output: impl Write) -> Result<(), PolicyError> {
-    let broken = |e: std::io::Error| PolicyError::Worker {
-        message: format!("the stream to the parent broke: {e}"),
-    };
+pub fn serve(input: impl Read, output: impl Write + Send) -> Result<(), PolicyError> {
     let mut input = BufReader::new(input);
-    let mut output = BufWriter::new(output);
+    let output = Mutex::new(BufWriter::new(output));
     let mut frame = Vec::new();
     let mut buffer = Vec::new();
     let Some(hello) = wire::receive::<Hello>(&mut input, &mut frame).map_err(broken)? else {
         return Ok(());
     };
-    exit_with_parent()?;
     let set = match PolicySet::from_sources(hello.sources.into_iter().map(Into::into).collect()) {
         Ok(set) => set,
         Err(e) => {
@@ -35,60 +43,101 @@ pub fn serve(input: impl Read, output: impl Write) -> Result<(), PolicyError> {
                 column: None,
                 message: e.to_string(),
             };
-            wire::send(&mut output, &mut buffer, &reply).map_err(broken)?;
+            wire::send(&mut *lock(&output), &mut buffer, &reply).map_err(broken)?;
             return Err(e);
         }
     };
-    wire::send(&mut output, &mut buffer, &Reply::Ready).map_err(broken)?;
+    wire::send(&mut *lock(&output), &mut buffer, &Reply::Ready).map_err(broken)?;
+    let keeper = Keeper {
+        done: Mutex::new(false),
+        wake: Condvar::new(),
+        flush_every: hello.flush_every.max(Duration::from_millis(1)),
+    };
+    std::thread::scope(|scope| {
+        std::thread::Builder::new()
+            .name("policy-keeper".into())
+            .spawn_scoped(scope, || keeper.keep(&output))
+            .map_err(|e| PolicyError::Worker {
+                message: format!("starting its keeper: {e}"),
+            })?;
+        let served = evaluate_inputs(&set, &mut input, &output);
+        *lock(&keeper.done) = true;
+        keeper.wake.notify_all();
+        served
+    })
+}
+
+/// Evaluates each input that comes, until the parent's stream ends.
+fn evaluate_inputs<W: Write>(
+    set: &PolicySet,
+    input: &mut impl Read,
+    output: &Mutex<BufWriter<W>>,
+) -> Result<(), PolicyError> {
+    let mut frame = Vec::new();
+    let mut buffer = Vec::new();
     let count = set.policies().count();
-    while wire::read_frame(&mut input, &mut frame).map_err(broken)? {
+    while wire::read_frame(input, &mut frame).map_err(broken)? {
         let parsed = std::str::from_utf8(&frame)
             .map_err(|e| e.to_string())
             .and_then(|text| Value::from_json_str(text).map_err(|e| e.to_string()));
         let document = match parsed {
             Ok(document) => document,
             Err(message) => {
-                wire::send(&mut output, &mut buffer, &Reply::BadInput(message)).map_err(broken)?;
+                wire::send(&mut *lock(output), &mut buffer, &Reply::BadInput(message)).map_err(broken)?;
                 continue;
             }
         };
         for index in 0..count {
-            // Each reply is flushed as it is made: the parent learns which file a stopped
-            // evaluation was in from the replies it got.
             let reply = match set.evaluate_policy(index, &document) {
                 Ok(findings) => Reply::Findings(findings),
                 Err(e) => failed(e),
             };
             let stop = matches!(reply, Reply::Failed { .. });
-            wire::send(&mut output, &mut buffer, &reply).map_err(broken)?;
+            // Written, not flushed: the keeper sends what is written while a file takes long.
+            wire::write(&mut *lock(output), &mut buffer, &reply).map_err(broken)?;
             if stop {
                 break;
             }
         }
+        lock(output).flush().map_err(broken)?;
     }
     Ok(())
 }
 
-/// Ends this process soon after its parent is gone (it looks every second): an evaluation that
-/// never ends must not outlive the run it was for, whose watchdog went with it. Started once the
-/// parent's hello came, so that the parent is known to have been there.
-fn exit_with_parent() -> Result<(), PolicyError> {
-    #[cfg(unix)]
-    {
+/// The thread beside the evaluation: it sends the replies written so far every
+/// `flush_every`, so that the parent hears of each finished file while the next one runs, and
+/// ends the process once the parent is gone (an evaluation that never ends must not outlive
+/// the run it was for, whose watchdog went with it).
+struct Keeper {
+    done: Mutex<bool>,
+    wake: Condvar,
+    flush_every: Duration,
+}
+
+impl Keeper {
+    fn keep<W: Write>(&self, output: &Mutex<BufWriter<W>>) {
+        // The parent that sent the hello: it was there then.
+        #[cfg(unix)]
         let parent = std::os::unix::process::parent_id();
-        std::thread::Builder::new()
-            .name("policy-parent".into())
-            .spawn(move || loop {
-                std::thread::sleep(std::time::Duration::from_secs(1));
+        let mut looked = Instant::now();
+        let mut done = lock(&self.done);
+        while !*done {
+            done = self
+                .wake
+                .wait_timeout(done, self.flush_every)
+                .map(|(done, _)| done)
+                .unwrap_or_else(|e| e.into_inner().0);
+            // A broken stream is the evaluation's to report.
+            let _ = lock(output).flush();
+            if looked.elapsed() >= Duration::from_secs(1) {
+                looked = Instant::now();
+                #[cfg(unix)]
                 if std::os::unix::process::parent_id() != parent {
                     std::process::exit(1);
                 }
-            })
-            .map_err(|e| PolicyError::Worker {
-                message: format!("watching its parent: {e}"),
-            })?;
+            }
+        }
     }
-    Ok(())
 }
 
 fn failed(e: PolicyError) -> Reply {

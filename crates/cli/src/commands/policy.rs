@@ -67,7 +67,7 @@ pub fn judge(policies: &Policies, plan: Plan, context: &PolicyContext) -> anyhow
 /// `policy-worker`: the evaluating process, serving the process that started it on stdin and
 /// stdout (`pai_policy::worker::serve`).
 pub fn serve() -> anyhow::Result<u8> {
-    pai_policy::worker::serve(std::io::stdin().lock(), std::io::stdout().lock())?;
+    pai_policy::worker::serve(std::io::stdin().lock(), std::io::stdout())?;
     Ok(0)
 }
 

@@ -5,7 +5,7 @@
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    match pai_policy::worker::serve(std::io::stdin().lock(), std::io::stdout().lock()) {
+    match pai_policy::worker::serve(std::io::stdin().lock(), std::io::stdout()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
