@@ -317,6 +317,16 @@ fn parse_timeout(s: &str) -> Result<Duration, String> {
     )
 }
 
+/// `--policy-timeout`: never zero (every policy would be stopped at once).
+pub(crate) fn parse_policy_timeout(s: &str) -> Result<Duration, String> {
+    bounded(
+        s,
+        Duration::from_millis(1),
+        "is not a timeout: give at least 1ms (a policy must be allowed some time)",
+        Duration::from_secs(3600),
+    )
+}
+
 /// `--settle-time`: never zero (below `--timeout` is refused by [`Global::check`] too).
 fn parse_settle_time(s: &str) -> Result<Duration, String> {
     bounded(
@@ -360,6 +370,10 @@ pub enum Command {
     Comment(CommentArgs),
     /// Open, update and close one issue per drift found in saved plans (docs/forge.md).
     Drift(DriftArgs),
+    /// The process that evaluates a run's policies, started by pai-provision itself
+    /// (docs/policy.md, "Limits").
+    #[command(name = "policy-worker", hide = true)]
+    PolicyWorker,
 }
 
 #[derive(Debug, Args)]
@@ -400,6 +414,9 @@ pub struct PlanArgs {
     /// exits 1 and the plan is not saved.
     #[arg(long, value_name = "DIR")]
     pub policy: Option<PathBuf>,
+    /// How long each policy file may take on the plan: past it, exit 1 naming the file.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_policy_timeout, requires = "policy")]
+    pub policy_timeout: Duration,
     /// Write the policies' input document here, for `conftest test` (docs/policy.md).
     #[arg(long, value_name = "FILE")]
     pub policy_input: Option<PathBuf>,
@@ -432,6 +449,9 @@ pub struct ApplyArgs {
     /// refused when they changed since it was made or now deny it.
     #[arg(long, value_name = "DIR")]
     pub policy: Option<PathBuf>,
+    /// How long each policy file may take on the plan: past it, exit 1 naming the file.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_policy_timeout, requires = "policy")]
+    pub policy_timeout: Duration,
 }
 
 #[derive(Debug, Args)]

@@ -5,6 +5,10 @@
 
 mod support;
 
+// Issue 20: what an insider could put in a policy directory.
+#[path = "policy/insider.rs"]
+mod insider;
+
 use std::path::Path;
 
 use serde_json::Value;

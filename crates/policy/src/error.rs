@@ -1,6 +1,7 @@
 //! Why a policy directory could not be loaded or evaluated.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 #[derive(Debug, thiserror::Error)]
 pub enum PolicyError {
@@ -10,6 +11,13 @@ pub enum PolicyError {
         #[source]
         source: std::io::Error,
     },
+    /// A policy file that is a symbolic link: only regular files are read, so that what is
+    /// evaluated is what was reviewed in the directory.
+    #[error("{}: a symbolic link; only the regular files of a policy directory are read, so that what is evaluated is what was reviewed there", path.display())]
+    Symlink { path: PathBuf },
+    /// A policy file that is neither a regular file nor a directory (a FIFO, a socket).
+    #[error("{}: not a regular file; only the regular files of a policy directory are read", path.display())]
+    NotRegular { path: PathBuf },
     /// The directory has no `.rego` file to evaluate (tests aside): a mistyped `--policy` must
     /// not pass every plan silently.
     #[error("{}: no policy (.rego file other than *_test.rego) in this directory", dir.display())]
@@ -43,6 +51,41 @@ pub enum PolicyError {
         column: u32,
         message: String,
     },
+    /// A policy's evaluation ran past the time limit; its process was stopped.
+    #[error("{}: evaluating the policy took longer than {limit:?} (`--policy-timeout`), and was stopped", path.display())]
+    Timeout { path: PathBuf, limit: Duration },
+    /// A policy's evaluation asked for more memory than its process may use; it was stopped.
+    #[error("{}: evaluating the policy would exhaust memory (its process may use {} MiB), and was stopped: {detail}", path.display(), limit >> 20)]
+    Memory { path: PathBuf, limit: u64, detail: String },
+    /// The evaluating process ended otherwise, during the evaluation of `path` when known.
+    #[error("{}the process evaluating the policies ended unexpectedly ({status}){}", in_file(path.as_deref()), said(detail))]
+    Ended {
+        path: Option<PathBuf>,
+        status: String,
+        detail: String,
+    },
+    /// The evaluating process could not be started.
+    #[error("starting the process that evaluates the policies ({program}): {source}")]
+    Spawn {
+        program: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The evaluating process and this one did not understand each other.
+    #[error("the process evaluating the policies: {message}")]
+    Worker { message: String },
+}
+
+fn in_file(path: Option<&Path>) -> String {
+    path.map(|p| format!("{}: ", p.display())).unwrap_or_default()
+}
+
+fn said(detail: &str) -> String {
+    if detail.is_empty() {
+        String::new()
+    } else {
+        format!(": {detail}")
+    }
 }
 
 /// The position and message of a `regorus` parse error, whose text reads

@@ -113,6 +113,58 @@ impl PolicyInput {
         Ok(input)
     }
 
+    /// The document as JSON text, appended to `out` straight from `plan` (no `serde_json` tree
+    /// in between): what the evaluating process reads ([`crate::Evaluator`]). The same
+    /// document as [`PolicyInput::engine_value`]; a test holds them equal.
+    pub(crate) fn write_json(
+        out: &mut Vec<u8>,
+        plan: &Plan,
+        context: &PolicyContext,
+        digest: Option<&str>,
+    ) -> serde_json::Result<()> {
+        #[derive(Serialize)]
+        struct Document<'a, W: Serialize> {
+            input_version: u32,
+            plan: PlanDocument<'a, W>,
+            context: &'a PolicyContext,
+        }
+        #[derive(Serialize)]
+        struct PlanDocument<'a, W: Serialize> {
+            #[serde(flatten)]
+            plan: &'a Plan,
+            would: W,
+            digest: &'a str,
+        }
+        let without_verdict;
+        let plan = if plan.policy.is_some() {
+            let mut p = plan.clone();
+            p.policy = None;
+            without_verdict = p;
+            &without_verdict
+        } else {
+            plan
+        };
+        // `plan` is without its verdict here, as the given digest is.
+        let computed;
+        let digest = match digest {
+            Some(digest) => digest,
+            None => {
+                computed = plan.digest();
+                &computed
+            }
+        };
+        let document = Document {
+            input_version: INPUT_VERSION,
+            plan: PlanDocument {
+                plan,
+                would: plan.summary.would(),
+                digest,
+            },
+            context,
+        };
+        serde_json::to_writer(out, &document)
+    }
+
     pub fn to_value(&self) -> serde_json::Value {
         serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
     }
@@ -323,6 +375,13 @@ mod document {
                 let digest = bare.digest();
                 let given = super::PolicyInput::engine_value(&plan, context, Some(&digest)).expect("converted");
                 assert_eq!(given, want, "{printed}");
+                // And the text the evaluating process reads, with and without the digest.
+                for digest in [None, Some(digest.as_str())] {
+                    let mut text = Vec::new();
+                    super::PolicyInput::write_json(&mut text, &plan, context, digest).expect("written");
+                    let text = String::from_utf8(text).expect("UTF-8");
+                    assert_eq!(regorus::Value::from_json_str(&text).expect("read"), want, "{text}");
+                }
             }
         }
     }

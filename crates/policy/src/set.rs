@@ -1,17 +1,22 @@
-//! A policy directory: every `.rego` file of it (not `*_test.rego`, not subdirectories), parsed
-//! once, then evaluated per plan.
+//! A policy directory: every `.rego` file of it (not `*_test.rego`, not subdirectories, never a
+//! symbolic link: `crate::read`), parsed once, then evaluated per plan.
 //!
 //! Files of `package main` are the policies: each is evaluated on its own, beside every file of
 //! another package (libraries a policy may import), so that each message names the file whose
 //! rule produced it. conftest evaluates all of `main` together; the results are the same unless
 //! one file of `main` refers to a rule of another file of `main` (put such helpers in a library
 //! package).
+//!
+//! Evaluating here, in this process, has no limits: a command evaluates in a process of its own
+//! ([`crate::Evaluator`]), which runs this same code.
 
 use std::cell::RefCell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use pai_planner::{PolicyFinding, PolicyVerdict};
 use regorus::{Engine, Value};
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::position;
@@ -24,74 +29,96 @@ const MAIN: &str = "data.main";
 #[derive(Debug, Clone)]
 pub struct PolicySet {
     digest: String,
-    /// The files of `package main` (name, path), each with the engine that evaluates it. An
-    /// evaluation resets the engine's state (`Engine::eval_query`), so one engine serves every
-    /// plan in turn; a copy of the set (a thread's) has engines of its own.
-    policies: Vec<(String, PathBuf, RefCell<Engine>)>,
+    /// Every file read, what an evaluating process is given ([`crate::Evaluator::start`]): it
+    /// evaluates what this set read, never the directory as it may be by then.
+    sources: Arc<[Source]>,
+    /// The files of `package main`, each with the engine that evaluates it. An evaluation
+    /// resets the engine's state (`Engine::eval_query`), so one engine serves every plan in
+    /// turn; a copy of the set (a thread's) has engines of its own.
+    policies: Vec<Policy>,
 }
 
-/// One `.rego` file: its name in the directory, its path, its text, and whether it parses only
-/// as Rego v0 (`deny[msg] { ... }`).
-struct Source {
+#[derive(Debug, Clone)]
+struct Policy {
     name: String,
     path: PathBuf,
-    text: String,
-    v0: bool,
-    package: String,
+    engine: RefCell<Engine>,
+}
+
+/// One `.rego` file: its name in the directory, its path, its text, its package, and whether
+/// it parses only as Rego v0 (`deny[msg] { ... }`).
+#[derive(Debug, Clone)]
+pub(crate) struct Source {
+    pub name: String,
+    pub path: PathBuf,
+    pub text: String,
+    pub v0: bool,
+    pub package: String,
+}
+
+/// A `deny` (or `violation`) or `warn` message of one rule of one file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct Finding {
+    pub deny: bool,
+    pub rule: String,
+    pub message: String,
 }
 
 impl PolicySet {
     /// Reads and parses every policy of `dir`. A file that does not parse is an error naming
-    /// its line and column.
+    /// its line and column. No rule is evaluated: an evaluation belongs under the limits of
+    /// [`crate::Evaluator`].
     pub fn load(dir: &Path) -> Result<PolicySet, PolicyError> {
-        let io = |path: &Path| {
-            let path = path.to_owned();
-            move |source| PolicyError::Io { path, source }
-        };
-        let mut names = Vec::new();
-        for entry in std::fs::read_dir(dir).map_err(io(dir))? {
-            let entry = entry.map_err(io(dir))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_file = entry.file_type().map_err(io(&entry.path()))?.is_file()
-                || std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
-            if is_file && name.ends_with(".rego") && !name.ends_with("_test.rego") {
-                names.push(name);
-            }
-        }
-        names.sort();
-        if names.is_empty() {
+        let files = crate::read::policy_files(dir)?;
+        if files.is_empty() {
             return Err(PolicyError::Empty { dir: dir.to_owned() });
         }
         let mut sources = Vec::new();
         let mut hasher = Sha256::new();
-        for name in names {
-            let path = dir.join(&name);
-            let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+        for file in files {
             // Name and length first: moving text from one file to another changes the digest.
-            hasher.update(format!("{name}\0{}\0", text.len()));
-            hasher.update(&text);
-            sources.push(parse(name, path, text)?);
+            hasher.update(format!("{}\0{}\0", file.name, file.text.len()));
+            hasher.update(&file.text);
+            sources.push(parse(file.name, file.path, file.text)?);
         }
         let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
-        let (main, libraries): (Vec<_>, Vec<_>) = sources.into_iter().partition(|s| s.package == MAIN);
+        PolicySet::build(dir, sources, digest)
+    }
+
+    /// The set of the files another process read and parsed ([`PolicySet::sources`]), which
+    /// keeps the digest: only the findings cross back.
+    pub(crate) fn from_sources(sources: Vec<Source>) -> Result<PolicySet, PolicyError> {
+        PolicySet::build(Path::new(""), sources, String::new())
+    }
+
+    fn build(dir: &Path, sources: Vec<Source>, digest: String) -> Result<PolicySet, PolicyError> {
+        let (main, libraries): (Vec<&Source>, Vec<&Source>) = sources.iter().partition(|s| s.package == MAIN);
         if main.is_empty() {
             return Err(PolicyError::NoMain { dir: dir.to_owned() });
         }
         let mut base = Engine::new();
+        crate::builtins::remove(&mut base).map_err(|message| PolicyError::Invalid {
+            path: dir.to_owned(),
+            message,
+        })?;
         for library in &libraries {
             add(&mut base, library)?;
         }
         let mut policies = Vec::new();
-        for policy in &main {
+        for policy in main {
             let mut engine = base.clone();
             add(&mut engine, policy)?;
-            // Prepared once here (its rules scheduled), not once per plan: every evaluation
-            // reuses the prepared engine. An error shows again, with its position, on evaluation.
-            engine.set_input(Value::new_object());
-            let _ = engine.eval_query(MAIN.to_owned(), false);
-            policies.push((policy.name.clone(), policy.path.clone(), RefCell::new(engine)));
+            policies.push(Policy {
+                name: policy.name.clone(),
+                path: policy.path.clone(),
+                engine: RefCell::new(engine),
+            });
         }
-        Ok(PolicySet { digest, policies })
+        Ok(PolicySet {
+            digest,
+            sources: sources.into(),
+            policies,
+        })
     }
 
     /// `sha256:` and the hex SHA-256 of the evaluated files' names and contents, in name order.
@@ -99,8 +126,19 @@ impl PolicySet {
         &self.digest
     }
 
+    pub(crate) fn sources(&self) -> &[Source] {
+        &self.sources
+    }
+
+    /// The name and path of each policy (a file of `package main`), in the order they are
+    /// evaluated.
+    pub(crate) fn policies(&self) -> impl Iterator<Item = (&str, &Path)> {
+        self.policies.iter().map(|p| (p.name.as_str(), p.path.as_path()))
+    }
+
     /// Evaluates every policy on `input` (`docs/policy.md`), collecting the messages of its
-    /// `deny`, `violation` and `warn` rules (and their `_<name>` variants), each sorted.
+    /// `deny`, `violation` and `warn` rules (and their `_<name>` variants), each sorted. In
+    /// this process, without limits.
     pub fn evaluate(&self, input: &serde_json::Value) -> Result<PolicyVerdict, PolicyError> {
         self.evaluate_value(&Value::from(input.clone()))
     }
@@ -108,59 +146,101 @@ impl PolicySet {
     /// [`PolicySet::evaluate`] on the engine's own form of the input, which `judge` builds
     /// without a `serde_json` tree in between.
     pub(crate) fn evaluate_value(&self, input: &Value) -> Result<PolicyVerdict, PolicyError> {
-        let mut verdict = PolicyVerdict {
-            policies_digest: self.digest.clone(),
-            deny: Vec::new(),
-            warn: Vec::new(),
+        let mut verdict = empty_verdict(&self.digest);
+        for (index, policy) in self.policies.iter().enumerate() {
+            let findings = self.evaluate_policy(index, input)?;
+            add_findings(&mut verdict, &policy.name, findings);
+        }
+        Ok(sorted(verdict))
+    }
+
+    /// The findings of the `index`th policy on `input`.
+    pub(crate) fn evaluate_policy(&self, index: usize, input: &Value) -> Result<Vec<Finding>, PolicyError> {
+        let Some(policy) = self.policies.get(index) else {
+            return Ok(Vec::new());
         };
-        for (name, path, engine) in &self.policies {
-            let failed = |e: &dyn std::fmt::Display| {
-                let text = e.to_string();
-                match position(&text) {
-                    Some((line, column, message)) => PolicyError::EvaluationAt {
-                        path: path.clone(),
-                        line,
-                        column,
-                        message,
-                    },
-                    None => PolicyError::Evaluation {
-                        path: path.clone(),
-                        message: text.trim().to_owned(),
-                    },
-                }
+        let failed = |e: &dyn std::fmt::Display| evaluation_error(&policy.path, &e.to_string());
+        // Not a clone per plan: cloning the prepared engine was a good part of judging one.
+        let mut engine = policy.engine.borrow_mut();
+        engine.set_input(input.clone());
+        let results = engine.eval_query(MAIN.to_owned(), false).map_err(|e| failed(&e))?;
+        let mut findings = Vec::new();
+        let Some(package) = results.result.first().and_then(|r| r.expressions.first()) else {
+            return Ok(findings);
+        };
+        let Ok(rules) = package.value.as_object() else {
+            return Ok(findings);
+        };
+        for (rule, value) in rules.iter() {
+            let Value::String(rule) = rule else { continue };
+            let deny = match kind(rule) {
+                Some(Kind::Deny) => true,
+                Some(Kind::Warn) => false,
+                None => continue,
             };
-            // Not a clone per plan: cloning the prepared engine was a good part of judging one.
-            let mut engine = engine.borrow_mut();
-            engine.set_input(input.clone());
-            let results = engine.eval_query(MAIN.to_owned(), false).map_err(|e| failed(&e))?;
-            let Some(package) = results.result.first().and_then(|r| r.expressions.first()) else {
-                continue;
-            };
-            let Ok(rules) = package.value.as_object() else { continue };
-            for (rule, value) in rules.iter() {
-                let Value::String(rule) = rule else { continue };
-                let into = match kind(rule) {
-                    Some(Kind::Deny) => &mut verdict.deny,
-                    Some(Kind::Warn) => &mut verdict.warn,
-                    None => continue,
-                };
-                // Only the rules read cross into JSON: the helpers' values (whole sets of
-                // changes, say) are never converted.
-                let value = serde_json::to_value(value).map_err(|e| failed(&e))?;
-                for message in messages(rule, &value) {
-                    into.push(PolicyFinding {
-                        file: name.clone(),
-                        rule: rule.to_string(),
-                        message,
-                    });
-                }
+            // Only the rules read cross into JSON: the helpers' values (whole sets of
+            // changes, say) are never converted.
+            let value = serde_json::to_value(value).map_err(|e| failed(&e))?;
+            for message in messages(rule, &value) {
+                findings.push(Finding {
+                    deny,
+                    rule: rule.to_string(),
+                    message,
+                });
             }
         }
-        verdict.deny.sort();
-        verdict.deny.dedup();
-        verdict.warn.sort();
-        verdict.warn.dedup();
-        Ok(verdict)
+        Ok(findings)
+    }
+}
+
+/// A verdict of the policies of `digest` with no finding yet.
+pub(crate) fn empty_verdict(digest: &str) -> PolicyVerdict {
+    PolicyVerdict {
+        policies_digest: digest.to_owned(),
+        deny: Vec::new(),
+        warn: Vec::new(),
+    }
+}
+
+/// Adds the findings of the policy file `name` to `verdict`.
+pub(crate) fn add_findings(verdict: &mut PolicyVerdict, name: &str, findings: Vec<Finding>) {
+    for finding in findings {
+        let into = if finding.deny {
+            &mut verdict.deny
+        } else {
+            &mut verdict.warn
+        };
+        into.push(PolicyFinding {
+            file: name.to_owned(),
+            rule: finding.rule,
+            message: finding.message,
+        });
+    }
+}
+
+/// The verdict as a plan carries it: each list sorted, without repeats.
+pub(crate) fn sorted(mut verdict: PolicyVerdict) -> PolicyVerdict {
+    verdict.deny.sort();
+    verdict.deny.dedup();
+    verdict.warn.sort();
+    verdict.warn.dedup();
+    verdict
+}
+
+/// The error of evaluating the policy at `path`, from the engine's text: at its position when
+/// the engine gives one.
+pub(crate) fn evaluation_error(path: &Path, text: &str) -> PolicyError {
+    match position(text) {
+        Some((line, column, message)) => PolicyError::EvaluationAt {
+            path: path.to_owned(),
+            line,
+            column,
+            message,
+        },
+        None => PolicyError::Evaluation {
+            path: path.to_owned(),
+            message: text.trim().to_owned(),
+        },
     }
 }
 

@@ -83,6 +83,9 @@ pub struct FleetPlanArgs {
     /// id, name and tags (docs/policy.md): a denied account is held back by `fleet apply`.
     #[arg(long, value_name = "DIR")]
     pub policy: Option<PathBuf>,
+    /// How long each policy file may take on one account's plan: past it, exit 1 naming the file.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::parse_policy_timeout, requires = "policy")]
+    pub policy_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]
@@ -118,6 +121,9 @@ pub struct FleetApplyArgs {
     /// is refused when they changed since it was made; an account they deny now is left alone.
     #[arg(long, value_name = "DIR")]
     pub policy: Option<PathBuf>,
+    /// How long each policy file may take on one account's plan: past it, exit 1 naming the file.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = super::parse_policy_timeout, requires = "policy")]
+    pub policy_timeout: std::time::Duration,
 }
 
 #[derive(Debug, Args)]

@@ -26,7 +26,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let mut rechecked = None;
     let saved_plan = if is_plan_file(&target) {
         let plan = Plan::load(&target)?;
-        rechecked = super::policy::check_saved(&plan, args.policy.as_deref())
+        rechecked = super::policy::check_saved(&plan, args.policy.as_deref(), args.policy_timeout)
             .with_context(|| format!("refusing the saved plan {}", target.display()))?;
         Some(plan)
     } else {
@@ -59,7 +59,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
     let saved = saved_plan.is_some();
     // A manifest's policies are read before the lock is taken: a broken one changes nothing.
     let policies = match (&saved_plan, &args.policy) {
-        (None, Some(dir)) => Some(super::policy::load(dir)?),
+        (None, Some(dir)) => Some(super::policy::load(dir, args.policy_timeout)?),
         _ => None,
     };
     let loaded = match (&saved_plan, &args.manifest) {

@@ -46,5 +46,6 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         },
         Command::Comment(args) => forge::comment(g, args),
         Command::Drift(args) => forge::drift(g, args),
+        Command::PolicyWorker => policy::serve(),
     }
 }

@@ -46,7 +46,7 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         super::policy::write_input(path, &plan, &context)?;
     }
     let plan = match &args.policy {
-        Some(dir) => super::policy::judge(&super::policy::load(dir)?, plan, &context)?,
+        Some(dir) => super::policy::judge(&super::policy::load(dir, args.policy_timeout)?, plan, &context)?,
         None => plan,
     };
     let saved = match &args.out {

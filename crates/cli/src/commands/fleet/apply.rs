@@ -34,7 +34,11 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             args.target.display()
         );
     }
-    let policies = args.policy.as_deref().map(crate::commands::policy::load).transpose()?;
+    let policies = args
+        .policy
+        .as_deref()
+        .map(|dir| crate::commands::policy::load(dir, args.policy_timeout))
+        .transpose()?;
     let (mut loaded, mut saved_plan) = if saved {
         let plan = FleetPlan::load(&args.target)?;
         // Before anything else: no fleet file, no lock, no call for a plan that was not reviewed.

@@ -12,6 +12,7 @@ use pai_fleet::run::{plan_accounts, FleetProgress, RunConfig};
 use super::env::FleetCloud;
 use super::view;
 use crate::cli::{FleetPlanArgs, Global, PlanFormat as Format};
+use crate::commands::policy::Policies;
 use crate::context;
 
 pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
@@ -23,7 +24,11 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
     let targets = super::targets(g, &accounts, &states);
     let config = args.selection.run_config();
     // Read before any account is planned: a broken policy stops the run before it starts.
-    let policies = args.policy.as_deref().map(super::super::policy::load).transpose()?;
+    let policies = args
+        .policy
+        .as_deref()
+        .map(|dir| super::super::policy::load(dir, args.policy_timeout))
+        .transpose()?;
     let mut plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
     if let Some(policies) = &policies {
         judge_accounts(&mut plan, policies)?;
@@ -93,18 +98,21 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
 
 /// Each planned account's plan judged with its own context (id, name and tags from the fleet
 /// file). The fleet plan's digest, computed when it is written, covers the verdicts. The
-/// accounts are shared out over the machine's cores, each thread with its own copy of the
-/// parsed policies (cheap: the parsed modules are shared).
-pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+/// accounts are shared out over the machine's cores, each thread with its own evaluating
+/// process for all of its accounts (docs/policy.md, "Limits").
+pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &Policies) -> anyhow::Result<()> {
     let threads = std::thread::available_parallelism().map_or(1, usize::from).max(1);
     let chunk = plan.accounts.len().div_ceil(threads).max(1);
+    let evaluators = (0..plan.accounts.len().div_ceil(chunk))
+        .map(|_| policies.evaluator())
+        .collect::<anyhow::Result<Vec<_>>>()?;
     std::thread::scope(|scope| {
         let workers: Vec<_> = plan
             .accounts
             .chunks_mut(chunk)
-            .map(|accounts| {
-                let policies = policies.clone();
-                scope.spawn(move || accounts.iter_mut().try_for_each(|a| judge_account(a, &policies)))
+            .zip(evaluators)
+            .map(|(accounts, mut evaluator)| {
+                scope.spawn(move || accounts.iter_mut().try_for_each(|a| judge_account(a, &mut evaluator)))
             })
             .collect();
         workers.into_iter().try_for_each(|w| {
@@ -114,7 +122,10 @@ pub(super) fn judge_accounts(plan: &mut FleetPlan, policies: &pai_policy::Policy
     })
 }
 
-fn judge_account(account: &mut pai_fleet::plan::AccountPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+fn judge_account(
+    account: &mut pai_fleet::plan::AccountPlan,
+    evaluator: &mut pai_policy::Evaluator,
+) -> anyhow::Result<()> {
     use pai_fleet::plan::{AccountOutcome, CompactPlan};
     let context = super::super::policy::context(Some(pai_policy::AccountContext {
         id: account.id.clone(),
@@ -122,7 +133,8 @@ fn judge_account(account: &mut pai_fleet::plan::AccountPlan, policies: &pai_poli
         tags: account.tags.clone(),
     }));
     if let AccountOutcome::Planned { plan } = &mut account.outcome {
-        let judged = pai_policy::judge_digested(policies, plan.decode()?, &context, Some(&plan.digest()))
+        let judged = evaluator
+            .judge_digested(plan.decode()?, &context, Some(&plan.digest()))
             .with_context(|| format!("account {}: evaluating the policies", account.name.as_str()))?;
         *plan = CompactPlan::encode(&judged)?;
     }
@@ -165,7 +177,7 @@ pub(super) fn plan_fleet(
 /// Before a saved fleet plan is applied with `--policy`: refuses it when the policies are not
 /// those it was judged with, and judges every account again, so that one they deny now is left
 /// alone like one denied at plan time.
-pub(super) fn recheck(plan: &mut FleetPlan, policies: &pai_policy::PolicySet) -> anyhow::Result<()> {
+pub(super) fn recheck(plan: &mut FleetPlan, policies: &Policies) -> anyhow::Result<()> {
     use pai_fleet::plan::AccountOutcome;
     for account in &plan.accounts {
         if let AccountOutcome::Planned { plan } = &account.outcome {
