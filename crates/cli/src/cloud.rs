@@ -135,7 +135,7 @@ impl Interrupts {
                 .compare_exchange(0, signo, Ordering::SeqCst, Ordering::SeqCst)
                 .is_ok()
         {
-            eprintln!(
+            note!(
                 "\nInterrupted ({name}): no new order will be sent; waiting for the requests in flight to be answered \
                  and recorded. Send it again to exit at once (a request in flight is then left pending, and the next \
                  run asks ListProducts about it before ordering anything)."
@@ -151,7 +151,7 @@ impl Interrupts {
             }
             _ => " The orders were done; `pai-provision state list` shows what was recorded.",
         };
-        eprintln!("\nInterrupted ({name}): exiting now.{what}");
+        note!("\nInterrupted ({name}): exiting now.{what}");
         std::process::exit(128 + signo);
     }
 

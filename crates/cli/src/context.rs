@@ -143,7 +143,7 @@ pub fn warn_if_exposed(location: &StateLocation) {
     };
     let text = exposure.to_string();
     if SAID.lock().unwrap_or_else(PoisonError::into_inner).insert(text.clone()) {
-        eprintln!("warning: {text}");
+        note!("warning: {text}");
     }
 }
 
@@ -196,7 +196,7 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
     match pai_spec::load(&path) {
         Ok(loaded) => {
             if !loaded.warnings.is_empty() {
-                eprintln!("{}", diagnostic::render_all(&loaded.warnings, color));
+                note!("{}", diagnostic::render_all(&loaded.warnings, color));
             }
             let from_manifest = ManifestState::of(&loaded.manifest, &path);
             if let (Some(given), Some(m)) = (
@@ -206,12 +206,12 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
                 let no_env = |_: &str| None;
                 let overridden = resolve(&Source::Given(given.to_owned()), &no_env);
                 match (overridden, resolve(&Source::Manifest(m), &no_env)) {
-                    (Ok(used), Ok(declared)) if !used.same_state(&declared) => eprintln!(
+                    (Ok(used), Ok(declared)) if !used.same_state(&declared) => note!(
                         "warning: the state is {used} (--state or PAI_PROVISION_STATE), not the manifest's \
                          `[state] url` ({declared})"
                     ),
                     // A password in the manifest is worth a word even when it is not used.
-                    (_, Err(e)) => eprintln!("warning: {e:#}"),
+                    (_, Err(e)) => note!("warning: {e:#}"),
                     _ => {}
                 }
             }
@@ -221,7 +221,7 @@ pub fn load_manifest(g: &Global, arg: &Option<PathBuf>) -> anyhow::Result<Loaded
             })
         }
         Err(SpecError::Invalid { file, diagnostics }) => {
-            eprintln!("{}", diagnostic::render_all(&diagnostics, color));
+            note!("{}", diagnostic::render_all(&diagnostics, color));
             anyhow::bail!(
                 "`{file}` is not a valid manifest ({})",
                 diagnostic::summary(&diagnostics)

@@ -6,6 +6,16 @@
 //! in-process emulator of `--sandbox`. Nothing is kept between calls: each command passes what
 //! it loaded to what needs it. `anyhow` lives here at the edge.
 
+/// `eprintln!` that never panics: with stderr closed (`2>&1 | head`) the line is lost and the
+/// command goes on to its own exit, rather than dying of a panic (exit 101). Every line the
+/// binary writes to stderr goes through it; stdout goes through `context::emit`.
+macro_rules! note {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stderr(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod cloud;
 mod commands;
@@ -26,7 +36,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // Errors carry manifest text and servers' messages: their controls are written out.
-            eprintln!("error: {}", pai_spec::escape_lines(&error_chain(&err)));
+            note!("error: {}", pai_spec::escape_lines(&error_chain(&err)));
             ExitCode::from(1)
         }
     }

@@ -182,3 +182,35 @@ fn a_malformed_endpoint_flag_is_named_plainly() {
         run.stderr
     );
 }
+
+/// Issue 21, defect 10: with stdout and stderr a pipe whose reader is gone (`2>&1 | head` after
+/// `head` exited), no command panics (exit 101): the lines are lost, and the command exits with
+/// its own status.
+#[test]
+fn a_closed_pipe_is_no_panic() {
+    let work = Workdir::new();
+    std::fs::write(
+        work.file("bad.toml"),
+        "[fleet]\nrole = \"x\"\n[[accounts]]\nid = \"1\"\n",
+    )
+    .expect("write");
+    std::fs::write(work.file("bad-manifest.toml"), "[provider]\nregion = 1\n").expect("write");
+    for args in [
+        vec!["fleet", "plan", "bad.toml"],
+        vec!["validate", "bad-manifest.toml"],
+        vec!["--sandbox", "plan", "bad-manifest.toml"],
+        vec!["--help"],
+    ] {
+        let (reader, writer) = std::io::pipe().expect("a pipe");
+        drop(reader);
+        let err = writer.try_clone().expect("clone the pipe");
+        let status = work
+            .plain_command(&args)
+            .stdout(writer)
+            .stderr(err)
+            .status()
+            .expect("run pai-provision");
+        assert_ne!(status.code(), Some(101), "{args:?} panicked on a closed pipe");
+        assert!(status.code().is_some(), "{args:?} died of a signal: {status}");
+    }
+}

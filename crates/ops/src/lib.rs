@@ -13,8 +13,9 @@
 //!   reviewed one ([`saved::plan_within`], `pai_planner::plan::bound`); then the executor and
 //!   the run's close ([`carry_out`]), which a manifest's apply uses too.
 //!
-//! The policies' second look at a saved plan stays with the command (it reads the CI's
-//! variables); its verdict is an argument here.
+//! The policies' second look at a saved plan stays with the command: it runs in a process of
+//! its own, this binary started again (`pai_policy::Evaluator`), which only the binary can
+//! start, and it reads the CI's variables. Its verdict reaches the run through the plan.
 
 pub mod plan;
 pub mod saved;

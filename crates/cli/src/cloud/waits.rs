@@ -66,7 +66,7 @@ impl Say {
         let display = self.display.lock().unwrap_or_else(|p| p.into_inner()).clone();
         match display {
             Some(display) if display.println(line).is_ok() => {}
-            _ => eprintln!("{line}"),
+            _ => note!("{line}"),
         }
     }
 }
@@ -77,7 +77,7 @@ pub fn after_a_second(what: String) -> Announcer {
     let (done, wait) = mpsc::channel::<()>();
     std::thread::spawn(move || {
         if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(Duration::from_secs(1)) {
-            eprintln!("{what}");
+            note!("{what}");
         }
     });
     Announcer { _done: done }

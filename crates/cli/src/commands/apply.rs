@@ -240,7 +240,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some(signo) = interrupted {
-        eprintln!("{}", view::interrupted(&report, signal_name(signo)));
+        note!("{}", view::interrupted(&report, signal_name(signo)));
         return Ok(u8::try_from(128 + signo).unwrap_or(130));
     }
     Ok(if success { 0 } else { 1 })

@@ -20,7 +20,7 @@ pub const DEFAULT_ACCESS_KEY_SECRET: &str = "emulator-secret";
 pub fn run(_g: &Global, args: EmulatorArgs) -> anyhow::Result<u8> {
     let config = config(&args)?;
     for warning in exposure_warnings(&config.listeners) {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -63,7 +63,7 @@ fn config(args: &EmulatorArgs) -> anyhow::Result<EmulatorConfig> {
     if let Some(path) = &args.fleet {
         let loaded = pai_spec::fleet::load_fleet(path)?;
         for warning in &loaded.warnings {
-            eprintln!("{}", warning.render(false).trim_end());
+            note!("{}", warning.render(false).trim_end());
         }
         // The emulator's own key is the fleet's base credentials: every role trusts its account.
         config.accounts = accounts_for_fleet(&loaded.fleet, &config.home_account);
@@ -113,7 +113,7 @@ fn parse_listen(spec: &str, default_region: &Region) -> anyhow::Result<(Region, 
 async fn serve(config: EmulatorConfig) -> anyhow::Result<u8> {
     let emulator = start_and_announce(config, &mut std::io::stdout(), &mut std::io::stderr()).await?;
     wait_for_signal().await?;
-    eprintln!("stopping");
+    note!("stopping");
     emulator.shutdown().await;
     Ok(0)
 }

@@ -54,7 +54,7 @@ pub fn run(g: &Global, args: FmtArgs) -> anyhow::Result<u8> {
         return Ok(1);
     }
     write_atomically(&path, formatted.as_bytes())?;
-    eprintln!("formatted `{file}`");
+    note!("formatted `{file}`");
     Ok(0)
 }
 

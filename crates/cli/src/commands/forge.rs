@@ -27,7 +27,7 @@ pub fn comment(g: &Global, args: CommentArgs) -> anyhow::Result<u8> {
     let pointer = args.artifact_url.clone().or_else(|| context.run_url.clone());
     let fitted = fit(&args.key, &text, limit, pointer.as_deref())?;
     if fitted.lines_left_out > 0 {
-        eprintln!(
+        note!(
             "note: the plan is longer than a comment may be ({limit} characters): {} lines left out, with a pointer to the full plan",
             fitted.lines_left_out
         );
@@ -75,7 +75,7 @@ pub fn drift(g: &Global, args: DriftArgs) -> anyhow::Result<u8> {
         args.dry_run,
     ))?;
     if !report.not_planned.is_empty() {
-        eprintln!(
+        note!(
             "warning: {} could not be planned: their drift is unknown, so no issue of `{}` was closed",
             report.not_planned.join(", "),
             args.key

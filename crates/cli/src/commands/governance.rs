@@ -25,7 +25,7 @@ pub fn freeze(g: &Global, args: StateFreezeArgs) -> anyhow::Result<u8> {
         .ok_or_else(|| anyhow::anyhow!("the freeze was recorded but cannot be read back"))?;
     match args.format {
         Format::Json => {
-            eprintln!("State: {}", writer.location());
+            note!("State: {}", writer.location());
             context::emit_json(&freeze)?
         }
         Format::Human => {
@@ -50,7 +50,7 @@ pub fn unfreeze(g: &Global, args: StateFormatArgs) -> anyhow::Result<u8> {
     let lifted = if writer.exists() { writer.unfreeze()? } else { None };
     match args.format {
         Format::Json => {
-            eprintln!("State: {}", writer.location());
+            note!("State: {}", writer.location());
             context::emit_json(&serde_json::json!({ "lifted": lifted }))?
         }
         Format::Human => match lifted {

@@ -18,7 +18,7 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
     let g = &cli.global;
     g.check()?;
     if let Some(warning) = g.settle_warning() {
-        eprintln!("warning: {warning}");
+        note!("warning: {warning}");
     }
     match cli.command {
         Command::Validate(args) => validate::run(g, args),

@@ -80,11 +80,11 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
     if saved.is_some() && args.format != Format::Human {
-        eprintln!("{}", saved.unwrap_or_default());
+        note!("{}", saved.unwrap_or_default());
     }
     if plan.has_conflicts() {
         let n = plan.summary.conflict;
-        eprintln!(
+        note!(
             "error: the plan has {n} conflict{}: the manifest asks for what cannot change after purchase. \
              Resolve {} as shown above; apply refuses the plan until then.{}",
             if n == 1 { "" } else { "s" },
@@ -97,7 +97,7 @@ pub fn run(g: &Global, args: PlanArgs) -> anyhow::Result<u8> {
         );
     }
     if plan.is_denied() {
-        eprintln!(
+        note!(
             "error: a policy denies the plan (see Policy above); apply refuses it.{}",
             if args.out.is_some() {
                 " The plan was not saved."

@@ -48,7 +48,10 @@ pub(super) fn capitalised(s: &str) -> String {
 
 /// The state read, said on stderr when stdout holds JSON.
 pub(super) fn name_beside_json(store: &Store) {
-    eprint!("{}", heading(store));
+    {
+        use std::io::Write as _;
+        let _ = write!(std::io::stderr(), "{}", heading(store));
+    }
 }
 
 pub fn list(g: &Global, args: StateFormatArgs) -> anyhow::Result<u8> {
@@ -148,7 +151,7 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
     let warning = forget_warning(&removed);
     match args.format {
         Format::Json => {
-            eprintln!("State: {}", writer.location());
+            note!("State: {}", writer.location());
             context::emit_json(&Removed {
                 removed: &removed,
                 warning,
@@ -165,7 +168,7 @@ pub fn rm(g: &Global, args: StateAddrArgs) -> anyhow::Result<u8> {
             } else {
                 "WARNING"
             };
-            eprintln!("{label}: {warning}");
+            note!("{label}: {warning}");
         }
     }
     Ok(0)
@@ -220,7 +223,7 @@ pub fn import(g: &Global, args: StateImportArgs) -> anyhow::Result<u8> {
     };
     match args.format {
         Format::Json => {
-            eprintln!("State: {}", writer.location());
+            note!("State: {}", writer.location());
             context::emit_json(recorded)?
         }
         Format::Human => context::emit(&format!(

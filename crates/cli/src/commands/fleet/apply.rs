@@ -142,9 +142,7 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             context::emit(&render::human(&plan, context::stdout_color(g)))?;
         }
         if plan.has_conflicts() {
-            eprintln!(
-                "warning: accounts with conflicts are left alone (see the remedies above); the others are applied"
-            );
+            note!("warning: accounts with conflicts are left alone (see the remedies above); the others are applied");
         }
         if !plan.has_changes() {
             // Nothing to do is a success only if every account could be planned, without
@@ -157,7 +155,7 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
                 })?;
             }
             if held_back > 0 {
-                eprintln!(
+                note!(
                     "error: {held_back} account{} could not be planned or {} conflicts (see above); the others have \
                      nothing to do. Run the fleet apply again once {} can be planned without conflicts.",
                     if held_back == 1 { "" } else { "s" },
@@ -180,10 +178,10 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         .filter(|a| matches!(a.outcome, AccountOutcome::Planned { .. }))
         .count();
     if let Some(warning) = plan.no_state_warning(&states.to_string()) {
-        eprintln!("WARNING: {warning}");
+        note!("WARNING: {warning}");
     }
     if let Some(note) = tolerance_note(planned, &args) {
-        eprintln!("note: {note}");
+        note!("note: {note}");
     }
     let interrupts = cloud.interrupts().clone();
     let stopped_by = {
@@ -232,7 +230,7 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
         }
     }
     if let Some(signo) = interrupts.taken() {
-        eprintln!(
+        note!(
             "Interrupted ({}): no new account was started and no new order sent; run the same fleet apply again to \
              finish: each account resumes where it stopped.",
             signal_name(signo)

@@ -155,7 +155,7 @@ impl FleetCloud {
             .collect();
         let (fleet, skipped) = fleet.with_discovered(&found);
         for why in skipped {
-            eprintln!("warning: {why}");
+            note!("warning: {why}");
         }
         Ok(fleet)
     }

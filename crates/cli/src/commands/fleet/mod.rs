@@ -39,7 +39,7 @@ pub fn load(g: &Global, path: &Path) -> anyhow::Result<LoadedFleetFile> {
     let loaded = match load_fleet(path) {
         Ok(loaded) => loaded,
         Err(FleetError::Invalid { file, diagnostics }) => {
-            eprintln!("{}", diagnostic::render_all(&diagnostics, color));
+            note!("{}", diagnostic::render_all(&diagnostics, color));
             anyhow::bail!(
                 "`{file}` is not a valid fleet file ({})",
                 diagnostic::summary(&diagnostics)
@@ -48,7 +48,7 @@ pub fn load(g: &Global, path: &Path) -> anyhow::Result<LoadedFleetFile> {
         Err(e) => return Err(e.into()),
     };
     if !loaded.warnings.is_empty() {
-        eprintln!("{}", diagnostic::render_all(&loaded.warnings, color));
+        note!("{}", diagnostic::render_all(&loaded.warnings, color));
     }
     Ok(LoadedFleetFile {
         fleet: loaded.fleet,
@@ -154,7 +154,7 @@ fn load_manifest(g: &Global, path: &Path) -> Result<Arc<LoadedManifest>, String>
     let loaded = match pai_spec::load(path) {
         Ok(loaded) => loaded,
         Err(pai_spec::SpecError::Invalid { file, diagnostics }) => {
-            eprintln!("{}", diagnostic::render_all(&diagnostics, context::stderr_color(g)));
+            note!("{}", diagnostic::render_all(&diagnostics, context::stderr_color(g)));
             return Err(format!(
                 "`{file}` is not a valid manifest ({})",
                 diagnostic::summary(&diagnostics)
@@ -163,7 +163,7 @@ fn load_manifest(g: &Global, path: &Path) -> Result<Arc<LoadedManifest>, String>
         Err(e) => return Err(e.to_string()),
     };
     if !loaded.warnings.is_empty() {
-        eprintln!("{}", diagnostic::render_all(&loaded.warnings, context::stderr_color(g)));
+        note!("{}", diagnostic::render_all(&loaded.warnings, context::stderr_color(g)));
     }
     if !g.sandbox {
         context::cloud_endpoints(g, &loaded.manifest).map_err(|e| format!("{}: {e:#}", path.display()))?;

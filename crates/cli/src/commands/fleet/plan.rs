@@ -64,14 +64,14 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
         Format::Markdown => context::emit(&render::markdown(&plan))?,
     }
     if let (Some(note), false) = (&saved, args.format == Format::Human) {
-        eprintln!("{note}");
+        note!("{note}");
     }
     if let Some(warning) = plan.no_state_warning(&states.to_string()) {
-        eprintln!("WARNING: {warning}");
+        note!("WARNING: {warning}");
     }
     if plan.has_conflicts() {
         let n = plan.totals.with_conflicts;
-        eprintln!(
+        note!(
             "error: {n} account{} {} conflicts: {} manifest asks for what cannot change after purchase. \
              Resolve them as shown above; fleet apply leaves {} alone until then.",
             if n == 1 { "" } else { "s" },
@@ -87,7 +87,7 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
             .filter_map(|a| a.plan())
             .filter(|p| p.is_denied())
             .count();
-        eprintln!(
+        note!(
             "error: a policy denies the plan of {n} account{} (see Policy above); fleet apply leaves {} alone.",
             if n == 1 { "" } else { "s" },
             if n == 1 { "it" } else { "them" },

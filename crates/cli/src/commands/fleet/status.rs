@@ -83,7 +83,7 @@ pub fn run(g: &Global, args: FleetStatusArgs) -> anyhow::Result<u8> {
     // describes the fleet, and a monitoring job must not read it as healthy.
     let nothing = |r: &AccountStatus| !r.exists && r.error.is_none() && r.locked_by.is_none() && r.stale_lock.is_none();
     if !rows.is_empty() && rows.iter().all(nothing) {
-        eprintln!(
+        note!(
             "WARNING: {states} holds no state of any of the {} listed account{}: if this fleet was applied before, \
              its states are elsewhere (a renamed or copied fleet file, or another --state)",
             rows.len(),

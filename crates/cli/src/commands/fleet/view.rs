@@ -41,7 +41,7 @@ impl FleetProgress for Lines {
         let routine = matches!(event, AccountEvent::Planned { .. });
         if self.verbose || !routine {
             if let Some(line) = event_line(account, &event) {
-                eprintln!("{line}");
+                note!("{line}");
             }
         }
     }
