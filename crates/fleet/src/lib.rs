@@ -16,8 +16,10 @@
 //!   each account's changes rendered by `pai_planner::render`.
 //! - [`run`]: the fleet run over an [`run::Environment`]: every account planned
 //!   ([`run::plan_accounts`]) and applied ([`run::apply_accounts`]) concurrently within bounds.
-//! - [`within`]: whether a fresh plan of an account orders nothing its reviewed plan did not (how a
-//!   stopped fleet apply resumes without buying what nobody reviewed).
+//!
+//! Each account's saved plan is carried out by `pai_ops::saved`, within the reviewed plan
+//! (`pai_planner::plan::bound`): that is also how a stopped fleet apply resumes without buying
+//! what nobody reviewed.
 //!
 //! `docs/fleet.md` describes the commands and the security model.
 

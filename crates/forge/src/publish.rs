@@ -2,7 +2,7 @@
 //! then the writes it decided: the plan comment ([`post_comment`]) and the drift issues
 //! ([`file_drift`]). Run again, each finds what it wrote by its marker and its author, so a
 //! retried job does not add a second comment or issue; and a post whose outcome is unknown (a
-//! 5xx, a lost answer) is followed by a listing before it is ever posted again ([`post_once`]).
+//! 5xx, a lost answer) is followed by a listing before it is ever posted again (`post_once`).
 
 use std::future::Future;
 use std::time::Instant;

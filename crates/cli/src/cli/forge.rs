@@ -22,8 +22,8 @@ pub struct ForgeFlags {
     #[arg(long, value_name = "REPO")]
     pub repo: Option<String>,
     /// GitHub only: the login the token writes as, whose comments and issues are the ones read,
-    /// edited and closed (a GitHub App's NAME[bot], a person's login); anybody else's are
-    /// ignored [default: github-actions[bot]; GitLab asks whom the token acts as].
+    /// edited and closed (a GitHub App's `NAME[bot]`, a person's login); anybody else's are
+    /// ignored (default: `github-actions[bot]`; GitLab asks whom the token acts as).
     #[arg(long, value_name = "LOGIN")]
     pub author: Option<String>,
 }

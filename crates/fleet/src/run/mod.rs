@@ -14,7 +14,7 @@
 //!   exactly as `apply PLANFILE` applies a saved plan, under its own state's lock. Past the
 //!   failure tolerance no new account starts. An account whose state moved on since its plan
 //!   (a fleet apply stopped half-way) is planned again and applied only if the new plan orders
-//!   nothing the reviewed one did not ([`crate::within`]).
+//!   nothing the reviewed one did not (`pai_planner::plan::bound`).
 
 mod apply;
 mod plan;
