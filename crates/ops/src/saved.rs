@@ -52,10 +52,7 @@ pub enum Refusal {
         expected: String,
         hint: &'static str,
     },
-    #[error(
-        "it was made from {what} `{recorded}`, and this apply pins {what} `{given}`; plan again from the pinned \
-         {what}"
-    )]
+    #[error("it was made from {what} `{recorded}`, and this apply pins {what} `{given}`; plan again from `{given}`")]
     Pin {
         what: &'static str,
         recorded: String,
