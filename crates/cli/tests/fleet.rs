@@ -1078,3 +1078,43 @@ fn an_order_whose_answer_was_lost_is_reported_as_ordered() {
     let bought: usize = setup.members.iter().map(|m| setup.ledger_of(&m.id).orders.len()).sum();
     assert!(bought > 0 && ordered > 0, "{}", run.describe());
 }
+
+/// Issue 21, defect 7: `fleet apply FLEET` plans with the role it orders with (`role`), not
+/// `plan_role`: an account whose ordering role is broken shows as not planned in the plan that
+/// is approved, naming the role, and nothing is ordered in it.
+#[test]
+fn fleet_apply_of_a_fleet_file_plans_with_the_role_it_orders_with() {
+    let setup = FleetSetup::with(
+        vec![
+            member("acct-1", "2000000000000001", &[]),
+            member("acct-2", "2000000000000002", &[]),
+        ],
+        Vec::new(),
+        |config| {
+            for account in &mut config.accounts {
+                account.roles.push(RoleConfig::new("pai-reader", &[HOME]));
+                if account.id == "2000000000000002" {
+                    account.roles.retain(|r| r.name != ROLE);
+                }
+            }
+        },
+    );
+    let text = std::fs::read_to_string(&setup.fleet).expect("the fleet file");
+    let text = text.replacen("[fleet]\n", "[fleet]\nplan_role = \"pai-reader\"\n", 1);
+    std::fs::write(&setup.fleet, text).expect("write the fleet file");
+    let run = setup.expect(1, &["fleet", "apply", "--auto-approve", FLEET]);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("acct-2: NOT PLANNED"))
+        .unwrap_or_else(|| panic!("acct-2 was planned with the reading role: {}", run.describe()));
+    assert!(
+        line.contains(&format!("acs:ram::2000000000000002:role/{ROLE}")),
+        "{line}"
+    );
+    assert_eq!(setup.ledger_of("2000000000000002").orders.len(), 0);
+    assert!(
+        !setup.ledger_of("2000000000000001").orders.is_empty(),
+        "the other account is applied"
+    );
+}

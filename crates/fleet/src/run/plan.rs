@@ -16,11 +16,14 @@ use crate::limit::{AdaptiveLimit, Aimd};
 use crate::plan::{AccountOutcome, AccountPlan, CompactPlan};
 
 /// Plans every target, at most `config.concurrency` at once, and returns one [`AccountPlan`]
-/// per target, in the targets' order. `now` is the plans' creation time.
+/// per target, in the targets' order. `now` is the plans' creation time. `purpose` chooses the
+/// role: `fleet plan` reads with `plan_role`; `fleet apply FLEET` plans with the `role` it will
+/// order with, so that a broken ordering role shows in the plan that is approved.
 pub async fn plan_accounts(
     targets: Vec<AccountTarget>,
     env: Arc<dyn Environment>,
     config: RunConfig,
+    purpose: Purpose,
     progress: Arc<dyn FleetProgress>,
     now: OffsetDateTime,
 ) -> Vec<AccountPlan> {
@@ -44,15 +47,7 @@ pub async fn plan_accounts(
         tasks.spawn(async move {
             progress.event(target.account.name.as_str(), AccountEvent::Started);
             let throttled = ThrottleFlag::default();
-            let planned = plan_one(
-                &target,
-                env.as_ref(),
-                config,
-                Purpose::Plan,
-                Arc::clone(&throttled),
-                now,
-            )
-            .await;
+            let planned = plan_one(&target, env.as_ref(), config, purpose, Arc::clone(&throttled), now).await;
             // Held encoded from here on: a fleet holds every account's plan until it is rendered.
             let outcome = match planned.map(|plan| CompactPlan::encode(&plan)) {
                 Ok(Ok(plan)) => AccountOutcome::Planned { plan },

@@ -127,8 +127,12 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             &loaded,
             &states,
             targets.clone(),
-            run_config,
-            args.selection.shard,
+            super::plan::HowPlanned {
+                config: run_config,
+                shard: args.selection.shard,
+                // The role it will order with: a broken one shows in the plan that is approved.
+                purpose: pai_fleet::run::Purpose::Apply,
+            },
         )?;
         let plan = match &policies {
             Some(policies) => {

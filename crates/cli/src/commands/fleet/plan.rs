@@ -29,7 +29,18 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
         .as_deref()
         .map(|dir| super::super::policy::load(dir, args.policy_timeout))
         .transpose()?;
-    let mut plan = plan_fleet(g, &cloud, &loaded, &states, targets, config, args.selection.shard)?;
+    let mut plan = plan_fleet(
+        g,
+        &cloud,
+        &loaded,
+        &states,
+        targets,
+        HowPlanned {
+            config,
+            shard: args.selection.shard,
+            purpose: pai_fleet::run::Purpose::Plan,
+        },
+    )?;
     if let Some(policies) = &policies {
         judge_accounts(&mut plan, policies)?;
     }
@@ -142,15 +153,22 @@ fn judge_account(
 }
 
 /// Plans the targets and assembles the combined plan (also what `fleet apply FLEET` applies).
+/// How a fleet is planned: its bounds, its shard, and the role each account is read with.
+pub(super) struct HowPlanned {
+    pub config: RunConfig,
+    pub shard: Option<pai_fleet::shard::Shard>,
+    pub purpose: pai_fleet::run::Purpose,
+}
+
 pub(super) fn plan_fleet(
     g: &Global,
     cloud: &FleetCloud,
     loaded: &super::LoadedFleetFile,
     states: &pai_state::FleetStates,
     targets: Vec<pai_fleet::run::AccountTarget>,
-    config: RunConfig,
-    shard: Option<pai_fleet::shard::Shard>,
+    how: HowPlanned,
 ) -> anyhow::Result<FleetPlan> {
+    let HowPlanned { config, shard, purpose } = how;
     let count = targets.len();
     let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
         .then(|| Arc::new(view::Bar::new("planning", count, false)));
@@ -159,7 +177,7 @@ pub(super) fn plan_fleet(
         None => Arc::new(view::Lines { verbose: false }),
     };
     let now = pai_state::clock::now_utc();
-    let accounts = cloud.block_on(plan_accounts(targets, cloud.env(), config, progress, now));
+    let accounts = cloud.block_on(plan_accounts(targets, cloud.env(), config, purpose, progress, now));
     if let Some(bar) = bar {
         bar.finish();
     }
