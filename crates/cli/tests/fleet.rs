@@ -835,24 +835,7 @@ fn a_state_file_is_refused_for_a_fleet_with_or_without_the_sandbox() {
 /// STS code and the role; nothing is ordered in it.
 #[test]
 fn an_account_whose_apply_role_cannot_be_assumed_fails_naming_why() {
-    let setup = FleetSetup::with(
-        vec![
-            member("acct-1", "2000000000000001", &[]),
-            member("acct-2", "2000000000000002", &[]),
-        ],
-        Vec::new(),
-        |config| {
-            for account in &mut config.accounts {
-                account.roles.push(RoleConfig::new("pai-reader", &[HOME]));
-                if account.id == "2000000000000002" {
-                    account.roles.retain(|r| r.name != ROLE);
-                }
-            }
-        },
-    );
-    let text = std::fs::read_to_string(&setup.fleet).expect("the fleet file");
-    let text = text.replacen("[fleet]\n", "[fleet]\nplan_role = \"pai-reader\"\n", 1);
-    std::fs::write(&setup.fleet, text).expect("write the fleet file");
+    let setup = reading_role_everywhere_ordering_role_missing_in_acct_2();
     setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
 
     let human = setup.expect(1, &["fleet", "apply", "p.json"]);
@@ -1084,6 +1067,27 @@ fn an_order_whose_answer_was_lost_is_reported_as_ordered() {
 /// is approved, naming the role, and nothing is ordered in it.
 #[test]
 fn fleet_apply_of_a_fleet_file_plans_with_the_role_it_orders_with() {
+    let setup = reading_role_everywhere_ordering_role_missing_in_acct_2();
+    let run = setup.expect(1, &["fleet", "apply", "--auto-approve", FLEET]);
+    let line = run
+        .stderr
+        .lines()
+        .find(|l| l.starts_with("acct-2: NOT PLANNED"))
+        .unwrap_or_else(|| panic!("acct-2 was planned with the reading role: {}", run.describe()));
+    assert!(
+        line.contains(&format!("acs:ram::2000000000000002:role/{ROLE}")),
+        "{line}"
+    );
+    assert_eq!(setup.ledger_of("2000000000000002").orders.len(), 0);
+    assert!(
+        !setup.ledger_of("2000000000000001").orders.is_empty(),
+        "the other account is applied"
+    );
+}
+
+/// Two accounts whose reading role (`plan_role = "pai-reader"`) works, and acct-2 without the
+/// ordering role: what a plan with `plan_role` cannot see and an apply meets.
+fn reading_role_everywhere_ordering_role_missing_in_acct_2() -> FleetSetup {
     let setup = FleetSetup::with(
         vec![
             member("acct-1", "2000000000000001", &[]),
@@ -1102,19 +1106,5 @@ fn fleet_apply_of_a_fleet_file_plans_with_the_role_it_orders_with() {
     let text = std::fs::read_to_string(&setup.fleet).expect("the fleet file");
     let text = text.replacen("[fleet]\n", "[fleet]\nplan_role = \"pai-reader\"\n", 1);
     std::fs::write(&setup.fleet, text).expect("write the fleet file");
-    let run = setup.expect(1, &["fleet", "apply", "--auto-approve", FLEET]);
-    let line = run
-        .stderr
-        .lines()
-        .find(|l| l.starts_with("acct-2: NOT PLANNED"))
-        .unwrap_or_else(|| panic!("acct-2 was planned with the reading role: {}", run.describe()));
-    assert!(
-        line.contains(&format!("acs:ram::2000000000000002:role/{ROLE}")),
-        "{line}"
-    );
-    assert_eq!(setup.ledger_of("2000000000000002").orders.len(), 0);
-    assert!(
-        !setup.ledger_of("2000000000000001").orders.is_empty(),
-        "the other account is applied"
-    );
+    setup
 }
