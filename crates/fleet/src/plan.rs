@@ -209,6 +209,15 @@ impl FleetPlan {
         })
     }
 
+    /// The planned accounts a policy denies (`fleet apply` holds them back).
+    pub fn denied(&self) -> usize {
+        self.accounts
+            .iter()
+            .filter_map(AccountPlan::plan)
+            .filter(|p| p.is_denied())
+            .count()
+    }
+
     /// Whether any account would change (conflicts and noops are not changes).
     pub fn has_changes(&self) -> bool {
         self.accounts

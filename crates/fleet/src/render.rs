@@ -56,16 +56,8 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
         }
         writeln!(out)?;
     }
-    writeln!(out, "{}", totals_line(&plan.totals, denied(plan)))?;
+    writeln!(out, "{}", totals_line(&plan.totals, plan.denied()))?;
     writeln!(out, "{}", changes_line(&plan.totals))
-}
-
-/// The planned accounts a policy denies (held back by `fleet apply`).
-fn denied(plan: &FleetPlan) -> usize {
-    plan.accounts
-        .iter()
-        .filter(|a| matches!(&a.outcome, AccountOutcome::Planned { plan } if plan.is_denied()))
-        .count()
 }
 
 /// [`human()`] of a saved fleet plan: followed by its digest, which the reviewer checks and the

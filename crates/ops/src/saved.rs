@@ -125,6 +125,18 @@ fn resolved(path: &Path) -> PathBuf {
     folded
 }
 
+/// Under the lock, before any call to the cloud: refuses a state under a change freeze
+/// (`state freeze`), for a saved plan ([`check_locked`]) and a manifest's apply alike.
+pub fn check_freeze(location: &StateLocation, snapshot: &StateSnapshot) -> Result<(), Refusal> {
+    match &snapshot.freeze {
+        Some(freeze) => Err(Refusal::Frozen {
+            location: location.to_string(),
+            freeze: freeze.describe(),
+        }),
+        None => Ok(()),
+    }
+}
+
 /// A saved plan checked under the lock: made for this state, cloud and manifest.
 pub struct Checked<'a> {
     snapshot: &'a StateSnapshot,
@@ -138,12 +150,7 @@ pub fn check_locked<'a>(
     location: &StateLocation,
     snapshot: &'a StateSnapshot,
 ) -> Result<Checked<'a>, Refusal> {
-    if let Some(freeze) = &snapshot.freeze {
-        return Err(Refusal::Frozen {
-            location: location.to_string(),
-            freeze: freeze.describe(),
-        });
-    }
+    check_freeze(location, snapshot)?;
     let same_state = |recorded: &str| location.is_named_by(recorded);
     let here = Here {
         sandbox: saved.sandbox,

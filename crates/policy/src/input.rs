@@ -81,15 +81,8 @@ impl PolicyInput {
         context: &PolicyContext,
         digest: Option<&str>,
     ) -> Result<regorus::Value, crate::engine_value::Error> {
-        let without_verdict;
-        let plan = if plan.policy.is_some() {
-            let mut p = plan.clone();
-            p.policy = None;
-            without_verdict = p;
-            &without_verdict
-        } else {
-            plan
-        };
+        let plan = without_verdict(plan);
+        let plan = plan.as_ref();
         let mut document = crate::engine_value::to_value(plan)?;
         let would = crate::engine_value::to_value(&plan.summary.would())?;
         if let Ok(fields) = document.as_object_mut() {
@@ -135,15 +128,8 @@ impl PolicyInput {
             would: W,
             digest: &'a str,
         }
-        let without_verdict;
-        let plan = if plan.policy.is_some() {
-            let mut p = plan.clone();
-            p.policy = None;
-            without_verdict = p;
-            &without_verdict
-        } else {
-            plan
-        };
+        let plan = without_verdict(plan);
+        let plan = plan.as_ref();
         // `plan` is without its verdict here, as the given digest is.
         let computed;
         let digest = match digest {
@@ -389,4 +375,15 @@ mod document {
     fn pai_spec_manifest(text: &str) -> pai_spec::Manifest {
         pai_spec::parse(text.as_bytes(), "m.toml").expect("manifest").manifest
     }
+}
+
+/// The plan as the policies see it: without a verdict it may already carry (a saved plan's), so
+/// that judging a plan again sees what was judged the first time. Cloned only when there is one.
+fn without_verdict(plan: &Plan) -> std::borrow::Cow<'_, Plan> {
+    if plan.policy.is_none() {
+        return std::borrow::Cow::Borrowed(plan);
+    }
+    let mut plan = plan.clone();
+    plan.policy = None;
+    std::borrow::Cow::Owned(plan)
 }

@@ -98,14 +98,7 @@ pub fn run(g: &Global, args: ApplyArgs) -> anyhow::Result<u8> {
                 .with_context(|| format!("refusing the saved plan {}", target.display()))?,
         ),
         None => {
-            if let Some(freeze) = &snapshot.freeze {
-                anyhow::bail!(
-                    "the state {} is {}; nothing was done (the cloud was not asked). Plan still works; \
-                     `pai-provision state unfreeze` lifts the freeze",
-                    writer.location(),
-                    freeze.describe()
-                );
-            }
+            pai_ops::saved::check_freeze(writer.location(), &snapshot)?;
             None
         }
     };

@@ -204,7 +204,7 @@ fn head(plan: &FleetPlan) -> String {
     let _ = writeln!(
         out,
         "**{}**\n\n**{}**\n",
-        totals_line(t, super::denied(plan)),
+        totals_line(t, plan.denied()),
         changes_line(t)
     );
     out.push_str(

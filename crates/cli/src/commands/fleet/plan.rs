@@ -92,12 +92,7 @@ pub fn run(g: &Global, args: FleetPlanArgs) -> anyhow::Result<u8> {
         );
     }
     if plan.has_denials() {
-        let n = plan
-            .accounts
-            .iter()
-            .filter_map(|a| a.plan())
-            .filter(|p| p.is_denied())
-            .count();
+        let n = plan.denied();
         note!(
             "error: a policy denies the plan of {n} account{} (see Policy above); fleet apply leaves {} alone.",
             if n == 1 { "" } else { "s" },
