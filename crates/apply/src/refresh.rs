@@ -21,6 +21,9 @@ pub enum FindingKind {
     Drift,
     /// An interrupted order the cloud reports not purchased; apply will order it.
     NotPlaced,
+    /// An order sent moments ago (pending), not reported purchased yet: nothing is ordered before
+    /// its settle time has passed.
+    AwaitingOutcome,
     /// Recorded active and ordered moments ago; the cloud does not report it purchased yet.
     AwaitingActivation,
     /// Reordered after drift, and the cloud still does not report it purchased: a conflict.
@@ -36,6 +39,7 @@ impl FindingKind {
             FindingKind::Resolved => "resolved",
             FindingKind::Drift => "drift",
             FindingKind::NotPlaced => "not_placed",
+            FindingKind::AwaitingOutcome => "awaiting_outcome",
             FindingKind::AwaitingActivation => "awaiting_activation",
             FindingKind::NeverShows => "never_shows",
             FindingKind::AwaitingPayment => "awaiting_payment",
@@ -113,6 +117,11 @@ pub fn refresh<'a>(
             Verdict::NotPlaced => (
                 FindingKind::NotPlaced,
                 "an interrupted order was not placed; apply will order it",
+            ),
+            Verdict::AwaitingOutcome => (
+                FindingKind::AwaitingOutcome,
+                "an order sent moments ago has an unknown outcome, and the cloud does not report it purchased yet; \
+                 nothing is ordered before its settle time has passed",
             ),
             Verdict::AwaitingActivation => (
                 FindingKind::AwaitingActivation,

@@ -316,6 +316,7 @@ fn refresh_json_is_the_documented_schema() {
         "resolved",
         "drift",
         "not_placed",
+        "awaiting_outcome",
         "awaiting_activation",
         "never_shows",
     ] {

@@ -167,6 +167,20 @@ impl Change {
             && self.observed.as_ref().is_some_and(|o| !o.purchased)
     }
 
+    /// Recorded pending (an order sent moments ago, by a killed run or one still running), and
+    /// the cloud does not show it yet: a noop until its settle deadline
+    /// (`crate::reconcile::Verdict::AwaitingOutcome`).
+    pub fn awaiting_outcome(&self) -> bool {
+        self.action == Action::Noop
+            && self.before.as_ref().is_some_and(|b| b.status == Status::Pending)
+            && self.observed.as_ref().is_some_and(|o| !o.purchased)
+    }
+
+    /// A noop a reviewer should still see: an order that does not show yet.
+    pub fn awaiting(&self) -> bool {
+        self.awaiting_activation() || self.awaiting_outcome()
+    }
+
     /// A reorder after drift that the cloud now reports purchased: apply notes that it showed,
     /// so that a later drift of it is reordered again rather than taken for one that never showed.
     pub fn reorder_shown(&self) -> bool {

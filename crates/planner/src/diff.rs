@@ -6,7 +6,7 @@
 //! |---------------|------------------|----------------------|----------------------------------|
 //! | nothing       | adopt            | order                | order                            |
 //! | active        | noop             | reorder (1)          | noop                             |
-//! | pending       | adopt (resolves) | order                | order, `resolve_first`           |
+//! | pending       | adopt (resolves) | order (2)            | order, `resolve_first`           |
 //! | failed        | adopt            | order                | order                            |
 //! | unpaid        | adopt (resolves) | noop, awaiting payment | noop, awaiting payment         |
 //! | not wanted    | forget           | forget               | forget                           |
@@ -16,6 +16,10 @@
 //! carried out or not show yet, and the plan says "awaiting activation" as a noop. A row whose
 //! last order was itself a reorder after drift is a conflict instead: a reorder that never
 //! showed will not be helped by another.
+//!
+//! (2) Only once the row's settle deadline has passed: before it the order (of a killed run, or
+//! of one still running) may still be carried out, and the plan says "awaiting the outcome" as a
+//! noop. Apply waits out that deadline before it plans, so it never sees this noop.
 //!
 //! What the cloud's answer means for a recorded row (adopt, resolve, drift, not placed) is
 //! [`reconcile()`], shared with the executor and `refresh`; this
@@ -372,6 +376,15 @@ impl Planner<'_> {
                         change.reason = format!("{prefix}{resolving}: the cloud reports it purchased{}", product_id(o));
                     }
                 }
+            }
+            (Verdict::AwaitingOutcome, _) => {
+                change.action = Action::Noop;
+                change.reason = format!(
+                    "{prefix}awaiting the outcome of the order sent at {} (until {}): the cloud does not report \
+                     it purchased yet, and the order may still be carried out, so nothing is ordered before then",
+                    r.updated_at,
+                    r.settle_until.as_deref().unwrap_or("its settle deadline")
+                );
             }
             (Verdict::NotPlaced, Some(o)) => {
                 change.action = Action::Order;

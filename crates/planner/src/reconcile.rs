@@ -5,7 +5,8 @@
 //! |---------------------|------------------|----------------------|------------------------------------|
 //! | nothing             | adopt            | absent               | nothing                            |
 //! | nothing, elsewhere  | nothing          | absent               | nothing                            |
-//! | pending             | resolve          | not placed           | nothing                            |
+//! | pending, settling   | resolve          | awaiting outcome     | nothing                            |
+//! | pending, settled    | resolve          | not placed           | nothing                            |
 //! | active, settling    | confirmed        | awaiting activation  | nothing                            |
 //! | active, settled     | confirmed        | drift                | nothing                            |
 //! | active, reordered   | confirmed        | never shows          | nothing                            |
@@ -20,8 +21,12 @@
 //! by each send): the service may still be carrying the order out or not show it yet, so "not
 //! purchased" is no reason to buy again. "Reordered": settled, and the row's last order was a
 //! reorder after drift; a reorder that does not show either will not be helped by a third
-//! order, so it is a conflict for a person to look at. The window matters only for `active`
-//! rows: a `pending` row's is honoured before the question is asked (below).
+//! order, so it is a conflict for a person to look at. The window matters to `active` and
+//! `pending` rows: a `pending` row settling is an order sent moments ago (by a run that was
+//! killed, or one still running) whose outcome is not known yet, so "not purchased" does not
+//! mean it did not take effect. The executor, which asks about its own orders during its settle
+//! wait, treats that verdict as "not shown yet" and decides by its own clock; a plan shows it as
+//! awaited (`docs/idempotency.md`).
 //!
 //! "Unpaid": an order placed with `AutoPay: false` was accepted and waits for payment in the
 //! console. Until the cloud reports the product purchased, the order is the one to pay, never a
@@ -137,8 +142,12 @@ pub enum Verdict {
     /// Not purchased, recorded active by a reorder after drift, settled: the reorder never showed
     /// either. A conflict: a third order would not help.
     NeverShows,
-    /// Not purchased, recorded `pending`: the interrupted order did not take effect; order again.
+    /// Not purchased, recorded `pending`, settled: the interrupted order did not take effect;
+    /// order again.
     NotPlaced,
+    /// Not purchased, recorded `pending`, asked within its settle window: the order may still be
+    /// carried out; order nothing yet.
+    AwaitingOutcome,
     /// Not purchased, nothing (or a failure) recorded: nothing bought, ordering is safe.
     Absent,
     /// Not purchased, recorded `unpaid`: the order waits for payment; order nothing.
@@ -148,7 +157,7 @@ pub enum Verdict {
 }
 
 impl Verdict {
-    pub const ALL: [Verdict; 10] = [
+    pub const ALL: [Verdict; 11] = [
         Verdict::Adopt,
         Verdict::Resolve,
         Verdict::Confirmed,
@@ -156,6 +165,7 @@ impl Verdict {
         Verdict::Drift,
         Verdict::NeverShows,
         Verdict::NotPlaced,
+        Verdict::AwaitingOutcome,
         Verdict::Absent,
         Verdict::AwaitingPayment,
         Verdict::Nothing,
@@ -174,7 +184,8 @@ pub fn reconcile(recorded: Option<Record>, recorded_elsewhere: bool, word: Word)
         (None | Some((Failed, _)), Word::NotPurchased) => Verdict::Absent,
         (Some((Pending | Unpaid, _)), Word::Purchased) => Verdict::Resolve,
         (Some((Unpaid, _)), Word::NotPurchased) => Verdict::AwaitingPayment,
-        (Some((Pending, _)), Word::NotPurchased) => Verdict::NotPlaced,
+        (Some((Pending, Window::Settling)), Word::NotPurchased) => Verdict::AwaitingOutcome,
+        (Some((Pending, Window::Settled | Window::Reordered)), Word::NotPurchased) => Verdict::NotPlaced,
         (Some((Active, _)), Word::Purchased) => Verdict::Confirmed,
         (Some((Active, Window::Settling)), Word::NotPurchased) => Verdict::AwaitingActivation,
         (Some((Active, Window::Settled)), Word::NotPurchased) => Verdict::Drift,
@@ -192,7 +203,7 @@ mod tests {
         Some(Record { status, window })
     }
 
-    /// The module's table, row by row: the window matters to `active` rows only.
+    /// The module's table, row by row: the window matters to `active` and `pending` rows only.
     fn table() -> Vec<Row> {
         use Verdict::*;
         use Word::*;
@@ -203,18 +214,23 @@ mod tests {
                 (None, elsewhere, NotPurchased, Absent),
                 (None, elsewhere, Silent, Nothing),
             ]);
-            for (window, active_not_purchased) in [
-                (Window::Settling, AwaitingActivation),
-                (Window::Settled, Drift),
-                (Window::Reordered, NeverShows),
+            for (window, pending_not_purchased, active_not_purchased) in [
+                (Window::Settling, AwaitingOutcome, AwaitingActivation),
+                (Window::Settled, NotPlaced, Drift),
+                (Window::Reordered, NotPlaced, NeverShows),
             ] {
-                rows.extend(rows_of(elsewhere, window, active_not_purchased));
+                rows.extend(rows_of(elsewhere, window, pending_not_purchased, active_not_purchased));
             }
         }
         rows
     }
 
-    fn rows_of(elsewhere: bool, window: Window, active_not_purchased: Verdict) -> Vec<Row> {
+    fn rows_of(
+        elsewhere: bool,
+        window: Window,
+        pending_not_purchased: Verdict,
+        active_not_purchased: Verdict,
+    ) -> Vec<Row> {
         use Verdict::*;
         use Word::*;
         let (pending, active) = (rec(Status::Pending, window), rec(Status::Active, window));
@@ -222,7 +238,7 @@ mod tests {
         // A row under this address is what counts; another address's row is the diff's business.
         vec![
             (pending, elsewhere, Purchased, Resolve),
-            (pending, elsewhere, NotPurchased, NotPlaced),
+            (pending, elsewhere, NotPurchased, pending_not_purchased),
             (pending, elsewhere, Silent, Nothing),
             (active, elsewhere, Purchased, Confirmed),
             (active, elsewhere, NotPurchased, active_not_purchased),

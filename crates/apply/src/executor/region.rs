@@ -544,7 +544,9 @@ impl Context {
                     report.set(&product.address, why.outcome());
                     found += 1;
                 }
-                Verdict::NotPlaced | Verdict::Absent | Verdict::Drift => again.push(product),
+                // Not shown (yet). A pending row asked within its settle window is one this run
+                // is settling: the caller's own settle wait decides whether it is ordered again.
+                Verdict::NotPlaced | Verdict::AwaitingOutcome | Verdict::Absent | Verdict::Drift => again.push(product),
                 // A plan that ordered it saw it settled and shown once at most; the state or
                 // the clock moved since. Order nothing: the next plan says what it is.
                 verdict @ (Verdict::AwaitingActivation | Verdict::NeverShows) => report.set(

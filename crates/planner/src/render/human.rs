@@ -25,12 +25,12 @@ pub fn plan(plan: &Plan, color: bool) -> String {
     let shown: Vec<&Change> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::Noop || !c.warnings.is_empty() || c.awaiting_activation())
+        .filter(|c| c.action != Action::Noop || !c.warnings.is_empty() || c.awaiting())
         .collect();
     let acting = shown.iter().any(|c| c.action != Action::Noop);
     if acting {
         out.push_str("pai-provision will perform the following actions:\n\n");
-    } else if shown.iter().any(|c| c.awaiting_activation()) {
+    } else if shown.iter().any(|c| c.awaiting()) {
         // Not "the cloud matches": it says, right below, that a purchase does not show yet.
         out.push_str("No changes: nothing to order; the cloud does not show every purchase yet (below).\n\n");
     } else if plan.refreshed {
@@ -147,6 +147,10 @@ fn headline(change: &Change) -> (&'static str, String) {
             Some(before) if change.awaiting_activation() => format!(
                 "is awaiting activation (order {}): nothing is ordered",
                 escape(before.order_id.as_deref().unwrap_or("unknown"))
+            ),
+            Some(before) if change.awaiting_outcome() => format!(
+                "is awaiting the outcome of the order sent at {}: nothing is ordered",
+                escape(&before.updated_at)
             ),
             _ => "is unchanged".to_owned(),
         },

@@ -37,7 +37,7 @@ pub fn plan(plan: &Plan) -> String {
     let rows: Vec<_> = plan
         .changes
         .iter()
-        .filter(|c| c.action != Action::Noop || c.awaiting_activation())
+        .filter(|c| c.action != Action::Noop || c.awaiting())
         .collect();
     if rows.is_empty() {
         out.push_str("No changes.\n\n");
@@ -60,6 +60,8 @@ pub fn plan(plan: &Plan) -> String {
                 c.region,
                 if c.awaiting_activation() {
                     "awaiting activation"
+                } else if c.awaiting_outcome() {
+                    "awaiting outcome"
                 } else {
                     c.action.as_str()
                 },
@@ -149,7 +151,7 @@ pub(super) fn quiet(plan: &Plan) -> Option<String> {
         && plan
             .changes
             .iter()
-            .all(|c| c.action == Action::Noop && !c.awaiting_activation() && c.warnings.is_empty())
+            .all(|c| c.action == Action::Noop && !c.awaiting() && c.warnings.is_empty())
         && plan
             .policy
             .as_ref()

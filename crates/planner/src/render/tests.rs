@@ -165,6 +165,54 @@ fn an_order_awaiting_payment_in_every_format() {
     assert_eq!(ordered, [&serde_json::json!("oss")], "only the new product is ordered");
 }
 
+/// Issue 21, defect 14: an order sent moments ago (a killed apply, pending) that the cloud does
+/// not show yet is awaited, not planned again: no order, no change for `--detailed-exitcode`,
+/// and a reason that names the send and its deadline. After the deadline, the same answer
+/// means the order did not take effect.
+#[test]
+fn a_pending_order_still_settling_is_awaited_not_ordered_again() {
+    let pai = documented_product("pai", Pai, "cn-hangzhou");
+    let m = manifest(std::slice::from_ref(&pai));
+    let obs = seen(&[(&pai, false)]).with_asked_at(at());
+    let row = |settle_until: &str| {
+        let mut r = record(&pai, Status::Pending);
+        r.settle_until = Some(settle_until.to_owned());
+        r
+    };
+    let build = |r: Resource| {
+        let mut plan = Plan::build(&m, "p.toml", &state(&[r]), Some(&obs), &|r| m.endpoint_for(r), at());
+        plan.tool_version = "0.0.0-test".into();
+        plan
+    };
+    let later = pai_state::clock::format(at() + time::Duration::minutes(1));
+    let earlier = pai_state::clock::format(at() - time::Duration::minutes(1));
+
+    let awaiting = build(row(&later));
+    let change = &awaiting.changes[0];
+    assert_eq!(change.action, Action::Noop, "{}", change.reason);
+    assert!(
+        change
+            .reason
+            .contains("awaiting the outcome of the order sent at 2026-11-25T10:00:00Z")
+            && change.reason.contains(&format!("until {later}")),
+        "{}",
+        change.reason
+    );
+    assert!(change.awaiting(), "shown to the reviewer");
+    assert!(!awaiting.has_changes(), "--detailed-exitcode reports no change");
+    assert!(awaiting.orders.is_empty());
+    insta::assert_snapshot!("human_awaiting_outcome", super::human(&awaiting, false));
+    insta::assert_snapshot!("markdown_awaiting_outcome", super::markdown(&awaiting));
+
+    let settled = build(row(&earlier));
+    assert_eq!(settled.changes[0].action, Action::Order);
+    assert!(
+        settled.changes[0].reason.contains("did not take effect"),
+        "{}",
+        settled.changes[0].reason
+    );
+}
+
 /// Ordered moments ago, not shown yet: a noop the reviewer sees, in every format; after its
 /// deadline the same answer is drift, and after a reorder that never showed, a conflict.
 #[test]
