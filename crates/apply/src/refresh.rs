@@ -206,7 +206,12 @@ mod tests {
         writer.put_pending(run, &[&products[8], &products[9]]).expect("intents");
         writer.mark_unpaid(run, &[address(8)], &ok).expect("unpaid");
         writer
-            .note_sending(run, &[address(9)], 1, Duration::from_secs(3_600))
+            .note_sending(
+                run,
+                &[address(9)],
+                pai_state::Attempt::FIRST,
+                Duration::from_secs(3_600),
+            )
             .expect("sent");
         writer.mark_active(run, &[address(9)], &ok).expect("active");
         writer.end_run(run, &RunResult::Succeeded).expect("end");

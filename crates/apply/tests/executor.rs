@@ -359,6 +359,45 @@ async fn server_error_then_not_purchased_waits_the_settle_time_and_orders_again_
     assert_eq!(statuses(&work.state()), both(Status::Active));
 }
 
+/// Issue 21, defect 15: orders whose outcome stays unknown (a 500 each time, while ListProducts
+/// answers "not purchased") are not "failed": the rows stay `pending`, the report says the
+/// outcome is unknown after that many orders and that the next run resolves it, and the
+/// history numbers each order, not "try 1" for every one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn orders_whose_outcome_stays_unknown_are_reported_unknown_not_failed() {
+    let settle = Duration::from_millis(200);
+    let (work, emu, manifest, client) = start("order_error_500=1", settle);
+    let mut plan = plan(&work, &manifest, None).await;
+    plan.refreshed = true;
+    let report = apply(&work, client, settle, &plan).await.expect("applied");
+
+    assert!(!report.is_success());
+    assert!(report.is_unresolved(), "nothing was refused: {report:?}");
+    let attempts = ExecutorConfig::default().max_order_attempts;
+    for (address, outcome) in outcomes(&report) {
+        assert!(
+            matches!(&outcome, ProductOutcome::Unknown { error }
+                if error.contains(&format!("outcome unknown after {attempts} orders"))
+                    && error.contains("the next run resolves it")),
+            "{address}: {outcome:?}"
+        );
+    }
+    assert_eq!(statuses(&work.state()), both(Status::Pending));
+    assert!(emu_orders(&emu).is_empty(), "the 500 came before anything was recorded");
+
+    let history = work.writer().history(None).expect("history");
+    let sends: Vec<String> = history
+        .events
+        .iter()
+        .filter(|e| e.action == "sending" && e.addresses.iter().any(|a| a == "pai"))
+        .filter_map(|e| e.message.clone())
+        .collect();
+    assert_eq!(sends.len() as u32, attempts, "{sends:?}");
+    for (n, message) in sends.iter().enumerate() {
+        assert!(message.contains(&format!("order {} of this run", n + 1)), "{message}");
+    }
+}
+
 /// A throttled order is retried by the client (nothing was bought): the report counts every
 /// request, as the state's notes of them do, though one order was placed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -419,7 +458,9 @@ async fn killed_runs_pending_rows_that_landed_are_resolved() {
         let products: Vec<_> = manifest.products.values().collect();
         writer.put_pending(run, &products).expect("intent");
         let addresses: Vec<_> = products.iter().map(|p| p.address.clone()).collect();
-        writer.note_sending(run, &addresses, 1, settle).expect("send noted");
+        writer
+            .note_sending(run, &addresses, pai_state::Attempt::FIRST, settle)
+            .expect("send noted");
         client
             .create_product_orders(&hangzhou(), &blind.orders[0].body)
             .await

@@ -607,7 +607,9 @@ fn an_order_that_lands_after_its_timeout_is_not_bought_twice() {
     assert_exactly_once(&setup, &wanted);
     let history = setup.work.run(&["state", "history", "--format", "json"]);
     assert!(
-        history.stdout.contains("pending: request sent (try 1 of this order)"),
+        history
+            .stdout
+            .contains("pending: request sent (order 1 of this run, try 1 of it)"),
         "each send is in the history: {}",
         history.describe()
     );

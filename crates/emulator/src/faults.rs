@@ -24,6 +24,10 @@ pub struct Faults {
     pub throttle: f64,
     /// Chance of `500 InternalError` before anything is recorded.
     pub error_500: f64,
+    /// Chance of `500 InternalError` for an order only, before anything is recorded, while
+    /// `ListProducts` answers: a gateway that fails writes and serves reads. It reads the same
+    /// number as `error_500`, so it does not shift the sequence of the other faults.
+    pub order_error_500: f64,
     /// Chance, for an accepted order, of recording it and then closing the connection with no response.
     pub drop_after_commit: f64,
     /// Chance, for an accepted order, of recording it and then holding the response for `slow_ms`.
@@ -38,6 +42,7 @@ impl Default for Faults {
             latency_ms: 0,
             throttle: 0.0,
             error_500: 0.0,
+            order_error_500: 0.0,
             drop_after_commit: 0.0,
             slow_after_commit: 0.0,
             slow_ms: DEFAULT_SLOW_MS,
@@ -58,6 +63,7 @@ const KEYS: &[&str] = &[
     "latency_ms",
     "throttle",
     "error_500",
+    "order_error_500",
     "drop_after_commit",
     "slow_after_commit",
     "slow_ms",
@@ -99,6 +105,7 @@ impl FromStr for Faults {
                 "retry_after_ms" => faults.retry_after_ms = ms()?,
                 "throttle" => faults.throttle = probability()?,
                 "error_500" => faults.error_500 = probability()?,
+                "order_error_500" => faults.order_error_500 = probability()?,
                 "drop_after_commit" => faults.drop_after_commit = probability()?,
                 "slow_after_commit" => faults.slow_after_commit = probability()?,
                 other => return Err(err(format!("unknown fault `{other}`; known: {}", KEYS.join(", ")))),
@@ -119,6 +126,7 @@ impl fmt::Display for Faults {
         for (key, p) in [
             ("throttle", self.throttle),
             ("error_500", self.error_500),
+            ("order_error_500", self.order_error_500),
             ("drop_after_commit", self.drop_after_commit),
             ("slow_after_commit", self.slow_after_commit),
         ] {
@@ -145,6 +153,8 @@ impl fmt::Display for Faults {
 pub struct Draw {
     pub throttle: bool,
     pub error_500: bool,
+    /// Applies to orders only (`Faults::order_error_500`).
+    pub order_error_500: bool,
     pub drop_after_commit: bool,
     pub slow_after_commit: bool,
 }
@@ -153,15 +163,14 @@ impl Faults {
     /// Draw the faults of one request. Always consumes exactly four numbers, whatever the
     /// probabilities, so that changing one probability does not shift the others' sequence.
     pub fn draw(&self, rng: &mut StdRng) -> Draw {
-        let mut hit = |p: f64| {
-            let x: f64 = rng.gen();
-            x < p
-        };
+        let mut next = || rng.gen::<f64>();
+        let (throttle, error, drop, slow) = (next(), next(), next(), next());
         Draw {
-            throttle: hit(self.throttle),
-            error_500: hit(self.error_500),
-            drop_after_commit: hit(self.drop_after_commit),
-            slow_after_commit: hit(self.slow_after_commit),
+            throttle: throttle < self.throttle,
+            error_500: error < self.error_500,
+            order_error_500: error < self.order_error_500,
+            drop_after_commit: drop < self.drop_after_commit,
+            slow_after_commit: slow < self.slow_after_commit,
         }
     }
 }
@@ -227,6 +236,14 @@ mod tests {
         let always: Faults = "error_500=1,drop_after_commit=1".parse().unwrap();
         let mut rng = StdRng::seed_from_u64(1);
         let d = always.draw(&mut rng);
-        assert!(d.error_500 && d.drop_after_commit && !d.throttle);
+        assert!(d.error_500 && d.drop_after_commit && !d.throttle && !d.order_error_500);
+
+        // Orders only, and without shifting the other faults' sequence.
+        let orders: Faults = "throttle=0.5,order_error_500=1".parse().unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let with_orders: Vec<Draw> = (0..200).map(|_| orders.draw(&mut rng)).collect();
+        assert!(with_orders.iter().all(|d| d.order_error_500 && !d.error_500));
+        let throttled = |draws: &[Draw]| draws.iter().map(|d| d.throttle).collect::<Vec<_>>();
+        assert_eq!(throttled(&with_orders), throttled(&run(7)));
     }
 }

@@ -338,6 +338,9 @@ async fn api_call(
         }
         return Ok(json_response(StatusCode::OK, &response, Some(request_id)));
     }
+    if draw.order_error_500 {
+        return Err(ApiError::internal());
+    }
     // The gateway checks RAM before the service reads the body.
     if !shared.realism.may_create_orders(&identity.access_key_id) {
         return Err(ApiError::no_permission(

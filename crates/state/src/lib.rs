@@ -68,7 +68,7 @@ pub use postgres::PG_SCHEMA_VERSION;
 pub use provenance::{provenance, PolicyRecord, Provenance};
 pub use sqlite::schema::SCHEMA_VERSION;
 pub use store::Store;
-pub use writer::{force_unlock, StateWriter};
+pub use writer::{force_unlock, Attempt, StateWriter};
 
 /// Where an address stands. `pending` means an order may have reached the server and its
 /// outcome is not known; `failed` means the server definitely rejected it (nothing was bought);

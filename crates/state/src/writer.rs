@@ -202,7 +202,7 @@ impl StateWriter {
     }
 
     /// Notes, just before a request for them leaves, that an order for the `pending` rows
-    /// `addresses` is being sent (`attempt` counts from 1 within one order), and that the
+    /// `addresses` is being sent (`attempt` numbers the order and its request), and that the
     /// service may carry it out, or show it, up to `settle` later. A row's `updated_at` is then
     /// when its last request may have left and its `settle_until` when a "not purchased" about
     /// it may be trusted, by this run or any later one whatever its settings (see
@@ -211,7 +211,7 @@ impl StateWriter {
         &mut self,
         run: RunId,
         addresses: &[Address],
-        attempt: u32,
+        attempt: Attempt,
         settle: Duration,
     ) -> Result<(), StateError> {
         let sent = self.clock.now_utc();
@@ -234,7 +234,10 @@ impl StateWriter {
                     run,
                     &now,
                 )?;
-                let message = format!("pending: request sent (try {attempt} of this order); settles at {settle_until}");
+                let message = format!(
+                    "pending: request sent (order {} of this run, try {} of it); settles at {settle_until}",
+                    attempt.order, attempt.request
+                );
                 state_event(tx, run, &now, "sending", address, Status::Pending, &message, None)?;
             }
             Ok(())
@@ -557,4 +560,19 @@ fn state_event(
             ..NewEvent::default()
         },
     )
+}
+
+/// Which request of which order is leaving, as the history numbers it: a run that orders again
+/// after an unknown outcome sends a new order, and its history says "order 2", not "try 1" again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    /// Counts from 1 within a run and region: each order sent after the last one's outcome was
+    /// found to be "not purchased".
+    pub order: u32,
+    /// Counts from 1 within one order: the client's retries of a request that was not bought.
+    pub request: u32,
+}
+
+impl Attempt {
+    pub const FIRST: Attempt = Attempt { order: 1, request: 1 };
 }

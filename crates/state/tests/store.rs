@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use pai_spec::{Product, ProductCode};
 use pai_state::SCHEMA_VERSION;
-use pai_state::{ApiCall, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store};
+use pai_state::{
+    ApiCall, Attempt, CallOutcome, OrderOutcome, Origin, RunResult, StateError, StateWriter, Status, Store,
+};
 use support::{addr, listing, product, Backend, TickingClock};
 
 /// Runs each named test once per backend.
@@ -214,8 +216,13 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
 
     let second = w.begin_run("apply").unwrap();
     let before = w.snapshot().unwrap();
-    w.note_sending(second, &[addr("pai"), addr("oss")], 2, Duration::from_secs(60))
-        .unwrap();
+    w.note_sending(
+        second,
+        &[addr("pai"), addr("oss")],
+        Attempt { order: 1, request: 2 },
+        Duration::from_secs(60),
+    )
+    .unwrap();
     let snap = w.snapshot().unwrap();
     assert_eq!(snap.serial, before.serial + 1, "one transaction for the whole order");
     for a in ["pai", "oss"] {
@@ -244,7 +251,7 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
                 "sending",
                 Some(
                     format!(
-                        "pending: request sent (try 2 of this order); settles at {}",
+                        "pending: request sent (order 1 of this run, try 2 of it); settles at {}",
                         snap.resources[&addr("pai")].settle_until.as_deref().unwrap_or("?")
                     )
                     .as_str()
@@ -256,7 +263,12 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
     w.mark_active(second, &[addr("pai")], &OrderOutcome::default()).unwrap();
     let before = w.snapshot().unwrap();
     let err = w
-        .note_sending(second, &[addr("oss"), addr("pai")], 3, Duration::from_secs(60))
+        .note_sending(
+            second,
+            &[addr("oss"), addr("pai")],
+            Attempt { order: 1, request: 3 },
+            Duration::from_secs(60),
+        )
         .unwrap_err();
     assert!(
         matches!(&err, StateError::NotPending { address, status: Status::Active } if address == &addr("pai")),
@@ -268,7 +280,7 @@ fn a_send_is_noted_on_pending_rows_only(b: &Backend) {
         "a refused note changes nothing, not even `oss`"
     );
     assert!(matches!(
-        w.note_sending(second, &[addr("nope")], 1, Duration::from_secs(60)),
+        w.note_sending(second, &[addr("nope")], Attempt::FIRST, Duration::from_secs(60)),
         Err(StateError::NoSuchAddress(_))
     ));
 }
@@ -628,7 +640,8 @@ fn a_version_2_state_is_migrated_to_store_settle_deadlines(b: &Backend) {
         "rows read back as they were, without deadlines"
     );
     let run = w.begin_run("apply").unwrap();
-    w.note_sending(run, &[addr("oss")], 1, Duration::from_secs(60)).unwrap();
+    w.note_sending(run, &[addr("oss")], Attempt::FIRST, Duration::from_secs(60))
+        .unwrap();
     w.end_run(run, &RunResult::Succeeded).unwrap();
     let after = b.store().snapshot().unwrap();
     assert!(after.resources[&addr("oss")].settle_until.is_some());
@@ -646,7 +659,8 @@ fn settle_deadlines_and_reorders_follow_the_row(b: &Backend) {
     let row = |w: &StateWriter| w.snapshot().unwrap().resources[&addr("pai")].clone();
     w.put_pending(run, &[&pai]).unwrap();
     assert_eq!((row(&w).settle_until, row(&w).reorders), (None, 0), "not sent yet");
-    w.note_sending(run, &[addr("pai")], 1, Duration::from_secs(90)).unwrap();
+    w.note_sending(run, &[addr("pai")], Attempt::FIRST, Duration::from_secs(90))
+        .unwrap();
     let sent = row(&w);
     let at = time::OffsetDateTime::parse(&sent.updated_at, &time::format_description::well_known::Rfc3339).unwrap();
     assert_eq!(
@@ -667,11 +681,13 @@ fn settle_deadlines_and_reorders_follow_the_row(b: &Backend) {
     w.mark_failed(run, &[addr("pai")], "HTTP 503").unwrap();
     w.put_pending(run, &[&pai]).unwrap();
     assert_eq!(row(&w).reorders, 1, "a retry after failure is the same reorder");
-    w.note_sending(run, &[addr("pai")], 1, Duration::from_secs(90)).unwrap();
+    w.note_sending(run, &[addr("pai")], Attempt::FIRST, Duration::from_secs(90))
+        .unwrap();
     w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
     w.put_pending(run, &[&pai]).unwrap();
     assert_eq!(row(&w).reorders, 2);
-    w.note_sending(run, &[addr("pai")], 1, Duration::from_secs(90)).unwrap();
+    w.note_sending(run, &[addr("pai")], Attempt::FIRST, Duration::from_secs(90))
+        .unwrap();
     w.mark_active(run, &[addr("pai")], &OrderOutcome::default()).unwrap();
     let serial = w.snapshot().unwrap().serial;
     w.mark_seen(run, &addr("pai")).unwrap();

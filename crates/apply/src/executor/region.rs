@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use pai_planner::{reconcile, Record, Verdict, Word};
 use pai_spec::{Address, OrderBody, Product, Region};
-use pai_state::{ApiCall, OrderOutcome, RunId, StateError, StateWriter};
+use pai_state::{ApiCall, Attempt, OrderOutcome, RunId, StateError, StateWriter};
 
 use super::outcome::own_product_ids;
 use super::report::{ProductOutcome, RegionReport};
@@ -175,12 +175,16 @@ impl Context {
             }
             attempt += 1;
             if attempt > self.config.max_order_attempts {
+                // Each order failed ambiguously and ListProducts then reported the products not
+                // purchased: the rows stay `pending`, and only the next run, after its settle
+                // wait, can say whether the last one went through. That is not "failed".
                 for p in &to_order {
                     report.set(
                         &p.address,
-                        ProductOutcome::Failed {
+                        ProductOutcome::Unknown {
                             error: format!(
-                                "not purchased after {} orders whose outcome was unknown; run apply again",
+                                "outcome unknown after {} orders, each answered with an error that may hide a \
+                                 placed order; left pending: the next run resolves it before it orders",
                                 self.config.max_order_attempts
                             ),
                         },
@@ -229,7 +233,11 @@ impl Context {
             if self.cancel.is_cancelled() {
                 return Err(Held::Cancelled);
             }
-            self.write(|w, run| w.note_sending(run, &addresses, n, self.config.settle))
+            let attempt = Attempt {
+                order: attempt,
+                request: n,
+            };
+            self.write(|w, run| w.note_sending(run, &addresses, attempt, self.config.settle))
                 .map_err(Held::State)?;
             *last_send.lock().unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
             sent.fetch_add(1, Ordering::Relaxed);

@@ -145,7 +145,9 @@ impl RegionReport {
             parts.push(format!("{failed} failed"));
         }
         if unknown > 0 {
-            parts.push(format!("{unknown} unknown, left pending"));
+            parts.push(format!(
+                "{unknown} with an unknown outcome, left pending for the next run to resolve"
+            ));
         }
         let not_sent = self
             .products
@@ -190,6 +192,20 @@ impl ApplyReport {
     /// True when everything planned is done: the exit status of `apply`.
     pub fn is_success(&self) -> bool {
         self.regions.iter().all(RegionReport::is_success)
+    }
+
+    /// Not a success, and only because of orders whose outcome is unknown (rows left `pending`
+    /// for the next run): nothing was refused, so "failed" would say what the state does not.
+    pub fn is_unresolved(&self) -> bool {
+        !self.is_success()
+            && self.regions.iter().flat_map(|r| &r.products).all(|(_, o)| {
+                !matches!(
+                    o,
+                    ProductOutcome::Failed { .. }
+                        | ProductOutcome::NotSent { .. }
+                        | ProductOutcome::NotPermitted { .. }
+                )
+            })
     }
 
     /// Products an order was placed for now, paid or awaiting payment.

@@ -278,8 +278,12 @@ fn summary(applied: &[AccountApplied]) -> String {
             Applied::Applied { .. } | Applied::Resumed { .. } | Applied::Failed { .. } => {
                 ordered += account.outcome.ordered();
                 failed += 1;
+                let label = match &account.outcome {
+                    Applied::Applied { report } | Applied::Resumed { report } if report.is_unresolved() => "UNRESOLVED",
+                    _ => "FAILED",
+                };
                 format!(
-                    "{}: FAILED: {}",
+                    "{}: {label}: {}",
                     account.name,
                     account.outcome.failure().unwrap_or_default()
                 )
