@@ -289,6 +289,7 @@ fn draw_plan(seed: u64, realism: &Realism) -> Plan {
         latency_ms: latency,
         throttle,
         error_500,
+        order_error_500: 0.0,
         drop_after_commit,
         slow_after_commit,
         slow_ms: SLOW_MS,

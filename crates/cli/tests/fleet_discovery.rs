@@ -57,10 +57,17 @@ fn discovery_adds_the_folders_accounts_and_nothing_else() {
 
     let plan = work.run_plain(&["--state", states, "fleet", "plan", "fleet.toml", "--out", "p.json"]);
     assert_eq!(plan.code, Some(0), "{plan:?}");
-    assert!(plan.stdout.contains("team-a (2000000000000001)"), "{}", plan.stdout);
-    assert!(plan.stdout.contains("team-b (2000000000000002)"), "{}", plan.stdout);
-    assert!(!plan.stdout.contains("2000000000000003"), "{}", plan.stdout);
-    assert!(!plan.stdout.contains("2000000000000004"), "{}", plan.stdout);
+    // The two accounts make the same changes: one section names both; the saved plan has each.
+    assert!(
+        plan.stdout.contains("the same changes in 2 accounts: team-a, team-b"),
+        "{}",
+        plan.stdout
+    );
+    let saved = std::fs::read_to_string(work.file("p.json")).unwrap();
+    assert!(saved.contains("\"2000000000000001\"") && saved.contains("\"2000000000000002\""));
+    for other in ["2000000000000003", "2000000000000004"] {
+        assert!(!plan.stdout.contains(other) && !saved.contains(other), "{}", plan.stdout);
+    }
 
     // A plan of one discovered account applies that account only.
     let one = work.run_plain(&[

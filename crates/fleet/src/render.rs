@@ -1,17 +1,26 @@
 //! A fleet plan as people read it: [`human()`] text (Terraform-like, a section per account with
-//! changes or conflicts), [`markdown()`] for a pull-request comment, kept within GitHub's
-//! comment limit, and the [`json()`] document. Each account's changes are rendered by
+//! changes or conflicts, accounts with the same changes sharing one: `groups`),
+//! [`markdown()`] for a pull-request comment, kept within GitHub's comment limit, and the
+//! [`json()`] document, which keeps every account. Each section's changes are rendered by
 //! `pai_planner::render`, exactly as `plan` renders a single account; this module adds the
 //! headings, the totals and the accounts without a section. Every text from outside (names,
 //! paths, reasons) goes through `pai_spec::escape`.
+//!
+//! - `groups`: which accounts share a section.
+//! - `names`: a list of account names, short (`acct-0001..acct-0998`).
+//! - `markdown`: the pull-request comment.
 
 use pai_spec::escape;
 
 use crate::plan::{AccountOutcome, AccountPlan, CompactPlan, FleetPlan, Totals};
 
+mod groups;
 mod markdown;
+mod names;
 #[cfg(test)]
 mod tests;
+
+use groups::Group;
 
 pub use markdown::COMMENT_LIMIT;
 
@@ -34,13 +43,21 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
         }
     };
     writeln!(out, "{}\n", headline(plan))?;
-    for (account, account_plan) in with_section(plan) {
+    for group in groups::groups(plan) {
         // Decoded one at a time: the fleet plan holds every account's plan encoded.
-        let account_plan = account_plan.decode().map_err(std::io::Error::other)?;
-        writeln!(out, "{}", bold(&format!("── {} ──", account_title(account))))?;
+        let account_plan = group.plan.decode().map_err(std::io::Error::other)?;
+        writeln!(out, "{}", bold(&format!("── {} ──", group_title(&group))))?;
+        if let Some(note) = reasons_note(&group) {
+            writeln!(out, "{note}")?;
+        }
         out.write_all(pai_planner::render::human(&account_plan, color).as_bytes())?;
         if account_plan.is_denied() {
-            writeln!(out, "  fleet apply leaves this account alone.")?;
+            let whom = if group.accounts.len() == 1 {
+                "this account"
+            } else {
+                "these accounts"
+            };
+            writeln!(out, "  fleet apply leaves {whom} alone.")?;
         }
         writeln!(out)?;
     }
@@ -51,8 +68,27 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
     let unplanned: Vec<(&AccountPlan, &str)> = not_planned(plan).collect();
     if !unplanned.is_empty() {
         writeln!(out, "{}", bold(&format!("Not planned ({}):", unplanned.len())))?;
+        // One line per reason: a role missing from every account is one line, not a thousand.
+        let mut reasons: Vec<(&str, Vec<&AccountPlan>)> = Vec::new();
+        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
         for (account, reason) in unplanned {
-            writeln!(out, "  {}: {}", account_title(account), escape(reason))?;
+            match index.get(reason) {
+                Some(&i) => reasons[i].1.push(account),
+                None => {
+                    index.insert(reason, reasons.len());
+                    reasons.push((reason, vec![account]));
+                }
+            }
+        }
+        for (reason, members) in reasons {
+            let whom = match &members[..] {
+                [one] => account_title(one),
+                many => {
+                    let names: Vec<&str> = many.iter().map(|a| a.name.as_str()).collect();
+                    format!("{} ({})", escape(&names::compact(&names)), accounts(many.len()))
+                }
+            };
+            writeln!(out, "  {whom}: {}", escape(reason))?;
         }
         writeln!(out)?;
     }
@@ -117,6 +153,34 @@ fn headline(plan: &FleetPlan) -> String {
 /// `team-a (1000000000000001)`
 fn account_title(account: &AccountPlan) -> String {
     format!("{} ({})", escape(account.name.as_str()), escape(&account.id))
+}
+
+/// `team-a (1000000000000001)`, or for several accounts `the same changes in 998 accounts:
+/// acct-0001..acct-0998`.
+fn group_title(group: &Group<'_>) -> String {
+    match &group.accounts[..] {
+        [one] => account_title(one),
+        many => format!(
+            "the same changes in {}: {}",
+            accounts(many.len()),
+            escape(&group_names(group))
+        ),
+    }
+}
+
+fn group_names(group: &Group<'_>) -> String {
+    let names: Vec<&str> = group.accounts.iter().map(|a| a.name.as_str()).collect();
+    names::compact(&names)
+}
+
+/// When the members' reasons differ (they name each account's own ids), whose are shown.
+fn reasons_note(group: &Group<'_>) -> Option<String> {
+    (!group.same_text).then(|| {
+        format!(
+            "(the reasons below are {}'s; the other accounts' name their own ids: see the JSON plan)",
+            escape(group.first().name.as_str())
+        )
+    })
 }
 
 /// `1 account`, `3 accounts`.

@@ -179,12 +179,17 @@ impl Context {
                 // purchased: the rows stay `pending`, and only the next run, after its settle
                 // wait, can say whether the last one went through. That is not "failed".
                 for p in &to_order {
+                    let last = match report.outcome(&p.address) {
+                        Some(ProductOutcome::Unknown { error }) => format!(" (the last answered: {error})"),
+                        _ => String::new(),
+                    };
                     report.set(
                         &p.address,
                         ProductOutcome::Unknown {
                             error: format!(
-                                "outcome unknown after {} orders, each answered with an error that may hide a \
-                                 placed order; left pending: the next run resolves it before it orders",
+                                "outcome unknown after {} orders{last}: ListProducts reported it not purchased \
+                                 each time, but such an error may hide an order that shows later; left pending, \
+                                 the next run resolves it before it orders",
                                 self.config.max_order_attempts
                             ),
                         },
@@ -308,6 +313,15 @@ impl Context {
                 let settled = self
                     .resolve_settled(report, products, &error, Found::AnswerLost, settled_at)
                     .await?;
+                // Until it is ordered again: what the last try of it was answered.
+                for p in &settled.again {
+                    report.set(
+                        &p.address,
+                        ProductOutcome::Unknown {
+                            error: error.to_string(),
+                        },
+                    );
+                }
                 Ok(settled.again)
             }
             OrderRefusal::NotBought => {

@@ -91,6 +91,11 @@ impl RegionReport {
         }
     }
 
+    /// The outcome recorded for `address` so far.
+    pub fn outcome(&self, address: &Address) -> Option<&ProductOutcome> {
+        self.products.iter().find(|(a, _)| a == address).map(|(_, o)| o)
+    }
+
     pub fn is_success(&self) -> bool {
         self.products.iter().all(|(_, o)| {
             matches!(

@@ -58,6 +58,7 @@ pub fn draw(seed: u64, realism: &Realism, settle_floor: Duration) -> Draw {
             latency_ms: rng.pick(&[0, 2, 10, LATENCY_MAX_MS]),
             throttle: rng.pick(&[0.02, 0.05, 0.1]),
             error_500: rng.pick(&[0.05, 0.1, 0.2]),
+            order_error_500: 0.0,
             drop_after_commit: rng.pick(&[0.1, 0.2, 0.4]),
             slow_after_commit: rng.pick(&[0.05, 0.15, 0.3]),
             slow_ms: SLOW_MS,

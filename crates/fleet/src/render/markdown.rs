@@ -7,8 +7,11 @@ use std::fmt::Write;
 
 use pai_spec::escape;
 
-use super::{accounts, changes_line, not_planned, totals_line, with_section, without_changes};
-use crate::plan::{AccountPlan, CompactPlan, FleetPlan};
+use super::groups::{groups, Group};
+use super::{
+    accounts, changes_line, group_names, not_planned, reasons_note, totals_line, with_section, without_changes,
+};
+use crate::plan::{AccountPlan, FleetPlan};
 
 /// GitHub's limit on a comment's length, in characters. The comment is measured in bytes,
 /// which are never fewer than characters (or UTF-16 units), so it fits however it is counted.
@@ -33,18 +36,19 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
     }
     let head = head(plan);
     let foot = foot(plan);
-    let rows: Vec<String> = with_section(plan).map(|(a, p)| row(a, p)).collect();
+    let groups = groups(plan);
+    let rows: Vec<String> = groups.iter().map(row).collect();
     let unplanned: Vec<String> = not_planned(plan).map(|(a, reason)| unplanned_row(a, reason)).collect();
     // Rendered only as far as a comment could hold: 10,000 accounts' sections would be
     // hundreds of megabytes, of which at most `limit` bytes are kept.
     let with_sections = rows.len();
     let mut sections: Vec<String> = Vec::new();
     let mut rendered = 0;
-    for (account, account_plan) in with_section(plan) {
+    for group in &groups {
         if rendered > limit {
             break;
         }
-        let text = section(account, account_plan);
+        let text = section(group);
         rendered += text.len();
         sections.push(text);
     }
@@ -69,12 +73,14 @@ pub(super) fn fleet(plan: &FleetPlan, limit: usize) -> String {
         fit(&unplanned, &mut budget),
         fit(&sections, &mut budget),
     ];
+    // Left out, in accounts: a row or section may stand for many.
+    let members = |from: usize| groups[from..].iter().map(|g| g.accounts.len()).sum::<usize>();
     let summarised = assemble(
         &head,
         &foot,
         &unchanged,
         [&rows[..kept[0]], &unplanned[..kept[1]], &sections[..kept[2]]],
-        Some([rows.len() - kept[0], unplanned.len() - kept[1], with_sections - kept[2]]),
+        Some([members(kept[0]), unplanned.len() - kept[1], members(kept[2])]),
     );
     cut(summarised, limit)
 }
@@ -254,12 +260,15 @@ fn foot(plan: &FleetPlan) -> String {
     )
 }
 
-fn row(account: &AccountPlan, plan: &CompactPlan) -> String {
-    let s = plan.summary();
+/// One row per section: the account, or the accounts sharing it.
+fn row(group: &Group<'_>) -> String {
+    let s = group.plan.summary();
+    let (names, id) = match &group.accounts[..] {
+        [one] => (format!("`{}`", cell(one.name.as_str())), cell(&one.id)),
+        many => (cell(&group_names(group)), accounts(many.len())),
+    };
     format!(
-        "| `{}` | {} | {} | {} | {} | {} | {} | {} |\n",
-        cell(account.name.as_str()),
-        cell(&account.id),
+        "| {names} | {id} | {} | {} | {} | {} | {} | {} |\n",
         s.order,
         s.adopt,
         s.reorder,
@@ -286,20 +295,35 @@ fn unplanned_row(account: &AccountPlan, reason: &str) -> String {
     )
 }
 
-/// An account's own plan comment, collapsed; open when it has conflicts or a policy denies it,
-/// which block it.
-fn section(account: &AccountPlan, plan: &CompactPlan) -> String {
+/// A section's plan comment (an account's, or that of the accounts sharing it), collapsed; open
+/// when it has conflicts or a policy denies it, which block it.
+fn section(group: &Group<'_>) -> String {
+    let plan = group.plan;
     let s = plan.summary();
     // Decoded one at a time: the fleet plan holds every account's plan encoded.
     let changes = match plan.decode() {
         Ok(plan) => pai_planner::render::markdown(&plan),
         Err(e) => format!("> [!CAUTION]\n> {}\n", cell(&e.to_string())),
     };
+    let (names, id) = match &group.accounts[..] {
+        [one] => (cell(one.name.as_str()), cell(&one.id)),
+        many => (
+            format!(
+                "the same changes in {}: {}",
+                accounts(many.len()),
+                cell(&group_names(group))
+            ),
+            "each".to_owned(),
+        ),
+    };
+    let note = reasons_note(group)
+        .map(|n| format!("{}\n\n", cell(&n)))
+        .unwrap_or_default();
     format!(
-        "<details{}><summary><b>{}</b> ({}): {} to order, {} to adopt, {} to reorder, {} to forget, {} {}{}</summary>\n\n{}\n</details>\n\n",
+        "<details{}><summary><b>{}</b> ({}): {} to order, {} to adopt, {} to reorder, {} to forget, {} {}{}</summary>\n\n{}{}\n</details>\n\n",
         if plan.has_conflicts() || plan.is_denied() { " open" } else { "" },
-        cell(account.name.as_str()),
-        cell(&account.id),
+        names,
+        id,
         s.order,
         s.adopt,
         s.reorder,
@@ -307,6 +331,7 @@ fn section(account: &AccountPlan, plan: &CompactPlan) -> String {
         s.conflict,
         if s.conflict == 1 { "conflict" } else { "conflicts" },
         if plan.is_denied() { ", <b>denied by policy</b>" } else { "" },
+        note,
         changes
     )
 }

@@ -71,7 +71,16 @@ fn text_from_outside_is_written_out_in_every_format() {
     assert!(human.contains("team-d (1000000000000004): line one\\nline two | </details><script>"));
 }
 
-/// `changed` accounts to order in, `unplanned` accounts refused with a long reason.
+/// A new account whose plan differs from every other's (a warning of its own), so that it gets
+/// a section of its own.
+fn distinct_fresh_account(i: usize) -> pai_planner::Plan {
+    let mut plan = fresh_account();
+    plan.changes[0].warnings.push(format!("only in account {i}"));
+    plan
+}
+
+/// `changed` accounts to order in, each with changes of its own, `unplanned` accounts refused
+/// with a long reason.
 fn large_fleet(changed: usize, unplanned: usize, settled: usize) -> FleetPlan {
     let mut accounts = Vec::new();
     let long = "ListProducts refused: Throttling.User: Request was denied due to user flow control. ".repeat(12);
@@ -79,7 +88,7 @@ fn large_fleet(changed: usize, unplanned: usize, settled: usize) -> FleetPlan {
         let name = format!("team-{i:05}");
         let id = format!("{:016}", 1_000_000_000_000_000u64 + i as u64);
         let outcome = if i < changed {
-            planned(fresh_account())
+            planned(distinct_fresh_account(i))
         } else if i < changed + unplanned {
             crate::fixtures::not_planned(&long)
         } else {
@@ -224,4 +233,125 @@ fn a_denied_account_is_counted_and_not_called_unsaved() {
         .find(|l| l.starts_with("Fleet: "))
         .expect("the totals line");
     assert!(totals.contains("1 denied by a policy"), "{totals}");
+}
+
+/// `same` accounts with the same changes (a fresh account each), then `others` accounts that
+/// differ, named `acct-0001` on.
+fn identical_fleet(same: usize, others: usize) -> FleetPlan {
+    let accounts = (0..same + others)
+        .map(|i| {
+            let plan = if i < same {
+                fresh_account()
+            } else {
+                distinct_fresh_account(i)
+            };
+            account(
+                &format!("acct-{:04}", i + 1),
+                &format!("{:016}", 2_000_000_000_000_000u64 + i as u64),
+                &[],
+                planned(plan),
+            )
+        })
+        .collect();
+    FleetPlan::new(
+        "fleet.toml",
+        FLEET_HASH.into(),
+        false,
+        "fleet.states".into(),
+        None,
+        accounts,
+        at(),
+    )
+}
+
+/// Issue 21: at 1,000 accounts of one manifest the plan is readable. Accounts with the same
+/// changes share one section that lists them compactly; the ones that differ keep their own;
+/// the JSON keeps every account.
+#[test]
+fn accounts_with_the_same_changes_share_one_section() {
+    let same = identical_fleet(1_000, 0);
+    let text = super::human(&same, false);
+    assert!(text.lines().count() < 200, "{} lines:\n{text}", text.lines().count());
+    assert_eq!(text.matches("── ").count(), 1, "{text}");
+    assert!(
+        text.contains("── the same changes in 1000 accounts: acct-0001..acct-1000 ──"),
+        "{text}"
+    );
+    assert!(text.contains("Fleet: 1000 accounts, 1000 planned (1000 with changes, 0 with conflicts)"));
+    assert!(
+        text.contains("Plan: 2000 to order"),
+        "the totals count every account: {text}"
+    );
+    assert!(!text.contains("reasons below are"), "identical texts need no note");
+
+    let mixed = identical_fleet(998, 2);
+    let text = super::human(&mixed, false);
+    assert_eq!(text.matches("── ").count(), 3, "{text}");
+    assert!(text.contains("── the same changes in 998 accounts: acct-0001..acct-0998 ──"));
+    assert!(text.contains("── acct-0999 (2000000000000998) ──"));
+    assert!(text.contains("── acct-1000 (2000000000000999) ──"));
+
+    let md = super::markdown(&mixed);
+    assert!(!md.contains("too long for one comment"), "{md}");
+    assert_eq!(
+        md.matches("<details><summary><b>acct-").count() + md.matches("<details><summary><b>the same").count(),
+        3,
+        "{md}"
+    );
+    assert!(md.contains("| acct-0001..acct-0998 | 998 accounts | 2 |"), "{md}");
+    assert!(md.contains("<b>the same changes in 998 accounts: acct-0001..acct-0998</b> (each)"));
+
+    let json: serde_json::Value = serde_json::from_str(&super::json(&mixed)).unwrap();
+    assert_eq!(
+        json["accounts"].as_array().unwrap().len(),
+        1_000,
+        "the JSON keeps every account"
+    );
+}
+
+/// Two accounts adopting the same product are the same change, though each reason names its
+/// own ProductId: one section, which says whose reasons it shows.
+#[test]
+fn a_shared_section_says_whose_reasons_it_shows() {
+    let adopting = |id: &str| {
+        let mut plan = fresh_account();
+        plan.changes[0].reason = format!("the cloud reports it purchased (ProductId {id})");
+        plan
+    };
+    let accounts = vec![
+        account("team-a", "1000000000000001", &[], planned(adopting("pid-a"))),
+        account("team-b", "1000000000000002", &[], planned(adopting("pid-b"))),
+    ];
+    let fleet = FleetPlan::new("fleet.toml", FLEET_HASH.into(), false, "s".into(), None, accounts, at());
+    let text = super::human(&fleet, false);
+    assert!(
+        text.contains("── the same changes in 2 accounts: team-a, team-b ──"),
+        "{text}"
+    );
+    assert!(text.contains("the reasons below are team-a's"), "{text}");
+    assert!(text.contains("pid-a") && !text.contains("pid-b"), "{text}");
+}
+
+/// Accounts refused for the same reason share its line.
+#[test]
+fn accounts_not_planned_for_one_reason_share_a_line() {
+    let accounts = (1..=300)
+        .map(|i| {
+            account(
+                &format!("acct-{i}"),
+                &format!("{:016}", 2_000_000_000_000_000u64 + i),
+                &[],
+                crate::fixtures::not_planned(if i == 7 { "throttled" } else { "no role" }),
+            )
+        })
+        .collect();
+    let fleet = FleetPlan::new("fleet.toml", FLEET_HASH.into(), false, "s".into(), None, accounts, at());
+    let text = super::human(&fleet, false);
+    assert!(text.contains("Not planned (300):\n"), "{text}");
+    assert!(
+        text.contains("  acct-1..acct-6, acct-8..acct-300 (299 accounts): no role\n"),
+        "{text}"
+    );
+    assert!(text.contains("  acct-7 (2000000000000007): throttled\n"), "{text}");
+    assert!(text.lines().count() < 20, "{text}");
 }
