@@ -66,7 +66,11 @@ fn discovery_adds_the_folders_accounts_and_nothing_else() {
     let saved = std::fs::read_to_string(work.file("p.json")).unwrap();
     assert!(saved.contains("\"2000000000000001\"") && saved.contains("\"2000000000000002\""));
     for other in ["2000000000000003", "2000000000000004"] {
-        assert!(!plan.stdout.contains(other) && !saved.contains(other), "{}", plan.stdout);
+        assert!(
+            !plan.stdout.contains(other) && !saved.contains(other),
+            "{}",
+            plan.stdout
+        );
     }
 
     // A plan of one discovered account applies that account only.

@@ -185,7 +185,8 @@ fn a_fleets_manifests_follow_the_same_rule() {
         let run = setup.run(args);
         assert_eq!(run.code, Some(1), "{args:?}: {}", run.describe());
         assert!(
-            run.stderr.contains(ALLOW) && run.stderr.contains("pai-provision.toml: `[provider] endpoints.cn-"),
+            // Each account's reason is in the plan (stdout), the accounts sharing it on one line.
+            run.stdout.contains(ALLOW) && run.stdout.contains("pai-provision.toml: `[provider] endpoints.cn-"),
             "{args:?}: {}",
             run.describe()
         );

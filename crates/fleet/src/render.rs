@@ -23,6 +23,7 @@ mod tests;
 use groups::Group;
 
 pub use markdown::COMMENT_LIMIT;
+pub use names::compact as compact_names;
 
 /// The fleet plan as `fleet plan` prints it; coloured headings if `color`.
 pub fn human(plan: &FleetPlan, color: bool) -> String {

@@ -65,6 +65,15 @@ impl StateLocation {
         }
     }
 
+    /// The state named briefly, where the database is already known (a fleet's accounts share
+    /// one): the file's path, or `schema NAME`.
+    pub fn brief(&self) -> String {
+        match self {
+            StateLocation::File(p) => p.display().to_string(),
+            StateLocation::Postgres(t) => format!("schema {}", t.schema),
+        }
+    }
+
     /// What the state is, in a sentence: "the file" or "the schema".
     pub(crate) fn noun(&self) -> &'static str {
         match self {

@@ -37,6 +37,14 @@ pub struct LockInfo {
 }
 
 impl LockInfo {
+    /// Who holds it, briefly: `` `fleet apply` by pid 20760 on vm since 2026-12-08T10:00:00Z ``.
+    pub fn brief(&self) -> String {
+        format!(
+            "`{}` by pid {} on {} since {}",
+            self.operation, self.pid, self.host, self.created_at
+        )
+    }
+
     /// A new record for this process taking a lock for `operation`.
     pub(crate) fn new(operation: &str, session: Option<i32>) -> LockInfo {
         LockInfo {

@@ -213,6 +213,12 @@ impl ApplyReport {
             })
     }
 
+    /// Products recorded because the cloud reports them purchased, not ordered by this run:
+    /// adopted by the plan, or found purchased when an order was refused as already open.
+    pub fn found_purchased(&self) -> usize {
+        self.adopted.len() + self.count(|o| matches!(o, ProductOutcome::Recorded { .. }))
+    }
+
     /// Products an order was placed for now, paid or awaiting payment.
     pub fn ordered(&self) -> usize {
         self.count(|o| {

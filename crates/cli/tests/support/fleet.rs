@@ -190,6 +190,13 @@ impl FleetSetup {
         self.emu.ledger().of_account(id)
     }
 
+    /// Holds account `id`'s state lock, as another runner applying it would.
+    pub fn hold_lock(&self, id: &str) -> pai_state::StateWriter {
+        std::fs::create_dir_all(&self.state).expect("the states directory");
+        pai_state::StateWriter::open(self.location(id), "apply (another runner)", std::time::Duration::ZERO)
+            .expect("take the lock")
+    }
+
     /// Where account `id`'s state is.
     pub fn location(&self, id: &str) -> StateLocation {
         if self.state.starts_with("postgres://") {

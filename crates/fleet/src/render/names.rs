@@ -6,8 +6,8 @@ const MAX_ITEMS: usize = 12;
 
 /// `names` as runs of consecutive numbers under one prefix (`acct-1..acct-3`), in order of
 /// prefix and number, at most [`MAX_ITEMS`] items and then `and N more`.
-pub(super) fn compact(names: &[&str]) -> String {
-    let mut parsed: Vec<(&str, Option<(u64, usize)>, &str)> = names
+pub fn compact(names: &[&str]) -> String {
+    let mut parsed: Vec<Parsed<'_>> = names
         .iter()
         .map(|name| {
             let digits = name.len() - name.trim_end_matches(|c: char| c.is_ascii_digit()).len();
@@ -53,6 +53,9 @@ pub(super) fn compact(names: &[&str]) -> String {
     out
 }
 
+/// A name as (prefix, its trailing number and the number's width, the name).
+type Parsed<'a> = (&'a str, Option<(u64, usize)>, &'a str);
+
 /// Consecutive numbers under one prefix.
 struct Run<'a> {
     prefix: &'a str,
@@ -65,10 +68,10 @@ struct Run<'a> {
 
 impl Run<'_> {
     fn item(self) -> (String, usize) {
-        let text = if self.count == 1 {
-            self.first.to_owned()
-        } else {
-            format!("{}..{}", self.first, self.last_name)
+        let text = match self.count {
+            1 => self.first.to_owned(),
+            2 => format!("{}, {}", self.first, self.last_name),
+            _ => format!("{}..{}", self.first, self.last_name),
         };
         (text, self.count)
     }
@@ -90,9 +93,9 @@ mod tests {
             (padded(1, 998), "acct-0001..acct-0998"),
             (
                 vec!["acct-1".into(), "acct-2".into(), "acct-5".into(), "acct-6".into(), "ops".into()],
-                "acct-1..acct-2, acct-5..acct-6, ops",
+                "acct-1, acct-2, acct-5, acct-6, ops",
             ),
-            (vec!["acct-9".into(), "acct-10".into()], "acct-9..acct-10"),
+            (vec!["acct-8".into(), "acct-9".into(), "acct-10".into()], "acct-8..acct-10"),
             // Zero-padded numbers of another width are another series.
             (vec!["acct-09".into(), "acct-010".into()], "acct-09, acct-010"),
             (vec!["a1".into(), "b2".into()], "a1, b2"),

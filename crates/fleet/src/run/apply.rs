@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use pai_apply::{ApplyReport, Cancel, ListProductsStatus, Silent};
 use pai_ops::saved::{self, Execution, MovedState, Refusal, SavedPlan};
-use pai_state::{Provenance, StateLocation, StateWriter};
+use pai_state::{Provenance, StateError, StateLocation, StateWriter};
 use serde::Serialize;
 use time::OffsetDateTime;
 
@@ -45,6 +45,9 @@ pub enum Applied {
     Resumed { report: ApplyReport },
     /// The plan had nothing to change.
     NothingToDo,
+    /// The reviewed plan had changes, and another run made them since (it changed the state
+    /// between this run's plan and its lock): nothing was left to do.
+    AppliedElsewhere { serial_planned: u64, serial_found: u64 },
     /// Not applied, and why; nothing was ordered for it in this run unless `report` says so.
     Failed {
         reason: String,
@@ -59,8 +62,60 @@ impl Applied {
     pub fn is_failure(&self) -> bool {
         match self {
             Applied::Applied { report } | Applied::Resumed { report } => !report.is_success(),
-            Applied::NothingToDo => false,
+            Applied::NothingToDo | Applied::AppliedElsewhere { .. } => false,
             Applied::Failed { .. } | Applied::NotStarted { .. } => true,
+        }
+    }
+
+    /// The account's outcome in one line (without its name), as the progress and the summary
+    /// both say it: `done: 4 ordered`, `FAILED: <why>`, `UNRESOLVED: <why>` (orders of unknown
+    /// outcome, left pending), `not started: <why>`.
+    pub fn describe(&self) -> String {
+        match self {
+            Applied::Applied { report } | Applied::Resumed { report } if report.is_success() => {
+                let mut line = match report.ordered() {
+                    0 => "done: nothing ordered".to_owned(),
+                    n => format!("done: {n} ordered"),
+                };
+                let found = report.found_purchased();
+                if found > 0 {
+                    line.push_str(&format!(", {found} recorded as already purchased"));
+                }
+                line
+            }
+            Applied::NothingToDo => "no changes".to_owned(),
+            Applied::AppliedElsewhere {
+                serial_planned,
+                serial_found,
+            } => format!(
+                "no changes left: another run applied this account since the plan (its state's serial was \
+                 {serial_planned}, is {serial_found})"
+            ),
+            Applied::NotStarted { reason } => format!("not started: {reason}"),
+            failed => {
+                let label = match failed {
+                    Applied::Applied { report }
+                    | Applied::Resumed { report }
+                    | Applied::Failed {
+                        report: Some(report), ..
+                    } if report.is_unresolved() => "UNRESOLVED",
+                    _ => "FAILED",
+                };
+                format!("{label}: {}", failed.failure().unwrap_or_default())
+            }
+        }
+    }
+
+    /// Products this run found already purchased and recorded (an answer lost, an order bought
+    /// in the console), not ordered.
+    pub fn recorded(&self) -> usize {
+        match self {
+            Applied::Applied { report }
+            | Applied::Resumed { report }
+            | Applied::Failed {
+                report: Some(report), ..
+            } => report.found_purchased(),
+            _ => 0,
         }
     }
 
@@ -195,7 +250,15 @@ pub async fn apply_accounts(
                     None => {
                         progress.event(plan.name.as_str(), AccountEvent::Started);
                         let throttled = ThrottleFlag::default();
-                        let outcome = apply_one(&plan, &target, env.as_ref(), &config, Arc::clone(&throttled)).await;
+                        let outcome = apply_one(
+                            &plan,
+                            &target,
+                            env.as_ref(),
+                            &config,
+                            Arc::clone(&throttled),
+                            progress.as_ref(),
+                        )
+                        .await;
                         if throttled.load(Ordering::Relaxed) {
                             permit.throttled();
                         }
@@ -254,15 +317,11 @@ fn entry(plan: &AccountPlan, outcome: Applied) -> AccountApplied {
 
 fn event_of(outcome: &Applied) -> AccountEvent {
     match outcome {
-        Applied::Applied { report } | Applied::Resumed { report } if report.is_success() => AccountEvent::Applied {
-            ordered: report.ordered(),
-        },
-        Applied::Applied { .. } | Applied::Resumed { .. } => AccountEvent::Failed {
-            reason: outcome.failure().unwrap_or_default(),
-        },
-        Applied::NothingToDo => AccountEvent::Applied { ordered: 0 },
-        Applied::Failed { reason, .. } => AccountEvent::Failed { reason: reason.clone() },
         Applied::NotStarted { reason } => AccountEvent::Skipped { reason: reason.clone() },
+        done => AccountEvent::Finished {
+            line: done.describe(),
+            failed: done.is_failure(),
+        },
     }
 }
 
@@ -274,6 +333,7 @@ async fn apply_one(
     env: &dyn Environment,
     config: &ApplyConfig,
     throttled: ThrottleFlag,
+    progress: &dyn FleetProgress,
 ) -> Applied {
     let AccountOutcome::Planned { plan: reviewed_plan } = &reviewed.outcome else {
         return Applied::NotStarted {
@@ -293,7 +353,7 @@ async fn apply_one(
         Ok(location) => location.clone(),
         Err(reason) => return failed(reason.clone()),
     };
-    let writer = match open_writer(location.clone(), config.lock_timeout).await {
+    let writer = match open_writer(location.clone(), config.lock_timeout, reviewed.name.as_str(), progress).await {
         Ok(writer) => writer,
         Err(reason) => return failed(reason),
     };
@@ -348,6 +408,13 @@ async fn apply_one(
         Err(e) => return failed(e.to_string()),
     };
     if !prepared.has_work() {
+        // The reviewed plan had changes and the state moved on since: another run made them.
+        if prepared.resumed && reviewed_plan.has_changes() {
+            return Applied::AppliedElsewhere {
+                serial_planned: reviewed_plan.serial,
+                serial_found: snapshot.serial,
+            };
+        }
         return Applied::NothingToDo;
     }
     let stopped_by = || (config.stopped_by)();
@@ -380,12 +447,57 @@ async fn apply_one(
     }
 }
 
-/// The account's state, locked (waiting up to `timeout`). Opening blocks; it runs beside the
-/// runtime's workers.
-async fn open_writer(location: StateLocation, timeout: Duration) -> Result<StateWriter, String> {
-    let shown = location.to_string();
-    tokio::task::spawn_blocking(move || StateWriter::open(location, "fleet apply", timeout))
-        .await
-        .map_err(|e| format!("cannot open the state {shown}: {e}"))?
-        .map_err(|e| format!("cannot lock the state {shown}: {e}"))
+/// How long a lock is waited for before the wait is reported.
+const WAIT_NOTICE: Duration = Duration::from_secs(1);
+
+/// The account's state, locked (waiting up to `timeout`), saying so when another run holds the
+/// lock, and who, past [`WAIT_NOTICE`]. Opening blocks; it runs beside the runtime's workers.
+async fn open_writer(
+    location: StateLocation,
+    timeout: Duration,
+    account: &str,
+    progress: &dyn FleetProgress,
+) -> Result<StateWriter, String> {
+    let shown = location.brief();
+    let opening = {
+        let location = location.clone();
+        tokio::task::spawn_blocking(move || StateWriter::open(location, "fleet apply", timeout))
+    };
+    tokio::pin!(opening);
+    let opened = tokio::select! {
+        opened = &mut opening => opened,
+        () = tokio::time::sleep(WAIT_NOTICE) => {
+            let deadline = OffsetDateTime::now_utc() + timeout.saturating_sub(WAIT_NOTICE);
+            let holder = tokio::task::spawn_blocking(move || {
+                pai_state::Store::open_read_only(location).ok().and_then(|s| s.lock_holder())
+            })
+            .await
+            .ok()
+            .flatten();
+            progress.event(
+                account,
+                AccountEvent::Waiting {
+                    on: format!(
+                        "the lock of its state ({shown}), held by {}, until {} at the latest",
+                        holder.map_or_else(|| "another run".to_owned(), |h| h.brief()),
+                        pai_state::clock::format_ceil(deadline)
+                    ),
+                },
+            );
+            opening.await
+        }
+    };
+    match opened {
+        Ok(Ok(writer)) => Ok(writer),
+        Ok(Err(StateError::Locked { holder, waited, .. })) => Err(format!(
+            "its state ({shown}) is locked by {}; gave up after {:.0}s (--lock-timeout)",
+            holder.map_or_else(
+                || "a process that has not recorded itself yet".to_owned(),
+                |h| h.brief()
+            ),
+            waited.as_secs_f64()
+        )),
+        Ok(Err(e)) => Err(format!("cannot lock its state: {e}")),
+        Err(e) => Err(format!("cannot open its state ({shown}): {e}")),
+    }
 }

@@ -133,11 +133,24 @@ pub trait FleetProgress: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AccountEvent {
     Started,
-    Planned { changes: usize },
-    NotPlanned { reason: String },
-    Applied { ordered: usize },
-    Failed { reason: String },
-    Skipped { reason: String },
+    /// Waiting for what another run holds: `on` says what (its state's lock, and who holds it).
+    Waiting {
+        on: String,
+    },
+    Planned {
+        changes: usize,
+    },
+    NotPlanned {
+        reason: String,
+    },
+    /// Applied, or not: `line` is [`Applied::describe`], the words the summary uses too.
+    Finished {
+        line: String,
+        failed: bool,
+    },
+    Skipped {
+        reason: String,
+    },
 }
 
 /// Says nothing.

@@ -205,18 +205,13 @@ pub fn run(g: &Global, args: FleetApplyArgs) -> anyhow::Result<u8> {
             ..pai_state::Provenance::of_process()
         },
     };
-    let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
-        .then(|| Arc::new(view::Bar::new("applying", planned, true)));
-    let progress: Arc<dyn FleetProgress> = match &bar {
-        Some(bar) => bar.clone(),
-        None => Arc::new(view::Lines { verbose: true }),
-    };
+    let terminal = std::io::stderr().is_terminal() && context::stderr_color(g);
+    let progress = view::Progress::start("applying", planned, g.verbose > 0, terminal);
     interrupts.set_phase(Phase::Ordering);
-    let applied = cloud.block_on(apply_accounts(plan.accounts, targets, cloud.env(), config, progress));
+    let shown: Arc<dyn FleetProgress> = progress.clone();
+    let applied = cloud.block_on(apply_accounts(plan.accounts, targets, cloud.env(), config, shown));
     interrupts.set_phase(Phase::After);
-    if let Some(bar) = bar {
-        bar.finish();
-    }
+    progress.finish();
     let applied = applied.map_err(|e| anyhow::anyhow!("--canary: {e}"))?;
     let success = applied.iter().all(|a| !a.outcome.is_failure()) && interrupts.taken().is_none();
     if json {
@@ -263,42 +258,62 @@ struct Outcome<'a> {
     success: bool,
 }
 
-/// One line per account and the totals.
+/// One line per outcome (`Applied::describe`, the words of the progress too), with the accounts
+/// that share it listed compactly, then the totals.
 fn summary(applied: &[AccountApplied]) -> String {
     let mut text = String::from("\n");
-    let mut ordered = 0;
-    let mut failed = 0;
-    let mut not_started = 0;
+    let (mut ordered, mut recorded, mut failed, mut not_started, mut elsewhere) = (0, 0, 0, 0, 0);
+    let mut lines: Vec<(String, Vec<&AccountApplied>)> = Vec::new();
+    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for account in applied {
-        let line = match &account.outcome {
-            Applied::Applied { report } | Applied::Resumed { report } if report.is_success() => {
-                ordered += report.ordered();
-                format!("{}: done, {} ordered", account.name, report.ordered())
+        ordered += account.outcome.ordered();
+        recorded += account.outcome.recorded();
+        match &account.outcome {
+            Applied::NotStarted { .. } => not_started += 1,
+            Applied::AppliedElsewhere { .. } => elsewhere += 1,
+            outcome if outcome.is_failure() => failed += 1,
+            _ => {}
+        }
+        let line = account.outcome.describe();
+        match index.get(&line) {
+            Some(&i) => lines[i].1.push(account),
+            None => {
+                index.insert(line.clone(), lines.len());
+                lines.push((line, vec![account]));
             }
-            Applied::Applied { .. } | Applied::Resumed { .. } | Applied::Failed { .. } => {
-                ordered += account.outcome.ordered();
-                failed += 1;
-                let label = match &account.outcome {
-                    Applied::Applied { report } | Applied::Resumed { report } if report.is_unresolved() => "UNRESOLVED",
-                    _ => "FAILED",
-                };
-                format!(
-                    "{}: {label}: {}",
-                    account.name,
-                    account.outcome.failure().unwrap_or_default()
-                )
-            }
-            Applied::NothingToDo => format!("{}: no changes", account.name),
-            Applied::NotStarted { reason } => {
-                not_started += 1;
-                format!("{}: not started: {reason}", account.name)
+        }
+    }
+    for (line, accounts) in &lines {
+        let whom = match &accounts[..] {
+            [one] => one.name.clone(),
+            many => {
+                let names: Vec<&str> = many.iter().map(|a| a.name.as_str()).collect();
+                format!("{} ({} accounts)", render::compact_names(&names), many.len())
             }
         };
-        text.push_str(&pai_spec::escape(&line));
+        text.push_str(&pai_spec::escape(&format!("{whom}: {line}")));
         text.push('\n');
     }
+    let mut also = Vec::new();
+    if recorded > 0 {
+        also.push(format!(
+            "{recorded} product{} recorded as already purchased",
+            if recorded == 1 { "" } else { "s" }
+        ));
+    }
+    if elsewhere > 0 {
+        also.push(format!(
+            "{elsewhere} account{} applied by another run",
+            if elsewhere == 1 { "" } else { "s" }
+        ));
+    }
+    let also = if also.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", also.join(", "))
+    };
     text.push_str(&format!(
-        "\nFleet apply: {} account{}, {ordered} product{} ordered, {failed} failed, {not_started} not started.\n",
+        "\nFleet apply: {} account{}, {ordered} product{} ordered, {failed} failed, {not_started} not started{also}.\n",
         applied.len(),
         if applied.len() == 1 { "" } else { "s" },
         if ordered == 1 { "" } else { "s" },

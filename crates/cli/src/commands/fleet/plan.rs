@@ -165,17 +165,12 @@ pub(super) fn plan_fleet(
 ) -> anyhow::Result<FleetPlan> {
     let HowPlanned { config, shard, purpose } = how;
     let count = targets.len();
-    let bar = (std::io::stderr().is_terminal() && context::stderr_color(g))
-        .then(|| Arc::new(view::Bar::new("planning", count, false)));
-    let progress: Arc<dyn FleetProgress> = match &bar {
-        Some(bar) => bar.clone(),
-        None => Arc::new(view::Lines { verbose: false }),
-    };
+    let terminal = std::io::stderr().is_terminal() && context::stderr_color(g);
+    let progress = view::Progress::start("planning", count, g.verbose > 0, terminal);
     let now = pai_state::clock::now_utc();
-    let accounts = cloud.block_on(plan_accounts(targets, cloud.env(), config, purpose, progress, now));
-    if let Some(bar) = bar {
-        bar.finish();
-    }
+    let shown: Arc<dyn FleetProgress> = progress.clone();
+    let accounts = cloud.block_on(plan_accounts(targets, cloud.env(), config, purpose, shown, now));
+    progress.finish();
     Ok(FleetPlan::new(
         &loaded.path.display().to_string(),
         loaded.hash.clone(),
