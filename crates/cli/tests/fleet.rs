@@ -7,7 +7,6 @@
 mod support;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::Duration;
 
 use pai_emulator::{AccountConfig, RoleConfig};
 use pai_state::StateWriter;
