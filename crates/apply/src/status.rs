@@ -60,7 +60,7 @@ impl ListProductsStatus {
         for (region, codes) in by_region {
             let client = self.client.clone();
             let at_once = self.at_once.clone();
-            tasks.spawn(async move {
+            tasks.spawn(tracing::Instrument::in_current_span(async move {
                 let codes: Vec<ProductCode> = codes.into_iter().collect();
                 // The semaphore is never closed, so a permit is always had in the end.
                 let _permit = match &at_once {
@@ -70,7 +70,7 @@ impl ListProductsStatus {
                 let started = Instant::now();
                 let result = client.list_products(&region, &codes).await;
                 (region, codes, started.elapsed(), result)
-            });
+            }));
         }
         let mut answers = BTreeMap::new();
         while let Some(joined) = tasks.join_next().await {

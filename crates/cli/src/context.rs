@@ -278,11 +278,16 @@ pub fn cloud_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<Endpoi
 /// commands write holds a plan, which names the accounts and what they buy. A file that exists
 /// is the user's, and keeps its mode.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    create_private(path)?.write_all(bytes)
+}
+
+/// The file `path`, emptied, or created its owner's alone (0600 on Unix), as [`write_private`].
+pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)?.write_all(bytes)
+    options.open(path)
 }
 
 /// Accepts `pai` or `products.pai`.

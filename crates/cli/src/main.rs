@@ -20,6 +20,7 @@ mod cli;
 mod cloud;
 mod commands;
 mod context;
+mod fleet_log;
 mod sandbox;
 
 use std::process::ExitCode;
@@ -49,14 +50,23 @@ fn init_logging(verbose: u8, color: bool) {
         2 => "debug",
         _ => "trace",
     };
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::Layer as _;
     let filter = tracing_subscriber::EnvFilter::try_from_env("PAI_PROVISION_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(level));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // What a fleet's accounts log goes to its log file, and to stderr only with -v.
+    let quiet_accounts =
+        tracing_subscriber::filter::DynFilterFn::new(move |_, cx| verbose > 0 || !fleet_log::in_account(cx));
+    let stderr = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(color)
         .with_target(false)
-        .try_init();
+        .with_filter(filter)
+        .with_filter(quiet_accounts);
+    let accounts =
+        fleet_log::FleetLogLayer(fleet_log::log()).with_filter(tracing_subscriber::filter::LevelFilter::INFO);
+    let _ = tracing_subscriber::registry().with(stderr).with(accounts).try_init();
 }
 
 /// The error and its causes, `a: b: c`, leaving out a cause that the text so far already ends

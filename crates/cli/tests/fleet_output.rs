@@ -106,3 +106,58 @@ fn products_found_purchased_are_counted_and_a_runner_whose_work_was_done_says_so
         "nothing ordered twice"
     );
 }
+
+/// Quiet by default: the executor's warnings of every account (answers lost, settle waits) are
+/// not on stderr; they are counted by kind in one line, which names the log file holding each
+/// with its account's name. `-v` prints them too.
+#[test]
+fn the_accounts_warnings_are_counted_by_kind_and_logged_to_a_named_file() {
+    let mut setup = FleetSetup::with(members(3), vec![], |config| config.faults.drop_after_commit = 1.0);
+    let log = setup.work.file("fleet.log");
+    setup
+        .work
+        .set_env("PAI_PROVISION_FLEET_LOG", Some(log.to_str().expect("a UTF-8 path")));
+    setup.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+    let quiet = ["--settle-time", "2s", "--timeout", "1s", "fleet", "apply", "p.json"];
+    let run = setup.expect(0, &quiet);
+    assert!(
+        !run.stderr.contains("WARN order outcome"),
+        "no warning line by default:\n{}",
+        run.stderr
+    );
+    let summary = line(&run.stderr, "Warnings: ");
+    assert!(
+        summary.starts_with("Warnings: 6 × order outcome unknown") && summary.contains(&log.display().to_string()),
+        "two orders of unknown outcome in each of 3 accounts, and where the detail is: {summary}"
+    );
+    let text = std::fs::read_to_string(&log).expect("the log file");
+    for account in ["acct-1", "acct-2", "acct-3"] {
+        assert_eq!(
+            text.lines()
+                .filter(|l| l.contains(&format!(" WARN {account}: order outcome unknown")))
+                .count(),
+            2,
+            "{text}"
+        );
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&log).expect("metadata").permissions().mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "the log names accounts and products: its owner's alone"
+        );
+    }
+
+    // -v: the same warnings on stderr as well.
+    let verbose = FleetSetup::with(members(1), vec![], |config| config.faults.drop_after_commit = 1.0);
+    verbose.expect(0, &["fleet", "plan", "--out", "p.json", FLEET]);
+    let run = verbose.expect(0, &[&["-v"][..], &quiet].concat());
+    assert!(
+        run.stderr.contains("order outcome unknown; asking ListProducts"),
+        "{}",
+        run.stderr
+    );
+}

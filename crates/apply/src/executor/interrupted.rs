@@ -57,6 +57,7 @@ pub async fn await_interrupted(snapshot: &StateSnapshot, settle: Duration) -> Op
     let found = unsettled(snapshot, settle, pai_state::clock::now_utc())?;
     let addresses: Vec<String> = found.addresses.iter().map(|a| format!("products.{a}")).collect();
     tracing::warn!(
+        kind = "wait for an interrupted run's orders",
         "{} left pending by an interrupted run moments ago; waiting {:.1}s, until {}, for an order it may have \
          sent to reach the cloud before asking about it",
         addresses.join(", "),

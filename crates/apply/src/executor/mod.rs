@@ -400,7 +400,8 @@ impl Executor {
                 progress: Arc::clone(&self.progress),
                 cancel: self.cancel.clone(),
             };
-            tasks.spawn(async move { ctx.run(job).await });
+            // In the caller's span: a fleet's account names what its regions log.
+            tasks.spawn(tracing::Instrument::in_current_span(async move { ctx.run(job).await }));
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {

@@ -308,7 +308,7 @@ impl Context {
                     .await
             }
             OrderRefusal::Ambiguous => {
-                tracing::warn!(region = %region, error = %error, "order outcome unknown; asking ListProducts");
+                tracing::warn!(kind = "order outcome unknown", region = %region, error = %error, "order outcome unknown; asking ListProducts");
                 self.progress.report(Progress::Resolving { region: region.clone() });
                 let settled = self
                     .resolve_settled(report, products, &error, Found::AnswerLost, settled_at)
@@ -397,7 +397,7 @@ impl Context {
             response.product_ids.len(),
             products.len()
         );
-        tracing::warn!(region = %region, "{doubt}; asking ListProducts which were bought");
+        tracing::warn!(kind = "order answer unclear", region = %region, "{doubt}; asking ListProducts which were bought");
         self.progress.report(Progress::Resolving { region: region.clone() });
         let mut rest = products;
         // A "not purchased" is the last word only from a question asked once the settle time
@@ -469,7 +469,12 @@ impl Context {
         may_reorder: bool,
     ) -> Result<Vec<Product>, ExecError> {
         let region = report.region.clone();
-        tracing::warn!(region = %region, error = %refusal, "order refused as already open; asking ListProducts");
+        tracing::warn!(
+            kind = "order refused as already open",
+            region = %region,
+            error = %refusal,
+            "order refused as already open; asking ListProducts"
+        );
         self.progress.report(Progress::Resolving { region: region.clone() });
         let asked = Instant::now();
         let mut settled = self.resolve(report, products, refusal, Found::AlreadyOpen).await?;

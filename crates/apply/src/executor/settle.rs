@@ -128,6 +128,7 @@ impl Context {
             return;
         }
         tracing::warn!(
+            kind = "settle wait before ordering again",
             region = %region,
             "the cloud does not report the order yet; waiting up to {:.1}s, until {}, for it to arrive before \
              ordering again",

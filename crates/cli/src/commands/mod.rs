@@ -40,8 +40,8 @@ pub fn run(cli: Cli) -> anyhow::Result<u8> {
         Command::ForceUnlock(args) => state::force_unlock(g, args),
         Command::Emulator(args) => emulator::run(g, args),
         Command::Fleet(cmd) => match cmd {
-            FleetCommand::Plan(args) => fleet::plan(g, args),
-            FleetCommand::Apply(args) => fleet::apply(g, args),
+            FleetCommand::Plan(args) => fleet::logged(fleet::plan(g, args)),
+            FleetCommand::Apply(args) => fleet::logged(fleet::apply(g, args)),
             FleetCommand::Status(args) => fleet::status(g, args),
         },
         Command::Comment(args) => forge::comment(g, args),

@@ -239,7 +239,8 @@ pub async fn apply_accounts(
             let progress = Arc::clone(&progress);
             let config = config.clone();
             let failed = Arc::clone(&failed);
-            tasks.spawn(async move {
+            let span = tracing::info_span!(super::ACCOUNT_SPAN, account = name.as_str());
+            let task = async move {
                 let permit = limit.acquire().await;
                 // Checked again once a slot is free: failures and signals while it waited count.
                 let outcome = match stop_reason(&config, failed.load(Ordering::SeqCst), total) {
@@ -270,7 +271,8 @@ pub async fn apply_accounts(
                     }
                 };
                 (plan.name.as_str().to_owned(), entry(&plan, outcome))
-            });
+            };
+            tasks.spawn(tracing::Instrument::instrument(task, span));
         }
         while let Some(joined) = tasks.join_next().await {
             match joined {

@@ -30,6 +30,10 @@ use pai_state::StateLocation;
 pub use apply::{apply_accounts, AccountApplied, Applied, ApplyConfig};
 pub use plan::plan_accounts;
 
+/// The name of the span each account's work runs in, with the field `account`: what it logs is
+/// the account's (the CLI keeps it out of the terminal by default and in a log file).
+pub const ACCOUNT_SPAN: &str = "account";
+
 /// What a fleet run needs of the world for one account. The CLI implements it for the cloud and
 /// for the sandbox; the tests use the CLI's, against the emulator.
 pub trait Environment: Send + Sync {

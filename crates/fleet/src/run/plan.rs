@@ -44,7 +44,8 @@ pub async fn plan_accounts(
         }
         let env = Arc::clone(&env);
         let progress = Arc::clone(&progress);
-        tasks.spawn(async move {
+        let span = tracing::info_span!(super::ACCOUNT_SPAN, account = target.account.name.as_str());
+        let task = async move {
             progress.event(target.account.name.as_str(), AccountEvent::Started);
             let throttled = ThrottleFlag::default();
             let planned = plan_one(&target, env.as_ref(), config, purpose, Arc::clone(&throttled), now).await;
@@ -67,7 +68,8 @@ pub async fn plan_accounts(
             };
             progress.event(target.account.name.as_str(), event);
             (index, account_plan(&target, outcome))
-        });
+        };
+        tasks.spawn(tracing::Instrument::instrument(task, span));
     }
     while let Some(joined) = tasks.join_next().await {
         collect(joined, &mut plans);

@@ -20,6 +20,15 @@ use pai_spec::fleet::{load_fleet, Account, Fleet, FleetError};
 use pai_state::{FleetStates, StateLocation};
 
 pub use apply::run as apply;
+
+/// `done`, after the run's own summary: what the accounts logged (warnings by kind) and where
+/// the log is (`crate::fleet_log`), when they logged anything.
+pub fn logged(done: anyhow::Result<u8>) -> anyhow::Result<u8> {
+    if let Some(line) = crate::fleet_log::log().summary() {
+        note!("{line}");
+    }
+    done
+}
 pub use plan::run as plan;
 pub use status::run as status;
 
