@@ -27,18 +27,19 @@ static LOG: OnceLock<Arc<FleetLog>> = OnceLock::new();
 
 /// The process's fleet log; its layer is installed by `main`.
 pub fn log() -> Arc<FleetLog> {
-    Arc::clone(LOG.get_or_init(|| Arc::new(FleetLog::new(default_path()))))
-}
-
-fn default_path() -> PathBuf {
-    match std::env::var_os(LOG_VARIABLE) {
-        Some(path) if !path.is_empty() => PathBuf::from(path),
-        _ => std::env::temp_dir().join(format!(
-            "pai-provision-fleet-{}-{}.log",
-            pai_state::clock::now().replace(':', ""),
-            std::process::id()
-        )),
-    }
+    Arc::clone(LOG.get_or_init(|| {
+        Arc::new(match std::env::var_os(LOG_VARIABLE) {
+            Some(path) if !path.is_empty() => FleetLog::new(PathBuf::from(path), true),
+            _ => FleetLog::new(
+                std::env::temp_dir().join(format!(
+                    "pai-provision-fleet-{}-{}.log",
+                    pai_state::clock::now().replace(':', ""),
+                    std::process::id()
+                )),
+                false,
+            ),
+        })
+    }))
 }
 
 /// Whether the event is inside an account's span: what stderr leaves to the log by default.
@@ -49,12 +50,16 @@ pub fn in_account<S: Subscriber + for<'a> LookupSpan<'a>>(cx: &Context<'_, S>) -
 
 pub struct FleetLog {
     path: PathBuf,
+    /// The user chose the path: the file is written even without a warning.
+    chosen: bool,
     state: Mutex<Logged>,
 }
 
 #[derive(Default)]
 struct Logged {
     file: Option<std::fs::File>,
+    /// The lines not written yet (before the first warning, for a file not chosen).
+    held: Vec<String>,
     /// The file could not be created: said once, then only counted.
     failed: Option<String>,
     /// Warnings by kind.
@@ -63,9 +68,10 @@ struct Logged {
 }
 
 impl FleetLog {
-    fn new(path: PathBuf) -> FleetLog {
+    fn new(path: PathBuf, chosen: bool) -> FleetLog {
         FleetLog {
             path,
+            chosen,
             state: Mutex::new(Logged::default()),
         }
     }
@@ -78,29 +84,44 @@ impl FleetLog {
                 .entry(kind.unwrap_or_else(|| first_words(line)))
                 .or_default() += 1;
         }
+        logged.lines += 1;
+        let stamped = format!("{} {level:>5} {account}: {line}\n", pai_state::clock::now());
+        logged.held.push(stamped);
+        if self.chosen || !logged.warnings.is_empty() {
+            self.flush(&mut logged);
+        }
+    }
+
+    /// Writes the held lines, opening the file first if it is not open.
+    fn flush(&self, logged: &mut Logged) {
         if logged.file.is_none() && logged.failed.is_none() {
             match crate::context::create_private(&self.path) {
                 Ok(file) => logged.file = Some(file),
                 Err(e) => logged.failed = Some(format!("cannot write the log {}: {e}", self.path.display())),
             }
         }
-        let stamped = format!("{} {level:>5} {account}: {line}\n", pai_state::clock::now());
+        let held = std::mem::take(&mut logged.held);
         if let Some(file) = &mut logged.file {
-            let _ = file.write_all(stamped.as_bytes());
-            logged.lines += 1;
+            for line in held {
+                let _ = file.write_all(line.as_bytes());
+            }
         }
     }
 
-    /// `Warnings: 12 order outcome unknown, 3 settle wait; every account's log is in PATH`, or
-    /// `None` when nothing was logged.
+    /// `Warnings: 12 × order outcome unknown, 3 × settle wait; the accounts' log (N lines) is
+    /// PATH`; `None` when no account warned and no file was chosen.
     pub fn summary(&self) -> Option<String> {
-        let logged = self.state.lock().unwrap_or_else(|p| p.into_inner());
-        let where_ = match (&logged.failed, logged.lines) {
-            (Some(failed), _) => failed.clone(),
-            (None, 0) => return None,
-            (None, n) => format!(
-                "the accounts' log ({n} line{}) is {} (-v prints it too)",
-                if n == 1 { "" } else { "s" },
+        let mut logged = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        if !self.chosen && logged.warnings.is_empty() {
+            return None;
+        }
+        self.flush(&mut logged);
+        let where_ = match &logged.failed {
+            Some(failed) => failed.clone(),
+            None => format!(
+                "the accounts' log ({} line{}) is {} (-v prints it too)",
+                logged.lines,
+                if logged.lines == 1 { "" } else { "s" },
                 self.path.display()
             ),
         };
@@ -200,11 +221,15 @@ mod tests {
     fn events_in_an_account_are_counted_by_kind_and_written_with_its_name() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("fleet.log");
-        let log = Arc::new(FleetLog::new(path.clone()));
+        let log = Arc::new(FleetLog::new(path.clone(), false));
         let subscriber = tracing_subscriber::registry().with(FleetLogLayer(Arc::clone(&log)));
         tracing::subscriber::with_default(subscriber, || {
             tracing::warn!("outside any account: not the fleet log's");
             assert_eq!(log.summary(), None);
+            let span = tracing::info_span!(pai_fleet::run::ACCOUNT_SPAN, account = "acct-0");
+            span.in_scope(|| tracing::info!("created the state"));
+            assert_eq!(log.summary(), None, "no warning, no file, nothing said");
+            assert!(!path.exists());
             for account in ["acct-1", "acct-2"] {
                 let span = tracing::info_span!(pai_fleet::run::ACCOUNT_SPAN, account);
                 let _entered = span.enter();
@@ -220,7 +245,7 @@ mod tests {
             tracing::warn!("settle wait: until 10:00. More");
         });
         let text = std::fs::read_to_string(&path).unwrap();
-        assert_eq!(text.lines().count(), 5, "{text}");
+        assert_eq!(text.lines().count(), 6, "{text}");
         assert!(
             text.contains(" WARN acct-2: asking ListProducts region=cn-hangzhou\n"),
             "{text}"
@@ -230,7 +255,7 @@ mod tests {
         assert_eq!(
             log.summary().unwrap(),
             format!(
-                "Warnings: 2 × order outcome unknown, 1 × settle wait; the accounts' log (5 lines) is {} (-v prints it \
+                "Warnings: 2 × order outcome unknown, 1 × settle wait; the accounts' log (6 lines) is {} (-v prints it \
                  too).",
                 path.display()
             )
