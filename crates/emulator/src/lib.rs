@@ -187,6 +187,7 @@ pub fn spawn(config: EmulatorConfig) -> Result<Emulator, EmulatorError> {
         nonces: Mutex::new(auth::NonceCache::default()),
         ledger: Mutex::new(ledger),
         commit: tokio::sync::Mutex::new(()),
+        pending: Mutex::new(Vec::new()),
         in_flight: Arc::new(tokio::sync::RwLock::new(())),
         ledger_path: config.ledger_path.clone(),
         faults: config.faults.clone(),

@@ -50,6 +50,8 @@ pub struct Shared {
     pub ledger: Mutex<Ledger>,
     /// Serialises commits so that each persisted file holds every earlier order.
     pub commit: tokio::sync::Mutex<()>,
+    /// The orders waiting for the next group commit (`commit_pending`).
+    pub pending: Mutex<Vec<Pending>>,
     /// Held (shared) by every commit from before its task is spawned until it is done, so that
     /// a shutdown, which takes it exclusively, waits for the commits a hung-up client left.
     pub in_flight: Arc<tokio::sync::RwLock<()>>,
@@ -405,6 +407,15 @@ pub(crate) fn draw_faults(shared: &Shared) -> Result<Draw, ApiError> {
     Ok(draw)
 }
 
+/// What an order does to the ledger: records itself, or its refusal.
+type Apply = Box<dyn FnOnce(&mut Ledger) -> Result<Order, ApiError> + Send>;
+
+/// One order waiting to be committed: what it does to the ledger, and where its answer goes.
+pub(crate) struct Pending {
+    apply: Apply,
+    answer: tokio::sync::oneshot::Sender<Result<Order, ApiError>>,
+}
+
 async fn commit(
     shared: Arc<Shared>,
     region: Region,
@@ -417,28 +428,22 @@ async fn commit(
         // Inside the commit task, so a client that hangs up meanwhile does not cancel it.
         tokio::time::sleep(Duration::from_millis(shared.realism.processing_ms)).await;
     }
-    let _serial = shared.commit.lock().await;
-    let refused = {
-        let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
-        realism::refusal(&ledger, &shared.realism, &identity.account, &region, &order.codes)
-    };
-    if let Some(refused) = refused {
-        let mut next = shared.ledger_snapshot();
-        next.refusals.push(Refusal {
-            request_id,
-            account: identity.account,
-            region,
-            product_codes: order.codes,
-            access_key_id: identity.access_key_id,
-            status: refused.status.as_u16(),
-            code: refused.code.clone(),
-            at: auth::iso_8601(OffsetDateTime::now_utc()),
-        });
-        persist(&shared, next).await?;
-        return Err(refused);
-    }
-    let (record, next) = {
-        let ledger = shared.ledger.lock().unwrap_or_else(|e| e.into_inner());
+    let realism = shared.realism.clone();
+    let apply = move |ledger: &mut Ledger| {
+        let refused = realism::refusal(ledger, &realism, &identity.account, &region, &order.codes);
+        if let Some(refused) = refused {
+            ledger.refusals.push(Refusal {
+                request_id,
+                account: identity.account,
+                region,
+                product_codes: order.codes,
+                access_key_id: identity.access_key_id,
+                status: refused.status.as_u16(),
+                code: refused.code.clone(),
+                at: auth::iso_8601(OffsetDateTime::now_utc()),
+            });
+            return Err(refused);
+        }
         let order_id = ledger.next_order_id();
         let record = Order {
             product_ids: (1..=order.codes.len()).map(|i| format!("{order_id}{i:02}")).collect(),
@@ -455,15 +460,47 @@ async fn commit(
             paid_at: None,
             caller: identity.caller,
         };
-        let mut next = ledger.clone();
-        next.record(record.clone());
-        (record, next)
+        ledger.record(record.clone());
+        Ok(record)
     };
-    persist(&shared, next).await?;
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    shared.pending.lock().unwrap_or_else(|e| e.into_inner()).push(Pending {
+        apply: Box::new(apply),
+        answer,
+    });
+    commit_pending(&shared).await;
+    let record = answered.await.map_err(|_| ApiError::internal())??;
     if !record.is_unpaid() {
         shared.mark_active(&record.order_id);
     }
     Ok(record)
+}
+
+/// Group commit: whoever holds the commit lock applies every order waiting by then, in the
+/// order they came, writes the ledger file once for all of them and answers each. A fleet
+/// orders in thousands of accounts at once, and a write of the whole ledger per order made
+/// the emulator itself the bottleneck (orders answered after the client's timeout, then
+/// carried out after its settle time). When the write fails nothing changes, and every order
+/// of the group is answered `500 InternalError`.
+async fn commit_pending(shared: &Shared) {
+    let _serial = shared.commit.lock().await;
+    let group = std::mem::take(&mut *shared.pending.lock().unwrap_or_else(|e| e.into_inner()));
+    if group.is_empty() {
+        // Committed by the holder before us.
+        return;
+    }
+    let mut next = shared.ledger_snapshot();
+    let answers: Vec<_> = group
+        .into_iter()
+        .map(|pending| ((pending.apply)(&mut next), pending.answer))
+        .collect();
+    let persisted = persist(shared, next).await;
+    for (result, answer) in answers {
+        let _ = answer.send(match &persisted {
+            Ok(()) => result,
+            Err(e) => Err(e.clone()),
+        });
+    }
 }
 
 /// Write `next` to the ledger file (if any), then make it the ledger. The caller holds the

@@ -79,6 +79,8 @@ async fn the_ledger_file_survives_restarts_and_ids_keep_counting() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Many orders at once are committed in groups (one write of the file for all the orders
+/// waiting): each still gets its own id, and the file holds every one.
 async fn concurrent_orders_each_get_their_own_id_and_all_persist() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ledger.json");
@@ -86,7 +88,7 @@ async fn concurrent_orders_each_get_their_own_id_and_all_persist() {
     cfg.ledger_path = Some(path.clone());
     let emu = pai_emulator::start(cfg).await.unwrap();
     let a = addr(&emu, "cn-hangzhou");
-    let tasks: Vec<_> = (0..8)
+    let tasks: Vec<_> = (0..64)
         .map(|_| tokio::spawn(async move { send(a, &Call::order(Algo::V3, PAI_ORDER)).await }))
         .collect();
     let mut ids = Vec::new();
@@ -97,9 +99,10 @@ async fn concurrent_orders_each_get_their_own_id_and_all_persist() {
     }
     ids.sort();
     ids.dedup();
-    assert_eq!(ids.len(), 8);
+    assert_eq!(ids.len(), 64);
     let on_disk: Ledger = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
-    assert_eq!(on_disk.orders.len(), 8);
+    assert_eq!(on_disk.orders.len(), 64);
+    assert_eq!(on_disk, emu.ledger(), "the file is the ledger");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
