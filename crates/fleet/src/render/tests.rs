@@ -96,6 +96,11 @@ fn large_fleet(changed: usize, unplanned: usize, settled: usize) -> FleetPlan {
         };
         accounts.push(account(&name, &id, &[], outcome));
     }
+    fleet_of(accounts)
+}
+
+/// A fleet plan of `accounts`, of `fleet.toml`, its states beside it.
+fn fleet_of(accounts: Vec<crate::plan::AccountPlan>) -> FleetPlan {
     FleetPlan::new(
         "fleet.toml",
         FLEET_HASH.into(),
@@ -253,15 +258,7 @@ fn identical_fleet(same: usize, others: usize) -> FleetPlan {
             )
         })
         .collect();
-    FleetPlan::new(
-        "fleet.toml",
-        FLEET_HASH.into(),
-        false,
-        "fleet.states".into(),
-        None,
-        accounts,
-        at(),
-    )
+    fleet_of(accounts)
 }
 
 /// Issue 21: at 1,000 accounts of one manifest the plan is readable. Accounts with the same

@@ -165,6 +165,21 @@ fn an_order_awaiting_payment_in_every_format() {
     assert_eq!(ordered, [&serde_json::json!("oss")], "only the new product is ordered");
 }
 
+/// The plan of `m` against a state of the one row `r`, the cloud answering `obs`.
+fn plan_of_one(m: &pai_spec::Manifest, obs: &crate::observe::Observation, r: Resource) -> Plan {
+    let mut plan = Plan::build(m, "p.toml", &state(&[r]), Some(obs), &|r| m.endpoint_for(r), at());
+    plan.tool_version = "0.0.0-test".into();
+    plan
+}
+
+/// A deadline a minute after the fixtures' clock, and one a minute before it.
+fn a_minute_around_at() -> (String, String) {
+    (
+        pai_state::clock::format(at() + time::Duration::minutes(1)),
+        pai_state::clock::format(at() - time::Duration::minutes(1)),
+    )
+}
+
 /// Issue 21, defect 14: an order sent moments ago (a killed apply, pending) that the cloud does
 /// not show yet is awaited, not planned again: no order, no change for `--detailed-exitcode`,
 /// and a reason that names the send and its deadline. After the deadline, the same answer
@@ -179,13 +194,8 @@ fn a_pending_order_still_settling_is_awaited_not_ordered_again() {
         r.settle_until = Some(settle_until.to_owned());
         r
     };
-    let build = |r: Resource| {
-        let mut plan = Plan::build(&m, "p.toml", &state(&[r]), Some(&obs), &|r| m.endpoint_for(r), at());
-        plan.tool_version = "0.0.0-test".into();
-        plan
-    };
-    let later = pai_state::clock::format(at() + time::Duration::minutes(1));
-    let earlier = pai_state::clock::format(at() - time::Duration::minutes(1));
+    let build = |r: Resource| plan_of_one(&m, &obs, r);
+    let (later, earlier) = a_minute_around_at();
 
     let awaiting = build(row(&later));
     let change = &awaiting.changes[0];
@@ -226,13 +236,8 @@ fn awaiting_activation_drift_and_a_reorder_that_never_shows() {
         r.reorders = reorders;
         r
     };
-    let build = |r: Resource| {
-        let mut plan = Plan::build(&m, "p.toml", &state(&[r]), Some(&obs), &|r| m.endpoint_for(r), at());
-        plan.tool_version = "0.0.0-test".into();
-        plan
-    };
-    let later = pai_state::clock::format(at() + time::Duration::minutes(1));
-    let earlier = pai_state::clock::format(at() - time::Duration::minutes(1));
+    let build = |r: Resource| plan_of_one(&m, &obs, r);
+    let (later, earlier) = a_minute_around_at();
 
     let awaiting = build(row(&later, 0));
     assert_eq!(awaiting.changes[0].action, Action::Noop);
