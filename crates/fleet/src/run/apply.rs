@@ -142,13 +142,20 @@ impl Applied {
     }
 }
 
-/// The headlines of a report's regions that did not succeed.
+/// The headlines of a report's regions that did not succeed, each headline once with the
+/// regions it is of: `cn-beijing, cn-hangzhou: 2 with an unknown outcome, ...`.
 fn failure_of(report: &ApplyReport) -> String {
-    report
-        .regions
-        .iter()
-        .filter(|r| !r.is_success())
-        .map(|r| r.headline())
+    let mut headlines: Vec<(String, Vec<String>)> = Vec::new();
+    for region in report.regions.iter().filter(|r| !r.is_success()) {
+        let headline = region.headline();
+        match headlines.iter_mut().find(|(h, _)| *h == headline) {
+            Some((_, regions)) => regions.push(region.region.to_string()),
+            None => headlines.push((headline, vec![region.region.to_string()])),
+        }
+    }
+    headlines
+        .into_iter()
+        .map(|(headline, regions)| format!("{}: {headline}", regions.join(", ")))
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -501,5 +508,36 @@ async fn open_writer(
         )),
         Ok(Err(e)) => Err(format!("cannot lock its state: {e}")),
         Err(e) => Err(format!("cannot open its state ({shown}): {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pai_apply::{ProductOutcome, RegionReport};
+    use pai_testkit::fixtures::{addr, region};
+
+    use super::*;
+
+    /// An account whose four regions failed alike says so once, naming the regions, and says
+    /// `UNRESOLVED` (not `FAILED`) when nothing was refused.
+    #[test]
+    fn a_failure_alike_in_every_region_is_said_once() {
+        let unknown = |name: &str| {
+            let mut r = RegionReport::new(region(name));
+            r.set(&addr("pai"), ProductOutcome::Unknown { error: "500".into() });
+            r
+        };
+        let report = ApplyReport {
+            regions: vec![unknown("cn-beijing"), unknown("cn-hangzhou")],
+            ..ApplyReport::default()
+        };
+        let applied = Applied::Failed {
+            reason: failure_of(&report),
+            report: Some(report),
+        };
+        assert_eq!(
+            applied.describe(),
+            "UNRESOLVED: cn-beijing, cn-hangzhou: 1 with an unknown outcome, left pending for the next run to resolve"
+        );
     }
 }
