@@ -7,20 +7,27 @@
 //! path (the API's paths are absolute and signed as such), query, fragment or `user@`.
 //!
 //! In CI, which of those hosts a manifest may name is [`ManifestEndpoints`]' rule.
+//!
+//! Without an override, a region is served where the official SDK sends it: most regions by
+//! `aiworkspace.{region}.aliyuncs.com`, some (`cn-qingdao`, `eu-west-1`, ...) by the central
+//! `aiworkspace.aliyuncs.com` and `ap-southeast-5` by its VPC host (`sdk_map`).
 
 mod ci;
+mod sdk_map;
 
 pub use ci::{is_ci, Destination, ManifestEndpoints, RefusedEndpoint, ALLOW_VARIABLE};
+pub use sdk_map::{sdk_host, SDK_ENDPOINT_MAP};
 
 use std::collections::BTreeMap;
 
 use crate::model::{Provider, Region};
 
-/// The public endpoint of every region.
+/// The public endpoint of a region outside the SDK's map ([`SDK_ENDPOINT_MAP`]).
 pub const PUBLIC_TEMPLATE: &str = "https://aiworkspace.{region}.aliyuncs.com";
 
 /// Maps a region to its endpoint URL: a per-region entry, else the template (`--endpoint`,
-/// else `[provider] endpoint`, `{region}` substituted), else [`PUBLIC_TEMPLATE`].
+/// else `[provider] endpoint`, `{region}` substituted), else where the official SDK sends it
+/// ([`sdk_host`]: [`PUBLIC_TEMPLATE`] for most regions).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Endpoints {
     template: Option<String>,
@@ -64,10 +71,10 @@ impl Endpoints {
         if let Some(url) = self.per_region.get(region) {
             return url.clone();
         }
-        self.template
-            .as_deref()
-            .unwrap_or(PUBLIC_TEMPLATE)
-            .replace("{region}", region.as_str())
+        match self.template.as_deref() {
+            Some(template) => template.replace("{region}", region.as_str()),
+            None => format!("https://{}", sdk_host(region.as_str())),
+        }
     }
 }
 
@@ -259,6 +266,15 @@ mod tests {
         assert_eq!(
             Endpoints::default().url_for(&region("ap-southeast-1")),
             "https://aiworkspace.ap-southeast-1.aliyuncs.com"
+        );
+        // Issue 22: where the official SDK sends them, not a host that does not resolve.
+        assert_eq!(
+            Endpoints::default().url_for(&region("cn-qingdao")),
+            "https://aiworkspace.aliyuncs.com"
+        );
+        assert_eq!(
+            Endpoints::default().url_for(&region("eu-west-1")),
+            "https://aiworkspace.aliyuncs.com"
         );
         let overridden = Endpoints::new(None, per_region).with_template(Some("http://x:1".into()));
         assert_eq!(overridden.url_for(&region("cn-beijing")), "http://x:1");
