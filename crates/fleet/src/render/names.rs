@@ -5,7 +5,7 @@
 const MAX_ITEMS: usize = 12;
 
 /// `names` as runs of consecutive numbers under one prefix (`acct-1..acct-3`), in order of
-/// prefix and number, at most [`MAX_ITEMS`] items and then `and N more`.
+/// prefix and number, at most `MAX_ITEMS` (12) items and then `and N more`.
 pub fn compact(names: &[&str]) -> String {
     let mut parsed: Vec<Parsed<'_>> = names
         .iter()
