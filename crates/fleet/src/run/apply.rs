@@ -106,8 +106,8 @@ impl Applied {
         }
     }
 
-    /// Products this run found already purchased and recorded (an answer lost, an order bought
-    /// in the console), not ordered.
+    /// Products this run recorded because the cloud reports them purchased, not ordered by it
+    /// (adopted, or found purchased after an order was refused as already open).
     pub fn recorded(&self) -> usize {
         match self {
             Applied::Applied { report }
