@@ -23,7 +23,7 @@ mod tests;
 use groups::Group;
 
 pub use markdown::COMMENT_LIMIT;
-pub use names::compact as compact_names;
+pub use names::{compact as compact_names, grouped_by};
 
 /// The fleet plan as `fleet plan` prints it; coloured headings if `color`.
 pub fn human(plan: &FleetPlan, color: bool) -> String {
@@ -70,22 +70,11 @@ pub fn human_to(plan: &FleetPlan, color: bool, out: &mut dyn std::io::Write) -> 
     if !unplanned.is_empty() {
         writeln!(out, "{}", bold(&format!("Not planned ({}):", unplanned.len())))?;
         // One line per reason: a role missing from every account is one line, not a thousand.
-        let mut reasons: Vec<(&str, Vec<&AccountPlan>)> = Vec::new();
-        let mut index: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-        for (account, reason) in unplanned {
-            match index.get(reason) {
-                Some(&i) => reasons[i].1.push(account),
-                None => {
-                    index.insert(reason, reasons.len());
-                    reasons.push((reason, vec![account]));
-                }
-            }
-        }
-        for (reason, members) in reasons {
+        for (reason, members) in grouped_by(unplanned, |(_, reason)| *reason) {
             let whom = match &members[..] {
-                [one] => account_title(one),
+                [(one, _)] => account_title(one),
                 many => {
-                    let names: Vec<&str> = many.iter().map(|a| a.name.as_str()).collect();
+                    let names: Vec<&str> = many.iter().map(|(a, _)| a.name.as_str()).collect();
                     format!("{} ({})", escape(&names::compact(&names)), accounts(many.len()))
                 }
             };

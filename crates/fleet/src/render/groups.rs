@@ -8,8 +8,6 @@
 //! When the members' texts do differ, the section says whose reasons it shows. Only views
 //! group; the JSON document and its digest keep every account.
 
-use std::collections::HashMap;
-
 use pai_planner::Plan;
 use serde_json::json;
 
@@ -34,37 +32,23 @@ impl Group<'_> {
 /// their first account. Each plan is decoded once, here, and dropped; an account whose plan
 /// does not decode gets a section of its own, where the renderer reports it.
 pub(super) fn groups(plan: &FleetPlan) -> Vec<Group<'_>> {
-    let mut groups: Vec<Group<'_>> = Vec::new();
-    let mut texts: Vec<Option<String>> = Vec::new();
-    let mut index: HashMap<String, usize> = HashMap::new();
-    for (account, compact) in with_section(plan) {
-        let Ok(decoded) = compact.decode() else {
-            groups.push(Group {
-                accounts: vec![account],
-                plan: compact,
-                same_text: true,
-            });
-            texts.push(None);
-            continue;
-        };
-        let text = text_digest(&decoded);
-        match index.get(&shape_digest(&decoded)) {
-            Some(&i) => {
-                groups[i].accounts.push(account);
-                groups[i].same_text &= texts[i].as_deref() == Some(text.as_str());
+    // (account, its plan, the shape's digest, the text's digest); a plan that does not decode
+    // has a key of its own.
+    let keyed = with_section(plan).map(|(account, compact)| match compact.decode() {
+        Ok(decoded) => (account, compact, shape_digest(&decoded), Some(text_digest(&decoded))),
+        Err(_) => (account, compact, format!("undecodable {}", account.name.as_str()), None),
+    });
+    super::names::grouped_by(keyed, |(_, _, shape, _)| shape.clone())
+        .into_iter()
+        .map(|(_, members)| {
+            let first_text = &members[0].3;
+            Group {
+                same_text: members.iter().all(|m| m.3 == *first_text),
+                plan: members[0].1,
+                accounts: members.iter().map(|m| m.0).collect(),
             }
-            None => {
-                index.insert(shape_digest(&decoded), groups.len());
-                groups.push(Group {
-                    accounts: vec![account],
-                    plan: compact,
-                    same_text: true,
-                });
-                texts.push(Some(text));
-            }
-        }
-    }
-    groups
+        })
+        .collect()
 }
 
 /// What makes two plans the same changes (the module's doc), as a digest.

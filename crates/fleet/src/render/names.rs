@@ -53,6 +53,27 @@ pub fn compact(names: &[&str]) -> String {
     out
 }
 
+/// `items` grouped by `key`, the groups in the order of their first item, each group's items
+/// in their own order: the accounts that share a reason, an outcome or a plan's shape.
+pub fn grouped_by<T, K: std::hash::Hash + Eq + Clone>(
+    items: impl IntoIterator<Item = T>,
+    mut key: impl FnMut(&T) -> K,
+) -> Vec<(K, Vec<T>)> {
+    let mut groups: Vec<(K, Vec<T>)> = Vec::new();
+    let mut index: std::collections::HashMap<K, usize> = std::collections::HashMap::new();
+    for item in items {
+        let k = key(&item);
+        match index.get(&k) {
+            Some(&i) => groups[i].1.push(item),
+            None => {
+                index.insert(k.clone(), groups.len());
+                groups.push((k, vec![item]));
+            }
+        }
+    }
+    groups
+}
+
 /// A name as (prefix, its trailing number and the number's width, the name).
 type Parsed<'a> = (&'a str, Option<(u64, usize)>, &'a str);
 
@@ -80,6 +101,15 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::compact;
+
+    #[test]
+    fn groups_keep_the_order_of_their_first_item() {
+        let groups = super::grouped_by(["b1", "a1", "b2", "c1", "a2"], |s| s.as_bytes()[0]);
+        assert_eq!(
+            groups,
+            [(b'b', vec!["b1", "b2"]), (b'a', vec!["a1", "a2"]), (b'c', vec!["c1"])]
+        );
+    }
 
     #[test]
     fn names_table() {

@@ -145,17 +145,13 @@ impl Applied {
 /// The headlines of a report's regions that did not succeed, each headline once with the
 /// regions it is of: `cn-beijing, cn-hangzhou: 2 with an unknown outcome, ...`.
 fn failure_of(report: &ApplyReport) -> String {
-    let mut headlines: Vec<(String, Vec<String>)> = Vec::new();
-    for region in report.regions.iter().filter(|r| !r.is_success()) {
-        let headline = region.headline();
-        match headlines.iter_mut().find(|(h, _)| *h == headline) {
-            Some((_, regions)) => regions.push(region.region.to_string()),
-            None => headlines.push((headline, vec![region.region.to_string()])),
-        }
-    }
-    headlines
+    let failed = report.regions.iter().filter(|r| !r.is_success());
+    crate::render::grouped_by(failed, |r| r.headline())
         .into_iter()
-        .map(|(headline, regions)| format!("{}: {headline}", regions.join(", ")))
+        .map(|(headline, regions)| {
+            let names: Vec<String> = regions.iter().map(|r| r.region.to_string()).collect();
+            format!("{}: {headline}", names.join(", "))
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }

@@ -263,8 +263,6 @@ struct Outcome<'a> {
 fn summary(applied: &[AccountApplied]) -> String {
     let mut text = String::from("\n");
     let (mut ordered, mut recorded, mut failed, mut not_started, mut elsewhere) = (0, 0, 0, 0, 0);
-    let mut lines: Vec<(String, Vec<&AccountApplied>)> = Vec::new();
-    let mut index: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for account in applied {
         ordered += account.outcome.ordered();
         recorded += account.outcome.recorded();
@@ -274,16 +272,8 @@ fn summary(applied: &[AccountApplied]) -> String {
             outcome if outcome.is_failure() => failed += 1,
             _ => {}
         }
-        let line = account.outcome.describe();
-        match index.get(&line) {
-            Some(&i) => lines[i].1.push(account),
-            None => {
-                index.insert(line.clone(), lines.len());
-                lines.push((line, vec![account]));
-            }
-        }
     }
-    for (line, accounts) in &lines {
+    for (line, accounts) in &render::grouped_by(applied, |a| a.outcome.describe()) {
         let whom = match &accounts[..] {
             [one] => one.name.clone(),
             many => {
