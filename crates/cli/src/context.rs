@@ -278,16 +278,25 @@ pub fn cloud_endpoints(g: &Global, manifest: &Manifest) -> anyhow::Result<Endpoi
 /// commands write holds a plan, which names the accounts and what they buy. A file that exists
 /// is the user's, and keeps its mode.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    create_private(path)?.write_all(bytes)
+    let mut options = private_options();
+    options.truncate(true);
+    options.open(path)?.write_all(bytes)
 }
 
-/// The file `path`, emptied, or created its owner's alone (0600 on Unix), as [`write_private`].
-pub fn create_private(path: &Path) -> std::io::Result<std::fs::File> {
+/// The file `path` to append to, created its owner's alone (0600 on Unix) if it does not exist:
+/// a log never empties a file someone named by mistake (a state, a manifest).
+pub fn append_private(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = private_options();
+    options.append(true);
+    options.open(path)
+}
+
+fn private_options() -> std::fs::OpenOptions {
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
+    options
 }
 
 /// Accepts `pai` or `products.pai`.

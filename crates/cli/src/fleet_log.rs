@@ -95,7 +95,7 @@ impl FleetLog {
     /// Writes the held lines, opening the file first if it is not open.
     fn flush(&self, logged: &mut Logged) {
         if logged.file.is_none() && logged.failed.is_none() {
-            match crate::context::create_private(&self.path) {
+            match crate::context::append_private(&self.path) {
                 Ok(file) => logged.file = Some(file),
                 Err(e) => logged.failed = Some(format!("cannot write the log {}: {e}", self.path.display())),
             }
@@ -246,6 +246,17 @@ mod tests {
         });
         let text = std::fs::read_to_string(&path).unwrap();
         assert_eq!(text.lines().count(), 6, "{text}");
+        // A file named by mistake is added to, never emptied.
+        let existing = dir.path().join("fleet.toml");
+        std::fs::write(&existing, "[fleet]\n").unwrap();
+        let named = FleetLog::new(existing.clone(), true);
+        named.write(Level::WARN, "acct-1", None, "once");
+        assert!(named.summary().is_some());
+        let kept = std::fs::read_to_string(&existing).unwrap();
+        assert!(
+            kept.starts_with("[fleet]\n") && kept.ends_with("WARN acct-1: once\n"),
+            "{kept}"
+        );
         assert!(
             text.contains(" WARN acct-2: asking ListProducts region=cn-hangzhou\n"),
             "{text}"
